@@ -1,0 +1,699 @@
+//! Building an `Inventory` from its YAML: every check, every error collected.
+
+use crate::diag::{At, Diagnostics, Pos, defined_list};
+use crate::inventory::{
+    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Servers,
+    Tree, UnknownPolicy,
+};
+use crate::mac::MacAddr;
+use crate::template::{Templates, builtin_for};
+use crate::yaml::{Fields, Node};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+const TOP_KEYS: &[&str] = &[
+    "servers",
+    "unknown_machines",
+    "menu",
+    "loaders",
+    "distros",
+    "profiles",
+    "machines",
+];
+const SERVER_KEYS: &[&str] = &["tftp", "http"];
+const MENU_KEYS: &[&str] = &["title", "timeout", "default"];
+const DISTRO_KEYS: &[&str] = &["arch", "family", "tree", "kernel", "initrd", "loaders"];
+const LOADER_KEYS: &[&str] = &[
+    "bios",
+    "uefi_ia32",
+    "uefi_x64",
+    "uefi_arm64",
+    "ipxe_bios",
+    "ipxe_uefi",
+];
+const PROFILE_KEYS: &[&str] = &[
+    "parent",
+    "distro",
+    "template",
+    "kernel_args",
+    "chain",
+    "description",
+    "vars",
+];
+const MACHINE_KEYS: &[&str] = &["mac", "hostname", "address", "uuid", "profile", "netboot"];
+
+/// Builds an inventory from YAML text. `base_dir` is where relative template paths start.
+pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory, Diagnostics> {
+    let mut d = Diagnostics::new(file, text);
+    let Some(root) = crate::yaml::parse(text, &mut d) else {
+        return Err(d);
+    };
+    let top = Fields::open(&root, root.pos, "the inventory", TOP_KEYS, &mut d);
+    let servers = servers(&top, &mut d);
+    let unknown = top
+        .choice("unknown_machines", &["menu", "ignore"], &mut d)
+        .map_or(UnknownPolicy::Menu, |c| {
+            if c.value == "ignore" {
+                UnknownPolicy::Ignore
+            } else {
+                UnknownPolicy::Menu
+            }
+        });
+    let menu_node = top.get("menu");
+    let global_loaders = top
+        .get("loaders")
+        .map(|n| loaders(n, "the inventory", Loaders::default(), &mut d))
+        .unwrap_or_default();
+    let distros = distros(top.get("distros"), &global_loaders, &mut d);
+    let declared_distros = declared(top.get("distros"));
+    let declared_profiles = declared(top.get("profiles"));
+    let mut templates = Templates::new();
+    let profiles = profiles(
+        top.get("profiles"),
+        &distros,
+        &declared_distros,
+        &mut templates,
+        base_dir,
+        &mut d,
+    );
+    let machines = machines(top.get("machines"), &declared_profiles, &mut d);
+    let menu = menu(menu_node, &declared_profiles, &mut d);
+    d.finish();
+    if !d.is_empty() {
+        return Err(d);
+    }
+    let (Some(servers), Some(menu)) = (servers, menu) else {
+        // Both report an error when they are None, so this is unreachable in practice.
+        d.error(root.pos, "the inventory is incomplete");
+        return Err(d);
+    };
+    let by_mac = machines
+        .values()
+        .flat_map(|m| m.macs.iter().map(|mac| (*mac, m.name.clone())))
+        .collect();
+    Ok(Inventory {
+        source: file.to_owned(),
+        servers,
+        unknown,
+        menu,
+        loaders: global_loaders,
+        distros: distros.into_iter().map(|(k, v)| (k, v.value)).collect(),
+        profiles: profiles.into_iter().map(|(k, v)| (k, v.value)).collect(),
+        machines,
+        templates,
+        by_mac,
+    })
+}
+
+/// The names declared under a mapping, whether or not their entries are valid, so that
+/// one bad distro is reported once and not again at every profile that names it.
+fn declared(node: Option<&Node>) -> BTreeSet<String> {
+    let mut scratch = Diagnostics::default();
+    node.map(|n| {
+        n.entries("", &mut scratch)
+            .into_iter()
+            .map(|(k, _)| k.value)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
+    let Some(node) = top.get("servers") else {
+        d.error(top.pos, "the inventory needs `servers` (tftp: the next-server address, http: the base URL of httpd-tree)");
+        return None;
+    };
+    let f = Fields::open(node, node.pos, "servers", SERVER_KEYS, d);
+    let tftp = if f.get("tftp").is_some() {
+        f.parsed("tftp", d, parse_ipv4)
+    } else {
+        d.error(
+            f.pos,
+            "servers needs `tftp` (the address handed out as next-server)",
+        );
+        None
+    };
+    let http = if f.get("http").is_some() {
+        f.parsed("http", d, parse_http_url)
+    } else {
+        d.error(f.pos, "servers needs `http` (the base URL of httpd-tree)");
+        None
+    };
+    Some(Servers {
+        tftp: tftp?.value,
+        http: http?.value,
+    })
+}
+
+fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -> Option<Menu> {
+    let mut menu = Menu {
+        title: "pxe-suite boot menu".into(),
+        timeout: 10,
+        default: "local".into(),
+    };
+    let Some(node) = node else {
+        return Some(menu);
+    };
+    let f = Fields::open(node, node.pos, "menu", MENU_KEYS, d);
+    if let Some(t) = f.text("title", d) {
+        menu.title = t.value;
+    }
+    if let Some(t) = f.parsed("timeout", d, |s| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 3600)
+            .ok_or_else(|| format!("expected seconds from 0 to 3600, found \"{s}\""))
+    }) {
+        menu.timeout = t.value;
+    }
+    if let Some(t) = f.text("default", d) {
+        if t.value != "local" && !profiles.contains(&t.value) {
+            d.error(
+                t.pos,
+                format!(
+                    "menu default \"{}\" is neither `local` nor a profile {}",
+                    t.value,
+                    defined_list(profiles.iter())
+                ),
+            );
+        }
+        menu.default = t.value;
+    }
+    Some(menu)
+}
+
+fn distros(
+    node: Option<&Node>,
+    defaults: &Loaders,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, At<Distro>> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    for (name, n) in node.entries("distros", d) {
+        let what = format!("distro \"{}\"", name.value);
+        let f = Fields::open(n, name.pos, &what, DISTRO_KEYS, d);
+        let arch = f.parsed("arch", d, |s| {
+            Arch::parse(s)
+                .ok_or_else(|| format!("expected one of {}, found \"{s}\"", Arch::NAMES.join(", ")))
+        });
+        let family = if f.get("family").is_some() {
+            f.parsed("family", d, |s| {
+                Family::parse(s).ok_or_else(|| {
+                    format!(
+                        "expected one of {}, found \"{s}\"",
+                        Family::NAMES.join(", ")
+                    )
+                })
+            })
+        } else {
+            d.error(
+                f.pos,
+                format!(
+                    "{what} needs `family` (one of {})",
+                    Family::NAMES.join(", ")
+                ),
+            );
+            None
+        };
+        let tree = f.required_text("tree", &what, d).map(|t| {
+            if t.value.starts_with("http://") || t.value.starts_with("https://") {
+                Tree::Url(t.value.trim_end_matches('/').to_owned())
+            } else {
+                Tree::Dir(t.value.into())
+            }
+        });
+        let kernel = f.required_text("kernel", &what, d);
+        let initrd = f.required_text("initrd", &what, d);
+        for path in [&kernel, &initrd].into_iter().flatten() {
+            check_relative_path(path, d);
+        }
+        let loaders = f.get("loaders").map_or_else(
+            || defaults.clone(),
+            |n| loaders(n, &what, defaults.clone(), d),
+        );
+        check_name(&name, "distro", d);
+        let (Some(family), Some(tree), Some(kernel), Some(initrd)) = (family, tree, kernel, initrd)
+        else {
+            continue;
+        };
+        let distro = Distro {
+            name: name.value.clone(),
+            arch: arch.map_or(Arch::X86_64, |a| a.value),
+            family: family.value,
+            tree,
+            kernel: kernel.value,
+            initrd: initrd.value,
+            loaders,
+        };
+        out.insert(name.value, At::new(distro, name.pos));
+    }
+    out
+}
+
+/// Kernel and initrd paths are served under the tree: no `..` may climb out of it.
+fn check_relative_path(path: &At<String>, d: &mut Diagnostics) {
+    if path.value.split('/').any(|c| c == "..") {
+        d.error(
+            path.pos,
+            format!("path \"{}\" must not contain `..`", path.value),
+        );
+    }
+}
+
+fn loaders(node: &Node, what: &str, defaults: Loaders, d: &mut Diagnostics) -> Loaders {
+    let f = Fields::open(
+        node,
+        node.pos,
+        &format!("the loaders of {what}"),
+        LOADER_KEYS,
+        d,
+    );
+    let mut l = defaults;
+    for (key, slot) in [
+        ("bios", &mut l.bios),
+        ("uefi_ia32", &mut l.uefi_ia32),
+        ("uefi_x64", &mut l.uefi_x64),
+        ("uefi_arm64", &mut l.uefi_arm64),
+        ("ipxe_bios", &mut l.ipxe_bios),
+        ("ipxe_uefi", &mut l.ipxe_uefi),
+    ] {
+        if let Some(t) = f.text(key, d) {
+            check_relative_path(&t, d);
+            *slot = t.value.trim_start_matches('/').to_owned();
+        }
+    }
+    l
+}
+
+/// A profile as written, before inheritance.
+struct RawProfile {
+    name: At<String>,
+    parent: Option<At<String>>,
+    distro: Option<At<String>>,
+    template: Option<At<String>>,
+    kernel_args: Option<String>,
+    chain: Option<Chain>,
+    description: Option<String>,
+    vars: BTreeMap<String, String>,
+}
+
+fn profiles(
+    node: Option<&Node>,
+    distros: &BTreeMap<String, At<Distro>>,
+    declared_distros: &BTreeSet<String>,
+    templates: &mut Templates,
+    base_dir: &Path,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, At<Profile>> {
+    let Some(node) = node else {
+        return BTreeMap::new();
+    };
+    let mut raw: BTreeMap<String, RawProfile> = BTreeMap::new();
+    for (name, n) in node.entries("profiles", d) {
+        let what = format!("profile \"{}\"", name.value);
+        let f = Fields::open(n, name.pos, &what, PROFILE_KEYS, d);
+        check_name(&name, "profile", d);
+        let chain = f.choice("chain", Chain::NAMES, d).map(|c| {
+            if c.value == "ipxe" {
+                Chain::Ipxe
+            } else {
+                Chain::Classic
+            }
+        });
+        let mut vars = BTreeMap::new();
+        if let Some(v) = f.get("vars") {
+            for (k, val) in v.entries(&format!("the vars of {what}"), d) {
+                if let Some(t) = val.text(&format!("a text value for `{}`", k.value), d) {
+                    vars.insert(k.value, t.value);
+                }
+            }
+        }
+        let p = RawProfile {
+            parent: f.text("parent", d),
+            distro: f.text("distro", d),
+            template: f.text("template", d),
+            kernel_args: f.text("kernel_args", d).map(|t| t.value),
+            chain,
+            description: f.text("description", d).map(|t| t.value),
+            vars,
+            name: name.clone(),
+        };
+        raw.insert(name.value, p);
+    }
+    // References first, so that inheritance only follows parents that exist.
+    for p in raw.values() {
+        if let Some(parent) = &p.parent
+            && !raw.contains_key(&parent.value)
+        {
+            d.error(
+                parent.pos,
+                format!(
+                    "parent profile \"{}\" not found {}",
+                    parent.value,
+                    defined_list(raw.keys())
+                ),
+            );
+        }
+        if let Some(distro) = &p.distro
+            && !declared_distros.contains(&distro.value)
+        {
+            d.error(
+                distro.pos,
+                format!(
+                    "distro \"{}\" not found {}",
+                    distro.value,
+                    defined_list(declared_distros.iter())
+                ),
+            );
+        }
+    }
+    let mut out = BTreeMap::new();
+    for p in raw.values() {
+        let Some(chain_of) = ancestry(p, &raw, d) else {
+            continue;
+        };
+        // Nearest definition wins: the profile itself, then its parent, and so on.
+        let pick =
+            |get: &dyn Fn(&RawProfile) -> Option<&At<String>>| chain_of.iter().find_map(|q| get(q));
+        let Some(distro) = pick(&|q| q.distro.as_ref()) else {
+            d.error(
+                p.name.pos,
+                format!(
+                    "profile \"{}\" needs `distro` (itself or from a parent)",
+                    p.name.value
+                ),
+            );
+            continue;
+        };
+        let Some(dist) = distros.get(&distro.value) else {
+            continue;
+        };
+        let template = match pick(&|q| q.template.as_ref()) {
+            Some(t) => match load_template(t, templates, base_dir, d) {
+                Some(name) => name,
+                None => continue,
+            },
+            None => builtin_for(dist.value.family).to_owned(),
+        };
+        let chain = chain_of
+            .iter()
+            .find_map(|q| q.chain)
+            .unwrap_or(Chain::Classic);
+        if chain == Chain::Classic && matches!(dist.value.tree, Tree::Url(_)) {
+            d.error(
+                p.name.pos,
+                format!(
+                    "profile \"{}\" boots over TFTP (chain: classic) but distro \"{}\" has a URL tree, which TFTP cannot serve: set `chain: ipxe` or give the distro a local `tree` directory",
+                    p.name.value, dist.value.name
+                ),
+            );
+        }
+        let mut vars = BTreeMap::new();
+        for q in chain_of.iter().rev() {
+            vars.extend(q.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let profile = Profile {
+            name: p.name.value.clone(),
+            parent: p.parent.as_ref().map(|x| x.value.clone()),
+            distro: distro.value.clone(),
+            template,
+            kernel_args: chain_of
+                .iter()
+                .find_map(|q| q.kernel_args.clone())
+                .unwrap_or_default(),
+            chain,
+            description: chain_of
+                .iter()
+                .find_map(|q| q.description.clone())
+                .unwrap_or_else(|| format!("{} ({})", p.name.value, dist.value.name)),
+            vars,
+        };
+        out.insert(p.name.value.clone(), At::new(profile, p.name.pos));
+    }
+    out
+}
+
+/// The profile and its ancestors, nearest first; `None` (with an error) on a cycle.
+fn ancestry<'a>(
+    p: &'a RawProfile,
+    raw: &'a BTreeMap<String, RawProfile>,
+    d: &mut Diagnostics,
+) -> Option<Vec<&'a RawProfile>> {
+    let mut seen = vec![p];
+    let mut cur = p;
+    while let Some(parent) = &cur.parent {
+        let next = raw.get(&parent.value)?;
+        if seen.iter().any(|s| s.name.value == next.name.value) {
+            let path: Vec<&str> = seen
+                .iter()
+                .map(|s| s.name.value.as_str())
+                .chain([next.name.value.as_str()])
+                .collect();
+            if next.name.value == p.name.value {
+                d.error(
+                    parent.pos,
+                    format!("profile inheritance cycle: {}", path.join(" -> ")),
+                );
+            }
+            return None;
+        }
+        seen.push(next);
+        cur = next;
+    }
+    Some(seen)
+}
+
+/// Reads and compiles a template file once; returns the name it is stored under.
+fn load_template(
+    t: &At<String>,
+    templates: &mut Templates,
+    base_dir: &Path,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    if t.value.starts_with("builtin:") {
+        if templates.contains(&t.value) {
+            return Some(t.value.clone());
+        }
+        d.error(t.pos, format!("no built-in template \"{}\" (built in: builtin:kickstart, builtin:preseed, builtin:autoinstall)", t.value));
+        return None;
+    }
+    if templates.contains(&t.value) {
+        return Some(t.value.clone());
+    }
+    let path = base_dir.join(&t.value);
+    match std::fs::read_to_string(&path) {
+        Ok(src) => match templates.add(&t.value, src) {
+            Ok(()) => Some(t.value.clone()),
+            Err(e) => {
+                d.error_in(
+                    &path.display().to_string(),
+                    Pos {
+                        line: u32::try_from(e.line.unwrap_or(1)).unwrap_or(1),
+                        col: 1,
+                    },
+                    format!(
+                        "{} (template of a profile at {}:{}:{})",
+                        e.message,
+                        d.file().to_owned(),
+                        t.pos.line,
+                        t.pos.col
+                    ),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            d.error(
+                t.pos,
+                format!("cannot read template {}: {e}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+fn machines(
+    node: Option<&Node>,
+    profiles: &BTreeSet<String>,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, Machine> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    let mut macs: HashMap<MacAddr, At<String>> = HashMap::new();
+    let mut addresses: HashMap<Ipv4Addr, At<String>> = HashMap::new();
+    let mut uuids: HashMap<String, At<String>> = HashMap::new();
+    for (name, n) in node.entries("machines", d) {
+        let what = format!("machine \"{}\"", name.value);
+        let f = Fields::open(n, name.pos, &what, MACHINE_KEYS, d);
+        check_name(&name, "machine", d);
+        let mut mac_list = Vec::new();
+        match f.get("mac") {
+            None => d.error(f.pos, format!("{what} needs `mac` (one address or a list)")),
+            Some(m) => {
+                let items = m.text_list("a MAC address", d);
+                if items.is_empty() {
+                    d.error(m.pos, format!("{what} needs at least one MAC address"));
+                }
+                for t in items {
+                    match t.value.parse::<MacAddr>() {
+                        Ok(mac) => {
+                            if let Some(first) = macs.get(&mac) {
+                                d.error(t.pos, format!("duplicate MAC {mac}: already given to machine \"{}\" at line {}", first.value, first.pos.line));
+                            } else {
+                                macs.insert(mac, At::new(name.value.clone(), t.pos));
+                            }
+                            mac_list.push(mac);
+                        }
+                        Err(e) => d.error(t.pos, e.to_string()),
+                    }
+                }
+            }
+        }
+        let address = f.parsed("address", d, parse_ipv4);
+        if let Some(a) = &address {
+            if let Some(first) = addresses.get(&a.value) {
+                d.error(
+                    a.pos,
+                    format!(
+                        "duplicate address {}: already given to machine \"{}\" at line {}",
+                        a.value, first.value, first.pos.line
+                    ),
+                );
+            } else {
+                addresses.insert(a.value, At::new(name.value.clone(), a.pos));
+            }
+        }
+        let uuid = f.parsed("uuid", d, parse_uuid);
+        if let Some(u) = &uuid {
+            if let Some(first) = uuids.get(&u.value) {
+                d.error(
+                    u.pos,
+                    format!(
+                        "duplicate UUID {}: already given to machine \"{}\" at line {}",
+                        u.value, first.value, first.pos.line
+                    ),
+                );
+            } else {
+                uuids.insert(u.value.clone(), At::new(name.value.clone(), u.pos));
+            }
+        }
+        let hostname = f.parsed("hostname", d, parse_hostname);
+        if hostname.is_none()
+            && f.get("hostname").is_none()
+            && crate::state::valid_name(&name.value)
+            && let Err(e) = parse_hostname(&name.value)
+        {
+            d.error(
+                name.pos,
+                format!("machine name used as hostname: {e}; set `hostname`"),
+            );
+        }
+        let profile = f.required_text("profile", &what, d);
+        if let Some(p) = &profile
+            && !profiles.contains(&p.value)
+        {
+            d.error(
+                p.pos,
+                format!(
+                    "profile \"{}\" not found {}",
+                    p.value,
+                    defined_list(profiles.iter())
+                ),
+            );
+        }
+        let netboot = f
+            .choice("netboot", &["install", "local"], d)
+            .map_or(Netboot::Install, |c| {
+                if c.value == "local" {
+                    Netboot::Local
+                } else {
+                    Netboot::Install
+                }
+            });
+        let Some(profile) = profile else { continue };
+        out.insert(
+            name.value.clone(),
+            Machine {
+                name: name.value.clone(),
+                macs: mac_list,
+                hostname: hostname.map_or_else(|| name.value.clone(), |h| h.value),
+                address: address.map(|a| a.value),
+                uuid: uuid.map(|u| u.value),
+                profile: profile.value,
+                netboot,
+            },
+        );
+    }
+    out
+}
+
+/// Names become file names and URL path segments, so they stay plain.
+fn check_name(name: &At<String>, what: &str, d: &mut Diagnostics) {
+    if !crate::state::valid_name(&name.value) {
+        d.error(
+            name.pos,
+            format!(
+                "{what} name \"{}\" must be letters, digits, `.`, `_` or `-`, not starting with `.`",
+                name.value
+            ),
+        );
+    }
+}
+
+fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse::<Ipv4Addr>()
+        .map_err(|_| format!("expected an IPv4 address such as 10.0.0.2, found \"{s}\""))
+}
+
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("expected an http:// or https:// URL, found \"{s}\""))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("expected a URL with a host, found \"{s}\""));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// A UUID, 32 hex digits with or without the usual dashes; stored dashed and lower-case.
+pub(crate) fn parse_uuid(s: &str) -> Result<String, String> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let dashes_ok = !s.contains('-')
+        || (s.len() == 36 && [8, 13, 18, 23].iter().all(|i| s.get(*i..=*i) == Some("-")));
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) || !dashes_ok {
+        return Err(format!(
+            "expected a UUID such as 8f3c2a1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b, found \"{s}\""
+        ));
+    }
+    let h = hex.to_ascii_lowercase();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// RFC 1123 host names: labels of letters, digits and hyphens, dot-separated.
+fn parse_hostname(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "\"{s}\" is not a valid host name (letters, digits, hyphens, dots)"
+        ))
+    }
+}

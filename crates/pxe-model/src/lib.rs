@@ -1,0 +1,67 @@
+//! pxe-model: what every pxe-suite daemon agrees on.
+//!
+//! Brief overview: an [`Inventory`] (distros, profiles, machines, servers) is loaded
+//! from YAML with every error located and reported at once. From what a DHCP
+//! client says ([`ClientInfo`]) and the machine's install state, [`plan`] decides
+//! what it boots; the renderers produce the pxelinux, GRUB and iPXE files and the
+//! answer files on each request; a [`StateStore`] keeps each machine's install
+//! state, so a machine that has installed boots from disk next time.
+//!
+//! Architecture invariant: this crate does no network I/O. Its only file I/O is
+//! loading the inventory and templates, the state store, and reading install trees
+//! for import.
+
+mod build;
+pub mod client;
+pub mod diag;
+pub mod import;
+pub mod inventory;
+pub mod mac;
+pub mod plan;
+pub mod render;
+pub mod state;
+mod template;
+pub mod urls;
+mod yaml;
+
+pub use client::{ClientArch, ClientInfo, Firmware};
+pub use diag::{Diagnostic, Diagnostics, Pos};
+pub use inventory::{
+    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Servers,
+    Tree, UnknownPolicy,
+};
+pub use mac::MacAddr;
+pub use plan::{BootFile, BootPlan, NoBoot, Target, plan};
+pub use state::{FileStore, InstallState, StateStore};
+pub use template::TemplateError;
+
+use std::path::{Path, PathBuf};
+
+/// Why an inventory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("cannot read inventory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file was read; these are the problems in it.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Loads an inventory file; relative template paths are taken from its directory.
+pub fn load(path: &Path) -> Result<Inventory, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    build::build(&path.display().to_string(), &text, base).map_err(LoadError::Invalid)
+}
+
+/// Loads an inventory from text (tests, stdin). `name` is used in messages.
+pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<Inventory, Diagnostics> {
+    build::build(name, text, base_dir)
+}

@@ -1,0 +1,147 @@
+//! Answer files (kickstart, preseed, autoinstall) from the profile's template.
+
+use crate::inventory::{Distro, Inventory, Machine, Profile};
+use crate::plan::{domain_of, short_hostname};
+use crate::template::TemplateError;
+use crate::urls;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Serialize)]
+struct MachineVars<'a> {
+    name: &'a str,
+    hostname: &'a str,
+    short_hostname: &'a str,
+    domain: &'a str,
+    mac: String,
+    macs: Vec<String>,
+    address: Option<String>,
+    uuid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ProfileVars<'a> {
+    name: &'a str,
+    description: &'a str,
+    kernel_args: &'a str,
+}
+
+#[derive(Serialize)]
+struct DistroVars<'a> {
+    name: &'a str,
+    family: &'a str,
+    arch: &'a str,
+}
+
+#[derive(Serialize)]
+struct ServerVars {
+    tftp: String,
+    http: String,
+}
+
+#[derive(Serialize)]
+struct UrlVars {
+    answer: String,
+    tree: String,
+    tree_scheme: String,
+    tree_host: String,
+    tree_path: String,
+    /// Empty for a profile's menu answer file: no machine to mark installed.
+    installed: String,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    machine: Option<MachineVars<'a>>,
+    profile: ProfileVars<'a>,
+    distro: DistroVars<'a>,
+    server: ServerVars,
+    urls: UrlVars,
+    vars: &'a BTreeMap<String, String>,
+    token: &'a str,
+}
+
+/// Splits `http://host:port/path` into its scheme, host (with port) and path.
+fn split_url(url: &str) -> (String, String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    (scheme.to_owned(), host.to_owned(), path.to_owned())
+}
+
+/// Renders the answer file of `profile` for `machine` (with its callback and token),
+/// or for no machine (a menu entry's answer file, with no callback).
+pub fn render(
+    inv: &Inventory,
+    profile: &Profile,
+    distro: &Distro,
+    machine: Option<(&Machine, &str)>,
+) -> Result<String, TemplateError> {
+    let tree = urls::tree_url(inv, distro);
+    let (tree_scheme, tree_host, tree_path) = split_url(&tree);
+    let ctx = Context {
+        machine: machine.map(|(m, _)| MachineVars {
+            name: &m.name,
+            hostname: &m.hostname,
+            short_hostname: short_hostname(&m.hostname),
+            domain: domain_of(&m.hostname),
+            mac: urls::primary_mac(m).colon(),
+            macs: m.macs.iter().map(|x| x.colon()).collect(),
+            address: m.address.map(|a| a.to_string()),
+            uuid: m.uuid.as_deref(),
+        }),
+        profile: ProfileVars {
+            name: &profile.name,
+            description: &profile.description,
+            kernel_args: &profile.kernel_args,
+        },
+        distro: DistroVars {
+            name: &distro.name,
+            family: distro.family.as_str(),
+            arch: distro.arch.as_str(),
+        },
+        server: ServerVars {
+            tftp: inv.servers.tftp.to_string(),
+            http: inv.servers.http.clone(),
+        },
+        urls: UrlVars {
+            answer: match machine {
+                Some((m, _)) => urls::machine_answer_url(inv, distro.family, m),
+                None => urls::profile_answer_url(inv, distro.family, profile),
+            },
+            tree,
+            tree_scheme,
+            tree_host,
+            tree_path,
+            installed: machine
+                .map(|(m, _)| urls::installed_url(inv, m))
+                .unwrap_or_default(),
+        },
+        vars: &profile.vars,
+        token: machine.map_or("", |(_, t)| t),
+    };
+    inv.templates.render(&profile.template, &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_split() {
+        assert_eq!(
+            split_url("http://10.0.0.3:8080/trees/debian12"),
+            (
+                "http".into(),
+                "10.0.0.3:8080".into(),
+                "/trees/debian12".into()
+            )
+        );
+        assert_eq!(
+            split_url("https://m.example"),
+            ("https".into(), "m.example".into(), "/".into())
+        );
+    }
+}
