@@ -220,6 +220,11 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// The file name it was loaded from, for the headers of generated files.
+    pub fn source_name(&self) -> &str {
+        self.source.rsplit('/').next().unwrap_or(&self.source)
+    }
+
     pub fn machine_by_mac(&self, mac: &MacAddr) -> Option<&Machine> {
         self.by_mac.get(mac).and_then(|n| self.machines.get(n))
     }

@@ -1,0 +1,155 @@
+//! Import reads real `.treeinfo` contents (CentOS 7, Rocky 9, Fedora) and the Debian
+//! netboot layout from small fake trees, and the result loads as an inventory distro.
+
+use pxe_model::import::{Imported, import};
+use pxe_model::{Arch, Family};
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/treeinfo")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A tree with the given files (contents are their own names).
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, content).expect("write");
+    }
+    dir
+}
+
+fn redhat_tree(treeinfo: &str) -> tempfile::TempDir {
+    tree(&[
+        (".treeinfo", &fixture(treeinfo)),
+        ("images/pxeboot/vmlinuz", "kernel"),
+        ("images/pxeboot/initrd.img", "initrd"),
+    ])
+}
+
+fn check(found: &Imported, name: &str, release: &str, family: Family, kernel: &str, initrd: &str) {
+    assert_eq!(found.name, name);
+    assert_eq!(found.release, release);
+    assert_eq!(found.family, family);
+    assert_eq!(found.arch, Arch::X86_64);
+    assert_eq!(found.kernel, kernel);
+    assert_eq!(found.initrd, initrd);
+}
+
+/// The imported entry is a valid distro in an inventory.
+fn loads(found: &Imported) {
+    let yaml = format!(
+        "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\ndistros:\n{}",
+        found.to_yaml(&found.name)
+    );
+    let inv = pxe_model::load_str("imported.yaml", &yaml, Path::new("."))
+        .unwrap_or_else(|d| panic!("{}\n{yaml}", d.render()));
+    let d = &inv.distros[&found.name];
+    assert_eq!(d.kernel, found.kernel);
+    assert_eq!(d.tree, pxe_model::Tree::Dir(PathBuf::from(&found.tree)));
+}
+
+#[test]
+fn centos7_treeinfo() {
+    let t = redhat_tree("centos7.treeinfo");
+    let found = import(t.path(), None).expect("import");
+    check(
+        &found,
+        "centos7-x86_64",
+        "CentOS 7",
+        Family::Redhat,
+        "images/pxeboot/vmlinuz",
+        "images/pxeboot/initrd.img",
+    );
+    loads(&found);
+}
+
+#[test]
+fn rocky9_treeinfo() {
+    let t = redhat_tree("rocky9.treeinfo");
+    let found = import(t.path(), None).expect("import");
+    check(
+        &found,
+        "rocky9-x86_64",
+        "Rocky Linux 9.2",
+        Family::Redhat,
+        "images/pxeboot/vmlinuz",
+        "images/pxeboot/initrd.img",
+    );
+    loads(&found);
+}
+
+#[test]
+fn fedora_treeinfo() {
+    let t = redhat_tree("fedora.treeinfo");
+    let found = import(t.path(), None).expect("import");
+    check(
+        &found,
+        "fedora44-x86_64",
+        "Fedora 44",
+        Family::Redhat,
+        "images/pxeboot/vmlinuz",
+        "images/pxeboot/initrd.img",
+    );
+    loads(&found);
+}
+
+#[test]
+fn treeinfo_without_the_asked_architecture_is_an_error() {
+    let t = redhat_tree("centos7.treeinfo");
+    let err = import(t.path(), Some(Arch::Aarch64)).expect_err("no aarch64 images");
+    assert!(
+        err.to_string().contains("no kernel in [images-aarch64]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn debian_netboot_layout() {
+    let t = tree(&[
+        (
+            "version.info",
+            "Debian version:  12 (bookworm)\nInstaller build: 20230607+deb12u9\n",
+        ),
+        ("debian-installer/amd64/linux", "kernel"),
+        ("debian-installer/amd64/initrd.gz", "initrd"),
+        ("debian-installer/amd64/pxelinux.0", "loader"),
+        ("pxelinux.0", "debian-installer/amd64/pxelinux.0"),
+    ]);
+    let found = import(t.path(), None).expect("import");
+    check(
+        &found,
+        "debian12-x86_64",
+        "Debian 12",
+        Family::Debian,
+        "debian-installer/amd64/linux",
+        "debian-installer/amd64/initrd.gz",
+    );
+    loads(&found);
+}
+
+#[test]
+fn ubuntu_live_server_layout() {
+    let t = tree(&[
+        (
+            ".disk/info",
+            "Ubuntu-Server 22.04.3 LTS \"Jammy Jellyfish\" - Release amd64 (20230810)",
+        ),
+        ("casper/vmlinuz", "kernel"),
+        ("casper/initrd", "initrd"),
+    ]);
+    let found = import(t.path(), None).expect("import");
+    assert_eq!(found.family, Family::Ubuntu);
+    assert_eq!(found.name, "ubuntu2204-x86_64");
+    loads(&found);
+}
+
+#[test]
+fn an_empty_directory_is_not_a_tree() {
+    let t = tree(&[]);
+    assert!(import(t.path(), None).is_err());
+}
