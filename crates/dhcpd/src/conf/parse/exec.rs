@@ -1,0 +1,624 @@
+//! Executable statements (ISC `parse_executable_statement`): option statements with their
+//! operator, allow/deny/ignore, if/elsif/else, switch/case/default, set/define/unset, eval, add,
+//! break, return, log, on-events, zone and key blocks, server parameters by name, and the
+//! bare-name statement ISC accepts as an expression evaluation (`authorative;`).
+
+use super::super::ast::{OptionOp, Stmt};
+use super::super::lexer::Tok;
+use super::{Lose, Parser};
+
+/// Server parameters that are parsed and kept but not acted on yet.
+const UNSUPPORTED_PARAMS: &[&str] = &[
+    "ddns-",
+    "omapi-",
+    "update-",
+    "do-forward-updates",
+    "do-reverse-updates",
+    "fqdn-reply",
+    "ldap-",
+    "dhcpv6-",
+    "preferred-lifetime",
+    "limit-addrs-per-ia",
+    "limit-prefs-per-ia",
+    "delayed-ack",
+    "max-ack-delay",
+    "dhcp-cache-threshold",
+    "dont-use-fsync",
+    "log-threshold-",
+    "prefix-length-mode",
+    "use-eui-64",
+    "persist-eui-64-leases",
+    "release-on-roam",
+    "local-address6",
+    "bind-local-address6",
+    "ping-cltt-secs",
+    "abandon-lease-time",
+    "adaptive-lease-time-threshold",
+    "infinite-is-reserved",
+    "leasequery",
+    "use-lease-addr-for-default-route",
+    "check-secs-byte-order",
+];
+
+impl Parser<'_, '_, '_> {
+    /// Statements until one fails to start (`parse_executable_statements`).
+    pub(crate) fn executable_statements(
+        &mut self,
+        case_ctx: Option<super::expr::Context>,
+    ) -> Result<Vec<Stmt>, Lose> {
+        let mut out = Vec::new();
+        loop {
+            match self.exec_one(case_ctx) {
+                Ok(Some(s)) => out.push(s),
+                Ok(None) => {}
+                Err(true) => return Err(true),
+                Err(false) => return Ok(out),
+            }
+        }
+    }
+
+    /// `parse_executable_statement` in the any-context of a declaration scope.
+    pub(crate) fn executable_statement(&mut self, _root: bool) -> Result<Option<Stmt>, Lose> {
+        self.exec_one(None)
+    }
+
+    fn exec_one(&mut self, case_ctx: Option<super::expr::Context>) -> Result<Option<Stmt>, Lose> {
+        let t = self.peek();
+        let loc = self.loc(&t);
+        let kw = if let Tok::Kw(k) = t.tok { k } else { "" };
+        match kw {
+            "db-time-format" => {
+                self.skip();
+                let v = self.next();
+                if !v.is_kw("default") && !v.is_kw("local") {
+                    self.warn("Expecting 'local' or 'default'.");
+                    if !v.is_punct(b';') {
+                        self.skip_to_semi();
+                    }
+                    return Err(true);
+                }
+                if !self.next().is_punct(b';') {
+                    self.warn("Expecting a semicolon.");
+                    return Err(true);
+                }
+                Ok(None)
+            }
+            "if" => {
+                self.skip();
+                self.if_statement().map(Some)
+            }
+            "add" => {
+                self.skip();
+                let c = self.next();
+                let Tok::Str(c) = c.tok else {
+                    self.warn("expecting class name.");
+                    self.skip_to_semi();
+                    return Err(true);
+                };
+                let c = String::from_utf8_lossy(&c).into_owned();
+                if !self.g.classes.contains(&c) {
+                    self.warn(format!("class {c}: not found"));
+                    self.skip_to_semi();
+                    return Err(true);
+                }
+                if !self.semi() {
+                    return Err(true);
+                }
+                Ok(Some(Stmt::Add(c)))
+            }
+            "break" => {
+                self.skip();
+                if !self.semi() {
+                    return Err(true);
+                }
+                Ok(Some(Stmt::Break))
+            }
+            "send" | "supersede" | "option" | "prepend" | "append" => {
+                self.skip();
+                let op = match kw {
+                    "send" => OptionOp::Send,
+                    "prepend" => OptionOp::Prepend,
+                    "append" => OptionOp::Append,
+                    _ => OptionOp::Supersede,
+                };
+                let Some((space, _name, Some(info))) = self.option_name(false) else {
+                    return Err(true);
+                };
+                self.option_statement(&space, info, op)
+                    .map(Some)
+                    .ok_or(false)
+            }
+            "default" => {
+                self.skip();
+                if self.peek().is_punct(b':') {
+                    self.skip();
+                    if case_ctx.is_none() {
+                        self.warn("switch default statement in inappropriate scope.");
+                        return Err(true);
+                    }
+                    return Ok(Some(Stmt::DefaultCase));
+                }
+                let Some((space, _name, Some(info))) = self.option_name(false) else {
+                    return Err(true);
+                };
+                self.option_statement(&space, info, OptionOp::Default)
+                    .map(Some)
+                    .ok_or(false)
+            }
+            "allow" | "deny" | "ignore" => {
+                self.skip();
+                let value = match kw {
+                    "allow" => 1,
+                    "deny" => 0,
+                    _ => 2,
+                };
+                let w = self.next();
+                let what = match w.tok {
+                    Tok::Kw(
+                        k @ ("bootp" | "booting" | "dynamic-bootp" | "unknown-clients"
+                        | "duplicates" | "declines" | "client-updates" | "leasequery"),
+                    ) => k,
+                    _ => {
+                        self.warn("expecting allow/deny key");
+                        self.skip_to_semi();
+                        return Err(false);
+                    }
+                };
+                if what == "client-updates" || what == "leasequery" {
+                    self.g.note_unsupported(&format!("{kw} {what}"), loc);
+                }
+                self.semi();
+                Ok(Some(Stmt::AllowDeny {
+                    what: what.to_string(),
+                    value,
+                }))
+            }
+            "on" => {
+                self.skip();
+                self.on_statement(loc).map(Some)
+            }
+            "switch" => {
+                self.skip();
+                self.switch_statement().map(Some)
+            }
+            "case" => {
+                self.skip();
+                let Some(cctx) = case_ctx else {
+                    self.warn("case statement in inappropriate scope.");
+                    self.skip_to_semi();
+                    return Err(true);
+                };
+                let e = match self.expression(cctx) {
+                    Ok(e) => e,
+                    Err(lose) => {
+                        if !lose {
+                            let what = if cctx == super::expr::Context::Data {
+                                "data"
+                            } else {
+                                "numeric"
+                            };
+                            self.warn(format!("expecting {what} expression."));
+                        }
+                        self.skip_to_semi();
+                        return Err(true);
+                    }
+                };
+                if !self.next().is_punct(b':') {
+                    self.warn("colon expected.");
+                    self.skip_to_semi();
+                    return Err(true);
+                }
+                Ok(Some(Stmt::Case(e)))
+            }
+            "define" | "set" => {
+                self.skip();
+                self.set_statement(kw == "define").map(Some)
+            }
+            "unset" => {
+                self.skip();
+                let n = self.next();
+                if !n.is_name() {
+                    self.warn(format!("{} can't be a variable name", n.text));
+                    self.skip_to_semi();
+                    return Err(true);
+                }
+                if !self.semi() {
+                    return Err(true);
+                }
+                Ok(Some(Stmt::Unset(n.text)))
+            }
+            "eval" | "return" => {
+                self.skip();
+                match self.expression(super::expr::Context::Data) {
+                    Ok(e) => {
+                        if !self.semi() {
+                            return Err(true);
+                        }
+                        Ok(Some(if kw == "eval" {
+                            Stmt::Eval(e)
+                        } else {
+                            Stmt::Return(e)
+                        }))
+                    }
+                    Err(lose) => {
+                        if !lose {
+                            self.warn("expecting data expression.");
+                        }
+                        self.skip_to_semi();
+                        Err(true)
+                    }
+                }
+            }
+            "execute" => {
+                self.skip();
+                self.warn("define ENABLE_EXECUTE in site.h to enable execute(); expressions.");
+                self.skip_to_semi();
+                Err(true)
+            }
+            "log" => {
+                self.skip();
+                self.log_statement()
+            }
+            "zone" | "key" => {
+                self.skip();
+                self.g.note_unsupported(kw, loc);
+                self.skip_block_statement();
+                Ok(Some(Stmt::Unsupported {
+                    keyword: kw.to_string(),
+                }))
+            }
+            "parse-vendor-option" => {
+                self.skip();
+                if !self.semi() {
+                    return Err(true);
+                }
+                Ok(None)
+            }
+            _ => self.exec_default(&t, loc),
+        }
+    }
+
+    fn exec_default(
+        &mut self,
+        t: &super::super::lexer::Token,
+        loc: super::super::ast::Loc,
+    ) -> Result<Option<Stmt>, Lose> {
+        if t.is_identifier()
+            && let Some(info) = self
+                .g
+                .reg
+                .space("server")
+                .and_then(|s| s.by_name(&t.text))
+                .cloned()
+        {
+            self.skip();
+            let lname = info.name.to_ascii_lowercase();
+            if UNSUPPORTED_PARAMS.iter().any(|p| {
+                if p.ends_with('-') {
+                    lname.starts_with(p)
+                } else {
+                    lname == *p
+                }
+            }) {
+                self.g.note_unsupported(&info.name, loc);
+            }
+            return self
+                .option_statement("server", info, OptionOp::Supersede)
+                .map(Some)
+                .ok_or(false);
+        }
+        if t.is_name() {
+            return match self.expression(super::expr::Context::Data) {
+                Ok(e) => {
+                    if !self.semi() {
+                        return Err(true);
+                    }
+                    if let super::super::ast::Expr::Variable(v) = &e {
+                        self.g
+                            .note_unsupported(&format!("bare identifier `{v}`"), loc);
+                    }
+                    Ok(Some(Stmt::Eval(e)))
+                }
+                Err(lose) => {
+                    if !lose {
+                        self.warn("expecting function call.");
+                    }
+                    self.skip_to_semi();
+                    Err(true)
+                }
+            };
+        }
+        Err(false)
+    }
+
+    fn if_statement(&mut self) -> Result<Stmt, Lose> {
+        let paren = self.peek().is_punct(b'(');
+        if paren {
+            self.skip();
+        }
+        let cond = match self.boolean_expression() {
+            Ok(e) => e,
+            Err(lose) => {
+                if !lose {
+                    self.warn("boolean expression expected.");
+                }
+                return Err(true);
+            }
+        };
+        if paren && !self.next().is_punct(b')') {
+            self.warn("expecting right paren.");
+            return Err(true);
+        }
+        if !self.next().is_punct(b'{') {
+            self.warn("left brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let then = match self.executable_statements(None) {
+            Ok(v) => v,
+            Err(_) => {
+                loop {
+                    let t = self.next();
+                    if t.tok == Tok::Eof || t.is_punct(b'}') {
+                        break;
+                    }
+                }
+                return Err(true);
+            }
+        };
+        if !self.next().is_punct(b'}') {
+            self.warn("right brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let t = self.peek();
+        let otherwise = if t.is_kw("else") {
+            self.skip();
+            let t = self.peek();
+            if t.is_kw("if") {
+                self.skip();
+                match self.if_statement() {
+                    Ok(s) => vec![s],
+                    Err(lose) => {
+                        if !lose {
+                            self.warn("expecting if statement");
+                        }
+                        return Err(true);
+                    }
+                }
+            } else if !t.is_punct(b'{') {
+                self.warn("left brace or if expected.");
+                self.skip_to_semi();
+                return Err(true);
+            } else {
+                self.skip();
+                let v = self.executable_statements(None)?;
+                if !self.next().is_punct(b'}') {
+                    self.warn("right brace expected.");
+                    self.skip_to_semi();
+                    return Err(true);
+                }
+                v
+            }
+        } else if t.is_kw("elsif") {
+            self.skip();
+            match self.if_statement() {
+                Ok(s) => vec![s],
+                Err(lose) => {
+                    if !lose {
+                        self.warn("expecting conditional.");
+                    }
+                    return Err(true);
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        Ok(Stmt::If {
+            cond,
+            then,
+            otherwise,
+        })
+    }
+
+    fn switch_statement(&mut self) -> Result<Stmt, Lose> {
+        if !self.next().is_punct(b'(') {
+            self.warn("expecting left brace.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let expr = match self.expression(super::expr::Context::DataOrNumeric) {
+            Ok(e) => e,
+            Err(lose) => {
+                if !lose {
+                    self.warn("expecting data or numeric expression.");
+                    self.skip_to_semi();
+                }
+                return Err(true);
+            }
+        };
+        if !self.next().is_punct(b')') {
+            self.warn("right paren expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        if !self.next().is_punct(b'{') {
+            self.warn("left brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let cctx = if super::expr::is_data(&expr) {
+            super::expr::Context::Data
+        } else {
+            super::expr::Context::Numeric
+        };
+        let body = match self.executable_statements(Some(cctx)) {
+            Ok(v) => v,
+            Err(_) => {
+                self.skip_to_rbrace(1);
+                return Err(true);
+            }
+        };
+        if !self.next().is_punct(b'}') {
+            self.warn("right brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        Ok(Stmt::Switch { expr, body })
+    }
+
+    fn set_statement(&mut self, define: bool) -> Result<Stmt, Lose> {
+        let n = self.next();
+        if !n.is_name() {
+            self.warn(format!("{} can't be a variable name", n.text));
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let name = n.text;
+        let t = self.next();
+        if t.is_punct(b'(') {
+            let mut args = Vec::new();
+            let mut t = self.next();
+            while !t.is_punct(b')') {
+                if !t.is_name() {
+                    self.warn("expecting argument name");
+                    self.skip_to_rbrace(0);
+                    return Err(true);
+                }
+                args.push(t.text);
+                t = self.next();
+                if t.is_punct(b',') {
+                    t = self.next();
+                } else {
+                    break;
+                }
+            }
+            if !t.is_punct(b')') {
+                self.warn("expecting right paren.");
+                self.skip_to_semi();
+                return Err(true);
+            }
+            if !self.next().is_punct(b'{') {
+                self.warn("expecting left brace.");
+                self.skip_to_semi();
+                return Err(true);
+            }
+            let body = self
+                .executable_statements(None)
+                .inspect_err(|_| self.skip_to_semi())?;
+            if !self.next().is_punct(b'}') {
+                self.warn("expecting rigt brace.");
+                self.skip_to_semi();
+                return Err(true);
+            }
+            let value = super::super::ast::Expr::Function(args, body);
+            return Ok(Stmt::Define { name, value });
+        }
+        if !t.is_punct(b'=') {
+            self.warn(format!(
+                "expecting '=' in {} statement.",
+                if define { "define" } else { "set" }
+            ));
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let value = match self.expression(super::expr::Context::Any) {
+            Ok(e) => e,
+            Err(lose) => {
+                if !lose {
+                    self.warn("expecting expression.");
+                }
+                self.skip_to_semi();
+                return Err(true);
+            }
+        };
+        if !self.semi() {
+            return Err(true);
+        }
+        Ok(if define {
+            Stmt::Define { name, value }
+        } else {
+            Stmt::Set { name, value }
+        })
+    }
+
+    fn log_statement(&mut self) -> Result<Option<Stmt>, Lose> {
+        if !self.next().is_punct(b'(') {
+            self.warn("left parenthesis expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let t = self.peek();
+        let mut priority = "debug".to_string();
+        if ["fatal", "error", "debug", "info"]
+            .iter()
+            .any(|k| t.is_kw(k))
+        {
+            self.skip();
+            priority = t.text.to_ascii_lowercase();
+            if !self.next().is_punct(b',') {
+                self.warn("comma expected.");
+                self.skip_to_semi();
+                return Err(true);
+            }
+        }
+        let Ok(expr) = self.data_expression() else {
+            self.skip_to_semi();
+            return Err(true);
+        };
+        if !self.next().is_punct(b')') {
+            self.warn("right parenthesis expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        if !self.next().is_punct(b';') {
+            self.warn("semicolon expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        Ok(Some(Stmt::Log { priority, expr }))
+    }
+
+    fn on_statement(&mut self, loc: super::super::ast::Loc) -> Result<Stmt, Lose> {
+        let mut events = Vec::new();
+        loop {
+            let t = self.next();
+            if !["expiry", "commit", "release"].iter().any(|k| t.is_kw(k)) {
+                self.warn("expecting a lease event identifier");
+                self.skip_to_semi();
+                return Err(true);
+            }
+            events.push(t.text.to_ascii_lowercase());
+            if self.peek().is_kw("or") {
+                self.skip();
+            } else {
+                break;
+            }
+        }
+        self.g
+            .note_unsupported(&format!("on {}", events.join(" or ")), loc);
+        if !self.next().is_punct(b'{') {
+            self.warn("left brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let body = match self.executable_statements(None) {
+            Ok(v) => v,
+            Err(_) => {
+                loop {
+                    let t = self.next();
+                    if t.tok == Tok::Eof || t.is_punct(b'}') {
+                        break;
+                    }
+                }
+                return Err(true);
+            }
+        };
+        if !self.next().is_punct(b'}') {
+            self.warn("right brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        Ok(Stmt::On { events, body })
+    }
+}

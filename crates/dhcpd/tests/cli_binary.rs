@@ -1,0 +1,79 @@
+//! Runs the built `dhcpd` binary: `-t -cf` on fixtures gives ISC's exit status and first error
+//! line; `--help`, `--version`, `-6` and bad flags behave.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::process::Command;
+
+use common::{expected, fixtures_dir};
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dhcpd"))
+        .args(args)
+        .current_dir(fixtures_dir())
+        .output()
+        .expect("run dhcpd")
+}
+
+#[test]
+fn dash_t_on_every_fixture() {
+    for (file, (accepts, first)) in expected() {
+        let out = run(&["-t", "-cf", &file]);
+        assert_eq!(
+            out.status.code(),
+            Some(if accepts { 0 } else { 1 }),
+            "{file}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        if accepts {
+            assert!(
+                err.contains(&format!("Config file: {file}")),
+                "{file}: {err}"
+            );
+        } else {
+            assert!(
+                err.lines().any(|l| l == first),
+                "{file}: {first:?} not in {err}"
+            );
+            let closing = if first.starts_with("Can't open") || first.starts_with("Internal") {
+                first.as_str()
+            } else {
+                "Configuration file errors encountered -- exiting"
+            };
+            assert!(err.contains(closing), "{file}: {err}");
+        }
+    }
+}
+
+#[test]
+fn quiet_prints_nothing_like_isc() {
+    let out = run(&["-t", "-q", "-cf", "err-bad-mask.conf"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn missing_config_file() {
+    let out = run(&["-t", "-cf", "does-not-exist.conf"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Can't open does-not-exist.conf: No such file or directory")
+    );
+}
+
+#[test]
+fn help_version_and_refusals() {
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("-cf FILE"));
+    assert!(run(&["--version"]).status.success());
+    let v6 = run(&["-6", "-t"]);
+    assert_eq!(v6.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v6.stderr).contains("DHCPv6"));
+    let bad = run(&["-bogus"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown command -bogus"));
+}
