@@ -77,3 +77,17 @@ fn help_version_and_refusals() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown command -bogus"));
 }
+
+/// The example lab's `dhcpd.conf` (deploy/examples) is accepted, as ISC's `dhcpd -t` accepts it.
+#[test]
+fn example_lab_config_is_accepted() {
+    let conf =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples/dhcpd.conf");
+    let out = run(&["-t", "-cf", conf.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
