@@ -1,0 +1,240 @@
+//! The binary's edge: command line to running server. Binds or inherits the socket, detaches,
+//! writes the pid file, drops privileges, sets up logging and the tokio runtime.
+//!
+//! Exit codes: 0 success, 1 unusable command line or configuration, 2 runtime failure.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, bail};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::cli::{self, Command, Config};
+use crate::options::{Limits, MAX_BLKSIZE};
+use crate::remap::Rules;
+use crate::resolve::{Policy, Roots};
+use crate::server::{Lifetime, Server, Settings};
+
+/// Runs the program with these arguments (after the program name).
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let config = match cli::parse(args) {
+        Ok(Command::Run(c)) => c,
+        Ok(Command::Help) => {
+            print!("{}", cli::help());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!(
+                "tftpd (pxe-suite) {}, tftpd-hpa compatible; remap: yes, tcpwrappers: no",
+                env!("CARGO_PKG_VERSION")
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("tftpd: {e}\nTry 'tftpd --help'.");
+            return ExitCode::from(1);
+        }
+    };
+    crate::logging::init(config.verbosity);
+    let settings = match build_settings(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tftpd: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    if config.check {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+    match run(&config, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if crate::logging::stderr_is_unusable() {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("tftpd: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Everything that can be checked without a socket (`--check` stops after this).
+pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
+    let roots = Roots::new(&config.dirs, config.secure).with_context(|| {
+        format!(
+            "cannot use root directory {}",
+            config
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let remap = match &config.map_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read map file {}", path.display()))?;
+            let rules =
+                Rules::parse(&text).with_context(|| format!("map file {}", path.display()))?;
+            Some(rules)
+        }
+        None => None,
+    };
+    if config.inventory.is_some() || config.state_dir.is_some() {
+        tracing::warn!("--inventory and --state-dir are accepted but not wired yet");
+    }
+    Ok(Settings {
+        roots,
+        policy: Policy {
+            permissive: config.permissive,
+            create: config.create,
+        },
+        remap,
+        limits: Limits {
+            max_blksize: config.max_blksize.unwrap_or(MAX_BLKSIZE),
+            refused: config.refuse.clone(),
+            default_timeout: config.retransmit,
+            ..Limits::default()
+        },
+        max_retries: 5,
+        port_range: config.port_range,
+        max_transfers: config.max_transfers,
+        generator: None,
+    })
+}
+
+fn run(config: &Config, settings: Settings) -> anyhow::Result<()> {
+    // tftpd-hpa: created files get 0666 minus -U; without -U the umask is 0 unless -p.
+    match (config.umask, config.permissive) {
+        (Some(m), _) => set_umask(m),
+        (None, false) => set_umask(0),
+        (None, true) => {}
+    }
+    let (socket, lifetime) = if config.listen {
+        (bind_service(config)?, Lifetime::UntilShutdown)
+    } else {
+        (inherited_socket()?, Lifetime::Idle(config.idle_timeout))
+    };
+    let local = socket.local_addr().context("socket address")?;
+    if config.listen && !config.foreground {
+        nix::unistd::daemon(false, false).context("detaching")?;
+    }
+    if let Some(p) = &config.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", p.display()))?;
+    }
+    drop_privileges(&config.user)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = runtime.block_on(async {
+        socket.set_nonblocking(true).context("non-blocking socket")?;
+        let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
+        let server = Server::new(settings);
+        tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");
+        server
+            .serve(socket, lifetime, shutdown_signal())
+            .await
+            .context("serving")?;
+        let s = &server.stats;
+        tracing::info!(
+            transfers = s.transfers.load(Ordering::Relaxed),
+            bytes = s.bytes.load(Ordering::Relaxed),
+            retransmits = s.retransmits.load(Ordering::Relaxed),
+            errors = s.errors.load(Ordering::Relaxed),
+            "exiting"
+        );
+        anyhow::Ok(())
+    });
+    if let Some(p) = &config.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
+fn set_umask(m: u32) {
+    let mode = nix::sys::stat::Mode::from_bits_truncate(m as nix::libc::mode_t);
+    nix::sys::stat::umask(mode);
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The standalone socket of `-a`, `-4`, `-6`.
+fn bind_service(config: &Config) -> anyhow::Result<std::net::UdpSocket> {
+    let addr = config.address.unwrap_or(cli::ListenAddr {
+        ip: None,
+        port: None,
+    });
+    let ip = addr.ip.unwrap_or(if config.ipv6_only {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    });
+    if (config.ipv4_only && ip.is_ipv6()) || (config.ipv6_only && ip.is_ipv4()) {
+        bail!("address {ip} does not match -4/-6");
+    }
+    let sa = SocketAddr::new(ip, addr.port.unwrap_or(69));
+    let sock = Socket::new(Domain::for_address(sa), Type::DGRAM, Some(Protocol::UDP))
+        .context("creating the UDP socket")?;
+    if sa.is_ipv6() {
+        sock.set_only_v6(config.ipv6_only)
+            .context("setting IPV6_V6ONLY")?;
+    }
+    sock.set_reuse_address(true).context("SO_REUSEADDR")?;
+    sock.bind(&sa.into())
+        .with_context(|| format!("binding udp {sa}"))?;
+    Ok(sock.into())
+}
+
+/// The socket handed over by systemd (`LISTEN_FDS`) or inetd (standard input).
+fn inherited_socket() -> anyhow::Result<std::net::UdpSocket> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() > 0
+        && let Some(s) = fds
+            .take_udp_socket(0)
+            .context("systemd socket (LISTEN_FDS) is not a UDP socket")?
+    {
+        return Ok(s);
+    }
+    let fd = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("no standard input: use -l or -L for standalone mode")?;
+    let sock = Socket::from(fd);
+    match sock.r#type() {
+        Ok(t) if t == Type::DGRAM => Ok(sock.into()),
+        _ => bail!("standard input is not a UDP socket: use -l or -L for standalone mode"),
+    }
+}
+
+/// tftpd-hpa switches to `-u` (default nobody) when started as root.
+fn drop_privileges(user: &str) -> anyhow::Result<()> {
+    use nix::unistd::{User, geteuid, setgid, setgroups, setuid};
+    if !geteuid().is_root() {
+        return Ok(());
+    }
+    let u = User::from_name(user)
+        .with_context(|| format!("looking up user {user}"))?
+        .with_context(|| format!("no such user: {user}"))?;
+    setgroups(&[u.gid]).context("setgroups")?;
+    setgid(u.gid).context("setgid")?;
+    setuid(u.uid).context("setuid")?;
+    tracing::debug!(user, uid = u.uid.as_raw(), "dropped privileges");
+    Ok(())
+}

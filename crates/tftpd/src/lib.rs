@@ -1,0 +1,26 @@
+//! `tftpd` of pxe-suite: a drop-in replacement for tftpd-hpa.
+//!
+//! Brief overview: [`packet`] is the wire format, [`options`] negotiates RFC 2347 options,
+//! [`netascii`] translates text mode, [`source`] reads files by offset, [`transfer`] and
+//! [`receive`] are the pure read and write state machines, [`resolve`] and [`remap`] the path
+//! policy, [`generated`] the hook for generated boot menus. [`server`] is the thin tokio shell
+//! that drives it all, [`app`] the binary's edge and [`cli`] tftpd-hpa's command line.
+
+pub mod app;
+pub mod cli;
+pub mod files;
+pub mod generated;
+pub mod logging;
+pub mod netascii;
+pub mod options;
+pub mod packet;
+pub mod pktinfo;
+pub mod receive;
+pub mod remap;
+pub mod resolve;
+pub mod server;
+pub mod source;
+pub mod transfer;
+
+/// One-paragraph description printed by `--help`.
+pub const ABOUT: &str = "pxe-suite tftpd: a TFTP server compatible with tftpd-hpa";

@@ -1,0 +1,445 @@
+//! The tokio I/O shell: receives requests on the service socket, runs each transfer as its own
+//! task on its own socket (a new transfer ID), and drives the pure state machines of
+//! [`crate::transfer`] and [`crate::receive`] with datagrams and timeouts. Nothing here decides
+//! protocol behaviour.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::task::JoinSet;
+
+use crate::files::FileCache;
+use crate::generated::{Found, Generator, Lookup};
+use crate::options::{self, Direction, Limits};
+use crate::packet::{self, ErrorCode, Packet, Request};
+use crate::receive::WriteTransfer;
+use crate::remap::Rules;
+use crate::resolve::{Access, Denied, Policy, Roots};
+use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
+use crate::transfer::{Event, Failure, Finish, Output, Params, ReadTransfer};
+
+/// Counters over the life of the server.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Transfers started.
+    pub transfers: AtomicU64,
+    /// Payload bytes moved.
+    pub bytes: AtomicU64,
+    /// Packets retransmitted after a timeout.
+    pub retransmits: AtomicU64,
+    /// Requests refused and transfers that failed.
+    pub errors: AtomicU64,
+}
+
+/// What the server needs, built once at startup.
+pub struct Settings {
+    /// Root directories.
+    pub roots: Roots,
+    /// `-p`, `-c`.
+    pub policy: Policy,
+    /// `-m`.
+    pub remap: Option<Rules>,
+    /// Option limits (`-B`, `-r`, `-T`).
+    pub limits: Limits,
+    /// Timeouts in a row before a transfer is abandoned.
+    pub max_retries: u32,
+    /// `-R`.
+    pub port_range: Option<(u16, u16)>,
+    /// `--max-transfers`.
+    pub max_transfers: usize,
+    /// Generated files (boot menus); `None` until the inventory is wired in.
+    pub generator: Option<Arc<dyn Generator>>,
+}
+
+/// A running server's shared state.
+pub struct Server {
+    settings: Settings,
+    files: FileCache,
+    active: AtomicUsize,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// How long the service loop keeps going.
+#[derive(Debug, Clone, Copy)]
+pub enum Lifetime {
+    /// Until the shutdown future completes (standalone).
+    UntilShutdown,
+    /// Until this long passes with no request, then until running transfers end (inetd).
+    Idle(Duration),
+}
+
+impl Server {
+    /// A server with these settings.
+    pub fn new(settings: Settings) -> Arc<Server> {
+        Arc::new(Server {
+            settings,
+            files: FileCache::default(),
+            active: AtomicUsize::new(0),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Serves requests arriving on `socket`.
+    pub async fn serve(
+        self: &Arc<Self>,
+        socket: UdpSocket,
+        lifetime: Lifetime,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> io::Result<()> {
+        let local = socket.local_addr()?;
+        crate::pktinfo::enable(&socket);
+        let mut buf = vec![0u8; 65536];
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        let idle = match lifetime {
+            Lifetime::Idle(d) => Some(d),
+            Lifetime::UntilShutdown => None,
+        };
+        let mut idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            tokio::select! {
+                r = crate::pktinfo::recv_from_to(&socket, &mut buf) => {
+                    let (n, peer, dst) = r?;
+                    let reply_ip = crate::pktinfo::reply_ip(dst, local.ip());
+                    if let Some(d) = idle {
+                        idle_deadline = Some(tokio::time::Instant::now() + d);
+                    }
+                    self.on_request(buf.get(..n).unwrap_or_default(), peer, reply_ip, &socket, &mut tasks).await;
+                }
+                () = sleep_until_opt(idle_deadline) => {
+                    tracing::info!(active = self.active.load(Ordering::Relaxed), "idle timeout, exiting after running transfers");
+                    while tasks.join_next().await.is_some() {}
+                    return Ok(());
+                }
+                () = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    tasks.abort_all();
+                    return Ok(());
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+    }
+
+    async fn on_request(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        peer: SocketAddr,
+        reply_ip: IpAddr,
+        socket: &UdpSocket,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let (req, access) = match packet::parse(bytes) {
+            Ok(Packet::Rrq(r)) => (r, Access::Read),
+            Ok(Packet::Wrq(r)) => (r, Access::Write),
+            Ok(Packet::Data { .. } | Packet::Ack(_) | Packet::Error { .. } | Packet::Oack(_)) => {
+                tracing::debug!(client = %display_addr(peer), "ignored non-request on the service port");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(client = %display_addr(peer), error = %e, "malformed request");
+                let _ = socket
+                    .send_to(
+                        &packet::encode_error(ErrorCode::IllegalOperation, &e.to_string()),
+                        peer,
+                    )
+                    .await;
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let active = self.active.load(Ordering::Relaxed);
+        if active >= self.settings.max_transfers {
+            tracing::warn!(
+                client = %display_addr(peer),
+                file = %req.filename,
+                limit = self.settings.max_transfers,
+                "transfer limit reached, request refused"
+            );
+            let _ = socket
+                .send_to(
+                    &packet::encode_error(ErrorCode::Undefined, "Server busy, try again"),
+                    peer,
+                )
+                .await;
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let slot = ActiveSlot(Arc::clone(self));
+        self.stats.transfers.fetch_add(1, Ordering::Relaxed);
+        let server = Arc::clone(self);
+        tasks.spawn(async move {
+            server.transfer(req, access, peer, reply_ip, slot).await;
+        });
+    }
+
+    /// One transfer, from the request to the log line.
+    async fn transfer(
+        &self,
+        req: Request,
+        access: Access,
+        peer: SocketAddr,
+        reply_ip: IpAddr,
+        slot: ActiveSlot,
+    ) {
+        let started = Instant::now();
+        let client = display_addr(peer);
+        let sock = match self.bind_transfer_socket(reply_ip).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%client, error = %e, "cannot bind a transfer socket");
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let report = |finish: &Finish, blksize: u16, windowsize: u16| {
+            self.stats.bytes.fetch_add(finish.bytes, Ordering::Relaxed);
+            self.stats
+                .retransmits
+                .fetch_add(finish.retransmits, Ordering::Relaxed);
+            let result = match &finish.result {
+                Ok(()) => "ok".to_owned(),
+                Err(f) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    f.to_string()
+                }
+            };
+            tracing::info!(
+                %client,
+                op = if access == Access::Read { "RRQ" } else { "WRQ" },
+                file = %req.filename,
+                mode = %req.mode,
+                bytes = finish.bytes,
+                blksize,
+                windowsize,
+                retransmits = finish.retransmits,
+                duration_ms = started.elapsed().as_millis() as u64,
+                %result,
+                "transfer"
+            );
+        };
+        let lookup = Lookup {
+            roots: &self.settings.roots,
+            policy: self.settings.policy,
+            remap: self.settings.remap.as_ref(),
+            generator: self.settings.generator.as_deref(),
+        };
+        let found = lookup.find(&req.filename, access, peer.ip());
+        let outcome = match (found, access) {
+            (Err(denied), _) => Err(denied),
+            (Ok(found), Access::Read) => self.open_read(found),
+            (Ok(Found::File(r)), Access::Write) => self.open_write(&r.root, &r.path, r.exists),
+            (Ok(Found::Generated { .. }), Access::Write) => Err(Denied::NotFound),
+        };
+        let opened = match outcome {
+            Ok(o) => o,
+            Err(denied) => {
+                let _ = sock
+                    .send_to(
+                        &packet::encode_error(denied.code(), &denied.message()),
+                        peer,
+                    )
+                    .await;
+                let finish = Finish {
+                    result: Err(Failure::Refused(denied.to_string())),
+                    bytes: 0,
+                    retransmits: 0,
+                };
+                drop(slot);
+                report(&finish, 0, 0);
+                return;
+            }
+        };
+        let direction = match &opened {
+            Opened::Read(src) => Direction::Read {
+                file_size: Some(src.size()),
+            },
+            Opened::Write(_) => Direction::Write,
+        };
+        let n = options::negotiate(&req.options, req.mode, direction, &self.settings.limits);
+        let params = Params {
+            blksize: n.blksize,
+            windowsize: n.windowsize,
+            timeout: n.timeout,
+            max_retries: self.settings.max_retries,
+            oack: n.oack,
+        };
+        let (blksize, windowsize) = (params.blksize, params.windowsize);
+        let finish = match opened {
+            Opened::Read(src) => {
+                let reader = BlockReader::new(src, req.mode, blksize);
+                let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
+                drive(&sock, peer, first, |ev, now| t.handle(ev, now)).await
+            }
+            Opened::Write(sink) => {
+                let (mut t, first) =
+                    WriteTransfer::start(peer, sink, req.mode, params, Instant::now());
+                drive(&sock, peer, first, |ev, now| t.handle(ev, now)).await
+            }
+        };
+        // Free the slot before logging, so whoever reads the log sees the slot free.
+        drop(slot);
+        report(&finish, blksize, windowsize);
+    }
+
+    fn open_read(&self, found: Found) -> Result<Opened, Denied> {
+        match found {
+            Found::File(r) => {
+                let src = self
+                    .files
+                    .open(&r.root, &r.path)
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound => Denied::NotFound,
+                        _ => Denied::Access("Permission denied"),
+                    })?;
+                Ok(Opened::Read(src))
+            }
+            Found::Generated { content, .. } => Ok(Opened::Read(Arc::new(MemorySource(content)))),
+        }
+    }
+
+    fn open_write(
+        &self,
+        root: &std::path::Path,
+        path: &std::path::Path,
+        exists: bool,
+    ) -> Result<Opened, Denied> {
+        use nix::fcntl::OFlag;
+        let flags = if exists {
+            OFlag::O_WRONLY | OFlag::O_TRUNC
+        } else {
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL
+        };
+        let file =
+            crate::files::open_beneath(root, path, flags, 0o666).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Denied::NotFound,
+                _ => Denied::Access("Permission denied"),
+            })?;
+        Ok(Opened::Write(FileSink(io::BufWriter::with_capacity(
+            64 * 1024,
+            file,
+        ))))
+    }
+
+    /// A socket for one transfer on `ip`, falling back to the wildcard address of its family
+    /// if `ip` cannot be bound (a subnet broadcast address, for one).
+    async fn bind_transfer_socket(&self, ip: IpAddr) -> io::Result<UdpSocket> {
+        match self.bind_on(ip).await {
+            Ok(s) => Ok(s),
+            Err(_) if !ip.is_unspecified() => {
+                let any = match ip {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                };
+                self.bind_on(any).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn bind_on(&self, ip: IpAddr) -> io::Result<UdpSocket> {
+        let Some((lo, hi)) = self.settings.port_range else {
+            return UdpSocket::bind(SocketAddr::new(ip, 0)).await;
+        };
+        let span = u32::from(hi - lo) + 1;
+        let start = std::process::id()
+            .wrapping_add(self.stats.transfers.load(Ordering::Relaxed) as u32)
+            % span;
+        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "port range exhausted");
+        for i in 0..span {
+            let port = lo + ((start + i) % span) as u16;
+            match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+/// One counted concurrent transfer; released when dropped (also when the task is aborted).
+struct ActiveSlot(Arc<Server>);
+
+impl Drop for ActiveSlot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+enum Opened {
+    Read(Arc<dyn DataSource>),
+    Write(FileSink),
+}
+
+/// Runs a state machine until it is done, carrying out its outputs.
+async fn drive(
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    mut outputs: Vec<Output>,
+    mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
+) -> Finish {
+    let mut buf = vec![0u8; 65536];
+    let mut deadline = Instant::now();
+    loop {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(b) => {
+                    if let Err(e) = sock.send_to(&b, peer).await {
+                        tracing::debug!(client = %display_addr(peer), error = %e, "send failed");
+                    }
+                }
+                Output::SendTo(to, b) => {
+                    let _ = sock.send_to(&b, to).await;
+                }
+                Output::Wait(d) => deadline = d,
+                Output::Done(f) => return f,
+            }
+        }
+        tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    let bytes = buf.get(..n).unwrap_or_default();
+                    outputs = handle(Event::Datagram { from, bytes }, Instant::now());
+                }
+                // ICMP port unreachable and friends surface here on Linux; keep waiting.
+                Err(_) => outputs = vec![Output::Wait(deadline)],
+            },
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                outputs = handle(Event::Timeout, Instant::now());
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A peer address for logs: IPv4-mapped IPv6 shown as IPv4.
+pub fn display_addr(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+
+    #[test]
+    fn mapped_addresses_are_logged_as_ipv4() {
+        let a: SocketAddr = "[::ffff:192.0.2.9]:1234".parse().unwrap();
+        assert_eq!(display_addr(a).to_string(), "192.0.2.9:1234");
+        let b: SocketAddr = "[2001:db8::1]:69".parse().unwrap();
+        assert_eq!(display_addr(b), b);
+    }
+}

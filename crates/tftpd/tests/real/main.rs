@@ -1,0 +1,7 @@
+//! Integration tests: the real `tftpd` binary against real TFTP clients on loopback.
+
+mod checks;
+mod clients;
+mod inetd;
+mod protocol;
+mod support;
