@@ -74,3 +74,32 @@ pub fn installed_url(inv: &Inventory, m: &Machine) -> String {
 pub fn primary_mac(m: &Machine) -> MacAddr {
     m.macs.first().copied().unwrap_or(MacAddr([0; 6]))
 }
+
+/// A request for `trees/<distro>/<rest>` (leading `/` optional): the distro, and the
+/// path inside its tree, still to be resolved safely by the server. `None` when the
+/// path is not under `trees/` or names no distro of the inventory.
+pub fn tree_request<'a>(inv: &'a Inventory, path: &'a str) -> Option<(&'a Distro, &'a str)> {
+    let rest = path
+        .trim_start_matches('/')
+        .strip_prefix(TREES)?
+        .strip_prefix('/')?;
+    let (name, inside) = rest.split_once('/').unwrap_or((rest, ""));
+    inv.distros.get(name).map(|d| (d, inside))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_requests() {
+        let text = "servers: {tftp: 10.0.0.2, http: \"http://h\"}\ndistros:\n  c7: {family: redhat, tree: /srv/c7, kernel: k, initrd: i}\n";
+        let inv = crate::load_str("t.yaml", text, std::path::Path::new(".")).expect("loads");
+        let (d, inside) = tree_request(&inv, "/trees/c7/images/pxeboot/vmlinuz").expect("c7");
+        assert_eq!((d.name.as_str(), inside), ("c7", "images/pxeboot/vmlinuz"));
+        assert_eq!(tree_request(&inv, "trees/c7").map(|(_, i)| i), Some(""));
+        assert!(tree_request(&inv, "trees/c8/x").is_none());
+        assert!(tree_request(&inv, "treesx/c7/x").is_none());
+        assert!(tree_request(&inv, "pxelinux.0").is_none());
+    }
+}
