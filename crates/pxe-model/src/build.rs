@@ -65,7 +65,7 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         .get("loaders")
         .map(|n| loaders(n, "the inventory", Loaders::default(), &mut d))
         .unwrap_or_default();
-    let distros = distros(top.get("distros"), &global_loaders, &mut d);
+    let distros = distros(top.get("distros"), &global_loaders, base_dir, &mut d);
     let declared_distros = declared(top.get("distros"));
     let declared_profiles = declared(top.get("profiles"));
     let mut templates = Templates::new();
@@ -186,6 +186,7 @@ fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -
 fn distros(
     node: Option<&Node>,
     defaults: &Loaders,
+    base_dir: &Path,
     d: &mut Diagnostics,
 ) -> BTreeMap<String, At<Distro>> {
     let mut out = BTreeMap::new();
@@ -220,7 +221,8 @@ fn distros(
             if t.value.starts_with("http://") || t.value.starts_with("https://") {
                 Tree::Url(t.value.trim_end_matches('/').to_owned())
             } else {
-                Tree::Dir(t.value.into())
+                // Relative to the inventory file, like template paths.
+                Tree::Dir(base_dir.join(&t.value))
             }
         });
         let kernel = f.required_text("kernel", &what, d);
