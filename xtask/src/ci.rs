@@ -103,6 +103,11 @@ pub(crate) fn install_packages(list: &Path) -> Result<()> {
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
         .collect();
+    install(&wanted)
+}
+
+/// Installs the Debian packages of `wanted` that are missing (apt-get, as root).
+pub(crate) fn install(wanted: &[&str]) -> Result<()> {
     let missing: Vec<&str> = wanted
         .iter()
         .copied()

@@ -1,0 +1,116 @@
+//! Starting the three daemons (ours, or ISC dhcpd for comparison) inside a namespace.
+
+use super::net::in_ns;
+use super::procs::Proc;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where the built binaries are.
+pub(crate) struct Bins {
+    pub(crate) dir: PathBuf,
+}
+
+impl Bins {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+/// Which DHCP server the lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dhcp {
+    Ours,
+    /// ISC dhcpd 4.4 (Debian's isc-dhcp-server), for comparison runs.
+    Isc,
+}
+
+/// With an inventory, or the classic hand-written setup.
+pub(crate) struct Inv<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) state: &'a Path,
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub(crate) fn dhcpd(
+    bins: &Bins,
+    which: Dhcp,
+    ns: &str,
+    iface: &str,
+    conf: &Path,
+    inv: Option<&Inv<'_>>,
+    work: &Path,
+) -> Result<Proc> {
+    let leases = work.join(format!("dhcpd-{ns}.leases"));
+    std::fs::write(&leases, "").context("creating the lease file")?;
+    let mut argv = in_ns(ns);
+    match which {
+        Dhcp::Ours => argv.push(bins.path("dhcpd")),
+        Dhcp::Isc => argv.push("/usr/sbin/dhcpd".into()),
+    }
+    argv.extend(["-f", "-d", "-4", "-cf"].map(String::from));
+    argv.push(s(conf));
+    argv.push("-lf".into());
+    argv.push(s(&leases));
+    argv.push("-pf".into());
+    argv.push(s(&work.join(format!("dhcpd-{ns}.pid"))));
+    if let (Dhcp::Ours, Some(inv)) = (which, inv) {
+        argv.extend([
+            "--inventory".into(),
+            s(inv.file),
+            "--state-dir".into(),
+            s(inv.state),
+        ]);
+    }
+    argv.push(iface.into());
+    Proc::spawn("dhcpd", &argv, &work.join(format!("dhcpd-{ns}.log")))
+}
+
+pub(crate) fn tftpd(
+    bins: &Bins,
+    ns: &str,
+    addr: &str,
+    root: &Path,
+    inv: Option<&Inv<'_>>,
+    work: &Path,
+) -> Result<Proc> {
+    let mut argv = in_ns(ns);
+    argv.push(bins.path("tftpd"));
+    // Foreground, secure (chroot-like) root, verbose, and root as the user: the lab's
+    // state directory is shared by daemons that all run as root here.
+    argv.extend(["-L", "-s", "-v", "-v", "-u", "root", "-a"].map(String::from));
+    argv.push(format!("{addr}:69"));
+    if let Some(inv) = inv {
+        argv.extend([
+            "--inventory".into(),
+            s(inv.file),
+            "--state-dir".into(),
+            s(inv.state),
+        ]);
+    }
+    argv.push(s(root));
+    Proc::spawn("tftpd", &argv, &work.join(format!("tftpd-{ns}.log")))
+}
+
+pub(crate) fn httpd(
+    bins: &Bins,
+    ns: &str,
+    addr: &str,
+    loaders: &Path,
+    inv: &Inv<'_>,
+    work: &Path,
+) -> Result<Proc> {
+    let mut argv = in_ns(ns);
+    argv.push(bins.path("httpd-tree"));
+    argv.extend(["--listen".into(), format!("{addr}:8080")]);
+    argv.extend([
+        "--inventory".into(),
+        s(inv.file),
+        "--state-dir".into(),
+        s(inv.state),
+    ]);
+    argv.extend(["--loaders".into(), s(loaders)]);
+    Proc::spawn("httpd-tree", &argv, &work.join(format!("httpd-{ns}.log")))
+}

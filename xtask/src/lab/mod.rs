@@ -1,0 +1,847 @@
+//! The lab: real VMs network-boot through our dhcpd, tftpd and httpd-tree, inside
+//! network namespaces that exist only for the run. `cargo xtask demo` runs one boot
+//! and shows it; `cargo xtask e2e` runs every case and fails if any fails.
+
+mod assets;
+mod daemons;
+mod initramfs;
+mod net;
+mod probe;
+mod procs;
+mod qemu;
+
+use anyhow::{Context, Result, bail};
+use daemons::{Bins, Dhcp, Inv};
+use net::Netns;
+use probe::{Logs, Phase, Source, phase};
+use procs::Proc;
+use qemu::{Accel, Firmware};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Options of a lab run.
+pub(crate) struct Options {
+    /// Case letters to run (`a`..`g`); empty: all.
+    pub(crate) cases: Vec<char>,
+    pub(crate) dhcp: Dhcp,
+    /// Keep the work directory for inspection.
+    pub(crate) keep: bool,
+}
+
+pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        cases: Vec::new(),
+        dhcp: Dhcp::Ours,
+        keep: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--case" => {
+                let v = it.next().context("--case needs letters, e.g. --case ab")?;
+                o.cases.extend(v.chars().filter(|c| *c != ','));
+            }
+            "--dhcpd" => match it.next().map(String::as_str) {
+                Some("ours") => o.dhcp = Dhcp::Ours,
+                Some("isc") => o.dhcp = Dhcp::Isc,
+                _ => bail!("--dhcpd takes ours or isc"),
+            },
+            "--keep" => o.keep = true,
+            other => {
+                bail!("unknown option {other} (options: --case LETTERS, --dhcpd ours|isc, --keep)")
+            }
+        }
+    }
+    Ok(o)
+}
+
+const BIOS_MAC: &str = "52:54:00:77:00:10";
+const UEFI_MAC: &str = "52:54:00:77:00:11";
+const IPXE_MAC: &str = "52:54:00:77:00:12";
+const INSTALLER_MAC: &str = "52:54:00:77:00:13";
+const CLASSIC_MAC: &str = "52:54:00:77:00:20";
+
+/// Everything a run owns; dropping it stops every process and deletes every namespace.
+struct Lab {
+    work: PathBuf,
+    keep: bool,
+    bins: Bins,
+    accel: Accel,
+    assets: assets::Assets,
+    dhcp: Dhcp,
+    // Processes before namespaces: fields drop in order.
+    procs: Vec<Proc>,
+    nets: Vec<Netns>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            p.stop();
+        }
+        self.procs.clear();
+        self.nets.clear();
+        if self.keep {
+            eprintln!("lab: work directory kept at {}", self.work.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+/// The result of one case.
+struct Report {
+    name: String,
+    ok: bool,
+    why: String,
+    took: Duration,
+}
+
+fn root_dir() -> PathBuf {
+    crate::ci::workspace_root()
+}
+
+fn build_daemons() -> Result<Bins> {
+    // Prebuilt binaries (for example a release build) can be named instead.
+    if let Some(dir) = std::env::var_os("PXE_LAB_BIN_DIR") {
+        return Ok(Bins {
+            dir: PathBuf::from(dir),
+        });
+    }
+    let root = root_dir();
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "dhcpd", "-p", "tftpd", "-p", "httpd-tree"])
+            .current_dir(&root)
+            .status()
+            .context("building the daemons")?;
+    if !status.success() {
+        bail!("cargo build of the daemons failed");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(Bins {
+        dir: target.join("debug"),
+    })
+}
+
+fn setup(opts: &Options) -> Result<Lab> {
+    if !nix_is_root() {
+        bail!("the lab needs root (network namespaces, tap devices, apt-get)");
+    }
+    ctrlc_handler()?;
+    crate::ci::install(assets::PACKAGES)?;
+    if opts.dhcp == Dhcp::Isc {
+        crate::ci::install(&["isc-dhcp-server"])?;
+    }
+    let bins = build_daemons()?;
+    let work = std::env::temp_dir().join(format!("pxe-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let assets = assets::prepare(&work)?;
+    // The VM console logs are world-readable; nothing secret is in the lab.
+    let accel = qemu::detect(
+        &work,
+        &assets.kernel,
+        &assets.marker_initrd,
+        initramfs::MARKER,
+    );
+    println!(
+        "lab: work directory {}, VMs under {}",
+        work.display(),
+        accel.name()
+    );
+    Ok(Lab {
+        work,
+        keep: opts.keep,
+        bins,
+        accel,
+        assets,
+        dhcp: opts.dhcp,
+        procs: Vec::new(),
+        nets: Vec::new(),
+    })
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn ctrlc_handler() -> Result<()> {
+    // Ctrl-C sets a flag; every wait loop checks it, and `Lab`'s drop cleans up.
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")
+}
+
+/// A namespace name unique to this run.
+fn ns_name(role: &str) -> String {
+    format!("pxelab{}-{role}", std::process::id())
+}
+
+impl Lab {
+    /// Copies the lab inventory next to the trees and gives it a fresh state directory.
+    fn inventory(&self, tag: &str) -> Result<(PathBuf, PathBuf)> {
+        let dir = self.work.join(format!("inv-{tag}"));
+        std::fs::create_dir_all(&dir)?;
+        let inv = dir.join("inventory.yaml");
+        std::fs::copy(root_dir().join("deploy/examples/lab/inventory.yaml"), &inv)?;
+        // The trees sit beside the inventory, as its relative paths say.
+        let trees = dir.join("trees");
+        if !trees.exists() {
+            std::os::unix::fs::symlink(self.work.join("trees"), &trees)?;
+        }
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state)?;
+        Ok((inv, state))
+    }
+
+    /// One namespace with a bridge carrying the TFTP and HTTP addresses; all three
+    /// daemons and the VMs live there.
+    fn single_host(
+        &mut self,
+        tag: &str,
+        conf: &Path,
+        with_inventory: bool,
+        tftp_root: &Path,
+    ) -> Result<(String, Logs, PathBuf)> {
+        let ns = Netns::create(&ns_name(tag))?;
+        ns.bridge("br0")?;
+        ns.addr("br0", "10.77.0.2/24")?;
+        ns.addr("br0", "10.77.0.3/24")?;
+        let name = ns.name.clone();
+        self.nets.push(ns);
+        let (inv, state) = self.inventory(tag)?;
+        let invref = Inv {
+            file: &inv,
+            state: &state,
+        };
+        let invopt = with_inventory.then_some(&invref);
+        let d = daemons::dhcpd(
+            &self.bins, self.dhcp, &name, "br0", conf, invopt, &self.work,
+        )?;
+        let t = daemons::tftpd(
+            &self.bins,
+            &name,
+            "10.77.0.2",
+            tftp_root,
+            invopt,
+            &self.work,
+        )?;
+        let mut files = vec![(Source::Dhcp, d.log.clone()), (Source::Tftp, t.log.clone())];
+        self.procs.push(d);
+        self.procs.push(t);
+        if with_inventory {
+            let h = daemons::httpd(
+                &self.bins,
+                &name,
+                "10.77.0.3",
+                &self.assets.tftp_root,
+                &invref,
+                &self.work,
+            )?;
+            files.push((Source::Http, h.log.clone()));
+            self.procs.push(h);
+        }
+        self.settle()?;
+        Ok((name, Logs::new(files), state))
+    }
+
+    /// Split hosts: dhcpd, tftpd and httpd-tree each in its own namespace with its own
+    /// address, joined by a bridge in a fourth that also holds the VM's tap.
+    fn split_hosts(&mut self, conf: &Path) -> Result<(String, Logs, PathBuf)> {
+        let lan = Netns::create(&ns_name("lan"))?;
+        lan.bridge("br0")?;
+        let mut hosts = Vec::new();
+        for (role, cidr) in [
+            ("dhcp", "10.77.0.4/24"),
+            ("tftp", "10.77.0.2/24"),
+            ("http", "10.77.0.3/24"),
+        ] {
+            let h = Netns::create(&ns_name(role))?;
+            lan.link_host("br0", &h, "eth0", cidr)?;
+            hosts.push(h.name.clone());
+            self.nets.push(h);
+        }
+        let lan_name = lan.name.clone();
+        self.nets.push(lan);
+        let (inv, state) = self.inventory("split")?;
+        let invref = Inv {
+            file: &inv,
+            state: &state,
+        };
+        let d = daemons::dhcpd(
+            &self.bins,
+            self.dhcp,
+            &hosts[0],
+            "eth0",
+            conf,
+            Some(&invref),
+            &self.work,
+        )?;
+        let t = daemons::tftpd(
+            &self.bins,
+            &hosts[1],
+            "10.77.0.2",
+            &self.assets.tftp_root,
+            Some(&invref),
+            &self.work,
+        )?;
+        let h = daemons::httpd(
+            &self.bins,
+            &hosts[2],
+            "10.77.0.3",
+            &self.assets.tftp_root,
+            &invref,
+            &self.work,
+        )?;
+        let files = vec![
+            (Source::Dhcp, d.log.clone()),
+            (Source::Tftp, t.log.clone()),
+            (Source::Http, h.log.clone()),
+        ];
+        self.procs.extend([d, t, h]);
+        self.settle()?;
+        Ok((lan_name, Logs::new(files), state))
+    }
+
+    /// Gives the daemons a moment to bind, and fails early if one died.
+    fn settle(&mut self) -> Result<()> {
+        std::thread::sleep(Duration::from_millis(1500));
+        for p in &mut self.procs {
+            if !p.alive() {
+                bail!("{} exited at start:\n{}", p.name, p.log_text());
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_all(&mut self) {
+        for p in &mut self.procs {
+            p.stop();
+        }
+        self.procs.clear();
+        self.nets.clear();
+    }
+
+    /// Boots one VM and watches its phases.
+    #[allow(clippy::too_many_arguments)]
+    fn boot(
+        &mut self,
+        ns: &str,
+        logs: &Logs,
+        vm: &str,
+        mac: &str,
+        firmware: Firmware,
+        phases: &[Phase],
+        done: &Phase,
+        limit: Duration,
+    ) -> Result<Vec<Option<Duration>>> {
+        let tap = format!("tap{}", vm.len() % 10);
+        let netns = self
+            .nets
+            .iter()
+            .find(|n| n.name == ns)
+            .context("the VM's namespace")?;
+        let _ = netns.ip(&["link", "del", &tap]);
+        // A bridge named br0 exists in every lab namespace that holds VMs.
+        netns.tap(&tap, "br0")?;
+        let mut files = logs
+            .files
+            .iter()
+            .map(|(s, p, _)| (*s, p.clone()))
+            .collect::<Vec<_>>();
+        let serial = self.work.join(format!("{vm}.serial.log"));
+        let _ = std::fs::remove_file(&serial);
+        files.push((Source::Serial, serial));
+        let logs = Logs::new(files);
+        let mut q = qemu::start(ns, vm, mac, &tap, firmware, self.accel, &self.work)?;
+        let seen = probe::watch(&logs, phases, done, limit, &interrupted, || q.alive());
+        q.stop();
+        let _ = net::ip(&["-n", ns, "link", "del", &tap]);
+        Ok(seen)
+    }
+}
+
+/// The time limit of a boot: TCG is much slower than KVM.
+fn limit(accel: Accel, tcg_secs: u64) -> Duration {
+    match accel {
+        Accel::Kvm => Duration::from_secs(tcg_secs / 2),
+        Accel::Tcg => Duration::from_secs(tcg_secs),
+    }
+}
+
+fn verdict(name: &str, phases: &[Phase], seen: &[Option<Duration>], took: Duration) -> Report {
+    let missing: Vec<&str> = phases
+        .iter()
+        .zip(seen)
+        .filter(|(_, s)| s.is_none())
+        .map(|(p, _)| p.label.as_str())
+        .collect();
+    Report {
+        name: name.to_owned(),
+        ok: missing.is_empty(),
+        why: if missing.is_empty() {
+            String::new()
+        } else {
+            format!("not seen: {}", missing.join("; "))
+        },
+        took,
+    }
+}
+
+fn pxelinux_name(mac: &str) -> String {
+    format!("pxelinux.cfg/01-{}", mac.replace(':', "-"))
+}
+
+/// The phases of a classic BIOS boot of the marker, through to its callback.
+fn bios_phases(mac: &str) -> Vec<Phase> {
+    vec![
+        phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: address and boot file (pxelinux.0)",
+        ),
+        phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
+        phase(Source::Tftp, "ldlinux.c32", "TFTP: ldlinux.c32"),
+        phase(
+            Source::Tftp,
+            &pxelinux_name(mac),
+            "TFTP: generated pxelinux.cfg/01-<mac>",
+        ),
+        phase(Source::Tftp, "trees/marker/linux", "TFTP: kernel"),
+        phase(Source::Tftp, "trees/marker/marker.img", "TFTP: initrd"),
+        phase(
+            Source::Serial,
+            initramfs::MARKER,
+            "VM: kernel and initramfs running (marker)",
+        ),
+        phase(
+            Source::Http,
+            &format!("/preseed/{mac}"),
+            "HTTP: answer file",
+        ),
+        phase(
+            Source::Serial,
+            initramfs::CALLBACK_DONE,
+            "VM: install-complete callback made",
+        ),
+    ]
+}
+
+fn case_a(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
+    let start = Instant::now();
+    let phases = bios_phases(BIOS_MAC);
+    let done = phase(Source::Serial, initramfs::CALLBACK_DONE, "");
+    let seen = lab.boot(
+        ns,
+        logs,
+        "bios-vm",
+        BIOS_MAC,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 180),
+    )?;
+    Ok(verdict(
+        "a. BIOS, classic chain",
+        &phases,
+        &seen,
+        start.elapsed(),
+    ))
+}
+
+fn case_b(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
+    let start = Instant::now();
+    let mac = UEFI_MAC;
+    let phases = vec![
+        phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: address and boot file (arch 7)",
+        ),
+        phase(Source::Tftp, "grubnetx64.efi", "TFTP: GRUB network image"),
+        phase(Source::Tftp, "grub/grub.cfg", "TFTP: generated grub.cfg"),
+        phase(
+            Source::Tftp,
+            &format!("grub.cfg-{mac}"),
+            "TFTP: generated grub.cfg-<mac>",
+        ),
+        phase(Source::Tftp, "trees/marker/linux", "TFTP: kernel"),
+        phase(Source::Tftp, "trees/marker/marker.img", "TFTP: initrd"),
+        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+    ];
+    let done = phase(Source::Serial, initramfs::MARKER, "");
+    let seen = lab.boot(
+        ns,
+        logs,
+        "uefi-vm",
+        mac,
+        Firmware::UefiOwnPxe,
+        &phases,
+        &done,
+        limit(lab.accel, 150),
+    )?;
+    Ok(verdict(
+        "b. UEFI (OVMF's own PXE), GRUB",
+        &phases,
+        &seen,
+        start.elapsed(),
+    ))
+}
+
+fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
+    let start = Instant::now();
+    let mac = IPXE_MAC;
+    let phases = vec![
+        phase(Source::Dhcp, "DHCPACK on", "DHCP: iPXE gets a script URL"),
+        phase(
+            Source::Http,
+            &format!("/boot/{mac}.ipxe"),
+            "HTTP: iPXE script",
+        ),
+        phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
+        phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
+        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+    ];
+    let done = phase(Source::Serial, initramfs::MARKER, "");
+    let seen = lab.boot(
+        ns,
+        logs,
+        "ipxe-vm",
+        mac,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 150),
+    )?;
+    let mut r = verdict("c. iPXE over HTTP", &phases, &seen, start.elapsed());
+    // No chainload loop: the iPXE binary is never handed out, the script once.
+    let scripts = logs.count(Source::Http, &format!("/boot/{mac}.ipxe"));
+    if scripts > 1 {
+        r.ok = false;
+        r.why = format!(
+            "{} the script was fetched {scripts} times (a chainload loop)",
+            r.why
+        );
+    }
+    Ok(r)
+}
+
+fn case_d(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
+    let start = Instant::now();
+    let mac = INSTALLER_MAC;
+    let phases = vec![
+        phase(Source::Dhcp, "DHCPACK on", "DHCP: first exchange (PXE ROM)"),
+        phase(
+            Source::Tftp,
+            &pxelinux_name(mac),
+            "TFTP: generated pxelinux.cfg/01-<mac>",
+        ),
+        phase(
+            Source::Tftp,
+            "trees/debian12/debian-installer/amd64/linux",
+            "TFTP: installer kernel",
+        ),
+        phase(
+            Source::Tftp,
+            "trees/debian12/debian-installer/amd64/initrd.gz",
+            "TFTP: installer initrd",
+        ),
+        phase(
+            Source::Http,
+            &format!("/preseed/{mac}"),
+            "HTTP: the installer fetched its preseed",
+        ),
+    ];
+    let done = phase(Source::Http, &format!("/preseed/{mac}"), "");
+    let seen = lab.boot(
+        ns,
+        logs,
+        "installer-vm",
+        mac,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 300),
+    )?;
+    let mut r = verdict(
+        "d. Debian installer, preseeded",
+        &phases,
+        &seen,
+        start.elapsed(),
+    );
+    // The installer's own DHCP exchange is the second of the boot.
+    let acks = logs.count(Source::Dhcp, "DHCPACK on");
+    if acks < 2 {
+        r.ok = false;
+        r.why = format!(
+            "{} only {acks} DHCPACK (the installer's own exchange is missing)",
+            r.why
+        );
+    }
+    Ok(r)
+}
+
+fn case_e(lab: &mut Lab, ns: &str, logs: &Logs, state: &Path) -> Result<Report> {
+    let start = Instant::now();
+    let mac = BIOS_MAC;
+    let store = pxe_model::FileStore::open(state)?;
+    use pxe_model::StateStore;
+    let st = store.get("bios-vm")?.state;
+    if st != pxe_model::InstallState::Installed {
+        return Ok(Report {
+            name: "e. No reinstall loop".into(),
+            ok: false,
+            why: format!("bios-vm is {} after case a, not installed", st.as_str()),
+            took: start.elapsed(),
+        });
+    }
+    let phases = vec![
+        phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: the installed machine boots from the network again",
+        ),
+        phase(
+            Source::Tftp,
+            &pxelinux_name(mac),
+            "TFTP: generated pxelinux.cfg/01-<mac> (local boot)",
+        ),
+    ];
+    // After its pxelinux file, nothing of the install may follow.
+    let done = phase(Source::Tftp, "trees/marker/linux", "");
+    let seen = lab.boot(
+        ns,
+        logs,
+        "bios-vm",
+        mac,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 90),
+    )?;
+    let mut r = verdict("e. No reinstall loop", &phases, &seen, start.elapsed());
+    if logs.text(Source::Tftp).contains("trees/marker/linux")
+        || logs.text(Source::Serial).contains(initramfs::MARKER)
+    {
+        r.ok = false;
+        r.why = format!(
+            "{} the installed machine was handed its install kernel again",
+            r.why
+        );
+    }
+    let inv = pxe_model::load(&state.join("../inventory.yaml"))?;
+    let file = pxe_model::render::boot_file(&inv, &pxelinux_name(mac), None, &|_| {
+        pxe_model::InstallState::Installed
+    });
+    if !file.is_some_and(|f| f.content.contains("LOCALBOOT 0")) {
+        r.ok = false;
+        r.why = format!("{} its pxelinux file does not boot locally", r.why);
+    }
+    Ok(r)
+}
+
+fn case_g(lab: &mut Lab) -> Result<Report> {
+    let start = Instant::now();
+    // A TFTP root as the classic guides lay it out, with a static menu on disk.
+    let root = lab.work.join("classic-tftpboot");
+    std::fs::create_dir_all(root.join("pxelinux.cfg"))?;
+    std::fs::create_dir_all(root.join("marker"))?;
+    std::fs::copy(
+        lab.assets.tftp_root.join("pxelinux.0"),
+        root.join("pxelinux.0"),
+    )?;
+    std::fs::copy(
+        lab.assets.tftp_root.join("ldlinux.c32"),
+        root.join("ldlinux.c32"),
+    )?;
+    std::fs::copy(&lab.assets.kernel, root.join("marker/linux"))?;
+    std::fs::copy(&lab.assets.marker_initrd, root.join("marker/marker.img"))?;
+    std::fs::write(
+        root.join("pxelinux.cfg/default"),
+        "DEFAULT marker\nPROMPT 0\nTIMEOUT 0\nLABEL marker\n  KERNEL marker/linux\n  APPEND initrd=marker/marker.img console=ttyS0 panic=-1\n",
+    )?;
+    for p in [root.clone(), root.join("pxelinux.cfg"), root.join("marker")] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
+        for e in std::fs::read_dir(&p)? {
+            let e = e?.path();
+            if e.is_file() {
+                std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o644))?;
+            }
+        }
+    }
+    let conf = root_dir().join("deploy/examples/lab/dhcpd-classic.conf");
+    let (ns, logs, _) = lab.single_host("classic", &conf, false, &root)?;
+    let phases = vec![
+        phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: class pxeclients gives pxelinux.0",
+        ),
+        phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
+        phase(Source::Tftp, "ldlinux.c32", "TFTP: ldlinux.c32"),
+        phase(
+            Source::Tftp,
+            "pxelinux.cfg/default",
+            "TFTP: static pxelinux.cfg/default from disk",
+        ),
+        phase(Source::Tftp, "marker/linux", "TFTP: kernel"),
+        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+    ];
+    let done = phase(Source::Serial, initramfs::MARKER, "");
+    let seen = lab.boot(
+        &ns,
+        &logs,
+        "classic-vm",
+        CLASSIC_MAC,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 180),
+    )?;
+    lab.stop_all();
+    Ok(verdict(
+        "g. Classic ISC-style config, no inventory",
+        &phases,
+        &seen,
+        start.elapsed(),
+    ))
+}
+
+fn case_f(lab: &mut Lab) -> Result<Report> {
+    let start = Instant::now();
+    let conf = root_dir().join("deploy/examples/lab/dhcpd.conf");
+    let (lan, logs, _) = lab.split_hosts(&conf)?;
+    let phases = bios_phases(BIOS_MAC);
+    let done = phase(Source::Serial, initramfs::CALLBACK_DONE, "");
+    let seen = lab.boot(
+        &lan,
+        &logs,
+        "split-vm",
+        BIOS_MAC,
+        Firmware::BiosIpxeRom,
+        &phases,
+        &done,
+        limit(lab.accel, 180),
+    )?;
+    lab.stop_all();
+    Ok(verdict(
+        "f. Split hosts (DHCP, TFTP, HTTP on three hosts)",
+        &phases,
+        &seen,
+        start.elapsed(),
+    ))
+}
+
+fn print_summary(reports: &[Report]) -> bool {
+    println!("\nlab summary:");
+    for r in reports {
+        println!(
+            "  {} {:<52} {:>6.1}s {}",
+            if r.ok { "ok  " } else { "FAIL" },
+            r.name,
+            r.took.as_secs_f64(),
+            r.why
+        );
+    }
+    let failed = reports.iter().filter(|r| !r.ok).count();
+    println!("lab: {} passed, {failed} failed", reports.len() - failed);
+    failed == 0
+}
+
+fn run_cases(lab: &mut Lab, wanted: &[char]) -> Result<Vec<Report>> {
+    let want = |c: char| wanted.is_empty() || wanted.contains(&c);
+    let mut reports = Vec::new();
+    if ['a', 'b', 'c', 'd', 'e'].iter().any(|c| want(*c)) {
+        let conf = root_dir().join("deploy/examples/lab/dhcpd.conf");
+        let root = lab.assets.tftp_root.clone();
+        let (ns, logs, state) = lab.single_host("one", &conf, true, &root)?;
+        type Case = fn(&mut Lab, &str, &Logs) -> Result<Report>;
+        let cases: [(char, Case); 4] = [('a', case_a), ('b', case_b), ('c', case_c), ('d', case_d)];
+        for (letter, case) in cases {
+            // Case e needs a's callback, so a runs whenever e does.
+            if want(letter) || (letter == 'a' && want('e')) {
+                println!("\n{}", describe(letter));
+                reports.push(case(lab, &ns, &logs)?);
+            }
+            if interrupted() {
+                bail!("interrupted");
+            }
+        }
+        if want('e') {
+            println!("\n{}", describe('e'));
+            reports.push(case_e(lab, &ns, &logs, &state)?);
+        }
+        lab.stop_all();
+    }
+    if want('f') {
+        println!("\n{}", describe('f'));
+        reports.push(case_f(lab)?);
+    }
+    if want('g') && !interrupted() {
+        println!("\n{}", describe('g'));
+        reports.push(case_g(lab)?);
+    }
+    Ok(reports)
+}
+
+fn describe(letter: char) -> &'static str {
+    match letter {
+        'a' => {
+            "case a: BIOS with qemu's iPXE ROM, classic chain: pxelinux, generated menu, kernel and initrd over TFTP"
+        }
+        'b' => {
+            "case b: UEFI with OVMF's own PXE (arch 7): GRUB, generated grub.cfg, kernel and initrd over TFTP"
+        }
+        'c' => {
+            "case c: iPXE over HTTP: script, kernel and initrd from httpd-tree, no chainload loop"
+        }
+        'd' => {
+            "case d: Debian's netboot installer: its own DHCP exchange and its preseed from httpd-tree"
+        }
+        'e' => "case e: after the callback, the same VM boots again and gets the local-boot entry",
+        'f' => "case f: split hosts: dhcpd, tftpd and httpd-tree each in its own namespace",
+        _ => {
+            "case g: a hand-written ISC-style dhcpd.conf and a static pxelinux.cfg/default, no inventory"
+        }
+    }
+}
+
+/// `cargo xtask e2e`: every case; fails if any fails.
+pub(crate) fn e2e(args: &[String]) -> Result<()> {
+    let opts = parse_options(args)?;
+    let mut lab = setup(&opts)?;
+    let reports = run_cases(&mut lab, &opts.cases)?;
+    if !print_summary(&reports) {
+        bail!(
+            "lab cases failed; logs are in {} (rerun with --keep to keep them)",
+            lab.work.display()
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask demo`: one VM installs itself (case a), then boots again from disk (e).
+pub(crate) fn demo(args: &[String]) -> Result<()> {
+    let mut opts = parse_options(args)?;
+    if opts.cases.is_empty() {
+        opts.cases = vec!['a', 'e'];
+    }
+    let mut lab = setup(&opts)?;
+    let reports = run_cases(&mut lab, &opts.cases)?;
+    if !print_summary(&reports) {
+        bail!("the demo boot failed; rerun with --keep to keep its logs");
+    }
+    Ok(())
+}

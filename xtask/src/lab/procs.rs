@@ -1,0 +1,82 @@
+//! Processes the lab starts, each killed by its PID when dropped; their output goes to
+//! a log file the lab follows.
+
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) log: PathBuf,
+    child: Child,
+}
+
+impl Proc {
+    /// Starts `argv` with stdout and stderr appended to `log`.
+    pub(crate) fn spawn(name: &str, argv: &[String], log: &Path) -> Result<Proc> {
+        let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone().context("duplicating log handle")?;
+        let (prog, args) = argv.split_first().context("empty command")?;
+        let child = Command::new(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {name}: {}", argv.join(" ")))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            log: log.to_owned(),
+            child,
+        })
+    }
+
+    /// Still running?
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`, the process exits, or time runs out.
+    pub(crate) fn wait_for(&mut self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            if !self.alive() {
+                return self.log_text().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period.
+    pub(crate) fn stop(&mut self) {
+        if !self.alive() {
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..20 {
+            if !self.alive() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

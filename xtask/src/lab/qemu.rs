@@ -1,0 +1,145 @@
+//! The VMs: qemu with its iPXE option ROM (BIOS), OVMF with or without the ROM (UEFI),
+//! KVM when it really boots guests here, TCG otherwise.
+
+use super::net::in_ns;
+use super::procs::Proc;
+use anyhow::Result;
+use std::path::Path;
+
+/// How the VM's firmware boots from the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Firmware {
+    /// SeaBIOS with qemu's NIC option ROM, which is iPXE.
+    BiosIpxeRom,
+    /// OVMF with the NIC's iPXE ROM removed, so OVMF's own PXE runs (arch 7).
+    UefiOwnPxe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    fn args(self) -> Vec<String> {
+        match self {
+            Accel::Kvm => vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()],
+            Accel::Tcg => vec!["-accel".into(), "tcg".into()],
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        }
+    }
+}
+
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// Starts a VM in namespace `ns` on tap `tap`; its serial console goes to `serial`.
+pub(crate) fn start(
+    ns: &str,
+    name: &str,
+    mac: &str,
+    tap: &str,
+    firmware: Firmware,
+    accel: Accel,
+    work: &Path,
+) -> Result<Proc> {
+    let serial = work.join(format!("{name}.serial.log"));
+    let mut argv = in_ns(ns);
+    argv.extend(
+        [
+            "qemu-system-x86_64",
+            "-name",
+            name,
+            "-m",
+            "1024",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-serial",
+        ]
+        .map(String::from),
+    );
+    argv.push(format!("file:{}", serial.display()));
+    argv.extend(accel.args());
+    argv.push("-netdev".into());
+    argv.push(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
+    let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac}");
+    match firmware {
+        Firmware::BiosIpxeRom => {
+            argv.extend(["-boot", "n"].map(String::from));
+        }
+        Firmware::UefiOwnPxe => {
+            nic.push_str(",romfile=");
+            let vars = work.join(format!("{name}.OVMF_VARS.fd"));
+            std::fs::copy(OVMF_VARS, &vars)?;
+            argv.push("-drive".into());
+            argv.push(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+            ));
+            argv.push("-drive".into());
+            argv.push(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                vars.display()
+            ));
+        }
+    }
+    argv.push("-device".into());
+    argv.push(nic);
+    // The serial log is the one the lab reads; the process log holds qemu's own messages.
+    let mut p = Proc::spawn(name, &argv, &work.join(format!("{name}.qemu.log")))?;
+    p.log = serial;
+    Ok(p)
+}
+
+/// KVM only if a guest really boots with it: `/dev/kvm` exists here but guests hang.
+pub(crate) fn detect(work: &Path, kernel: &Path, initrd: &Path, marker: &str) -> Accel {
+    if !Path::new("/dev/kvm").exists() {
+        return Accel::Tcg;
+    }
+    let serial = work.join("kvm-probe.serial.log");
+    let argv: Vec<String> = [
+        "qemu-system-x86_64",
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-m",
+        "256",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-no-reboot",
+        "-kernel",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([
+        kernel.display().to_string(),
+        "-initrd".into(),
+        initrd.display().to_string(),
+        "-append".into(),
+        "console=ttyS0 panic=-1".into(),
+        "-serial".into(),
+        format!("file:{}", serial.display()),
+    ])
+    .collect();
+    let Ok(mut p) = Proc::spawn("kvm-probe", &argv, &work.join("kvm-probe.qemu.log")) else {
+        return Accel::Tcg;
+    };
+    p.log = serial;
+    if p.wait_for(marker, std::time::Duration::from_secs(20)) {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    }
+}
