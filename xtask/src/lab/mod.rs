@@ -333,20 +333,10 @@ impl Lab {
         self.nets.clear();
     }
 
-    /// Boots one VM and watches its phases.
-    #[allow(clippy::too_many_arguments)]
-    fn boot(
-        &mut self,
-        ns: &str,
-        logs: &Logs,
-        vm: &str,
-        mac: &str,
-        firmware: Firmware,
-        phases: &[Phase],
-        done: &Phase,
-        limit: Duration,
-    ) -> Result<Vec<Option<Duration>>> {
-        let tap = format!("tap{}", vm.len() % 10);
+    /// Boots one VM and watches the phases of its case.
+    fn run(&mut self, ns: &str, logs: &Logs, spec: &Spec) -> Result<Report> {
+        let start = Instant::now();
+        let tap = format!("tap{}", spec.vm.len() % 10);
         let netns = self
             .nets
             .iter()
@@ -360,23 +350,53 @@ impl Lab {
             .iter()
             .map(|(s, p, _)| (*s, p.clone()))
             .collect::<Vec<_>>();
-        let serial = self.work.join(format!("{vm}.serial.log"));
+        let serial = self.work.join(format!("{}.serial.log", spec.vm));
         let _ = std::fs::remove_file(&serial);
         files.push((Source::Serial, serial));
         let logs = Logs::new(files);
-        let mut q = qemu::start(ns, vm, mac, &tap, firmware, self.accel, &self.work)?;
-        let seen = probe::watch(&logs, phases, done, limit, &interrupted, || q.alive());
+        let mut q = qemu::start(
+            ns,
+            spec.vm,
+            spec.mac,
+            &tap,
+            spec.firmware,
+            self.accel,
+            &self.work,
+        )?;
+        let limit = match self.accel {
+            Accel::Kvm => Duration::from_secs(spec.tcg_secs / 2),
+            Accel::Tcg => Duration::from_secs(spec.tcg_secs),
+        };
+        let seen = probe::watch(&logs, &spec.phases, &spec.done, limit, &interrupted, || {
+            q.alive()
+        });
         q.stop();
         let _ = net::ip(&["-n", ns, "link", "del", &tap]);
-        Ok(seen)
+        Ok(verdict(spec.title, &spec.phases, &seen, start.elapsed()))
     }
 }
 
-/// The time limit of a boot: TCG is much slower than KVM.
-fn limit(accel: Accel, tcg_secs: u64) -> Duration {
-    match accel {
-        Accel::Kvm => Duration::from_secs(tcg_secs / 2),
-        Accel::Tcg => Duration::from_secs(tcg_secs),
+/// One VM boot of a case: what it is, and the phases it must pass through.
+struct Spec {
+    title: &'static str,
+    vm: &'static str,
+    mac: &'static str,
+    firmware: Firmware,
+    phases: Vec<Phase>,
+    /// Seeing this ends the boot.
+    done: Phase,
+    /// Time limit under TCG (half of it under KVM).
+    tcg_secs: u64,
+}
+
+impl Report {
+    fn fail(&mut self, why: String) {
+        self.ok = false;
+        self.why = if self.why.is_empty() {
+            why
+        } else {
+            format!("{}; {why}", self.why)
+        };
     }
 }
 
@@ -438,222 +458,182 @@ fn bios_phases(mac: &str) -> Vec<Phase> {
     ]
 }
 
+fn marker_done() -> Phase {
+    phase(Source::Serial, initramfs::MARKER, "")
+}
+
+fn spec_a(mac: &'static str, vm: &'static str, title: &'static str) -> Spec {
+    Spec {
+        title,
+        vm,
+        mac,
+        firmware: Firmware::BiosIpxeRom,
+        phases: bios_phases(mac),
+        done: phase(Source::Serial, initramfs::CALLBACK_DONE, ""),
+        tcg_secs: 180,
+    }
+}
+
 fn case_a(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
-    let start = Instant::now();
-    let phases = bios_phases(BIOS_MAC);
-    let done = phase(Source::Serial, initramfs::CALLBACK_DONE, "");
-    let seen = lab.boot(
+    lab.run(
         ns,
         logs,
-        "bios-vm",
-        BIOS_MAC,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 180),
-    )?;
-    Ok(verdict(
-        "a. BIOS, classic chain",
-        &phases,
-        &seen,
-        start.elapsed(),
-    ))
+        &spec_a(BIOS_MAC, "bios-vm", "a. BIOS, classic chain"),
+    )
 }
 
 fn case_b(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
-    let start = Instant::now();
     let mac = UEFI_MAC;
-    let phases = vec![
-        phase(
-            Source::Dhcp,
-            "DHCPACK on",
-            "DHCP: address and boot file (arch 7)",
-        ),
-        phase(Source::Tftp, "grubnetx64.efi", "TFTP: GRUB network image"),
-        phase(Source::Tftp, "grub/grub.cfg", "TFTP: generated grub.cfg"),
-        phase(
-            Source::Tftp,
-            &format!("grub.cfg-{mac}"),
-            "TFTP: generated grub.cfg-<mac>",
-        ),
-        phase(Source::Tftp, "trees/marker/linux", "TFTP: kernel"),
-        phase(Source::Tftp, "trees/marker/marker.img", "TFTP: initrd"),
-        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
-    ];
-    let done = phase(Source::Serial, initramfs::MARKER, "");
-    let seen = lab.boot(
-        ns,
-        logs,
-        "uefi-vm",
+    let spec = Spec {
+        title: "b. UEFI (OVMF's own PXE), GRUB",
+        vm: "uefi-vm",
         mac,
-        Firmware::UefiOwnPxe,
-        &phases,
-        &done,
-        limit(lab.accel, 150),
-    )?;
-    Ok(verdict(
-        "b. UEFI (OVMF's own PXE), GRUB",
-        &phases,
-        &seen,
-        start.elapsed(),
-    ))
+        firmware: Firmware::UefiOwnPxe,
+        phases: vec![
+            phase(
+                Source::Dhcp,
+                "DHCPACK on",
+                "DHCP: address and boot file (arch 7)",
+            ),
+            phase(Source::Tftp, "grubnetx64.efi", "TFTP: GRUB network image"),
+            phase(Source::Tftp, "grub/grub.cfg", "TFTP: generated grub.cfg"),
+            phase(
+                Source::Tftp,
+                &format!("grub.cfg-{mac}"),
+                "TFTP: generated grub.cfg-<mac>",
+            ),
+            phase(Source::Tftp, "trees/marker/linux", "TFTP: kernel"),
+            phase(Source::Tftp, "trees/marker/marker.img", "TFTP: initrd"),
+            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+        ],
+        done: marker_done(),
+        tcg_secs: 150,
+    };
+    lab.run(ns, logs, &spec)
 }
 
 fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
-    let start = Instant::now();
     let mac = IPXE_MAC;
-    let phases = vec![
-        phase(Source::Dhcp, "DHCPACK on", "DHCP: iPXE gets a script URL"),
-        phase(
-            Source::Http,
-            &format!("/boot/{mac}.ipxe"),
-            "HTTP: iPXE script",
-        ),
-        phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
-        phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
-        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
-    ];
-    let done = phase(Source::Serial, initramfs::MARKER, "");
-    let seen = lab.boot(
-        ns,
-        logs,
-        "ipxe-vm",
+    let script = format!("/boot/{mac}.ipxe");
+    let spec = Spec {
+        title: "c. iPXE over HTTP",
+        vm: "ipxe-vm",
         mac,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 150),
-    )?;
-    let mut r = verdict("c. iPXE over HTTP", &phases, &seen, start.elapsed());
-    // No chainload loop: the iPXE binary is never handed out, the script once.
-    let scripts = logs.count(Source::Http, &format!("/boot/{mac}.ipxe"));
+        firmware: Firmware::BiosIpxeRom,
+        phases: vec![
+            phase(Source::Dhcp, "DHCPACK on", "DHCP: iPXE gets a script URL"),
+            phase(Source::Http, &script, "HTTP: iPXE script"),
+            phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
+            phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
+            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+        ],
+        done: marker_done(),
+        tcg_secs: 150,
+    };
+    let mut r = lab.run(ns, logs, &spec)?;
+    // No chainload loop: the script is fetched once, the iPXE binary never.
+    let scripts = logs.count(Source::Http, &script);
     if scripts > 1 {
-        r.ok = false;
-        r.why = format!(
-            "{} the script was fetched {scripts} times (a chainload loop)",
-            r.why
-        );
+        r.fail(format!(
+            "the script was fetched {scripts} times (a chainload loop)"
+        ));
     }
     Ok(r)
 }
 
 fn case_d(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
-    let start = Instant::now();
     let mac = INSTALLER_MAC;
-    let phases = vec![
-        phase(Source::Dhcp, "DHCPACK on", "DHCP: first exchange (PXE ROM)"),
-        phase(
-            Source::Tftp,
-            &pxelinux_name(mac),
-            "TFTP: generated pxelinux.cfg/01-<mac>",
-        ),
-        phase(
-            Source::Tftp,
-            "trees/debian12/debian-installer/amd64/linux",
-            "TFTP: installer kernel",
-        ),
-        phase(
-            Source::Tftp,
-            "trees/debian12/debian-installer/amd64/initrd.gz",
-            "TFTP: installer initrd",
-        ),
-        phase(
-            Source::Http,
-            &format!("/preseed/{mac}"),
-            "HTTP: the installer fetched its preseed",
-        ),
-    ];
-    let done = phase(Source::Http, &format!("/preseed/{mac}"), "");
-    let seen = lab.boot(
-        ns,
-        logs,
-        "installer-vm",
+    let preseed = format!("/preseed/{mac}");
+    let spec = Spec {
+        title: "d. Debian installer, preseeded",
+        vm: "installer-vm",
         mac,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 300),
-    )?;
-    let mut r = verdict(
-        "d. Debian installer, preseeded",
-        &phases,
-        &seen,
-        start.elapsed(),
-    );
+        firmware: Firmware::BiosIpxeRom,
+        phases: vec![
+            phase(Source::Dhcp, "DHCPACK on", "DHCP: first exchange (PXE ROM)"),
+            phase(
+                Source::Tftp,
+                &pxelinux_name(mac),
+                "TFTP: generated pxelinux.cfg/01-<mac>",
+            ),
+            phase(
+                Source::Tftp,
+                "trees/debian12/debian-installer/amd64/linux",
+                "TFTP: installer kernel",
+            ),
+            phase(
+                Source::Tftp,
+                "trees/debian12/debian-installer/amd64/initrd.gz",
+                "TFTP: installer initrd",
+            ),
+            phase(
+                Source::Http,
+                &preseed,
+                "HTTP: the installer fetched its preseed",
+            ),
+        ],
+        done: phase(Source::Http, &preseed, ""),
+        tcg_secs: 300,
+    };
+    let mut r = lab.run(ns, logs, &spec)?;
     // The installer's own DHCP exchange is the second of the boot.
     let acks = logs.count(Source::Dhcp, "DHCPACK on");
     if acks < 2 {
-        r.ok = false;
-        r.why = format!(
-            "{} only {acks} DHCPACK (the installer's own exchange is missing)",
-            r.why
-        );
+        r.fail(format!(
+            "only {acks} DHCPACK: the installer's own exchange is missing"
+        ));
     }
     Ok(r)
 }
 
 fn case_e(lab: &mut Lab, ns: &str, logs: &Logs, state: &Path) -> Result<Report> {
-    let start = Instant::now();
-    let mac = BIOS_MAC;
-    let store = pxe_model::FileStore::open(state)?;
     use pxe_model::StateStore;
-    let st = store.get("bios-vm")?.state;
-    if st != pxe_model::InstallState::Installed {
-        return Ok(Report {
-            name: "e. No reinstall loop".into(),
-            ok: false,
-            why: format!("bios-vm is {} after case a, not installed", st.as_str()),
-            took: start.elapsed(),
-        });
-    }
-    let phases = vec![
-        phase(
-            Source::Dhcp,
-            "DHCPACK on",
-            "DHCP: the installed machine boots from the network again",
-        ),
-        phase(
-            Source::Tftp,
-            &pxelinux_name(mac),
-            "TFTP: generated pxelinux.cfg/01-<mac> (local boot)",
-        ),
-    ];
-    // After its pxelinux file, nothing of the install may follow.
-    let done = phase(Source::Tftp, "trees/marker/linux", "");
-    let seen = lab.boot(
-        ns,
-        logs,
-        "bios-vm",
+    let mac = BIOS_MAC;
+    let before = pxe_model::FileStore::open(state)?.get("bios-vm")?.state;
+    let spec = Spec {
+        title: "e. No reinstall loop",
+        vm: "bios-vm",
         mac,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 90),
-    )?;
-    let mut r = verdict("e. No reinstall loop", &phases, &seen, start.elapsed());
-    if logs.text(Source::Tftp).contains("trees/marker/linux")
-        || logs.text(Source::Serial).contains(initramfs::MARKER)
-    {
-        r.ok = false;
-        r.why = format!(
-            "{} the installed machine was handed its install kernel again",
-            r.why
-        );
+        firmware: Firmware::BiosIpxeRom,
+        phases: vec![
+            phase(
+                Source::Dhcp,
+                "DHCPACK on",
+                "DHCP: the installed machine boots from the network again",
+            ),
+            phase(
+                Source::Tftp,
+                &pxelinux_name(mac),
+                "TFTP: generated pxelinux.cfg/01-<mac> (local boot)",
+            ),
+        ],
+        // Its install kernel must not follow; the watch ends at the time limit.
+        done: phase(Source::Tftp, "trees/marker/linux", ""),
+        tcg_secs: 90,
+    };
+    let mut r = lab.run(ns, logs, &spec)?;
+    if before != pxe_model::InstallState::Installed {
+        r.fail(format!(
+            "bios-vm was {} before its second boot, not installed",
+            before.as_str()
+        ));
+    }
+    if logs.text(Source::Tftp).contains("trees/marker/linux") {
+        r.fail("the installed machine was handed its install kernel again".into());
     }
     let inv = pxe_model::load(&state.join("../inventory.yaml"))?;
-    let file = pxe_model::render::boot_file(&inv, &pxelinux_name(mac), None, &|_| {
-        pxe_model::InstallState::Installed
-    });
+    let store = pxe_model::FileStore::open(state)?;
+    let state_of = |m: &str| store.get(m).map(|s| s.state).unwrap_or_default();
+    let file = pxe_model::render::boot_file(&inv, &pxelinux_name(mac), None, &state_of);
     if !file.is_some_and(|f| f.content.contains("LOCALBOOT 0")) {
-        r.ok = false;
-        r.why = format!("{} its pxelinux file does not boot locally", r.why);
+        r.fail("its pxelinux file does not boot locally".into());
     }
     Ok(r)
 }
 
-fn case_g(lab: &mut Lab) -> Result<Report> {
-    let start = Instant::now();
-    // A TFTP root as the classic guides lay it out, with a static menu on disk.
+/// A TFTP root as the classic guides lay it out, with a static menu on disk.
+fn classic_tftp_root(lab: &Lab) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let root = lab.work.join("classic-tftpboot");
     std::fs::create_dir_all(root.join("pxelinux.cfg"))?;
     std::fs::create_dir_all(root.join("marker"))?;
@@ -671,77 +651,62 @@ fn case_g(lab: &mut Lab) -> Result<Report> {
         root.join("pxelinux.cfg/default"),
         "DEFAULT marker\nPROMPT 0\nTIMEOUT 0\nLABEL marker\n  KERNEL marker/linux\n  APPEND initrd=marker/marker.img console=ttyS0 panic=-1\n",
     )?;
-    for p in [root.clone(), root.join("pxelinux.cfg"), root.join("marker")] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
-        for e in std::fs::read_dir(&p)? {
+    for dir in [root.clone(), root.join("pxelinux.cfg"), root.join("marker")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        for e in std::fs::read_dir(&dir)? {
             let e = e?.path();
             if e.is_file() {
                 std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o644))?;
             }
         }
     }
+    Ok(root)
+}
+
+fn case_g(lab: &mut Lab) -> Result<Report> {
+    let root = classic_tftp_root(lab)?;
     let conf = root_dir().join("deploy/examples/lab/dhcpd-classic.conf");
     let (ns, logs, _) = lab.single_host("classic", &conf, false, &root)?;
-    let phases = vec![
-        phase(
-            Source::Dhcp,
-            "DHCPACK on",
-            "DHCP: class pxeclients gives pxelinux.0",
-        ),
-        phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
-        phase(Source::Tftp, "ldlinux.c32", "TFTP: ldlinux.c32"),
-        phase(
-            Source::Tftp,
-            "pxelinux.cfg/default",
-            "TFTP: static pxelinux.cfg/default from disk",
-        ),
-        phase(Source::Tftp, "marker/linux", "TFTP: kernel"),
-        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
-    ];
-    let done = phase(Source::Serial, initramfs::MARKER, "");
-    let seen = lab.boot(
-        &ns,
-        &logs,
-        "classic-vm",
-        CLASSIC_MAC,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 180),
-    )?;
+    let spec = Spec {
+        title: "g. Classic ISC-style config, no inventory",
+        vm: "classic-vm",
+        mac: CLASSIC_MAC,
+        firmware: Firmware::BiosIpxeRom,
+        phases: vec![
+            phase(
+                Source::Dhcp,
+                "DHCPACK on",
+                "DHCP: class pxeclients gives pxelinux.0",
+            ),
+            phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
+            phase(Source::Tftp, "ldlinux.c32", "TFTP: ldlinux.c32"),
+            phase(
+                Source::Tftp,
+                "pxelinux.cfg/default",
+                "TFTP: static pxelinux.cfg/default from disk",
+            ),
+            phase(Source::Tftp, "marker/linux", "TFTP: kernel"),
+            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+        ],
+        done: marker_done(),
+        tcg_secs: 180,
+    };
+    let r = lab.run(&ns, &logs, &spec);
     lab.stop_all();
-    Ok(verdict(
-        "g. Classic ISC-style config, no inventory",
-        &phases,
-        &seen,
-        start.elapsed(),
-    ))
+    r
 }
 
 fn case_f(lab: &mut Lab) -> Result<Report> {
-    let start = Instant::now();
     let conf = root_dir().join("deploy/examples/lab/dhcpd.conf");
     let (lan, logs, _) = lab.split_hosts(&conf)?;
-    let phases = bios_phases(BIOS_MAC);
-    let done = phase(Source::Serial, initramfs::CALLBACK_DONE, "");
-    let seen = lab.boot(
-        &lan,
-        &logs,
-        "split-vm",
+    let spec = spec_a(
         BIOS_MAC,
-        Firmware::BiosIpxeRom,
-        &phases,
-        &done,
-        limit(lab.accel, 180),
-    )?;
-    lab.stop_all();
-    Ok(verdict(
+        "split-vm",
         "f. Split hosts (DHCP, TFTP, HTTP on three hosts)",
-        &phases,
-        &seen,
-        start.elapsed(),
-    ))
+    );
+    let r = lab.run(&lan, &logs, &spec);
+    lab.stop_all();
+    r
 }
 
 fn print_summary(reports: &[Report]) -> bool {
