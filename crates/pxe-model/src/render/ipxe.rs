@@ -7,10 +7,7 @@ use crate::state::InstallState;
 use std::fmt::Write;
 
 fn header(out: &mut String, inv: &Inventory, what: &str) {
-    out.push_str(
-        "#!ipxe
-",
-    );
+    out.push_str("#!ipxe\n");
     out.push_str(&super::generated_by(inv, what));
 }
 
