@@ -1,11 +1,33 @@
-//! `httpd-tree` of pxe-suite: install trees, rendered answer files, boot scripts.
+//! `httpd-tree` of pxe-suite: install trees, rendered answer files, boot scripts,
+//! the install-state API with the install-complete callback, a status page and metrics.
 //!
-//! Built so far: the pure pieces the server will stand on, byte ranges (`range`) and
-//! the mapping of request paths into a tree that never leaves it (`safe_path`). The
-//! hyper service, routes and command line are issue 5's remaining work.
+//! Brief overview: [`route::route`] is the pure decision (a request and the loaded
+//! [`route::State`] in, a [`route::Route`] out: a file inside a tree, an answer file, a
+//! boot script, an API call, or a refusal with its reason). [`service`] turns a route
+//! into a response (streaming files, rendering, applying state events) and
+//! [`server`] owns the sockets: listeners, connection limits, timeouts, signals.
+//!
+//! Architecture invariants: a path served from disk always went through
+//! [`safe_path`]; nothing under `route`, `conditional`, `range`, `html`, `status_page`,
+//! `api`, `timeline` or `metrics` touches a socket or reads the clock.
 
+pub mod access_log;
+pub mod api;
+pub mod app;
+pub mod body;
+pub mod cli;
+pub mod conditional;
+pub mod html;
+pub mod import_cmd;
+pub mod metrics;
+pub mod mime;
 pub mod range;
+pub mod route;
 pub mod safe_path;
-
-/// One-paragraph description printed by `--help`.
-pub const ABOUT: &str = "pxe-suite httpd-tree (not serving yet: issue 5)";
+pub mod server;
+pub mod service;
+pub mod static_file;
+pub mod status_page;
+pub mod timefmt;
+pub mod timeline;
+pub mod write_timeout;

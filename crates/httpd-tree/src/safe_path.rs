@@ -66,9 +66,16 @@ pub fn segments(decoded: &str) -> Result<Vec<&str>, Refused> {
     Ok(v)
 }
 
+/// A path inside a tree: the canonical root and the canonical file under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub root: PathBuf,
+    pub path: PathBuf,
+}
+
 /// Resolves `rel` (already-split segments) under `root`, following symlinks only
 /// while they stay inside the tree.
-pub fn resolve(root: &Path, segs: &[&str]) -> Result<PathBuf, Refused> {
+pub fn resolve(root: &Path, segs: &[&str]) -> Result<Resolved, Refused> {
     let root = root.canonicalize().map_err(|_| Refused::NotFound)?;
     let mut p = root.clone();
     for s in segs {
@@ -76,17 +83,47 @@ pub fn resolve(root: &Path, segs: &[&str]) -> Result<PathBuf, Refused> {
     }
     let real = p.canonicalize().map_err(|_| Refused::NotFound)?;
     if real.starts_with(&root) {
-        Ok(real)
+        Ok(Resolved { root, path: real })
     } else {
         Err(Refused::Escapes)
     }
 }
 
 /// `decode`, `segments` and `resolve` in one step.
-pub fn map(root: &Path, url_path: &str) -> Result<PathBuf, Refused> {
+pub fn map(root: &Path, url_path: &str) -> Result<Resolved, Refused> {
     let decoded = decode(url_path)?;
     let segs = segments(&decoded)?;
     resolve(root, &segs)
+}
+
+/// Opens a resolved file for reading without following any symlink on the way:
+/// `openat2` beneath the root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so a
+/// symlink swapped in after `resolve` makes the open fail instead of leaving the tree.
+/// Kernels without `openat2` get `O_NOFOLLOW` (the last component only). `O_NONBLOCK`
+/// keeps a FIFO from blocking the open; the caller serves regular files only.
+pub fn open(r: &Resolved) -> std::io::Result<std::fs::File> {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    let rel = r.path.strip_prefix(&r.root).unwrap_or(Path::new(""));
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let dir = std::fs::File::open(&r.root)?;
+    let how = OpenHow::new().flags(flags).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    let fd = match openat2(&dir, rel, how) {
+        Ok(fd) => fd,
+        Err(Errno::ENOSYS) => open(&r.path, flags | OFlag::O_NOFOLLOW, Mode::empty())?,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(std::fs::File::from(fd))
 }
 
 #[cfg(test)]
@@ -117,7 +154,8 @@ mod tests {
             "/inside",
             "/images/%70xeboot/vmlinuz",
         ] {
-            assert!(map(&root, p).is_ok(), "{p}");
+            let r = map(&root, p).unwrap_or_else(|e| panic!("{p}: {e:?}"));
+            assert!(open(&r).is_ok(), "{p}");
         }
     }
 
@@ -151,5 +189,15 @@ mod tests {
             map(&root, &format!("/{}", "a".repeat(5000))),
             Err(Refused::TooLong)
         );
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_resolve_is_not_followed() {
+        let t = tree();
+        let root = t.path().join("root");
+        let r = map(&root, "/a%20b.txt").expect("resolves");
+        std::fs::remove_file(root.join("a b.txt")).expect("rm");
+        std::os::unix::fs::symlink(t.path().join("secret"), root.join("a b.txt")).expect("symlink");
+        assert!(open(&r).is_err());
     }
 }

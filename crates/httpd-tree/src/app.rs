@@ -1,0 +1,263 @@
+//! The binary's edge: configuration from flags and files, `--check`, logging, signals,
+//! and the runtime. Exit status: 0 ok, 1 configuration invalid, 2 runtime failure.
+
+use crate::access_log::AccessLog;
+use crate::cli::{Cli, Command, ServeArgs};
+use crate::route::State;
+use crate::server::{self, Limits};
+use crate::service::Shared;
+use anyhow::{Context, bail};
+use pxe_model::state::FileStore;
+use pxe_model::{LoadError, Tree};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the command line.
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Import(args)) => crate::import_cmd::run(&args),
+        None => serve_main(&cli.serve),
+    }
+}
+
+fn init_logging(args: &ServeArgs) {
+    let level = match (args.quiet, args.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("PXE_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .or_else(|| tracing_subscriber::EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,hyper_util=warn"))
+        });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads and checks the admin token file.
+fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    let Some(path) = &args.admin_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the admin token file {}", path.display()))?;
+    let token = text.trim().to_owned();
+    if token.len() < 16 || token.contains(char::is_whitespace) {
+        bail!(
+            "{}: the admin token must be one word of at least 16 characters",
+            path.display()
+        );
+    }
+    Ok(Some(token))
+}
+
+fn canonical_dir(flag: &str, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let c = dir
+        .canonicalize()
+        .with_context(|| format!("{flag} {}", dir.display()))?;
+    if !c.is_dir() {
+        bail!("{flag} {}: not a directory", dir.display());
+    }
+    Ok(c)
+}
+
+/// Loads everything routing needs. Errors here are configuration errors (exit 1).
+pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<FileStore>)> {
+    if args.inventory.is_none() && args.root.is_none() && args.loaders.is_none() {
+        bail!("nothing to serve: give --inventory, --root or --loaders (see --help)");
+    }
+    let inventory = match &args.inventory {
+        None => None,
+        Some(path) => match pxe_model::load(path) {
+            Ok(inv) => Some(inv),
+            Err(LoadError::Invalid(diags)) => bail!("{}", diags.render().trim_end()),
+            Err(e) => bail!("{e}"),
+        },
+    };
+    let store = match (&args.state_dir, &inventory) {
+        (Some(dir), _) => Some(
+            FileStore::open(dir)
+                .with_context(|| format!("cannot open the state directory {}", dir.display()))?,
+        ),
+        (None, Some(_)) => bail!(
+            "--inventory needs --state-dir (install state and the key of the callback tokens)"
+        ),
+        (None, None) => None,
+    };
+    let secret = match &store {
+        Some(s) => Some(
+            s.secret()
+                .context("cannot read or create the token secret")?,
+        ),
+        None => None,
+    };
+    let state = State {
+        root: args
+            .root
+            .as_deref()
+            .map(|d| canonical_dir("--root", d))
+            .transpose()?,
+        loaders: args
+            .loaders
+            .as_deref()
+            .map(|d| canonical_dir("--loaders", d))
+            .transpose()?,
+        inventory,
+        secret,
+        admin_token: admin_token(args)?,
+    };
+    Ok((state, store))
+}
+
+/// Distro trees that are not there now (an ISO not mounted yet): warnings, not errors.
+fn missing_trees(state: &State) -> Vec<String> {
+    let Some(inv) = &state.inventory else {
+        return Vec::new();
+    };
+    inv.distros
+        .values()
+        .filter_map(|d| match &d.tree {
+            Tree::Dir(p) if !p.is_dir() => Some(format!(
+                "distro {}: tree {} is not a directory (yet)",
+                d.name,
+                p.display()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[allow(clippy::print_stdout)] // --check reports to the operator on standard output
+fn check(args: &ServeArgs) -> ExitCode {
+    match load(args) {
+        Ok((state, _)) => {
+            for w in missing_trees(&state) {
+                println!("warning: {w}");
+            }
+            match &state.inventory {
+                Some(inv) => println!(
+                    "{}: OK ({} distros, {} profiles, {} machines)",
+                    inv.source,
+                    inv.distros.len(),
+                    inv.profiles.len(),
+                    inv.machines.len()
+                ),
+                None => println!("configuration OK"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => {
+                let a = args.clone();
+                match tokio::task::spawn_blocking(move || load(&a)).await {
+                    Ok(Ok((state, _))) => {
+                        shared.replace_state(state);
+                        tracing::info!("SIGHUP: configuration reloaded");
+                    }
+                    Ok(Err(e)) => tracing::error!("SIGHUP: reload failed, keeping the old configuration: {e:#}"),
+                    Err(e) => tracing::error!(%e, "SIGHUP: reload task failed"),
+                }
+            }
+        }
+    }
+    let _ = stop.send(true);
+}
+
+fn serve_main(args: &ServeArgs) -> ExitCode {
+    if args.check {
+        return check(args);
+    }
+    init_logging(args);
+    let (state, store) = match load(args) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("httpd-tree: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in missing_trees(&state) {
+        tracing::warn!("{w}");
+    }
+    let access_log = match &args.access_log {
+        None => AccessLog::stderr(),
+        Some(p) => match AccessLog::file(p) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "httpd-tree: cannot open the access log {}: {e}",
+                    p.display()
+                );
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("httpd-tree: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let limits = Limits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        send_timeout: Duration::from_secs(args.send_timeout.max(1)),
+        max_header_bytes: args.max_header_bytes,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        ..Limits::default()
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let listeners = server::bind(&args.listen)?;
+        let shared = Arc::new(Shared::new(state, store, access_log));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(signals(Arc::clone(&shared), args.clone(), tx));
+        tracing::info!("ready");
+        server::serve(shared, listeners, limits, rx).await;
+        Ok(())
+    });
+    // Blocking reads of files still in flight must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("httpd-tree: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

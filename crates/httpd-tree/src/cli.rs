@@ -1,0 +1,157 @@
+//! The command line: the server's flags, `--check`, and the `import` subcommand.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Routes (with --inventory):
+  /trees/<distro>/...           each distro's install tree (a directory or a mounted ISO)
+  /ks/<mac>, /preseed/<mac>     answer files (a MAC in any spelling, or the machine's name)
+  /autoinstall/<mac>/user-data  Ubuntu autoinstall (also meta-data and vendor-data)
+  /profiles/<profile>/answer    a profile's answer file, for menu entries (no callback)
+  /boot/<mac>.ipxe, /boot.ipxe  iPXE scripts; grub.cfg and pxelinux.cfg/ names anywhere
+  /loaders/<file>               boot loaders for UEFI HTTP boot (--loaders)
+  /api/v1/machines[/<mac>]      machines, install state and boot timeline as JSON
+  POST /api/v1/machines/<mac>/installed   the installer's callback (the machine's token,
+                                as 'Authorization: Bearer <token>' or '?token=<token>')
+  POST /api/v1/machines/<mac>/reinstall   back to install (the admin token)
+  /status                       the install status page
+  /metrics                      Prometheus metrics (always served)
+With --root, other paths are files under that directory.
+
+Signals: SIGTERM and SIGINT stop (open responses get --shutdown-grace seconds);
+SIGHUP reloads the inventory and the admin token.
+Logging: RUST_LOG or PXE_LOG (for example PXE_LOG=debug); -v and -q shift the default.
+Exit status: 0 ok, 1 configuration invalid, 2 runtime failure.";
+
+/// pxe-suite httpd-tree: the HTTP server of a network-install suite.
+///
+/// Serves install trees, answer files rendered for each machine (kickstart, preseed,
+/// autoinstall), iPXE scripts and GRUB configs, an API with the installer's
+/// "installed" callback (so a machine that has installed boots from disk next time),
+/// a status page and Prometheus metrics. With only --root, it is a plain static file
+/// server with ranges, conditional requests and directory listings.
+#[derive(Debug, Parser)]
+#[command(name = "httpd-tree", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (repeat for several; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:80")]
+    pub listen: Vec<SocketAddr>,
+    /// The inventory (distros, profiles, machines), as for dhcpd and tftpd.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Install state directory shared with dhcpd and tftpd (needed with --inventory).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A plain directory served at / (with or without an inventory).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Boot loaders served at /loaders/ for UEFI HTTP boot.
+    #[arg(long, value_name = "DIR")]
+    pub loaders: Option<PathBuf>,
+    /// File holding the operator's token for POST .../reinstall (at least 16 characters).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Write the access log (combined log format) to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
+    /// Validate the inventory and directories, print what is wrong, and exit (0 or 1).
+    #[arg(long)]
+    pub check: bool,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds to receive a request head (also the idle keep-alive limit).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub header_timeout: u64,
+    /// Seconds a response write may make no progress before the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub send_timeout: u64,
+    /// Largest request head (request line and headers) in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    pub max_header_bytes: usize,
+    /// Seconds a stop waits for open responses to finish.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_grace: u64,
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read an install tree and print its distro entry (or add it to an inventory).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tree: a copied DVD, a mounted ISO, or a netboot directory.
+    pub path: PathBuf,
+    /// The distro's name in the inventory.
+    #[arg(long, value_name = "NAME")]
+    pub distro: String,
+    /// The architecture, when the tree has several (x86_64, i386, aarch64).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Copy the tree to DIR/<NAME> first (with a progress bar) and import the copy.
+    #[arg(long, value_name = "DIR")]
+    pub copy_to: Option<PathBuf>,
+    /// Add the distro to this inventory file instead of printing it.
+    #[arg(long, value_name = "INVENTORY")]
+    pub write: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags() {
+        let c = Cli::try_parse_from([
+            "httpd-tree",
+            "--listen",
+            "127.0.0.1:8080",
+            "--listen",
+            "[::1]:0",
+            "--inventory",
+            "inv.yaml",
+            "--state-dir",
+            "/var/lib/pxe",
+            "--admin-token-file",
+            "tok",
+        ])
+        .expect("parses");
+        assert_eq!(c.serve.listen.len(), 2);
+        assert_eq!(c.serve.listen[1].port(), 0);
+        assert!(c.command.is_none());
+        let c = Cli::try_parse_from(["httpd-tree", "import", "/mnt/iso", "--distro", "rocky9"])
+            .expect("parses");
+        match c.command {
+            Some(Command::Import(a)) => {
+                assert_eq!(a.distro, "rocky9");
+                assert_eq!(a.path, PathBuf::from("/mnt/iso"));
+            }
+            None => panic!("import expected"),
+        }
+        assert!(Cli::try_parse_from(["httpd-tree", "--listen", "nonsense"]).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Content types for files in install trees, boot loader directories and plain roots.
+
+use std::path::Path;
+
+/// Plain text, for answer files, boot scripts and configs.
+pub const TEXT: &str = "text/plain; charset=utf-8";
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const JSON: &str = "application/json";
+/// The Prometheus text exposition format.
+pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OCTETS: &str = "application/octet-stream";
+
+/// The content type of a file, by name. Boot files get what loaders and installers
+/// expect; anything else falls back to `mime_guess`, then to octet-stream.
+pub fn content_type(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if matches!(name, ".treeinfo" | "treeinfo" | "Release" | "InRelease") {
+        return TEXT.to_owned();
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let fixed = match ext.as_str() {
+        "ipxe" | "cfg" | "conf" | "ks" | "seed" | "txt" | "md5" | "sha256" | "sum" | "asc"
+        | "gpg" | "info" | "lst" | "log" => Some(TEXT),
+        "html" | "htm" => Some(HTML),
+        "json" => Some(JSON),
+        "iso" => Some("application/x-iso9660-image"),
+        "rpm" => Some("application/x-rpm"),
+        "deb" | "udeb" => Some("application/vnd.debian.binary-package"),
+        "efi" | "0" | "kpxe" | "pxe" | "lkrn" | "c32" | "img" | "squashfs" | "mod" => Some(OCTETS),
+        "gz" => Some("application/gzip"),
+        "xz" => Some("application/x-xz"),
+        "zst" => Some("application/zstd"),
+        "bz2" => Some("application/x-bzip2"),
+        _ => None,
+    };
+    if let Some(t) = fixed {
+        return t.to_owned();
+    }
+    if ext.is_empty() {
+        // vmlinuz, linux, initrd: binaries without an extension.
+        return OCTETS.to_owned();
+    }
+    match mime_guess::from_ext(&ext).first_raw() {
+        Some(t) if t.starts_with("text/") => format!("{t}; charset=utf-8"),
+        Some(t) => t.to_owned(),
+        None => OCTETS.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_files_and_fallbacks() {
+        for (name, want) in [
+            ("images/pxeboot/vmlinuz", OCTETS),
+            ("boot.ipxe", TEXT),
+            ("pxelinux.cfg/default", OCTETS),
+            ("EFI/BOOT/grub.cfg", TEXT),
+            (".treeinfo", TEXT),
+            ("dists/bookworm/Release", TEXT),
+            ("grubx64.efi", OCTETS),
+            ("Packages/bash-5.1.rpm", "application/x-rpm"),
+            ("install.iso", "application/x-iso9660-image"),
+            ("initrd.gz", "application/gzip"),
+            ("index.HTML", HTML),
+            ("style.css", "text/css; charset=utf-8"),
+            ("photo.png", "image/png"),
+            ("weird.zzzqqq", OCTETS),
+        ] {
+            assert_eq!(content_type(Path::new(name)), want, "{name}");
+        }
+    }
+}

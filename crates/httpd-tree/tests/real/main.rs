@@ -1,0 +1,13 @@
+//! httpd-tree against real clients: curl, wget and headless Chromium, the built binary
+//! on 127.0.0.1 with an ephemeral port. One test binary; modules by subject.
+
+mod support;
+
+mod big_file;
+mod chromium;
+mod cli;
+mod curl_client;
+mod hostile;
+mod install_loop;
+mod limits;
+mod wget_client;
