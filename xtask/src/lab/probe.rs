@@ -57,6 +57,11 @@ impl Logs {
         Logs { files }
     }
 
+    /// The same logs, read from here on (for checks about one case only).
+    pub(crate) fn from_now(&self) -> Logs {
+        Logs::new(self.files.iter().map(|(s, p, _)| (*s, p.clone())).collect())
+    }
+
     /// Everything a source logged since the case started.
     pub(crate) fn text(&self, source: Source) -> String {
         let mut out = String::new();
