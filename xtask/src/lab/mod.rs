@@ -530,7 +530,7 @@ fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
         done: marker_done(),
         tcg_secs: 150,
     };
-    let this = logs.from_now();
+    let this = logs.tail();
     let mut r = lab.run(ns, logs, &spec)?;
     // No chainload loop: the script is fetched once, the iPXE binary never.
     let scripts = this.count(Source::Http, &script);
@@ -576,7 +576,7 @@ fn case_d(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
         done: phase(Source::Http, &preseed, ""),
         tcg_secs: 300,
     };
-    let this = logs.from_now();
+    let this = logs.tail();
     let mut r = lab.run(ns, logs, &spec)?;
     // The installer's own DHCP exchange is the second of the boot.
     let acks = this.count(Source::Dhcp, "DHCPACK on");
@@ -613,7 +613,7 @@ fn case_e(lab: &mut Lab, ns: &str, logs: &Logs, state: &Path) -> Result<Report> 
         done: phase(Source::Tftp, "trees/marker/linux", ""),
         tcg_secs: 70,
     };
-    let this = logs.from_now();
+    let this = logs.tail();
     let mut r = lab.run(ns, logs, &spec)?;
     if before != pxe_model::InstallState::Installed {
         r.fail(format!(

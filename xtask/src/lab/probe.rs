@@ -58,7 +58,7 @@ impl Logs {
     }
 
     /// The same logs, read from here on (for checks about one case only).
-    pub(crate) fn from_now(&self) -> Logs {
+    pub(crate) fn tail(&self) -> Logs {
         Logs::new(self.files.iter().map(|(s, p, _)| (*s, p.clone())).collect())
     }
 
