@@ -51,6 +51,7 @@ fn pxelinux_files() {
 fn grub_files() {
     let inv = common::lab();
     expect_file!["snapshots/grub-root.cfg"].assert_eq(&grub::root_config(&inv));
+    expect_file!["snapshots/grub-menu.cfg"].assert_eq(&grub::menu(&inv));
     expect_file!["snapshots/grub-web01-redhat.cfg"].assert_eq(&grub::machine_file(
         &inv,
         machine(&inv, "web01"),
@@ -209,8 +210,13 @@ fn grub_names_name_by_name() {
             Some(BootFileKind::GrubRoot)
         );
     }
+    // Any other MAC gets the menu: GRUB asks for its name whether or not it exists.
     assert_eq!(
-        render::classify(&inv, "grub/grub.cfg-01-52-54-00-99-99-99", None),
+        render::classify(&inv, "grub/grub.cfg-52:54:00:99:99:99", None),
+        Some(BootFileKind::GrubMenu)
+    );
+    assert_eq!(
+        render::classify(&inv, "grub/grub.cfg-not-a-mac", None),
         None
     );
 }

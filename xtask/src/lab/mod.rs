@@ -13,7 +13,7 @@ mod qemu;
 use anyhow::{Context, Result, bail};
 use daemons::{Bins, Dhcp, Inv};
 use net::Netns;
-use probe::{Logs, Phase, Source, phase};
+use probe::{Logs, Phase, Source, phase, phase_any};
 use procs::Proc;
 use qemu::{Accel, Firmware};
 use std::path::{Path, PathBuf};
@@ -515,6 +515,8 @@ fn case_b(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
 fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     let mac = IPXE_MAC;
     let script = format!("/boot/{mac}.ipxe");
+    // iPXE percent-encodes the colons of `${mac}` in the URL it asks for.
+    let script_encoded = format!("/boot/{}.ipxe", mac.replace(':', "%3A"));
     let spec = Spec {
         title: "c. iPXE over HTTP",
         vm: "ipxe-vm",
@@ -522,7 +524,11 @@ fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
         firmware: Firmware::BiosIpxeRom,
         phases: vec![
             phase(Source::Dhcp, "DHCPACK on", "DHCP: iPXE gets a script URL"),
-            phase(Source::Http, &script, "HTTP: iPXE script"),
+            phase_any(
+                Source::Http,
+                &[&script, &script_encoded],
+                "HTTP: iPXE script",
+            ),
             phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
             phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
             phase(Source::Serial, initramfs::MARKER, "VM: marker"),
@@ -533,7 +539,7 @@ fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     let this = logs.tail();
     let mut r = lab.run(ns, logs, &spec)?;
     // No chainload loop: the script is fetched once, the iPXE binary never.
-    let scripts = this.count(Source::Http, &script);
+    let scripts = this.count(Source::Http, &script) + this.count(Source::Http, &script_encoded);
     if scripts > 1 {
         r.fail(format!(
             "the script was fetched {scripts} times (a chainload loop)"

@@ -29,14 +29,27 @@ impl Source {
 pub(crate) struct Phase {
     pub(crate) label: String,
     pub(crate) source: Source,
-    pub(crate) needle: String,
+    /// Any of these, in the source's log, means the phase happened.
+    pub(crate) needles: Vec<String>,
+}
+
+impl Phase {
+    fn seen_in(&self, logs: &Logs) -> bool {
+        let text = logs.text(self.source);
+        self.needles.iter().any(|n| text.contains(n.as_str()))
+    }
 }
 
 pub(crate) fn phase(source: Source, needle: &str, label: &str) -> Phase {
+    phase_any(source, &[needle], label)
+}
+
+/// A phase logged in one of several spellings (iPXE percent-encodes the colons of a MAC).
+pub(crate) fn phase_any(source: Source, needles: &[&str], label: &str) -> Phase {
     Phase {
         label: label.to_owned(),
         source,
-        needle: needle.to_owned(),
+        needles: needles.iter().map(|n| (*n).to_owned()).collect(),
     }
 }
 
@@ -97,7 +110,7 @@ pub(crate) fn watch(
     let mut seen: Vec<Option<Duration>> = vec![None; phases.len()];
     loop {
         for (i, p) in phases.iter().enumerate() {
-            if seen[i].is_none() && logs.text(p.source).contains(&p.needle) {
+            if seen[i].is_none() && p.seen_in(logs) {
                 let t = start.elapsed();
                 seen[i] = Some(t);
                 println!(
@@ -108,11 +121,11 @@ pub(crate) fn watch(
                 );
             }
         }
-        let finished = logs.text(done.source).contains(&done.needle);
+        let finished = done.seen_in(logs);
         if finished || start.elapsed() > limit || interrupted() || !alive() {
             // One last look: the log may have grown while we decided to stop.
             for (i, p) in phases.iter().enumerate() {
-                if seen[i].is_none() && logs.text(p.source).contains(&p.needle) {
+                if seen[i].is_none() && p.seen_in(logs) {
                     seen[i] = Some(start.elapsed());
                     println!(
                         "  {:>6.1}s  {:<4}  {}",

@@ -38,23 +38,34 @@ fn local_entry(out: &mut String) {
     out.push_str("menuentry 'Boot from local disk' --id local {\n  exit\n}\n");
 }
 
-/// The root `grub.cfg`: loads the machine's own file if there is one, else shows
-/// the menu of every profile.
+/// The root `grub.cfg`: hands over to the file named after the MAC GRUB booted from
+/// (`grub.cfg-aa:bb:…`: a known machine's own file, or the menu for any other). GRUB's
+/// `test -f` cannot see files over TFTP, so the name is always asked for and the server
+/// answers every MAC. The menu follows, for a GRUB that has no `net_default_mac`.
 pub fn root_config(inv: &Inventory) -> String {
     let mut out = String::new();
     header(&mut out, inv, "root configuration");
     out.push_str(concat!(
-        "# A known machine has its own file, named after the MAC GRUB booted from.\n",
         "if [ -n \"$net_default_mac\" ]; then\n",
-        "  set pxe_machine_cfg=\"$prefix/grub.cfg-$net_default_mac\"\n",
-        "  if [ -f \"$pxe_machine_cfg\" ]; then\n",
-        "    configfile \"$pxe_machine_cfg\"\n",
-        "  fi\n",
+        "  configfile \"$prefix/grub.cfg-$net_default_mac\"\n",
         "fi\n",
     ));
+    menu_body(&mut out, inv);
+    out
+}
+
+/// The menu of every profile, for machines the inventory does not know.
+pub fn menu(inv: &Inventory) -> String {
+    let mut out = String::new();
+    header(&mut out, inv, "menu");
+    menu_body(&mut out, inv);
+    out
+}
+
+fn menu_body(out: &mut String, inv: &Inventory) {
     let _ = writeln!(out, "set default='{}'", inv.menu.default);
     let _ = writeln!(out, "set timeout={}\n", inv.menu.timeout);
-    local_entry(&mut out);
+    local_entry(out);
     for profile in inv.profiles.values() {
         let Some(distro) = inv.distros.get(&profile.distro) else {
             continue;
@@ -73,7 +84,6 @@ pub fn root_config(inv: &Inventory) -> String {
             boot.initrd
         );
     }
-    out
 }
 
 /// The file of one machine.

@@ -37,6 +37,8 @@ pub enum BootFileKind {
     PxelinuxMachine(String),
     GrubRoot,
     GrubMachine(String),
+    /// `grub.cfg-<mac>` of a machine the inventory does not know: the menu.
+    GrubMenu,
     IpxeChain,
     IpxeMachine(String),
     IpxeMenu,
@@ -60,11 +62,11 @@ pub fn classify(inv: &Inventory, path: &str, requester: Option<Ipv4Addr>) -> Opt
     }
     if let Some(suffix) = name.strip_prefix("grub.cfg-") {
         let mac = suffix.strip_prefix("01-").unwrap_or(suffix);
-        return mac
-            .parse::<MacAddr>()
-            .ok()
-            .and_then(|mac| inv.machine_by_mac(&mac))
-            .map(|m| BootFileKind::GrubMachine(m.name.clone()));
+        let mac = mac.parse::<MacAddr>().ok()?;
+        return match inv.machine_by_mac(&mac) {
+            Some(m) => Some(BootFileKind::GrubMachine(m.name.clone())),
+            None => (inv.unknown == UnknownPolicy::Menu).then_some(BootFileKind::GrubMenu),
+        };
     }
     if name == "boot.ipxe" {
         return Some(BootFileKind::IpxeChain);
@@ -138,6 +140,7 @@ pub fn render(
         BootFileKind::PxelinuxMachine(n) => for_machine(n, pxelinux::machine_file),
         BootFileKind::GrubRoot => shared(grub::root_config(inv)),
         BootFileKind::GrubMachine(n) => for_machine(n, grub::machine_file),
+        BootFileKind::GrubMenu => shared(grub::menu(inv)),
         BootFileKind::IpxeChain => shared(ipxe::chain_script(inv)),
         BootFileKind::IpxeMachine(n) => for_machine(n, ipxe::machine_script),
         BootFileKind::IpxeMenu => shared(ipxe::menu_script(inv)),
