@@ -62,6 +62,8 @@ pub struct Args {
     pub inventory: Option<String>,
     /// `--state-dir DIR` (ours).
     pub state_dir: Option<String>,
+    /// `--metrics-file FILE` (ours): Prometheus text, rewritten every few seconds.
+    pub metrics_file: Option<String>,
     /// Interfaces to listen on.
     pub interfaces: Vec<String>,
 }
@@ -86,6 +88,7 @@ impl Default for Args {
             trace_in: None,
             inventory: None,
             state_dir: None,
+            metrics_file: None,
             interfaces: Vec::new(),
         }
     }
@@ -120,7 +123,7 @@ pub const USAGE: &str = "Usage: dhcpd [-p <UDP port #>] [-f] [-d] [-q] [-t|-T]
              [-tf trace-output-file]
              [-play trace-input-file]
              [-pf pid-file] [--no-pid] [-s server]
-             [--inventory FILE] [--state-dir DIR]
+             [--inventory FILE] [--state-dir DIR] [--metrics-file FILE]
              [if0 [...ifN]]
        dhcpd {--version|--help|-h}";
 
@@ -149,6 +152,7 @@ Options:
   -play FILE      replay a trace from FILE (accepted, not implemented)
   --inventory FILE  also read machines, profiles and boot plans from a pxe-suite inventory
   --state-dir DIR   directory for pxe-suite state (install progress per machine)
+  --metrics-file FILE  write counters in the Prometheus text format to FILE every 5 s
   --version       print the version and exit
   --help, -h      print this help and exit
   if0 ... ifN     interfaces to listen on (default: every interface with a matching subnet)
@@ -205,6 +209,7 @@ where
             "-play" => a.trace_in = Some(value("-play")?),
             "--inventory" => a.inventory = Some(value("--inventory")?),
             "--state-dir" => a.state_dir = Some(value("--state-dir")?),
+            "--metrics-file" => a.metrics_file = Some(value("--metrics-file")?),
             "-4" => {
                 if family == Some("-6") {
                     return Err(CliError::BothFamilies);

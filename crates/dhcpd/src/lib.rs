@@ -1,10 +1,26 @@
-//! `dhcpd` of pxe-suite: a drop-in replacement for ISC dhcpd 4.4. So far: the ISC `dhcpd.conf`
-//! parser (`conf`), the ISC command line (`cli`) and the `-t` configuration check (`check`).
+//! `dhcpd` of pxe-suite: a drop-in replacement for ISC dhcpd 4.4 for PXE networks.
+//!
+//! Brief overview: `conf` reads ISC's `dhcpd.conf`, `model` compiles it (plus inventory
+//! machines) into scopes, pools, hosts and classes; `decide` is the pure protocol core
+//! (request, lease table and time in; reply, lease changes and reason out), with `eval` for
+//! ISC's expressions and statements; `lease` is the `dhcpd.leases` format, the lease table
+//! and the stores; `wire` turns bytes into requests and replies into bytes; `net`, `server`
+//! and `main` are the thin tokio shell. `cli` is ISC's command line, `check` its `-t`.
 
 pub mod check;
 pub mod cli;
 pub mod conf;
+pub mod daemon;
+pub mod decide;
+pub mod eval;
+pub mod lease;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod net;
+pub mod request;
+pub mod server;
+pub mod wire;
 
 /// One-paragraph description printed by `--help`.
-pub const ABOUT: &str =
-    "pxe-suite dhcpd: a drop-in replacement for ISC dhcpd 4.4 (configuration check only so far)";
+pub const ABOUT: &str = "pxe-suite dhcpd: a drop-in replacement for ISC dhcpd 4.4 for PXE networks";

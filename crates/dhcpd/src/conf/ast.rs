@@ -26,6 +26,9 @@ pub struct Config {
     pub option_defs: Vec<OptionDef>,
     /// Accepted statements we do not act on, one entry per keyword (first use).
     pub unsupported: Vec<Unsupported>,
+    /// Every option space and definition known at the end of the file (built-in ones and
+    /// those the file declared), for evaluating `option NAME` expressions.
+    pub registry: super::options::Registry,
 }
 
 /// A scope body: statements and nested declarations in source order.

@@ -52,11 +52,59 @@ fn encode_atom(a: &Atom, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         Atom::Text(b) | Atom::Data(b) => out.extend_from_slice(b),
         Atom::Ident(s) | Atom::Key(s) => out.extend_from_slice(s.as_bytes()),
         Atom::DomainName(n) => encode_name(n, out)?,
-        Atom::DomainList(names, _) => {
-            // RFC 3397 without compression pointers (valid, if longer than ISC's output).
-            for n in names {
-                encode_name(n, out)?;
+        Atom::DomainList(names, compressed) => {
+            if *compressed {
+                encode_compressed(names, out)?;
+            } else {
+                for n in names {
+                    encode_name(n, out)?;
+                }
             }
+        }
+    }
+    Ok(())
+}
+
+/// A list of names with RFC 1035 compression (RFC 3397 for option 119): a name whose tail was
+/// written before ends in a pointer to it. Pointers are offsets into this option's data.
+fn encode_compressed(names: &[String], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let base = out.len();
+    // Earlier suffixes: their offset (in this option's data) and their labels, lower-cased.
+    let mut seen: Vec<(usize, Vec<String>)> = Vec::new();
+    for name in names {
+        let trimmed = name.strip_suffix('.').unwrap_or(name);
+        let labels: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('.').collect()
+        };
+        if labels.iter().any(|l| l.is_empty() || l.len() > 63) {
+            return Err(EncodeError::BadDomain(name.clone()));
+        }
+        let lower: Vec<String> = labels.iter().map(|l| l.to_ascii_lowercase()).collect();
+        let mut pointer = None;
+        let mut k = 0;
+        while k < lower.len() {
+            if let Some((off, _)) = seen.iter().find(|(_, l)| l.as_slice() == &lower[k..]) {
+                pointer = Some(*off);
+                break;
+            }
+            k += 1;
+        }
+        for (i, label) in labels.iter().take(k).enumerate() {
+            let off = out.len() - base;
+            if off < 0x3fff {
+                seen.push((off, lower[i..].to_vec()));
+            }
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        match pointer {
+            Some(off) => {
+                out.push(0xc0 | (off >> 8) as u8);
+                out.push((off & 0xff) as u8);
+            }
+            None => out.push(0),
         }
     }
     Ok(())
@@ -158,6 +206,16 @@ mod tests {
         assert_eq!(
             encode(&value_of("option domain-search \"a.b\", \"c\";")),
             Ok(vec![1, b'a', 1, b'b', 0, 1, b'c', 0])
+        );
+        // As ISC compresses it: the second name ends in a pointer to "test" at offset 4.
+        assert_eq!(
+            encode(&value_of(
+                "option domain-search \"lab.test\", \"other.test\", \"LAB.test\";"
+            )),
+            Ok(vec![
+                3, b'l', b'a', b'b', 4, b't', b'e', b's', b't', 0, 5, b'o', b't', b'h', b'e', b'r',
+                0xc0, 4, 0xc0, 0
+            ])
         );
     }
 

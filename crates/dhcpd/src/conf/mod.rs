@@ -13,6 +13,7 @@ mod std_options;
 pub use ast::Config;
 pub use diag::Diagnostic;
 pub use parse::Output;
+pub use parse::leases::{LeaseFile, parse as parse_lease_text};
 
 /// The outcome of reading a configuration.
 #[derive(Debug, Clone)]
@@ -81,6 +82,7 @@ pub fn parse_str(
     let (root, _) = parse::parse_text(name, text, &mut g);
     let mut config = std::mem::take(&mut g.config);
     config.root = root;
+    config.registry = std::mem::take(&mut g.reg);
     Loaded {
         config,
         output: g.out,

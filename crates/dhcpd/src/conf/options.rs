@@ -70,6 +70,11 @@ impl Space {
     pub fn by_code(&self, code: u32) -> Option<&OptionInfo> {
         self.by_code.get(&code)
     }
+
+    /// Every definition, in no particular order.
+    pub fn options(&self) -> impl Iterator<Item = &OptionInfo> {
+        self.by_code.values()
+    }
 }
 
 /// All spaces known to a parse.
@@ -108,6 +113,11 @@ impl Registry {
         self.spaces
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Every space, built-in ones first, then in declaration order.
+    pub fn spaces(&self) -> &[Space] {
+        &self.spaces
     }
 
     /// A mutable space by name.

@@ -5,6 +5,7 @@
 
 mod exec;
 mod expr;
+pub(crate) mod leases;
 mod optdata;
 mod stmt;
 
@@ -355,7 +356,9 @@ impl<'a, 'g, 'l> Parser<'a, 'g, 'l> {
     /// `parse_ip_addr`.
     pub(crate) fn ip_addr(&mut self) -> Option<Ipv4Addr> {
         let v = self.numeric_aggregate(4, b'.', 10, 8)?;
-        Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]))
+        // Short at end of file (the aggregate stops there after its warning).
+        let octets: [u8; 4] = v.get(..4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(octets))
     }
 
     /// `parse_ip_addr_or_hostname`.

@@ -545,7 +545,7 @@ impl Parser<'_, '_, '_> {
         Some(host)
     }
 
-    fn hardware_param(&mut self) -> Option<(u8, Vec<u8>)> {
+    pub(super) fn hardware_param(&mut self) -> Option<(u8, Vec<u8>)> {
         let t = self.next();
         let htype = match t.tok {
             Tok::Kw("ethernet") => 1,

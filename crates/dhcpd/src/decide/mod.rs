@@ -1,0 +1,273 @@
+//! The protocol core: [`decide`] takes the configuration, the lease table, one request and
+//! the time, and says what to answer, which leases change and why. No sockets, no clock, no
+//! awaits. It follows ISC dhcpd 4.4.3's `dhcp.c` and `bootp.c` step by step (locate the
+//! network, classify, find or allocate a lease, run the scopes, build the reply) so that the
+//! replies match ISC's field for field and option for option.
+//!
+//! Module map: `packet` (network location, classes, hosts), `find` (ISC's `find_lease`
+//! and `allocate_lease`), `ack` (`ack_lease`: scopes, lease times, the new lease),
+//! `dhcp` (DISCOVER, REQUEST, RELEASE, DECLINE, INFORM, NAK), `bootp`, `plan` (inventory
+//! boot plans), [`reply`] (`cons_options`: which options, in which order, how big; where the
+//! reply goes).
+
+mod ack;
+mod bootp;
+mod dhcp;
+mod find;
+mod packet;
+mod plan;
+pub mod reply;
+
+#[cfg(test)]
+mod tests;
+
+use crate::lease::{Lease, LeaseTable, Time};
+use crate::model::Config;
+use crate::request::{Request, msg};
+
+pub use reply::{Dest, Reply};
+
+/// A lease that changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The lease as it is now.
+    pub lease: Lease,
+    /// Must be on disk before the reply leaves (ACKs, BOOTP, releases, declines). Offers
+    /// only change the table, as in ISC.
+    pub persist: bool,
+}
+
+/// Why a packet got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ignore {
+    /// `op` is not BOOTREQUEST.
+    NotBootRequest,
+    /// `hlen` above 16.
+    BadHlen,
+    /// No subnet for the interface, relay or selection option.
+    UnknownNetwork,
+    /// Option 53 names no message a server handles.
+    UnknownMessageType,
+    /// A message a server sends (OFFER, ACK, NAK…).
+    ServerMessage,
+    /// Would NAK, but not authoritative for the network.
+    NotAuthoritative,
+    /// A REQUEST for an address in no subnet of ours.
+    UnknownSubnet,
+    /// A REQUEST for an address that is not one of our leases.
+    UnknownLease,
+    /// `deny unknown-clients` (or `ignore`) and no host declaration.
+    UnknownClient,
+    /// `deny bootp`.
+    BootpDisallowed,
+    /// `deny booting`.
+    BootingDisallowed,
+    /// No free address for the client.
+    NoFreeLeases,
+    /// Every matching class is at its `lease limit`.
+    LeaseLimit,
+    /// `min-secs` not reached.
+    MinSecs,
+    /// DHCPDECLINE without a requested address.
+    DeclineWithoutAddress,
+    /// `deny declines`.
+    DeclinesIgnored,
+    /// DHCPINFORM from 0.0.0.0.
+    InformNullSource,
+    /// DHCPINFORM for a subnet we do not know.
+    InformUnknownSubnet,
+    /// DHCPINFORM for a subnet we are not authoritative for.
+    InformNotAuthoritative,
+    /// A BOOTP client with no fixed address and no dynamic-bootp range.
+    NoBootpLease,
+}
+
+/// Why a DHCPNAK was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NakReason {
+    /// The address is on another network than the client.
+    WrongNetwork,
+    /// The address is ours but not available to this client.
+    LeaseUnavailable,
+}
+
+/// What happened, for logs, metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// DHCPOFFER sent.
+    Offer,
+    /// DHCPACK for a lease.
+    Ack,
+    /// DHCPACK to a DHCPINFORM.
+    InformAck,
+    /// BOOTREPLY.
+    BootReply,
+    /// DHCPNAK.
+    Nak(NakReason),
+    /// DHCPRELEASE handled (`found` or not).
+    Released {
+        /// The lease was found and freed.
+        found: bool,
+    },
+    /// DHCPDECLINE handled: the address was abandoned (or no lease matched).
+    Declined {
+        /// The lease was found and abandoned.
+        found: bool,
+    },
+    /// No reply.
+    Ignored(Ignore),
+}
+
+/// For a machine of the inventory: what it was told (a boot event for the state store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootNote {
+    /// The inventory machine.
+    pub machine: String,
+    /// What was handed out (`DHCPACK 10.0.0.50 pxelinux.0`).
+    pub detail: String,
+}
+
+/// The result of [`decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The reply to send, if any.
+    pub reply: Option<Reply>,
+    /// Leases that changed, in order.
+    pub changes: Vec<Change>,
+    /// Why.
+    pub reason: Reason,
+    /// Log lines in ISC's wording (`DHCPDISCOVER from 52:54:00:12:34:56 via eth1`).
+    pub log: Vec<String>,
+    /// A boot event for an inventory machine (on ACK and BOOTREPLY).
+    pub boot: Option<BootNote>,
+}
+
+impl Outcome {
+    fn new(reason: Reason) -> Outcome {
+        Outcome {
+            reply: None,
+            changes: Vec::new(),
+            reason,
+            log: Vec::new(),
+            boot: None,
+        }
+    }
+}
+
+/// Decide the answer to `req`.
+pub fn decide(cfg: &Config, leases: &LeaseTable, req: &Request, now: Time) -> Outcome {
+    let mut out = Outcome::new(Reason::Ignored(Ignore::NotBootRequest));
+    if req.op != 1 {
+        return out;
+    }
+    if req.hlen > 16 {
+        out.reason = Reason::Ignored(Ignore::BadHlen);
+        out.log.push(format!(
+            "Discarding packet with bogus hlen {} from {}",
+            req.hlen, req.meta.iface
+        ));
+        return out;
+    }
+    // A renewal unicast by the client carries no relay agent options; ISC classifies it with
+    // the ones stashed on its lease (but does not echo them).
+    let stashed = stashed_agent_options(leases, req, now);
+    let req = stashed.as_ref().unwrap_or(req);
+    let mut ctx = packet::Ctx::new(cfg, leases, req, now);
+    ctx.agent_stashed = stashed.is_some();
+    match req.msg_type() {
+        None | Some(0) => bootp::bootp(&mut ctx),
+        Some(t) => dhcp::dhcp(&mut ctx, t),
+    }
+    ctx.finish()
+}
+
+/// ISC's check in `dhcp()`: a DHCPREQUEST with `ciaddr`, no `giaddr` and no option 82 from
+/// the client that owns an unexpired lease with stashed agent options gets those options.
+fn stashed_agent_options(leases: &LeaseTable, req: &Request, now: Time) -> Option<Request> {
+    if req.msg_type() != Some(msg::REQUEST)
+        || req.ciaddr.is_unspecified()
+        || !req.giaddr.is_unspecified()
+        || req.option(82).is_some()
+    {
+        return None;
+    }
+    let l = leases.get(req.ciaddr)?;
+    if l.agent_options.is_empty() || l.ends < now {
+        return None;
+    }
+    let owner = match &l.uid {
+        Some(u) => req.client_id() == Some(u.as_slice()),
+        None => l.hardware.as_ref() == Some(&req.hardware()),
+    };
+    if !owner {
+        return None;
+    }
+    let mut data = Vec::new();
+    for (code, d) in &l.agent_options {
+        data.push(*code);
+        data.push(d.len().min(255) as u8);
+        data.extend_from_slice(&d[..d.len().min(255)]);
+    }
+    let mut r = req.clone();
+    r.options.push((82, data));
+    Some(r)
+}
+
+/// ISC's `via` text: the relay's address or the interface name.
+fn via(req: &Request) -> String {
+    if req.giaddr.is_unspecified() {
+        req.meta.iface.clone()
+    } else {
+        req.giaddr.to_string()
+    }
+}
+
+/// `(hostname) ` as ISC prints a lease's client hostname in log lines.
+fn hostname_part(l: Option<&Lease>) -> String {
+    match l.and_then(|l| l.client_hostname.as_deref()) {
+        Some(h)
+            if h.len() <= 64
+                && h.iter()
+                    .all(|b| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\') =>
+        {
+            format!("({}) ", String::from_utf8_lossy(h))
+        }
+        Some(_) => "(Hostname Unsuitable for Printing) ".into(),
+        None => String::new(),
+    }
+}
+
+/// The name of a reply's message type as ISC logs it.
+pub fn reply_name(r: &Reply) -> &'static str {
+    match r.msg_type() {
+        Some(msg::OFFER) => "DHCPOFFER",
+        Some(msg::ACK) => "DHCPACK",
+        Some(msg::NAK) => "DHCPNAK",
+        None => "BOOTREPLY",
+        Some(_) => "DHCP",
+    }
+}
+
+/// Leases handed out per pool, for metrics: `(pool name, in use, size)`.
+pub fn pool_usage(cfg: &Config, leases: &LeaseTable, now: Time) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    for (i, p) in cfg.pools.iter().enumerate() {
+        let mut size = 0u64;
+        let mut used = 0u64;
+        for r in &p.ranges {
+            size += u64::from(u32::from(r.high) - u32::from(r.low)) + 1;
+            used += leases
+                .range(r.low, r.high)
+                .filter(|l| l.state_at(now) == crate::lease::BindingState::Active)
+                .count() as u64;
+        }
+        let name = cfg
+            .shared
+            .get(p.shared)
+            .map_or_else(|| format!("pool{i}"), |s| format!("{}#{i}", s.name));
+        out.push((name, used, size));
+    }
+    out
+}

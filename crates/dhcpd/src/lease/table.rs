@@ -1,0 +1,311 @@
+//! The in-memory lease table: every lease by address, with indexes by hardware address and by
+//! client identifier. Addresses of a range that have no entry are virgin (free, never used), as
+//! ISC's lease structures for a fresh range are.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use super::{BindingState, Hardware, Lease, Time};
+
+/// Leases by address, hardware address and client identifier.
+#[derive(Debug, Default)]
+pub struct LeaseTable {
+    by_ip: BTreeMap<Ipv4Addr, Lease>,
+    by_hw: HashMap<Hardware, BTreeSet<Ipv4Addr>>,
+    by_uid: HashMap<Vec<u8>, BTreeSet<Ipv4Addr>>,
+    /// How many free leases have no `ends` (they sort before every other free lease).
+    unended_free: usize,
+    /// Per range, no address below this one is virgin. Leases are only ever added while
+    /// serving, so the first virgin address of a range only moves up; a removal resets it.
+    virgin_floor: Mutex<HashMap<(Ipv4Addr, Ipv4Addr), u32>>,
+}
+
+impl Clone for LeaseTable {
+    fn clone(&self) -> Self {
+        LeaseTable {
+            by_ip: self.by_ip.clone(),
+            by_hw: self.by_hw.clone(),
+            by_uid: self.by_uid.clone(),
+            unended_free: self.unended_free,
+            virgin_floor: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn unended_free(l: &Lease) -> bool {
+    l.ends == 0 && matches!(l.state, BindingState::Free | BindingState::Backup)
+}
+
+impl LeaseTable {
+    /// An empty table.
+    pub fn new() -> LeaseTable {
+        LeaseTable::default()
+    }
+
+    /// A table holding `leases`; for an address given twice the last one wins, as when ISC
+    /// reads its lease file.
+    pub fn from_leases(leases: impl IntoIterator<Item = Lease>) -> LeaseTable {
+        let mut t = LeaseTable::new();
+        for l in leases {
+            t.insert(l);
+        }
+        t
+    }
+
+    /// Number of leases held.
+    pub fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+
+    /// True when no lease is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_ip.is_empty()
+    }
+
+    /// The lease on `ip`, if one was ever recorded.
+    pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
+        self.by_ip.get(&ip)
+    }
+
+    /// All leases, by address.
+    pub fn iter(&self) -> impl Iterator<Item = &Lease> {
+        self.by_ip.values()
+    }
+
+    /// Leases with addresses in `[low, high]`, by address.
+    pub fn range(&self, low: Ipv4Addr, high: Ipv4Addr) -> impl Iterator<Item = &Lease> {
+        let (lo, hi) = if low <= high {
+            (low, high)
+        } else {
+            (high, low)
+        };
+        self.by_ip.range(lo..=hi).map(|(_, l)| l)
+    }
+
+    /// The lowest address of `[low, high]` that has no lease entry (a virgin address).
+    pub fn first_virgin(&self, low: Ipv4Addr, high: Ipv4Addr) -> Option<Ipv4Addr> {
+        let (lo, hi) = (u32::from(low), u32::from(high));
+        if lo > hi {
+            return None;
+        }
+        let floor = self
+            .virgin_floor
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(low, high)).copied())
+            .unwrap_or(lo)
+            .max(lo);
+        if floor > hi {
+            return None;
+        }
+        let mut want = floor;
+        let mut found = None;
+        for ip in self
+            .by_ip
+            .range(Ipv4Addr::from(floor)..=high)
+            .map(|(ip, _)| u32::from(*ip))
+        {
+            if ip != want {
+                found = Some(want);
+                break;
+            }
+            if want == hi {
+                break;
+            }
+            want += 1;
+        }
+        let result = match found {
+            Some(w) => Some(w),
+            None if want == hi && self.by_ip.contains_key(&Ipv4Addr::from(hi)) => None,
+            None => Some(want),
+        };
+        if let Ok(mut m) = self.virgin_floor.lock() {
+            m.insert((low, high), result.unwrap_or(hi.saturating_add(1)).max(lo));
+        }
+        result.map(Ipv4Addr::from)
+    }
+
+    /// Is there a recorded free lease without an `ends` time?
+    pub fn has_unended_free(&self) -> bool {
+        self.unended_free > 0
+    }
+
+    /// Insert or replace the lease for its address.
+    pub fn insert(&mut self, lease: Lease) {
+        let ip = lease.ip;
+        self.remove(ip);
+        if let Some(hw) = &lease.hardware {
+            self.by_hw.entry(hw.clone()).or_default().insert(ip);
+        }
+        if let Some(uid) = &lease.uid {
+            self.by_uid.entry(uid.clone()).or_default().insert(ip);
+        }
+        if unended_free(&lease) {
+            self.unended_free += 1;
+        }
+        self.by_ip.insert(ip, lease);
+    }
+
+    /// Forget the lease on `ip`.
+    pub fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let old = self.by_ip.remove(&ip)?;
+        if let Ok(mut m) = self.virgin_floor.lock() {
+            m.clear();
+        }
+        if unended_free(&old) {
+            self.unended_free -= 1;
+        }
+        if let Some(hw) = &old.hardware
+            && let Some(set) = self.by_hw.get_mut(hw)
+        {
+            set.remove(&ip);
+            if set.is_empty() {
+                self.by_hw.remove(hw);
+            }
+        }
+        if let Some(uid) = &old.uid
+            && let Some(set) = self.by_uid.get_mut(uid)
+        {
+            set.remove(&ip);
+            if set.is_empty() {
+                self.by_uid.remove(uid);
+            }
+        }
+        Some(old)
+    }
+
+    /// Apply changed leases (each replaces the lease on its address).
+    pub fn apply<'a>(&mut self, changes: impl IntoIterator<Item = &'a Lease>) {
+        for l in changes {
+            self.insert(l.clone());
+        }
+    }
+
+    /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
+    pub fn by_hardware(&self, hw: &Hardware, now: Time) -> Vec<&Lease> {
+        self.sorted(self.by_hw.get(hw), now)
+    }
+
+    /// The leases of a client identifier, best first.
+    pub fn by_uid(&self, uid: &[u8], now: Time) -> Vec<&Lease> {
+        self.sorted(self.by_uid.get(uid), now)
+    }
+
+    fn sorted(&self, ips: Option<&BTreeSet<Ipv4Addr>>, now: Time) -> Vec<&Lease> {
+        let mut v: Vec<&Lease> = ips
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| self.by_ip.get(ip))
+            .collect();
+        v.sort_by_key(|l| preference_key(l, now));
+        v
+    }
+}
+
+/// Sort key for ISC's preference among one client's leases: active (longest first), then
+/// expired/released, then free and the rest (most recent transaction first), abandoned last.
+fn preference_key(l: &Lease, now: Time) -> (u8, std::cmp::Reverse<Time>, Ipv4Addr) {
+    match l.state_at(now) {
+        BindingState::Active => (0, std::cmp::Reverse(l.ends), l.ip),
+        BindingState::Expired | BindingState::Released => (1, std::cmp::Reverse(l.cltt), l.ip),
+        BindingState::Abandoned => (3, std::cmp::Reverse(l.cltt), l.ip),
+        _ => (2, std::cmp::Reverse(l.cltt), l.ip),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, d)
+    }
+
+    fn lease(d: u8, state: BindingState, ends: Time, mac: u8) -> Lease {
+        Lease {
+            ip: ip(d),
+            state,
+            next_state: BindingState::Free,
+            ends,
+            cltt: ends - 100,
+            hardware: Some(Hardware::ethernet([0x52, 0x54, 0, 0, 0, mac])),
+            uid: Some(vec![1, mac]),
+            ..Lease::default()
+        }
+    }
+
+    #[test]
+    fn last_entry_wins_and_indexes_follow() {
+        let mut t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1000, 1),
+            lease(10, BindingState::Active, 1000, 2),
+        ]);
+        assert_eq!(t.len(), 1);
+        let hw1 = Hardware::ethernet([0x52, 0x54, 0, 0, 0, 1]);
+        let hw2 = Hardware::ethernet([0x52, 0x54, 0, 0, 0, 2]);
+        assert!(t.by_hardware(&hw1, 0).is_empty());
+        assert_eq!(t.by_hardware(&hw2, 0).len(), 1);
+        assert_eq!(t.by_uid(&[1, 2], 0).len(), 1);
+        assert!(t.by_uid(&[1, 1], 0).is_empty());
+        t.remove(ip(10));
+        assert!(t.by_hardware(&hw2, 0).is_empty());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn preference_order() {
+        let t = LeaseTable::from_leases([
+            lease(10, BindingState::Abandoned, 5000, 1),
+            lease(11, BindingState::Free, 3000, 1),
+            lease(12, BindingState::Active, 2000, 1),
+            lease(13, BindingState::Active, 4000, 1),
+        ]);
+        let hw = Hardware::ethernet([0x52, 0x54, 0, 0, 0, 1]);
+        let order: Vec<u8> = t
+            .by_hardware(&hw, 0)
+            .iter()
+            .map(|l| l.ip.octets()[3])
+            .collect();
+        assert_eq!(order, vec![13, 12, 11, 10]);
+        // At time 2500 the lease on .12 has expired: it ranks with the free ones.
+        let order: Vec<u8> = t
+            .by_hardware(&hw, 2500)
+            .iter()
+            .map(|l| l.ip.octets()[3])
+            .collect();
+        assert_eq!(order, vec![13, 11, 12, 10]);
+    }
+
+    #[test]
+    fn virgin_addresses() {
+        let t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1, 1),
+            lease(11, BindingState::Active, 1, 2),
+            lease(13, BindingState::Active, 1, 3),
+        ]);
+        assert_eq!(t.first_virgin(ip(10), ip(20)), Some(ip(12)));
+        assert_eq!(t.first_virgin(ip(10), ip(20)), Some(ip(12)), "cached floor");
+        let mut t2 = t.clone();
+        t2.insert(lease(12, BindingState::Active, 1, 4));
+        assert_eq!(t2.first_virgin(ip(10), ip(20)), Some(ip(14)));
+        t2.remove(ip(11));
+        assert_eq!(
+            t2.first_virgin(ip(10), ip(20)),
+            Some(ip(11)),
+            "a removal resets the floor"
+        );
+        assert_eq!(t.first_virgin(ip(13), ip(13)), None);
+        assert_eq!(t.first_virgin(ip(10), ip(11)), None);
+        assert_eq!(t.first_virgin(ip(5), ip(9)), Some(ip(5)));
+        assert_eq!(t.first_virgin(ip(9), ip(8)), None);
+        let all = LeaseTable::new();
+        assert_eq!(
+            all.first_virgin(
+                Ipv4Addr::new(255, 255, 255, 255),
+                Ipv4Addr::new(255, 255, 255, 255)
+            ),
+            Some(Ipv4Addr::new(255, 255, 255, 255))
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The shell around the core: reload on SIGHUP (a bad file is refused, the old one keeps
+//! serving), clean exit on SIGTERM, one socket for every interface learning the arrival
+//! interface, privileges dropped after binding, the metrics file, boot events of inventory
+//! machines.
+
+use std::time::Duration;
+
+use crate::support::{Lab, need, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One DORA with udhcpc (exits after the lease with -q); returns its output.
+fn one_lease(lab: &Lab, extra: &[&str]) -> String {
+    one_lease_in(lab, &lab.cli, extra)
+}
+
+fn one_lease_in(lab: &Lab, ns: &str, extra: &[&str]) -> String {
+    let busybox = need("busybox", "busybox");
+    let script = lab.path("quiet.sh");
+    if !script.exists() {
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho \"$1 ip=$ip boot_file=$boot_file siaddr=$siaddr\"\nexit 0\n",
+        )
+        .unwrap();
+        crate::support::run(std::process::Command::new("chmod").arg("755").arg(&script));
+    }
+    let s = script.display().to_string();
+    let mut args = vec![
+        "udhcpc", "-q", "-f", "-n", "-t", "4", "-T", "2", "-i", "c0", "-s", &s,
+    ];
+    args.extend_from_slice(extra);
+    let out = lab.cmd(ns, &busybox).args(&args).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn simple(lab: &Lab, domain: &str) -> String {
+    format!(
+        "authoritative;\nsubnet 10.199.{n}.0 netmask 255.255.255.0 {{ range {a} {b}; option domain-name \"{domain}\"; filename \"{domain}.0\"; }}\n",
+        n = lab.net,
+        a = lab.ip(10),
+        b = lab.ip(20),
+    )
+}
+
+#[test]
+fn sighup_reloads_and_a_bad_file_is_refused() {
+    let lab = Lab::new();
+    let mut server = lab.start_ours(&simple(&lab, "first"), &[]);
+    let out = one_lease(&lab, &[]);
+    assert!(out.contains("boot_file=first.0"), "{out}");
+    std::fs::write(lab.path("dhcpd.conf"), simple(&lab, "second")).unwrap();
+    server.signal("HUP");
+    assert!(
+        server.wait_log("configuration reloaded", WAIT),
+        "{}",
+        server.log()
+    );
+    let out = one_lease(&lab, &[]);
+    assert!(out.contains("boot_file=second.0"), "{out}");
+    // A broken file: the error is reported and the previous configuration keeps serving.
+    std::fs::write(
+        lab.path("dhcpd.conf"),
+        "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.1 10.0.0.5 }\n",
+    )
+    .unwrap();
+    server.signal("HUP");
+    assert!(
+        server.wait_log("configuration reload refused", WAIT),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("semicolon expected."),
+        "{}",
+        server.log()
+    );
+    let out = one_lease(&lab, &[]);
+    assert!(out.contains("boot_file=second.0"), "{out}");
+    // The leases were not touched by the reloads.
+    assert!(lab.leases().get(lab.ip(10)).is_some());
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0), "{}", server.log());
+    assert!(!lab.path("dhcpd.pid").exists(), "PID file left behind");
+}
+
+#[test]
+fn privileges_are_dropped_after_binding_and_metrics_are_written() {
+    let lab = Lab::new();
+    crate::support::run(
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(lab.dir.path()),
+    );
+    let metrics = lab.path("dhcpd.prom");
+    let m = metrics.display().to_string();
+    let server = lab.start_ours(
+        &simple(&lab, "priv"),
+        &["-user", "nobody", "-group", "nogroup", "--metrics-file", &m],
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == nobody.to_string()),
+        "{uid_line}"
+    );
+    let out = one_lease(&lab, &[]);
+    assert!(
+        out.contains(&format!("ip={}", lab.ip(10))),
+        "{out}\n{}",
+        server.log()
+    );
+    // Written as nobody after the drop: the ACK went to disk.
+    assert!(lab.leases().get(lab.ip(10)).is_some(), "{}", server.log());
+    assert!(
+        wait_for(WAIT, || std::fs::read_to_string(&metrics)
+            .is_ok_and(|t| t.contains("dhcpd_sent_total{type=\"ack\"} 1"))),
+        "{:?}",
+        std::fs::read_to_string(&metrics)
+    );
+    let t = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        t.contains("dhcpd_received_total{type=\"discover\"} 1"),
+        "{t}"
+    );
+    assert!(t.contains("dhcpd_pool_leases_active{pool=\""), "{t}");
+}
+
+#[test]
+fn inventory_machines_get_their_boot_file_and_a_boot_event() {
+    let lab = Lab::new();
+    lab.set_client_mac("52:54:00:77:00:10");
+    let inv = lab.path("inventory.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "servers:\n  tftp: {tftp}\n  http: http://{tftp}:8080\nunknown_machines: menu\n\
+             loaders:\n  bios: pxelinux.0\n  uefi_x64: grubnetx64.efi\n  ipxe_bios: undionly.kpxe\n  ipxe_uefi: ipxe.efi\n\
+             distros:\n  deb:\n    arch: x86_64\n    family: debian\n    tree: trees/deb\n    kernel: linux\n    initrd: initrd.gz\n\
+             profiles:\n  classic:\n    distro: deb\n    chain: classic\n\
+             machines:\n  bios-vm:\n    mac: 52:54:00:77:00:10\n    profile: classic\n",
+            tftp = lab.ip(5)
+        ),
+    )
+    .unwrap();
+    let state = lab.path("state");
+    let (i, s) = (inv.display().to_string(), state.display().to_string());
+    let server = lab.start_ours(
+        &simple(&lab, "conf"),
+        &["--inventory", &i, "--state-dir", &s],
+    );
+    let out = one_lease(
+        &lab,
+        &["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"],
+    );
+    assert!(
+        out.contains("boot_file=pxelinux.0"),
+        "{out}\n{}",
+        server.log()
+    );
+    assert!(out.contains(&format!("siaddr={}", lab.ip(5))), "{out}");
+    let events = state.join("events/bios-vm.jsonl");
+    assert!(
+        wait_for(WAIT, || std::fs::read_to_string(&events)
+            .is_ok_and(|t| t.contains("dhcp"))),
+        "no boot event: {:?}\n{}",
+        std::fs::read_to_string(&events),
+        server.log()
+    );
+    let t = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        t.contains(&format!("DHCPACK {} pxelinux.0", lab.ip(10))),
+        "{t}"
+    );
+}
+
+#[test]
+fn one_socket_for_all_interfaces_answers_on_the_arrival_interface() {
+    let mut lab = Lab::new();
+    let second = lab.add_link();
+    let conf = format!(
+        "authoritative;
+subnet 10.199.{n}.0 netmask 255.255.255.0 {{ range {a} {b}; filename \"first.0\"; }}
+subnet 10.201.{n}.0 netmask 255.255.255.0 {{ range 10.201.{n}.10 10.201.{n}.20; filename \"second.0\"; }}
+",
+        n = lab.net,
+        a = lab.ip(10),
+        b = lab.ip(20),
+    );
+    let server = lab.start_ours(&conf, &["--all-interfaces"]);
+    assert!(server.log().contains("all interfaces"), "{}", server.log());
+    let out = one_lease_in(&lab, &lab.cli, &[]);
+    assert!(
+        out.contains(&format!("ip={} boot_file=first.0", lab.ip(10))),
+        "{out}\n{}",
+        server.log()
+    );
+    let out = one_lease_in(&lab, &second, &[]);
+    assert!(
+        out.contains(&format!("ip=10.201.{}.10 boot_file=second.0", lab.net)),
+        "{out}\n{}",
+        server.log()
+    );
+    assert!(server.log().contains("via s1"), "{}", server.log());
+}
+
+#[test]
+fn clients_without_an_address_get_link_layer_unicast() {
+    let tcpdump = need("tcpdump", "tcpdump");
+    let lab = Lab::new();
+    lab.set_client_mac("52:54:00:42:00:09");
+    let server = lab.start_ours(&simple(&lab, "uni"), &[]);
+    let pcap = lab.path("uni.pcap");
+    let p = pcap.display().to_string();
+    let cap = lab.spawn(
+        &lab.cli,
+        &tcpdump,
+        &[
+            "-i",
+            "c0",
+            "-U",
+            "--immediate-mode",
+            "-n",
+            "-w",
+            &p,
+            "udp port 67 or udp port 68",
+        ],
+        "tcpdump.log",
+    );
+    assert!(
+        wait_for(WAIT, || cap.log().contains("listening on")),
+        "{}",
+        cap.log()
+    );
+    let out = one_lease(&lab, &[]);
+    assert!(
+        out.contains(&format!("ip={}", lab.ip(10))),
+        "{out}\n{}",
+        server.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    drop(cap);
+    let seen = crate::support::read_pcap(&pcap);
+    let offer = seen
+        .iter()
+        .find(|s| s.msg_type == Some(2))
+        .expect("an OFFER in the capture");
+    assert_eq!(offer.flags & 0x8000, 0);
+    assert_eq!(offer.eth_dst, [0x52, 0x54, 0, 0x42, 0, 9], "{offer:?}");
+    assert_eq!(offer.ip_dst, lab.ip(10), "{offer:?}");
+    assert_eq!(offer.dport, 68);
+    let ack = seen
+        .iter()
+        .find(|s| s.msg_type == Some(5))
+        .expect("an ACK in the capture");
+    assert_eq!(ack.eth_dst, [0x52, 0x54, 0, 0x42, 0, 9], "{ack:?}");
+}
+
+#[test]
+fn another_port_with_dash_p() {
+    let dhclient = need("dhclient", "isc-dhcp-client");
+    let lab = Lab::new();
+    let server = lab.start_ours(&simple(&lab, "port"), &["-p", "1067"]);
+    let events = lab.path("port.events");
+    let script = lab.path("port.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$reason ip=$new_ip_address file=$new_filename\" >> {}\nexit 0\n",
+            events.display()
+        ),
+    )
+    .unwrap();
+    crate::support::run(std::process::Command::new("chmod").arg("755").arg(&script));
+    let leases = lab.path("port.leases");
+    std::fs::write(&leases, "").unwrap();
+    // dhclient on port 1068 sends to port 1067 (ours with -p 1067; replies go to 1068).
+    let (sc, lf, pf) = (
+        script.display().to_string(),
+        leases.display().to_string(),
+        lab.path("port.pid").display().to_string(),
+    );
+    let client = lab.spawn(
+        &lab.cli,
+        &dhclient,
+        &[
+            "-d", "-1", "-p", "1068", "-sf", &sc, "-lf", &lf, "-pf", &pf, "c0",
+        ],
+        "port-dhclient.log",
+    );
+    let read = || std::fs::read_to_string(&events).unwrap_or_default();
+    assert!(
+        wait_for(WAIT, || read().contains("BOUND")),
+        "{}\n{}\n{}",
+        read(),
+        client.log(),
+        server.log()
+    );
+    assert!(
+        read().contains(&format!("BOUND ip={} file=port.0", lab.ip(10))),
+        "{}",
+        read()
+    );
+}
+
+#[test]
+fn without_dash_f_it_detaches_and_writes_its_pid() {
+    let lab = Lab::new();
+    std::fs::write(lab.path("dhcpd.conf"), simple(&lab, "daemon")).unwrap();
+    std::fs::write(lab.path("dhcpd.leases"), "").unwrap();
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dhcpd"));
+    let (cf, lf, pf) = (
+        lab.path("dhcpd.conf"),
+        lab.path("dhcpd.leases"),
+        lab.path("daemon.pid"),
+    );
+    let out = lab
+        .cmd(&lab.srv, &bin)
+        .args(["-q", "-cf"])
+        .arg(&cf)
+        .arg("-lf")
+        .arg(&lf)
+        .arg("-pf")
+        .arg(&pf)
+        .arg("s0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_for(WAIT, || std::fs::read_to_string(&pf)
+        .is_ok_and(|t| !t.trim().is_empty())));
+    let pid: u32 = std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The detached server is ours to stop, by the PID it wrote.
+    struct Stop(u32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .arg(self.0.to_string())
+                .status();
+        }
+    }
+    let _stop = Stop(pid);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let out = one_lease(&lab, &[]);
+    assert!(out.contains("boot_file=daemon.0"), "{out}");
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+    assert!(
+        wait_for(WAIT, || !pf.exists()),
+        "PID file left after SIGTERM"
+    );
+}
