@@ -5,7 +5,9 @@
 //! - `e2e`: every lab case (BIOS, UEFI, iPXE, installer, no reinstall loop, split hosts,
 //!   classic config); CI runs it.
 
+mod bench;
 mod ci;
+mod fuzz;
 mod lab;
 
 use std::process::ExitCode;
@@ -21,12 +23,18 @@ tasks:
           and gets its local disk; as root, installs what it needs
   e2e     every lab case, a to g, with the phases each passed through; fails if any fails
           options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep
+  fuzz    bounded runs of the fuzz targets (cargo-fuzz): --seconds N (default 30),
+          --sanitizer address|none, TARGET...; fails on any crash
+  bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
+          docs/performance.md
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("demo") => lab::demo(&args[1..]),
         Some("e2e") => lab::e2e(&args[1..]),
         Some("-h" | "--help") | None => {

@@ -6,12 +6,17 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, bail};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use pxe_model::LoadError;
+
 use crate::cli::{self, Command, Config};
+use crate::generated::Generator;
+use crate::inventory::InventoryFiles;
 use crate::options::{Limits, MAX_BLKSIZE};
 use crate::remap::Rules;
 use crate::resolve::{Policy, Roots};
@@ -38,8 +43,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
         }
     };
     crate::logging::init(config.verbosity);
-    let settings = match build_settings(&config) {
-        Ok(s) => s,
+    let prepared = build_settings(&config).and_then(|mut settings| {
+        let inventory = load_inventory(&config)?;
+        if let Some(inv) = &inventory {
+            settings.generator = Some(Arc::clone(inv) as Arc<dyn Generator>);
+        }
+        Ok((settings, inventory))
+    });
+    let (settings, inventory) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("tftpd: {e:#}");
             return ExitCode::from(1);
@@ -47,9 +59,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     };
     if config.check {
         println!("configuration ok");
+        if let Some(inv) = &inventory {
+            println!("inventory ok: {}", summary(&inv.inventory()));
+        }
         return ExitCode::SUCCESS;
     }
-    match run(&config, settings) {
+    match run(&config, settings, inventory) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if crate::logging::stderr_is_unusable() {
@@ -85,9 +100,6 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
         }
         None => None,
     };
-    if config.inventory.is_some() || config.state_dir.is_some() {
-        tracing::warn!("--inventory and --state-dir are accepted but not wired yet");
-    }
     Ok(Settings {
         roots,
         policy: Policy {
@@ -108,7 +120,77 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
     })
 }
 
-fn run(config: &Config, settings: Settings) -> anyhow::Result<()> {
+/// Loads `--inventory` (with `--state-dir`); an invalid one is an error that carries every
+/// located problem, rendered with the offending lines.
+pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Arc<InventoryFiles>>> {
+    let Some(path) = &config.inventory else {
+        return Ok(None);
+    };
+    match InventoryFiles::load(path, config.state_dir.as_deref()) {
+        Ok(files) => {
+            if config.state_dir.is_none() {
+                tracing::warn!(
+                    "no --state-dir: every machine counts as pending and no boot event is recorded"
+                );
+            }
+            Ok(Some(Arc::new(files)))
+        }
+        Err(LoadError::Invalid(d)) => bail!("inventory {}:\n{}", path.display(), d.render()),
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// `4 machines, 3 profiles, 3 distros`.
+fn summary(inv: &pxe_model::Inventory) -> String {
+    format!(
+        "{} machines, {} profiles, {} distros",
+        inv.machines.len(),
+        inv.profiles.len(),
+        inv.distros.len()
+    )
+}
+
+/// Re-reads the inventory at each SIGHUP; a bad file is refused with its errors and the
+/// inventory in use keeps serving.
+async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let Some(files) = files.clone() else {
+            tracing::info!("SIGHUP: no --inventory, nothing to reload");
+            continue;
+        };
+        let path = files.path().display().to_string();
+        match tokio::task::spawn_blocking(move || files.reload()).await {
+            Ok(Ok(inv)) => {
+                tracing::info!(inventory = %path, "inventory reloaded: {}", summary(&inv));
+            }
+            Ok(Err(LoadError::Invalid(d))) => tracing::error!(
+                inventory = %path,
+                "inventory refused, the previous one keeps serving:\n{}",
+                d.render()
+            ),
+            Ok(Err(e)) => tracing::error!(
+                inventory = %path,
+                error = %e,
+                "inventory refused, the previous one keeps serving"
+            ),
+            Err(e) => tracing::error!(inventory = %path, error = %e, "inventory reload failed"),
+        }
+    }
+}
+
+fn run(
+    config: &Config,
+    settings: Settings,
+    inventory: Option<Arc<InventoryFiles>>,
+) -> anyhow::Result<()> {
     // tftpd-hpa: created files get 0666 minus -U; without -U the umask is 0 unless -p.
     match (config.umask, config.permissive) {
         (Some(m), _) => set_umask(m),
@@ -129,13 +211,20 @@ fn run(config: &Config, settings: Settings) -> anyhow::Result<()> {
             .with_context(|| format!("writing pid file {}", p.display()))?;
     }
     drop_privileges(&config.user)?;
+    // One worker serves the request socket; transfers run on the blocking pool, one thread
+    // each: room for every allowed transfer (plus inventory reloads), with small stacks (a
+    // transfer keeps its buffers on the heap).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(config.max_transfers.saturating_add(8))
+        .thread_stack_size(512 * 1024)
         .enable_all()
         .build()
         .context("starting the runtime")?;
     let result = runtime.block_on(async {
         socket.set_nonblocking(true).context("non-blocking socket")?;
         let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
+        tokio::spawn(reload_on_hangup(inventory));
         let server = Server::new(settings);
         tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");
         server
@@ -152,6 +241,8 @@ fn run(config: &Config, settings: Settings) -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     });
+    // Transfers still running at shutdown are not waited for (they are bounded anyway).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     if let Some(p) = &config.pidfile {
         let _ = std::fs::remove_file(p);
     }

@@ -205,6 +205,9 @@ where
     if c.dirs.is_empty() {
         return Err(CliError("no root directory given".into()));
     }
+    if c.state_dir.is_some() && c.inventory.is_none() {
+        return Err(CliError("--state-dir needs --inventory".into()));
+    }
     if c.secure && c.dirs.len() > 1 {
         return Err(CliError(
             "with -s (--secure) exactly one directory may be given".into(),
@@ -301,10 +304,16 @@ Logging:\n\
   -v, --verbose            more logging (repeatable); RUST_LOG overrides\n\
       --verbosity N        set the verbosity to N\n\n\
 pxe-suite additions:\n\
-      --inventory FILE     inventory for generated boot menus (not wired yet)\n\
-      --state-dir DIR      machine state directory (not wired yet)\n\
+      --inventory FILE     pxe-suite inventory: pxelinux.cfg/*, grub.cfg*, *.ipxe are\n\
+                           rendered per machine on each request, trees/<distro>/* is\n\
+                           served from the distro's tree directory; a file on disk under\n\
+                           the root wins. Re-read on SIGHUP (a bad file is refused and the\n\
+                           old one stays); it must stay readable by the -u user\n\
+      --state-dir DIR      install state of the machines (pxe-suite state directory; its\n\
+                           menus boot from disk once installed) and where each served file\n\
+                           is recorded as a boot event; must be writable by the -u user\n\
       --max-transfers N    concurrent transfers at most (default 1000)\n\
-      --check              validate the configuration (roots, map file) and exit\n\
+      --check              validate the configuration (roots, map file, inventory) and exit\n\
   -V, --version            print the version and exit\n\
   -h, --help               print this help\n",
         crate::ABOUT
@@ -492,6 +501,7 @@ mod tests {
         assert!(err(&["--max-transfers", "0", "/t"]).contains("max-transfers"));
         assert!(!err(&["--bogus", "/t"]).is_empty());
         assert!(!err(&["-a"]).is_empty());
+        assert!(err(&["--state-dir", "/var/lib/pxe", "/t"]).contains("needs --inventory"));
     }
 
     #[test]

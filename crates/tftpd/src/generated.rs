@@ -1,5 +1,5 @@
-//! Generated files (per-machine boot menus rendered from an inventory) and the lookup order
-//! that combines them with files on disk.
+//! Generated files (per-machine boot menus rendered from an inventory, files of distro trees
+//! outside the roots) and the lookup order that combines them with files on disk.
 //!
 //! Order for a read: remap, then the lexical path checks, then the disk. A file on disk wins;
 //! only when the disk says "not found" is the [`Generator`] asked, with the name relative to
@@ -11,11 +11,33 @@ use std::sync::Arc;
 use crate::remap::Rules;
 use crate::resolve::{self, Access, Denied, Policy, Resolved, Roots};
 
-/// Something that can produce files that do not exist on disk.
+/// Something that can produce files that do not exist under the roots.
 pub trait Generator: Send + Sync {
-    /// The content of `name` (relative to the root, `/`-separated) for `client`, if this
-    /// generator knows it.
-    fn generate(&self, client: IpAddr, name: &str) -> Option<Vec<u8>>;
+    /// What `name` (relative to the root, `/`-separated, already lexically clean) is for
+    /// `client`. [`Denied::NotFound`] when this generator does not know the name; other
+    /// refusals (a tree file that is a symlink out of its tree) are sent to the client as
+    /// they are.
+    fn generate(&self, client: IpAddr, name: &str, policy: &Policy) -> Result<Generated, Denied>;
+
+    /// Told after a read transfer finished successfully, for any file (on disk or not);
+    /// `now_ms` is the Unix time in milliseconds. May block (file I/O): the server calls it
+    /// off the async workers.
+    fn served(&self, _served: &Served<'_>, _now_ms: u64) {}
+}
+
+/// What a generator produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Generated {
+    /// Bytes computed for this request.
+    Content {
+        /// The bytes.
+        content: Vec<u8>,
+        /// The inventory machine the content was made for, if any.
+        machine: Option<String>,
+    },
+    /// A file outside the roots, checked by the same rules as files under them; its
+    /// `root` is the directory the file must stay beneath when it is opened.
+    File(Resolved),
 }
 
 /// Where a request's bytes come from.
@@ -23,13 +45,53 @@ pub trait Generator: Send + Sync {
 pub enum Found {
     /// A file under a root.
     File(Resolved),
-    /// Generated content, with the relative name it was generated for.
+    /// A file a generator found outside the roots (a distro tree).
+    Outside {
+        /// The name relative to the TFTP root.
+        name: String,
+        /// The file, with the directory it must stay beneath.
+        file: Resolved,
+    },
+    /// Generated content.
     Generated {
-        /// The relative name.
+        /// The name relative to the TFTP root.
         name: String,
         /// The bytes.
         content: Arc<[u8]>,
+        /// The inventory machine the content was made for, if any.
+        machine: Option<String>,
     },
+}
+
+impl Found {
+    /// The served name, relative to the TFTP root.
+    pub fn name(&self) -> &str {
+        match self {
+            Found::File(r) => &r.relative,
+            Found::Outside { name, .. } | Found::Generated { name, .. } => name,
+        }
+    }
+
+    /// The machine generated content was made for.
+    pub fn machine(&self) -> Option<&str> {
+        match self {
+            Found::Generated { machine, .. } => machine.as_deref(),
+            Found::File(_) | Found::Outside { .. } => None,
+        }
+    }
+}
+
+/// A finished read, as reported to [`Generator::served`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served<'a> {
+    /// The client's address (IPv4-mapped addresses as IPv4).
+    pub client: IpAddr,
+    /// The name relative to the TFTP root.
+    pub name: &'a str,
+    /// The machine generated content was made for, if any.
+    pub machine: Option<&'a str>,
+    /// Payload bytes sent.
+    pub bytes: u64,
 }
 
 /// Everything a lookup needs besides the request.
@@ -55,13 +117,18 @@ impl Lookup<'_> {
             Ok(r) => Ok(Found::File(r)),
             Err(Denied::NotFound) if access == Access::Read => {
                 let relative = resolve::normalize(self.roots, &name)?.relative;
-                self.generator
-                    .and_then(|g| g.generate(client.to_canonical(), &relative))
-                    .map(|content| Found::Generated {
+                let generator = self.generator.ok_or(Denied::NotFound)?;
+                match generator.generate(client.to_canonical(), &relative, &self.policy)? {
+                    Generated::Content { content, machine } => Ok(Found::Generated {
                         name: relative,
                         content: content.into(),
-                    })
-                    .ok_or(Denied::NotFound)
+                        machine,
+                    }),
+                    Generated::File(file) => Ok(Found::Outside {
+                        name: relative,
+                        file,
+                    }),
+                }
             }
             Err(e) => Err(e),
         }
@@ -75,15 +142,28 @@ mod tests {
     use super::*;
     use std::fs;
 
-    /// Knows `pxelinux.cfg/01-<anything>` and `grub.cfg`, and records nothing else.
-    struct Menus;
+    /// Knows `pxelinux.cfg/01-<anything>`, `grub.cfg` and `outside/<file>` (from a second
+    /// directory).
+    struct Menus(Roots);
 
     impl Generator for Menus {
-        fn generate(&self, client: IpAddr, name: &str) -> Option<Vec<u8>> {
+        fn generate(
+            &self,
+            client: IpAddr,
+            name: &str,
+            policy: &Policy,
+        ) -> Result<Generated, Denied> {
+            if let Some(inside) = name.strip_prefix("outside/") {
+                return resolve::resolve(&self.0, inside, Access::Read, policy)
+                    .map(Generated::File);
+            }
             if name.starts_with("pxelinux.cfg/01-") || name == "grub.cfg" {
-                Some(format!("menu for {client} {name}").into_bytes())
+                Ok(Generated::Content {
+                    content: format!("menu for {client} {name}").into_bytes(),
+                    machine: Some("m1".into()),
+                })
             } else {
-                None
+                Err(Denied::NotFound)
             }
         }
     }
@@ -91,14 +171,18 @@ mod tests {
     #[test]
     fn disk_wins_generated_fills_gaps_and_refusals_stay_refusals() {
         let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("grub.cfg"), b"on disk").unwrap();
+        fs::write(other.path().join("kernel"), b"kernel").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("grub.cfg"), other.path().join("out")).unwrap();
         let roots = Roots::new(&[dir.path().to_path_buf()], true).unwrap();
+        let menus = Menus(Roots::new(&[other.path().to_path_buf()], true).unwrap());
         let remap = Rules::parse("r ^menu$ pxelinux.cfg/01-aa").unwrap();
         let lookup = Lookup {
             roots: &roots,
             policy: Policy::default(),
             remap: Some(&remap),
-            generator: Some(&Menus),
+            generator: Some(&menus),
         };
         let client: IpAddr = "::ffff:192.0.2.5".parse().unwrap();
 
@@ -106,12 +190,14 @@ mod tests {
             lookup.find("grub.cfg", Access::Read, client),
             Ok(Found::File(r)) if r.relative == "grub.cfg"
         ));
-        let Ok(Found::Generated { name, content }) =
-            lookup.find("/pxelinux.cfg/01-52-54-00-aa-bb-cc", Access::Read, client)
-        else {
+        let found = lookup
+            .find("/pxelinux.cfg/01-52-54-00-aa-bb-cc", Access::Read, client)
+            .unwrap();
+        assert_eq!(found.name(), "pxelinux.cfg/01-52-54-00-aa-bb-cc");
+        assert_eq!(found.machine(), Some("m1"));
+        let Found::Generated { content, .. } = found else {
             panic!("not generated")
         };
-        assert_eq!(name, "pxelinux.cfg/01-52-54-00-aa-bb-cc");
         assert_eq!(
             &*content,
             b"menu for 192.0.2.5 pxelinux.cfg/01-52-54-00-aa-bb-cc"
@@ -120,6 +206,19 @@ mod tests {
             lookup.find("menu", Access::Read, client),
             Ok(Found::Generated { name, .. }) if name == "pxelinux.cfg/01-aa"
         ));
+        let outside = lookup.find("outside/kernel", Access::Read, client).unwrap();
+        assert_eq!(
+            (outside.name(), outside.machine()),
+            ("outside/kernel", None)
+        );
+        assert!(
+            matches!(&outside, Found::Outside { file, .. } if file.path.ends_with("kernel") && file.root == other.path().canonicalize().unwrap())
+        );
+        assert_eq!(
+            lookup.find("outside/out", Access::Read, client),
+            Err(Denied::Access("Path leaves the root")),
+            "a generator's refusal reaches the client"
+        );
         assert_eq!(
             lookup.find("pxelinux.cfg/default", Access::Read, client),
             Err(Denied::NotFound)

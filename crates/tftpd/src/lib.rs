@@ -3,13 +3,16 @@
 //! Brief overview: [`packet`] is the wire format, [`options`] negotiates RFC 2347 options,
 //! [`netascii`] translates text mode, [`source`] reads files by offset, [`transfer`] and
 //! [`receive`] are the pure read and write state machines, [`resolve`] and [`remap`] the path
-//! policy, [`generated`] the hook for generated boot menus. [`server`] is the thin tokio shell
+//! policy, [`generated`] the hook for generated files and [`inventory`] its pxe-model
+//! implementation (boot menus, distro trees, boot events). [`server`] is the thin tokio shell
 //! that drives it all, [`app`] the binary's edge and [`cli`] tftpd-hpa's command line.
 
 pub mod app;
 pub mod cli;
+pub mod drive;
 pub mod files;
 pub mod generated;
+pub mod inventory;
 pub mod logging;
 pub mod netascii;
 pub mod options;

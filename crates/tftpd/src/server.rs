@@ -1,7 +1,7 @@
-//! The tokio I/O shell: receives requests on the service socket, runs each transfer as its own
-//! task on its own socket (a new transfer ID), and drives the pure state machines of
-//! [`crate::transfer`] and [`crate::receive`] with datagrams and timeouts. Nothing here decides
-//! protocol behaviour.
+//! The I/O shell: a tokio task receives requests on the service socket; each transfer runs on
+//! its own thread of tokio's blocking pool with its own socket (a new transfer ID), where
+//! [`crate::drive`] feeds the pure state machines of [`crate::transfer`] and
+//! [`crate::receive`] with datagrams and timeouts. Nothing here decides protocol behaviour.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,15 +12,16 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
+use crate::drive::drive;
 use crate::files::FileCache;
-use crate::generated::{Found, Generator, Lookup};
+use crate::generated::{Found, Generator, Lookup, Served};
 use crate::options::{self, Direction, Limits};
 use crate::packet::{self, ErrorCode, Packet, Request};
 use crate::receive::WriteTransfer;
 use crate::remap::Rules;
 use crate::resolve::{Access, Denied, Policy, Roots};
 use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
-use crate::transfer::{Event, Failure, Finish, Output, Params, ReadTransfer};
+use crate::transfer::{Failure, Finish, Params, ReadTransfer};
 
 /// Counters over the life of the server.
 #[derive(Debug, Default)]
@@ -51,7 +52,7 @@ pub struct Settings {
     pub port_range: Option<(u16, u16)>,
     /// `--max-transfers`.
     pub max_transfers: usize,
-    /// Generated files (boot menus); `None` until the inventory is wired in.
+    /// Generated files (boot menus, distro trees from `--inventory`).
     pub generator: Option<Arc<dyn Generator>>,
 }
 
@@ -174,13 +175,12 @@ impl Server {
         let slot = ActiveSlot(Arc::clone(self));
         self.stats.transfers.fetch_add(1, Ordering::Relaxed);
         let server = Arc::clone(self);
-        tasks.spawn(async move {
-            server.transfer(req, access, peer, reply_ip, slot).await;
-        });
+        // Each transfer runs on its own thread of the blocking pool (see `drive`).
+        tasks.spawn_blocking(move || server.transfer(req, access, peer, reply_ip, slot));
     }
 
-    /// One transfer, from the request to the log line.
-    async fn transfer(
+    /// One transfer, from the request to the log line (blocking: runs on its own thread).
+    fn transfer(
         &self,
         req: Request,
         access: Access,
@@ -190,7 +190,7 @@ impl Server {
     ) {
         let started = Instant::now();
         let client = display_addr(peer);
-        let sock = match self.bind_transfer_socket(reply_ip).await {
+        let sock = match self.bind_transfer_socket(reply_ip) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(%client, error = %e, "cannot bind a transfer socket");
@@ -231,21 +231,26 @@ impl Server {
             generator: self.settings.generator.as_deref(),
         };
         let found = lookup.find(&req.filename, access, peer.ip());
+        // For the boot timeline: what was served, and for which machine.
+        let served_as = found
+            .as_ref()
+            .ok()
+            .map(|f| (f.name().to_owned(), f.machine().map(str::to_owned)));
         let outcome = match (found, access) {
             (Err(denied), _) => Err(denied),
             (Ok(found), Access::Read) => self.open_read(found),
             (Ok(Found::File(r)), Access::Write) => self.open_write(&r.root, &r.path, r.exists),
-            (Ok(Found::Generated { .. }), Access::Write) => Err(Denied::NotFound),
+            (Ok(Found::Generated { .. } | Found::Outside { .. }), Access::Write) => {
+                Err(Denied::NotFound)
+            }
         };
         let opened = match outcome {
             Ok(o) => o,
             Err(denied) => {
-                let _ = sock
-                    .send_to(
-                        &packet::encode_error(denied.code(), &denied.message()),
-                        peer,
-                    )
-                    .await;
+                let _ = sock.send_to(
+                    &packet::encode_error(denied.code(), &denied.message()),
+                    peer,
+                );
                 let finish = Finish {
                     result: Err(Failure::Refused(denied.to_string())),
                     bytes: 0,
@@ -275,22 +280,35 @@ impl Server {
             Opened::Read(src) => {
                 let reader = BlockReader::new(src, req.mode, blksize);
                 let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
-                drive(&sock, peer, first, |ev, now| t.handle(ev, now)).await
+                drive(&sock, peer, first, |ev, now| t.handle(ev, now))
             }
             Opened::Write(sink) => {
                 let (mut t, first) =
                     WriteTransfer::start(peer, sink, req.mode, params, Instant::now());
-                drive(&sock, peer, first, |ev, now| t.handle(ev, now)).await
+                drive(&sock, peer, first, |ev, now| t.handle(ev, now))
             }
         };
         // Free the slot before logging, so whoever reads the log sees the slot free.
         drop(slot);
+        if access == Access::Read
+            && finish.result.is_ok()
+            && let (Some(generator), Some((name, machine))) =
+                (self.settings.generator.as_deref(), served_as)
+        {
+            let served = Served {
+                client: peer.ip().to_canonical(),
+                name: &name,
+                machine: machine.as_deref(),
+                bytes: finish.bytes,
+            };
+            generator.served(&served, unix_ms());
+        }
         report(&finish, blksize, windowsize);
     }
 
     fn open_read(&self, found: Found) -> Result<Opened, Denied> {
         match found {
-            Found::File(r) => {
+            Found::File(r) | Found::Outside { file: r, .. } => {
                 let src = self
                     .files
                     .open(&r.root, &r.path)
@@ -329,23 +347,24 @@ impl Server {
 
     /// A socket for one transfer on `ip`, falling back to the wildcard address of its family
     /// if `ip` cannot be bound (a subnet broadcast address, for one).
-    async fn bind_transfer_socket(&self, ip: IpAddr) -> io::Result<UdpSocket> {
-        match self.bind_on(ip).await {
+    fn bind_transfer_socket(&self, ip: IpAddr) -> io::Result<std::net::UdpSocket> {
+        match self.bind_on(ip) {
             Ok(s) => Ok(s),
             Err(_) if !ip.is_unspecified() => {
                 let any = match ip {
                     IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                     IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
                 };
-                self.bind_on(any).await
+                self.bind_on(any)
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn bind_on(&self, ip: IpAddr) -> io::Result<UdpSocket> {
+    fn bind_on(&self, ip: IpAddr) -> io::Result<std::net::UdpSocket> {
+        use std::net::UdpSocket;
         let Some((lo, hi)) = self.settings.port_range else {
-            return UdpSocket::bind(SocketAddr::new(ip, 0)).await;
+            return UdpSocket::bind(SocketAddr::new(ip, 0));
         };
         let span = u32::from(hi - lo) + 1;
         let start = std::process::id()
@@ -354,7 +373,7 @@ impl Server {
         let mut last = io::Error::new(io::ErrorKind::AddrInUse, "port range exhausted");
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
-            match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            match UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e,
             }
@@ -377,44 +396,11 @@ enum Opened {
     Write(FileSink),
 }
 
-/// Runs a state machine until it is done, carrying out its outputs.
-async fn drive(
-    sock: &UdpSocket,
-    peer: SocketAddr,
-    mut outputs: Vec<Output>,
-    mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
-) -> Finish {
-    let mut buf = vec![0u8; 65536];
-    let mut deadline = Instant::now();
-    loop {
-        for o in outputs.drain(..) {
-            match o {
-                Output::Send(b) => {
-                    if let Err(e) = sock.send_to(&b, peer).await {
-                        tracing::debug!(client = %display_addr(peer), error = %e, "send failed");
-                    }
-                }
-                Output::SendTo(to, b) => {
-                    let _ = sock.send_to(&b, to).await;
-                }
-                Output::Wait(d) => deadline = d,
-                Output::Done(f) => return f,
-            }
-        }
-        tokio::select! {
-            r = sock.recv_from(&mut buf) => match r {
-                Ok((n, from)) => {
-                    let bytes = buf.get(..n).unwrap_or_default();
-                    outputs = handle(Event::Datagram { from, bytes }, Instant::now());
-                }
-                // ICMP port unreachable and friends surface here on Linux; keep waiting.
-                Err(_) => outputs = vec![Output::Wait(deadline)],
-            },
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
-                outputs = handle(Event::Timeout, Instant::now());
-            }
-        }
-    }
+/// The Unix time in milliseconds (0 if the clock is before 1970).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -92,7 +92,25 @@ pub struct BlockReader<S> {
     source: S,
     blksize: usize,
     netascii: Option<NetasciiState>,
+    ahead: ReadAhead,
 }
+
+/// Octet mode reads whole runs of blocks at once (one `pread` per [`READ_AHEAD`] bytes
+/// instead of one per block) and cuts blocks out of them; retransmissions of blocks still in
+/// the run cost no read at all, older ones a fresh `pread`.
+#[derive(Default)]
+struct ReadAhead {
+    /// File offset of `data[0]`.
+    start: u64,
+    data: Vec<u8>,
+    /// The read that filled `data` came back short: the file ends at its end.
+    short: bool,
+    /// Whether `data` was ever filled.
+    filled: bool,
+}
+
+/// Bytes read ahead per transfer in octet mode (rounded down to whole blocks, at least one).
+pub const READ_AHEAD: usize = 64 * 1024;
 
 struct NetasciiState {
     encoder: netascii::Encoder,
@@ -121,21 +139,45 @@ impl<S: DataSource> BlockReader<S> {
             source,
             blksize: usize::from(blksize),
             netascii,
+            ahead: ReadAhead::default(),
         }
+    }
+
+    /// Octet block `index`, from the read-ahead run (refilled when the block is not in it).
+    fn read_octet(&mut self, index: u64, out: &mut Vec<u8>) -> io::Result<usize> {
+        let blksize = self.blksize;
+        let offset = index * blksize as u64;
+        let a = &mut self.ahead;
+        let end = a.start + a.data.len() as u64;
+        // In the run: the whole block, or what is left of it before the end of the file.
+        let inside = a.filled
+            && offset >= a.start
+            && (offset + blksize as u64 <= end || (a.short && offset <= end));
+        if !inside {
+            let run = (READ_AHEAD / blksize).max(1) * blksize;
+            a.data.resize(run, 0);
+            a.filled = false;
+            let n = self.source.read_at(offset, &mut a.data)?;
+            a.data.truncate(n);
+            a.start = offset;
+            a.short = n < run;
+            a.filled = true;
+        }
+        let from = usize::try_from(offset - a.start).map_err(io::Error::other)?;
+        let block = a
+            .data
+            .get(from..)
+            .map(|rest| rest.get(..blksize).unwrap_or(rest))
+            .unwrap_or_default();
+        out.extend_from_slice(block);
+        Ok(block.len())
     }
 
     /// Appends block `index` (0-based) to `out`; a block shorter than `blksize` is the last.
     pub fn read_block(&mut self, index: u64, out: &mut Vec<u8>) -> io::Result<usize> {
         let blksize = self.blksize;
         let Some(na) = self.netascii.as_mut() else {
-            let start = out.len();
-            out.resize(start + blksize, 0);
-            let n = self.source.read_at(
-                index * blksize as u64,
-                out.get_mut(start..).unwrap_or_default(),
-            )?;
-            out.truncate(start + n);
-            return Ok(n);
+            return self.read_octet(index, out);
         };
         if index < na.base {
             return Err(io::Error::other("netascii block already released"));
@@ -253,6 +295,61 @@ mod tests {
         assert_eq!(r.read_block(1, &mut out).expect("mem"), 512);
         assert_eq!(r.read_block(2, &mut out).expect("mem"), 0);
         assert_eq!(out, data.get(512..).expect("len"));
+    }
+
+    /// Counts reads, to show that octet blocks come from one read per run.
+    struct Counting(MemorySource, std::sync::atomic::AtomicUsize);
+
+    impl DataSource for Counting {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn octet_reads_ahead_and_rereads_old_blocks() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let src = Arc::new(Counting(mem(&data), Default::default()));
+        let mut r = BlockReader::new(Arc::clone(&src), Mode::Octet, 512);
+        let reads = || src.1.load(std::sync::atomic::Ordering::Relaxed);
+        let block = |r: &mut BlockReader<Arc<Counting>>, i: u64| {
+            let mut out = Vec::new();
+            r.read_block(i, &mut out).expect("mem");
+            out
+        };
+        for i in 0..128 {
+            assert_eq!(block(&mut r, i), data[i as usize * 512..][..512]);
+        }
+        assert_eq!(reads(), 1, "128 blocks of 512 from one 64 KiB read");
+        assert_eq!(block(&mut r, 128), data[128 * 512..][..512]);
+        assert_eq!(reads(), 2);
+        // A rewind to a block before the run reads again; the run then starts there.
+        assert_eq!(block(&mut r, 5), data[5 * 512..][..512]);
+        assert_eq!(
+            (reads(), block(&mut r, 6)),
+            (3, data[6 * 512..][..512].to_vec())
+        );
+        // The end: a short last block, in the run that covers it.
+        let last = (data.len() / 512) as u64;
+        assert_eq!(
+            block(&mut r, last - 1),
+            data[(last - 1) as usize * 512..][..512]
+        );
+        let n = reads();
+        assert_eq!(block(&mut r, last), data[last as usize * 512..]);
+        assert_eq!(reads(), n, "the short last block comes from the same run");
+        // A block larger than the read-ahead: one read per block.
+        let mut big = BlockReader::new(mem(&data), Mode::Octet, 65464);
+        let mut out = Vec::new();
+        assert_eq!(
+            big.read_block(3, &mut out).expect("mem"),
+            200_000 - 3 * 65464
+        );
+        assert_eq!(out, data[3 * 65464..]);
     }
 
     #[test]

@@ -3,5 +3,6 @@
 mod checks;
 mod clients;
 mod inetd;
+mod inventory;
 mod protocol;
 mod support;

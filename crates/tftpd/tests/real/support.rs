@@ -182,6 +182,27 @@ impl Server {
         );
     }
 
+    /// Waits until `count` log lines contain all of `needles`; returns them.
+    pub(crate) fn wait_log_count(&self, needles: &[&str], count: usize) -> Vec<String> {
+        let matching = || -> Vec<String> {
+            self.log()
+                .into_iter()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .collect()
+        };
+        for _ in 0..300 {
+            let lines = matching();
+            if lines.len() >= count {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "fewer than {count} log lines with {needles:?}; log:\n{}",
+            self.log().join("\n")
+        );
+    }
+
     /// Waits for the process to exit on its own (inetd idle timeout), up to a minute.
     pub(crate) fn wait_exit(mut self) -> std::process::ExitStatus {
         for _ in 0..600 {

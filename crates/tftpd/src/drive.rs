@@ -1,0 +1,261 @@
+//! Runs one transfer's state machine over a blocking UDP socket, on the transfer's own thread.
+//!
+//! A lockstep TFTP transfer is one round trip per block, so its speed is the latency of each
+//! turn: a thread that sleeps in `recvfrom` and answers with `sendto` at once costs two
+//! system calls per block and no wakeup of another thread. (The first shell ran transfers as
+//! tokio tasks: every block then also paid an epoll wait, an eventfd write and a futex wake,
+//! about three extra system calls and a thread hop, and ran slower than tftpd-hpa.)
+//!
+//! A window of blocks (RFC 7440) leaves in one `sendmsg` with UDP generic segmentation
+//! offload (`UDP_SEGMENT`): the kernel walks one buffer of equal-sized datagrams through the
+//! stack and cuts it into packets at the end, instead of one system call and one trip through
+//! the stack per block. Kernels or paths that refuse it get one `sendto` per block from then on.
+//!
+//! Deadlines become the socket's receive timeout (`SO_RCVTIMEO`), set again only when the
+//! time left differs from the armed value by more than [`SLACK`]; a receive that returns
+//! before the deadline with nothing is simply retried, so a timeout is never delivered early.
+
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
+
+use crate::server::display_addr;
+use crate::transfer::{Event, Finish, Output};
+
+/// How late a timeout may be delivered, to save re-arming the socket on every block.
+pub const SLACK: Duration = Duration::from_millis(2);
+
+/// Carries out `outputs` and feeds the machine (`handle`) with what arrives until it is done.
+pub fn drive(
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    mut outputs: Vec<Output>,
+    mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
+) -> Finish {
+    let mut buf = vec![0u8; 65536];
+    let mut deadline = Instant::now();
+    let mut armed: Option<Duration> = None;
+    let mut sender = Sender::new(sock, peer);
+    loop {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(b) => sender.queue(b),
+                Output::SendTo(to, b) => {
+                    sender.flush();
+                    let _ = sock.send_to(&b, to);
+                }
+                Output::Wait(d) => deadline = d,
+                Output::Done(f) => {
+                    sender.flush();
+                    return f;
+                }
+            }
+        }
+        sender.flush();
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            outputs = handle(Event::Timeout, now);
+            continue;
+        }
+        let stale = armed.is_none_or(|a| a > left + SLACK || a + SLACK < left);
+        if stale {
+            match sock.set_read_timeout(Some(left)) {
+                Ok(()) => armed = Some(left),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot set the receive timeout");
+                    std::thread::sleep(left);
+                    continue;
+                }
+            }
+        }
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let bytes = buf.get(..n).unwrap_or_default();
+                outputs = handle(Event::Datagram { from, bytes }, Instant::now());
+            }
+            // Timed out (or woke early): the top of the loop decides whether it is time.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            // ICMP errors and interrupted calls: keep waiting for the same deadline.
+            Err(_) => {}
+        }
+    }
+}
+
+/// Most datagrams in one segmented send (the kernel's `UDP_MAX_SEGMENTS`).
+const MAX_SEGMENTS: usize = 64;
+/// Most payload bytes in one segmented send (a UDP datagram's limit over IPv4).
+const MAX_GSO_BYTES: usize = 65507;
+
+/// Sends the client's datagrams, a window at a time.
+struct Sender<'a> {
+    sock: &'a UdpSocket,
+    peer: SocketAddr,
+    addr: SockaddrStorage,
+    queued: Vec<Vec<u8>>,
+    /// Cleared for good after the first refused segmented send.
+    gso: bool,
+}
+
+impl<'a> Sender<'a> {
+    fn new(sock: &'a UdpSocket, peer: SocketAddr) -> Self {
+        Sender {
+            sock,
+            peer,
+            addr: SockaddrStorage::from(peer),
+            queued: Vec::new(),
+            gso: true,
+        }
+    }
+
+    fn queue(&mut self, datagram: Vec<u8>) {
+        self.queued.push(datagram);
+    }
+
+    /// Sends everything queued, in order.
+    fn flush(&mut self) {
+        let queued = std::mem::take(&mut self.queued);
+        let mut rest = queued.as_slice();
+        while !rest.is_empty() {
+            let n = self.batch_len(rest);
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            if n > 1 && self.send_segmented(batch) {
+                continue;
+            }
+            for d in batch {
+                if let Err(e) = self.sock.send_to(d, self.peer) {
+                    tracing::debug!(client = %display_addr(self.peer), error = %e, "send failed");
+                }
+            }
+        }
+        // Keep the allocation for the next window.
+        self.queued = queued;
+        self.queued.clear();
+    }
+
+    /// How many datagrams from the front can leave together: all of one size but the last,
+    /// which may be shorter, within the kernel's limits. 1 when segmentation is off.
+    fn batch_len(&self, datagrams: &[Vec<u8>]) -> usize {
+        let Some(first) = datagrams.first() else {
+            return 0;
+        };
+        let seg = first.len();
+        if !self.gso || seg == 0 {
+            return 1;
+        }
+        let mut n = 0;
+        let mut bytes = 0;
+        for d in datagrams.iter().take(MAX_SEGMENTS) {
+            if d.len() > seg || bytes + d.len() > MAX_GSO_BYTES {
+                break;
+            }
+            n += 1;
+            bytes += d.len();
+            if d.len() < seg {
+                break;
+            }
+        }
+        n.max(1)
+    }
+
+    /// One `sendmsg` with `UDP_SEGMENT`; false (and segmentation off) if the kernel refuses.
+    fn send_segmented(&mut self, batch: &[Vec<u8>]) -> bool {
+        let Some(seg) = batch.first().and_then(|d| u16::try_from(d.len()).ok()) else {
+            return false;
+        };
+        let iov: Vec<IoSlice<'_>> = batch.iter().map(|d| IoSlice::new(d)).collect();
+        let cmsg = [ControlMessage::UdpGsoSegments(&seg)];
+        match sendmsg(
+            self.sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            Some(&self.addr),
+        ) {
+            Ok(_) => true,
+            // Buffer full and the like: the blocks count as sent; a timeout resends them.
+            Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::ECONNREFUSED) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "segmented send refused, sending one datagram per block");
+                self.gso = false;
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (a, b)
+    }
+
+    fn sizes(v: &[usize]) -> Vec<Vec<u8>> {
+        v.iter()
+            .enumerate()
+            .map(|(i, n)| vec![i as u8; *n])
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_equal_sized_runs_within_the_kernel_limits() {
+        let (a, b) = pair();
+        let s = Sender::new(&a, b.local_addr().unwrap());
+        assert_eq!(s.batch_len(&sizes(&[516; 16])), 16);
+        assert_eq!(
+            s.batch_len(&sizes(&[516, 516, 100, 516])),
+            3,
+            "a short one ends it"
+        );
+        assert_eq!(
+            s.batch_len(&sizes(&[516, 1000, 516])),
+            1,
+            "a longer one starts anew"
+        );
+        assert_eq!(s.batch_len(&sizes(&[516; 100])), MAX_SEGMENTS);
+        assert_eq!(s.batch_len(&sizes(&[1472; 60])), MAX_GSO_BYTES / 1472);
+        assert_eq!(s.batch_len(&sizes(&[65468, 65468])), 1);
+        assert_eq!(s.batch_len(&sizes(&[])), 0);
+        let off = Sender {
+            gso: false,
+            ..Sender::new(&a, b.local_addr().unwrap())
+        };
+        assert_eq!(off.batch_len(&sizes(&[516; 16])), 1);
+    }
+
+    #[test]
+    fn a_window_arrives_as_separate_datagrams_in_order() {
+        let (a, b) = pair();
+        let mut s = Sender::new(&a, b.local_addr().unwrap());
+        let mut want = sizes(&[516; 70]);
+        want.push(vec![0xee; 37]);
+        for d in &want {
+            s.queue(d.clone());
+        }
+        s.flush();
+        assert!(s.queued.is_empty());
+        assert!(s.gso, "loopback takes segmented sends");
+        let mut buf = [0u8; 2048];
+        for (i, d) in want.iter().enumerate() {
+            let (n, from) = b.recv_from(&mut buf).unwrap();
+            assert_eq!(from, a.local_addr().unwrap());
+            assert_eq!(&buf[..n], &d[..], "datagram {i}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The inventory's files over TFTP: a [`Generator`] built on pxe-model.
+//!
+//! - Boot menus (`pxelinux.cfg/…`, `grub.cfg…`, `*.ipxe`) are rendered by
+//!   [`pxe_model::render::boot_file`] on each request, from the inventory and the machine's
+//!   install state in the state directory; nothing is written to disk.
+//! - `trees/<distro>/<path>` is served from the distro's tree directory with the same checks
+//!   as the TFTP root (no `..`, nothing that leads out of the tree, world-readable unless
+//!   `-p`; the server opens it with `openat2` beneath the tree), so loaders fetch kernels and
+//!   initrds without a copy under the root.
+//! - Every file a known machine fetched becomes a boot event in its timeline: the machine is
+//!   the one a generated file was made for, or else the one whose fixed address the client
+//!   has.
+//!
+//! The inventory can be replaced while serving ([`InventoryFiles::reload`], on SIGHUP); a
+//! request sees either the old or the new one, never a mix.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use pxe_model::state::{BootEvent, Phase, StateStore};
+use pxe_model::{FileStore, InstallState, Inventory, LoadError, Tree};
+
+use crate::generated::{Generated, Generator, Served};
+use crate::resolve::{self, Access, Denied, Policy, Roots};
+
+/// Boot menus and distro trees from an inventory file, with install state from a state
+/// directory.
+pub struct InventoryFiles {
+    path: PathBuf,
+    state_dir: Option<PathBuf>,
+    current: RwLock<Arc<Inventory>>,
+}
+
+impl InventoryFiles {
+    /// Loads the inventory at `path`. Without a state directory every machine counts as
+    /// pending and no boot event is recorded.
+    pub fn load(path: &Path, state_dir: Option<&Path>) -> Result<InventoryFiles, LoadError> {
+        let inv = pxe_model::load(path)?;
+        Ok(InventoryFiles::new(path, state_dir, inv))
+    }
+
+    /// Wraps an inventory already loaded from `path` (what [`InventoryFiles::reload`] reads).
+    pub fn new(path: &Path, state_dir: Option<&Path>, inventory: Inventory) -> InventoryFiles {
+        InventoryFiles {
+            path: path.to_owned(),
+            state_dir: state_dir.map(Path::to_owned),
+            current: RwLock::new(Arc::new(inventory)),
+        }
+    }
+
+    /// The inventory file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The inventory in use.
+    pub fn inventory(&self) -> Arc<Inventory> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Reads the inventory file again. A file that does not load is refused and the one in
+    /// use stays.
+    pub fn reload(&self) -> Result<Arc<Inventory>, LoadError> {
+        let inv = Arc::new(pxe_model::load(&self.path)?);
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::clone(&inv),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&inv),
+        }
+        Ok(inv)
+    }
+
+    fn store(&self) -> Option<Result<FileStore, pxe_model::state::StateError>> {
+        self.state_dir.as_deref().map(FileStore::open)
+    }
+
+    /// A machine's install state; `Pending` (with a warning) when the store cannot say.
+    fn state_of(&self, machine: &str) -> InstallState {
+        match self.store().map(|s| s.and_then(|s| s.get(machine))) {
+            None => InstallState::Pending,
+            Some(Ok(m)) => m.state,
+            Some(Err(e)) => {
+                tracing::warn!(machine, error = %e, "cannot read install state, taking pending");
+                InstallState::Pending
+            }
+        }
+    }
+
+    /// A file of a distro's tree, checked like a file under the root.
+    fn tree_file(
+        &self,
+        distro: &str,
+        dir: &Path,
+        inside: &str,
+        policy: &Policy,
+    ) -> Result<Generated, Denied> {
+        let tree = Roots::new(&[dir.to_owned()], true).map_err(|e| {
+            tracing::warn!(distro, tree = %dir.display(), error = %e, "distro tree unusable");
+            Denied::NotFound
+        })?;
+        resolve::resolve(&tree, inside, Access::Read, policy).map(Generated::File)
+    }
+}
+
+fn ipv4(client: IpAddr) -> Option<Ipv4Addr> {
+    match client.to_canonical() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// The inventory machine a served file belongs to: the one it was generated for, or the
+/// one whose fixed address the client has.
+pub fn machine_of(inv: &Inventory, served: &Served<'_>) -> Option<String> {
+    match served.machine {
+        Some(m) => Some(m.to_owned()),
+        None => ipv4(served.client)
+            .and_then(|ip| inv.machine_by_address(ip))
+            .map(|m| m.name.clone()),
+    }
+}
+
+impl Generator for InventoryFiles {
+    fn generate(&self, client: IpAddr, name: &str, policy: &Policy) -> Result<Generated, Denied> {
+        let inv = self.inventory();
+        let state_of = |machine: &str| self.state_of(machine);
+        if let Some(g) = pxe_model::render::boot_file(&inv, name, ipv4(client), &state_of) {
+            return Ok(Generated::Content {
+                content: g.content.into_bytes(),
+                machine: g.machine,
+            });
+        }
+        match pxe_model::urls::tree_request(&inv, name) {
+            Some((distro, inside)) => match &distro.tree {
+                Tree::Dir(dir) => self.tree_file(&distro.name, dir, inside, policy),
+                Tree::Url(_) => Err(Denied::NotFound),
+            },
+            None => Err(Denied::NotFound),
+        }
+    }
+
+    fn served(&self, served: &Served<'_>, now_ms: u64) {
+        let store = match self.store() {
+            None => return,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot open the state directory");
+                return;
+            }
+        };
+        let Some(machine) = machine_of(&self.inventory(), served) else {
+            return;
+        };
+        let event = BootEvent {
+            at: now_ms,
+            phase: Phase::Tftp,
+            detail: format!("{} ({} bytes)", served.name, served.bytes),
+        };
+        if let Err(e) = store.record(&machine, &event) {
+            tracing::warn!(%machine, error = %e, "cannot record boot event");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "inventory_tests.rs"]
+mod tests;
