@@ -201,8 +201,16 @@ fn boot_files() {
     for (t, kind, note) in cases {
         assert_eq!(get(&lab.state, t), Route::BootFile { kind, note }, "{t}");
     }
+    // GRUB asks for its MAC's file whether or not it exists: an unknown MAC gets the menu.
     assert_eq!(
-        status_of(&get(&lab.state, "/grub/grub.cfg-01-00-00-00-00-00-01")),
+        get(&lab.state, "/grub/grub.cfg-01-00-00-00-00-00-01"),
+        Route::BootFile {
+            kind: BootFileKind::GrubMenu,
+            note: None
+        }
+    );
+    assert_eq!(
+        status_of(&get(&lab.state, "/grub/grub.cfg-not-a-mac")),
         Some(StatusCode::NOT_FOUND)
     );
 }
