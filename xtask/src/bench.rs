@@ -21,6 +21,8 @@
 //! from its `.deb` (`apt-get download`, unpacked under the target directory) when it is not
 //! installed.
 
+mod dhcp;
+mod http;
 mod servers;
 
 use anyhow::{Context, Result, bail};
@@ -36,6 +38,8 @@ const MIB: usize = 1 << 20;
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("tftp") => tftp(&args[1..]),
+        Some("http") => http::http(&args[1..]),
+        Some("dhcp") => dhcp::run(&args[1..]),
         _ => bail!(
             "usage: cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
         ),

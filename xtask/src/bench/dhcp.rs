@@ -1,0 +1,568 @@
+//! `cargo xtask bench dhcp`: Kea's perfdhcp against our dhcpd, ISC dhcpd and Kea's
+//! kea-dhcp4, in one run, in two network namespaces this command creates (server side and
+//! client side, joined by a veth pair) and deletes at the end.
+//!
+//! Every server gets the same /16 subnet and the same pool, a fresh lease file in a temporary
+//! directory for each round, and durable leases as far as it offers them (ours and ISC write
+//! and fsync each lease before the ACK; Kea's memfile backend with `persist: true`). Each
+//! round starts every server in turn (a rotating order), runs `perfdhcp -r RATE -R CLIENTS
+//! -p SECONDS` against it from the client namespace (perfdhcp acting as a relay on the client
+//! address), records perfdhcp's rate of completed DORA exchanges, drops and delays, and the
+//! server's CPU time, then stops the server by its PID. The median counts; the result is a
+//! Markdown section for `docs/performance.md` on standard output (and in `--out FILE`).
+
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::servers::{cpu_ticks, find, first_line, kill_pid};
+
+struct Options {
+    repeat: usize,
+    seconds: u64,
+    rate: u64,
+    clients: u64,
+    out: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: cargo xtask bench dhcp [--repeat N] [--seconds N] [--rate N] [--clients N] [--out FILE]";
+
+fn parse_args(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        repeat: 3,
+        seconds: 10,
+        rate: 10_000,
+        clients: 20_000,
+        out: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        let number = |v: &String| -> Result<u64> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("{a}: not a positive number: {v}"))
+        };
+        match a.as_str() {
+            "--repeat" => o.repeat = usize::try_from(number(value()?)?)?,
+            "--seconds" => o.seconds = number(value()?)?,
+            "--rate" => o.rate = number(value()?)?,
+            "--clients" => o.clients = number(value()?)?,
+            "--out" => o.out = Some(value()?.into()),
+            other => bail!("bench dhcp: unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    if o.clients > u64::from(POOL_SIZE) {
+        bail!("--clients {} exceeds the pool ({POOL_SIZE})", o.clients);
+    }
+    Ok(o)
+}
+
+/// The subnet every server serves: 10.77.0.0/16, server 10.77.0.1, perfdhcp 10.77.0.2.
+const SERVER_IP: &str = "10.77.0.1";
+const CLIENT_IP: &str = "10.77.0.2";
+const POOL_FIRST: &str = "10.77.1.0";
+const POOL_LAST: &str = "10.77.200.255";
+const POOL_SIZE: u32 = 200 * 256;
+
+/// Builds our dhcpd in release mode; returns the binary.
+fn build_ours(root: &Path) -> Result<PathBuf> {
+    eprintln!("bench: cargo build --release -p dhcpd");
+    let out = Command::new(super::cargo())
+        .args(["build", "--release", "-p", "dhcpd", "--message-format=json"])
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo build")?;
+    if !out.status.success() {
+        bail!("cargo build --release -p dhcpd failed");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exe = text
+        .lines()
+        .filter_map(|l| l.split("\"executable\":\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .find(|p| p.ends_with("/dhcpd"))
+        .context("cargo build did not report the dhcpd binary")?;
+    Ok(PathBuf::from(exe))
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The two namespaces and their veth pair; deleted when dropped.
+struct Lab {
+    srv: String,
+    cli: String,
+}
+
+impl Lab {
+    fn new() -> Result<Lab> {
+        let id = std::process::id();
+        let lab = Lab {
+            srv: format!("pxbench-dhs{id}"),
+            cli: format!("pxbench-dhc{id}"),
+        };
+        ip(&["netns", "add", &lab.srv])?;
+        ip(&["netns", "add", &lab.cli])?;
+        let (a, b) = (format!("pxb{id}s"), format!("pxb{id}c"));
+        ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
+        ip(&["link", "set", &a, "netns", &lab.srv])?;
+        ip(&["link", "set", &b, "netns", &lab.cli])?;
+        ip(&["-n", &lab.srv, "link", "set", &a, "name", "s0"])?;
+        ip(&["-n", &lab.cli, "link", "set", &b, "name", "c0"])?;
+        ip(&[
+            "-n",
+            &lab.srv,
+            "addr",
+            "add",
+            &format!("{SERVER_IP}/16"),
+            "dev",
+            "s0",
+        ])?;
+        ip(&[
+            "-n",
+            &lab.cli,
+            "addr",
+            "add",
+            &format!("{CLIENT_IP}/16"),
+            "dev",
+            "c0",
+        ])?;
+        for (ns, dev) in [(&lab.srv, "s0"), (&lab.cli, "c0")] {
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(lab)
+    }
+
+    fn cmd(&self, ns: &str, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth pair, and so the pair.
+        for ns in [&self.srv, &self.cli] {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Ours,
+    Isc,
+    Kea,
+}
+
+struct Tools {
+    ours: PathBuf,
+    isc: PathBuf,
+    kea: PathBuf,
+    perfdhcp: PathBuf,
+}
+
+/// A server running in the server namespace (`ip netns exec` execs it, so the child's PID
+/// is the server's); stopped by its PID when dropped.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            kill_pid(self.child.id());
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn isc_conf() -> String {
+    format!(
+        "# cargo xtask bench dhcp (ISC syntax: ours and ISC dhcpd)
+authoritative;
+ping-check false;
+default-lease-time 3600;
+max-lease-time 7200;
+subnet 10.77.0.0 netmask 255.255.0.0 {{
+  range {POOL_FIRST} {POOL_LAST};
+  option routers {SERVER_IP};
+}}
+"
+    )
+}
+
+fn kea_conf(leases: &Path, log: &Path) -> String {
+    format!(
+        r#"{{ "Dhcp4": {{
+  "interfaces-config": {{ "interfaces": [ "s0" ] }},
+  "lease-database": {{ "type": "memfile", "persist": true, "name": "{}", "lfc-interval": 0 }},
+  "authoritative": true,
+  "valid-lifetime": 3600,
+  "max-valid-lifetime": 7200,
+  "subnet4": [ {{
+    "id": 1,
+    "subnet": "10.77.0.0/16",
+    "pools": [ {{ "pool": "{POOL_FIRST} - {POOL_LAST}" }} ],
+    "option-data": [ {{ "name": "routers", "data": "{SERVER_IP}" }} ]
+  }} ],
+  "loggers": [ {{ "name": "kea-dhcp4", "severity": "WARN",
+    "output_options": [ {{ "output": "{}" }} ] }} ]
+}} }}
+"#,
+        leases.display(),
+        log.display()
+    )
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Isc => "ISC dhcpd",
+            Kind::Kea => "Kea",
+        }
+    }
+
+    /// Writes a fresh configuration and empty lease file into `dir` and starts the server.
+    fn start(self, lab: &Lab, tools: &Tools, dir: &Path) -> Result<(Running, PathBuf)> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir)?;
+        let log = dir.join("server.log");
+        let (mut cmd, leases) = match self {
+            Kind::Ours | Kind::Isc => {
+                let (cf, lf, pf) = (
+                    dir.join("dhcpd.conf"),
+                    dir.join("dhcpd.leases"),
+                    dir.join("dhcpd.pid"),
+                );
+                std::fs::write(&cf, isc_conf())?;
+                std::fs::write(&lf, "")?;
+                let bin = if self == Kind::Ours {
+                    &tools.ours
+                } else {
+                    &tools.isc
+                };
+                let mut c = lab.cmd(&lab.srv, bin);
+                c.args(["-f", "-4", "-cf"])
+                    .arg(&cf)
+                    .arg("-lf")
+                    .arg(&lf)
+                    .arg("-pf")
+                    .arg(&pf)
+                    .arg("s0");
+                (c, lf)
+            }
+            Kind::Kea => {
+                let lf = dir.join("kea-leases4.csv");
+                let cf = dir.join("kea-dhcp4.json");
+                std::fs::write(&cf, kea_conf(&lf, &dir.join("kea.log")))?;
+                let mut c = lab.cmd(&lab.srv, &tools.kea);
+                // Its PID and lock files in the temporary directory, not /run/kea.
+                c.env("KEA_PIDFILE_DIR", dir)
+                    .env("KEA_LOCKFILE_DIR", dir)
+                    .arg("-c")
+                    .arg(&cf);
+                (c, lf)
+            }
+        };
+        let file = std::fs::File::create(&log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {}", self.name()))?;
+        let mut r = Running { child, log };
+        wait_listening(lab, &mut r, self.name())?;
+        Ok((r, leases))
+    }
+}
+
+/// Waits until a UDP socket on port 67 exists in the server namespace (the servers bind it
+/// once their configuration and lease file are loaded).
+fn wait_listening(lab: &Lab, r: &mut Running, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(status) = r.child.try_wait()? {
+            let log = std::fs::read_to_string(&r.log).unwrap_or_default();
+            bail!("{name} exited at start ({status}):\n{log}");
+        }
+        let out = lab
+            .cmd(&lab.srv, Path::new("cat"))
+            .arg("/proc/net/udp")
+            .output()?;
+        let table = String::from_utf8_lossy(&out.stdout);
+        if table.lines().skip(1).any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(":0043"))
+        }) {
+            // A moment for the rest of the start (Kea opens its sockets before the last
+            // steps of its configuration).
+            std::thread::sleep(Duration::from_millis(500));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{name} did not open UDP port 67 within 30 s")
+}
+
+/// What perfdhcp reported for one run, plus the server's CPU time and its lease file.
+#[derive(Clone, Default)]
+struct Sample {
+    /// perfdhcp's "Rate:" line, completed 4-way exchanges per second.
+    rate: f64,
+    discovers: u64,
+    acks: u64,
+    /// Drops of both exchanges (DISCOVER-OFFER + REQUEST-ACK).
+    drops: u64,
+    /// Average and maximum delay of REQUEST-ACK, milliseconds.
+    ack_avg_ms: f64,
+    ack_max_ms: f64,
+    /// Average DISCOVER-OFFER delay, milliseconds.
+    offer_avg_ms: f64,
+    cpu: f64,
+    /// Distinct addresses in the lease file after the run.
+    on_disk: usize,
+}
+
+/// One field of one exchange's statistics section.
+fn stat(out: &str, exchange: &str, key: &str) -> Option<f64> {
+    let start = out.find(&format!("***Statistics for: {exchange}***"))?;
+    out[start..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn parse_perfdhcp(out: &str) -> Result<Sample> {
+    let rate = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Rate:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no rate in perfdhcp's output:\n{out}"))?;
+    let need = |ex: &str, key: &str| {
+        stat(out, ex, key).with_context(|| format!("no `{key}` for {ex} in:\n{out}"))
+    };
+    Ok(Sample {
+        rate,
+        discovers: need("DISCOVER-OFFER", "sent packets:")? as u64,
+        acks: need("REQUEST-ACK", "received packets:")? as u64,
+        drops: (need("DISCOVER-OFFER", "drops:")? + need("REQUEST-ACK", "drops:")?) as u64,
+        ack_avg_ms: need("REQUEST-ACK", "avg delay:")?,
+        ack_max_ms: need("REQUEST-ACK", "max delay:")?,
+        offer_avg_ms: need("DISCOVER-OFFER", "avg delay:")?,
+        ..Sample::default()
+    })
+}
+
+/// Distinct leased addresses in a lease file: ISC's format (`lease A.B.C.D {`) or Kea's CSV
+/// (address in the first column).
+fn leases_on_disk(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut addrs: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            if let Some(rest) = l.strip_prefix("lease ") {
+                rest.split_whitespace().next()
+            } else {
+                l.split(',').next().filter(|a| a.starts_with("10.77."))
+            }
+        })
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs.len()
+}
+
+fn one_run(lab: &Lab, tools: &Tools, o: &Options, kind: Kind, dir: &Path) -> Result<Sample> {
+    let (server, leases) = kind.start(lab, tools, dir)?;
+    let pid = server.child.id();
+    let before = cpu_ticks(pid).unwrap_or(0);
+    let out = lab
+        .cmd(&lab.cli, &tools.perfdhcp)
+        .args(["-4", "-l", "c0"])
+        .args(["-r", &o.rate.to_string()])
+        .args(["-R", &o.clients.to_string()])
+        .args(["-p", &o.seconds.to_string()])
+        .args(["-W", "2000000"])
+        .stdin(Stdio::null())
+        .output()
+        .context("running perfdhcp")?;
+    let cpu = cpu_ticks(pid).unwrap_or(0).saturating_sub(before) as f64 / 100.0;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("perfdhcp.out"), &text)?;
+    drop(server);
+    let mut s = parse_perfdhcp(&text)?;
+    s.cpu = cpu;
+    s.on_disk = leases_on_disk(&leases);
+    Ok(s)
+}
+
+const KINDS: [Kind; 3] = [Kind::Ours, Kind::Kea, Kind::Isc];
+
+pub(super) fn run(args: &[String]) -> Result<()> {
+    let o = parse_args(args)?;
+    let root = super::workspace_root();
+    let ours = build_ours(&root)?;
+    let tools = Tools {
+        isc: find("dhcpd", "isc-dhcp-server")?,
+        kea: find("kea-dhcp4", "kea-dhcp4-server")?,
+        perfdhcp: find("perfdhcp", "kea-admin")?,
+        ours,
+    };
+    let target = tools
+        .ours
+        .parent()
+        .and_then(Path::parent)
+        .context("binary outside a target directory")?;
+    let work = target.join("bench-dhcp");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let facts = super::machine_facts();
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let versions = [
+        "ours (release build)".to_owned(),
+        format!("Kea {}", first_line(Command::new(&tools.kea).arg("-v"))),
+        first_line(Command::new(&tools.isc).arg("--version")),
+    ];
+    let perf_version = first_line(Command::new(&tools.perfdhcp).arg("-v"));
+    let lab = Lab::new()?;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); KINDS.len()];
+    for round in 0..o.repeat {
+        for k in 0..KINDS.len() {
+            let i = (k + round) % KINDS.len();
+            let kind = KINDS[i];
+            let dir = work.join(format!("{}-{round}", kind.name().replace(' ', "-")));
+            let s = one_run(&lab, &tools, &o, kind, &dir)?;
+            eprintln!(
+                "bench: round {round} {:10} {:8.0} DORA/s, {} ACKs, {} drops, ACK delay avg {:.2} ms max {:.1} ms, CPU {:.2} s, {} leases on disk",
+                kind.name(),
+                s.rate,
+                s.acks,
+                s.drops,
+                s.ack_avg_ms,
+                s.ack_max_ms,
+                s.cpu,
+                s.on_disk
+            );
+            samples[i].push(s);
+        }
+    }
+    drop(lab);
+    let report = report(&o, &date, &facts, &versions, &perf_version, &samples);
+    print!("{report}");
+    if let Some(p) = &o.out {
+        std::fs::write(p, &report).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// A row of the table: label, value of a sample, decimals.
+type Column = (&'static str, fn(&Sample) -> f64, usize);
+
+fn report(
+    o: &Options,
+    date: &str,
+    facts: &str,
+    versions: &[String],
+    perf_version: &str,
+    samples: &[Vec<Sample>],
+) -> String {
+    let med = |i: usize, f: fn(&Sample) -> f64| -> f64 {
+        super::median(&samples[i].iter().map(f).collect::<Vec<_>>())
+    };
+    let ratio = |i: usize| -> f64 {
+        let r: Vec<f64> = samples[0]
+            .iter()
+            .zip(&samples[i])
+            .filter(|(_, b)| b.rate > 0.0)
+            .map(|(a, b)| a.rate / b.rate)
+            .collect();
+        super::median(&r)
+    };
+    let mut r = String::new();
+    let _ = writeln!(
+        r,
+        "Run on {date} with `cargo xtask bench dhcp --repeat {} --seconds {} --rate {} --clients {}`; \
+         perfdhcp {perf_version}. Machine: {facts}.\n",
+        o.repeat, o.seconds, o.rate, o.clients
+    );
+    let _ = writeln!(
+        r,
+        "| | {} | {} | {} |\n|---|---|---|---|",
+        versions[0], versions[1], versions[2]
+    );
+    let rows: [Column; 8] = [
+        ("DORA/s (median)", |s| s.rate, 0),
+        ("DISCOVERs sent per run", |s| s.discovers as f64, 0),
+        ("ACKs per run", |s| s.acks as f64, 0),
+        ("drops per run", |s| s.drops as f64, 0),
+        ("OFFER delay avg, ms", |s| s.offer_avg_ms, 2),
+        ("ACK delay avg, ms", |s| s.ack_avg_ms, 2),
+        ("ACK delay max, ms", |s| s.ack_max_ms, 1),
+        ("server CPU s per run", |s| s.cpu, 2),
+    ];
+    for (label, f, prec) in rows {
+        let _ = write!(r, "| {label} |");
+        for i in 0..KINDS.len() {
+            let _ = write!(r, " {:.*} |", prec, med(i, f));
+        }
+        let _ = writeln!(r);
+    }
+    let _ = writeln!(
+        r,
+        "\nMedian ratio of DORA/s, paired by round: ours/Kea {:.2}×, ours/ISC {:.2}×.\n",
+        ratio(1),
+        ratio(2)
+    );
+    let _ = writeln!(
+        r,
+        "Every round (DORA/s; ACKs; leases in the file after the run):\n"
+    );
+    for (i, kind) in KINDS.iter().enumerate() {
+        let runs: Vec<String> = samples[i]
+            .iter()
+            .map(|s| format!("{:.0}; {}; {}", s.rate, s.acks, s.on_disk))
+            .collect();
+        let _ = writeln!(r, "- {}: {}", kind.name(), runs.join(" / "));
+    }
+    r
+}
