@@ -97,25 +97,27 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Builds our tftpd in release mode; returns the binary and the target directory.
-fn build_ours(root: &Path) -> Result<(PathBuf, PathBuf)> {
-    eprintln!("bench: cargo build --release -p tftpd");
+/// Builds one of our daemons in release mode; returns the binary and the target
+/// directory. Every `bench` subcommand measures release builds through this.
+fn build_release(root: &Path, package: &str) -> Result<(PathBuf, PathBuf)> {
+    eprintln!("bench: cargo build --release -p {package}");
     let out = Command::new(cargo())
-        .args(["build", "--release", "-p", "tftpd", "--message-format=json"])
+        .args(["build", "--release", "-p", package, "--message-format=json"])
         .current_dir(root)
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo build")?;
     if !out.status.success() {
-        bail!("cargo build --release -p tftpd failed");
+        bail!("cargo build --release -p {package} failed");
     }
     let text = String::from_utf8_lossy(&out.stdout);
+    let suffix = format!("/{package}");
     let exe = text
         .lines()
         .filter_map(|l| l.split("\"executable\":\"").nth(1))
         .filter_map(|rest| rest.split('"').next())
-        .find(|p| p.ends_with("/tftpd"))
-        .context("cargo build did not report the tftpd binary")?;
+        .find(|p| p.ends_with(&suffix))
+        .with_context(|| format!("cargo build did not report the {package} binary"))?;
     let exe = PathBuf::from(exe);
     let target = exe
         .parent()
@@ -327,7 +329,7 @@ fn machine_facts() -> String {
 fn tftp(args: &[String]) -> Result<()> {
     let o = parse_args(args)?;
     let root_dir = workspace_root();
-    let (ours, target) = build_ours(&root_dir)?;
+    let (ours, target) = build_release(&root_dir, "tftpd")?;
     let tools = Tools {
         ours,
         hpa: find("in.tftpd", "tftpd-hpa")?,

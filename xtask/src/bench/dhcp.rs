@@ -68,28 +68,6 @@ const POOL_FIRST: &str = "10.77.1.0";
 const POOL_LAST: &str = "10.77.200.255";
 const POOL_SIZE: u32 = 200 * 256;
 
-/// Builds our dhcpd in release mode; returns the binary.
-fn build_ours(root: &Path) -> Result<PathBuf> {
-    eprintln!("bench: cargo build --release -p dhcpd");
-    let out = Command::new(super::cargo())
-        .args(["build", "--release", "-p", "dhcpd", "--message-format=json"])
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build")?;
-    if !out.status.success() {
-        bail!("cargo build --release -p dhcpd failed");
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let exe = text
-        .lines()
-        .filter_map(|l| l.split("\"executable\":\"").nth(1))
-        .filter_map(|rest| rest.split('"').next())
-        .find(|p| p.ends_with("/dhcpd"))
-        .context("cargo build did not report the dhcpd binary")?;
-    Ok(PathBuf::from(exe))
-}
-
 fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
@@ -441,7 +419,7 @@ const KINDS: [Kind; 3] = [Kind::Ours, Kind::Kea, Kind::Isc];
 pub(super) fn run(args: &[String]) -> Result<()> {
     let o = parse_args(args)?;
     let root = super::workspace_root();
-    let ours = build_ours(&root)?;
+    let (ours, _) = super::build_release(&root, "dhcpd")?;
     let tools = Tools {
         isc: find("dhcpd", "isc-dhcp-server")?,
         kea: find("kea-dhcp4", "kea-dhcp4-server")?,

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::servers::{Server, cpu_ticks, descendants, find, first_line, kill_pid};
-use super::{cargo, chmod, machine_facts, median, paired_ratio, pseudo_random, workspace_root};
+use super::{chmod, machine_facts, median, paired_ratio, pseudo_random, workspace_root};
 
 const MIB: u64 = 1 << 20;
 const SMALL: &str = "small.bin";
@@ -71,40 +71,6 @@ struct Tools {
     nginx: PathBuf,
     wrk: PathBuf,
     curl: PathBuf,
-}
-
-/// Builds httpd-tree in release mode; returns the binary and the target directory.
-fn build_ours(root: &Path) -> Result<(PathBuf, PathBuf)> {
-    eprintln!("bench: cargo build --release -p httpd-tree");
-    let out = Command::new(cargo())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "httpd-tree",
-            "--message-format=json",
-        ])
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build")?;
-    if !out.status.success() {
-        bail!("cargo build --release -p httpd-tree failed");
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let exe = text
-        .lines()
-        .filter_map(|l| l.split("\"executable\":\"").nth(1))
-        .filter_map(|rest| rest.split('"').next())
-        .find(|p| p.ends_with("/httpd-tree"))
-        .context("cargo build did not report the httpd-tree binary")?;
-    let exe = PathBuf::from(exe);
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("binary outside a target directory")?
-        .to_path_buf();
-    Ok((exe, target))
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
@@ -437,7 +403,7 @@ fn write_big(path: &Path, mib: u64) -> Result<()> {
 pub(super) fn http(args: &[String]) -> Result<()> {
     let o = parse_args(args)?;
     let root_dir = workspace_root();
-    let (ours, target) = build_ours(&root_dir)?;
+    let (ours, target) = super::build_release(&root_dir, "httpd-tree")?;
     let tools = Tools {
         ours,
         nginx: find("nginx", "nginx")?,
