@@ -7,8 +7,10 @@
 
 mod bench;
 mod ci;
+mod dist;
 mod fuzz;
 mod lab;
+mod man;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,11 @@ tasks:
           options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep
   fuzz    bounded runs of the fuzz targets (cargo-fuzz): --seconds N (default 30),
           --sanitizer address|none, TARGET...; fails on any crash
+  dist    release binaries, manual pages, units and example configurations laid out as
+          they install (usr/sbin, etc, lib/systemd/system, usr/share/man) under
+          target/dist/, plus a tarball; --only SERVICE, --out DIR, --no-tarball
+  man     write the manual pages (deploy/man/) from the daemons' --help definitions;
+          CI fails when the committed pages are not current
   bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
           docs/performance.md
 ";
@@ -37,6 +44,8 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("demo") => lab::demo(&args[1..]),
         Some("e2e") => lab::e2e(&args[1..]),
+        Some("man") => man::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("-h" | "--help") | None => {
             eprint!("{USAGE}");
             return ExitCode::SUCCESS;

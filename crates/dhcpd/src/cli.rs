@@ -127,38 +127,9 @@ pub const USAGE: &str = "Usage: dhcpd [-p <UDP port #>] [-f] [-d] [-q] [-t|-T]
              [if0 [...ifN]]
        dhcpd {--version|--help|-h}";
 
-/// The `--help` text.
+/// The `--help` text, from the same definition as dhcpd(8).
 pub fn help_text() -> String {
-    format!(
-        "{}\n\n{USAGE}\n
-Options:
-  -cf FILE        configuration file (default {DEFAULT_CONF}); ISC dhcpd.conf syntax
-  -lf FILE        lease file (default {DEFAULT_LEASES}); ISC dhcpd.leases format
-  -pf FILE        PID file (default {DEFAULT_PID})
-  --no-pid        do not write a PID file
-  -f              run in the foreground instead of as a daemon
-  -d              run in the foreground and log to standard error as well
-  -q              do not print the banner and file names at start-up
-  -t              test the configuration file: parse it, report errors, exit 0 (valid) or 1
-  -T              test the configuration and the lease file, then exit
-  -4              DHCPv4 (the default and only mode)
-  -6              DHCPv6: refused, this server speaks DHCPv4 only
-  -p PORT         listen on UDP PORT instead of 67 (replies go to PORT+1)
-  -s SERVER       send replies to SERVER instead of the client (testing)
-  -user USER      drop privileges to USER after opening sockets
-  -group GROUP    drop privileges to GROUP after opening sockets
-  -chroot DIR     chroot to DIR after reading the configuration
-  -tf FILE        record a trace of the session to FILE (accepted, not implemented)
-  -play FILE      replay a trace from FILE (accepted, not implemented)
-  --inventory FILE  also read machines, profiles and boot plans from a pxe-suite inventory
-  --state-dir DIR   directory for pxe-suite state (install progress per machine)
-  --metrics-file FILE  write counters in the Prometheus text format to FILE every 5 s
-  --version       print the version and exit
-  --help, -h      print this help and exit
-  if0 ... ifN     interfaces to listen on (default: every interface with a matching subnet)
-",
-        crate::ABOUT
-    )
+    crate::manual::manual().help()
 }
 
 /// Parse ISC-style arguments (without the program name).

@@ -15,6 +15,7 @@ pub mod decide;
 pub mod eval;
 pub mod lease;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod model;
 pub mod net;

@@ -162,8 +162,9 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         metrics_file: args.metrics_file.as_deref().map(PathBuf::from),
         reply_to: args.server.as_deref().and_then(server::resolve),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the network and the protocol core (the lease committer has its own):
+    // no hand-over between threads per packet.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
@@ -171,6 +172,8 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::spawn(signals(tx));
         tracing::info!("Server starting service.");
+        tokio::spawn(pxe_daemon::notify::watchdog_task());
+        pxe_daemon::notify::ready("serving");
         let metrics = Arc::new(dhcpd::metrics::Metrics::default());
         server::Server {
             opts,

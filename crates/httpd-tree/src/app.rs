@@ -35,11 +35,19 @@ fn init_logging(args: &ServeArgs) {
         .unwrap_or_else(|| {
             tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,hyper_util=warn"))
         });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
+    let (format, bad_format) = match pxe_daemon::LogFormat::from_env() {
+        Ok(f) => (f, None),
+        Err(e) => (pxe_daemon::LogFormat::Text, Some(e)),
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(format.layer(std::io::stderr, true))
         .try_init();
+    if let Some(e) = bad_format {
+        tracing::warn!("{e}; using text");
+    }
 }
 
 /// Reads and checks the admin token file.
@@ -176,6 +184,7 @@ async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch:
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => {
+                pxe_daemon::notify::reloading();
                 let a = args.clone();
                 match tokio::task::spawn_blocking(move || load(&a)).await {
                     Ok(Ok((state, _))) => {
@@ -185,9 +194,11 @@ async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch:
                     Ok(Err(e)) => tracing::error!("SIGHUP: reload failed, keeping the old configuration: {e:#}"),
                     Err(e) => tracing::error!(%e, "SIGHUP: reload task failed"),
                 }
+                pxe_daemon::notify::reloaded("serving");
             }
         }
     }
+    pxe_daemon::notify::stopping();
     let _ = stop.send(true);
 }
 
@@ -244,6 +255,8 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(Arc::clone(&shared), args.clone(), tx));
         tracing::info!("ready");
+        tokio::spawn(pxe_daemon::notify::watchdog_task());
+        pxe_daemon::notify::ready(&format!("serving {} listener(s)", args.listen.len()));
         server::serve(shared, listeners, limits, rx).await;
         Ok(())
     });

@@ -4,27 +4,6 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-const AFTER_HELP: &str = "\
-Routes (with --inventory):
-  /trees/<distro>/...           each distro's install tree (a directory or a mounted ISO)
-  /ks/<mac>, /preseed/<mac>     answer files (a MAC in any spelling, or the machine's name)
-  /autoinstall/<mac>/user-data  Ubuntu autoinstall (also meta-data and vendor-data)
-  /profiles/<profile>/answer    a profile's answer file, for menu entries (no callback)
-  /boot/<mac>.ipxe, /boot.ipxe  iPXE scripts; grub.cfg and pxelinux.cfg/ names anywhere
-  /loaders/<file>               boot loaders for UEFI HTTP boot (--loaders)
-  /api/v1/machines[/<mac>]      machines, install state and boot timeline as JSON
-  POST /api/v1/machines/<mac>/installed   the installer's callback (the machine's token,
-                                as 'Authorization: Bearer <token>' or '?token=<token>')
-  POST /api/v1/machines/<mac>/reinstall   back to install (the admin token)
-  /status                       the install status page
-  /metrics                      Prometheus metrics (always served)
-With --root, other paths are files under that directory.
-
-Signals: SIGTERM and SIGINT stop (open responses get --shutdown-grace seconds);
-SIGHUP reloads the inventory and the admin token.
-Logging: RUST_LOG or PXE_LOG (for example PXE_LOG=debug); -v and -q shift the default.
-Exit status: 0 ok, 1 configuration invalid, 2 runtime failure.";
-
 /// pxe-suite httpd-tree: the HTTP server of a network-install suite.
 ///
 /// Serves install trees, answer files rendered for each machine (kickstart, preseed,
@@ -33,7 +12,7 @@ Exit status: 0 ok, 1 configuration invalid, 2 runtime failure.";
 /// a status page and Prometheus metrics. With only --root, it is a plain static file
 /// server with ranges, conditional requests and directory listings.
 #[derive(Debug, Parser)]
-#[command(name = "httpd-tree", version, after_help = AFTER_HELP)]
+#[command(name = "httpd-tree", version, after_help = crate::manual::after_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod conditional;
 pub mod html;
 pub mod import_cmd;
+pub mod manual;
 pub mod metrics;
 pub mod mime;
 pub mod range;

@@ -6,42 +6,12 @@ use crate::inventory::{
     Tree, UnknownPolicy,
 };
 use crate::mac::MacAddr;
+use crate::schema;
 use crate::template::{Templates, builtin_for};
 use crate::yaml::{Fields, Node};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::Path;
-
-const TOP_KEYS: &[&str] = &[
-    "servers",
-    "unknown_machines",
-    "menu",
-    "loaders",
-    "distros",
-    "profiles",
-    "machines",
-];
-const SERVER_KEYS: &[&str] = &["tftp", "http"];
-const MENU_KEYS: &[&str] = &["title", "timeout", "default"];
-const DISTRO_KEYS: &[&str] = &["arch", "family", "tree", "kernel", "initrd", "loaders"];
-const LOADER_KEYS: &[&str] = &[
-    "bios",
-    "uefi_ia32",
-    "uefi_x64",
-    "uefi_arm64",
-    "ipxe_bios",
-    "ipxe_uefi",
-];
-const PROFILE_KEYS: &[&str] = &[
-    "parent",
-    "distro",
-    "template",
-    "kernel_args",
-    "chain",
-    "description",
-    "vars",
-];
-const MACHINE_KEYS: &[&str] = &["mac", "hostname", "address", "uuid", "profile", "netboot"];
 
 /// Builds an inventory from YAML text. `base_dir` is where relative template paths start.
 pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory, Diagnostics> {
@@ -49,7 +19,13 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
     let Some(root) = crate::yaml::parse(text, &mut d) else {
         return Err(d);
     };
-    let top = Fields::open(&root, root.pos, "the inventory", TOP_KEYS, &mut d);
+    let top = Fields::open(
+        &root,
+        root.pos,
+        "the inventory",
+        &schema::TOP.names(),
+        &mut d,
+    );
     let servers = servers(&top, &mut d);
     let unknown = top
         .choice("unknown_machines", &["menu", "ignore"], &mut d)
@@ -124,7 +100,7 @@ fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
         d.error(top.pos, "the inventory needs `servers` (tftp: the next-server address, http: the base URL of httpd-tree)");
         return None;
     };
-    let f = Fields::open(node, node.pos, "servers", SERVER_KEYS, d);
+    let f = Fields::open(node, node.pos, "servers", &schema::SERVERS.names(), d);
     let tftp = if f.get("tftp").is_some() {
         f.parsed("tftp", d, parse_ipv4)
     } else {
@@ -155,7 +131,7 @@ fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -
     let Some(node) = node else {
         return Some(menu);
     };
-    let f = Fields::open(node, node.pos, "menu", MENU_KEYS, d);
+    let f = Fields::open(node, node.pos, "menu", &schema::MENU.names(), d);
     if let Some(t) = f.text("title", d) {
         menu.title = t.value;
     }
@@ -193,7 +169,7 @@ fn distros(
     let Some(node) = node else { return out };
     for (name, n) in node.entries("distros", d) {
         let what = format!("distro \"{}\"", name.value);
-        let f = Fields::open(n, name.pos, &what, DISTRO_KEYS, d);
+        let f = Fields::open(n, name.pos, &what, &schema::DISTRO.names(), d);
         let arch = f.parsed("arch", d, |s| {
             Arch::parse(s)
                 .ok_or_else(|| format!("expected one of {}, found \"{s}\"", Arch::NAMES.join(", ")))
@@ -268,7 +244,7 @@ fn loaders(node: &Node, what: &str, defaults: Loaders, d: &mut Diagnostics) -> L
         node,
         node.pos,
         &format!("the loaders of {what}"),
-        LOADER_KEYS,
+        &schema::LOADERS.names(),
         d,
     );
     let mut l = defaults;
@@ -314,7 +290,7 @@ fn profiles(
     let mut raw: BTreeMap<String, RawProfile> = BTreeMap::new();
     for (name, n) in node.entries("profiles", d) {
         let what = format!("profile \"{}\"", name.value);
-        let f = Fields::open(n, name.pos, &what, PROFILE_KEYS, d);
+        let f = Fields::open(n, name.pos, &what, &schema::PROFILE.names(), d);
         check_name(&name, "profile", d);
         let chain = f.choice("chain", Chain::NAMES, d).map(|c| {
             if c.value == "ipxe" {
@@ -527,7 +503,7 @@ fn machines(
     let mut uuids: HashMap<String, At<String>> = HashMap::new();
     for (name, n) in node.entries("machines", d) {
         let what = format!("machine \"{}\"", name.value);
-        let f = Fields::open(n, name.pos, &what, MACHINE_KEYS, d);
+        let f = Fields::open(n, name.pos, &what, &schema::MACHINE.names(), d);
         check_name(&name, "machine", d);
         let mut mac_list = Vec::new();
         match f.get("mac") {

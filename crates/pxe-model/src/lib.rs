@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod mac;
 pub mod plan;
 pub mod render;
+pub mod schema;
 pub mod state;
 mod template;
 pub mod urls;

@@ -166,6 +166,7 @@ async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>) {
             tracing::info!("SIGHUP: no --inventory, nothing to reload");
             continue;
         };
+        pxe_daemon::notify::reloading();
         let path = files.path().display().to_string();
         match tokio::task::spawn_blocking(move || files.reload()).await {
             Ok(Ok(inv)) => {
@@ -183,6 +184,7 @@ async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>) {
             ),
             Err(e) => tracing::error!(inventory = %path, error = %e, "inventory reload failed"),
         }
+        pxe_daemon::notify::reloaded("serving");
     }
 }
 
@@ -227,6 +229,8 @@ fn run(
         tokio::spawn(reload_on_hangup(inventory));
         let server = Server::new(settings);
         tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");
+        tokio::spawn(pxe_daemon::notify::watchdog_task());
+        pxe_daemon::notify::ready(&format!("serving on udp {local}"));
         server
             .serve(socket, lifetime, shutdown_signal())
             .await

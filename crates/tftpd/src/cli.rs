@@ -267,57 +267,9 @@ fn parse_range(s: &str) -> Result<(u16, u16), CliError> {
     Ok((a, b))
 }
 
-/// The `--help` text.
+/// The `--help` text, from the same definition as tftpd(8).
 pub fn help() -> String {
-    format!(
-        "{}\n\n\
-Usage: tftpd [options] directory...\n\n\
-Modes:\n\
-  -l, --listen             standalone: bind the address of -a and serve (detaches)\n\
-  -L, --foreground         standalone without detaching (implies -l)\n\
-  (neither)                inetd mode: the UDP socket is standard input (xinetd wait=yes,\n\
-                           systemd StandardInput=socket) or a systemd socket (LISTEN_FDS)\n\
-  -a, --address [ADDR][:PORT]\n\
-                           address and port to listen on (default all addresses, port 69;\n\
-                           IPv6 addresses in brackets)\n\
-  -4, --ipv4               IPv4 only\n\
-  -6, --ipv6               IPv6 only\n\
-  -t, --timeout SECONDS    inetd mode: exit after this long without a request (default 900)\n\
-  -P, --pidfile FILE       standalone: write the process id here, removed on exit\n\n\
-Files:\n\
-  directory...             root directories; without -s a request must be an absolute path\n\
-                           under one of them\n\
-  -s, --secure             names are relative to the one root directory (a leading / is\n\
-                           ignored); nothing outside it is reachable\n\
-  -c, --create             let uploads create new files (otherwise only existing\n\
-                           world-writable files can be written)\n\
-  -p, --permissive         no world-readable / world-writable checks beyond the system's\n\
-  -U, --umask UMASK        umask (octal) for created files (default 0, or inherited with -p)\n\
-  -m, --map-file FILE      filename remapping rules (tftpd-hpa syntax)\n\
-  -u, --user USER          run as this user after binding (default nobody; only when root)\n\n\
-Protocol:\n\
-  -B, --blocksize MAX      largest block size granted (512 to 65464)\n\
-  -r, --refuse OPTION      never accept this RFC 2347 option (repeatable)\n\
-  -T, --retransmit USEC    retransmit timeout in microseconds (default 1000000)\n\
-  -R, --port-range LO:HI   take transfer ports from this range\n\n\
-Logging:\n\
-  -v, --verbose            more logging (repeatable); RUST_LOG overrides\n\
-      --verbosity N        set the verbosity to N\n\n\
-pxe-suite additions:\n\
-      --inventory FILE     pxe-suite inventory: pxelinux.cfg/*, grub.cfg*, *.ipxe are\n\
-                           rendered per machine on each request, trees/<distro>/* is\n\
-                           served from the distro's tree directory; a file on disk under\n\
-                           the root wins. Re-read on SIGHUP (a bad file is refused and the\n\
-                           old one stays); it must stay readable by the -u user\n\
-      --state-dir DIR      install state of the machines (pxe-suite state directory; its\n\
-                           menus boot from disk once installed) and where each served file\n\
-                           is recorded as a boot event; must be writable by the -u user\n\
-      --max-transfers N    concurrent transfers at most (default 1000)\n\
-      --check              validate the configuration (roots, map file, inventory) and exit\n\
-  -V, --version            print the version and exit\n\
-  -h, --help               print this help\n",
-        crate::ABOUT
-    )
+    crate::manual::manual().help()
 }
 
 #[cfg(test)]

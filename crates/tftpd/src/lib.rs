@@ -14,6 +14,7 @@ pub mod files;
 pub mod generated;
 pub mod inventory;
 pub mod logging;
+pub mod manual;
 pub mod netascii;
 pub mod options;
 pub mod packet;

@@ -40,10 +40,13 @@ pub fn init(verbosity: u32) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = std::env::var("PXE_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .map_or_else(tracing_subscriber::EnvFilter::try_from_default_env, Ok)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter.clone())
         .with_ansi(false);
     if stderr_is_unusable()
         && let Some(syslog) = Syslog::connect()
@@ -55,7 +58,23 @@ pub fn init(verbosity: u32) {
             .try_init();
         return;
     }
-    let _ = builder.with_writer(io::stderr).try_init();
+    match pxe_daemon::LogFormat::from_env() {
+        Ok(pxe_daemon::LogFormat::Text) => {
+            let _ = builder.with_writer(io::stderr).try_init();
+        }
+        Ok(format) => {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(format.layer(io::stderr, true))
+                .try_init();
+        }
+        Err(e) => {
+            let _ = builder.with_writer(io::stderr).try_init();
+            tracing::warn!("{e}; using text");
+        }
+    }
 }
 
 /// A connected syslog socket.

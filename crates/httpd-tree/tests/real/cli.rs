@@ -142,7 +142,11 @@ fn configuration_errors_exit_1() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("at least 16 characters"));
     let o = bin(&["--listen", "not-an-address"]);
-    assert_eq!(o.status.code(), Some(2), "clap's usage error");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a usage error is a configuration error"
+    );
 }
 
 #[test]

@@ -1,0 +1,281 @@
+//! dhcpd's manual: the one definition behind both `dhcpd --help` and dhcpd(8).
+
+use crate::cli::{DEFAULT_CONF, DEFAULT_LEASES, DEFAULT_PID};
+use pxe_daemon::{Block, Manual, Opt, OptGroup, Section};
+
+fn defs(items: &[(&str, &str)]) -> Block {
+    Block::Defs(
+        items
+            .iter()
+            .map(|(t, d)| ((*t).to_string(), (*d).to_string()))
+            .collect(),
+    )
+}
+
+/// The manual page, also printed (options and short sections) by `--help`.
+pub fn manual() -> Manual {
+    let options = vec![
+        OptGroup {
+            title: Some("Files".into()),
+            options: vec![
+                Opt::new(
+                    "-cf FILE",
+                    format!("configuration file in ISC dhcpd.conf syntax (default {DEFAULT_CONF})"),
+                ),
+                Opt::new(
+                    "-lf FILE",
+                    format!("lease file in ISC dhcpd.leases format (default {DEFAULT_LEASES})"),
+                ),
+                Opt::new("-pf FILE", format!("PID file (default {DEFAULT_PID})")),
+                Opt::new("--no-pid", "do not write a PID file"),
+            ],
+        },
+        OptGroup {
+            title: Some("Running".into()),
+            options: vec![
+                Opt::new(
+                    "-f",
+                    "run in the foreground instead of as a daemon (under systemd)",
+                ),
+                Opt::new(
+                    "-d",
+                    "run in the foreground and log to standard error as well",
+                ),
+                Opt::new("-q", "do not print the banner and file names at start-up"),
+                Opt::new(
+                    "-t",
+                    "test the configuration file: parse it, report errors as ISC dhcpd does, \
+                     exit 0 (valid) or 1",
+                ),
+                Opt::new("-T", "test the configuration and the lease file, then exit"),
+                Opt::new("-4", "DHCPv4 (the default and only mode)"),
+                Opt::new("-6", "DHCPv6: refused, this server speaks DHCPv4 only"),
+                Opt::new(
+                    "-p PORT",
+                    "listen on UDP PORT instead of 67 (replies go to PORT+1)",
+                ),
+                Opt::new(
+                    "-s SERVER",
+                    "send replies to SERVER instead of the client (testing)",
+                ),
+                Opt::new(
+                    "-user USER",
+                    "drop privileges to USER after opening sockets",
+                ),
+                Opt::new(
+                    "-group GROUP",
+                    "drop privileges to GROUP after opening sockets",
+                ),
+                Opt::new(
+                    "-chroot DIR",
+                    "chroot to DIR after reading the configuration",
+                ),
+                Opt::new(
+                    "-tf FILE",
+                    "record a trace of the session to FILE (accepted, not implemented)",
+                ),
+                Opt::new(
+                    "-play FILE",
+                    "replay a trace from FILE (accepted, not implemented)",
+                ),
+                Opt::new(
+                    "if0 ... ifN",
+                    "interfaces to listen on (default: every interface with a matching subnet)",
+                ),
+            ],
+        },
+        OptGroup {
+            title: Some("pxe-suite".into()),
+            options: vec![
+                Opt::new(
+                    "--inventory FILE",
+                    "also read machines, profiles and boot plans from a pxe-suite inventory \
+                     (pxe-inventory(5)): listed machines get their address and boot file",
+                ),
+                Opt::new(
+                    "--state-dir DIR",
+                    "directory for pxe-suite state (install progress per machine), shared \
+                     with tftpd and httpd-tree",
+                ),
+                Opt::new(
+                    "--metrics-file FILE",
+                    "write counters in the Prometheus text format to FILE every 5 s",
+                ),
+                Opt::new("--version", "print the version and exit"),
+                Opt::new("--help, -h", "print this help and exit"),
+            ],
+        },
+    ];
+    let sections = vec![
+        Section {
+            title: "SIGNALS".into(),
+            blocks: vec![defs(&[
+                (
+                    "SIGHUP",
+                    "re-read the configuration (and the inventory) without restarting; a file \
+                     with errors is refused, logged, and the running configuration keeps serving",
+                ),
+                (
+                    "SIGTERM, SIGINT",
+                    "finish the lease writes in progress, remove the PID file, exit",
+                ),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "ENVIRONMENT".into(),
+            blocks: vec![defs(&[
+                ("PXE_LOG, RUST_LOG", "log level or filter (default info)"),
+                (
+                    "PXE_LOG_FORMAT",
+                    "text, journal or json for lines on standard error (default: journal when \
+                     standard error is the systemd journal, else text); with json no syslog \
+                     copy is sent",
+                ),
+                (
+                    "NOTIFY_SOCKET, WATCHDOG_USEC",
+                    "set by systemd: READY=1 is sent once the sockets are bound, RELOADING=1 \
+                     around a SIGHUP reload, WATCHDOG=1 at half the watchdog interval",
+                ),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "EXIT STATUS".into(),
+            blocks: vec![defs(&[
+                ("0", "success (or -t/-T found no error)"),
+                (
+                    "1",
+                    "the command line, the configuration or the lease file is invalid",
+                ),
+                (
+                    "2",
+                    "a runtime failure (a socket cannot be bound, a write fails)",
+                ),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "FILES".into(),
+            blocks: vec![defs(&[
+                (DEFAULT_CONF, "the configuration"),
+                (
+                    DEFAULT_LEASES,
+                    "the lease database (RHEL: /var/lib/dhcpd/dhcpd.leases)",
+                ),
+                (DEFAULT_PID, "the PID file"),
+                (
+                    "/etc/pxe-suite/inventory.yaml",
+                    "the inventory, with --inventory",
+                ),
+                ("/lib/systemd/system/dhcpd.service", "the systemd unit"),
+            ])],
+            in_help: false,
+        },
+        Section {
+            title: "SEE ALSO".into(),
+            blocks: vec![Block::Para(
+                "dhcpd.conf(5), dhcpd.leases(5), pxe-inventory(5), tftpd(8), httpd-tree(8)".into(),
+            )],
+            in_help: false,
+        },
+    ];
+    Manual {
+        name: "dhcpd".into(),
+        section: 8,
+        version: env!("CARGO_PKG_VERSION").into(),
+        summary: "DHCP server for PXE networks, a drop-in replacement for ISC dhcpd".into(),
+        synopsis: crate::cli::USAGE
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => l.trim_start_matches("Usage: ").to_string(),
+                _ => l.get(7..).unwrap_or(l).to_string(),
+            })
+            .collect(),
+        description: vec![
+            Block::Para(
+                "dhcpd reads ISC dhcpd's dhcpd.conf and dhcpd.leases as they are and \
+                     answers DHCPv4 and BOOTP clients as ISC dhcpd 4.4 would: the same \
+                     declarations, conditionals, classes and options, the same allocation and \
+                     the same reply layout. PXE clients get an address, next-server and a boot \
+                     file per firmware (BIOS, UEFI, UEFI HTTP boot, iPXE)."
+                    .into(),
+            ),
+            Block::Para(
+                "Every lease is on disk before its DHCPACK leaves: lease changes are \
+                     appended to the lease file in groups, each group made durable with one \
+                     fdatasync, then its replies are sent. The file is rewritten (compacted) \
+                     at start and periodically, keeping the previous one as dhcpd.leases~."
+                    .into(),
+            ),
+            Block::Para(
+                "Log lines are ISC's (DHCPDISCOVER from ... via ...), sent to syslog with \
+                     the daemon facility; with -d also to standard error."
+                    .into(),
+            ),
+        ],
+        options,
+        sections,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag the manual documents is one the parser takes, with a value exactly when
+    /// the manual shows one.
+    #[test]
+    fn documented_flags_parse() {
+        for group in manual().options {
+            for o in group.options {
+                if o.flags.starts_with("if0") {
+                    continue; // the interface list, not a flag
+                }
+                for variant in o.flags.split(", ") {
+                    let mut words = variant.split_whitespace();
+                    let flag = words.next().unwrap_or_default();
+                    let mut argv = vec![flag.to_string()];
+                    if words.next().is_some() {
+                        argv.push(if flag == "-p" {
+                            "6767".into()
+                        } else {
+                            "x".into()
+                        });
+                    }
+                    let parsed = crate::cli::parse(&argv);
+                    match flag {
+                        "-6" => assert!(parsed.is_err(), "-6 is refused"),
+                        _ => assert!(parsed.is_ok(), "{argv:?}: {parsed:?}"),
+                    }
+                    if argv.len() == 2 {
+                        let missing = crate::cli::parse([flag]);
+                        assert!(missing.is_err(), "{flag} without its value must fail");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn help_shows_the_synopsis_and_sections() {
+        let h = crate::cli::help_text();
+        assert!(h.contains("Usage: dhcpd [-p <UDP port #>]"), "{h}");
+        assert!(h.contains("  -cf FILE"), "{h}");
+        assert!(h.contains("Signals:\n  SIGHUP"), "{h}");
+        assert!(h.contains("Exit status:"), "{h}");
+        let man = manual().roff();
+        assert!(man.contains(".SH DESCRIPTION\n"), "{man}");
+        assert!(man.contains(".B \\-cf FILE\n"), "{man}");
+    }
+
+    #[test]
+    fn committed_page_is_current() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/man/man8/dhcpd.8");
+        if let Err(e) = pxe_daemon::manual::check_committed(&manual().roff(), &path) {
+            panic!("{e}");
+        }
+    }
+}

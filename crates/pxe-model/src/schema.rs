@@ -1,0 +1,258 @@
+//! The inventory's keys, each with what it means: the single list that the loader checks
+//! keys against (an unknown key is an error naming these) and that pxe-inventory(5) is
+//! generated from, so the manual cannot describe a key the loader refuses, or miss one.
+
+/// One key of a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key as written in YAML.
+    pub name: &'static str,
+    /// Whether it must be present.
+    pub required: Need,
+    /// What it means and takes.
+    pub doc: &'static str,
+}
+
+/// Whether a key must be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// It must be there.
+    Required,
+    /// It may be left out (the doc says what then).
+    Optional,
+    /// Required, but a parent profile may give it.
+    Inherited,
+}
+
+/// A mapping of the inventory and its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    /// How the manual names it (`distros.NAME`).
+    pub path: &'static str,
+    /// What it is.
+    pub doc: &'static str,
+    /// Its keys, in the order the manual lists them.
+    pub keys: &'static [Key],
+}
+
+impl Mapping {
+    /// The key names, for the unknown-key check.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.keys.iter().map(|k| k.name).collect()
+    }
+}
+
+const fn req(name: &'static str, doc: &'static str) -> Key {
+    Key {
+        name,
+        required: Need::Required,
+        doc,
+    }
+}
+
+const fn opt(name: &'static str, doc: &'static str) -> Key {
+    Key {
+        name,
+        required: Need::Optional,
+        doc,
+    }
+}
+
+/// The top level.
+pub const TOP: Mapping = Mapping {
+    path: "(top level)",
+    doc: "The file is one YAML mapping with these keys.",
+    keys: &[
+        req(
+            "servers",
+            "Where the machines reach the suite: a mapping with tftp and http.",
+        ),
+        opt(
+            "unknown_machines",
+            "menu (the default): a machine not listed gets a menu of every profile, local boot \
+             preselected; ignore: it gets no boot file at all.",
+        ),
+        opt(
+            "menu",
+            "The boot menu: a mapping with title, timeout and default.",
+        ),
+        opt(
+            "loaders",
+            "Boot loader file names under the TFTP root, per firmware (see loaders).",
+        ),
+        opt("distros", "Distribution name to distro (see distros.NAME)."),
+        opt("profiles", "Profile name to profile (see profiles.NAME)."),
+        opt("machines", "Machine name to machine (see machines.NAME)."),
+    ],
+};
+
+/// `servers`.
+pub const SERVERS: Mapping = Mapping {
+    path: "servers",
+    doc: "The addresses written into boot files and answer files.",
+    keys: &[
+        req(
+            "tftp",
+            "The IPv4 address of the TFTP server, handed out by dhcpd as next-server.",
+        ),
+        req(
+            "http",
+            "The base URL of httpd-tree, for example http://10.0.0.3:8080.",
+        ),
+    ],
+};
+
+/// `menu`.
+pub const MENU: Mapping = Mapping {
+    path: "menu",
+    doc: "The menu shown to machines that are not listed (and to listed ones whose profile \
+          asks for it).",
+    keys: &[
+        opt("title", "The menu's title."),
+        opt(
+            "timeout",
+            "Seconds before the default entry boots, 0 to 3600 (default 10).",
+        ),
+        opt(
+            "default",
+            "local (the default, so a menu never installs by itself) or a profile name.",
+        ),
+    ],
+};
+
+/// `loaders` (top level and per distro).
+pub const LOADERS: Mapping = Mapping {
+    path: "loaders",
+    doc: "Boot loader file names relative to the TFTP root, per firmware; a distro may \
+          override any of them.",
+    keys: &[
+        opt("bios", "BIOS PXE (default pxelinux.0)."),
+        opt("uefi_ia32", "32-bit UEFI (default grubia32.efi)."),
+        opt("uefi_x64", "x86-64 UEFI (default grubx64.efi)."),
+        opt("uefi_arm64", "ARM64 UEFI (default grubaa64.efi)."),
+        opt(
+            "ipxe_bios",
+            "iPXE for BIOS, for the ipxe chain (default undionly.kpxe).",
+        ),
+        opt(
+            "ipxe_uefi",
+            "iPXE for UEFI, for the ipxe chain (default ipxe.efi).",
+        ),
+    ],
+};
+
+/// `distros.NAME`.
+pub const DISTRO: Mapping = Mapping {
+    path: "distros.NAME",
+    doc: "An install tree and how to boot its installer. `httpd-tree import PATH --distro \
+          NAME` writes this entry from a tree's .treeinfo or its Debian/Ubuntu layout.",
+    keys: &[
+        opt("arch", "x86_64 (the default), i386 or aarch64."),
+        req(
+            "family",
+            "redhat (kickstart), debian (preseed) or ubuntu (autoinstall): decides the \
+             answer file and the kernel arguments that point at it.",
+        ),
+        req(
+            "tree",
+            "The install tree: a directory (relative to the inventory's directory; served \
+             at /trees/NAME/ over HTTP and trees/NAME/ over TFTP, without copying) or an \
+             http:// or https:// mirror URL (then only the ipxe chain can boot it).",
+        ),
+        req(
+            "kernel",
+            "The installer's kernel, a path inside the tree (no ..).",
+        ),
+        req(
+            "initrd",
+            "The installer's initrd, a path inside the tree (no ..).",
+        ),
+        opt(
+            "loaders",
+            "Overrides of the top-level loaders for this distro.",
+        ),
+    ],
+};
+
+/// `profiles.NAME`.
+pub const PROFILE: Mapping = Mapping {
+    path: "profiles.NAME",
+    doc: "What gets installed and how. A profile may inherit from a parent: the nearest \
+          definition of a key wins, vars merge; a cycle is an error.",
+    keys: &[
+        opt("parent", "The profile this one inherits from."),
+        Key {
+            name: "distro",
+            required: Need::Inherited,
+            doc: "The distro it installs (here or in a parent).",
+        },
+        opt(
+            "template",
+            "The answer-file template: a minijinja file relative to the inventory, or \
+             builtin:kickstart, builtin:preseed, builtin:autoinstall (the default for the \
+             distro's family).",
+        ),
+        opt(
+            "kernel_args",
+            "Kernel arguments added after the ones the family needs (inst.ks=..., \
+             auto=true priority=critical url=..., autoinstall ds=nocloud-net;s=...).",
+        ),
+        opt(
+            "chain",
+            "classic (the default: pxelinux for BIOS, GRUB for UEFI, all over TFTP) or \
+             ipxe (iPXE, then scripts, kernel and initrd over HTTP).",
+        ),
+        opt("description", "The menu label."),
+        opt(
+            "vars",
+            "Free-form template variables (timezone, root_password_hash, mirror_host, ...).",
+        ),
+    ],
+};
+
+/// `machines.NAME`.
+pub const MACHINE: Mapping = Mapping {
+    path: "machines.NAME",
+    doc: "A machine the suite knows by its MAC address.",
+    keys: &[
+        req(
+            "mac",
+            "One MAC address or a list, in any spelling (52:54:00:12:34:56, 52-54-..., \
+             5254.0012.3456); unique across machines.",
+        ),
+        opt("hostname", "The host name (default: the machine's name)."),
+        opt(
+            "address",
+            "A fixed IPv4 address that dhcpd reserves for it; unique.",
+        ),
+        opt("uuid", "The SMBIOS UUID (pxelinux looks for it first)."),
+        req("profile", "The profile it installs."),
+        opt(
+            "netboot",
+            "install (the default: install until the installer calls back, then boot \
+             locally) or local (always boot locally).",
+        ),
+    ],
+};
+
+/// Every mapping, in the manual's order.
+pub const ALL: &[Mapping] = &[TOP, SERVERS, MENU, LOADERS, DISTRO, PROFILE, MACHINE];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_documented() {
+        for m in ALL {
+            let mut names = m.names();
+            names.sort_unstable();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "duplicate key in {}", m.path);
+            for k in m.keys {
+                assert!(k.doc.ends_with('.'), "{}.{}: a sentence", m.path, k.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! tftpd's manual: the one definition behind both `tftpd --help` and tftpd(8).
+
+use pxe_daemon::{Block, Manual, Opt, OptGroup, Section};
+
+fn group(title: &str, options: &[(&str, &str)]) -> OptGroup {
+    OptGroup {
+        title: Some(title.into()),
+        options: options.iter().map(|(f, h)| Opt::new(*f, *h)).collect(),
+    }
+}
+
+fn defs(items: &[(&str, &str)]) -> Block {
+    Block::Defs(
+        items
+            .iter()
+            .map(|(t, d)| ((*t).to_string(), (*d).to_string()))
+            .collect(),
+    )
+}
+
+/// The manual page, also printed (options and short sections) by `--help`.
+pub fn manual() -> Manual {
+    let options = vec![
+        group(
+            "Modes",
+            &[
+                (
+                    "-l, --listen",
+                    "standalone: bind the address of -a and serve (detaches)",
+                ),
+                (
+                    "-L, --foreground",
+                    "standalone without detaching (implies -l)",
+                ),
+                (
+                    "(neither)",
+                    "inetd mode: the UDP socket is standard input (xinetd wait=yes, systemd \
+                     StandardInput=socket) or a systemd socket (LISTEN_FDS)",
+                ),
+                (
+                    "-a, --address [ADDR][:PORT]",
+                    "address and port to listen on (default all addresses, port 69; IPv6 \
+                     addresses in brackets)",
+                ),
+                ("-4, --ipv4", "IPv4 only"),
+                ("-6, --ipv6", "IPv6 only"),
+                (
+                    "-t, --timeout SECONDS",
+                    "inetd mode: exit after this long without a request (default 900)",
+                ),
+                (
+                    "-P, --pidfile FILE",
+                    "standalone: write the process id here, removed on exit",
+                ),
+            ],
+        ),
+        group(
+            "Files",
+            &[
+                (
+                    "directory...",
+                    "root directories; without -s a request must be an absolute path under one \
+                     of them",
+                ),
+                (
+                    "-s, --secure",
+                    "names are relative to the one root directory (a leading / is ignored); \
+                     nothing outside it is reachable",
+                ),
+                (
+                    "-c, --create",
+                    "let uploads create new files (otherwise only existing world-writable files \
+                     can be written)",
+                ),
+                (
+                    "-p, --permissive",
+                    "no world-readable / world-writable checks beyond the system's",
+                ),
+                (
+                    "-U, --umask UMASK",
+                    "umask (octal) for created files (default 0, or inherited with -p)",
+                ),
+                (
+                    "-m, --map-file FILE",
+                    "filename remapping rules (tftpd-hpa syntax)",
+                ),
+                (
+                    "-u, --user USER",
+                    "run as this user after binding (default nobody; only when started as root)",
+                ),
+            ],
+        ),
+        group(
+            "Protocol",
+            &[
+                (
+                    "-B, --blocksize MAX",
+                    "largest block size granted (512 to 65464)",
+                ),
+                (
+                    "-r, --refuse OPTION",
+                    "never accept this RFC 2347 option (repeatable)",
+                ),
+                (
+                    "-T, --retransmit USEC",
+                    "retransmit timeout in microseconds (default 1000000)",
+                ),
+                (
+                    "-R, --port-range LO:HI",
+                    "take transfer ports from this range",
+                ),
+            ],
+        ),
+        group(
+            "Logging",
+            &[
+                (
+                    "-v, --verbose",
+                    "more logging (repeatable); RUST_LOG overrides",
+                ),
+                ("--verbosity N", "set the verbosity to N"),
+            ],
+        ),
+        group(
+            "pxe-suite additions",
+            &[
+                (
+                    "--inventory FILE",
+                    "pxe-suite inventory (pxe-inventory(5)): pxelinux.cfg/*, grub.cfg*, *.ipxe \
+                     are rendered per machine on each request, trees/<distro>/* is served from \
+                     the distro's tree directory; a file on disk under the root wins. Re-read \
+                     on SIGHUP (a bad file is refused and the old one stays); it must stay \
+                     readable by the -u user",
+                ),
+                (
+                    "--state-dir DIR",
+                    "install state of the machines (pxe-suite state directory; its menus boot \
+                     from disk once installed) and where each served file is recorded as a \
+                     boot event; must be writable by the -u user",
+                ),
+                (
+                    "--max-transfers N",
+                    "concurrent transfers at most (default 1000)",
+                ),
+                (
+                    "--check",
+                    "validate the configuration (roots, map file, inventory) and exit",
+                ),
+                ("-V, --version", "print the version and exit"),
+                ("-h, --help", "print this help"),
+            ],
+        ),
+    ];
+    let sections = vec![
+        Section {
+            title: "SIGNALS".into(),
+            blocks: vec![defs(&[
+                (
+                    "SIGHUP",
+                    "re-read the inventory; a file with errors is refused and the old one keeps \
+                     serving",
+                ),
+                ("SIGTERM, SIGINT", "stop; transfers in progress end"),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "ENVIRONMENT".into(),
+            blocks: vec![defs(&[
+                ("PXE_LOG, RUST_LOG", "log level or filter, overrides -v"),
+                (
+                    "PXE_LOG_FORMAT",
+                    "text, journal or json (default: journal when standard error is the \
+                     systemd journal, else text)",
+                ),
+                (
+                    "LISTEN_FDS, LISTEN_PID",
+                    "set by systemd socket activation: the socket to serve",
+                ),
+                (
+                    "NOTIFY_SOCKET, WATCHDOG_USEC",
+                    "set by systemd: READY=1 once the socket is bound or inherited, WATCHDOG=1 \
+                     at half the watchdog interval",
+                ),
+                (
+                    "TFTPD_SYSLOG_SOCKET",
+                    "the syslog socket used in inetd mode (default /dev/log)",
+                ),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "EXIT STATUS".into(),
+            blocks: vec![defs(&[
+                (
+                    "0",
+                    "success (an inetd-mode server also exits 0 after its idle timeout)",
+                ),
+                ("1", "the command line or the configuration is invalid"),
+                (
+                    "2",
+                    "a runtime failure (the socket cannot be bound or used)",
+                ),
+            ])],
+            in_help: true,
+        },
+        Section {
+            title: "FILES".into(),
+            blocks: vec![defs(&[
+                (
+                    "/srv/tftp",
+                    "the usual root directory (Debian); /tftpboot under xinetd",
+                ),
+                (
+                    "/lib/systemd/system/tftpd.socket, tftpd.service",
+                    "socket activation",
+                ),
+                (
+                    "/lib/systemd/system/tftpd-standalone.service",
+                    "standalone service",
+                ),
+                ("/etc/xinetd.d/tftp", "the xinetd stanza"),
+            ])],
+            in_help: false,
+        },
+        Section {
+            title: "SEE ALSO".into(),
+            blocks: vec![Block::Para(
+                "in.tftpd(8), xinetd.conf(5), systemd.socket(5), pxe-inventory(5), dhcpd(8), \
+                 httpd-tree(8)"
+                    .into(),
+            )],
+            in_help: false,
+        },
+    ];
+    Manual {
+        name: "tftpd".into(),
+        section: 8,
+        version: env!("CARGO_PKG_VERSION").into(),
+        summary: "TFTP server for network boots, a drop-in replacement for tftpd-hpa".into(),
+        synopsis: vec!["tftpd [options] directory...".into()],
+        description: vec![
+            Block::Para(crate::ABOUT.into()),
+            Block::Para(
+                "It takes tftpd-hpa's command line and remap files and runs the same three \
+                 ways: under xinetd or a systemd socket (inetd mode, the socket inherited), or \
+                 standalone with -l / -L. It implements RFC 1350 with the blksize, tsize, \
+                 timeout and windowsize options (RFC 2347, 2348, 2349, 7440), netascii, and \
+                 uploads under tftpd-hpa's rules."
+                    .into(),
+            ),
+            Block::Para(
+                "With --inventory it also serves per-machine boot menus computed from the \
+                 inventory on each request, so there is nothing to regenerate when a machine \
+                 is added or has installed."
+                    .into(),
+            ),
+        ],
+        options,
+        sections,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every documented flag parses, with a value exactly when the manual shows one.
+    #[test]
+    fn documented_flags_parse() {
+        let value_for = |flag: &str| match flag {
+            "-a" | "--address" => "127.0.0.1:6969",
+            "-U" | "--umask" => "022",
+            "-B" | "--blocksize" => "1468",
+            "-T" | "--retransmit" => "500000",
+            "-R" | "--port-range" => "7000:7100",
+            "-t" | "--timeout" | "--verbosity" | "--max-transfers" => "5",
+            _ => "x",
+        };
+        for group in manual().options {
+            for o in group.options {
+                if !o.flags.starts_with('-') {
+                    continue; // the directory list and inetd mode are not flags
+                }
+                // `-a, --address VALUE`: the value name follows the last variant only.
+                let takes_value = o
+                    .flags
+                    .rsplit(", ")
+                    .next()
+                    .is_some_and(|last| last.split_whitespace().count() > 1);
+                for variant in o.flags.split(", ") {
+                    let flag = variant.split_whitespace().next().unwrap_or_default();
+                    let mut argv = vec![flag.to_string()];
+                    if takes_value {
+                        argv.push(value_for(flag).into());
+                    }
+                    if flag == "--state-dir" {
+                        argv.extend(["--inventory".into(), "inv.yaml".into()]);
+                    }
+                    argv.push("/srv/tftp".into());
+                    let parsed = crate::cli::parse(argv.clone());
+                    assert!(parsed.is_ok(), "{argv:?}: {parsed:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn committed_page_is_current() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/man/man8/tftpd.8");
+        if let Err(e) = pxe_daemon::manual::check_committed(&manual().roff(), &path) {
+            panic!("{e}");
+        }
+    }
+}
