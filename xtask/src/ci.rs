@@ -25,7 +25,11 @@ pub(crate) fn run() -> Result<()> {
             "warnings",
         ],
     )?;
-    let (passed, failed) = test_and_count(&root)?;
+    let (test_passed, test_failed) = test_and_count(&root)?;
+    // The deployment: dist installed, units verified and run, xinetd, Containerfiles.
+    eprintln!("xtask: cargo xtask ops");
+    let (ops_passed, ops_failed) = crate::ops::counts()?;
+    let (passed, failed) = (test_passed + ops_passed, test_failed + ops_failed);
     // The lab boots real VMs through the daemons just tested.
     eprintln!("xtask: cargo xtask e2e");
     let (lab_passed, lab_failed) = crate::lab::e2e_counts(&[])?;
@@ -37,7 +41,7 @@ pub(crate) fn run() -> Result<()> {
         failed + lab_failed
     );
     if failed + lab_failed > 0 {
-        bail!("{failed} test(s) and {lab_failed} lab case(s) failed");
+        bail!("{failed} test(s) or deployment check(s) and {lab_failed} lab case(s) failed");
     }
     if passed == 0 {
         bail!("no test ran");

@@ -44,7 +44,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Options> {
             "--only" => {
                 let s = it.next().context(USAGE)?;
                 if !SERVICES.contains(&s.as_str()) {
-                    bail!("--only {s}: expected one of {}\n{USAGE}", SERVICES.join(", "));
+                    bail!(
+                        "--only {s}: expected one of {}\n{USAGE}",
+                        SERVICES.join(", ")
+                    );
                 }
                 o.only = Some(s.clone());
             }
@@ -89,17 +92,19 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
         Some(s) => vec![s.as_str()],
         None => SERVICES.to_vec(),
     };
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .args(["build", "--release", "--locked"])
-        .current_dir(&root);
+    // One build per daemon: cargo unifies dependency features across the packages of one
+    // invocation, so building them together would give each binary other features (and
+    // other bytes) than building it alone, as a container build does.
     for s in &services {
-        cargo.args(["-p", s, "--bin", s]);
-    }
-    eprintln!("dist: cargo build --release ({})", services.join(", "));
-    let status = cargo.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed ({status})");
+        eprintln!("dist: cargo build --release -p {s}");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked", "-p", s, "--bin", s])
+            .current_dir(&root)
+            .status()
+            .context("running cargo build")?;
+        if !status.success() {
+            bail!("cargo build --release -p {s} failed ({status})");
+        }
     }
     let target = target_dir(&root);
     let tree = match &o.out {
@@ -107,8 +112,7 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
         None => target.join("dist").join(release_name()),
     };
     if tree.exists() {
-        std::fs::remove_dir_all(&tree)
-            .with_context(|| format!("clearing {}", tree.display()))?;
+        std::fs::remove_dir_all(&tree).with_context(|| format!("clearing {}", tree.display()))?;
     }
     for s in &services {
         copy(
@@ -125,11 +129,7 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
     if o.only.is_none() {
         whole_suite(&root, &tree)?;
     }
-    let tarball = if o.tarball {
-        Some(tar(&tree)?)
-    } else {
-        None
-    };
+    let tarball = if o.tarball { Some(tar(&tree)?) } else { None };
     Ok((tree, tarball))
 }
 
@@ -178,7 +178,11 @@ fn whole_suite(root: &Path, tree: &Path) -> Result<()> {
     for d in list(&root.join("docs"))? {
         let name = d.file_name().context("doc name")?.to_string_lossy();
         if name.ends_with(".md") {
-            copy(&d, &tree.join("usr/share/doc/pxe-suite").join(&*name), 0o644)?;
+            copy(
+                &d,
+                &tree.join("usr/share/doc/pxe-suite").join(&*name),
+                0o644,
+            )?;
         }
     }
     Ok(())

@@ -4,6 +4,8 @@
 //! - `demo`: the lab: a VM installs itself through our three daemons, then boots from disk.
 //! - `e2e`: every lab case (BIOS, UEFI, iPXE, installer, no reinstall loop, split hosts,
 //!   classic config); CI runs it.
+//! - `ops`: the deployment checked for real (dist, units, xinetd, Containerfiles); CI runs it.
+//! - `dist`, `man`: the release tree and tarball; the manual pages.
 
 mod bench;
 mod ci;
@@ -11,6 +13,7 @@ mod dist;
 mod fuzz;
 mod lab;
 mod man;
+mod ops;
 
 use std::process::ExitCode;
 
@@ -19,7 +22,8 @@ usage: cargo xtask <task>
 
 tasks:
   ci      install test dependencies (apt-get, as root), then cargo fmt --check,
-          cargo clippy --all-targets -D warnings, and cargo test --workspace
+          cargo clippy --all-targets -D warnings, cargo test --workspace, the
+          deployment checks (ops) and every lab case (e2e)
   demo    the PXE lab: a VM network-boots through our dhcpd, tftpd and httpd-tree,
           installs (a marker initramfs makes the installer's calls), then boots again
           and gets its local disk; as root, installs what it needs
@@ -30,6 +34,10 @@ tasks:
   dist    release binaries, manual pages, units and example configurations laid out as
           they install (usr/sbin, etc, lib/systemd/system, usr/share/man) under
           target/dist/, plus a tarball; --only SERVICE, --out DIR, --no-tarball
+  ops     the deployment checked for real: dist installed in a private overlay of this
+          machine, systemd-analyze verify and security on the units, each daemon started
+          from its unit answering a real client, socket activation, xinetd, the
+          Containerfiles (hadolint, build steps run without an engine); CI runs it
   man     write the manual pages (deploy/man/) from the daemons' --help definitions;
           CI fails when the committed pages are not current
   bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
@@ -46,6 +54,7 @@ fn main() -> ExitCode {
         Some("e2e") => lab::e2e(&args[1..]),
         Some("man") => man::run(&args[1..]),
         Some("dist") => dist::run(&args[1..]),
+        Some("ops") => ops::run(&args[1..]),
         Some("-h" | "--help") | None => {
             eprint!("{USAGE}");
             return ExitCode::SUCCESS;

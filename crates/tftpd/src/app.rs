@@ -268,6 +268,7 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    pxe_daemon::notify::stopping();
 }
 
 /// The standalone socket of `-a`, `-4`, `-6`.

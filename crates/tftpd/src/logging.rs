@@ -4,7 +4,8 @@
 //! xinetd hands an inetd-mode server the socket as standard input, output and error; log lines
 //! written there would go nowhere. tftpd-hpa logs only to syslog for that reason. So when fd 2
 //! is the same socket as fd 0, or closed, lines go to the syslog socket (`/dev/log`, or the
-//! path in `TFTPD_SYSLOG_SOCKET`), one datagram per line, facility daemon.
+//! path in `TFTPD_SYSLOG_SOCKET`), one datagram per line, facility daemon; with no syslog
+//! socket either, nowhere.
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
@@ -48,14 +49,22 @@ pub fn init(verbosity: u32) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter.clone())
         .with_ansi(false);
-    if stderr_is_unusable()
-        && let Some(syslog) = Syslog::connect()
-    {
-        let _ = builder
-            .without_time()
-            .with_target(false)
-            .with_writer(syslog)
-            .try_init();
+    if stderr_is_unusable() {
+        match Syslog::connect() {
+            Some(syslog) => {
+                let _ = builder
+                    .without_time()
+                    .with_target(false)
+                    .with_writer(syslog)
+                    .try_init();
+            }
+            // No syslog either (a container, a minimal host): lines written to the socket
+            // would fail, and tracing-subscriber reports a failed write on standard error,
+            // which is that socket again and panics. Nothing is logged.
+            None => {
+                let _ = builder.with_writer(io::sink).try_init();
+            }
+        }
         return;
     }
     match pxe_daemon::LogFormat::from_env() {

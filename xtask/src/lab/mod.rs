@@ -5,9 +5,9 @@
 mod assets;
 mod daemons;
 mod initramfs;
-mod net;
+pub(crate) mod net;
 mod probe;
-mod procs;
+pub(crate) mod procs;
 mod qemu;
 
 use anyhow::{Context, Result, bail};

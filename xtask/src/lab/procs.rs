@@ -57,6 +57,39 @@ impl Proc {
         false
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to end.
+    pub(crate) fn wait(&mut self) -> Result<std::process::ExitStatus> {
+        self.child.wait().context("waiting for a process")
+    }
+
+    /// Waits up to `limit`; `None` when it is still running.
+    pub(crate) fn wait_timeout(
+        &mut self,
+        limit: Duration,
+    ) -> Result<Option<std::process::ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().context("polling a process")? {
+                return Ok(Some(s));
+            }
+            if start.elapsed() > limit {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub(crate) fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
     /// SIGTERM, then SIGKILL after a grace period.
     pub(crate) fn stop(&mut self) {
         if !self.alive() {

@@ -116,3 +116,29 @@ fn xinetd_style_stderr_socket_logs_to_syslog() {
         "syslog lines: {lines:#?}"
     );
 }
+
+/// Under xinetd on a host without a syslog socket (a container, a minimal system) there is
+/// nowhere to log: the transfer must still be served (it once panicked on the failed write).
+#[test]
+fn xinetd_style_without_syslog_still_serves() {
+    let tftp = need("tftp", "tftp-hpa");
+    let tree = Tree::new();
+    let content = pseudo_random(5000, 14);
+    tree.file("ldlinux.c32", &content);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind service socket");
+    let port = sock.local_addr().expect("local addr").port();
+    let as_stdout = sock.try_clone().expect("dup socket");
+    let as_stderr = sock.try_clone().expect("dup socket");
+    let mut child = Command::new(TFTPD)
+        .args(["-s", "-t", "1"])
+        .arg(&tree.root)
+        .env("TFTPD_SYSLOG_SOCKET", tree.out("no-syslog-here.sock"))
+        .stdin(Stdio::from(OwnedFd::from(sock)))
+        .stdout(Stdio::from(OwnedFd::from(as_stdout)))
+        .stderr(Stdio::from(OwnedFd::from(as_stderr)))
+        .spawn()
+        .expect("start tftpd");
+    fetch(&tftp, &tree, port, "ldlinux.c32", &content);
+    let status = child.wait().expect("wait for tftpd");
+    assert!(status.success(), "exit status {status}");
+}

@@ -1,0 +1,627 @@
+//! The daemons started from the installed units, as systemd would start them, each
+//! answered by a real client from another network namespace:
+//!
+//! - the unit's `ExecStartPre=` and `ExecStart=` lines, paths and flags as written,
+//!   expanded with the unit's environment, run as its `User=` with only its
+//!   `AmbientCapabilities=` (setpriv), its state directories created and owned as
+//!   `StateDirectory=` makes them, a clean environment with `NOTIFY_SOCKET` and
+//!   `WATCHDOG_USEC`;
+//! - `READY=1` must arrive before any client is started, then a `WATCHDOG=1`; `ExecReload=`
+//!   must produce `RELOADING=1` then `READY=1`; SIGTERM must end the process;
+//! - tftpd.service behind tftpd.socket through `systemd-socket-activate --datagram`, and the
+//!   xinetd stanza under the real xinetd (unpacked into the sysroot only).
+
+use super::sysroot::{SHARE_INSIDE, Sysroot, output};
+use super::unit::Unit;
+use crate::lab::procs::Proc;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The server side of the test link.
+pub(crate) const SERVER_IP: &str = "10.78.0.1";
+const CLIENT_IF: &str = "c0";
+
+/// The two namespaces of a check: the server's and the client's.
+pub(crate) struct Net {
+    pub(crate) server: crate::lab::net::Netns,
+    pub(crate) client: crate::lab::net::Netns,
+}
+
+impl Net {
+    pub(crate) fn create(tag: &str) -> Result<Net> {
+        let server = crate::lab::net::Netns::create(&format!("{tag}-s"))?;
+        let client = crate::lab::net::Netns::create(&format!("{tag}-c"))?;
+        server.ip(&[
+            "link",
+            "add",
+            "s0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CLIENT_IF,
+            "netns",
+            &client.name,
+        ])?;
+        server.addr("s0", &format!("{SERVER_IP}/24"))?;
+        server.ip(&["link", "set", "s0", "up"])?;
+        // The client has an address for TFTP and HTTP; udhcpc asks for a lease all the
+        // same (and, run with -s /bin/true, configures nothing).
+        client.addr(CLIENT_IF, "10.78.0.2/24")?;
+        client.ip(&["link", "set", CLIENT_IF, "up"])?;
+        Ok(Net { server, client })
+    }
+
+    /// Runs a client in the client namespace, in `cwd`; returns its standard output and
+    /// error together.
+    fn client(&self, cwd: &Path, argv: &[&str]) -> Result<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.client.name])
+            .args(argv)
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", argv.join(" ")))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            bail!("{}: {}\n{text}", argv.join(" "), out.status);
+        }
+        Ok(text)
+    }
+}
+
+/// The notification socket a service is given.
+struct Notify {
+    sock: UnixDatagram,
+    inside: String,
+    seen: Vec<String>,
+}
+
+impl Notify {
+    fn new(share: &Path, name: &str) -> Result<Notify> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = share.join(format!("{name}.notify"));
+        let _ = std::fs::remove_file(&path);
+        let sock = UnixDatagram::bind(&path).context("binding the notify socket")?;
+        // The service runs as its own user and must be able to connect.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
+        Ok(Notify {
+            sock,
+            inside: format!("{SHARE_INSIDE}/{name}.notify"),
+            seen: Vec::new(),
+        })
+    }
+
+    /// Waits for a message with the line `want` (`READY=1`); the messages before it are
+    /// kept in `seen`.
+    fn expect(&mut self, want: &str, limit: Duration, proc: &mut Proc) -> Result<()> {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < limit {
+            self.sock
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .context("socket timeout")?;
+            match self.sock.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let hit = msg.lines().any(|l| l == want);
+                    self.seen.push(msg);
+                    if hit {
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    if !proc.alive() {
+                        bail!(
+                            "{} exited before {want}; its output:\n{}",
+                            proc.name,
+                            proc.log_text()
+                        );
+                    }
+                }
+            }
+        }
+        bail!(
+            "no {want} from {} within {limit:?} (got {:?}); its output:\n{}",
+            proc.name,
+            self.seen,
+            proc.log_text()
+        )
+    }
+}
+
+/// How a unit's process is started in the sysroot.
+struct Launch<'a> {
+    sysroot: &'a Sysroot,
+    unit: &'a Unit,
+    env: BTreeMap<String, String>,
+}
+
+impl<'a> Launch<'a> {
+    fn new(sysroot: &'a Sysroot, unit: &'a Unit) -> Result<Launch<'a>> {
+        // EnvironmentFile= paths are read inside the installed system.
+        let env = unit.environment(|path| {
+            sysroot
+                .read_optional(path)
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, path.to_string()))
+        })?;
+        Ok(Launch { sysroot, unit, env })
+    }
+
+    /// `StateDirectory=`: /var/lib/<dir> owned by the unit's user, with its mode.
+    fn state_dirs(&self) -> Result<()> {
+        let user = self
+            .unit
+            .get("Service", "User")
+            .unwrap_or_else(|| "root".into());
+        let group = self
+            .unit
+            .get("Service", "Group")
+            .unwrap_or_else(|| user.clone());
+        let mode = self
+            .unit
+            .get("Service", "StateDirectoryMode")
+            .unwrap_or_else(|| "0755".into());
+        for line in self.unit.all("Service", "StateDirectory") {
+            for d in line.split_whitespace() {
+                let path = format!("/var/lib/{d}");
+                self.sysroot.run_inside(&["mkdir", "-p", &path])?;
+                self.sysroot
+                    .run_inside(&["chown", "-R", &format!("{user}:{group}"), &path])?;
+                self.sysroot.run_inside(&["chmod", &mode, &path])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The argv that runs `cmd` as the unit would: clean environment, umask, user and
+    /// capabilities, in the sysroot and the server namespace.
+    fn argv(&self, netns: &str, cmd: &[String], notify: Option<&Notify>) -> Vec<String> {
+        let mut inner: Vec<String> = vec![
+            "env".into(),
+            "-i".into(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "LANG=C.UTF-8".into(),
+        ];
+        if let Some(n) = notify {
+            inner.push(format!("NOTIFY_SOCKET={}", n.inside));
+            inner.push("WATCHDOG_USEC=2000000".into());
+        }
+        for (k, v) in &self.env {
+            inner.push(format!("{k}={v}"));
+        }
+        let umask = self
+            .unit
+            .get("Service", "UMask")
+            .unwrap_or_else(|| "0022".into());
+        inner.extend([
+            "sh".into(),
+            "-c".into(),
+            format!("umask {umask} && exec \"$@\""),
+            "unit-exec".into(),
+        ]);
+        inner.extend(self.unit.setpriv());
+        inner.extend(cmd.iter().cloned());
+        let mut argv = vec![
+            "nsenter".to_string(),
+            format!("--mount=/proc/{}/ns/mnt", self.sysroot.holder_pid()),
+            format!("--net=/run/netns/{netns}"),
+            "--".into(),
+            "chroot".into(),
+            self.sysroot.root().display().to_string(),
+        ];
+        argv.extend(inner);
+        argv
+    }
+
+    /// Runs every `ExecStartPre=` to completion.
+    fn pre(&self, netns: &str, log: &Path) -> Result<()> {
+        for cmd in self.unit.command("ExecStartPre", &self.env)? {
+            let argv = self.argv(netns, &cmd, None);
+            let mut p = Proc::spawn("ExecStartPre", &argv, log)?;
+            let status = p.wait()?;
+            if !status.success() {
+                bail!(
+                    "{}: ExecStartPre {} failed ({status}):\n{}",
+                    self.unit.name,
+                    cmd.join(" "),
+                    p.log_text()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `ExecStart=` and waits for READY=1 and a watchdog ping.
+    fn start(&self, netns: &str, work: &Path, notify: &mut Notify) -> Result<Proc> {
+        let cmds = self.unit.command("ExecStart", &self.env)?;
+        let [cmd] = cmds.as_slice() else {
+            bail!("{}: expected one ExecStart", self.unit.name);
+        };
+        let argv = self.argv(netns, cmd, Some(notify));
+        let log = work.join(format!("{}.log", self.unit.name));
+        let mut p = Proc::spawn(&self.unit.name, &argv, &log)?;
+        notify.expect("READY=1", Duration::from_secs(30), &mut p)?;
+        notify.expect("WATCHDOG=1", Duration::from_secs(5), &mut p)?;
+        Ok(p)
+    }
+
+    /// `ExecReload=` with `$MAINPID`, expecting RELOADING=1 then READY=1.
+    fn reload(&self, main: &mut Proc, notify: &mut Notify) -> Result<()> {
+        let mut env = self.env.clone();
+        env.insert("MAINPID".into(), main.pid().to_string());
+        for cmd in self.unit.command("ExecReload", &env)? {
+            let mut c = self.sysroot.inside(None, &cmd);
+            output(&mut c, &cmd.join(" "))?;
+        }
+        notify.expect("RELOADING=1", Duration::from_secs(10), main)?;
+        notify.expect("READY=1", Duration::from_secs(10), main)?;
+        Ok(())
+    }
+}
+
+fn stop(mut p: Proc, notify: &mut Notify) -> Result<()> {
+    p.terminate();
+    let status = p.wait_timeout(Duration::from_secs(15))?;
+    if !status.is_some_and(|s| s.success()) {
+        bail!(
+            "{} did not exit cleanly on SIGTERM ({status:?}):\n{}",
+            p.name,
+            p.log_text()
+        );
+    }
+    // Drain what was sent on the way out.
+    let mut buf = [0u8; 4096];
+    let _ = notify
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(100)));
+    while let Ok(n) = notify.sock.recv(&mut buf) {
+        notify
+            .seen
+            .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    if !notify
+        .seen
+        .iter()
+        .any(|m| m.lines().any(|l| l == "STOPPING=1"))
+    {
+        bail!("{}: no STOPPING=1 on SIGTERM", p.name);
+    }
+    Ok(())
+}
+
+fn unit(sysroot: &Sysroot, name: &str) -> Result<Unit> {
+    let text = sysroot.read(&format!("/lib/systemd/system/{name}"))?;
+    Unit::parse(name, &text)
+}
+
+/// dhcpd.service: a lease for busybox udhcpc, the lease on disk, a reload, a stop.
+pub(crate) fn dhcpd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    sysroot.write(
+        "/etc/dhcp/dhcpd.conf",
+        &format!(
+            "# written by cargo xtask ops\n\
+             authoritative;\n\
+             default-lease-time 600;\n\
+             subnet 10.78.0.0 netmask 255.255.255.0 {{\n\
+             \x20 range 10.78.0.100 10.78.0.150;\n\
+             \x20 next-server {SERVER_IP};\n\
+             \x20 filename \"pxelinux.0\";\n\
+             }}\n"
+        ),
+    )?;
+    let u = unit(sysroot, "dhcpd.service")?;
+    let launch = Launch::new(sysroot, &u)?;
+    launch.state_dirs()?;
+    launch.pre(&net.server.name, &work.join("dhcpd-pre.log"))?;
+    let mut notify = Notify::new(&sysroot.share, "dhcpd")?;
+    let mut p = launch.start(&net.server.name, work, &mut notify)?;
+    let out = net.client(
+        work,
+        &[
+            "busybox",
+            "udhcpc",
+            "-i",
+            CLIENT_IF,
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-s",
+            "/bin/true",
+        ],
+    )?;
+    let lease = out
+        .lines()
+        .chain(std::iter::empty())
+        .find_map(|l| l.split("lease of ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_string);
+    let Some(addr) = lease else {
+        bail!("udhcpc got no lease:\n{out}\ndhcpd:\n{}", p.log_text());
+    };
+    let leases = sysroot.read("/var/lib/dhcp/dhcpd.leases")?;
+    if !leases.contains(&format!("lease {addr} {{")) {
+        bail!("{addr} is not in /var/lib/dhcp/dhcpd.leases:\n{leases}");
+    }
+    let owner = sysroot.run_inside(&["stat", "-c", "%U", "/var/lib/dhcp/dhcpd.leases"])?;
+    if owner.trim() != "pxe" {
+        bail!(
+            "the lease file belongs to {}, not the unit's user pxe",
+            owner.trim()
+        );
+    }
+    launch.reload(&mut p, &mut notify)?;
+    stop(p, &mut notify)?;
+    Ok(format!(
+        "udhcpc got {addr}; lease written by user pxe; reload and stop notified"
+    ))
+}
+
+fn tftp_get(net: &Net, work: &Path, name: &str, want: &[u8]) -> Result<()> {
+    let dir = work.join(format!("get-{}", name.replace('/', "_")));
+    std::fs::create_dir_all(&dir)?;
+    net.client(
+        &dir,
+        &["tftp", SERVER_IP, "-m", "binary", "-c", "get", name, "got"],
+    )?;
+    let got = std::fs::read(dir.join("got")).context("tftp wrote no file")?;
+    if got != want {
+        bail!(
+            "{name}: {} bytes fetched, not the {} served",
+            got.len(),
+            want.len()
+        );
+    }
+    Ok(())
+}
+
+fn payload() -> Vec<u8> {
+    (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn put_file(sysroot: &Sysroot, dir: &str, name: &str, data: &[u8]) -> Result<()> {
+    let staged = sysroot.share.join("payload");
+    std::fs::write(&staged, data)?;
+    sysroot.run_inside(&["mkdir", "-p", dir])?;
+    let to = format!("{dir}/{name}");
+    sysroot.run_inside(&["cp", &format!("{SHARE_INSIDE}/payload"), &to])?;
+    sysroot.run_inside(&["chmod", "0644", &to])?;
+    Ok(())
+}
+
+/// tftpd-standalone.service: a 200 kB file for the tftp-hpa client.
+pub(crate) fn tftpd_standalone(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    let data = payload();
+    put_file(sysroot, "/srv/tftp", "standalone.bin", &data)?;
+    let u = unit(sysroot, "tftpd-standalone.service")?;
+    let launch = Launch::new(sysroot, &u)?;
+    launch.state_dirs()?;
+    let mut notify = Notify::new(&sysroot.share, "tftpd-standalone")?;
+    let p = launch.start(&net.server.name, work, &mut notify)?;
+    tftp_get(net, work, "standalone.bin", &data)?;
+    stop(p, &mut notify)?;
+    Ok("tftp-hpa fetched /srv/tftp/standalone.bin intact".into())
+}
+
+/// tftpd.socket + tftpd.service through systemd-socket-activate --datagram.
+pub(crate) fn tftpd_socket(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    let data = payload();
+    put_file(sysroot, "/srv/tftp", "activated.bin", &data)?;
+    let socket = unit(sysroot, "tftpd.socket")?;
+    let listen = socket
+        .get("Socket", "ListenDatagram")
+        .context("tftpd.socket has no ListenDatagram")?;
+    let u = unit(sysroot, "tftpd.service")?;
+    let launch = Launch::new(sysroot, &u)?;
+    launch.state_dirs()?;
+    let mut notify = Notify::new(&sysroot.share, "tftpd-socket")?;
+    let cmds = u.command("ExecStart", &launch.env)?;
+    let [cmd] = cmds.as_slice() else {
+        bail!("tftpd.service: expected one ExecStart");
+    };
+    // systemd-socket-activate binds as root, then execs the service's command line (under
+    // the unit's user), passing the socket as LISTEN_FDS=1 like systemd.
+    let mut wrapped: Vec<String> = vec![
+        "systemd-socket-activate".into(),
+        "--datagram".into(),
+        "-l".into(),
+        listen.clone(),
+    ];
+    wrapped.extend(cmd.iter().cloned());
+    let argv = launch.argv_root_then_unit(&net.server.name, &wrapped, &mut notify);
+    let mut p = Proc::spawn("tftpd.socket", &argv, &work.join("tftpd-socket.log"))?;
+    // The socket is bound before tftpd runs: a request may come at once, as through systemd.
+    std::thread::sleep(Duration::from_millis(300));
+    tftp_get(net, work, "activated.bin", &data)?;
+    notify.expect("READY=1", Duration::from_secs(10), &mut p)?;
+    stop(p, &mut notify)?;
+    Ok(format!(
+        "ListenDatagram={listen} passed as LISTEN_FDS; tftp-hpa fetched /srv/tftp/activated.bin"
+    ))
+}
+
+impl Launch<'_> {
+    /// Like [`Launch::argv`] but the first words (systemd-socket-activate and its
+    /// options) run as root and the unit's setpriv wraps only the service's command.
+    fn argv_root_then_unit(
+        &self,
+        netns: &str,
+        wrapped: &[String],
+        notify: &mut Notify,
+    ) -> Vec<String> {
+        let split = wrapped
+            .iter()
+            .position(|w| w.starts_with('/'))
+            .unwrap_or(wrapped.len());
+        let (activator, service) = wrapped.split_at(split);
+        let mut cmd: Vec<String> = activator.to_vec();
+        for (k, v) in [
+            ("NOTIFY_SOCKET", notify.inside.clone()),
+            ("WATCHDOG_USEC", "2000000".to_string()),
+        ] {
+            cmd.push(format!("--setenv={k}={v}"));
+        }
+        cmd.extend(self.unit.setpriv());
+        cmd.extend(service.iter().cloned());
+        vec![
+            "nsenter".to_string(),
+            format!("--mount=/proc/{}/ns/mnt", self.sysroot.holder_pid()),
+            format!("--net=/run/netns/{netns}"),
+            "--".into(),
+            "chroot".into(),
+            self.sysroot.root().display().to_string(),
+        ]
+        .into_iter()
+        .chain(cmd)
+        .collect()
+    }
+}
+
+/// httpd-tree.service with the example inventory: an answer file and the metrics.
+pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    let u = unit(sysroot, "httpd-tree.service")?;
+    let launch = Launch::new(sysroot, &u)?;
+    launch.state_dirs()?;
+    launch.pre(&net.server.name, &work.join("httpd-tree-pre.log"))?;
+    let mut notify = Notify::new(&sysroot.share, "httpd-tree")?;
+    let mut p = launch.start(&net.server.name, work, &mut notify)?;
+    let ks = net.client(
+        work,
+        &[
+            "curl",
+            "-sS",
+            "-f",
+            &format!("http://{SERVER_IP}/ks/52:54:00:12:34:56"),
+        ],
+    )?;
+    if !ks.contains("url --url=") {
+        bail!("the kickstart of the example machine is not one:\n{ks}");
+    }
+    let metrics = net.client(
+        work,
+        &["curl", "-sS", "-f", &format!("http://{SERVER_IP}/metrics")],
+    )?;
+    if metrics.trim().is_empty() {
+        bail!("/metrics is empty");
+    }
+    launch.reload(&mut p, &mut notify)?;
+    stop(p, &mut notify)?;
+    Ok("curl fetched the example machine's kickstart and /metrics; reload notified".into())
+}
+
+/// The xinetd stanza under the real xinetd, from Debian's package unpacked into the
+/// sysroot (never installed on the machine: its postinst would start a daemon).
+pub(crate) fn xinetd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    let deb = xinetd_deb(work)?;
+    output(
+        sysroot
+            .outside("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(sysroot.root()),
+        "dpkg-deb -x xinetd",
+    )?;
+    let stanza = sysroot.read("/etc/xinetd.d/tftp")?;
+    let dir = stanza
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server_args"))
+        .and_then(|r| r.split_whitespace().last())
+        .context("the stanza has no server_args")?
+        .to_string();
+    let data = payload();
+    put_file(sysroot, &dir, "xinetd.bin", &data)?;
+    let argv: Vec<String> = [
+        "nsenter".to_string(),
+        format!("--mount=/proc/{}/ns/mnt", sysroot.holder_pid()),
+        format!("--net=/run/netns/{}", net.server.name),
+        "--".into(),
+        "chroot".into(),
+        sysroot.root().display().to_string(),
+        "/usr/sbin/xinetd".into(),
+        "-dontfork".into(),
+        "-stayalive".into(),
+        "-pidfile".into(),
+        "/run/xinetd.pid".into(),
+    ]
+    .into_iter()
+    .collect();
+    let mut p = Proc::spawn("xinetd", &argv, &work.join("xinetd.log"))?;
+    // xinetd has bound its services once it wrote its PID file.
+    let start = Instant::now();
+    while sysroot.read("/run/xinetd.pid").is_err() {
+        if start.elapsed() > Duration::from_secs(10) || !p.alive() {
+            bail!("xinetd did not start:\n{}", p.log_text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let result = tftp_get(net, work, "xinetd.bin", &data);
+    // The tftpd xinetd started waits for more requests (-t defaults to 900 s): stop it by
+    // its PID, found as xinetd's child.
+    for child in children(p.pid()) {
+        let _ = Command::new("kill").arg(child.to_string()).status();
+    }
+    p.stop();
+    result?;
+    Ok(format!(
+        "xinetd ran /etc/xinetd.d/tftp; tftp-hpa fetched {dir}/xinetd.bin"
+    ))
+}
+
+/// Debian's xinetd package file, downloaded once into the target directory.
+fn xinetd_deb(work: &Path) -> Result<PathBuf> {
+    let dir = work.join("debs");
+    std::fs::create_dir_all(&dir)?;
+    let found = |d: &Path| -> Option<PathBuf> {
+        std::fs::read_dir(d)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("xinetd_"))
+            })
+    };
+    if let Some(p) = found(&dir) {
+        return Ok(p);
+    }
+    output(
+        Command::new("apt-get")
+            .args(["download", "-q", "xinetd"])
+            .current_dir(&dir),
+        "apt-get download xinetd",
+    )?;
+    found(&dir).context("apt-get download left no xinetd_*.deb")
+}
+
+/// PIDs whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    // pid (comm) state ppid …: comm may hold spaces, so split after ')'.
+                    let rest = s.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
