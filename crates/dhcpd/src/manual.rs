@@ -68,7 +68,7 @@ pub fn manual() -> Manual {
                 ),
                 Opt::new(
                     "-chroot DIR",
-                    "chroot to DIR after reading the configuration",
+                    "accepted and ignored: use systemd's RootDirectory= or a container instead",
                 ),
                 Opt::new(
                     "-tf FILE",
