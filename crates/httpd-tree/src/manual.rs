@@ -3,16 +3,7 @@
 //! `after_help`) and the rest of httpd-tree(8), so help and manual share one source.
 
 use clap::CommandFactory;
-use pxe_daemon::{Block, Manual, Opt, OptGroup, Section};
-
-fn defs(items: &[(&str, &str)]) -> Block {
-    Block::Defs(
-        items
-            .iter()
-            .map(|(t, d)| ((*t).to_string(), (*d).to_string()))
-            .collect(),
-    )
-}
+use pxe_daemon::{Block, Manual, Opt, OptGroup, Section, defs};
 
 fn sections() -> Vec<Section> {
     vec![
@@ -273,10 +264,11 @@ mod tests {
 
     #[test]
     fn committed_page_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/man/man8/httpd-tree.8");
-        if let Err(e) = pxe_daemon::manual::check_committed(&manual().roff(), &path) {
-            panic!("{e}");
-        }
+        let page = manual().roff();
+        pxe_daemon::manual::assert_committed(
+            &page,
+            env!("CARGO_MANIFEST_DIR"),
+            "man8/httpd-tree.8",
+        );
     }
 }

@@ -116,10 +116,7 @@ mod tests {
 
     #[test]
     fn committed_page_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/man/man5/pxe-inventory.5");
-        if let Err(e) = crate::manual::check_committed(&manual().roff(), &path) {
-            panic!("{e}");
-        }
+        let page = manual().roff();
+        crate::manual::assert_committed(&page, env!("CARGO_MANIFEST_DIR"), "man5/pxe-inventory.5");
     }
 }

@@ -13,4 +13,4 @@ pub mod manual;
 pub mod notify;
 
 pub use log_format::LogFormat;
-pub use manual::{Block, Manual, Opt, OptGroup, Section};
+pub use manual::{Block, Manual, Opt, OptGroup, Section, defs};

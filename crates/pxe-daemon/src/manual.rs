@@ -53,6 +53,16 @@ pub struct Section {
     pub in_help: bool,
 }
 
+/// A [`Block::Defs`] from `(term, text)` pairs.
+pub fn defs(items: &[(&str, &str)]) -> Block {
+    Block::Defs(
+        items
+            .iter()
+            .map(|(t, d)| ((*t).to_string(), (*d).to_string()))
+            .collect(),
+    )
+}
+
 /// A whole manual page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manual {
@@ -100,6 +110,33 @@ impl Manual {
             let _ = write!(out, "\n{}:\n", sentence_case(&s.title));
             for block in &s.blocks {
                 help_block(&mut out, block, 2);
+            }
+        }
+        out
+    }
+
+    /// Each documented flag as a command line: the flag alone, or with `value(flag)` when
+    /// the manual shows a value name (`-a, --address [ADDR][:PORT]`: the name follows the
+    /// last spelling and belongs to all of them). Entries that are not flags (`directory...`,
+    /// `if0 ... ifN`) are left out. Tests hand these to the real parser.
+    pub fn flag_invocations(&self, value: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for o in self.options.iter().flat_map(|g| &g.options) {
+            if !o.flags.starts_with('-') {
+                continue;
+            }
+            let takes_value = o
+                .flags
+                .rsplit(", ")
+                .next()
+                .is_some_and(|last| last.split_whitespace().count() > 1);
+            for spelling in o.flags.split(", ") {
+                let flag = spelling.split_whitespace().next().unwrap_or_default();
+                let mut argv = vec![flag.to_string()];
+                if takes_value {
+                    argv.push(value(flag));
+                }
+                out.push(argv);
             }
         }
         out
@@ -212,6 +249,17 @@ pub fn check_committed(generated: &str, path: &std::path::Path) -> Result<(), St
         committed.lines().nth(line).unwrap_or("(end of file)"),
         generated.lines().nth(line).unwrap_or("(end of file)"),
     ))
+}
+
+/// [`check_committed`] for a test: panics with its message. `page` is the path under
+/// `deploy/man/` of the workspace that holds `crate_dir`.
+pub fn assert_committed(generated: &str, crate_dir: &str, page: &str) {
+    let path = std::path::Path::new(crate_dir)
+        .join("../../deploy/man")
+        .join(page);
+    if let Err(e) = check_committed(generated, &path) {
+        panic!("{e}");
+    }
 }
 
 fn sentence_case(title: &str) -> String {
@@ -417,6 +465,22 @@ mod tests {
         assert!(stale.contains("does less"), "{stale}");
         std::fs::write(&path, &page).expect("write");
         assert_eq!(check_committed(&page, &path), Ok(()));
+    }
+
+    #[test]
+    fn flags_come_with_values_where_documented() {
+        let got = page().flag_invocations(|f| format!("<{f}>"));
+        assert_eq!(
+            got,
+            vec![
+                vec!["-x".to_string()],
+                vec!["--extra".to_string()],
+                vec![
+                    "--a-very-long-flag-name".to_string(),
+                    "<--a-very-long-flag-name>".to_string()
+                ],
+            ]
+        );
     }
 
     #[test]

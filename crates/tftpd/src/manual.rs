@@ -1,21 +1,12 @@
 //! tftpd's manual: the one definition behind both `tftpd --help` and tftpd(8).
 
-use pxe_daemon::{Block, Manual, Opt, OptGroup, Section};
+use pxe_daemon::{Block, Manual, Opt, OptGroup, Section, defs};
 
 fn group(title: &str, options: &[(&str, &str)]) -> OptGroup {
     OptGroup {
         title: Some(title.into()),
         options: options.iter().map(|(f, h)| Opt::new(*f, *h)).collect(),
     }
-}
-
-fn defs(items: &[(&str, &str)]) -> Block {
-    Block::Defs(
-        items
-            .iter()
-            .map(|(t, d)| ((*t).to_string(), (*d).to_string()))
-            .collect(),
-    )
 }
 
 /// The manual page, also printed (options and short sections) by `--help`.
@@ -268,49 +259,31 @@ mod tests {
     /// Every documented flag parses, with a value exactly when the manual shows one.
     #[test]
     fn documented_flags_parse() {
-        let value_for = |flag: &str| match flag {
-            "-a" | "--address" => "127.0.0.1:6969",
-            "-U" | "--umask" => "022",
-            "-B" | "--blocksize" => "1468",
-            "-T" | "--retransmit" => "500000",
-            "-R" | "--port-range" => "7000:7100",
-            "-t" | "--timeout" | "--verbosity" | "--max-transfers" => "5",
-            _ => "x",
-        };
-        for group in manual().options {
-            for o in group.options {
-                if !o.flags.starts_with('-') {
-                    continue; // the directory list and inetd mode are not flags
-                }
-                // `-a, --address VALUE`: the value name follows the last variant only.
-                let takes_value = o
-                    .flags
-                    .rsplit(", ")
-                    .next()
-                    .is_some_and(|last| last.split_whitespace().count() > 1);
-                for variant in o.flags.split(", ") {
-                    let flag = variant.split_whitespace().next().unwrap_or_default();
-                    let mut argv = vec![flag.to_string()];
-                    if takes_value {
-                        argv.push(value_for(flag).into());
-                    }
-                    if flag == "--state-dir" {
-                        argv.extend(["--inventory".into(), "inv.yaml".into()]);
-                    }
-                    argv.push("/srv/tftp".into());
-                    let parsed = crate::cli::parse(argv.clone());
-                    assert!(parsed.is_ok(), "{argv:?}: {parsed:?}");
-                }
+        let value = |flag: &str| {
+            match flag {
+                "-a" | "--address" => "127.0.0.1:6969",
+                "-U" | "--umask" => "022",
+                "-B" | "--blocksize" => "1468",
+                "-T" | "--retransmit" => "500000",
+                "-R" | "--port-range" => "7000:7100",
+                "-t" | "--timeout" | "--verbosity" | "--max-transfers" => "5",
+                _ => "x",
             }
+            .to_string()
+        };
+        for mut argv in manual().flag_invocations(value) {
+            if argv[0] == "--state-dir" {
+                argv.extend(["--inventory".into(), "inv.yaml".into()]);
+            }
+            argv.push("/srv/tftp".into());
+            let parsed = crate::cli::parse(argv.clone());
+            assert!(parsed.is_ok(), "{argv:?}: {parsed:?}");
         }
     }
 
     #[test]
     fn committed_page_is_current() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/man/man8/tftpd.8");
-        if let Err(e) = pxe_daemon::manual::check_committed(&manual().roff(), &path) {
-            panic!("{e}");
-        }
+        let page = manual().roff();
+        pxe_daemon::manual::assert_committed(&page, env!("CARGO_MANIFEST_DIR"), "man8/tftpd.8");
     }
 }

@@ -141,12 +141,12 @@ impl Notify {
 /// How a unit's process is started in the sysroot.
 struct Launch<'a> {
     sysroot: &'a Sysroot,
-    unit: &'a Unit,
+    unit: Unit,
     env: BTreeMap<String, String>,
 }
 
 impl<'a> Launch<'a> {
-    fn new(sysroot: &'a Sysroot, unit: &'a Unit) -> Result<Launch<'a>> {
+    fn new(sysroot: &'a Sysroot, unit: Unit) -> Result<Launch<'a>> {
         // EnvironmentFile= paths are read inside the installed system.
         let env = unit.environment(|path| {
             sysroot
@@ -155,6 +155,22 @@ impl<'a> Launch<'a> {
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, path.to_string()))
         })?;
         Ok(Launch { sysroot, unit, env })
+    }
+
+    /// The installed unit `name`, its state directories made, its `ExecStartPre=` run,
+    /// its `ExecStart=` started and ready.
+    fn up(
+        sysroot: &'a Sysroot,
+        name: &str,
+        net: &Net,
+        work: &Path,
+    ) -> Result<(Launch<'a>, Proc, Notify)> {
+        let launch = Launch::new(sysroot, unit(sysroot, name)?)?;
+        launch.state_dirs()?;
+        launch.pre(&net.server.name, &work.join(format!("{name}-pre.log")))?;
+        let mut notify = Notify::new(&sysroot.share, name)?;
+        let p = launch.start(&net.server.name, work, &mut notify)?;
+        Ok((launch, p, notify))
     }
 
     /// `StateDirectory=`: /var/lib/<dir> owned by the unit's user, with its mode.
@@ -185,7 +201,13 @@ impl<'a> Launch<'a> {
 
     /// The argv that runs `cmd` as the unit would: clean environment, umask, user and
     /// capabilities, in the sysroot and the server namespace.
-    fn argv(&self, netns: &str, cmd: &[String], notify: Option<&Notify>) -> Vec<String> {
+    fn argv(
+        &self,
+        netns: &str,
+        cmd: &[String],
+        notify: Option<&Notify>,
+        journal: Option<&str>,
+    ) -> Vec<String> {
         let mut inner: Vec<String> = vec![
             "env".into(),
             "-i".into(),
@@ -195,6 +217,9 @@ impl<'a> Launch<'a> {
         if let Some(n) = notify {
             inner.push(format!("NOTIFY_SOCKET={}", n.inside));
             inner.push("WATCHDOG_USEC=2000000".into());
+        }
+        if let Some(j) = journal {
+            inner.push(format!("JOURNAL_STREAM={j}"));
         }
         for (k, v) in &self.env {
             inner.push(format!("{k}={v}"));
@@ -211,22 +236,13 @@ impl<'a> Launch<'a> {
         ]);
         inner.extend(self.unit.setpriv());
         inner.extend(cmd.iter().cloned());
-        let mut argv = vec![
-            "nsenter".to_string(),
-            format!("--mount=/proc/{}/ns/mnt", self.sysroot.holder_pid()),
-            format!("--net=/run/netns/{netns}"),
-            "--".into(),
-            "chroot".into(),
-            self.sysroot.root().display().to_string(),
-        ];
-        argv.extend(inner);
-        argv
+        self.sysroot.inside_argv(Some(netns), &inner)
     }
 
     /// Runs every `ExecStartPre=` to completion.
     fn pre(&self, netns: &str, log: &Path) -> Result<()> {
         for cmd in self.unit.command("ExecStartPre", &self.env)? {
-            let argv = self.argv(netns, &cmd, None);
+            let argv = self.argv(netns, &cmd, None, None);
             let mut p = Proc::spawn("ExecStartPre", &argv, log)?;
             let status = p.wait()?;
             if !status.success() {
@@ -247,8 +263,16 @@ impl<'a> Launch<'a> {
         let [cmd] = cmds.as_slice() else {
             bail!("{}: expected one ExecStart", self.unit.name);
         };
-        let argv = self.argv(netns, cmd, Some(notify));
+        // Standard error goes to a file standing for the journal stream: JOURNAL_STREAM
+        // names its device and inode, as systemd names the stream's.
         let log = work.join(format!("{}.log", self.unit.name));
+        std::fs::write(&log, "")?;
+        let journal = {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&log)?;
+            format!("{}:{}", m.dev(), m.ino())
+        };
+        let argv = self.argv(netns, cmd, Some(notify), Some(&journal));
         let mut p = Proc::spawn(&self.unit.name, &argv, &log)?;
         notify.expect("READY=1", Duration::from_secs(30), &mut p)?;
         notify.expect("WATCHDOG=1", Duration::from_secs(5), &mut p)?;
@@ -267,6 +291,33 @@ impl<'a> Launch<'a> {
         notify.expect("READY=1", Duration::from_secs(10), main)?;
         Ok(())
     }
+}
+
+/// Every line the service wrote to its journal stream starts with a `<N>` priority and
+/// carries no timestamp of its own (the journal adds one). Returns the number of lines.
+fn journal_lines(p: &Proc) -> Result<usize> {
+    let text = p.log_text();
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let body = line
+            .strip_prefix('<')
+            .and_then(|r| r.split_once('>'))
+            .filter(|(prio, _)| prio.len() == 1 && prio.chars().all(|c| c.is_ascii_digit()))
+            .map(|(_, rest)| rest)
+            .with_context(|| format!("{}: a journal line without <N> priority: {line}", p.name))?;
+        let starts_with_time = body.len() > 10
+            && body.as_bytes().get(4) == Some(&b'-')
+            && body.as_bytes().get(7) == Some(&b'-')
+            && body.chars().take(4).all(|c| c.is_ascii_digit());
+        if starts_with_time {
+            bail!("{}: a second timestamp in the journal: {line}", p.name);
+        }
+        n += 1;
+    }
+    if n == 0 {
+        bail!("{} wrote nothing to its journal stream", p.name);
+    }
+    Ok(n)
 }
 
 fn stop(mut p: Proc, notify: &mut Notify) -> Result<()> {
@@ -319,12 +370,7 @@ pub(crate) fn dhcpd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String>
              }}\n"
         ),
     )?;
-    let u = unit(sysroot, "dhcpd.service")?;
-    let launch = Launch::new(sysroot, &u)?;
-    launch.state_dirs()?;
-    launch.pre(&net.server.name, &work.join("dhcpd-pre.log"))?;
-    let mut notify = Notify::new(&sysroot.share, "dhcpd")?;
-    let mut p = launch.start(&net.server.name, work, &mut notify)?;
+    let (launch, mut p, mut notify) = Launch::up(sysroot, "dhcpd.service", net, work)?;
     let out = net.client(
         work,
         &[
@@ -406,14 +452,13 @@ fn put_file(sysroot: &Sysroot, dir: &str, name: &str, data: &[u8]) -> Result<()>
 pub(crate) fn tftpd_standalone(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
     let data = payload();
     put_file(sysroot, "/srv/tftp", "standalone.bin", &data)?;
-    let u = unit(sysroot, "tftpd-standalone.service")?;
-    let launch = Launch::new(sysroot, &u)?;
-    launch.state_dirs()?;
-    let mut notify = Notify::new(&sysroot.share, "tftpd-standalone")?;
-    let p = launch.start(&net.server.name, work, &mut notify)?;
+    let (_launch, p, mut notify) = Launch::up(sysroot, "tftpd-standalone.service", net, work)?;
     tftp_get(net, work, "standalone.bin", &data)?;
+    let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
-    Ok("tftp-hpa fetched /srv/tftp/standalone.bin intact".into())
+    Ok(format!(
+        "tftp-hpa fetched /srv/tftp/standalone.bin intact; {lines} journal lines with priorities"
+    ))
 }
 
 /// tftpd.socket + tftpd.service through systemd-socket-activate --datagram.
@@ -424,11 +469,10 @@ pub(crate) fn tftpd_socket(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<
     let listen = socket
         .get("Socket", "ListenDatagram")
         .context("tftpd.socket has no ListenDatagram")?;
-    let u = unit(sysroot, "tftpd.service")?;
-    let launch = Launch::new(sysroot, &u)?;
+    let launch = Launch::new(sysroot, unit(sysroot, "tftpd.service")?)?;
     launch.state_dirs()?;
     let mut notify = Notify::new(&sysroot.share, "tftpd-socket")?;
-    let cmds = u.command("ExecStart", &launch.env)?;
+    let cmds = launch.unit.command("ExecStart", &launch.env)?;
     let [cmd] = cmds.as_slice() else {
         bail!("tftpd.service: expected one ExecStart");
     };
@@ -476,28 +520,13 @@ impl Launch<'_> {
         }
         cmd.extend(self.unit.setpriv());
         cmd.extend(service.iter().cloned());
-        vec![
-            "nsenter".to_string(),
-            format!("--mount=/proc/{}/ns/mnt", self.sysroot.holder_pid()),
-            format!("--net=/run/netns/{netns}"),
-            "--".into(),
-            "chroot".into(),
-            self.sysroot.root().display().to_string(),
-        ]
-        .into_iter()
-        .chain(cmd)
-        .collect()
+        self.sysroot.inside_argv(Some(netns), &cmd)
     }
 }
 
 /// httpd-tree.service with the example inventory: an answer file and the metrics.
 pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
-    let u = unit(sysroot, "httpd-tree.service")?;
-    let launch = Launch::new(sysroot, &u)?;
-    launch.state_dirs()?;
-    launch.pre(&net.server.name, &work.join("httpd-tree-pre.log"))?;
-    let mut notify = Notify::new(&sysroot.share, "httpd-tree")?;
-    let mut p = launch.start(&net.server.name, work, &mut notify)?;
+    let (launch, mut p, mut notify) = Launch::up(sysroot, "httpd-tree.service", net, work)?;
     let ks = net.client(
         work,
         &[
@@ -518,8 +547,12 @@ pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<St
         bail!("/metrics is empty");
     }
     launch.reload(&mut p, &mut notify)?;
+    let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
-    Ok("curl fetched the example machine's kickstart and /metrics; reload notified".into())
+    Ok(format!(
+        "curl fetched the example machine's kickstart and /metrics; reload notified; \
+         {lines} journal lines with priorities"
+    ))
 }
 
 /// The xinetd stanza under the real xinetd, from Debian's package unpacked into the
@@ -543,21 +576,17 @@ pub(crate) fn xinetd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String
         .to_string();
     let data = payload();
     put_file(sysroot, &dir, "xinetd.bin", &data)?;
-    let argv: Vec<String> = [
-        "nsenter".to_string(),
-        format!("--mount=/proc/{}/ns/mnt", sysroot.holder_pid()),
-        format!("--net=/run/netns/{}", net.server.name),
-        "--".into(),
-        "chroot".into(),
-        sysroot.root().display().to_string(),
-        "/usr/sbin/xinetd".into(),
-        "-dontfork".into(),
-        "-stayalive".into(),
-        "-pidfile".into(),
-        "/run/xinetd.pid".into(),
+    let xinetd: Vec<String> = [
+        "/usr/sbin/xinetd",
+        "-dontfork",
+        "-stayalive",
+        "-pidfile",
+        "/run/xinetd.pid",
     ]
-    .into_iter()
+    .iter()
+    .map(|s| (*s).to_string())
     .collect();
+    let argv = sysroot.inside_argv(Some(&net.server.name), &xinetd);
     let mut p = Proc::spawn("xinetd", &argv, &work.join("xinetd.log"))?;
     // xinetd has bound its services once it wrote its PID file.
     let start = Instant::now();

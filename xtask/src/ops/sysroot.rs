@@ -100,21 +100,35 @@ exec sleep 1000000",
         c
     }
 
-    /// The process holding the namespace (for `nsenter --mount=/proc/PID/ns/mnt`).
-    pub(crate) fn holder_pid(&self) -> u32 {
-        self.holder.id()
-    }
-
     /// The overlay's path, for [`Sysroot::outside`] commands.
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
-    /// A command run inside the installed system (`chroot`), optionally in a network
-    /// namespace.
+    /// The command line that runs `argv` inside the installed system (`chroot`),
+    /// optionally in a network namespace.
+    pub(crate) fn inside_argv(&self, netns: Option<&str>, argv: &[String]) -> Vec<String> {
+        let mut v = vec![
+            "nsenter".to_string(),
+            format!("--mount=/proc/{}/ns/mnt", self.holder.id()),
+        ];
+        if let Some(ns) = netns {
+            v.push(format!("--net=/run/netns/{ns}"));
+        }
+        v.extend([
+            "--".to_string(),
+            "chroot".to_string(),
+            self.root.display().to_string(),
+        ]);
+        v.extend(argv.iter().cloned());
+        v
+    }
+
+    /// [`Sysroot::inside_argv`] as a command.
     pub(crate) fn inside(&self, netns: Option<&str>, argv: &[String]) -> Command {
-        let mut c = self.nsenter(netns);
-        c.arg("chroot").arg(&self.root).args(argv);
+        let v = self.inside_argv(netns, argv);
+        let mut c = Command::new(&v[0]);
+        c.args(&v[1..]);
         c
     }
 
