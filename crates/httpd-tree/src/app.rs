@@ -219,7 +219,13 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
         tracing::warn!("{w}");
     }
     let access_log = match &args.access_log {
-        None => AccessLog::stderr(),
+        // On standard error, access lines follow the daemon's log format (journal: a
+        // priority and no second timestamp; json: one object per line).
+        None => AccessLog::stderr_as(
+            pxe_daemon::LogFormat::from_env()
+                .unwrap_or(pxe_daemon::LogFormat::Text)
+                .into(),
+        ),
         Some(p) => match AccessLog::file(p) {
             Ok(l) => l,
             Err(e) => {

@@ -1,5 +1,6 @@
 //! Content types for files in install trees, boot loader directories and plain roots.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Plain text, for answer files, boot scripts and configs.
@@ -12,13 +13,13 @@ pub const OCTETS: &str = "application/octet-stream";
 
 /// The content type of a file, by name. Boot files get what loaders and installers
 /// expect; anything else falls back to `mime_guess`, then to octet-stream.
-pub fn content_type(path: &Path) -> String {
+pub fn content_type(path: &Path) -> Cow<'static, str> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     if matches!(name, ".treeinfo" | "treeinfo" | "Release" | "InRelease") {
-        return TEXT.to_owned();
+        return Cow::Borrowed(TEXT);
     }
     let ext = path
         .extension()
@@ -41,16 +42,16 @@ pub fn content_type(path: &Path) -> String {
         _ => None,
     };
     if let Some(t) = fixed {
-        return t.to_owned();
+        return Cow::Borrowed(t);
     }
     if ext.is_empty() {
         // vmlinuz, linux, initrd: binaries without an extension.
-        return OCTETS.to_owned();
+        return Cow::Borrowed(OCTETS);
     }
     match mime_guess::from_ext(&ext).first_raw() {
-        Some(t) if t.starts_with("text/") => format!("{t}; charset=utf-8"),
-        Some(t) => t.to_owned(),
-        None => OCTETS.to_owned(),
+        Some(t) if t.starts_with("text/") => Cow::Owned(format!("{t}; charset=utf-8")),
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Borrowed(OCTETS),
     }
 }
 

@@ -431,7 +431,7 @@ fn on_disk(
     area: Area,
 ) -> Result<Route, Refused> {
     let file = safe_path::resolve(root, segs)?;
-    if file.path.is_dir() {
+    if file.is_dir() {
         if dir_slash {
             Ok(Route::Listing {
                 dir: file.path,

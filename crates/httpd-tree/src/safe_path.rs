@@ -4,8 +4,18 @@
 //! `..` segment is refused before the file system is touched; then the joined path is
 //! canonicalized and must still be under the canonical root (symlinks leading out are
 //! refused too).
+//!
+//! The common case costs one `stat` and one `openat2`: the file is opened beneath the
+//! (kept open) root with no symlink allowed on the way, and the open file rides along
+//! to be served. Only a path with a symlink in it takes the canonicalizing way.
 
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::Mode;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +81,160 @@ pub fn segments(decoded: &str) -> Result<Vec<&str>, Refused> {
 pub struct Resolved {
     pub root: PathBuf,
     pub path: PathBuf,
+    /// The file, when resolving already opened it safely (no symlink on the way), so
+    /// that serving it does not open it again.
+    pub handle: Option<Box<Handle>>,
+}
+
+impl Resolved {
+    /// Whether the path names a directory (from the open handle when there is one).
+    pub fn is_dir(&self) -> bool {
+        match &self.handle {
+            Some(h) => h.meta.is_dir(),
+            None => self.path.is_dir(),
+        }
+    }
+}
+
+/// A file opened beneath its root, with its metadata at the time of the open.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub file: Arc<File>,
+    pub meta: std::fs::Metadata,
+}
+
+/// A handle is a by-product of resolving: two resolutions of the same path are equal
+/// whether or not they kept one.
+impl PartialEq for Handle {
+    fn eq(&self, _: &Handle) -> bool {
+        true
+    }
+}
+
+impl Eq for Handle {}
+
+/// The flags every file in a tree is opened with. `O_NONBLOCK` keeps a FIFO from
+/// blocking the open; only regular files are served.
+fn read_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY
+}
+
+/// `openat2` beneath `dir` with no symlink allowed anywhere on the way.
+fn open_beneath(dir: &File, rel: &Path) -> nix::Result<File> {
+    let how = OpenHow::new().flags(read_flags()).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    openat2(dir, rel, how).map(File::from)
+}
+
+/// The canonical path of an open directory, from `/proc/self/fd` (one system call,
+/// however deep the directory is), else `None`.
+fn fd_path(dir: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let p = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
+    // A directory removed meanwhile reads as "... (deleted)": let the slow path decide.
+    let plain = p.is_absolute() && !p.as_os_str().as_encoded_bytes().ends_with(b" (deleted)");
+    plain.then_some(p)
+}
+
+/// A tree root, open: its canonical path and a directory handle to open files beneath.
+#[derive(Debug, Clone)]
+struct OpenRoot {
+    canonical: PathBuf,
+    dir: Arc<File>,
+    /// The directory's identity, to notice that the root path now leads elsewhere.
+    dev: u64,
+    ino: u64,
+}
+
+/// Open roots by configured path: opening and canonicalizing a root on every request
+/// would cost three system calls where one `stat` checks it is still the same. The
+/// `stat` notices a new mount or a changed symlink at once; [`close_roots`], which
+/// the server calls every second, bounds the rest (the same directory renamed) and
+/// keeps an idle server from holding trees open.
+static ROOTS: LazyLock<Mutex<HashMap<PathBuf, OpenRoot>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The root at `root` (symlinks in the root's own path are followed), open.
+fn open_root(root: &Path) -> Option<OpenRoot> {
+    let meta = std::fs::metadata(root).ok()?;
+    let roots = ROOTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = roots.get(root)
+        && r.dev == meta.dev()
+        && r.ino == meta.ino()
+    {
+        return Some(r.clone());
+    }
+    drop(roots);
+    let dir = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let dir = File::from(dir);
+    let meta = dir.metadata().ok()?;
+    let r = OpenRoot {
+        canonical: fd_path(&dir)?,
+        dir: Arc::new(dir),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    let mut roots = ROOTS.lock().unwrap_or_else(|p| p.into_inner());
+    // Trees come from the configuration: a handful. Bound it anyway.
+    if roots.len() >= 256 {
+        roots.clear();
+    }
+    roots.insert(root.to_path_buf(), r.clone());
+    Some(r)
+}
+
+/// Closes the open roots; the next request for each opens it again (and finds its
+/// canonical path again). A mounted ISO can then be unmounted.
+pub fn close_roots() {
+    ROOTS.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+/// The common case in one open: when no component under the root is a symlink, the
+/// canonical path is the canonical root joined with the segments, and the file is
+/// opened right away. `None` means "take the slow path" (a symlink on the way, or
+/// anything unexpected); only a plain "not there" is final.
+fn resolve_direct(root: &Path, segs: &[&str]) -> Option<Result<Resolved, Refused>> {
+    use nix::errno::Errno;
+    let open_root = open_root(root)?;
+    let mut rel = PathBuf::from(".");
+    for s in segs {
+        rel.push(s);
+    }
+    let file = match open_beneath(&open_root.dir, &rel) {
+        Ok(f) => f,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Some(Err(Refused::NotFound)),
+        Err(_) => return None,
+    };
+    let meta = file.metadata().ok()?;
+    let root = open_root.canonical;
+    let mut path = root.clone();
+    for s in segs {
+        path.push(s);
+    }
+    Some(Ok(Resolved {
+        root,
+        path,
+        handle: Some(Box::new(Handle {
+            file: Arc::new(file),
+            meta,
+        })),
+    }))
 }
 
 /// Resolves `rel` (already-split segments) under `root`, following symlinks only
 /// while they stay inside the tree.
 pub fn resolve(root: &Path, segs: &[&str]) -> Result<Resolved, Refused> {
+    if let Some(direct) = resolve_direct(root, segs) {
+        return direct;
+    }
     let root = root.canonicalize().map_err(|_| Refused::NotFound)?;
     let mut p = root.clone();
     for s in segs {
@@ -83,7 +242,11 @@ pub fn resolve(root: &Path, segs: &[&str]) -> Result<Resolved, Refused> {
     }
     let real = p.canonicalize().map_err(|_| Refused::NotFound)?;
     if real.starts_with(&root) {
-        Ok(Resolved { root, path: real })
+        Ok(Resolved {
+            root,
+            path: real,
+            handle: None,
+        })
     } else {
         Err(Refused::Escapes)
     }
@@ -101,29 +264,24 @@ pub fn map(root: &Path, url_path: &str) -> Result<Resolved, Refused> {
 /// symlink swapped in after `resolve` makes the open fail instead of leaving the tree.
 /// Kernels without `openat2` get `O_NOFOLLOW` (the last component only). `O_NONBLOCK`
 /// keeps a FIFO from blocking the open; the caller serves regular files only.
-pub fn open(r: &Resolved) -> std::io::Result<std::fs::File> {
+pub fn open(r: &Resolved) -> std::io::Result<File> {
     use nix::errno::Errno;
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
-    use nix::sys::stat::Mode;
-    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
     let rel = r.path.strip_prefix(&r.root).unwrap_or(Path::new(""));
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
         rel
     };
-    let dir = std::fs::File::open(&r.root)?;
-    let how = OpenHow::new().flags(flags).resolve(
-        ResolveFlag::RESOLVE_BENEATH
-            | ResolveFlag::RESOLVE_NO_SYMLINKS
-            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-    );
-    let fd = match openat2(&dir, rel, how) {
-        Ok(fd) => fd,
-        Err(Errno::ENOSYS) => open(&r.path, flags | OFlag::O_NOFOLLOW, Mode::empty())?,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(std::fs::File::from(fd))
+    let dir = File::open(&r.root)?;
+    match open_beneath(&dir, rel) {
+        Ok(f) => Ok(f),
+        Err(Errno::ENOSYS) => Ok(File::from(nix::fcntl::open(
+            &r.path,
+            read_flags() | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )?)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
@@ -199,5 +357,47 @@ mod tests {
         std::fs::remove_file(root.join("a b.txt")).expect("rm");
         std::os::unix::fs::symlink(t.path().join("secret"), root.join("a b.txt")).expect("symlink");
         assert!(open(&r).is_err());
+    }
+
+    #[test]
+    fn plain_paths_come_open_and_a_repointed_root_is_noticed_at_once() {
+        let t = tree();
+        let root = t.path().join("root");
+        let canon = root.canonicalize().expect("canonical root");
+        let r = map(&root, "/images/pxeboot/vmlinuz").expect("resolves");
+        let h = r
+            .handle
+            .as_ref()
+            .expect("no symlink on the way: opened while resolving");
+        assert!(h.meta.is_file() && h.meta.len() == 1);
+        assert_eq!(r.path, canon.join("images/pxeboot/vmlinuz"));
+        assert_eq!(r.root, canon);
+        // A symlink inside the tree takes the slow way, to the same canonical answer.
+        let r = map(&root, "/inside").expect("resolves");
+        assert!(r.handle.is_none());
+        assert_eq!(r.path, canon.join("images/pxeboot/vmlinuz"));
+        assert!(map(&root, "/images").expect("a directory").is_dir());
+        assert!(!map(&root, "/a%20b.txt").expect("a file").is_dir());
+        // The configured root is a symlink, then pointed at another tree: the very next
+        // request sees the new tree, though the old root is kept open.
+        let other = t.path().join("other");
+        std::fs::create_dir(&other).expect("mkdir");
+        std::fs::write(other.join("only-here"), "new").expect("write");
+        let link = t.path().join("current");
+        std::os::unix::fs::symlink(&root, &link).expect("symlink");
+        assert_eq!(map(&link, "/a%20b.txt").expect("old tree").root, canon);
+        assert_eq!(map(&link, "/only-here"), Err(Refused::NotFound));
+        std::fs::remove_file(&link).expect("rm");
+        std::os::unix::fs::symlink(&other, &link).expect("symlink");
+        let r = map(&link, "/only-here").expect("the new tree at once");
+        assert_eq!(r.root, other.canonicalize().expect("canonical"));
+        assert_eq!(map(&link, "/a%20b.txt"), Err(Refused::NotFound));
+        // The server's housekeeping closes roots; they open again when asked for.
+        let held = |p: &Path| ROOTS.lock().expect("roots").contains_key(p);
+        assert!(held(&link));
+        close_roots();
+        assert!(!held(&link) && !held(&root), "closed");
+        assert!(map(&link, "/only-here").is_ok());
+        assert!(held(&link), "open again");
     }
 }

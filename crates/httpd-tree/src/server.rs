@@ -152,6 +152,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = Arc::new(GracefulShutdown::new());
+    let housekeeping = tokio::spawn(every_second(Arc::clone(&shared)));
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(accept_loop(
@@ -167,6 +168,8 @@ pub async fn serve(
         let _ = t.await;
     }
     let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        housekeeping.abort();
+        shared.access_log.flush();
         return;
     };
     let open = graceful.count();
@@ -176,6 +179,20 @@ pub async fn serve(
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!(grace = ?limits.shutdown_grace, "grace period over; closing the rest");
         }
+    }
+    housekeeping.abort();
+    shared.access_log.flush();
+}
+
+/// Housekeeping every second: writes the access log's buffered lines (see
+/// `AccessLog`) and closes the tree roots kept open (see `safe_path`).
+async fn every_second(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shared.access_log.flush();
+        crate::safe_path::close_roots();
     }
 }
 

@@ -457,28 +457,37 @@ struct Finish {
     route: &'static str,
     client: SocketAddr,
     at_ms: u64,
-    method: String,
-    target: String,
+    method: Method,
+    uri: http::Uri,
     version: &'static str,
     status: u16,
-    referer: Option<String>,
-    user_agent: Option<String>,
+    referer: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+}
+
+/// A header's value as text for the log line.
+fn header_text(v: &Option<HeaderValue>) -> Option<std::borrow::Cow<'_, str>> {
+    v.as_ref().map(|v| String::from_utf8_lossy(v.as_bytes()))
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
         if let Some(f) = self.done.take() {
             f.shared.metrics.bytes(f.route, self.sent);
+            let (referer, user_agent) = (header_text(&f.referer), header_text(&f.user_agent));
             f.shared.access_log.write(&access_log::Entry {
                 client: f.client.ip(),
                 at_ms: f.at_ms,
-                method: &f.method,
-                target: &f.target,
+                method: f.method.as_str(),
+                target: f
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| f.uri.path(), |pq| pq.as_str()),
                 version: f.version,
                 status: f.status,
                 bytes: self.sent,
-                referer: f.referer.as_deref(),
-                user_agent: f.user_agent.as_deref(),
+                referer: referer.as_deref(),
+                user_agent: user_agent.as_deref(),
             });
         }
     }
@@ -520,12 +529,6 @@ fn version_str(v: http::Version) -> &'static str {
     }
 }
 
-fn header_string(req: &Request<()>, name: header::HeaderName) -> Option<String> {
-    req.headers()
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-}
-
 /// Handles one request from `peer`.
 pub async fn handle(
     shared: Arc<Shared>,
@@ -553,21 +556,18 @@ pub async fn handle(
     );
     let status = resp.status().as_u16();
     shared.metrics.request(label, status, started.elapsed());
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let (mut parts, ()) = req.into_parts();
     let finish = Finish {
         shared: Arc::clone(&shared),
         route: label,
         client: peer,
         at_ms: now,
-        method: req.method().as_str().to_owned(),
-        target,
-        version: version_str(req.version()),
+        version: version_str(parts.version),
         status,
-        referer: header_string(&req, header::REFERER),
-        user_agent: header_string(&req, header::USER_AGENT),
+        referer: parts.headers.remove(header::REFERER),
+        user_agent: parts.headers.remove(header::USER_AGENT),
+        method: parts.method,
+        uri: parts.uri,
     };
     resp.map(|inner| Tracked {
         inner,

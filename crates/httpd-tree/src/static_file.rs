@@ -9,14 +9,16 @@ use crate::safe_path::{self, Resolved};
 use crate::{mime, service::plain};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use std::fs::{File, Metadata};
 use std::hash::BuildHasher;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-/// Files up to this size are read together with the open (one trip to the blocking
-/// pool instead of two), which is what answer-file-sized requests cost.
+/// Files up to this size are read whole right after the open, on the async thread (one
+/// `pread`, from the page cache as a rule, as nginx does); larger ones stream in chunks
+/// read on the blocking pool.
 pub const SMALL_FILE: u64 = 64 * 1024;
 
 /// Most entries a listing shows.
@@ -81,29 +83,40 @@ fn boundary() -> String {
     format!("pxe-suite-{h:016x}")
 }
 
-/// Serves a resolved regular file.
-pub async fn serve(method: &Method, headers: &HeaderMap, file: Resolved) -> Response<Body> {
-    let opened = tokio::task::spawn_blocking(move || {
-        let f = safe_path::open(&file)?;
-        let m = f.metadata()?;
-        let small = if m.is_file() && m.len() <= SMALL_FILE {
-            let mut buf = vec![0u8; m.len() as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, 0)?;
-            Some(Bytes::from(buf))
-        } else {
-            None
-        };
-        Ok::<_, std::io::Error>((f, m, file.path, small))
-    })
-    .await;
-    let (f, meta, path, small) = match opened {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return open_error(&e),
-        Err(e) => {
-            tracing::error!(%e, "file open task failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+/// Opens a resolved file and, when it is a small regular file, reads it whole.
+///
+/// The file usually comes open from routing (see [`safe_path::resolve`]); otherwise it
+/// is opened here. This runs on the calling (async) thread: `open` and `fstat` are
+/// metadata operations like the path resolution the router already does in place, and
+/// a small file is one `pread` from the page cache. A round trip through the blocking
+/// pool costs more than all of them together (two thread wake-ups per request). Larger
+/// files stream in chunks read on the blocking pool (see [`crate::body`]).
+fn open_small(file: &Resolved) -> std::io::Result<(Arc<File>, Metadata, Option<Bytes>)> {
+    let (f, m) = match &file.handle {
+        Some(h) => (Arc::clone(&h.file), h.meta.clone()),
+        None => {
+            let f = safe_path::open(file)?;
+            let m = f.metadata()?;
+            (Arc::new(f), m)
         }
     };
+    let small = if m.is_file() && m.len() <= SMALL_FILE {
+        let mut buf = vec![0u8; m.len() as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*f, &mut buf, 0)?;
+        Some(Bytes::from(buf))
+    } else {
+        None
+    };
+    Ok((f, m, small))
+}
+
+/// Serves a resolved regular file.
+pub async fn serve(method: &Method, headers: &HeaderMap, file: Resolved) -> Response<Body> {
+    let (f, meta, small) = match open_small(&file) {
+        Ok(x) => x,
+        Err(e) => return open_error(&e),
+    };
+    let path = file.path;
     if !meta.is_file() {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -111,7 +124,7 @@ pub async fn serve(method: &Method, headers: &HeaderMap, file: Resolved) -> Resp
     let v = Validators::new(meta.ino(), len, meta.modified().unwrap_or(UNIX_EPOCH));
     let ctype = mime::content_type(&path);
     let head = method == Method::HEAD;
-    let file = Arc::new(f);
+    let file = f;
     let mut resp = match plan(method, headers, &v, len) {
         Plan::NotModified => with_status(StatusCode::NOT_MODIFIED, Body::empty()),
         Plan::PreconditionFailed => {
@@ -134,7 +147,8 @@ pub async fn serve(method: &Method, headers: &HeaderMap, file: Resolved) -> Resp
                 }]),
             };
             let mut r = with_status(StatusCode::OK, body);
-            set(&mut r, header::CONTENT_LENGTH, &len.to_string());
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             set(&mut r, header::CONTENT_TYPE, &ctype);
             r
         }
