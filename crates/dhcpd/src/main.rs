@@ -162,6 +162,10 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         metrics_file: args.metrics_file.as_deref().map(PathBuf::from),
         reply_to: args.server.as_deref().and_then(server::resolve),
     };
+    // Log lines are written by a thread of their own from here on (after the fork).
+    if let Err(e) = dhcpd::logging::start_writer() {
+        tracing::warn!("no log-writer thread ({e}): lines are written as they come");
+    }
     // One thread for the network and the protocol core (the lease committer has its own):
     // no hand-over between threads per packet.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -187,6 +191,7 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .run(rx)
         .await
     });
+    dhcpd::logging::stop_writer();
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }

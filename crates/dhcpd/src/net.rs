@@ -171,50 +171,64 @@ pub fn bind(port: u16, names: &[String]) -> io::Result<(Vec<Bound>, Sender)> {
     Ok((listeners, sender))
 }
 
+/// Room for one datagram (DHCP messages are at most a few hundred bytes; 4 KiB keeps any
+/// oversized one whole enough to be refused by the parser rather than cut).
+pub const RECV_BUFFER: usize = 4096;
+
 impl Listener {
-    /// Receive one datagram, with its arrival interface.
-    pub async fn recv(&self) -> io::Result<Received> {
+    /// Receive one queued datagram without waiting, with its arrival interface; `Ok(None)`
+    /// when nothing is queued. `buf` is scratch space of [`RECV_BUFFER`] bytes, reused
+    /// between calls; the datagram is copied out of it.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
         loop {
-            let r = self
-                .sock
-                .async_io(Interest::READABLE, || {
-                    let mut buf = vec![0u8; 4096];
-                    let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
-                    let mut iov = [io::IoSliceMut::new(&mut buf)];
-                    let fd = self.sock.as_raw_fd();
-                    let msg =
-                        recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
-                            .map_err(io::Error::from)?;
-                    let mut ifindex = None;
-                    if let Ok(cm) = msg.cmsgs() {
-                        for c in cm {
-                            if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
-                                ifindex = u32::try_from(info.ipi_ifindex).ok();
-                            }
+            let r = self.sock.try_io(Interest::READABLE, || {
+                let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
+                let mut iov = [io::IoSliceMut::new(&mut *buf)];
+                let fd = self.sock.as_raw_fd();
+                let msg = recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                    .map_err(io::Error::from)?;
+                let mut ifindex = None;
+                if let Ok(cm) = msg.cmsgs() {
+                    for c in cm {
+                        if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+                            ifindex = u32::try_from(info.ipi_ifindex).ok();
                         }
                     }
-                    let from = msg
-                        .address
-                        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
-                        .unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-                    let n = msg.bytes;
-                    Ok((n, from, ifindex, buf))
-                })
-                .await;
+                }
+                let from = msg
+                    .address
+                    .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+                    .unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+                Ok((msg.bytes, from, ifindex))
+            });
             match r {
-                Ok((n, from, ifindex, mut buf)) => {
-                    buf.truncate(n);
-                    return Ok(Received {
-                        data: buf,
+                Ok((n, from, ifindex)) => {
+                    return Ok(Some(Received {
+                        data: buf.get(..n).unwrap_or(buf).to_vec(),
                         from,
                         ifindex: self.iface.as_ref().map(|i| i.index).or(ifindex),
-                    });
+                    }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// Wait until one of `listeners` has a datagram queued (cancel safe: it only waits for
+/// readiness; [`Listener::try_recv`] then takes the datagrams). Never ready without listeners.
+pub async fn any_readable(listeners: &[Listener]) -> io::Result<()> {
+    std::future::poll_fn(|cx| {
+        for l in listeners {
+            if let std::task::Poll::Ready(r) = l.sock.poll_recv_ready(cx) {
+                return std::task::Poll::Ready(r);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A packet socket for link-layer unicast (cooked: the kernel adds the Ethernet header).

@@ -1,13 +1,15 @@
 //! The running server: a thin tokio shell around [`crate::decide::decide`].
 //!
-//! Receiving tasks (one per socket) hand datagrams to one core task, which owns the lease
-//! table and the configuration: it reads the packet, decides, applies the changed leases to
-//! the table and sends replies that need nothing on disk (offers, NAKs, INFORM answers)
-//! at once. Replies that depend on a lease go to the committer thread with their leases; it
-//! takes every job waiting, appends all their leases to the lease file with one sync (group
-//! commit), and only then logs them and sends the replies: a lease is on disk before its ACK
-//! leaves (and before `DHCPACK on …` or `DHCPRELEASE of …` is logged). The
-//! committer keeps its own copy of what is on disk and rewrites the file from it when due.
+//! One core task reads the sockets (in bursts of whatever is queued, up to [`BURST`] datagrams)
+//! and owns the lease table and the configuration: it reads each packet, decides, applies the
+//! changed leases to the table and sends replies that need nothing on disk (offers, NAKs,
+//! INFORM answers) at once. Replies that depend on a lease go to the committer thread with
+//! their leases, a burst's worth at a time; it takes every job waiting, appends all their
+//! leases to the lease file with one sync (group commit), and only then logs them and sends
+//! the replies: a lease is on disk before its ACK leaves (and before `DHCPACK on …` or
+//! `DHCPRELEASE of …` is logged). The committer keeps its own copy of what is on disk and
+//! rewrites the file from it when due. Both hold their log lines for a burst and write them at
+//! once ([`crate::logging::hold`]).
 //!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
@@ -25,7 +27,7 @@ use crate::decide::{BootNote, Dest, decide, pool_usage};
 use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
 use crate::model::{Config, add_inventory, compile};
-use crate::net::{Bound, Iface, Received, Sender};
+use crate::net::{Bound, Iface, Listener, Received, Sender};
 use crate::request::RecvMeta;
 use crate::wire;
 
@@ -198,44 +200,50 @@ fn record_boot(state: Option<&pxe_model::FileStore>, note: &BootNote) {
 fn committer<S: LeaseStore>(
     mut store: S,
     mut durable: LeaseTable,
-    rx: std_mpsc::Receiver<Job>,
+    rx: std_mpsc::Receiver<Vec<Job>>,
     mut sender: Sender,
     metrics: Arc<Metrics>,
     state: Option<pxe_model::FileStore>,
 ) {
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(j) => Some(j),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+        let mut batch: Vec<Job> = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(jobs) => jobs,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Vec::new(),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch: Vec<Job> = first.into_iter().collect();
+        // Everything else waiting joins this commit (group commit).
         while batch.len() < 4096 {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(jobs) => batch.extend(jobs),
                 Err(_) => break,
             }
         }
         if !batch.is_empty() {
             let leases: Vec<Lease> = batch
-                .iter()
-                .flat_map(|j| j.leases.iter().cloned())
+                .iter_mut()
+                .flat_map(|j| std::mem::take(&mut j.leases))
                 .collect();
             match store.commit(&leases) {
                 Ok(()) => {
                     metrics.count(Event::Commit(leases.len()));
-                    durable.apply(leases.iter());
-                    for j in &batch {
-                        for line in &j.log {
+                    {
+                        // The batch's lines in one write, before its replies leave.
+                        let _held = crate::logging::hold();
+                        for line in batch.iter().flat_map(|j| &j.log) {
                             tracing::info!("{line}");
                         }
+                    }
+                    for j in &batch {
                         if let Some(o) = &j.reply {
                             send(&mut sender, &metrics, o);
                             metrics.count(Event::Latency(j.received.elapsed()));
                         }
-                        if let Some(b) = &j.boot {
-                            record_boot(state.as_ref(), b);
-                        }
+                    }
+                    for b in batch.iter().filter_map(|j| j.boot.as_ref()) {
+                        record_boot(state.as_ref(), b);
+                    }
+                    for l in leases {
+                        durable.insert(l);
                     }
                 }
                 Err(e) => {
@@ -341,6 +349,144 @@ impl<S: LeaseStore> Server<S> {
     }
 }
 
+/// At most this many datagrams are taken from the sockets before they are handled (and
+/// their log lines written, and their jobs handed to the committer, at once).
+const BURST: usize = 64;
+
+/// The core task's state: the configuration, the live lease table and the way out.
+struct Core {
+    opts: ServeOptions,
+    cfg: Arc<Config>,
+    table: LeaseTable,
+    sender: Sender,
+    metrics: Arc<Metrics>,
+    ifaces: Vec<Iface>,
+}
+
+impl Core {
+    /// Decide one datagram: send what needs nothing on disk, push the rest to `jobs`.
+    fn handle(&mut self, r: &Received, bound: Option<&Iface>, jobs: &mut Vec<Job>) {
+        let (meta, ifindex) = meta_for(r, bound, &mut self.ifaces);
+        let mut req = match wire::parse(&r.data, meta) {
+            Ok(req) => req,
+            Err(e) => {
+                self.metrics.count(Event::Malformed);
+                tracing::debug!("malformed packet from {}: {e}", r.from);
+                return;
+            }
+        };
+        self.metrics.count(Event::Received(req.msg_type()));
+        req.install_state = install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr);
+        let received = Instant::now();
+        let mut o = decide(&self.cfg, &self.table, &req, now());
+        let mut leases = Vec::new();
+        for c in std::mem::take(&mut o.changes) {
+            if c.persist {
+                leases.push(c.lease.clone());
+            }
+            self.table.insert(c.lease);
+        }
+        // What changes leases is logged once it is on disk (by the committer), the rest at
+        // once.
+        if leases.is_empty() {
+            for line in &o.log {
+                tracing::info!("{line}");
+            }
+        }
+        let reply = o.reply.as_ref().map(|rep| Outgoing {
+            bytes: wire::encode(rep),
+            dest: self
+                .opts
+                .reply_to
+                .map_or_else(|| rep.dest.clone(), Dest::Unicast),
+            ifindex,
+            msg_type: rep.msg_type(),
+        });
+        if reply.is_none() {
+            self.metrics.count(Event::Ignored);
+        }
+        if leases.is_empty() {
+            if let Some(out) = &reply {
+                send(&mut self.sender, &self.metrics, out);
+            }
+            if let Some(b) = &o.boot {
+                record_boot(self.opts.state.as_ref(), b);
+            }
+        } else {
+            jobs.push(Job {
+                leases,
+                log: o.log,
+                reply,
+                boot: o.boot,
+                received,
+            });
+        }
+    }
+
+    async fn reload(&mut self) {
+        let conf = self.opts.conf_path.clone();
+        let inv = self.opts.inventory.clone();
+        let res = tokio::task::spawn_blocking(move || load_config(&conf, inv.as_deref())).await;
+        match res {
+            Ok(Ok(new)) => {
+                for w in &new.warnings {
+                    tracing::warn!("{w}");
+                }
+                self.cfg = Arc::new(new.config);
+                self.metrics.count(Event::Reload(true));
+                tracing::info!("configuration reloaded from {}", self.opts.conf_path);
+            }
+            Ok(Err(e)) => {
+                self.metrics.count(Event::Reload(false));
+                for line in e.to_string().lines() {
+                    tracing::error!("{line}");
+                }
+                tracing::error!(
+                    "configuration reload refused: still serving the previous configuration"
+                );
+            }
+            Err(e) => tracing::error!("configuration reload failed: {e}"),
+        }
+    }
+
+    fn write_metrics(&self) {
+        self.metrics
+            .set_pools(pool_usage(&self.cfg, &self.table, now()));
+        if let Some(p) = &self.opts.metrics_file
+            && let Err(e) = self.metrics.write_file(p)
+        {
+            tracing::warn!("metrics file {}: {e}", p.display());
+        }
+    }
+}
+
+/// Take up to [`BURST`] queued datagrams, one from each socket in turn. Returns the first
+/// receive error, if any (the socket that failed is skipped for this burst).
+fn take_burst(
+    listeners: &[Listener],
+    buf: &mut [u8],
+    burst: &mut Vec<(Received, usize)>,
+) -> Option<std::io::Error> {
+    let mut open = vec![true; listeners.len()];
+    let mut error = None;
+    while burst.len() < BURST && open.iter().any(|o| *o) {
+        for (i, l) in listeners.iter().enumerate() {
+            if !open[i] || burst.len() >= BURST {
+                continue;
+            }
+            match l.try_recv(buf) {
+                Ok(Some(r)) => burst.push((r, i)),
+                Ok(None) => open[i] = false,
+                Err(e) => {
+                    open[i] = false;
+                    error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    error
+}
+
 #[allow(clippy::too_many_arguments)] // the fields of `Server`, taken apart once
 async fn serve<S: LeaseStore>(
     opts: ServeOptions,
@@ -352,35 +498,22 @@ async fn serve<S: LeaseStore>(
     mut control: mpsc::Receiver<Control>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let mut cfg = Arc::new(config);
-    let mut table = table;
-    let (pkt_tx, mut pkt_rx) = mpsc::channel::<(Received, Option<Iface>)>(4096);
-    let mut tasks = Vec::new();
-    for b in listeners {
-        let l = b.listen()?;
-        let tx = pkt_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                match l.recv().await {
-                    Ok(r) => {
-                        if tx.send((r, l.iface.clone())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("receive error: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }));
-    }
-    drop(pkt_tx);
-    let mut core_sender = sender.try_clone()?;
-    let (job_tx, job_rx) = std_mpsc::channel::<Job>();
+    let listeners = listeners
+        .into_iter()
+        .map(Bound::listen)
+        .collect::<std::io::Result<Vec<Listener>>>()?;
+    let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
     let durable = table.clone();
+    let mut core = Core {
+        opts,
+        cfg: Arc::new(config),
+        table,
+        sender: sender.try_clone()?,
+        metrics,
+        ifaces: crate::net::interfaces().unwrap_or_default(),
+    };
     let committer = std::thread::Builder::new()
         .name("lease-committer".into())
         .spawn(move || {
@@ -393,102 +526,58 @@ async fn serve<S: LeaseStore>(
                 committer_state,
             )
         })?;
-    let mut ifaces = crate::net::interfaces().unwrap_or_default();
+    let mut buf = vec![0u8; crate::net::RECV_BUFFER];
+    let mut burst = Vec::with_capacity(BURST);
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
-            p = pkt_rx.recv() => {
-                let Some((r, bound)) = p else { break };
-                let (meta, ifindex) = meta_for(&r, bound.as_ref(), &mut ifaces);
-                let mut req = match wire::parse(&r.data, meta) {
-                    Ok(req) => req,
-                    Err(e) => {
-                        metrics.count(Event::Malformed);
-                        tracing::debug!("malformed packet from {}: {e}", r.from);
-                        continue;
-                    }
-                };
-                metrics.count(Event::Received(req.msg_type()));
-                req.install_state = install_state(&cfg, opts.state.as_ref(), &req.chaddr);
-                let received = Instant::now();
-                let o = decide(&cfg, &table, &req, now());
-                table.apply(o.changes.iter().map(|c| &c.lease));
-                let leases: Vec<Lease> = o.changes.iter().filter(|c| c.persist).map(|c| c.lease.clone()).collect();
-                // What changes leases is logged once it is on disk (by the committer), the
-                // rest at once.
-                if leases.is_empty() {
-                    for line in &o.log {
-                        tracing::info!("{line}");
-                    }
+            r = crate::net::any_readable(&listeners) => {
+                if let Err(e) = r {
+                    tracing::warn!("receive error: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
                 }
-                let reply = o.reply.as_ref().map(|rep| Outgoing {
-                    bytes: wire::encode(rep),
-                    dest: opts.reply_to.map_or_else(|| rep.dest.clone(), Dest::Unicast),
-                    ifindex,
-                    msg_type: rep.msg_type(),
-                });
-                if reply.is_none() {
-                    metrics.count(Event::Ignored);
-                }
-                if leases.is_empty() {
-                    if let Some(out) = &reply {
-                        send(&mut core_sender, &metrics, out);
-                    }
-                    if let Some(b) = &o.boot {
-                        record_boot(opts.state.as_ref(), b);
-                    }
-                } else if job_tx
-                    .send(Job { leases, log: o.log, reply, boot: o.boot, received })
-                    .is_err()
+                let error = take_burst(&listeners, &mut buf, &mut burst);
+                let mut jobs = Vec::new();
                 {
+                    // The lines of the burst go out in one write, before its jobs reach the
+                    // committer (so a client's OFFER is logged before its ACK).
+                    let _held = crate::logging::hold();
+                    for (r, i) in burst.drain(..) {
+                        let bound = listeners.get(i).and_then(|l| l.iface.as_ref());
+                        core.handle(&r, bound, &mut jobs);
+                    }
+                    if let Some(e) = &error {
+                        tracing::warn!("receive error: {e}");
+                    }
+                }
+                if !jobs.is_empty() && job_tx.send(jobs).is_err() {
                     tracing::error!("lease committer stopped; exiting");
                     break;
+                }
+                if error.is_some() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                } else {
+                    // Let the other tasks (signals, watchdog) run between bursts.
+                    tokio::task::yield_now().await;
                 }
             }
             c = control.recv() => match c {
                 Some(Control::Reload) => {
-                    let conf = opts.conf_path.clone();
-                    let inv = opts.inventory.clone();
-                    let res = tokio::task::spawn_blocking(move || load_config(&conf, inv.as_deref())).await;
-                    match res {
-                        Ok(Ok(new)) => {
-                            for w in &new.warnings {
-                                tracing::warn!("{w}");
-                            }
-                            cfg = Arc::new(new.config);
-                            metrics.count(Event::Reload(true));
-                            tracing::info!("configuration reloaded from {}", opts.conf_path);
-                        }
-                        Ok(Err(e)) => {
-                            metrics.count(Event::Reload(false));
-                            for line in e.to_string().lines() {
-                                tracing::error!("{line}");
-                            }
-                            tracing::error!("configuration reload refused: still serving the previous configuration");
-                        }
-                        Err(e) => tracing::error!("configuration reload failed: {e}"),
-                    }
+                    pxe_daemon::notify::reloading();
+                    core.reload().await;
+                    pxe_daemon::notify::reloaded("serving");
                 }
-                Some(Control::Stop) | None => break,
+                Some(Control::Stop) | None => {
+                    pxe_daemon::notify::stopping();
+                    break;
+                }
             },
-            _ = tick.tick() => {
-                metrics.set_pools(pool_usage(&cfg, &table, now()));
-                if let Some(p) = &opts.metrics_file
-                    && let Err(e) = metrics.write_file(p)
-                {
-                    tracing::warn!("metrics file {}: {e}", p.display());
-                }
-            }
+            _ = tick.tick() => core.write_metrics(),
         }
-    }
-    for t in &tasks {
-        t.abort();
     }
     drop(job_tx);
     let _ = tokio::task::spawn_blocking(move || committer.join()).await;
-    metrics.set_pools(pool_usage(&cfg, &table, now()));
-    if let Some(p) = &opts.metrics_file {
-        let _ = metrics.write_file(p);
-    }
+    core.write_metrics();
     Ok(())
 }

@@ -183,12 +183,9 @@ impl<'a> Ctx<'a> {
                 v.push(l.clone());
             }
         }
-        let t = LeaseTable::from_leases(v);
-        match (hw, uid) {
-            (Some(h), _) => t.by_hardware(h, self.now).into_iter().cloned().collect(),
-            (None, Some(u)) => t.by_uid(u, self.now).into_iter().cloned().collect(),
-            _ => Vec::new(),
-        }
+        // One lease per address (the overlay replaces the table's), all of this client.
+        LeaseTable::sort_preferred(&mut v, self.now);
+        v
     }
 
     /// An expression environment for this packet.

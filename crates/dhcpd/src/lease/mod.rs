@@ -80,8 +80,16 @@ impl Hardware {
 
     /// `52:54:00:12:34:56`, as ISC's `print_hw_addr` prints it.
     pub fn colon(&self) -> String {
-        let parts: Vec<String> = self.addr.iter().map(|b| format!("{b:02x}")).collect();
-        parts.join(":")
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(self.addr.len() * 3);
+        for (i, b) in self.addr.iter().enumerate() {
+            if i > 0 {
+                s.push(':');
+            }
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        s
     }
 
     /// ISC's name of the hardware type in lease files and `hardware` statements.

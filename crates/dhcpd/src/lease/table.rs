@@ -134,43 +134,57 @@ impl LeaseTable {
     /// Insert or replace the lease for its address.
     pub fn insert(&mut self, lease: Lease) {
         let ip = lease.ip;
-        self.remove(ip);
-        if let Some(hw) = &lease.hardware {
-            self.by_hw.entry(hw.clone()).or_default().insert(ip);
-        }
-        if let Some(uid) = &lease.uid {
-            self.by_uid.entry(uid.clone()).or_default().insert(ip);
-        }
         if unended_free(&lease) {
             self.unended_free += 1;
         }
-        self.by_ip.insert(ip, lease);
+        // A replacement keeps the address taken: the virgin floor stays where it is. The
+        // indexes only change where the client's hardware address or identifier did.
+        let (hw_same, uid_same) = match self.by_ip.get(&ip) {
+            Some(old) => (old.hardware == lease.hardware, old.uid == lease.uid),
+            None => (false, false),
+        };
+        if let Some(old) = self.by_ip.insert(ip, lease) {
+            if unended_free(&old) {
+                self.unended_free -= 1;
+            }
+            if !hw_same && let Some(hw) = &old.hardware {
+                unindex(&mut self.by_hw, hw, ip);
+            }
+            if !uid_same && let Some(uid) = &old.uid {
+                unindex(&mut self.by_uid, uid, ip);
+            }
+        }
+        let Some(new) = self.by_ip.get(&ip) else {
+            return;
+        };
+        if !hw_same && let Some(hw) = &new.hardware {
+            self.by_hw.entry(hw.clone()).or_default().insert(ip);
+        }
+        if !uid_same && let Some(uid) = &new.uid {
+            self.by_uid.entry(uid.clone()).or_default().insert(ip);
+        }
     }
 
-    /// Forget the lease on `ip`.
+    /// Forget the lease on `ip` (the address becomes virgin again).
     pub fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
-        let old = self.by_ip.remove(&ip)?;
+        let old = self.unlink(ip)?;
         if let Ok(mut m) = self.virgin_floor.lock() {
             m.clear();
         }
+        Some(old)
+    }
+
+    /// Take the lease on `ip` out of the map and the indexes.
+    fn unlink(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let old = self.by_ip.remove(&ip)?;
         if unended_free(&old) {
             self.unended_free -= 1;
         }
-        if let Some(hw) = &old.hardware
-            && let Some(set) = self.by_hw.get_mut(hw)
-        {
-            set.remove(&ip);
-            if set.is_empty() {
-                self.by_hw.remove(hw);
-            }
+        if let Some(hw) = &old.hardware {
+            unindex(&mut self.by_hw, hw, ip);
         }
-        if let Some(uid) = &old.uid
-            && let Some(set) = self.by_uid.get_mut(uid)
-        {
-            set.remove(&ip);
-            if set.is_empty() {
-                self.by_uid.remove(uid);
-            }
+        if let Some(uid) = &old.uid {
+            unindex(&mut self.by_uid, uid, ip);
         }
         Some(old)
     }
@@ -192,6 +206,11 @@ impl LeaseTable {
         self.sorted(self.by_uid.get(uid), now)
     }
 
+    /// Sort one client's leases best first, the order of [`LeaseTable::by_hardware`].
+    pub fn sort_preferred(leases: &mut [Lease], now: Time) {
+        leases.sort_by_key(|l| preference_key(l, now));
+    }
+
     fn sorted(&self, ips: Option<&BTreeSet<Ipv4Addr>>, now: Time) -> Vec<&Lease> {
         let mut v: Vec<&Lease> = ips
             .into_iter()
@@ -200,6 +219,20 @@ impl LeaseTable {
             .collect();
         v.sort_by_key(|l| preference_key(l, now));
         v
+    }
+}
+
+/// Drop `ip` from the addresses of `key` (and the key once it has none).
+fn unindex<K: std::hash::Hash + Eq>(
+    index: &mut HashMap<K, BTreeSet<Ipv4Addr>>,
+    key: &K,
+    ip: Ipv4Addr,
+) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(&ip);
+        if set.is_empty() {
+            index.remove(key);
+        }
     }
 }
 
@@ -248,6 +281,21 @@ mod tests {
         assert_eq!(t.by_hardware(&hw2, 0).len(), 1);
         assert_eq!(t.by_uid(&[1, 2], 0).len(), 1);
         assert!(t.by_uid(&[1, 1], 0).is_empty());
+        // The same client renewing: the indexes keep it, with the new lease.
+        t.insert(lease(10, BindingState::Active, 2000, 2));
+        let renewed = t.by_hardware(&hw2, 0);
+        assert_eq!(renewed.iter().map(|l| l.ends).collect::<Vec<_>>(), [2000]);
+        assert_eq!(t.by_uid(&[1, 2], 0).len(), 1);
+        // Another lease of the same client, then a free one without its identifier.
+        t.insert(lease(11, BindingState::Active, 1500, 2));
+        assert_eq!(t.by_hardware(&hw2, 0).len(), 2);
+        t.insert(Lease {
+            uid: None,
+            ..lease(11, BindingState::Free, 1500, 2)
+        });
+        assert_eq!(t.by_hardware(&hw2, 0).len(), 2);
+        assert_eq!(t.by_uid(&[1, 2], 0).len(), 1);
+        t.remove(ip(11));
         t.remove(ip(10));
         assert!(t.by_hardware(&hw2, 0).is_empty());
         assert!(t.is_empty());
@@ -289,6 +337,12 @@ mod tests {
         let mut t2 = t.clone();
         t2.insert(lease(12, BindingState::Active, 1, 4));
         assert_eq!(t2.first_virgin(ip(10), ip(20)), Some(ip(14)));
+        t2.insert(lease(11, BindingState::Free, 1, 2));
+        assert_eq!(
+            t2.first_virgin(ip(10), ip(20)),
+            Some(ip(14)),
+            "a replaced lease keeps its address taken"
+        );
         t2.remove(ip(11));
         assert_eq!(
             t2.first_virgin(ip(10), ip(20)),
