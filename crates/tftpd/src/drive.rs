@@ -11,6 +11,12 @@
 //! stack and cuts it into packets at the end, instead of one system call and one trip through
 //! the stack per block. Kernels or paths that refuse it get one `sendto` per block from then on.
 //!
+//! The server connects the socket to the client when it can (`strangers.rs`): sends then name
+//! no address and reuse the route the kernel keeps for the connection, and the kernel notes on
+//! which CPU the client's datagrams arrive, which [`Follower`] uses to keep this thread next to
+//! the client (`affinity.rs`: a lockstep turn within one CPU is a context switch, across CPUs
+//! a cross-CPU wakeup, several times dearer on a virtual machine).
+//!
 //! Deadlines become the socket's receive timeout (`SO_RCVTIMEO`), set again only when the
 //! time left differs from the armed value by more than [`SLACK`]; a receive that returns
 //! before the deadline with nothing is simply retried, so a timeout is never delivered early.
@@ -23,6 +29,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
 
+use crate::affinity::Follower;
 use crate::server::display_addr;
 use crate::transfer::{Event, Finish, Output};
 
@@ -30,10 +37,14 @@ use crate::transfer::{Event, Finish, Output};
 pub const SLACK: Duration = Duration::from_millis(2);
 
 /// Carries out `outputs` and feeds the machine (`handle`) with what arrives until it is done.
+/// `follow` moves the calling thread to the CPU where the datagrams arrive, while
+/// `may_pin` allows.
 pub fn drive(
     sock: &UdpSocket,
     peer: SocketAddr,
     mut outputs: Vec<Output>,
+    mut follow: Follower,
+    may_pin: impl Fn() -> bool,
     mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
 ) -> Finish {
     let mut buf = vec![0u8; 65536];
@@ -75,6 +86,7 @@ pub fn drive(
         }
         match sock.recv_from(&mut buf) {
             Ok((n, from)) => {
+                follow.received(sock, &may_pin);
                 let bytes = buf.get(..n).unwrap_or_default();
                 outputs = handle(Event::Datagram { from, bytes }, Instant::now());
             }
@@ -100,6 +112,9 @@ struct Sender<'a> {
     sock: &'a UdpSocket,
     peer: SocketAddr,
     addr: SockaddrStorage,
+    /// The socket is connected to `peer`: sends name no address, and the kernel reuses the
+    /// route it keeps for the connection instead of looking one up per datagram.
+    connected: bool,
     queued: Vec<Vec<u8>>,
     /// Cleared for good after the first refused segmented send.
     gso: bool,
@@ -111,6 +126,7 @@ impl<'a> Sender<'a> {
             sock,
             peer,
             addr: SockaddrStorage::from(peer),
+            connected: sock.peer_addr().is_ok_and(|p| p == peer),
             queued: Vec::new(),
             gso: true,
         }
@@ -132,7 +148,12 @@ impl<'a> Sender<'a> {
                 continue;
             }
             for d in batch {
-                if let Err(e) = self.sock.send_to(d, self.peer) {
+                let sent = if self.connected {
+                    self.sock.send(d)
+                } else {
+                    self.sock.send_to(d, self.peer)
+                };
+                if let Err(e) = sent {
                     tracing::debug!(client = %display_addr(self.peer), error = %e, "send failed");
                 }
             }
@@ -179,7 +200,7 @@ impl<'a> Sender<'a> {
             &iov,
             &cmsg,
             MsgFlags::empty(),
-            Some(&self.addr),
+            (!self.connected).then_some(&self.addr),
         ) {
             Ok(_) => true,
             // Buffer full and the like: the blocks count as sent; a timeout resends them.

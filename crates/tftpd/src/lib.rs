@@ -5,8 +5,10 @@
 //! [`receive`] are the pure read and write state machines, [`resolve`] and [`remap`] the path
 //! policy, [`generated`] the hook for generated files and [`inventory`] its pxe-model
 //! implementation (boot menus, distro trees, boot events). [`server`] is the thin tokio shell
-//! that drives it all, [`app`] the binary's edge and [`cli`] tftpd-hpa's command line.
+//! that drives it all ([`drive`] one transfer's thread, [`strangers`] its connected socket,
+//! [`affinity`] its CPU), [`app`] the binary's edge and [`cli`] tftpd-hpa's command line.
 
+pub mod affinity;
 pub mod app;
 pub mod cli;
 pub mod drive;
@@ -24,6 +26,7 @@ pub mod remap;
 pub mod resolve;
 pub mod server;
 pub mod source;
+pub mod strangers;
 pub mod transfer;
 
 /// One-paragraph description printed by `--help`.

@@ -241,6 +241,15 @@ pub fn manual() -> Manual {
                     .into(),
             ),
             Block::Para(
+                "Each transfer runs on its own thread with its own socket, connected to the \
+                 client (strangers writing to that port still get ERROR 5). While at most \
+                 one transfer per two CPUs is running, the transfer thread follows the CPU \
+                 the client's packets arrive on (SO_INCOMING_CPU, sched_setaffinity), so the \
+                 two wake each other on one CPU in a lockstep transfer; in a boot storm \
+                 nothing is pinned."
+                    .into(),
+            ),
+            Block::Para(
                 "With --inventory it also serves per-machine boot menus computed from the \
                  inventory on each request, so there is nothing to regenerate when a machine \
                  is added or has installed."

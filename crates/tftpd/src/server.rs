@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
+use crate::affinity::{Claims, Follower};
 use crate::drive::drive;
 use crate::files::FileCache;
 use crate::generated::{Found, Generator, Lookup, Served};
@@ -21,6 +22,7 @@ use crate::receive::WriteTransfer;
 use crate::remap::Rules;
 use crate::resolve::{Access, Denied, Policy, Roots};
 use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
+use crate::strangers;
 use crate::transfer::{Failure, Finish, Params, ReadTransfer};
 
 /// Counters over the life of the server.
@@ -61,6 +63,10 @@ pub struct Server {
     settings: Settings,
     files: FileCache,
     active: AtomicUsize,
+    /// Most transfers running at once for which a transfer thread follows its client's CPU.
+    pin_transfers: usize,
+    /// CPUs holding a pinned transfer thread.
+    claims: Claims,
     /// Counters.
     pub stats: Stats,
 }
@@ -81,6 +87,8 @@ impl Server {
             settings,
             files: FileCache::default(),
             active: AtomicUsize::new(0),
+            pin_transfers: pin_transfers(),
+            claims: Claims::new(),
             stats: Stats::default(),
         })
     }
@@ -276,16 +284,41 @@ impl Server {
             oack: n.oack,
         };
         let (blksize, windowsize) = (params.blksize, params.windowsize);
+        // While few transfers run, a connected socket lets the thread follow the client's CPU
+        // (`affinity.rs`). Not in a crowd: the twin socket that answers strangers costs a
+        // descriptor, and a boot storm is not pinned anyway.
+        let may_pin = || self.active.load(Ordering::Relaxed) <= self.pin_transfers;
+        let _strangers = if may_pin() {
+            tokio::runtime::Handle::try_current()
+                .ok()
+                .and_then(|rt| strangers::connect(&sock, peer, &rt))
+        } else {
+            None
+        };
         let finish = match opened {
             Opened::Read(src) => {
                 let reader = BlockReader::new(src, req.mode, blksize);
                 let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
-                drive(&sock, peer, first, |ev, now| t.handle(ev, now))
+                drive(
+                    &sock,
+                    peer,
+                    first,
+                    Follower::new(self.claims.clone()),
+                    may_pin,
+                    |ev, now| t.handle(ev, now),
+                )
             }
             Opened::Write(sink) => {
                 let (mut t, first) =
                     WriteTransfer::start(peer, sink, req.mode, params, Instant::now());
-                drive(&sock, peer, first, |ev, now| t.handle(ev, now))
+                drive(
+                    &sock,
+                    peer,
+                    first,
+                    Follower::new(self.claims.clone()),
+                    may_pin,
+                    |ev, now| t.handle(ev, now),
+                )
             }
         };
         // Free the slot before logging, so whoever reads the log sees the slot free.
@@ -394,6 +427,13 @@ impl Drop for ActiveSlot {
 enum Opened {
     Read(Arc<dyn DataSource>),
     Write(FileSink),
+}
+
+/// Up to how many transfers at once each thread follows its client's CPU (`affinity.rs`):
+/// half the CPUs, at least one. Beyond, the scheduler balances the crowd.
+fn pin_transfers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    (cpus / 2).max(1)
 }
 
 /// The Unix time in milliseconds (0 if the clock is before 1970).
