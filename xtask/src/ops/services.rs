@@ -293,18 +293,26 @@ impl<'a> Launch<'a> {
     }
 }
 
-/// Every line the service wrote to its journal stream starts with a `<N>` priority and
-/// carries no timestamp of its own (the journal adds one). Returns the number of lines.
+/// The service's lines on its journal stream carry no timestamp of their own (the journal
+/// adds one), and its log lines a `<N>` priority. dhcpd's start-up report (ISC's, printed
+/// before logging starts: "Wrote 0 leases to leases file.") has no priority and gets the
+/// journal's default; any such line still may not start with a time. Returns the number of
+/// lines with a priority.
 fn journal_lines(p: &Proc) -> Result<usize> {
     let text = p.log_text();
-    let mut n = 0;
+    let mut with_priority = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let body = line
+        let body = match line
             .strip_prefix('<')
             .and_then(|r| r.split_once('>'))
             .filter(|(prio, _)| prio.len() == 1 && prio.chars().all(|c| c.is_ascii_digit()))
-            .map(|(_, rest)| rest)
-            .with_context(|| format!("{}: a journal line without <N> priority: {line}", p.name))?;
+        {
+            Some((_, rest)) => {
+                with_priority += 1;
+                rest
+            }
+            None => line,
+        };
         let starts_with_time = body.len() > 10
             && body.as_bytes().get(4) == Some(&b'-')
             && body.as_bytes().get(7) == Some(&b'-')
@@ -312,12 +320,14 @@ fn journal_lines(p: &Proc) -> Result<usize> {
         if starts_with_time {
             bail!("{}: a second timestamp in the journal: {line}", p.name);
         }
-        n += 1;
     }
-    if n == 0 {
-        bail!("{} wrote nothing to its journal stream", p.name);
+    if with_priority == 0 {
+        bail!(
+            "{} wrote no line with a <N> priority to its journal stream:\n{text}",
+            p.name
+        );
     }
-    Ok(n)
+    Ok(with_priority)
 }
 
 fn stop(mut p: Proc, notify: &mut Notify) -> Result<()> {
@@ -410,9 +420,11 @@ pub(crate) fn dhcpd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String>
         );
     }
     launch.reload(&mut p, &mut notify)?;
+    let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
     Ok(format!(
-        "udhcpc got {addr}; lease written by user pxe; reload and stop notified"
+        "udhcpc got {addr}; lease written by user pxe; reload and stop notified; \
+         {lines} journal lines with priorities"
     ))
 }
 
