@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::servers::{cpu_ticks, find, first_line, kill_pid};
+use super::servers::{Flags, cpu_ticks, find, first_line, kill_pid};
+use crate::lab::net::ip;
 
 struct Options {
     repeat: usize,
@@ -41,31 +42,18 @@ struct Options {
 const USAGE: &str = "usage: cargo xtask bench dhcp [--repeat N] [--seconds N] [--rate N] [--clients N] [--out FILE]";
 
 fn parse_args(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        repeat: 3,
-        seconds: 10,
-        rate: 10_000,
-        clients: 20_000,
-        out: None,
+    let f = Flags::parse(
+        args,
+        &["--repeat", "--seconds", "--rate", "--clients", "--out"],
+        USAGE,
+    )?;
+    let o = Options {
+        repeat: usize::try_from(f.number("--repeat", 3)?)?,
+        seconds: f.number("--seconds", 10)?,
+        rate: f.number("--rate", 10_000)?,
+        clients: f.number("--clients", 20_000)?,
+        out: f.path("--out"),
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        let number = |v: &String| -> Result<u64> {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| format!("{a}: not a positive number: {v}"))
-        };
-        match a.as_str() {
-            "--repeat" => o.repeat = usize::try_from(number(value()?)?)?,
-            "--seconds" => o.seconds = number(value()?)?,
-            "--rate" => o.rate = number(value()?)?,
-            "--clients" => o.clients = number(value()?)?,
-            "--out" => o.out = Some(value()?.into()),
-            other => bail!("bench dhcp: unknown argument `{other}`\n{USAGE}"),
-        }
-    }
     if o.clients > u64::from(POOL_SIZE) {
         bail!("--clients {} exceeds the pool ({POOL_SIZE})", o.clients);
     }
@@ -78,21 +66,6 @@ const CLIENT_IP: &str = "10.77.0.2";
 const POOL_FIRST: &str = "10.77.1.0";
 const POOL_LAST: &str = "10.77.200.255";
 const POOL_SIZE: u32 = 200 * 256;
-
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
 
 /// The two namespaces and their veth pair; deleted when dropped.
 struct Lab {

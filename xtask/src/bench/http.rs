@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::servers::{Server, cpu_ticks, descendants, find, first_line, kill_pid};
+use super::servers::{Flags, Server, cpu_ticks, descendants, find, first_line, kill_pid, start};
 use super::{chmod, machine_facts, median, paired_ratio, pseudo_random, workspace_root};
 
 const MIB: u64 = 1 << 20;
@@ -37,32 +37,24 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        repeat: 5,
-        seconds: 10,
-        connections: 64,
-        big_mib: 1024,
-        out: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        let number = |v: &String| -> Result<u64> {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| format!("{a}: not a positive number: {v}"))
-        };
-        match a.as_str() {
-            "--repeat" => o.repeat = usize::try_from(number(value()?)?)?,
-            "--seconds" => o.seconds = number(value()?)?,
-            "--connections" => o.connections = usize::try_from(number(value()?)?)?,
-            "--big-mib" => o.big_mib = number(value()?)?,
-            "--out" => o.out = Some(value()?.into()),
-            other => bail!("bench http: unknown argument `{other}`; usage: {USAGE}"),
-        }
-    }
-    Ok(o)
+    let f = Flags::parse(
+        args,
+        &[
+            "--repeat",
+            "--seconds",
+            "--connections",
+            "--big-mib",
+            "--out",
+        ],
+        USAGE,
+    )?;
+    Ok(Options {
+        repeat: usize::try_from(f.number("--repeat", 5)?)?,
+        seconds: f.number("--seconds", 10)?,
+        connections: usize::try_from(f.number("--connections", 64)?)?,
+        big_mib: f.number("--big-mib", 1024)?,
+        out: f.path("--out"),
+    })
 }
 
 const USAGE: &str = "cargo xtask bench http [--repeat N] [--seconds N] [--connections N] [--big-mib N] [--out FILE]";
@@ -141,25 +133,12 @@ fn spawn(
     tools: &Tools,
     name: &'static str,
     version: String,
-    mut cmd: Command,
+    cmd: Command,
     port: u16,
     log: PathBuf,
     small: &[u8],
 ) -> Result<Server> {
-    let file = std::fs::File::create(&log)?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("starting {name}"))?;
-    let mut server = Server {
-        name,
-        version,
-        child,
-        port,
-        log,
-    };
+    let mut server = start(name, version, cmd, port, log)?;
     if let Err(e) = wait_ready(tools, &mut server, small) {
         stop(server);
         return Err(e);

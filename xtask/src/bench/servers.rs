@@ -237,7 +237,8 @@ pub(super) fn wait_ready(server: &mut Server) -> Result<()> {
     )
 }
 
-pub(super) fn spawn_server(
+/// Starts a server with its output in `log`; readiness is the caller's to check.
+pub(super) fn start(
     name: &'static str,
     version: String,
     mut cmd: Command,
@@ -251,13 +252,23 @@ pub(super) fn spawn_server(
         .stderr(file)
         .spawn()
         .with_context(|| format!("starting {name}"))?;
-    let mut server = Server {
+    Ok(Server {
         name,
         version,
         child,
         port,
         log,
-    };
+    })
+}
+
+pub(super) fn spawn_server(
+    name: &'static str,
+    version: String,
+    cmd: Command,
+    port: u16,
+    log: PathBuf,
+) -> Result<Server> {
+    let mut server = start(name, version, cmd, port, log)?;
     wait_ready(&mut server)?;
     eprintln!(
         "bench: {name} ({}) on 127.0.0.1:{port}, pid {}",
@@ -265,6 +276,40 @@ pub(super) fn spawn_server(
         server.child.id()
     );
     Ok(server)
+}
+
+/// `--name value` pairs of a bench command: each name must be in `known`, each value given.
+pub(super) struct Flags(std::collections::BTreeMap<String, String>);
+
+impl Flags {
+    pub(super) fn parse(args: &[String], known: &[&str], usage: &str) -> Result<Flags> {
+        let mut map = std::collections::BTreeMap::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if !known.contains(&a.as_str()) {
+                bail!("unknown argument `{a}`; usage: {usage}");
+            }
+            let v = it.next().with_context(|| format!("{a} needs a value"))?;
+            map.insert(a.clone(), v.clone());
+        }
+        Ok(Flags(map))
+    }
+
+    /// A positive number, or `default` when the flag is absent.
+    pub(super) fn number(&self, name: &str, default: u64) -> Result<u64> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("{name}: not a positive number: {v}")),
+        }
+    }
+
+    pub(super) fn path(&self, name: &str) -> Option<PathBuf> {
+        self.0.get(name).map(PathBuf::from)
+    }
 }
 
 pub(super) fn first_line(cmd: &mut Command) -> String {
