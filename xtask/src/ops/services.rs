@@ -637,12 +637,22 @@ fn xinetd_deb(work: &Path) -> Result<PathBuf> {
     if let Some(p) = found(&dir) {
         return Ok(p);
     }
-    output(
-        Command::new("apt-get")
-            .args(["download", "-q", "xinetd"])
-            .current_dir(&dir),
-        "apt-get download xinetd",
-    )?;
+    let download = || {
+        output(
+            Command::new("apt-get")
+                .args(["download", "-q", "xinetd"])
+                .current_dir(&dir),
+            "apt-get download xinetd",
+        )
+    };
+    if download().is_err() {
+        // A machine whose package lists were cleaned (container images) knows no xinetd yet.
+        output(
+            Command::new("apt-get").args(["update", "-qq"]),
+            "apt-get update",
+        )?;
+        download()?;
+    }
     found(&dir).context("apt-get download left no xinetd_*.deb")
 }
 
