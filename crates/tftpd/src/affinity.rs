@@ -16,17 +16,21 @@
 //! pinning is not allowed, and when the transfer ends, the thread gets back the CPUs it had,
 //! so the scheduler balances a crowd and the next task on this pooled thread starts unpinned.
 //!
-//! Limit: on an otherwise idle machine the scheduler wakes the client on the idle CPU (our
-//! thread is still running when its send wakes the client), so the pair stays apart whatever
-//! this thread does; every server is then equally slow.
+//! On an otherwise idle machine the scheduler wakes the client on the idle CPU (our thread is
+//! still running when its send wakes the client), so the pair stays apart whatever this
+//! thread does. There the transfer polls for the client's answers instead of following it:
+//! at each look the [`Policy`] of `busy_poll.rs` decides between the two.
 
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::unistd::Pid;
 use socket2::SockRef;
+
+use crate::busy_poll::Policy;
 
 /// Datagrams between two looks at the incoming CPU.
 pub const CHECK_EVERY: u32 = 64;
@@ -74,27 +78,55 @@ pub struct Follower {
     pinned: Option<usize>,
     /// Datagrams until the next look.
     countdown: u32,
+    /// Whether to poll for the client's datagrams instead.
+    poll: Policy,
+    /// When the last look was.
+    last_look: Option<Instant>,
+    /// The last look found the client on another CPU.
+    apart: bool,
 }
 
 impl Follower {
-    /// A follower for the calling thread (which must be the transfer's thread).
-    pub fn new(claims: Claims) -> Follower {
+    /// A follower for the calling thread (which must be the transfer's thread) that polls
+    /// for up to `poll_window` per wait when that pays (zero: never).
+    pub fn new(claims: Claims, poll_window: Duration) -> Follower {
         Follower {
             claims,
             saved: sched_getaffinity(Pid::from_raw(0)).ok(),
             pinned: None,
             countdown: 0,
+            poll: Policy::new(poll_window),
+            last_look: None,
+            apart: false,
         }
     }
 
-    /// A follower that never moves the thread.
+    /// A follower that never moves the thread and never polls.
     pub fn off() -> Follower {
         Follower {
             claims: Claims(Arc::new([])),
             saved: None,
             pinned: None,
             countdown: 0,
+            poll: Policy::new(Duration::ZERO),
+            last_look: None,
+            apart: false,
         }
+    }
+
+    /// Whether the last look found the client on another CPU than this thread's.
+    pub fn apart(&self) -> bool {
+        self.apart
+    }
+
+    /// How long the next wait polls before it sleeps; zero: it sleeps at once.
+    pub fn poll_window(&self) -> Duration {
+        self.poll.window()
+    }
+
+    /// A wait that polled has ended; `caught` says whether its datagram came while polling.
+    pub fn waited(&mut self, caught: bool) {
+        self.poll.waited(caught);
     }
 
     /// Called after each datagram received on `sock`; `allowed` says whether pinning is
@@ -105,17 +137,34 @@ impl Follower {
             return;
         }
         self.countdown = CHECK_EVERY - 1;
-        let Some(saved) = self.saved else {
-            return;
-        };
+        self.apart = false;
         if !allowed() {
+            self.poll.stop();
+            self.last_look = None;
             self.release();
             return;
         }
-        let Ok(cpu) = SockRef::from(sock).cpu_affinity() else {
+        // -1 (nothing known yet, or an unconnected socket) comes back as a huge number.
+        let Some(cpu) = SockRef::from(sock)
+            .cpu_affinity()
+            .ok()
+            .filter(|&c| c < CpuSet::count())
+        else {
+            self.poll.stop();
+            self.last_look = None;
             return;
         };
-        // Not yet known (-1), or a CPU this thread may not use.
+        let apart = sched_getcpu().is_ok_and(|here| here != cpu);
+        self.apart = apart;
+        let now = Instant::now();
+        let period = self.last_look.replace(now).map(|t| now.duration_since(t));
+        if !self.poll.review(apart, period) {
+            return;
+        }
+        let Some(saved) = self.saved else {
+            return;
+        };
+        // A CPU this thread may not use.
         if self.pinned == Some(cpu) || !saved.is_set(cpu).unwrap_or(false) {
             return;
         }
@@ -189,7 +238,7 @@ mod tests {
             one_datagram(&a, &b);
             let cpu = SockRef::from(&b).cpu_affinity().unwrap();
             let claims = Claims::new();
-            let mut f = Follower::new(claims.clone());
+            let mut f = Follower::new(claims.clone(), Duration::ZERO);
             f.received(&b, || true);
             let now = current();
             assert_eq!(count(&now), 1, "pinned to one CPU");
@@ -210,7 +259,7 @@ mod tests {
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").unwrap();
             one_datagram(&a, &b);
-            let mut f = Follower::new(Claims::new());
+            let mut f = Follower::new(Claims::new(), Duration::ZERO);
             f.received(&b, || true);
             assert_eq!(count(&current()), 1);
             let mut asked = 0;
@@ -239,7 +288,7 @@ mod tests {
             let cpu = SockRef::from(&b).cpu_affinity().unwrap();
             let claims = Claims::new();
             assert!(claims.take(cpu), "another transfer holds it");
-            let mut f = Follower::new(claims);
+            let mut f = Follower::new(claims, Duration::ZERO);
             f.received(&b, || true);
             assert_eq!(count(&current()), before, "not pinned");
         })

@@ -18,7 +18,7 @@ use crate::cli::{self, Command, Config};
 use crate::generated::Generator;
 use crate::inventory::InventoryFiles;
 use crate::options::{Limits, MAX_BLKSIZE};
-use crate::remap::Rules;
+use crate::remap_file::RemapFile;
 use crate::resolve::{Policy, Roots};
 use crate::server::{Lifetime, Server, Settings};
 
@@ -91,13 +91,7 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
         )
     })?;
     let remap = match &config.map_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read map file {}", path.display()))?;
-            let rules =
-                Rules::parse(&text).with_context(|| format!("map file {}", path.display()))?;
-            Some(rules)
-        }
+        Some(path) => Some(Arc::new(RemapFile::load(path)?)),
         None => None,
     };
     Ok(Settings {
@@ -116,6 +110,7 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
         max_retries: 5,
         port_range: config.port_range,
         max_transfers: config.max_transfers,
+        busy_poll: config.busy_poll,
         generator: None,
     })
 }
@@ -150,9 +145,9 @@ fn summary(inv: &pxe_model::Inventory) -> String {
     )
 }
 
-/// Re-reads the inventory at each SIGHUP; a bad file is refused with its errors and the
-/// inventory in use keeps serving.
-async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>) {
+/// Re-reads the inventory and the remap file at each SIGHUP; a bad file is refused with its
+/// errors and the one in use keeps serving.
+async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>, remap: Option<Arc<RemapFile>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -162,29 +157,45 @@ async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>) {
         }
     };
     while hup.recv().await.is_some() {
-        let Some(files) = files.clone() else {
-            tracing::info!("SIGHUP: no --inventory, nothing to reload");
-            continue;
-        };
         pxe_daemon::notify::reloading();
-        let path = files.path().display().to_string();
-        match tokio::task::spawn_blocking(move || files.reload()).await {
-            Ok(Ok(inv)) => {
-                tracing::info!(inventory = %path, "inventory reloaded: {}", summary(&inv));
+        if files.is_none() && remap.is_none() {
+            tracing::info!("SIGHUP: no --inventory and no -m map file, nothing to reload");
+        }
+        if let Some(remap) = remap.clone() {
+            let path = remap.path().display().to_string();
+            match tokio::task::spawn_blocking(move || remap.reload()).await {
+                Ok(Ok(n)) => tracing::info!(map_file = %path, rules = n, "map file reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    map_file = %path,
+                    "map file refused, the previous rules keep serving: {e}"
+                ),
+                Err(e) => tracing::error!(map_file = %path, error = %e, "map file reload failed"),
             }
-            Ok(Err(LoadError::Invalid(d))) => tracing::error!(
-                inventory = %path,
-                "inventory refused, the previous one keeps serving:\n{}",
-                d.render()
-            ),
-            Ok(Err(e)) => tracing::error!(
-                inventory = %path,
-                error = %e,
-                "inventory refused, the previous one keeps serving"
-            ),
-            Err(e) => tracing::error!(inventory = %path, error = %e, "inventory reload failed"),
+        }
+        if let Some(files) = files.clone() {
+            reload_inventory(files).await;
         }
         pxe_daemon::notify::reloaded("serving");
+    }
+}
+
+async fn reload_inventory(files: Arc<InventoryFiles>) {
+    let path = files.path().display().to_string();
+    match tokio::task::spawn_blocking(move || files.reload()).await {
+        Ok(Ok(inv)) => {
+            tracing::info!(inventory = %path, "inventory reloaded: {}", summary(&inv));
+        }
+        Ok(Err(LoadError::Invalid(d))) => tracing::error!(
+            inventory = %path,
+            "inventory refused, the previous one keeps serving:\n{}",
+            d.render()
+        ),
+        Ok(Err(e)) => tracing::error!(
+            inventory = %path,
+            error = %e,
+            "inventory refused, the previous one keeps serving"
+        ),
+        Err(e) => tracing::error!(inventory = %path, error = %e, "inventory reload failed"),
     }
 }
 
@@ -226,7 +237,7 @@ fn run(
     let result = runtime.block_on(async {
         socket.set_nonblocking(true).context("non-blocking socket")?;
         let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
-        tokio::spawn(reload_on_hangup(inventory));
+        tokio::spawn(reload_on_hangup(inventory, settings.remap.clone()));
         let server = Server::new(settings);
         tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");
         tokio::spawn(pxe_daemon::notify::watchdog_task());
@@ -292,7 +303,8 @@ fn bind_service(config: &Config) -> anyhow::Result<std::net::UdpSocket> {
         sock.set_only_v6(config.ipv6_only)
             .context("setting IPV6_V6ONLY")?;
     }
-    sock.set_reuse_address(true).context("SO_REUSEADDR")?;
+    // No SO_REUSEADDR, as tftpd-hpa: a second server on the same address and port fails
+    // here instead of silently sharing the requests with the first.
     sock.bind(&sa.into())
         .with_context(|| format!("binding udp {sa}"))?;
     Ok(sock.into())

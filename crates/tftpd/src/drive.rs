@@ -10,12 +10,17 @@
 //! offload (`UDP_SEGMENT`): the kernel walks one buffer of equal-sized datagrams through the
 //! stack and cuts it into packets at the end, instead of one system call and one trip through
 //! the stack per block. Kernels or paths that refuse it get one `sendto` per block from then on.
+//! When the client runs on another CPU the window's first datagram goes ahead on its own, so
+//! the client's wakeup overlaps the sending of the rest.
 //!
 //! The server connects the socket to the client when it can (`strangers.rs`): sends then name
 //! no address and reuse the route the kernel keeps for the connection, and the kernel notes on
 //! which CPU the client's datagrams arrive, which [`Follower`] uses to keep this thread next to
 //! the client (`affinity.rs`: a lockstep turn within one CPU is a context switch, across CPUs
 //! a cross-CPU wakeup, several times dearer on a virtual machine).
+//!
+//! While the transfer runs alone and its client answers from another CPU, the thread polls
+//! the socket for a short window before it sleeps (`busy_poll.rs` decides when that pays).
 //!
 //! Deadlines become the socket's receive timeout (`SO_RCVTIMEO`), set again only when the
 //! time left differs from the armed value by more than [`SLACK`]; a receive that returns
@@ -27,7 +32,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, recv, sendmsg};
 
 use crate::affinity::Follower;
 use crate::server::display_addr;
@@ -66,6 +71,7 @@ pub fn drive(
                 }
             }
         }
+        sender.lead_alone = follow.apart();
         sender.flush();
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
@@ -82,6 +88,18 @@ pub fn drive(
                     std::thread::sleep(left);
                     continue;
                 }
+            }
+        }
+        // A lone client answering from another CPU: poll for its answer first (`busy_poll.rs`).
+        let window = follow.poll_window().min(left);
+        if !window.is_zero() && sender.connected {
+            let caught = poll(sock, &mut buf, now + window);
+            follow.waited(caught.is_some());
+            if let Some(n) = caught {
+                follow.received(sock, &may_pin);
+                let bytes = buf.get(..n).unwrap_or_default();
+                outputs = handle(Event::Datagram { from: peer, bytes }, Instant::now());
+                continue;
             }
         }
         match sock.recv_from(&mut buf) {
@@ -102,6 +120,22 @@ pub fn drive(
     }
 }
 
+/// Polls a connected socket for a datagram until `until`; its length when one came. Errors
+/// (an ICMP error queued on the socket) end the poll: the sleeping receive deals with them.
+fn poll(sock: &UdpSocket, buf: &mut [u8], until: Instant) -> Option<usize> {
+    loop {
+        match recv(sock.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(n) => return Some(n),
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Most datagrams in one segmented send (the kernel's `UDP_MAX_SEGMENTS`).
 const MAX_SEGMENTS: usize = 64;
 /// Most payload bytes in one segmented send (a UDP datagram's limit over IPv4).
@@ -116,6 +150,9 @@ struct Sender<'a> {
     /// route it keeps for the connection instead of looking one up per datagram.
     connected: bool,
     queued: Vec<Vec<u8>>,
+    /// The client runs on another CPU: the first datagram of a window leaves on its own, so
+    /// the client is woken and starts reading while the rest are on their way.
+    lead_alone: bool,
     /// Cleared for good after the first refused segmented send.
     gso: bool,
 }
@@ -128,6 +165,7 @@ impl<'a> Sender<'a> {
             addr: SockaddrStorage::from(peer),
             connected: sock.peer_addr().is_ok_and(|p| p == peer),
             queued: Vec::new(),
+            lead_alone: false,
             gso: true,
         }
     }
@@ -141,7 +179,10 @@ impl<'a> Sender<'a> {
         let queued = std::mem::take(&mut self.queued);
         let mut rest = queued.as_slice();
         while !rest.is_empty() {
-            let n = self.batch_len(rest);
+            let mut n = self.batch_len(rest);
+            if self.lead_alone && rest.len() == queued.len() {
+                n = n.min(1);
+            }
             let (batch, tail) = rest.split_at(n);
             rest = tail;
             if n > 1 && self.send_segmented(batch) {
@@ -262,21 +303,54 @@ mod tests {
 
     #[test]
     fn a_window_arrives_as_separate_datagrams_in_order() {
+        for lead_alone in [false, true] {
+            let (a, b) = pair();
+            let mut s = Sender::new(&a, b.local_addr().unwrap());
+            s.lead_alone = lead_alone;
+            let mut want = sizes(&[516; 70]);
+            want.push(vec![0xee; 37]);
+            for d in &want {
+                s.queue(d.clone());
+            }
+            s.flush();
+            assert!(s.queued.is_empty());
+            assert!(s.gso, "loopback takes segmented sends");
+            let mut buf = [0u8; 2048];
+            for (i, d) in want.iter().enumerate() {
+                let (n, from) = b.recv_from(&mut buf).unwrap();
+                assert_eq!(from, a.local_addr().unwrap());
+                assert_eq!(&buf[..n], &d[..], "datagram {i}, lead alone {lead_alone}");
+            }
+        }
+    }
+
+    #[test]
+    fn poll_takes_a_queued_datagram_and_gives_up_at_the_deadline() {
         let (a, b) = pair();
-        let mut s = Sender::new(&a, b.local_addr().unwrap());
-        let mut want = sizes(&[516; 70]);
-        want.push(vec![0xee; 37]);
-        for d in &want {
-            s.queue(d.clone());
-        }
-        s.flush();
-        assert!(s.queued.is_empty());
-        assert!(s.gso, "loopback takes segmented sends");
-        let mut buf = [0u8; 2048];
-        for (i, d) in want.iter().enumerate() {
-            let (n, from) = b.recv_from(&mut buf).unwrap();
-            assert_eq!(from, a.local_addr().unwrap());
-            assert_eq!(&buf[..n], &d[..], "datagram {i}");
-        }
+        b.connect(a.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        let start = Instant::now();
+        let until = start + Duration::from_millis(20);
+        assert_eq!(poll(&b, &mut buf, until), None, "nothing came");
+        assert!(Instant::now() >= until, "polled until the deadline");
+        assert!(
+            b.read_timeout().unwrap().is_some(),
+            "the socket stays blocking with its timeout"
+        );
+
+        a.send_to(b"ack", b.local_addr().unwrap()).unwrap();
+        let far = Instant::now() + Duration::from_secs(5);
+        assert_eq!(poll(&b, &mut buf, far), Some(3));
+        assert_eq!(&buf[..3], b"ack");
+
+        // A datagram sent while polling is caught before the deadline.
+        let to = b.local_addr().unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            a.send_to(b"late", to).unwrap();
+        });
+        let got = poll(&b, &mut buf, Instant::now() + Duration::from_secs(5));
+        late.join().unwrap();
+        assert_eq!(got, Some(4));
     }
 }

@@ -3,13 +3,16 @@
 //! Brief overview: [`packet`] is the wire format, [`options`] negotiates RFC 2347 options,
 //! [`netascii`] translates text mode, [`source`] reads files by offset, [`transfer`] and
 //! [`receive`] are the pure read and write state machines, [`resolve`] and [`remap`] the path
-//! policy, [`generated`] the hook for generated files and [`inventory`] its pxe-model
-//! implementation (boot menus, distro trees, boot events). [`server`] is the thin tokio shell
-//! that drives it all ([`drive`] one transfer's thread, [`strangers`] its connected socket,
-//! [`affinity`] its CPU), [`app`] the binary's edge and [`cli`] tftpd-hpa's command line.
+//! policy ([`remap_file`] the `-m` file, re-read on SIGHUP), [`generated`] the hook for
+//! generated files and [`inventory`] its pxe-model implementation (boot menus, distro trees,
+//! boot events). [`server`] is the thin tokio shell that drives it all ([`drive`] one
+//! transfer's thread, [`strangers`] its connected socket, [`affinity`] its CPU, [`busy_poll`]
+//! when it polls instead of sleeping), [`app`] the binary's edge and [`cli`] tftpd-hpa's
+//! command line.
 
 pub mod affinity;
 pub mod app;
+pub mod busy_poll;
 pub mod cli;
 pub mod drive;
 pub mod files;
@@ -23,6 +26,7 @@ pub mod packet;
 pub mod pktinfo;
 pub mod receive;
 pub mod remap;
+pub mod remap_file;
 pub mod resolve;
 pub mod server;
 pub mod source;

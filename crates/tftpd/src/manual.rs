@@ -73,7 +73,7 @@ pub fn manual() -> Manual {
                 ),
                 (
                     "-m, --map-file FILE",
-                    "filename remapping rules (tftpd-hpa syntax)",
+                    "filename remapping rules (tftpd-hpa syntax); re-read on SIGHUP",
                 ),
                 (
                     "-u, --user USER",
@@ -134,6 +134,13 @@ pub fn manual() -> Manual {
                     "concurrent transfers at most (default 1000)",
                 ),
                 (
+                    "--busy-poll MICROSECONDS",
+                    "while a transfer runs alone and its client answers from another CPU, poll \
+                     this long for each answer before sleeping, as long as that catches most \
+                     answers (default 200, at most 1000; 0: never). Costs CPU only while it \
+                     pays; see docs/performance.md",
+                ),
+                (
                     "--check",
                     "validate the configuration (roots, map file, inventory) and exit",
                 ),
@@ -148,8 +155,8 @@ pub fn manual() -> Manual {
             blocks: vec![defs(&[
                 (
                     "SIGHUP",
-                    "re-read the inventory; a file with errors is refused and the old one keeps \
-                     serving",
+                    "re-read the inventory and the -m map file; a file with errors is refused \
+                     and the old one keeps serving",
                 ),
                 ("SIGTERM, SIGINT", "stop; transfers in progress end"),
             ])],
@@ -275,7 +282,7 @@ mod tests {
                 "-B" | "--blocksize" => "1468",
                 "-T" | "--retransmit" => "500000",
                 "-R" | "--port-range" => "7000:7100",
-                "-t" | "--timeout" | "--verbosity" | "--max-transfers" => "5",
+                "-t" | "--timeout" | "--verbosity" | "--max-transfers" | "--busy-poll" => "5",
                 _ => "x",
             }
             .to_string()

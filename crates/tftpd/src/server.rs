@@ -19,7 +19,7 @@ use crate::generated::{Found, Generator, Lookup, Served};
 use crate::options::{self, Direction, Limits};
 use crate::packet::{self, ErrorCode, Packet, Request};
 use crate::receive::WriteTransfer;
-use crate::remap::Rules;
+use crate::remap_file::RemapFile;
 use crate::resolve::{Access, Denied, Policy, Roots};
 use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
 use crate::strangers;
@@ -45,7 +45,7 @@ pub struct Settings {
     /// `-p`, `-c`.
     pub policy: Policy,
     /// `-m`.
-    pub remap: Option<Rules>,
+    pub remap: Option<Arc<RemapFile>>,
     /// Option limits (`-B`, `-r`, `-T`).
     pub limits: Limits,
     /// Timeouts in a row before a transfer is abandoned.
@@ -54,6 +54,8 @@ pub struct Settings {
     pub port_range: Option<(u16, u16)>,
     /// `--max-transfers`.
     pub max_transfers: usize,
+    /// `--busy-poll`: how long a lone transfer polls for its client's answer before sleeping.
+    pub busy_poll: Duration,
     /// Generated files (boot menus, distro trees from `--inventory`).
     pub generator: Option<Arc<dyn Generator>>,
 }
@@ -232,10 +234,11 @@ impl Server {
                 "transfer"
             );
         };
+        let rules = self.settings.remap.as_ref().map(|f| f.current());
         let lookup = Lookup {
             roots: &self.settings.roots,
             policy: self.settings.policy,
-            remap: self.settings.remap.as_ref(),
+            remap: rules.as_deref(),
             generator: self.settings.generator.as_deref(),
         };
         let found = lookup.find(&req.filename, access, peer.ip());
@@ -303,7 +306,7 @@ impl Server {
                     &sock,
                     peer,
                     first,
-                    Follower::new(self.claims.clone()),
+                    Follower::new(self.claims.clone(), self.settings.busy_poll),
                     may_pin,
                     |ev, now| t.handle(ev, now),
                 )
@@ -315,7 +318,7 @@ impl Server {
                     &sock,
                     peer,
                     first,
-                    Follower::new(self.claims.clone()),
+                    Follower::new(self.claims.clone(), self.settings.busy_poll),
                     may_pin,
                     |ev, now| t.handle(ev, now),
                 )

@@ -464,12 +464,15 @@ fn put_file(sysroot: &Sysroot, dir: &str, name: &str, data: &[u8]) -> Result<()>
 pub(crate) fn tftpd_standalone(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
     let data = payload();
     put_file(sysroot, "/srv/tftp", "standalone.bin", &data)?;
-    let (_launch, p, mut notify) = Launch::up(sysroot, "tftpd-standalone.service", net, work)?;
+    let (launch, mut p, mut notify) = Launch::up(sysroot, "tftpd-standalone.service", net, work)?;
+    tftp_get(net, work, "standalone.bin", &data)?;
+    launch.reload(&mut p, &mut notify)?;
     tftp_get(net, work, "standalone.bin", &data)?;
     let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
     Ok(format!(
-        "tftp-hpa fetched /srv/tftp/standalone.bin intact; {lines} journal lines with priorities"
+        "tftp-hpa fetched /srv/tftp/standalone.bin intact, before and after a reload; {lines} \
+         journal lines with priorities"
     ))
 }
 

@@ -1,9 +1,11 @@
 //! The binary's command-line edge: `--check`, `--help`, `-V`, and its exit codes
 //! (0 ok, 1 unusable command line or configuration, 2 runtime failure).
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::support::{TFTPD, Tree, run};
+use crate::support::{Server, TFTPD, Tree, run};
 
 fn tftpd(args: &[&str]) -> (Option<i32>, String, String) {
     let o = run(Command::new(TFTPD).args(args));
@@ -57,4 +59,43 @@ fn inetd_mode_without_a_socket_is_a_runtime_error() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not a UDP socket"), "{err}");
+}
+
+#[test]
+fn a_second_server_on_the_same_port_fails_to_start() {
+    let tree = Tree::new();
+    let root = tree.root.display().to_string();
+    let first = Server::start(&["-s", &root]);
+    let addr = format!("127.0.0.1:{}", first.port);
+    let mut second = Command::new(TFTPD)
+        .args(["-L", "-a", &addr, "-s", &root])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the second tftpd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server on {addr} started and kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    second
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("binding udp {addr}")) && err.contains("in use"),
+        "{err}"
+    );
 }

@@ -5,4 +5,5 @@ mod clients;
 mod inetd;
 mod inventory;
 mod protocol;
+mod remap;
 mod support;
