@@ -4,7 +4,7 @@
 use crate::timefmt;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// What one log line says.
@@ -140,8 +140,16 @@ pub const FLUSH_AT: usize = 32 * 1024;
 /// A log file and the lines not written to it yet.
 #[derive(Debug)]
 struct Buffered {
+    path: PathBuf,
     file: std::fs::File,
     pending: String,
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 impl Buffered {
@@ -177,13 +185,12 @@ impl AccessLog {
         AccessLog { file: None, style }
     }
 
+    /// A file opened for appending (created if missing), in the combined log format.
     pub fn file(path: &Path) -> std::io::Result<AccessLog> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let f = open_append(path)?;
         Ok(AccessLog {
             file: Some(Mutex::new(Buffered {
+                path: path.to_owned(),
                 file: f,
                 pending: String::with_capacity(FLUSH_AT + 1024),
             })),
@@ -213,6 +220,26 @@ impl AccessLog {
                 Self::warn(std::io::stderr().lock().write_all(line.as_bytes()));
             }
         }
+    }
+
+    /// Opens the file by its name again (after logrotate moved it away; at SIGHUP): the
+    /// lines waiting go to the old file first, later ones to the new. If the name cannot be
+    /// opened, logging goes on into the old file and the error is returned.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        let mut b = f.lock().unwrap_or_else(|p| p.into_inner());
+        Self::warn(b.flush());
+        b.file = open_append(&b.path)?;
+        Ok(())
+    }
+
+    /// The file's path; `None` on standard error.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.file
+            .as_ref()
+            .map(|f| f.lock().unwrap_or_else(|p| p.into_inner()).path.clone())
     }
 
     /// Writes the lines waiting in the buffer.
@@ -333,5 +360,40 @@ mod tests {
             text.ends_with("\"GET /last HTTP/1.1\" 200 4096 \"-\" \"-\"\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn reopen_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("access.log");
+        let log = AccessLog::file(&path).expect("open");
+        let entry = |target| Entry {
+            client: "192.0.2.7".parse().expect("ip"),
+            at_ms: 971_186_136_000,
+            method: "GET",
+            target,
+            version: "HTTP/1.1",
+            status: 200,
+            bytes: 1,
+            referer: None,
+            user_agent: None,
+        };
+        log.write(&entry("/before"));
+        let rotated = dir.path().join("access.log.1");
+        std::fs::rename(&path, &rotated).expect("rotate");
+        log.write(&entry("/pending"));
+        log.reopen().expect("reopen");
+        log.write(&entry("/after"));
+        log.flush();
+        let old = std::fs::read_to_string(&rotated).expect("read rotated");
+        let new = std::fs::read_to_string(&path).expect("read new");
+        assert!(old.contains("/before") && old.contains("/pending"), "{old}");
+        assert!(!old.contains("/after"), "{old}");
+        assert!(new.contains("/after") && !new.contains("/before"), "{new}");
+        assert_eq!(log.path(), Some(path));
+
+        std::fs::remove_dir_all(dir.path()).expect("remove the directory");
+        assert!(log.reopen().is_err(), "the directory is gone");
+        assert!(AccessLog::stderr().reopen().is_ok(), "nothing to reopen");
     }
 }

@@ -185,6 +185,14 @@ async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch:
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => {
                 pxe_daemon::notify::reloading();
+                match shared.access_log.reopen() {
+                    Ok(()) => {
+                        if let Some(p) = shared.access_log.path() {
+                            tracing::info!(access_log = %p.display(), "SIGHUP: access log reopened");
+                        }
+                    }
+                    Err(e) => tracing::error!(%e, "SIGHUP: cannot reopen the access log, it goes on into the old file"),
+                }
                 let a = args.clone();
                 match tokio::task::spawn_blocking(move || load(&a)).await {
                     Ok(Ok((state, _))) => {

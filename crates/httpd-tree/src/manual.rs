@@ -63,7 +63,11 @@ fn sections() -> Vec<Section> {
                     "SIGTERM, SIGINT",
                     "stop; open responses get --shutdown-grace seconds",
                 ),
-                ("SIGHUP", "reload the inventory and the admin token"),
+                (
+                    "SIGHUP",
+                    "reload the inventory and the admin token, reopen the --access-log file \
+                     (for logrotate)",
+                ),
             ])],
             in_help: true,
         },

@@ -173,7 +173,8 @@ impl<'a> Launch<'a> {
         Ok((launch, p, notify))
     }
 
-    /// `StateDirectory=`: /var/lib/<dir> owned by the unit's user, with its mode.
+    /// `StateDirectory=` and `LogsDirectory=`: /var/lib/<dir> and /var/log/<dir> owned by
+    /// the unit's user, with their modes.
     fn state_dirs(&self) -> Result<()> {
         let user = self
             .unit
@@ -183,17 +184,19 @@ impl<'a> Launch<'a> {
             .unit
             .get("Service", "Group")
             .unwrap_or_else(|| user.clone());
-        let mode = self
-            .unit
-            .get("Service", "StateDirectoryMode")
-            .unwrap_or_else(|| "0755".into());
-        for line in self.unit.all("Service", "StateDirectory") {
-            for d in line.split_whitespace() {
-                let path = format!("/var/lib/{d}");
-                self.sysroot.run_inside(&["mkdir", "-p", &path])?;
-                self.sysroot
-                    .run_inside(&["chown", "-R", &format!("{user}:{group}"), &path])?;
-                self.sysroot.run_inside(&["chmod", &mode, &path])?;
+        for (kind, base) in [("State", "/var/lib"), ("Logs", "/var/log")] {
+            let mode = self
+                .unit
+                .get("Service", &format!("{kind}DirectoryMode"))
+                .unwrap_or_else(|| "0755".into());
+            for line in self.unit.all("Service", &format!("{kind}Directory")) {
+                for d in line.split_whitespace() {
+                    let path = format!("{base}/{d}");
+                    self.sysroot.run_inside(&["mkdir", "-p", &path])?;
+                    self.sysroot
+                        .run_inside(&["chown", "-R", &format!("{user}:{group}"), &path])?;
+                    self.sysroot.run_inside(&["chmod", &mode, &path])?;
+                }
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! The command line: --help, --check with located errors, configuration errors,
-//! several --listen, SIGTERM, SIGHUP reload, the access log file, and `import`.
+//! several --listen, SIGTERM, SIGHUP reload, the access log file (reopened at SIGHUP), and
+//! `import`.
 
 use crate::support::{Server, curl, curl_status, lab, run};
 use std::process::Command;
@@ -235,6 +236,32 @@ fn access_log_file_in_combined_format() {
     assert!(
         !server.log().contains("GET /no/such/file"),
         "access lines go to the file, not stderr"
+    );
+}
+
+#[test]
+fn sighup_reopens_a_rotated_access_log() {
+    let lab = lab();
+    let log = lab.path("access.log");
+    let rotated = lab.path("access.log.1");
+    let mut server = Server::for_lab(&lab, &["--access-log", log.to_str().expect("path")]);
+    curl(&["-s", "-o", "/dev/null", &server.url("/before-rotation")]);
+    std::fs::rename(&log, &rotated).expect("rotate");
+    curl(&["-s", "-o", "/dev/null", &server.url("/still-buffered")]);
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    server.wait_for_log("access log reopened");
+    curl(&["-s", "-o", "/dev/null", &server.url("/after-rotation")]);
+    server.stop();
+    let old = std::fs::read_to_string(&rotated).expect("rotated log");
+    let new = std::fs::read_to_string(&log).expect("new log");
+    assert!(
+        old.contains("/before-rotation") && old.contains("/still-buffered"),
+        "{old}"
+    );
+    assert!(!old.contains("/after-rotation"), "{old}");
+    assert!(
+        new.contains("/after-rotation") && !new.contains("/before-rotation"),
+        "{new}"
     );
 }
 
