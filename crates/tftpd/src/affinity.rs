@@ -129,8 +129,9 @@ impl Follower {
         self.poll.waited(caught);
     }
 
-    /// Called after each datagram received on `sock`; `allowed` says whether pinning is
-    /// wanted now.
+    /// Called after each datagram received on `sock`. Every [`CHECK_EVERY`] datagrams it looks
+    /// at the CPUs, revises the polling decision and, unless polling, moves the thread to the
+    /// client's CPU; `allowed` says whether pinning and polling are wanted now.
     pub fn received(&mut self, sock: &UdpSocket, allowed: impl FnOnce() -> bool) {
         if self.countdown > 0 {
             self.countdown -= 1;

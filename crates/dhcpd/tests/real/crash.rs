@@ -8,7 +8,6 @@ use crate::support::{Lab, need, read_pcap, wait_for};
 
 #[test]
 fn every_acked_lease_survives_sigkill() {
-    let tcpdump = need("tcpdump", "tcpdump");
     let perfdhcp = need("perfdhcp", "kea-admin");
     let lab = Lab::new();
     lab.client_addresses();
@@ -26,30 +25,7 @@ subnet 10.200.0.0 netmask 255.255.0.0 {{ range 10.200.1.1 10.200.250.250; }}
     let mut total_acks = 0;
     for round in 0..10u32 {
         let mut server = lab.start_ours(&conf, &[]);
-        let pcap = lab.path(&format!("round{round}.pcap"));
-        let p = pcap.display().to_string();
-        let cap = lab.spawn(
-            &lab.cli,
-            &tcpdump,
-            &[
-                "-i",
-                "c0",
-                "-U",
-                "--immediate-mode",
-                "-n",
-                "-w",
-                &p,
-                "udp port 67 or udp port 68",
-            ],
-            &format!("tcpdump{round}.log"),
-        );
-        assert!(
-            wait_for(Duration::from_secs(10), || cap
-                .log()
-                .contains("listening on")),
-            "tcpdump did not start: {}",
-            cap.log()
-        );
+        let (cap, pcap) = lab.capture_dhcp(&format!("round{round}"));
         // A different client population per round, so every ACK is a new lease.
         let base = format!("mac=00:0c:{round:02x}:00:00:00");
         let relay = lab.relay_ip(1).to_string();

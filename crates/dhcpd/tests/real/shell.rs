@@ -218,32 +218,10 @@ subnet 10.201.{n}.0 netmask 255.255.255.0 {{ range 10.201.{n}.10 10.201.{n}.20; 
 
 #[test]
 fn clients_without_an_address_get_link_layer_unicast() {
-    let tcpdump = need("tcpdump", "tcpdump");
     let lab = Lab::new();
     lab.set_client_mac("52:54:00:42:00:09");
     let server = lab.start_ours(&simple(&lab, "uni"), &[]);
-    let pcap = lab.path("uni.pcap");
-    let p = pcap.display().to_string();
-    let cap = lab.spawn(
-        &lab.cli,
-        &tcpdump,
-        &[
-            "-i",
-            "c0",
-            "-U",
-            "--immediate-mode",
-            "-n",
-            "-w",
-            &p,
-            "udp port 67 or udp port 68",
-        ],
-        "tcpdump.log",
-    );
-    assert!(
-        wait_for(WAIT, || cap.log().contains("listening on")),
-        "{}",
-        cap.log()
-    );
+    let (cap, pcap) = lab.capture_dhcp("uni");
     let out = one_lease(&lab, &[]);
     assert!(
         out.contains(&format!("ip={}", lab.ip(10))),

@@ -5,7 +5,6 @@
 //! fresh lease file. The test code speaks only bytes and packets: it never calls our core.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -203,28 +202,8 @@ fn start(lab: &Lab, which: &Which, conf: &str) -> Proc {
 
 /// Run the packets against one server; the rendered reply (or "no reply") per packet.
 fn replies(lab: &Lab, which: &Which, conf: &str, packets: &[String], tag: &str) -> Vec<String> {
-    let tcpdump = need("tcpdump", "tcpdump");
     let server = start(lab, which, conf);
-    let pcap: PathBuf = lab.path(&format!("{tag}.pcap"));
-    let p = pcap.display().to_string();
-    let cap = lab.spawn(
-        &lab.cli,
-        &tcpdump,
-        &[
-            "-i",
-            "c0",
-            "-U",
-            "--immediate-mode",
-            "-n",
-            "-w",
-            &p,
-            "udp port 67 or udp port 68",
-        ],
-        &format!("{tag}.tcpdump.log"),
-    );
-    assert!(wait_for(Duration::from_secs(10), || cap
-        .log()
-        .contains("listening on")));
+    let (cap, pcap) = lab.capture_dhcp(tag);
     let mut out = Vec::new();
     for (i, line) in packets.iter().enumerate() {
         let xid = 0x5000_0000 + i as u32;

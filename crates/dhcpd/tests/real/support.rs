@@ -229,6 +229,37 @@ impl Lab {
         Proc { child, log }
     }
 
+    /// tcpdump on the client's side of the link (`c0`) writing the DHCP packets it sees to
+    /// `<tag>.pcap` as they come; returns once it listens. Dropping the process stops it.
+    pub fn capture_dhcp(&self, tag: &str) -> (Proc, PathBuf) {
+        let tcpdump = need("tcpdump", "tcpdump");
+        let pcap = self.path(&format!("{tag}.pcap"));
+        let p = pcap.display().to_string();
+        let cap = self.spawn(
+            &self.cli,
+            &tcpdump,
+            &[
+                "-i",
+                "c0",
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-w",
+                &p,
+                "udp port 67 or udp port 68",
+            ],
+            &format!("{tag}.tcpdump.log"),
+        );
+        assert!(
+            wait_for(Duration::from_secs(10), || cap
+                .log()
+                .contains("listening on")),
+            "tcpdump did not start: {}",
+            cap.log()
+        );
+        (cap, pcap)
+    }
+
     /// Write `dhcpd.conf` (and an empty lease file unless one exists) and start our dhcpd in
     /// the server namespace, in the foreground, listening on `s0`. Waits until it serves.
     pub fn start_ours(&self, conf: &str, extra: &[&str]) -> Proc {

@@ -347,28 +347,7 @@ impl Parser<'_, '_, '_> {
             self.warn("expecting right paren.");
             return Err(true);
         }
-        if !self.next().is_punct(b'{') {
-            self.warn("left brace expected.");
-            self.skip_to_semi();
-            return Err(true);
-        }
-        let then = match self.executable_statements(None) {
-            Ok(v) => v,
-            Err(_) => {
-                loop {
-                    let t = self.next();
-                    if t.tok == Tok::Eof || t.is_punct(b'}') {
-                        break;
-                    }
-                }
-                return Err(true);
-            }
-        };
-        if !self.next().is_punct(b'}') {
-            self.warn("right brace expected.");
-            self.skip_to_semi();
-            return Err(true);
-        }
+        let then = self.braced_body()?;
         let t = self.peek();
         let otherwise = if t.is_kw("else") {
             self.skip();
@@ -463,6 +442,34 @@ impl Parser<'_, '_, '_> {
             return Err(true);
         }
         Ok(Stmt::Switch { expr, body })
+    }
+
+    /// `{ statements }` after an `if` condition or an `on` event list. A body with an error
+    /// is skipped up to a closing brace (or the end of the file), as ISC dhcpd does.
+    fn braced_body(&mut self) -> Result<Vec<Stmt>, Lose> {
+        if !self.next().is_punct(b'{') {
+            self.warn("left brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let body = match self.executable_statements(None) {
+            Ok(v) => v,
+            Err(_) => {
+                loop {
+                    let t = self.next();
+                    if t.tok == Tok::Eof || t.is_punct(b'}') {
+                        break;
+                    }
+                }
+                return Err(true);
+            }
+        };
+        if !self.next().is_punct(b'}') {
+            self.warn("right brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        Ok(body)
     }
 
     fn set_statement(&mut self, define: bool) -> Result<Stmt, Lose> {
@@ -595,28 +602,7 @@ impl Parser<'_, '_, '_> {
         }
         self.g
             .note_unsupported(&format!("on {}", events.join(" or ")), loc);
-        if !self.next().is_punct(b'{') {
-            self.warn("left brace expected.");
-            self.skip_to_semi();
-            return Err(true);
-        }
-        let body = match self.executable_statements(None) {
-            Ok(v) => v,
-            Err(_) => {
-                loop {
-                    let t = self.next();
-                    if t.tok == Tok::Eof || t.is_punct(b'}') {
-                        break;
-                    }
-                }
-                return Err(true);
-            }
-        };
-        if !self.next().is_punct(b'}') {
-            self.warn("right brace expected.");
-            self.skip_to_semi();
-            return Err(true);
-        }
+        let body = self.braced_body()?;
         Ok(Stmt::On { events, body })
     }
 }

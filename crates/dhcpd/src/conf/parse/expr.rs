@@ -142,6 +142,21 @@ impl Parser<'_, '_, '_> {
     fn comma(&mut self) -> Result<(), Lose> {
         self.expect_punct(b',', "comma expected.")
     }
+    /// One or more data arguments separated by commas, and the closing parenthesis.
+    fn data_args_to_rparen(&mut self, into: &mut Vec<Expr>) -> Result<(), Lose> {
+        loop {
+            into.push(*self.data_arg()?);
+            let t = self.next();
+            if t.is_punct(b',') {
+                continue;
+            }
+            if !t.is_punct(b')') {
+                self.warn("right parenthesis expected.");
+                return Err(true);
+            }
+            return Ok(());
+        }
+    }
     fn data_arg(&mut self) -> Result<Box<Expr>, Lose> {
         self.data_expression().map(Box::new).map_err(|lose| {
             if !lose {
@@ -273,18 +288,7 @@ impl Parser<'_, '_, '_> {
                 self.lparen()?;
                 let mut parts = vec![*self.data_arg()?];
                 self.comma()?;
-                loop {
-                    parts.push(*self.data_arg()?);
-                    let t = self.next();
-                    if t.is_punct(b',') {
-                        continue;
-                    }
-                    if !t.is_punct(b')') {
-                        self.warn("right parenthesis expected.");
-                        return Err(true);
-                    }
-                    break;
-                }
+                self.data_args_to_rparen(&mut parts)?;
                 Expr::Concat(parts)
             }
             "binary-to-ascii" => {
@@ -313,18 +317,7 @@ impl Parser<'_, '_, '_> {
                 self.skip();
                 self.lparen()?;
                 let mut v = Vec::new();
-                loop {
-                    v.push(*self.data_arg()?);
-                    let t = self.next();
-                    if t.is_punct(b',') {
-                        continue;
-                    }
-                    if !t.is_punct(b')') {
-                        self.warn("right parenthesis expected.");
-                        return Err(true);
-                    }
-                    break;
-                }
+                self.data_args_to_rparen(&mut v)?;
                 Expr::PickFirstValue(v)
             }
             "hardware" | "leased-address" | "client-state" | "filename" | "server-name"

@@ -334,6 +334,22 @@ impl Parser<'_, '_, '_> {
         }
     }
 
+    /// At the end of a `{ ... }` body: a closing brace, or the end of the file (warned, as ISC
+    /// dhcpd does). Consumes it and returns true; otherwise leaves the token.
+    fn at_block_end(&mut self) -> bool {
+        let t = self.peek();
+        if t.is_punct(b'}') {
+            self.skip();
+            return true;
+        }
+        if t.tok == Tok::Eof {
+            self.skip();
+            self.warn("unexpected end of file");
+            return true;
+        }
+        false
+    }
+
     /// Skip `NAME ... { ... }` or `NAME ... ;` (failover peers, keys, zones we keep but ignore).
     pub(crate) fn skip_block_statement(&mut self) {
         loop {
@@ -391,16 +407,10 @@ impl Parser<'_, '_, '_> {
         let mut scope = Scope::default();
         let mut declaration = false;
         loop {
+            if self.at_block_end() {
+                break;
+            }
             let t = self.peek();
-            if t.is_punct(b'}') {
-                self.skip();
-                break;
-            }
-            if t.tok == Tok::Eof {
-                self.skip();
-                self.warn("unexpected end of file");
-                break;
-            }
             if matches!(ctx.kind, Kind::Subnet | Kind::SharedNet) && t.is_kw("interface") {
                 self.skip();
                 self.next();
@@ -435,16 +445,10 @@ impl Parser<'_, '_, '_> {
         let hctx = ctx.with(Kind::Host);
         let mut declaration = false;
         loop {
+            if self.at_block_end() {
+                break;
+            }
             let t = self.peek();
-            if t.is_punct(b'}') {
-                self.skip();
-                break;
-            }
-            if t.tok == Tok::Eof {
-                self.skip();
-                self.warn("unexpected end of file");
-                break;
-            }
             if t.is_kw("dynamic") || t.is_kw("deleted") {
                 self.skip();
                 if !self.semi() {
@@ -612,16 +616,10 @@ impl Parser<'_, '_, '_> {
         let mut body = Scope::default();
         let mut declaration = false;
         loop {
+            if self.at_block_end() {
+                break;
+            }
             let t = self.peek();
-            if t.is_punct(b'}') {
-                self.skip();
-                break;
-            }
-            if t.tok == Tok::Eof {
-                self.skip();
-                self.warn("unexpected end of file");
-                break;
-            }
             if t.is_kw("deleted") || t.is_kw("dynamic") || t.is_kw("static") {
                 self.skip();
                 self.semi();
@@ -802,16 +800,10 @@ impl Parser<'_, '_, '_> {
         let mut matched_once = false;
         let mut submatched_once = false;
         loop {
+            if self.at_block_end() {
+                break;
+            }
             let t = self.peek();
-            if t.is_punct(b'}') {
-                self.skip();
-                break;
-            }
-            if t.tok == Tok::Eof {
-                self.skip();
-                self.warn("unexpected end of file");
-                break;
-            }
             if t.is_kw("dynamic") || t.is_kw("deleted") {
                 self.skip();
                 if !self.semi() {
