@@ -467,19 +467,14 @@ fn report(
     let mut r = String::new();
     let names: Vec<&str> = servers.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(r, "## TFTP\n");
-    let _ = writeln!(
-        r,
-        "Run on {date} with `cargo xtask bench tftp` on loopback; every download was compared with the original.\n"
-    );
-    let _ = writeln!(r, "Machine: {facts}.\n");
-    let _ = writeln!(
-        r,
-        "Servers: {}.\n",
-        servers
-            .iter()
-            .map(|(n, v)| format!("{n} ({v})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    servers::report_header(
+        &mut r,
+        &format!(
+            "Run on {date} with `cargo xtask bench tftp` on loopback; every download was \
+             compared with the original."
+        ),
+        facts,
+        servers,
     );
     let _ = writeln!(
         r,

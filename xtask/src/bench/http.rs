@@ -480,19 +480,11 @@ fn report(
         met(big_ratio, 0.9)
     );
     let _ = writeln!(r, "\n### Run of {date}\n");
-    let _ = writeln!(
-        r,
-        "Run on {date} with `cargo xtask bench http` on loopback (127.0.0.1).\n"
-    );
-    let _ = writeln!(r, "Machine: {facts}.\n");
-    let _ = writeln!(
-        r,
-        "Servers: {}.\n",
-        servers
-            .iter()
-            .map(|(n, v)| format!("{n} ({v})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    super::servers::report_header(
+        &mut r,
+        &format!("Run on {date} with `cargo xtask bench http` on loopback (127.0.0.1)."),
+        facts,
+        servers,
     );
     let _ = writeln!(
         r,

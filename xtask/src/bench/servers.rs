@@ -402,3 +402,32 @@ pub(super) fn start_servers(tools: &Tools, root: &Path, logs: &Path) -> Result<V
     )?);
     Ok(servers)
 }
+
+/// The opening paragraphs of a report: how it was run, the machine, the servers with their
+/// versions.
+pub(super) fn report_header(r: &mut String, how: &str, facts: &str, servers: &[(String, String)]) {
+    use std::fmt::Write as _;
+    let list = servers
+        .iter()
+        .map(|(n, v)| format!("{n} ({v})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = write!(r, "{how}\n\nMachine: {facts}.\n\nServers: {list}.\n\n");
+}
+
+#[cfg(test)]
+mod report_tests {
+    #[test]
+    fn report_header_names_the_run_the_machine_and_each_server_with_its_version() {
+        let mut r = String::new();
+        let servers = [
+            ("ours".to_string(), "tftpd 0.1.0".to_string()),
+            ("nginx".to_string(), "nginx/1.22.1".to_string()),
+        ];
+        super::report_header(&mut r, "Run on today.", "2 cores", &servers);
+        assert_eq!(
+            r,
+            "Run on today.\n\nMachine: 2 cores.\n\nServers: ours (tftpd 0.1.0), nginx (nginx/1.22.1).\n\n"
+        );
+    }
+}
