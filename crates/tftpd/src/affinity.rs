@@ -101,19 +101,6 @@ impl Follower {
         }
     }
 
-    /// A follower that never moves the thread and never polls.
-    pub fn off() -> Follower {
-        Follower {
-            claims: Claims(Arc::new([])),
-            saved: None,
-            pinned: None,
-            countdown: 0,
-            poll: Policy::new(Duration::ZERO),
-            last_look: None,
-            apart: false,
-        }
-    }
-
     /// Whether the last look found the client on another CPU than this thread's.
     pub fn apart(&self) -> bool {
         self.apart
@@ -229,18 +216,27 @@ mod tests {
         b.recv_from(&mut buf).unwrap();
     }
 
-    #[test]
-    fn pins_to_the_incoming_cpu_and_restores_on_drop() {
-        // Runs on its own thread: the test changes that thread's affinity.
-        std::thread::spawn(|| {
-            let before = current();
+    /// Runs `test` on a thread of its own (the tests change their thread's affinity) with a
+    /// connected socket that has received one datagram from that thread.
+    fn with_received_datagram(test: impl FnOnce(&UdpSocket) + Send + 'static) {
+        std::thread::spawn(move || {
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             let b = UdpSocket::bind("127.0.0.1:0").unwrap();
             one_datagram(&a, &b);
-            let cpu = SockRef::from(&b).cpu_affinity().unwrap();
+            test(&b);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn pins_to_the_incoming_cpu_and_restores_on_drop() {
+        with_received_datagram(|b| {
+            let before = current();
+            let cpu = SockRef::from(b).cpu_affinity().unwrap();
             let claims = Claims::new();
             let mut f = Follower::new(claims.clone(), Duration::ZERO);
-            f.received(&b, || true);
+            f.received(b, || true);
             let now = current();
             assert_eq!(count(&now), 1, "pinned to one CPU");
             assert!(now.is_set(cpu).unwrap(), "pinned to the incoming CPU {cpu}");
@@ -248,67 +244,40 @@ mod tests {
             drop(f);
             assert_eq!(count(&current()), count(&before), "CPUs given back");
             assert!(claims.take(cpu), "and its claim too");
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn looks_only_every_so_many_datagrams_and_releases_when_not_allowed() {
-        std::thread::spawn(|| {
+        with_received_datagram(|b| {
             let before = count(&current());
-            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-            one_datagram(&a, &b);
             let mut f = Follower::new(Claims::new(), Duration::ZERO);
-            f.received(&b, || true);
+            f.received(b, || true);
             assert_eq!(count(&current()), 1);
             let mut asked = 0;
             for _ in 0..CHECK_EVERY - 1 {
-                f.received(&b, || {
+                f.received(b, || {
                     asked += 1;
                     false
                 });
             }
             assert_eq!(asked, 0, "no look between checks");
             assert_eq!(count(&current()), 1, "still pinned between checks");
-            f.received(&b, || false);
+            f.received(b, || false);
             assert_eq!(count(&current()), before, "released when not allowed");
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     #[test]
     fn a_claimed_cpu_is_left_alone() {
-        std::thread::spawn(|| {
+        with_received_datagram(|b| {
             let before = count(&current());
-            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-            one_datagram(&a, &b);
-            let cpu = SockRef::from(&b).cpu_affinity().unwrap();
+            let cpu = SockRef::from(b).cpu_affinity().unwrap();
             let claims = Claims::new();
             assert!(claims.take(cpu), "another transfer holds it");
             let mut f = Follower::new(claims, Duration::ZERO);
-            f.received(&b, || true);
+            f.received(b, || true);
             assert_eq!(count(&current()), before, "not pinned");
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn off_never_moves_the_thread() {
-        std::thread::spawn(|| {
-            let before = count(&current());
-            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-            one_datagram(&a, &b);
-            let mut f = Follower::off();
-            f.received(&b, || true);
-            assert_eq!(count(&current()), before);
-        })
-        .join()
-        .unwrap();
+        });
     }
 }

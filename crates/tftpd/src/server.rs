@@ -298,30 +298,21 @@ impl Server {
         } else {
             None
         };
+        let follow = Follower::new(self.claims.clone(), self.settings.busy_poll);
         let finish = match opened {
             Opened::Read(src) => {
                 let reader = BlockReader::new(src, req.mode, blksize);
                 let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
-                drive(
-                    &sock,
-                    peer,
-                    first,
-                    Follower::new(self.claims.clone(), self.settings.busy_poll),
-                    may_pin,
-                    |ev, now| t.handle(ev, now),
-                )
+                drive(&sock, peer, first, follow, may_pin, |ev, now| {
+                    t.handle(ev, now)
+                })
             }
             Opened::Write(sink) => {
                 let (mut t, first) =
                     WriteTransfer::start(peer, sink, req.mode, params, Instant::now());
-                drive(
-                    &sock,
-                    peer,
-                    first,
-                    Follower::new(self.claims.clone(), self.settings.busy_poll),
-                    may_pin,
-                    |ev, now| t.handle(ev, now),
-                )
+                drive(&sock, peer, first, follow, may_pin, |ev, now| {
+                    t.handle(ev, now)
+                })
             }
         };
         // Free the slot before logging, so whoever reads the log sees the slot free.
