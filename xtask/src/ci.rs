@@ -25,6 +25,10 @@ pub(crate) fn run() -> Result<()> {
             "warnings",
         ],
     )?;
+    // The tree's own rules: module docs, workspace dependencies, stdout, unused
+    // dependencies, the fuzz targets.
+    eprintln!("xtask: cargo xtask tidy");
+    crate::tidy::run(&[])?;
     let (test_passed, test_failed) = test_and_count(&root)?;
     // The deployment: dist installed, units verified and run, xinetd, Containerfiles.
     eprintln!("xtask: cargo xtask ops");

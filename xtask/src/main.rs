@@ -1,6 +1,8 @@
 //! `cargo xtask`: project tasks, so that "works here" means "passes CI".
 //!
-//! - `ci`: installs what the tests need, then fmt, clippy and the whole test suite.
+//! - `ci`: installs what the tests need, then fmt, clippy, tidy and the whole test suite.
+//! - `tidy`: the tree's own rules (module docs, workspace dependencies, no stdout in the
+//!   daemons outside their command lines, no unused dependency, the fuzz targets build).
 //! - `demo`: the lab: a VM installs itself through our three daemons, then boots from disk.
 //! - `e2e`: every lab case (BIOS, UEFI, iPXE, installer, no reinstall loop, split hosts,
 //!   classic config); CI runs it.
@@ -14,6 +16,7 @@ mod fuzz;
 mod lab;
 mod man;
 mod ops;
+mod tidy;
 
 use std::process::ExitCode;
 
@@ -22,8 +25,13 @@ usage: cargo xtask <task>
 
 tasks:
   ci      install test dependencies (apt-get, as root), then cargo fmt --check,
-          cargo clippy --all-targets -D warnings, cargo test --workspace, the
+          cargo clippy --all-targets -D warnings, tidy, cargo test --workspace, the
           deployment checks (ops) and every lab case (e2e)
+  tidy    the tree's rules, each problem as file:line: every module opens with a //! doc;
+          members take every dependency from [workspace.dependencies]; the daemons write
+          to stdout only on their listed command-line paths; no unused dependency (cargo
+          machete, installed when missing); the fuzz targets build (cargo check);
+          --quick: only the first three
   demo    the PXE lab: a VM network-boots through our dhcpd, tftpd and httpd-tree,
           installs (a marker initramfs makes the installer's calls), then boots again
           and gets its local disk; as root, installs what it needs
@@ -48,6 +56,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("tidy") => tidy::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("demo") => lab::demo(&args[1..]),

@@ -5,16 +5,18 @@
 //! (request, lease table and time in; reply, lease changes and reason out), with `eval` for
 //! ISC's expressions and statements; `lease` is the `dhcpd.leases` format, the lease table
 //! and the stores; `wire` turns bytes into requests and replies into bytes; `net`, `server`
-//! and `main` are the thin tokio shell. `cli` is ISC's command line, `check` its `-t`.
+//! and `app` are the thin tokio shell (logging, metrics and signals from `pxe_daemon`).
+//! `cli` is ISC's command line, `check` its `-t`.
 
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod conf;
 pub mod daemon;
 pub mod decide;
 pub mod eval;
+pub mod exchange;
 pub mod lease;
-pub mod logging;
 pub mod manual;
 pub mod metrics;
 pub mod model;

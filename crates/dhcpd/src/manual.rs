@@ -121,7 +121,9 @@ pub fn manual() -> Manual {
                     "PXE_LOG_FORMAT",
                     "text, journal or json for lines on standard error (default: journal when \
                      standard error is the systemd journal, else text); with json no syslog \
-                     copy is sent",
+                     copy is sent. Journal and JSON lines carry each exchange's fields (iface, \
+                     xid, mac, client_id, message_type, reason, address); text and syslog \
+                     lines are ISC's words alone",
                 ),
                 (
                     "NOTIFY_SOCKET, WATCHDOG_USEC",

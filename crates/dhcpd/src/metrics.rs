@@ -1,57 +1,55 @@
 //! Counters for operators: messages received and sent per type, drops, lease commits and
 //! their batching, the time from receiving a request to sending its committed reply, and
-//! leases in use per pool. Rendered in the Prometheus text format and written to a file
-//! (`--metrics-file`), atomically, every few seconds and at exit.
+//! leases in use per pool. Registered in the shared registry ([`pxe_daemon::metrics`]),
+//! rendered as OpenMetrics text and written to a file (`--metrics-file`), atomically, every
+//! few seconds and at exit.
 
-use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (microseconds) of the reply latency histogram.
-const BUCKETS_US: [u64; 11] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
-];
+use pxe_daemon::metrics::{Counter, Family, Gauge, Histogram, Registry, latency_histogram};
 
-const TYPES: [&str; 10] = [
-    "bootrequest",
-    "discover",
-    "offer",
-    "request",
-    "decline",
-    "ack",
-    "nak",
-    "release",
-    "inform",
-    "other",
-];
+/// A DHCP message type as a label: `type="discover"`, … `type="bootrequest"` for BOOTP.
+type TypeLabel = [(&'static str, &'static str); 1];
 
-fn slot(t: Option<u8>) -> usize {
-    match t {
-        None | Some(0) => 0,
-        Some(n @ 1..=8) => usize::from(n),
-        Some(_) => 9,
-    }
+/// A pool as a label: `pool="10.0.0.0/24#0"`.
+type PoolLabel = [(&'static str, String); 1];
+
+/// The label of a message type; `none` is BOOTP (`bootp`: `bootrequest` or `bootreply`).
+fn type_label(t: Option<u8>, bootp: &'static str) -> TypeLabel {
+    let name = match t {
+        None | Some(0) => bootp,
+        Some(1) => "discover",
+        Some(2) => "offer",
+        Some(3) => "request",
+        Some(4) => "decline",
+        Some(5) => "ack",
+        Some(6) => "nak",
+        Some(7) => "release",
+        Some(8) => "inform",
+        Some(_) => "other",
+    };
+    [("type", name)]
 }
 
-/// The counters. Shared between the receiving task and the committer.
-#[derive(Debug, Default)]
+/// The metrics. Shared between the receiving task and the committer.
+#[derive(Debug)]
 pub struct Metrics {
-    received: [AtomicU64; 10],
-    sent: [AtomicU64; 10],
-    malformed: AtomicU64,
-    ignored: AtomicU64,
-    send_errors: AtomicU64,
-    commits: AtomicU64,
-    committed_leases: AtomicU64,
-    commit_errors: AtomicU64,
-    rewrites: AtomicU64,
-    latency: [AtomicU64; 12],
-    latency_sum_us: AtomicU64,
-    reloads: AtomicU64,
-    reload_errors: AtomicU64,
-    pools: Mutex<Vec<(String, u64, u64)>>,
+    registry: Registry,
+    received: Family<TypeLabel, Counter>,
+    sent: Family<TypeLabel, Counter>,
+    malformed: Counter,
+    ignored: Counter,
+    send_errors: Counter,
+    commits: Counter,
+    committed_leases: Counter,
+    commit_errors: Counter,
+    rewrites: Counter,
+    latency: Histogram,
+    reloads: Counter,
+    reload_errors: Counter,
+    pool_active: Family<PoolLabel, Gauge>,
+    pool_size: Family<PoolLabel, Gauge>,
 }
 
 /// What to count.
@@ -79,156 +77,169 @@ pub enum Event {
     Reload(bool),
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            received: Family::default(),
+            sent: Family::default(),
+            malformed: Counter::default(),
+            ignored: Counter::default(),
+            send_errors: Counter::default(),
+            commits: Counter::default(),
+            committed_leases: Counter::default(),
+            commit_errors: Counter::default(),
+            rewrites: Counter::default(),
+            latency: latency_histogram(),
+            reloads: Counter::default(),
+            reload_errors: Counter::default(),
+            pool_active: Family::default(),
+            pool_size: Family::default(),
+            registry: Registry::default(),
+        };
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        m.registry = registry;
+        m
+    }
+}
+
 impl Metrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "dhcpd_received",
+            "Requests received, by DHCP message type",
+            self.received.clone(),
+        );
+        r.register(
+            "dhcpd_sent",
+            "Replies sent, by DHCP message type",
+            self.sent.clone(),
+        );
+        r.register(
+            "dhcpd_malformed",
+            "Packets that could not be read",
+            self.malformed.clone(),
+        );
+        r.register(
+            "dhcpd_ignored",
+            "Requests that got no reply",
+            self.ignored.clone(),
+        );
+        r.register(
+            "dhcpd_send_errors",
+            "Replies that could not be sent",
+            self.send_errors.clone(),
+        );
+        r.register(
+            "dhcpd_lease_commits",
+            "Lease file syncs (one per batch of replies)",
+            self.commits.clone(),
+        );
+        r.register(
+            "dhcpd_leases_committed",
+            "Leases written to the lease file",
+            self.committed_leases.clone(),
+        );
+        r.register(
+            "dhcpd_lease_commit_errors",
+            "Lease commits that failed (their replies were not sent)",
+            self.commit_errors.clone(),
+        );
+        r.register(
+            "dhcpd_lease_file_rewrites",
+            "Rewrites of the lease file",
+            self.rewrites.clone(),
+        );
+        r.register(
+            "dhcpd_reloads",
+            "Configuration reloads applied",
+            self.reloads.clone(),
+        );
+        r.register(
+            "dhcpd_reload_errors",
+            "Configuration reloads refused",
+            self.reload_errors.clone(),
+        );
+        r.register(
+            "dhcpd_reply_latency_seconds",
+            "Time from a request to its committed reply",
+            self.latency.clone(),
+        );
+        r.register(
+            "dhcpd_pool_leases_active",
+            "Active leases per pool",
+            self.pool_active.clone(),
+        );
+        r.register(
+            "dhcpd_pool_size",
+            "Addresses per pool",
+            self.pool_size.clone(),
+        );
+    }
+
     /// Count an event.
     pub fn count(&self, e: Event) {
-        let add = |c: &AtomicU64, n: u64| {
-            c.fetch_add(n, Ordering::Relaxed);
-        };
         match e {
-            Event::Received(t) => add(&self.received[slot(t)], 1),
-            Event::Malformed => add(&self.malformed, 1),
-            Event::Ignored => add(&self.ignored, 1),
-            Event::Sent(t) => add(&self.sent[slot(t)], 1),
-            Event::SendError => add(&self.send_errors, 1),
+            Event::Received(t) => {
+                self.received
+                    .get_or_create(&type_label(t, "bootrequest"))
+                    .inc();
+            }
+            Event::Malformed => {
+                self.malformed.inc();
+            }
+            Event::Ignored => {
+                self.ignored.inc();
+            }
+            Event::Sent(t) => {
+                self.sent.get_or_create(&type_label(t, "bootreply")).inc();
+            }
+            Event::SendError => {
+                self.send_errors.inc();
+            }
             Event::Commit(n) => {
-                add(&self.commits, 1);
-                add(&self.committed_leases, n as u64);
+                self.commits.inc();
+                self.committed_leases.inc_by(n as u64);
             }
-            Event::CommitError => add(&self.commit_errors, 1),
-            Event::Rewrite => add(&self.rewrites, 1),
-            Event::Latency(d) => {
-                let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-                let i = BUCKETS_US
-                    .iter()
-                    .position(|b| us <= *b)
-                    .unwrap_or(BUCKETS_US.len());
-                add(&self.latency[i], 1);
-                add(&self.latency_sum_us, us);
+            Event::CommitError => {
+                self.commit_errors.inc();
             }
-            Event::Reload(ok) => add(
-                if ok {
-                    &self.reloads
-                } else {
-                    &self.reload_errors
-                },
-                1,
-            ),
+            Event::Rewrite => {
+                self.rewrites.inc();
+            }
+            Event::Latency(d) => self.latency.observe(d.as_secs_f64()),
+            Event::Reload(true) => {
+                self.reloads.inc();
+            }
+            Event::Reload(false) => {
+                self.reload_errors.inc();
+            }
         }
     }
 
     /// Replace the per-pool usage: (pool, leases in use, size).
     pub fn set_pools(&self, pools: Vec<(String, u64, u64)>) {
-        if let Ok(mut p) = self.pools.lock() {
-            *p = pools;
+        self.pool_active.clear();
+        self.pool_size.clear();
+        for (pool, used, size) in pools {
+            let label: PoolLabel = [("pool", pool)];
+            self.pool_active
+                .get_or_create(&label)
+                .set(i64::try_from(used).unwrap_or(i64::MAX));
+            self.pool_size
+                .get_or_create(&label)
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
         }
     }
 
-    /// The Prometheus text.
+    /// The OpenMetrics text.
     pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut s = String::new();
-        s.push_str("# HELP dhcpd_received_total Requests received, by DHCP message type.\n# TYPE dhcpd_received_total counter\n");
-        for (i, t) in TYPES.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "dhcpd_received_total{{type=\"{t}\"}} {}",
-                get(&self.received[i])
-            );
-        }
-        s.push_str("# HELP dhcpd_sent_total Replies sent, by DHCP message type.\n# TYPE dhcpd_sent_total counter\n");
-        for (i, t) in TYPES.iter().enumerate() {
-            let t = if i == 0 { "bootreply" } else { t };
-            let _ = writeln!(s, "dhcpd_sent_total{{type=\"{t}\"}} {}", get(&self.sent[i]));
-        }
-        for (name, help, c) in [
-            (
-                "dhcpd_malformed_total",
-                "Packets that could not be read.",
-                &self.malformed,
-            ),
-            (
-                "dhcpd_ignored_total",
-                "Requests that got no reply.",
-                &self.ignored,
-            ),
-            (
-                "dhcpd_send_errors_total",
-                "Replies that could not be sent.",
-                &self.send_errors,
-            ),
-            (
-                "dhcpd_lease_commits_total",
-                "Lease file syncs (one per batch of replies).",
-                &self.commits,
-            ),
-            (
-                "dhcpd_leases_committed_total",
-                "Leases written to the lease file.",
-                &self.committed_leases,
-            ),
-            (
-                "dhcpd_lease_commit_errors_total",
-                "Lease commits that failed (their replies were not sent).",
-                &self.commit_errors,
-            ),
-            (
-                "dhcpd_lease_file_rewrites_total",
-                "Rewrites of the lease file.",
-                &self.rewrites,
-            ),
-            (
-                "dhcpd_reloads_total",
-                "Configuration reloads applied.",
-                &self.reloads,
-            ),
-            (
-                "dhcpd_reload_errors_total",
-                "Configuration reloads refused.",
-                &self.reload_errors,
-            ),
-        ] {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                get(c)
-            );
-        }
-        s.push_str("# HELP dhcpd_reply_latency_seconds Time from a request to its committed reply.\n# TYPE dhcpd_reply_latency_seconds histogram\n");
-        let mut cum = 0;
-        for (i, b) in BUCKETS_US.iter().enumerate() {
-            cum += get(&self.latency[i]);
-            let _ = writeln!(
-                s,
-                "dhcpd_reply_latency_seconds_bucket{{le=\"{}\"}} {cum}",
-                *b as f64 / 1e6
-            );
-        }
-        cum += get(&self.latency[BUCKETS_US.len()]);
-        let _ = writeln!(s, "dhcpd_reply_latency_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(
-            s,
-            "dhcpd_reply_latency_seconds_sum {}\ndhcpd_reply_latency_seconds_count {cum}",
-            get(&self.latency_sum_us) as f64 / 1e6
-        );
-        s.push_str("# HELP dhcpd_pool_leases_active Active leases per pool.\n# TYPE dhcpd_pool_leases_active gauge\n");
-        let pools = self.pools.lock().map(|p| p.clone()).unwrap_or_default();
-        for (name, used, _) in &pools {
-            let _ = writeln!(s, "dhcpd_pool_leases_active{{pool=\"{name}\"}} {used}");
-        }
-        s.push_str("# HELP dhcpd_pool_size Addresses per pool.\n# TYPE dhcpd_pool_size gauge\n");
-        for (name, _, size) in &pools {
-            let _ = writeln!(s, "dhcpd_pool_size{{pool=\"{name}\"}} {size}");
-        }
-        s
+        pxe_daemon::metrics::render(&self.registry)
     }
 
     /// Write the text to `path` atomically (temporary file, rename).
     pub fn write_file(&self, path: &Path) -> std::io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, self.render())?;
-        std::fs::rename(&tmp, path)
+        pxe_daemon::metrics::write_file(&self.registry, path)
     }
 }
 
@@ -246,12 +257,31 @@ mod tests {
         m.count(Event::Latency(Duration::from_micros(700)));
         m.set_pools(vec![("10.0.0.0/24#0".into(), 2, 11)]);
         let t = m.render();
-        assert!(t.contains("dhcpd_received_total{type=\"discover\"} 1"));
-        assert!(t.contains("dhcpd_received_total{type=\"bootrequest\"} 1"));
-        assert!(t.contains("dhcpd_sent_total{type=\"ack\"} 1"));
-        assert!(t.contains("dhcpd_leases_committed_total 3"));
-        assert!(t.contains("dhcpd_reply_latency_seconds_bucket{le=\"0.0005\"} 0"));
-        assert!(t.contains("dhcpd_reply_latency_seconds_bucket{le=\"0.001\"} 1"));
-        assert!(t.contains("dhcpd_pool_leases_active{pool=\"10.0.0.0/24#0\"} 2"));
+        assert!(
+            t.contains("dhcpd_received_total{type=\"discover\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("dhcpd_received_total{type=\"bootrequest\"} 1"),
+            "{t}"
+        );
+        assert!(t.contains("dhcpd_sent_total{type=\"ack\"} 1"), "{t}");
+        assert!(t.contains("dhcpd_leases_committed_total 3"), "{t}");
+        assert!(
+            t.contains("dhcpd_reply_latency_seconds_bucket{le=\"0.0005\"} 0"),
+            "{t}"
+        );
+        assert!(
+            t.contains("dhcpd_reply_latency_seconds_bucket{le=\"0.001\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("dhcpd_pool_leases_active{pool=\"10.0.0.0/24#0\"} 2"),
+            "{t}"
+        );
+        assert!(
+            t.contains("dhcpd_pool_size{pool=\"10.0.0.0/24#0\"} 11"),
+            "{t}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A received BOOTP/DHCP packet as the protocol core sees it: the fixed header fields, the
 //! options (repeated codes concatenated, as RFC 3396 says; `file`/`sname` scanned when
 //! option 52 says they are overloaded), the raw bytes (for `packet (off, len)`) and where it
-//! came from. Built by the wire adapter from bytes, or by tests directly.
+//! came from: only what came off the wire (what the shell knows besides about the client is
+//! [`crate::decide::Facts`]). Built by the wire adapter from bytes, or by tests directly.
 
 use std::net::Ipv4Addr;
 
@@ -25,23 +26,95 @@ pub mod msg {
     pub const RELEASE: u8 = 7;
     /// DHCPINFORM.
     pub const INFORM: u8 = 8;
+    /// DHCPLEASEQUERY (RFC 4388).
+    pub const LEASEQUERY: u8 = 10;
+    /// DHCPLEASEACTIVE (RFC 4388), the last of the leasequery replies (11 to 13).
+    pub const LEASEACTIVE: u8 = 13;
 
     /// ISC's name for a message type.
     pub fn name(t: u8) -> String {
         match t {
-            1 => "DHCPDISCOVER".into(),
-            2 => "DHCPOFFER".into(),
-            3 => "DHCPREQUEST".into(),
-            4 => "DHCPDECLINE".into(),
-            5 => "DHCPACK".into(),
-            6 => "DHCPNAK".into(),
-            7 => "DHCPRELEASE".into(),
-            8 => "DHCPINFORM".into(),
-            10 => "DHCPLEASEQUERY".into(),
+            DISCOVER => "DHCPDISCOVER".into(),
+            OFFER => "DHCPOFFER".into(),
+            REQUEST => "DHCPREQUEST".into(),
+            DECLINE => "DHCPDECLINE".into(),
+            ACK => "DHCPACK".into(),
+            NAK => "DHCPNAK".into(),
+            RELEASE => "DHCPRELEASE".into(),
+            INFORM => "DHCPINFORM".into(),
+            LEASEQUERY => "DHCPLEASEQUERY".into(),
             n => format!("type {n}"),
         }
     }
 }
+
+/// DHCP option codes the core reads or writes by number, with their RFC names (RFC 2132
+/// unless said otherwise).
+pub mod code {
+    /// Pad.
+    pub const PAD: u8 = 0;
+    /// Subnet Mask.
+    pub const SUBNET_MASK: u8 = 1;
+    /// Router.
+    pub const ROUTER: u8 = 3;
+    /// Domain Name Server.
+    pub const DOMAIN_NAME_SERVER: u8 = 6;
+    /// Host Name.
+    pub const HOST_NAME: u8 = 12;
+    /// Vendor Specific Information.
+    pub const VENDOR_SPECIFIC: u8 = 43;
+    /// Requested IP Address.
+    pub const REQUESTED_IP_ADDRESS: u8 = 50;
+    /// IP Address Lease Time.
+    pub const LEASE_TIME: u8 = 51;
+    /// Option Overload (1: `file` holds options, 2: `sname` does, 3: both).
+    pub const OVERLOAD: u8 = 52;
+    /// DHCP Message Type (see [`super::msg`]).
+    pub const MESSAGE_TYPE: u8 = 53;
+    /// Server Identifier.
+    pub const SERVER_IDENTIFIER: u8 = 54;
+    /// Parameter Request List.
+    pub const PARAMETER_REQUEST_LIST: u8 = 55;
+    /// Message (the text of a NAK).
+    pub const MESSAGE: u8 = 56;
+    /// Maximum DHCP Message Size.
+    pub const MAX_MESSAGE_SIZE: u8 = 57;
+    /// Renewal (T1) Time Value.
+    pub const RENEWAL_TIME: u8 = 58;
+    /// Rebinding (T2) Time Value.
+    pub const REBINDING_TIME: u8 = 59;
+    /// Vendor class identifier.
+    pub const VENDOR_CLASS_IDENTIFIER: u8 = 60;
+    /// Client-identifier.
+    pub const CLIENT_IDENTIFIER: u8 = 61;
+    /// User Class (RFC 3004).
+    pub const USER_CLASS: u8 = 77;
+    /// Client FQDN (RFC 4702).
+    pub const CLIENT_FQDN: u8 = 81;
+    /// Relay Agent Information (RFC 3046); its sub-options are in [`agent`].
+    pub const RELAY_AGENT_INFORMATION: u8 = 82;
+    /// Associated IP (RFC 4388, leasequery).
+    pub const ASSOCIATED_IP: u8 = 92;
+    /// Client System Architecture Type (RFC 4578).
+    pub const CLIENT_ARCHITECTURE: u8 = 93;
+    /// Client Machine Identifier, the UUID/GUID (RFC 4578).
+    pub const CLIENT_MACHINE_ID: u8 = 97;
+    /// Subnet Selection (RFC 3011).
+    pub const SUBNET_SELECTION: u8 = 118;
+    /// iPXE's encapsulated options (not an RFC: iPXE sends it to say what it supports).
+    pub const IPXE_ENCAPSULATED: u8 = 175;
+    /// End.
+    pub const END: u8 = 255;
+
+    /// Sub-options of the relay agent information option.
+    pub mod agent {
+        /// Link Selection (RFC 3527).
+        pub const LINK_SELECTION: u8 = 5;
+    }
+}
+
+/// The `flags` bit that asks for a broadcast reply (RFC 2131 §2).
+pub const BROADCAST_FLAG: u16 = 0x8000;
 
 /// Where a packet came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +177,6 @@ pub struct Request {
     pub raw: Vec<u8>,
     /// Where it came from.
     pub meta: RecvMeta,
-    /// For a machine the inventory knows: its install state (looked up by the shell).
-    pub install_state: Option<pxe_model::InstallState>,
 }
 
 impl Default for Request {
@@ -129,7 +200,6 @@ impl Default for Request {
             options: Vec::new(),
             raw: Vec::new(),
             meta: RecvMeta::default(),
-            install_state: None,
         }
     }
 }
@@ -148,7 +218,8 @@ impl Request {
         if !self.options_valid {
             return None;
         }
-        self.option(53).and_then(|d| d.first().copied())
+        self.option(code::MESSAGE_TYPE)
+            .and_then(|d| d.first().copied())
     }
 
     /// The client's hardware address (`htype` and the first `hlen` bytes of `chaddr`).
@@ -169,18 +240,18 @@ impl Request {
 
     /// Option 61.
     pub fn client_id(&self) -> Option<&[u8]> {
-        self.option(61)
+        self.option(code::CLIENT_IDENTIFIER)
     }
 
     /// Is the broadcast flag set?
     pub fn broadcast(&self) -> bool {
-        self.flags & 0x8000 != 0
+        self.flags & BROADCAST_FLAG != 0
     }
 
     /// The relay agent sub-options of option 82, in order.
     pub fn agent_options(&self) -> Vec<(u8, &[u8])> {
         let mut out = Vec::new();
-        let mut rest = self.option(82).unwrap_or(&[]);
+        let mut rest = self.option(code::RELAY_AGENT_INFORMATION).unwrap_or(&[]);
         while let [code, len, tail @ ..] = rest {
             let n = usize::from(*len);
             if n > tail.len() {
@@ -190,6 +261,16 @@ impl Request {
             rest = &tail[n..];
         }
         out
+    }
+
+    /// The address that selects the client's subnet, as given: the relay's link-selection
+    /// sub-option, else the subnet-selection option (ISC's `locate_network` order).
+    pub fn link_selection(&self) -> Option<&[u8]> {
+        self.agent_options()
+            .into_iter()
+            .find(|(c, _)| *c == code::agent::LINK_SELECTION)
+            .map(|(_, d)| d)
+            .or_else(|| self.option(code::SUBNET_SELECTION))
     }
 
     /// `print_hw_addr` of the client, as ISC logs it.

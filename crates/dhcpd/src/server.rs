@@ -9,11 +9,12 @@
 //! the replies: a lease is on disk before its ACK leaves (and before `DHCPACK on …` or
 //! `DHCPRELEASE of …` is logged). The committer keeps its own copy of what is on disk and
 //! rewrites the file from it when due. Both hold their log lines for a burst and write them at
-//! once ([`crate::logging::hold`]).
+//! once ([`pxe_daemon::logging::hold`]).
 //!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
 
+use crate::exchange::Exchange;
 use std::net::{Ipv4Addr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -112,7 +113,7 @@ pub fn load_config(conf: &str, inventory: Option<&Path>) -> Result<LoadedConfig,
 
 /// The leases of a lease file that lie in the configuration's ranges (ISC drops the others
 /// with `lease X: no subnet.`), as a table; also returns the log lines.
-pub fn initial_table(cfg: &Config, file: &crate::conf::LeaseFile) -> (LeaseTable, Vec<String>) {
+pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTable, Vec<String>) {
     let mut log = Vec::new();
     for o in &file.output {
         match o {
@@ -160,6 +161,8 @@ struct Job {
     leases: Vec<Lease>,
     /// Log lines, written once the leases are on disk.
     log: Vec<String>,
+    /// The fields every line of the exchange carries.
+    exchange: Exchange,
     reply: Option<Outgoing>,
     boot: Option<BootNote>,
     received: Instant,
@@ -228,9 +231,9 @@ fn committer<S: LeaseStore>(
                     metrics.count(Event::Commit(leases.len()));
                     {
                         // The batch's lines in one write, before its replies leave.
-                        let _held = crate::logging::hold();
-                        for line in batch.iter().flat_map(|j| &j.log) {
-                            tracing::info!("{line}");
+                        let _held = pxe_daemon::logging::hold();
+                        for j in &batch {
+                            j.exchange.log(&j.log);
                         }
                     }
                     for j in &batch {
@@ -367,7 +370,7 @@ impl Core {
     /// Decide one datagram: send what needs nothing on disk, push the rest to `jobs`.
     fn handle(&mut self, r: &Received, bound: Option<&Iface>, jobs: &mut Vec<Job>) {
         let (meta, ifindex) = meta_for(r, bound, &mut self.ifaces);
-        let mut req = match wire::parse(&r.data, meta) {
+        let req = match wire::parse(&r.data, meta) {
             Ok(req) => req,
             Err(e) => {
                 self.metrics.count(Event::Malformed);
@@ -376,9 +379,11 @@ impl Core {
             }
         };
         self.metrics.count(Event::Received(req.msg_type()));
-        req.install_state = install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr);
+        let facts = crate::decide::Facts {
+            install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
+        };
         let received = Instant::now();
-        let mut o = decide(&self.cfg, &self.table, &req, now());
+        let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
             if c.persist {
@@ -388,10 +393,9 @@ impl Core {
         }
         // What changes leases is logged once it is on disk (by the committer), the rest at
         // once.
+        let exchange = Exchange::of(&req, &o);
         if leases.is_empty() {
-            for line in &o.log {
-                tracing::info!("{line}");
-            }
+            exchange.log(&o.log);
         }
         let reply = o.reply.as_ref().map(|rep| Outgoing {
             bytes: wire::encode(rep),
@@ -416,6 +420,7 @@ impl Core {
             jobs.push(Job {
                 leases,
                 log: o.log,
+                exchange,
                 reply,
                 boot: o.boot,
                 received,
@@ -542,7 +547,7 @@ async fn serve<S: LeaseStore>(
                 {
                     // The lines of the burst go out in one write, before its jobs reach the
                     // committer (so a client's OFFER is logged before its ACK).
-                    let _held = crate::logging::hold();
+                    let _held = pxe_daemon::logging::hold();
                     for (r, i) in burst.drain(..) {
                         let bound = listeners.get(i).and_then(|l| l.iface.as_ref());
                         core.handle(&r, bound, &mut jobs);

@@ -11,13 +11,17 @@ use std::net::Ipv4Addr;
 use dhcproto::v4::{Message, Opcode};
 use dhcproto::{Decoder, Encodable, Encoder};
 
-use crate::decide::{Outcome, Reply, decide};
+use crate::decide::{Facts, Outcome, Reply, decide};
 use crate::lease::{LeaseTable, Time};
 use crate::model::Config;
-use crate::request::{RecvMeta, Request};
+use crate::request::{RecvMeta, Request, code};
 
 /// The DHCP magic cookie.
 pub const MAGIC: [u8; 4] = [99, 130, 83, 99];
+/// The fixed BOOTP header, up to the vendor area (where the magic cookie stands).
+const HEADER_LEN: usize = 236;
+/// Where the options begin, after the magic cookie.
+const OPTIONS_AT: usize = HEADER_LEN + MAGIC.len();
 /// The smallest reply ISC sends: a BOOTP packet without UDP/IP headers.
 pub const BOOTP_MIN_LEN: usize = 300;
 
@@ -49,8 +53,8 @@ fn walk(area: &[u8], out: &mut Vec<(u8, Vec<u8>)>) -> Result<(), Malformed> {
     while i < area.len() {
         let code = area[i];
         match code {
-            0 => i += 1,
-            255 => break,
+            code::PAD => i += 1,
+            code::END => break,
             _ => {
                 let Some(&len) = area.get(i + 1) else {
                     return Err(Malformed::OptionOverrun { code });
@@ -73,7 +77,7 @@ fn walk(area: &[u8], out: &mut Vec<(u8, Vec<u8>)>) -> Result<(), Malformed> {
 
 /// Read a request.
 pub fn parse(bytes: &[u8], meta: RecvMeta) -> Result<Request, Malformed> {
-    if bytes.len() < 236 {
+    if bytes.len() < HEADER_LEN {
         return Err(Malformed::TooShort(bytes.len()));
     }
     let short = |_| Malformed::TooShort(bytes.len());
@@ -93,12 +97,12 @@ pub fn parse(bytes: &[u8], meta: RecvMeta) -> Result<Request, Malformed> {
     let sname = d.read::<64>().map_err(short)?;
     let file = d.read::<128>().map_err(short)?;
     let mut options = Vec::new();
-    let options_valid = bytes.get(236..240) == Some(&MAGIC[..]);
+    let options_valid = bytes.get(HEADER_LEN..OPTIONS_AT) == Some(&MAGIC[..]);
     if options_valid {
-        walk(&bytes[240..], &mut options)?;
+        walk(&bytes[OPTIONS_AT..], &mut options)?;
         let overload = options
             .iter()
-            .find(|(c, _)| *c == 52)
+            .find(|(c, _)| *c == code::OVERLOAD)
             .and_then(|(_, d)| d.first().copied())
             .unwrap_or(0);
         if overload & 1 != 0 {
@@ -127,7 +131,6 @@ pub fn parse(bytes: &[u8], meta: RecvMeta) -> Result<Request, Malformed> {
         options,
         raw: bytes.to_vec(),
         meta,
-        install_state: None,
     })
 }
 
@@ -157,9 +160,9 @@ pub fn encode(r: &Reply) -> Vec<u8> {
     let mut buf = Vec::with_capacity(576);
     // The header of a message without options cannot fail to encode: every field has its
     // fixed size and sname/file were cut to theirs.
-    if m.encode(&mut Encoder::new(&mut buf)).is_err() || buf.len() < 240 {
-        buf.resize(240, 0);
-        buf[236..240].copy_from_slice(&MAGIC);
+    if m.encode(&mut Encoder::new(&mut buf)).is_err() || buf.len() < OPTIONS_AT {
+        buf.resize(OPTIONS_AT, 0);
+        buf[HEADER_LEN..OPTIONS_AT].copy_from_slice(&MAGIC);
     }
     for (code, data) in &r.options {
         for chunk in data.chunks(255) {
@@ -172,14 +175,15 @@ pub fn encode(r: &Reply) -> Vec<u8> {
             buf.push(0);
         }
     }
-    buf.push(255);
+    buf.push(code::END);
     if buf.len() < BOOTP_MIN_LEN {
         buf.resize(BOOTP_MIN_LEN, 0);
     }
     buf
 }
 
-/// The whole pure path, for fuzzing and tests: bytes in, decision out.
+/// The whole pure path, for fuzzing and tests: bytes in, decision out (for a client the
+/// shell knows nothing more about: [`Facts::default`]).
 pub fn handle_bytes(
     cfg: &Config,
     leases: &LeaseTable,
@@ -188,7 +192,7 @@ pub fn handle_bytes(
     now: Time,
 ) -> Result<Outcome, Malformed> {
     let req = parse(bytes, meta)?;
-    Ok(decide(cfg, leases, &req, now))
+    Ok(decide(cfg, leases, &req, &Facts::default(), now))
 }
 
 #[cfg(test)]

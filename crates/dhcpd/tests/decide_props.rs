@@ -8,7 +8,7 @@
 
 use std::net::Ipv4Addr;
 
-use dhcpd::decide::{Reason, decide};
+use dhcpd::decide::{Facts, Reason, decide};
 use dhcpd::lease::{LeaseTable, Time};
 use dhcpd::model::{Config, compile, no_dns};
 use dhcpd::request::{RecvMeta, Request};
@@ -153,7 +153,7 @@ proptest! {
         let mut durable = LeaseTable::new();
         let mut now: Time = 1_700_000_000;
         for req in &reqs {
-            let o = decide(&cfg, &table, req, now);
+            let o = decide(&cfg, &table, req, &Facts::default(), now);
             durable.apply(o.changes.iter().filter(|c| c.persist).map(|c| &c.lease));
             if let Some(r) = &o.reply {
                 prop_assert!(handed_out_ok(&cfg, r.yiaddr), "{:?} handed out {}", o.reason, r.yiaddr);

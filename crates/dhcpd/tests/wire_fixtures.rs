@@ -129,7 +129,14 @@ fn every_fixture_parses() {
             let req = dhcpd::wire::parse(&packet(&name), meta()).unwrap();
             assert!(matches!(req.msg_type(), Some(1 | 3)), "{name}");
             assert!(!matches!(
-                dhcpd::decide::decide(&config(), &LeaseTable::new(), &req, 1_700_000_000).reason,
+                dhcpd::decide::decide(
+                    &config(),
+                    &LeaseTable::new(),
+                    &req,
+                    &dhcpd::decide::Facts::default(),
+                    1_700_000_000
+                )
+                .reason,
                 Reason::Ignored(dhcpd::decide::Ignore::UnknownNetwork)
             ));
             n += 1;

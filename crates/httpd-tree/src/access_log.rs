@@ -1,7 +1,7 @@
 //! The access log, in the combined log format:
 //! `host - - [time] "request line" status bytes "referer" "user agent"`.
 
-use crate::timefmt;
+use pxe_daemon::time;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ pub fn quote_field(s: &str) -> String {
 /// Appends one line, without its newline.
 pub fn push_line(out: &mut String, e: &Entry<'_>) {
     use std::fmt::Write as _;
-    let _ = write!(out, "{} - - [{}] \"", e.client, timefmt::clf(e.at_ms));
+    let _ = write!(out, "{} - - [{}] \"", e.client, time::clf(e.at_ms));
     push_quoted(out, e.method);
     out.push(' ');
     push_quoted(out, e.target);
@@ -110,7 +110,7 @@ pub fn format_as(style: StderrStyle, e: &Entry<'_>) -> String {
         }
         StderrStyle::Json => {
             let v = serde_json::json!({
-                "timestamp": crate::timefmt::clf(e.at_ms),
+                "timestamp": time::clf(e.at_ms),
                 "level": "INFO",
                 "target": "httpd_tree::access",
                 "client": e.client.to_string(),

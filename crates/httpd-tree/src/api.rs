@@ -1,8 +1,8 @@
 //! The JSON API's documents: machines with their profile, install state and boot
 //! timeline. Pure: the records are read by the caller.
 
-use crate::timefmt;
 use crate::timeline::{self, Milestones};
+use pxe_daemon::time;
 use pxe_model::state::{BootEvent, MachineState};
 use pxe_model::{Inventory, Machine, Netboot, urls};
 use serde_json::{Value, json};
@@ -16,13 +16,13 @@ pub struct Record {
 }
 
 fn time(ms: Option<u64>) -> Value {
-    ms.map_or(Value::Null, |t| Value::String(timefmt::rfc3339(t)))
+    ms.map_or(Value::Null, |t| Value::String(time::rfc3339(t)))
 }
 
 fn milestones_json(m: &Milestones) -> Value {
     json!({
         "dhcp": time(m.dhcp),
-        "loader": m.loader.as_ref().map_or(Value::Null, |(at, file)| json!({"at": timefmt::rfc3339(*at), "file": file})),
+        "loader": m.loader.as_ref().map_or(Value::Null, |(at, file)| json!({"at": time::rfc3339(*at), "file": file})),
         "kernel": time(m.kernel),
         "answer_file": time(m.answer),
         "installed": time(m.installed),
@@ -47,13 +47,13 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record) -> Value {
         "answer_url": distro.map(|d| urls::machine_answer_url(inv, d.family, m)),
         "milestones": milestones_json(&milestones),
         "timeline": rec.events.iter().map(|e| json!({
-            "at": timefmt::rfc3339(e.at),
+            "at": time::rfc3339(e.at),
             "at_ms": e.at,
             "phase": e.phase,
             "detail": e.detail,
         })).collect::<Vec<_>>(),
         "history": rec.state.history.iter().map(|t| json!({
-            "at": timefmt::rfc3339(t.at),
+            "at": time::rfc3339(t.at),
             "from": t.from.as_str(),
             "to": t.to.as_str(),
             "event": t.event,

@@ -28,26 +28,13 @@ fn init_logging(args: &ServeArgs) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = std::env::var("PXE_LOG")
-        .ok()
-        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .or_else(|| tracing_subscriber::EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| {
-            tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,hyper_util=warn"))
-        });
-    let (format, bad_format) = match pxe_daemon::LogFormat::from_env() {
-        Ok(f) => (f, None),
-        Err(e) => (pxe_daemon::LogFormat::Text, Some(e)),
-    };
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(format.layer(std::io::stderr, true))
-        .try_init();
-    if let Some(e) = bad_format {
-        tracing::warn!("{e}; using text");
-    }
+    pxe_daemon::logging::init(&pxe_daemon::logging::Setup {
+        ident: "httpd-tree",
+        default_filter: &format!("{level},hyper=warn,hyper_util=warn"),
+        text: pxe_daemon::logging::TextStyle::Full,
+        route: pxe_daemon::logging::Route::Stderr,
+        syslog_socket: std::path::Path::new("/dev/log"),
+    });
 }
 
 /// Reads and checks the admin token file.
@@ -169,45 +156,39 @@ fn check(args: &ServeArgs) -> ExitCode {
     }
 }
 
+/// SIGHUP reopens the access log (logrotate) and reloads the configuration; SIGTERM and
+/// SIGINT stop serving.
 async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch::Sender<bool>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = hup.recv() => {
-                pxe_daemon::notify::reloading();
-                match shared.access_log.reopen() {
-                    Ok(()) => {
-                        if let Some(p) = shared.access_log.path() {
-                            tracing::info!(access_log = %p.display(), "SIGHUP: access log reopened");
-                        }
-                    }
-                    Err(e) => tracing::error!(%e, "SIGHUP: cannot reopen the access log, it goes on into the old file"),
-                }
-                let a = args.clone();
-                match tokio::task::spawn_blocking(move || load(&a)).await {
-                    Ok(Ok((state, _))) => {
-                        shared.replace_state(state);
-                        tracing::info!("SIGHUP: configuration reloaded");
-                    }
-                    Ok(Err(e)) => tracing::error!("SIGHUP: reload failed, keeping the old configuration: {e:#}"),
-                    Err(e) => tracing::error!(%e, "SIGHUP: reload task failed"),
-                }
-                pxe_daemon::notify::reloaded("serving");
+    pxe_daemon::signals::until_stopped(|| reload(Arc::clone(&shared), args.clone())).await;
+    let _ = stop.send(true);
+}
+
+async fn reload(shared: Arc<Shared>, args: ServeArgs) {
+    match shared.access_log.reopen() {
+        Ok(()) => {
+            if let Some(p) = shared.access_log.path() {
+                tracing::info!(access_log = %p.display(), "SIGHUP: access log reopened");
             }
         }
+        Err(e) => tracing::error!(
+            %e,
+            "SIGHUP: cannot reopen the access log, it goes on into the old file"
+        ),
     }
-    pxe_daemon::notify::stopping();
-    let _ = stop.send(true);
+    let file = args
+        .inventory
+        .as_deref()
+        .map_or_else(|| "(no inventory)".to_owned(), |p| p.display().to_string());
+    let loaded = pxe_daemon::signals::reload_blocking(
+        "configuration",
+        &file,
+        move || load(&args).map_err(|e| format!("{e:#}")),
+        |_| "in use".to_owned(),
+    )
+    .await;
+    if let Some((state, _)) = loaded {
+        shared.replace_state(state);
+    }
 }
 
 fn serve_main(args: &ServeArgs) -> ExitCode {

@@ -1,6 +1,6 @@
 //! HTML helpers: escaping, link encoding, and directory listings.
 
-use crate::timefmt;
+use pxe_daemon::time;
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -103,7 +103,7 @@ pub fn listing(shown_path: &str, entries: &[Entry]) -> String {
             EntryKind::Link => "link".to_owned(),
             EntryKind::Other => "?".to_owned(),
         };
-        let modified = e.modified_ms.map(timefmt::readable).unwrap_or_default();
+        let modified = e.modified_ms.map(time::readable).unwrap_or_default();
         let _ = writeln!(
             body,
             "<tr><td><a href=\"./{}{slash}\">{}{slash}</a></td><td class=\"num\">{size}</td><td>{modified}</td></tr>",

@@ -29,6 +29,5 @@ pub mod server;
 pub mod service;
 pub mod static_file;
 pub mod status_page;
-pub mod timefmt;
 pub mod timeline;
 pub mod write_timeout;

@@ -7,8 +7,8 @@ use std::path::Path;
 pub const TEXT: &str = "text/plain; charset=utf-8";
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const JSON: &str = "application/json";
-/// The Prometheus text exposition format.
-pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The OpenMetrics text format that `/metrics` answers in.
+pub const PROMETHEUS: &str = pxe_daemon::metrics::CONTENT_TYPE;
 pub const OCTETS: &str = "application/octet-stream";
 
 /// The content type of a file, by name. Boot files get what loaders and installers

@@ -3,12 +3,18 @@
 //! No socket and no clock: the file system is only consulted to resolve paths inside
 //! trees (through [`crate::safe_path`]). The client's address, when a route depends on
 //! it, comes from the [`Peer`] request extension.
+//!
+//! The paths pxe-model hands out are read by [`pxe_model::urls::Endpoint::parse`], next to
+//! where they are spelt; a route borrows the machine, profile and distro it found from the
+//! [`State`], so the service never looks them up again.
 
 use crate::safe_path::{self, Refused, Resolved};
 use http::{Method, Request, StatusCode, header};
 use pxe_model::render::{self, BootFileKind};
 use pxe_model::state::{Secret, StateEvent, token_matches};
-use pxe_model::{Family, Inventory, Machine, Tree};
+use pxe_model::urls::{self, Action, Endpoint, NoCloud};
+use pxe_model::{Distro, Family, Inventory, Machine, Profile, Tree};
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -43,8 +49,8 @@ pub enum Area {
 
 /// A boot-timeline entry to record when the response is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub machine: String,
+pub struct Note<'s> {
+    pub machine: &'s Machine,
     pub detail: String,
 }
 
@@ -59,14 +65,14 @@ pub enum AnswerPart {
     VendorData,
 }
 
-/// What a request gets.
+/// What a request gets; `'s` is the [`State`] it was routed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'s> {
     /// A regular file inside a tree.
     File {
         file: Resolved,
         area: Area,
-        note: Option<Note>,
+        note: Option<Note<'s>>,
     },
     /// A directory listing; `shown` is the decoded URL path, ending in `/`.
     Listing {
@@ -83,24 +89,25 @@ pub enum Route {
     TreesIndex,
     /// An answer file of a machine (with its callback) or of a profile (a menu entry's).
     Answer {
-        machine: Option<String>,
-        profile: String,
+        machine: Option<&'s Machine>,
+        profile: &'s Profile,
+        distro: &'s Distro,
         part: AnswerPart,
     },
     /// A generated boot file (iPXE script, GRUB config, pxelinux config).
     BootFile {
         kind: BootFileKind,
-        note: Option<Note>,
+        note: Option<Note<'s>>,
     },
     /// `GET /api/v1/machines`.
     ApiMachines,
     /// `GET /api/v1/machines/<mac or name>`.
     ApiMachine {
-        machine: String,
+        machine: &'s Machine,
     },
     /// An authorised state change.
     Callback {
-        machine: String,
+        machine: &'s Machine,
         event: StateEvent,
     },
     Status,
@@ -114,7 +121,19 @@ pub enum Route {
     },
 }
 
-impl Route {
+impl<'s> Route<'s> {
+    /// The inventory machine the request is about, when the route found one.
+    pub fn machine(&self) -> Option<&'s Machine> {
+        match self {
+            Route::Answer { machine, .. } => *machine,
+            Route::ApiMachine { machine } | Route::Callback { machine, .. } => Some(machine),
+            Route::File { note, .. } | Route::BootFile { note, .. } => {
+                note.as_ref().map(|n| n.machine)
+            }
+            _ => None,
+        }
+    }
+
     /// The metrics label (one of [`crate::metrics::ROUTES`]).
     pub fn label(&self) -> &'static str {
         match self {
@@ -146,7 +165,7 @@ impl Route {
 /// Longest request target accepted (path and query), in bytes.
 pub const MAX_TARGET: usize = 4096;
 
-fn refused(status: StatusCode, reason: impl Into<String>) -> Route {
+fn refused<'s>(status: StatusCode, reason: impl Into<String>) -> Route<'s> {
     Route::Refused {
         status,
         reason: reason.into(),
@@ -154,11 +173,11 @@ fn refused(status: StatusCode, reason: impl Into<String>) -> Route {
     }
 }
 
-fn not_found(reason: impl Into<String>) -> Route {
+fn not_found<'s>(reason: impl Into<String>) -> Route<'s> {
     refused(StatusCode::NOT_FOUND, reason)
 }
 
-fn from_refusal(r: Refused) -> Route {
+fn from_refusal<'s>(r: Refused) -> Route<'s> {
     match r {
         Refused::Malformed => refused(
             StatusCode::BAD_REQUEST,
@@ -178,6 +197,35 @@ fn requester(req: &Request<()>) -> Option<Ipv4Addr> {
     }
 }
 
+/// The query parameter that may carry a callback token (`?token=<t>`: a preseed's late
+/// command has no way to send a header).
+pub const TOKEN_PARAM: &str = "token";
+/// What a token's value is replaced by in logged request targets.
+pub const REDACTED: &str = "REDACTED";
+
+/// The request target (path and query) as logs show it: the value of every
+/// [`TOKEN_PARAM`] parameter replaced by [`REDACTED`], since tokens never go into logs.
+pub fn logged_target(uri: &http::Uri) -> Cow<'_, str> {
+    let Some(pq) = uri.path_and_query() else {
+        return Cow::Borrowed(uri.path());
+    };
+    let is_token = |pair: &str| pair.split_once('=').is_some_and(|(k, _)| k == TOKEN_PARAM);
+    let Some(query) = pq.query().filter(|q| q.split('&').any(is_token)) else {
+        return Cow::Borrowed(pq.as_str());
+    };
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| {
+            if is_token(pair) {
+                Cow::Owned(format!("{TOKEN_PARAM}={REDACTED}"))
+            } else {
+                Cow::Borrowed(pair)
+            }
+        })
+        .collect();
+    Cow::Owned(format!("{}?{}", pq.path(), pairs.join("&")))
+}
+
 /// The token presented: `Authorization: Bearer <t>`, else `?token=<t>`.
 pub fn presented_token(req: &Request<()>) -> Option<String> {
     if let Some(v) = req
@@ -195,21 +243,14 @@ pub fn presented_token(req: &Request<()>) -> Option<String> {
     let query = req.uri().query()?;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| safe_path::decode(v).ok()).flatten()
+        (k == TOKEN_PARAM)
+            .then(|| safe_path::decode(v).ok())
+            .flatten()
     })
 }
 
-/// Constant-time string comparison.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// Decides what a request gets.
-pub fn route(state: &State, req: &Request<()>) -> Route {
+pub fn route<'s>(state: &'s State, req: &Request<()>) -> Route<'s> {
     let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > MAX_TARGET {
         return refused(StatusCode::URI_TOO_LONG, "request target too long");
@@ -223,69 +264,35 @@ pub fn route(state: &State, req: &Request<()>) -> Route {
         Ok(s) => s,
         Err(r) => return from_refusal(r),
     };
-    let dir_slash = decoded.ends_with('/');
-    let r = match (&state.inventory, segs.as_slice()) {
-        (
-            Some(inv),
-            [
-                "api",
-                "v1",
-                "machines",
-                key,
-                action @ ("installed" | "reinstall"),
-            ],
-        ) => {
-            if req.method() != Method::POST {
-                return Route::Refused {
-                    status: StatusCode::METHOD_NOT_ALLOWED,
-                    reason: format!("{action} takes POST"),
-                    allow: Some("POST"),
-                };
-            }
-            return callback(state, inv, req, key, action);
-        }
-        (_, ["metrics"]) => Route::Metrics,
-        (Some(_), ["status"]) => Route::Status,
-        (Some(_), ["api", "v1", "machines"]) => Route::ApiMachines,
-        (Some(inv), ["api", "v1", "machines", key]) => match inv.find_machine(key) {
-            Some(m) => Route::ApiMachine {
-                machine: m.name.clone(),
-            },
-            None => unknown_machine(inv, key),
-        },
-        (Some(_), ["api", ..]) => not_found("no such API endpoint"),
-        (Some(inv), ["ks", key]) => machine_answer(inv, key, Family::Redhat, AnswerPart::Main),
-        (Some(inv), ["preseed", key]) => machine_answer(inv, key, Family::Debian, AnswerPart::Main),
-        (Some(inv), ["autoinstall", key, part]) => match nocloud_part(part) {
-            Some(p) => machine_answer(inv, key, Family::Ubuntu, p),
-            None => not_found(format!("no {part} in the NoCloud data source")),
-        },
-        (Some(inv), ["profiles", name, "answer"]) => profile_answer(inv, name, false, "answer"),
-        (Some(inv), ["profiles", name, "autoinstall", part]) => {
-            profile_answer(inv, name, true, part)
-        }
-        (Some(_), ["trees"]) if dir_slash => Route::TreesIndex,
-        (Some(_), ["trees"]) => Route::Redirect {
-            location: format!("{raw}/"),
-        },
-        (Some(inv), ["trees", distro, inside @ ..]) => {
-            tree(inv, req, raw, distro, inside, dir_slash)
-        }
-        (_, ["loaders", inside @ ..]) if state.loaders.is_some() || state.inventory.is_some() => {
-            loaders(state, req, raw, &decoded, inside, dir_slash)
-        }
-        (Some(inv), ["boot", name]) if name.ends_with(".ipxe") => {
-            match boot_file(inv, req, &decoded) {
-                Some(r) => r,
-                None => unknown_machine(inv, name.trim_end_matches(".ipxe")),
-            }
-        }
-        (None, []) if state.root.is_none() => not_found("nothing is served here"),
-        (Some(_), []) if state.root.is_none() => Route::Index,
-        _ => fallback(state, req, raw, &decoded, &segs, dir_slash),
+    let t = Target {
+        raw,
+        decoded: &decoded,
+        segs: &segs,
+        dir_slash: decoded.ends_with('/'),
     };
+    let r = match (&state.inventory, Endpoint::parse(&segs)) {
+        (_, Some(Endpoint::Metrics)) => Route::Metrics,
+        (Some(inv), Some(endpoint)) => inventory_endpoint(state, inv, req, &t, endpoint),
+        (Some(_), None) => match t.segs {
+            ["api", ..] => not_found("no such API endpoint"),
+            [urls::TREES] if t.dir_slash => Route::TreesIndex,
+            [urls::TREES] => Route::Redirect {
+                location: format!("{raw}/"),
+            },
+            [] if state.root.is_none() => Route::Index,
+            _ => fallback(state, req, &t),
+        },
+        (None, Some(Endpoint::Loader { inside })) if state.loaders.is_some() => {
+            loaders(state, req, &t, inside)
+        }
+        (None, _) if t.segs.is_empty() && state.root.is_none() => {
+            not_found("nothing is served here")
+        }
+        (None, _) => fallback(state, req, &t),
+    };
+    // A callback has checked its method (POST) already.
     let readable = req.method() == Method::GET || req.method() == Method::HEAD;
-    if readable || matches!(r, Route::Refused { .. }) {
+    if readable || matches!(r, Route::Refused { .. } | Route::Callback { .. }) {
         r
     } else {
         Route::Refused {
@@ -296,88 +303,132 @@ pub fn route(state: &State, req: &Request<()>) -> Route {
     }
 }
 
-fn unknown_machine(inv: &Inventory, key: &str) -> Route {
+/// What an endpoint of the inventory's is.
+fn inventory_endpoint<'s>(
+    state: &'s State,
+    inv: &'s Inventory,
+    req: &Request<()>,
+    t: &Target<'_>,
+    endpoint: Endpoint<'_>,
+) -> Route<'s> {
+    match endpoint {
+        Endpoint::Status => Route::Status,
+        Endpoint::Metrics => Route::Metrics,
+        Endpoint::Machines => Route::ApiMachines,
+        Endpoint::Machine { key } => match inv.find_machine(key) {
+            Some(machine) => Route::ApiMachine { machine },
+            None => unknown_machine(inv, key),
+        },
+        Endpoint::Callback { key, action } => callback(state, inv, req, key, action),
+        Endpoint::Kickstart { key } => machine_answer(inv, key, Family::Redhat, AnswerPart::Main),
+        Endpoint::Preseed { key } => machine_answer(inv, key, Family::Debian, AnswerPart::Main),
+        Endpoint::Autoinstall { key, file } => match nocloud_part(file) {
+            Some(p) => machine_answer(inv, key, Family::Ubuntu, p),
+            None => no_nocloud_file(file),
+        },
+        Endpoint::ProfileAnswer { profile } => profile_answer(inv, profile, None),
+        Endpoint::ProfileAutoinstall { profile, file } => profile_answer(inv, profile, Some(file)),
+        Endpoint::Tree { distro, inside } => tree(inv, req, t, distro, inside),
+        Endpoint::Loader { inside } => loaders(state, req, t, inside),
+        Endpoint::IpxeScript { key } => {
+            boot_file(inv, req, t.decoded).unwrap_or_else(|| unknown_machine(inv, key))
+        }
+    }
+}
+
+fn unknown_machine<'s>(inv: &Inventory, key: &str) -> Route<'s> {
     not_found(format!(
         "no machine with MAC address or name {key:?} in {}",
         inv.source_name()
     ))
 }
 
-fn nocloud_part(part: &str) -> Option<AnswerPart> {
-    match part {
-        "user-data" => Some(AnswerPart::Main),
-        "meta-data" => Some(AnswerPart::MetaData),
-        "vendor-data" => Some(AnswerPart::VendorData),
-        _ => None,
-    }
+fn no_nocloud_file<'s>(file: &str) -> Route<'s> {
+    not_found(format!("no {file} in the NoCloud data source"))
 }
 
-/// Where a machine's answer file is, for messages.
-fn answer_path(family: Family, m: &Machine) -> String {
-    let mac = pxe_model::urls::primary_mac(m).colon();
-    match family {
-        Family::Redhat => format!("/ks/{mac}"),
-        Family::Debian => format!("/preseed/{mac}"),
-        Family::Ubuntu => format!("/autoinstall/{mac}/user-data"),
-    }
+fn nocloud_part(file: &str) -> Option<AnswerPart> {
+    Some(match NoCloud::parse(file)? {
+        NoCloud::UserData => AnswerPart::Main,
+        NoCloud::MetaData => AnswerPart::MetaData,
+        NoCloud::VendorData => AnswerPart::VendorData,
+    })
 }
 
-fn machine_answer(inv: &Inventory, key: &str, family: Family, part: AnswerPart) -> Route {
+fn machine_answer<'s>(
+    inv: &'s Inventory,
+    key: &str,
+    family: Family,
+    part: AnswerPart,
+) -> Route<'s> {
     let Some(m) = inv.find_machine(key) else {
         return unknown_machine(inv, key);
     };
-    let Some((p, d)) = inv.profile_of(m) else {
+    let Some((profile, distro)) = inv.profile_of(m) else {
         return not_found(format!("machine {} has no profile", m.name));
     };
-    if d.family != family {
+    if distro.family != family {
+        let mac = urls::primary_mac(m).colon();
         return not_found(format!(
             "machine {} installs {} with {}; its answer file is {}",
             m.name,
-            d.name,
-            d.family.answer_kind(),
-            answer_path(d.family, m)
+            distro.name,
+            distro.family.answer_kind(),
+            Endpoint::machine_answer(distro.family, &mac)
         ));
     }
     Route::Answer {
-        machine: Some(m.name.clone()),
-        profile: p.name.clone(),
+        machine: Some(m),
+        profile,
+        distro,
         part,
     }
 }
 
-fn profile_answer(inv: &Inventory, name: &str, nocloud: bool, part: &str) -> Route {
-    let Some((p, d)) = inv.profile_and_distro(name) else {
+/// A profile's answer file: `nocloud_file` is the NoCloud file asked for, `None` for the
+/// kickstart or preseed.
+fn profile_answer<'s>(inv: &'s Inventory, name: &str, nocloud_file: Option<&str>) -> Route<'s> {
+    let Some((profile, distro)) = inv.profile_and_distro(name) else {
         return not_found(format!("no profile {name:?} in {}", inv.source_name()));
     };
-    let ubuntu = d.family == Family::Ubuntu;
-    if ubuntu != nocloud {
+    let ubuntu = distro.family == Family::Ubuntu;
+    if ubuntu != nocloud_file.is_some() {
         return not_found(format!(
             "profile {} installs with {}; its answer file is {}",
-            p.name,
-            d.family.answer_kind(),
-            if ubuntu {
-                format!("/profiles/{}/autoinstall/user-data", p.name)
-            } else {
-                format!("/profiles/{}/answer", p.name)
-            }
+            profile.name,
+            distro.family.answer_kind(),
+            Endpoint::profile_answer(distro.family, &profile.name)
         ));
     }
-    let part = if nocloud {
-        match nocloud_part(part) {
-            Some(x) => x,
-            None => return not_found(format!("no {part} in the NoCloud data source")),
-        }
-    } else {
-        AnswerPart::Main
+    let part = match nocloud_file {
+        Some(file) => match nocloud_part(file) {
+            Some(part) => part,
+            None => return no_nocloud_file(file),
+        },
+        None => AnswerPart::Main,
     };
     Route::Answer {
         machine: None,
-        profile: p.name.clone(),
+        profile,
+        distro,
         part,
     }
 }
 
-fn callback(state: &State, inv: &Inventory, req: &Request<()>, key: &str, action: &str) -> Route {
+fn callback<'s>(
+    state: &State,
+    inv: &'s Inventory,
+    req: &Request<()>,
+    key: &str,
+    action: Action,
+) -> Route<'s> {
+    if req.method() != Method::POST {
+        return Route::Refused {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            reason: format!("{} takes POST", action.as_str()),
+            allow: Some("POST"),
+        };
+    }
     let Some(m) = inv.find_machine(key) else {
         return unknown_machine(inv, key);
     };
@@ -390,16 +441,16 @@ fn callback(state: &State, inv: &Inventory, req: &Request<()>, key: &str, action
     let admin = state
         .admin_token
         .as_deref()
-        .is_some_and(|a| same(a, &token));
+        .is_some_and(|a| pxe_daemon::secret::same(a.as_bytes(), token.as_bytes()));
     let (ok, event) = match action {
-        "installed" => {
+        Action::Installed => {
             let own = state
                 .secret
                 .as_ref()
                 .is_some_and(|s| token_matches(s, &m.name, &token));
             (own || admin, StateEvent::Installed)
         }
-        _ => {
+        Action::Reinstall => {
             if state.admin_token.is_none() {
                 return refused(
                     StatusCode::FORBIDDEN,
@@ -412,27 +463,38 @@ fn callback(state: &State, inv: &Inventory, req: &Request<()>, key: &str, action
     if !ok {
         return refused(
             StatusCode::UNAUTHORIZED,
-            format!("the token is not valid for {action} of machine {}", m.name),
+            format!(
+                "the token is not valid for {} of machine {}",
+                action.as_str(),
+                m.name
+            ),
         );
     }
-    Route::Callback {
-        machine: m.name.clone(),
-        event,
-    }
+    Route::Callback { machine: m, event }
+}
+
+/// A request's path, decoded once.
+struct Target<'r> {
+    /// As received (percent-encoded).
+    raw: &'r str,
+    decoded: &'r str,
+    /// The decoded path's non-empty segments.
+    segs: &'r [&'r str],
+    /// The path ends in `/` (a directory is asked for).
+    dir_slash: bool,
 }
 
 /// A file or directory under `root`, or why not.
-fn on_disk(
+fn on_disk<'s>(
     root: &Path,
     segs: &[&str],
-    raw: &str,
+    t: &Target<'_>,
     shown: &str,
-    dir_slash: bool,
     area: Area,
-) -> Result<Route, Refused> {
+) -> Result<Route<'s>, Refused> {
     let file = safe_path::resolve(root, segs)?;
     if file.is_dir() {
-        if dir_slash {
+        if t.dir_slash {
             Ok(Route::Listing {
                 dir: file.path,
                 shown: if shown.ends_with('/') {
@@ -443,10 +505,10 @@ fn on_disk(
             })
         } else {
             Ok(Route::Redirect {
-                location: format!("{raw}/"),
+                location: format!("{}/", t.raw),
             })
         }
-    } else if dir_slash && !segs.is_empty() {
+    } else if t.dir_slash && !segs.is_empty() {
         // `file/` names a directory that is not there.
         Err(Refused::NotFound)
     } else {
@@ -458,14 +520,22 @@ fn on_disk(
     }
 }
 
-fn tree(
-    inv: &Inventory,
+/// The inventory machine whose fixed address the client has, as a timeline note.
+fn note_by_address<'s>(inv: &'s Inventory, req: &Request<()>, detail: &str) -> Option<Note<'s>> {
+    let machine = inv.machine_by_address(requester(req)?)?;
+    Some(Note {
+        machine,
+        detail: detail.to_owned(),
+    })
+}
+
+fn tree<'s>(
+    inv: &'s Inventory,
     req: &Request<()>,
-    raw: &str,
+    t: &Target<'_>,
     distro: &str,
     inside: &[&str],
-    dir_slash: bool,
-) -> Route {
+) -> Route<'s> {
     let Some(d) = inv.distros.get(distro) else {
         return not_found(format!("no distro {distro:?} in {}", inv.source_name()));
     };
@@ -475,27 +545,13 @@ fn tree(
             return not_found(format!("distro {distro} is served from its mirror, {url}"));
         }
     };
-    let shown = format!("/trees/{distro}/{}", inside.join("/"));
-    match on_disk(
-        dir,
-        inside,
-        raw,
-        &shown,
-        dir_slash,
-        Area::Tree(distro.to_owned()),
-    ) {
+    let shown = Endpoint::Tree { distro, inside }.to_string();
+    match on_disk(dir, inside, t, &shown, Area::Tree(distro.to_owned())) {
         Ok(Route::File { file, area, .. }) => {
             let rel = inside.join("/");
             let boots =
                 rel == d.kernel.trim_start_matches('/') || rel == d.initrd.trim_start_matches('/');
-            let note = boots
-                .then(|| requester(req))
-                .flatten()
-                .and_then(|ip| inv.machine_by_address(ip))
-                .map(|m| Note {
-                    machine: m.name.clone(),
-                    detail: shown.clone(),
-                });
+            let note = boots.then(|| note_by_address(inv, req, &shown)).flatten();
             Route::File { file, area, note }
         }
         Ok(r) => r,
@@ -507,26 +563,16 @@ fn tree(
     }
 }
 
-fn loaders(
-    state: &State,
-    req: &Request<()>,
-    raw: &str,
-    decoded: &str,
-    inside: &[&str],
-    dir_slash: bool,
-) -> Route {
+fn loaders<'s>(state: &'s State, req: &Request<()>, t: &Target<'_>, inside: &[&str]) -> Route<'s> {
     // Disk first, then generated files (GRUB asks `$prefix/grub.cfg` next to itself).
     let mut refusal = Refused::NotFound;
     if let Some(dir) = &state.loaders {
-        match on_disk(dir, inside, raw, decoded, dir_slash, Area::Loaders) {
+        match on_disk(dir, inside, t, t.decoded, Area::Loaders) {
             Ok(Route::File { file, area, .. }) => {
-                let note = state.inventory.as_ref().and_then(|inv| {
-                    let m = inv.machine_by_address(requester(req)?)?;
-                    Some(Note {
-                        machine: m.name.clone(),
-                        detail: decoded.to_owned(),
-                    })
-                });
+                let note = state
+                    .inventory
+                    .as_ref()
+                    .and_then(|inv| note_by_address(inv, req, t.decoded));
                 return Route::File { file, area, note };
             }
             Ok(r) => return r,
@@ -535,7 +581,7 @@ fn loaders(
     }
     if refusal == Refused::NotFound
         && let Some(inv) = &state.inventory
-        && let Some(r) = boot_file(inv, req, decoded)
+        && let Some(r) = boot_file(inv, req, t.decoded)
     {
         return r;
     }
@@ -545,12 +591,12 @@ fn loaders(
     from_refusal(refusal)
 }
 
-fn boot_file(inv: &Inventory, req: &Request<()>, decoded: &str) -> Option<Route> {
+fn boot_file<'s>(inv: &'s Inventory, req: &Request<()>, decoded: &str) -> Option<Route<'s>> {
     let kind = render::classify(inv, decoded, requester(req))?;
     let machine = match &kind {
         BootFileKind::PxelinuxMachine(n)
         | BootFileKind::GrubMachine(n)
-        | BootFileKind::IpxeMachine(n) => Some(n.clone()),
+        | BootFileKind::IpxeMachine(n) => inv.machines.get(n),
         _ => None,
     };
     Some(Route::BootFile {
@@ -563,24 +609,17 @@ fn boot_file(inv: &Inventory, req: &Request<()>, decoded: &str) -> Option<Route>
 }
 
 /// `--root` files, then generated boot files, then 404.
-fn fallback(
-    state: &State,
-    req: &Request<()>,
-    raw: &str,
-    decoded: &str,
-    segs: &[&str],
-    dir_slash: bool,
-) -> Route {
+fn fallback<'s>(state: &'s State, req: &Request<()>, t: &Target<'_>) -> Route<'s> {
     let mut refusal = Refused::NotFound;
     if let Some(root) = &state.root {
-        match on_disk(root, segs, raw, decoded, dir_slash, Area::Root) {
+        match on_disk(root, t.segs, t, t.decoded, Area::Root) {
             Ok(r) => return r,
             Err(r) => refusal = r,
         }
     }
     if refusal == Refused::NotFound
         && let Some(inv) = &state.inventory
-        && let Some(r) = boot_file(inv, req, decoded)
+        && let Some(r) = boot_file(inv, req, t.decoded)
     {
         return r;
     }
@@ -590,3 +629,7 @@ fn fallback(
 #[cfg(test)]
 #[path = "route_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "route_urls_tests.rs"]
+pub(crate) mod urls_tests;

@@ -64,21 +64,35 @@ fn req_from(method: &str, target: &str, peer: &str, auth: Option<&str>) -> Reque
     r
 }
 
-fn get(state: &State, target: &str) -> Route {
+fn get<'s>(state: &'s State, target: &str) -> Route<'s> {
     route(state, &req("GET", target))
 }
 
-fn status_of(r: &Route) -> Option<StatusCode> {
+fn status_of(r: &Route<'_>) -> Option<StatusCode> {
     match r {
         Route::Refused { status, .. } => Some(*status),
         _ => None,
     }
 }
 
-fn answer(machine: Option<&str>, profile: &str, part: AnswerPart) -> Route {
+/// The inventory machine of this name.
+fn machine<'s>(state: &'s State, name: &str) -> &'s Machine {
+    let inv = state.inventory.as_ref().expect("an inventory");
+    inv.machines.get(name).expect("a machine of the inventory")
+}
+
+fn answer<'s>(
+    state: &'s State,
+    machine_name: Option<&str>,
+    profile: &str,
+    part: AnswerPart,
+) -> Route<'s> {
+    let inv = state.inventory.as_ref().expect("an inventory");
+    let (profile, distro) = inv.profile_and_distro(profile).expect("a profile");
     Route::Answer {
-        machine: machine.map(str::to_owned),
-        profile: profile.to_owned(),
+        machine: machine_name.map(|n| machine(state, n)),
+        profile,
+        distro,
         part,
     }
 }
@@ -86,7 +100,7 @@ fn answer(machine: Option<&str>, profile: &str, part: AnswerPart) -> Route {
 #[test]
 fn answer_files_by_any_mac_spelling_or_name() {
     let lab = lab();
-    let web01 = answer(Some("web01"), "centos7-ks", AnswerPart::Main);
+    let web01 = answer(&lab.state, Some("web01"), "centos7-ks", AnswerPart::Main);
     for t in [
         "/ks/52:54:00:12:34:56",
         "/ks/52-54-00-12-34-56",
@@ -100,31 +114,49 @@ fn answer_files_by_any_mac_spelling_or_name() {
     ] {
         assert_eq!(get(&lab.state, t), web01, "{t}");
     }
-    assert_eq!(
-        get(&lab.state, "/preseed/52:54:00:AB:CD:02"),
-        answer(Some("db01"), "debian12-preseed", AnswerPart::Main),
-        "a machine's second MAC"
-    );
-    assert_eq!(
-        get(&lab.state, "/autoinstall/52:54:00:ab:cd:10/user-data"),
-        answer(Some("ub01"), "ubuntu-auto", AnswerPart::Main)
-    );
-    assert_eq!(
-        get(&lab.state, "/autoinstall/ub01/meta-data"),
-        answer(Some("ub01"), "ubuntu-auto", AnswerPart::MetaData)
-    );
-    assert_eq!(
-        get(&lab.state, "/autoinstall/ub01/vendor-data"),
-        answer(Some("ub01"), "ubuntu-auto", AnswerPart::VendorData)
-    );
-    assert_eq!(
-        get(&lab.state, "/profiles/centos7-ks/answer"),
-        answer(None, "centos7-ks", AnswerPart::Main)
-    );
-    assert_eq!(
-        get(&lab.state, "/profiles/ubuntu-auto/autoinstall/user-data"),
-        answer(None, "ubuntu-auto", AnswerPart::Main)
-    );
+    // The target, then the machine, profile and part it is the answer file of.
+    for (t, machine, profile, part) in [
+        // A machine's second MAC.
+        (
+            "/preseed/52:54:00:AB:CD:02",
+            Some("db01"),
+            "debian12-preseed",
+            AnswerPart::Main,
+        ),
+        (
+            "/autoinstall/52:54:00:ab:cd:10/user-data",
+            Some("ub01"),
+            "ubuntu-auto",
+            AnswerPart::Main,
+        ),
+        (
+            "/autoinstall/ub01/meta-data",
+            Some("ub01"),
+            "ubuntu-auto",
+            AnswerPart::MetaData,
+        ),
+        (
+            "/autoinstall/ub01/vendor-data",
+            Some("ub01"),
+            "ubuntu-auto",
+            AnswerPart::VendorData,
+        ),
+        (
+            "/profiles/centos7-ks/answer",
+            None,
+            "centos7-ks",
+            AnswerPart::Main,
+        ),
+        (
+            "/profiles/ubuntu-auto/autoinstall/user-data",
+            None,
+            "ubuntu-auto",
+            AnswerPart::Main,
+        ),
+    ] {
+        let want = answer(&lab.state, machine, profile, part);
+        assert_eq!(get(&lab.state, t), want, "{t}");
+    }
     assert_eq!(
         route(&lab.state, &req("HEAD", "/ks/web01")),
         web01,
@@ -172,7 +204,7 @@ fn boot_files() {
     let lab = lab();
     let note = |m: &str, d: &str| {
         Some(Note {
-            machine: m.into(),
+            machine: machine(&lab.state, m),
             detail: d.into(),
         })
     };
@@ -246,7 +278,7 @@ fn trees_and_loaders() {
         Route::File { note, .. } => assert_eq!(
             note,
             Some(Note {
-                machine: "web01".into(),
+                machine: machine(&lab.state, "web01"),
                 detail: "/trees/centos7/images/pxeboot/vmlinuz".into()
             })
         ),
@@ -324,7 +356,7 @@ fn trees_and_loaders() {
     ) {
         Route::File { area, note, .. } => {
             assert_eq!(area, Area::Loaders);
-            assert_eq!(note.map(|n| n.machine), Some("db01".into()));
+            assert_eq!(note.map(|n| n.machine.name.as_str()), Some("db01"));
         }
         other => panic!("{other:?}"),
     }
@@ -337,7 +369,7 @@ fn api_and_pages() {
     assert_eq!(
         get(&lab.state, "/api/v1/machines/52-54-00-AB-CD-10"),
         Route::ApiMachine {
-            machine: "ub01".into()
+            machine: machine(&lab.state, "ub01")
         }
     );
     assert_eq!(
@@ -362,7 +394,7 @@ fn callbacks_need_the_machines_own_token() {
         route(&lab.state, &req_from("POST", target, "10.77.0.50:1", auth))
     };
     let installed = |m: &str| Route::Callback {
-        machine: m.into(),
+        machine: machine(&lab.state, m),
         event: StateEvent::Installed,
     };
     let url = "/api/v1/machines/52:54:00:12:34:56/installed";
@@ -414,7 +446,7 @@ fn callbacks_need_the_machines_own_token() {
             Some(&format!("Bearer {ADMIN}"))
         ),
         Route::Callback {
-            machine: "web01".into(),
+            machine: machine(&lab.state, "web01"),
             event: StateEvent::Reinstall
         }
     );

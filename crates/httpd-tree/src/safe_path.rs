@@ -1,16 +1,18 @@
 //! Mapping a request path into a tree without ever leaving it.
 //!
 //! The URL path is percent-decoded once; an encoded slash, a NUL, a backslash or a
-//! `..` segment is refused before the file system is touched; then the joined path is
-//! canonicalized and must still be under the canonical root (symlinks leading out are
-//! refused too).
+//! `..` segment is refused before the file system is touched; then the file is opened
+//! beneath the tree's root with [`pxe_daemon::beneath`], which refuses `..`, absolute
+//! paths and every symlink on the way.
 //!
 //! The common case costs one `stat` and one `openat2`: the file is opened beneath the
-//! (kept open) root with no symlink allowed on the way, and the open file rides along
-//! to be served. Only a path with a symlink in it takes the canonicalizing way.
+//! (kept open) root, and the open file rides along to be served. Only a path with a
+//! symlink in it takes the canonicalizing way ([`beneath::canonical_beneath`]: symlinks
+//! are followed while they stay inside the tree), and is opened beneath the root when
+//! served.
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-use nix::sys::stat::Mode;
+use nix::fcntl::OFlag;
+use pxe_daemon::beneath;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -113,20 +115,19 @@ impl PartialEq for Handle {
 
 impl Eq for Handle {}
 
-/// The flags every file in a tree is opened with. `O_NONBLOCK` keeps a FIFO from
-/// blocking the open; only regular files are served.
+/// The flags every file in a tree is opened with (on top of those [`beneath`] adds).
+/// `O_NONBLOCK` keeps a FIFO from blocking the open; only regular files are served.
 fn read_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY
+    OFlag::O_RDONLY | OFlag::O_NONBLOCK
 }
 
-/// `openat2` beneath `dir` with no symlink allowed anywhere on the way.
-fn open_beneath(dir: &File, rel: &Path) -> nix::Result<File> {
-    let how = OpenHow::new().flags(read_flags()).resolve(
-        ResolveFlag::RESOLVE_BENEATH
-            | ResolveFlag::RESOLVE_NO_SYMLINKS
-            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-    );
-    openat2(dir, rel, how).map(File::from)
+/// The segments as a path relative to the root (`.` when there are none).
+fn relative(segs: &[&str]) -> PathBuf {
+    let mut rel = PathBuf::from(".");
+    for s in segs {
+        rel.push(s);
+    }
+    rel
 }
 
 /// The canonical path of an open directory, from `/proc/self/fd` (one system call,
@@ -168,13 +169,7 @@ fn open_root(root: &Path) -> Option<OpenRoot> {
         return Some(r.clone());
     }
     drop(roots);
-    let dir = nix::fcntl::open(
-        root,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let dir = File::from(dir);
+    let dir = beneath::open_root(root).ok()?;
     let meta = dir.metadata().ok()?;
     let r = OpenRoot {
         canonical: fd_path(&dir)?,
@@ -204,13 +199,16 @@ pub fn close_roots() {
 fn resolve_direct(root: &Path, segs: &[&str]) -> Option<Result<Resolved, Refused>> {
     use nix::errno::Errno;
     let open_root = open_root(root)?;
-    let mut rel = PathBuf::from(".");
-    for s in segs {
-        rel.push(s);
-    }
-    let file = match open_beneath(&open_root.dir, &rel) {
+    let file = match beneath::open_beneath(&*open_root.dir, &relative(segs), read_flags(), 0) {
         Ok(f) => f,
-        Err(Errno::ENOENT | Errno::ENOTDIR) => return Some(Err(Refused::NotFound)),
+        Err(e)
+            if matches!(
+                e.raw_os_error().map(Errno::from_raw),
+                Some(Errno::ENOENT | Errno::ENOTDIR)
+            ) =>
+        {
+            return Some(Err(Refused::NotFound));
+        }
         Err(_) => return None,
     };
     let meta = file.metadata().ok()?;
@@ -235,20 +233,14 @@ pub fn resolve(root: &Path, segs: &[&str]) -> Result<Resolved, Refused> {
     if let Some(direct) = resolve_direct(root, segs) {
         return direct;
     }
-    let root = root.canonicalize().map_err(|_| Refused::NotFound)?;
-    let mut p = root.clone();
-    for s in segs {
-        p.push(s);
-    }
-    let real = p.canonicalize().map_err(|_| Refused::NotFound)?;
-    if real.starts_with(&root) {
-        Ok(Resolved {
-            root,
-            path: real,
+    match beneath::canonical_beneath(root, &relative(segs)) {
+        Ok(c) => Ok(Resolved {
+            root: c.root,
+            path: c.path,
             handle: None,
-        })
-    } else {
-        Err(Refused::Escapes)
+        }),
+        Err(e) if beneath::is_escape(&e) => Err(Refused::Escapes),
+        Err(_) => Err(Refused::NotFound),
     }
 }
 
@@ -259,29 +251,11 @@ pub fn map(root: &Path, url_path: &str) -> Result<Resolved, Refused> {
     resolve(root, &segs)
 }
 
-/// Opens a resolved file for reading without following any symlink on the way:
-/// `openat2` beneath the root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so a
-/// symlink swapped in after `resolve` makes the open fail instead of leaving the tree.
-/// Kernels without `openat2` get `O_NOFOLLOW` (the last component only). `O_NONBLOCK`
-/// keeps a FIFO from blocking the open; the caller serves regular files only.
+/// Opens a resolved file for reading beneath its root without following any symlink on
+/// the way ([`beneath::open_under`]), so a symlink swapped in after `resolve` makes the
+/// open fail instead of leaving the tree.
 pub fn open(r: &Resolved) -> std::io::Result<File> {
-    use nix::errno::Errno;
-    let rel = r.path.strip_prefix(&r.root).unwrap_or(Path::new(""));
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let dir = File::open(&r.root)?;
-    match open_beneath(&dir, rel) {
-        Ok(f) => Ok(f),
-        Err(Errno::ENOSYS) => Ok(File::from(nix::fcntl::open(
-            &r.path,
-            read_flags() | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        )?)),
-        Err(e) => Err(e.into()),
-    }
+    beneath::open_under(&r.root, &r.path, read_flags(), 0)
 }
 
 #[cfg(test)]
@@ -347,16 +321,6 @@ mod tests {
             map(&root, &format!("/{}", "a".repeat(5000))),
             Err(Refused::TooLong)
         );
-    }
-
-    #[test]
-    fn a_symlink_swapped_in_after_resolve_is_not_followed() {
-        let t = tree();
-        let root = t.path().join("root");
-        let r = map(&root, "/a%20b.txt").expect("resolves");
-        std::fs::remove_file(root.join("a b.txt")).expect("rm");
-        std::os::unix::fs::symlink(t.path().join("secret"), root.join("a b.txt")).expect("symlink");
-        assert!(open(&r).is_err());
     }
 
     #[test]

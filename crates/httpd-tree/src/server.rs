@@ -10,7 +10,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -68,10 +67,7 @@ async fn accept_loop(
     let http = builder(&limits);
     loop {
         if slots.available_permits() == 0 {
-            shared
-                .metrics
-                .connections_limited
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.connections_limited.inc();
             tracing::warn!(
                 limit = limits.max_connections,
                 "connection limit reached; new connections wait"
@@ -97,14 +93,7 @@ async fn accept_loop(
             _ = stop.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        shared
-            .metrics
-            .connections_total
-            .fetch_add(1, Ordering::Relaxed);
-        shared
-            .metrics
-            .connections_open
-            .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.connection_opened();
         let io = TokioIo::new(WriteTimeout::new(stream, limits.send_timeout));
         let svc_shared = Arc::clone(&shared);
         let svc = service_fn(move |req| {
@@ -121,10 +110,7 @@ async fn accept_loop(
                     tracing::debug!(%peer, %e, "connection ended with an error");
                 }
             }
-            shared
-                .metrics
-                .connections_open
-                .fetch_sub(1, Ordering::Relaxed);
+            shared.metrics.connection_closed();
             drop(permit);
         });
     }

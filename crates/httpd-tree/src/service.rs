@@ -12,8 +12,9 @@ use crate::{html, mime, static_file, status_page};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::{Frame, Incoming, SizeHint};
+use pxe_model::render::BootFileKind;
 use pxe_model::state::{BootEvent, FileStore, Phase, StateEvent, StateStore, machine_token};
-use pxe_model::{InstallState, Inventory};
+use pxe_model::{Distro, InstallState, Inventory, Machine, Profile};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -146,9 +147,9 @@ fn json(value: &serde_json::Value) -> Response<Body> {
 /// The response to a routed request.
 pub async fn respond(
     shared: &Shared,
-    state: &Arc<State>,
+    state: &State,
     req: &Request<()>,
-    route: Route,
+    route: Route<'_>,
     now: u64,
 ) -> Response<Body> {
     let get = req.method() == Method::GET;
@@ -157,28 +158,11 @@ pub async fn respond(
             status,
             reason,
             allow,
-        } => {
-            let mut r = plain(status, format!("{reason}\n"));
-            if let Some(a) = allow {
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(a));
-            }
-            if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            r
-        }
-        Route::Redirect { location } => {
-            let mut r = plain(StatusCode::MOVED_PERMANENTLY, format!("see {location}\n"));
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            r
-        }
+        } => refusal(status, &reason, allow),
+        Route::Redirect { location } => redirect(&location),
         Route::File { file, note, .. } => {
-            if get && let Some(Note { machine, detail }) = note {
-                record(shared, machine, Phase::Http, detail, now).await;
+            if get && let Some(note) = note {
+                record_note(shared, note, now).await;
             }
             static_file::serve(req.method(), req.headers(), file).await
         }
@@ -188,109 +172,153 @@ pub async fn respond(
         Route::Answer {
             machine,
             profile,
+            distro,
             part,
         } => {
-            answer(
-                shared,
-                state,
-                get,
-                machine,
-                &profile,
-                part,
-                req.uri().path(),
-                now,
-            )
-            .await
-        }
-        Route::BootFile { kind, note } => {
             let Some(inv) = state.inventory.as_ref() else {
-                return plain(StatusCode::NOT_FOUND, "no inventory\n");
+                return no_inventory();
             };
-            let names: Vec<String> = note.iter().map(|n| n.machine.clone()).collect();
-            let states = with_store(&shared.store, "read", move |s| {
-                names
-                    .into_iter()
-                    .map(|n| Ok((n.clone(), s.get(&n)?.state)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .unwrap_or_default();
-            let state_of = |name: &str| {
-                states
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(InstallState::Pending, |(_, s)| *s)
+            let text = match answer_text(state, inv, machine, profile, distro, part) {
+                Ok(text) => text,
+                Err((status, text)) => return plain(status, text),
             };
-            match pxe_model::render::render(inv, &kind, &state_of) {
-                Some(generated) => {
-                    if get && let Some(Note { machine, detail }) = note {
-                        record(shared, machine, Phase::Http, detail, now).await;
-                    }
-                    no_store(plain(StatusCode::OK, generated.content))
-                }
-                None => plain(StatusCode::NOT_FOUND, "no such boot file\n"),
+            // Only the answer file itself starts the install, not NoCloud's other files.
+            if get
+                && part == AnswerPart::Main
+                && let Some(m) = machine
+            {
+                answer_fetched(shared, m, req.uri().path(), now).await;
             }
+            no_store(plain(StatusCode::OK, text))
         }
-        Route::ApiMachines => {
-            let Some(inv) = state.inventory.as_ref() else {
-                return plain(StatusCode::NOT_FOUND, "no inventory\n");
-            };
-            let recs = records(shared, all_names(state)).await;
-            json(&api::machines(inv, &|n| {
-                recs.get(n).cloned().unwrap_or_default()
-            }))
-        }
-        Route::ApiMachine { machine } => {
-            let Some((inv, m)) = state
-                .inventory
-                .as_ref()
-                .and_then(|inv| Some((inv, inv.machines.get(&machine)?)))
-            else {
-                return plain(StatusCode::NOT_FOUND, "no such machine\n");
-            };
-            let recs = records(shared, vec![machine.clone()]).await;
-            json(&api::machine(
-                inv,
-                m,
-                &recs.get(&machine).cloned().unwrap_or_default(),
-            ))
-        }
-        Route::Callback { machine, event } => callback(shared, machine, event, now).await,
-        Route::Status => {
-            let Some(inv) = state.inventory.as_ref() else {
-                return plain(StatusCode::NOT_FOUND, "no inventory\n");
-            };
-            let recs = records(shared, all_names(state)).await;
-            let html = status_page::render(inv, &|n| recs.get(n).cloned().unwrap_or_default(), now);
-            no_store(typed(StatusCode::OK, mime::HTML, Bytes::from(html)))
-        }
-        Route::Metrics => {
-            let counts = if state.inventory.is_some() {
-                let recs = records(shared, all_names(state)).await;
-                let mut c = MachineCounts::default();
-                if let Some(inv) = &state.inventory {
-                    for name in inv.machines.keys() {
-                        match recs
-                            .get(name)
-                            .map_or(InstallState::Pending, |r| r.state.state)
-                        {
-                            InstallState::Pending => c.pending += 1,
-                            InstallState::Installing => c.installing += 1,
-                            InstallState::Installed => c.installed += 1,
-                        }
-                    }
-                }
-                Some(c)
-            } else {
-                None
-            };
-            no_store(typed(
-                StatusCode::OK,
-                mime::PROMETHEUS,
-                Bytes::from(shared.metrics.render(counts)),
-            ))
-        }
+        Route::BootFile { kind, note } => boot_file(shared, state, get, &kind, note, now).await,
+        Route::ApiMachines => api_machines(shared, state).await,
+        Route::ApiMachine { machine } => api_machine(shared, state, machine).await,
+        Route::Callback { machine, event } => callback(shared, &machine.name, event, now).await,
+        Route::Status => status(shared, state, now).await,
+        Route::Metrics => metrics_page(shared, state).await,
     }
+}
+
+fn no_inventory() -> Response<Body> {
+    plain(StatusCode::NOT_FOUND, "no inventory\n")
+}
+
+async fn api_machines(shared: &Shared, state: &State) -> Response<Body> {
+    let Some(inv) = state.inventory.as_ref() else {
+        return no_inventory();
+    };
+    let recs = records(shared, all_names(state)).await;
+    json(&api::machines(inv, &|n| {
+        recs.get(n).cloned().unwrap_or_default()
+    }))
+}
+
+async fn api_machine(shared: &Shared, state: &State, machine: &Machine) -> Response<Body> {
+    let Some(inv) = state.inventory.as_ref() else {
+        return no_inventory();
+    };
+    let mut recs = records(shared, vec![machine.name.clone()]).await;
+    let rec = recs.remove(&machine.name).unwrap_or_default();
+    json(&api::machine(inv, machine, &rec))
+}
+
+async fn status(shared: &Shared, state: &State, now: u64) -> Response<Body> {
+    let Some(inv) = state.inventory.as_ref() else {
+        return no_inventory();
+    };
+    let recs = records(shared, all_names(state)).await;
+    let html = status_page::render(inv, &|n| recs.get(n).cloned().unwrap_or_default(), now);
+    no_store(typed(StatusCode::OK, mime::HTML, Bytes::from(html)))
+}
+
+fn refusal(status: StatusCode, reason: &str, allow: Option<&'static str>) -> Response<Body> {
+    let mut r = plain(status, format!("{reason}\n"));
+    if let Some(a) = allow {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(a));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+fn redirect(location: &str) -> Response<Body> {
+    let mut r = plain(StatusCode::MOVED_PERMANENTLY, format!("see {location}\n"));
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Records a route's boot-timeline note (an HTTP fetch).
+async fn record_note(shared: &Shared, note: Note<'_>, now: u64) {
+    record(
+        shared,
+        note.machine.name.clone(),
+        Phase::Http,
+        note.detail,
+        now,
+    )
+    .await;
+}
+
+/// A generated boot file, rendered with the install state of the machine it is for.
+async fn boot_file(
+    shared: &Shared,
+    state: &State,
+    get: bool,
+    kind: &BootFileKind,
+    note: Option<Note<'_>>,
+    now: u64,
+) -> Response<Body> {
+    let Some(inv) = state.inventory.as_ref() else {
+        return no_inventory();
+    };
+    let install_state = match note.as_ref() {
+        Some(n) => {
+            let name = n.machine.name.clone();
+            with_store(&shared.store, "read", move |s| Ok(s.get(&name)?.state))
+                .await
+                .unwrap_or(InstallState::Pending)
+        }
+        None => InstallState::Pending,
+    };
+    let Some(generated) = pxe_model::render::render(inv, kind, &|_| install_state) else {
+        return plain(StatusCode::NOT_FOUND, "no such boot file\n");
+    };
+    if get && let Some(note) = note {
+        record_note(shared, note, now).await;
+    }
+    no_store(plain(StatusCode::OK, generated.content))
+}
+
+async fn metrics_page(shared: &Shared, state: &State) -> Response<Body> {
+    let counts = match &state.inventory {
+        Some(inv) => {
+            let recs = records(shared, all_names(state)).await;
+            let mut c = MachineCounts::default();
+            for name in inv.machines.keys() {
+                match recs
+                    .get(name)
+                    .map_or(InstallState::Pending, |r| r.state.state)
+                {
+                    InstallState::Pending => c.pending += 1,
+                    InstallState::Installing => c.installing += 1,
+                    InstallState::Installed => c.installed += 1,
+                }
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    no_store(typed(
+        StatusCode::OK,
+        mime::PROMETHEUS,
+        Bytes::from(shared.metrics.render(counts)),
+    ))
 }
 
 fn index(state: &State) -> Response<Body> {
@@ -342,86 +370,82 @@ fn trees_index(state: &State) -> Response<Body> {
 }
 
 /// NoCloud meta-data: an instance id (a new one per machine) and the hostname.
-fn meta_data(inv: &Inventory, machine: Option<&pxe_model::Machine>, profile: &str) -> String {
-    let _ = inv;
+fn meta_data(machine: Option<&Machine>, profile: &Profile) -> String {
     match machine {
         Some(m) => format!(
             "instance-id: pxe-{}\nlocal-hostname: {}\n",
             m.name,
             pxe_model::plan::short_hostname(&m.hostname)
         ),
-        None => format!("instance-id: pxe-profile-{profile}\n"),
+        None => format!("instance-id: pxe-profile-{}\n", profile.name),
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
-async fn answer(
-    shared: &Shared,
-    state: &Arc<State>,
-    get: bool,
-    machine: Option<String>,
-    profile: &str,
+/// The text of an answer file's `part`, or the status and text of the error. A machine's
+/// main part carries its callback token.
+fn answer_text(
+    state: &State,
+    inv: &Inventory,
+    machine: Option<&Machine>,
+    profile: &Profile,
+    distro: &Distro,
     part: AnswerPart,
-    path: &str,
-    now: u64,
-) -> Response<Body> {
-    let Some(inv) = state.inventory.as_ref() else {
-        return plain(StatusCode::NOT_FOUND, "no inventory\n");
-    };
-    let Some((p, d)) = inv.profile_and_distro(profile) else {
-        return plain(StatusCode::NOT_FOUND, "no such profile\n");
-    };
-    let m = machine.as_deref().and_then(|n| inv.machines.get(n));
-    let text = match part {
-        AnswerPart::MetaData => return no_store(plain(StatusCode::OK, meta_data(inv, m, profile))),
-        AnswerPart::VendorData => return no_store(plain(StatusCode::OK, "")),
-        AnswerPart::Main => {
-            let token = match (m, &state.secret) {
-                (Some(m), Some(secret)) => Some(machine_token(secret, &m.name)),
-                (Some(_), None) => {
-                    tracing::error!("no token secret: the server runs without --state-dir");
-                    return plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no state directory: cannot issue a callback token\n",
-                    );
-                }
-                (None, _) => None,
-            };
-            let rendered = pxe_model::render::answer::render(inv, p, d, m.zip(token.as_deref()));
-            match rendered {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(
-                        template = %e.name,
-                        line = e.line.unwrap_or(0),
-                        machine = %machine.as_deref().unwrap_or("-"),
-                        profile = %profile,
-                        "answer file not served: {e}"
-                    );
-                    return plain(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the answer file's template failed to render; the server log names the template and line\n",
-                    );
-                }
-            }
-        }
-    };
-    if get && let Some(name) = machine {
-        let (n2, detail) = (name.clone(), path.to_owned());
-        let applied = with_store(&shared.store, "apply", move |s| {
-            s.apply(&n2, StateEvent::AnswerFetched, now)
-        })
-        .await;
-        if let Some((st, Some(t))) = &applied {
-            tracing::info!(machine = %name, from = t.from.as_str(), to = st.state.as_str(), "answer file fetched");
-        }
-        record(shared, name, Phase::AnswerFile, detail, now).await;
+) -> Result<String, (StatusCode, &'static str)> {
+    match part {
+        AnswerPart::MetaData => return Ok(meta_data(machine, profile)),
+        AnswerPart::VendorData => return Ok(String::new()),
+        AnswerPart::Main => {}
     }
-    no_store(plain(StatusCode::OK, text))
+    let token = match (machine, &state.secret) {
+        (Some(m), Some(secret)) => Some(machine_token(secret, &m.name)),
+        (Some(_), None) => {
+            tracing::error!("no token secret: the server runs without --state-dir");
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no state directory: cannot issue a callback token\n",
+            ));
+        }
+        (None, _) => None,
+    };
+    pxe_model::render::answer::render(inv, profile, distro, machine.zip(token.as_deref())).map_err(
+        |e| {
+            tracing::error!(
+                template = %e.name,
+                line = e.line.unwrap_or(0),
+                machine = %machine.map_or("-", |m| m.name.as_str()),
+                profile = %profile.name,
+                "answer file not served: {e}"
+            );
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the answer file's template failed to render; the server log names the template and line\n",
+            )
+        },
+    )
 }
 
-async fn callback(shared: &Shared, machine: String, event: StateEvent, now: u64) -> Response<Body> {
-    let name = machine.clone();
+/// A machine fetched its answer file: its install starts (state and timeline).
+async fn answer_fetched(shared: &Shared, machine: &Machine, path: &str, now: u64) {
+    let name = machine.name.clone();
+    let applied = with_store(&shared.store, "apply", move |s| {
+        s.apply(&name, StateEvent::AnswerFetched, now)
+    })
+    .await;
+    if let Some((st, Some(t))) = &applied {
+        tracing::info!(machine = %machine.name, from = t.from.as_str(), to = st.state.as_str(), "answer file fetched");
+    }
+    record(
+        shared,
+        machine.name.clone(),
+        Phase::AnswerFile,
+        path.to_owned(),
+        now,
+    )
+    .await;
+}
+
+async fn callback(shared: &Shared, machine: &str, event: StateEvent, now: u64) -> Response<Body> {
+    let name = machine.to_owned();
     let Some((st, transition)) =
         with_store(&shared.store, "apply", move |s| s.apply(&name, event, now)).await
     else {
@@ -436,7 +460,7 @@ async fn callback(shared: &Shared, machine: String, event: StateEvent, now: u64)
         StateEvent::AnswerFetched => (Phase::AnswerFile, "answer file fetched"),
     };
     tracing::info!(%machine, state = st.state.as_str(), changed = transition.is_some(), "{detail}");
-    record(shared, machine.clone(), phase, detail.to_owned(), now).await;
+    record(shared, machine.to_owned(), phase, detail.to_owned(), now).await;
     json(&serde_json::json!({
         "machine": machine,
         "state": st.state.as_str(),
@@ -445,22 +469,26 @@ async fn callback(shared: &Shared, machine: String, event: StateEvent, now: u64)
 }
 
 /// A body that counts what it sends and, when dropped (sent, or the client went away),
-/// writes the access-log line and the byte counter.
+/// writes the access-log line, the byte counter and the request's log event.
 pub struct Tracked {
     inner: Body,
     sent: u64,
     done: Option<Finish>,
 }
 
+/// What the access log and the request's log event say, once the body is over.
 struct Finish {
     shared: Arc<Shared>,
     route: &'static str,
     client: SocketAddr,
     at_ms: u64,
+    started: Instant,
     method: Method,
     uri: http::Uri,
     version: &'static str,
     status: u16,
+    /// The inventory machine the route found.
+    machine: Option<String>,
     referer: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
 }
@@ -470,25 +498,42 @@ fn header_text(v: &Option<HeaderValue>) -> Option<std::borrow::Cow<'_, str>> {
     v.as_ref().map(|v| String::from_utf8_lossy(v.as_bytes()))
 }
 
+impl Finish {
+    /// The access-log line, the byte counter and the log event of the request.
+    fn report(self, sent: u64) {
+        self.shared.metrics.bytes(self.route, sent);
+        let target = route::logged_target(&self.uri);
+        let (referer, user_agent) = (header_text(&self.referer), header_text(&self.user_agent));
+        self.shared.access_log.write(&access_log::Entry {
+            client: self.client.ip(),
+            at_ms: self.at_ms,
+            method: self.method.as_str(),
+            target: &target,
+            version: self.version,
+            status: self.status,
+            bytes: sent,
+            referer: referer.as_deref(),
+            user_agent: user_agent.as_deref(),
+        });
+        let client = SocketAddr::new(self.client.ip().to_canonical(), self.client.port());
+        tracing::info!(
+            %client,
+            method = %self.method,
+            path = %target,
+            status = self.status,
+            bytes = sent,
+            machine = self.machine.as_deref(),
+            route = self.route,
+            duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+    }
+}
+
 impl Drop for Tracked {
     fn drop(&mut self) {
         if let Some(f) = self.done.take() {
-            f.shared.metrics.bytes(f.route, self.sent);
-            let (referer, user_agent) = (header_text(&f.referer), header_text(&f.user_agent));
-            f.shared.access_log.write(&access_log::Entry {
-                client: f.client.ip(),
-                at_ms: f.at_ms,
-                method: f.method.as_str(),
-                target: f
-                    .uri
-                    .path_and_query()
-                    .map_or_else(|| f.uri.path(), |pq| pq.as_str()),
-                version: f.version,
-                status: f.status,
-                bytes: self.sent,
-                referer: referer.as_deref(),
-                user_agent: user_agent.as_deref(),
-            });
+            f.report(self.sent);
         }
     }
 }
@@ -535,15 +580,23 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Tracked> {
+    let (parts, _body) = req.into_parts();
+    handle_head(shared, peer, Request::from_parts(parts, ())).await
+}
+
+/// Handles one request from `peer` by its head (no request body is read).
+pub async fn handle_head(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    mut req: Request<()>,
+) -> Response<Tracked> {
     let started = Instant::now();
     let now = now_ms();
-    let (parts, _body) = req.into_parts();
-    let mut req = Request::from_parts(parts, ());
     req.extensions_mut().insert(Peer(peer));
     let state = shared.state();
     let route = route::route(&state, &req);
     let label = route.label();
-    tracing::debug!(%peer, method = %req.method(), path = req.uri().path(), route = ?route, "request");
+    let machine = route.machine().map(|m| m.name.clone());
     let mut resp = respond(&shared, &state, &req, route, now).await;
     if req.method() == Method::HEAD {
         // hyper sends no body for HEAD; drop ours so nothing is read for it.
@@ -562,8 +615,10 @@ pub async fn handle(
         route: label,
         client: peer,
         at_ms: now,
+        started,
         version: version_str(parts.version),
         status,
+        machine,
         referer: parts.headers.remove(header::REFERER),
         user_agent: parts.headers.remove(header::USER_AGENT),
         method: parts.method,
@@ -574,4 +629,122 @@ pub async fn handle(
         sent: 0,
         done: Some(finish),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+    use crate::route::urls_tests::{RENDER_LAB, lab};
+    use http_body_util::BodyExt as _;
+    use pxe_daemon::logging::capture::Capture;
+    use serde_json::Value;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Serves `requests` (client, target) as the daemon does, with its JSON log format:
+    /// the log lines, the body lengths and the access log.
+    async fn serve(requests: &[(&str, &str)]) -> (Vec<Value>, Vec<usize>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let access = dir.path().join("access.log");
+        let shared = Arc::new(Shared::new(
+            lab(RENDER_LAB, dir.path()),
+            None,
+            AccessLog::file(&access).unwrap(),
+        ));
+        let lines = Capture::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(pxe_daemon::LogFormat::Json.layer(lines.clone(), true));
+        let guard = tracing::subscriber::set_default(subscriber);
+        let mut lengths = Vec::new();
+        for (client, target) in requests {
+            let req = Request::get(*target).body(()).unwrap();
+            let resp = handle_head(Arc::clone(&shared), client.parse().unwrap(), req).await;
+            // The event is written when the body is over.
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            lengths.push(body.len());
+        }
+        drop(guard);
+        drop(shared);
+        let json = lines
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (json, lengths, std::fs::read_to_string(&access).unwrap())
+    }
+
+    #[tokio::test]
+    async fn each_request_is_one_json_event_with_its_fields() {
+        let (lines, lengths, access) = serve(&[
+            ("10.77.0.50:40000", "/ks/web01?x=1&token=hunter2"),
+            ("192.0.2.9:5000", "/trees/centos7/images/pxeboot/vmlinuz"),
+            ("192.0.2.9:5001", "/ks/nosuch"),
+            ("[::ffff:10.77.0.51]:68", "/preseed/52-54-00-ab-cd-02"),
+        ])
+        .await;
+        let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+        assert_eq!(requests.len(), 4, "{lines:#?}");
+        let field = |i: usize, name: &str| requests[i][name].clone();
+        for (i, want) in [
+            (
+                "10.77.0.50:40000",
+                "/ks/web01?x=1&token=REDACTED",
+                200,
+                "web01",
+            ),
+            (
+                "192.0.2.9:5000",
+                "/trees/centos7/images/pxeboot/vmlinuz",
+                200,
+                "",
+            ),
+            ("192.0.2.9:5001", "/ks/nosuch", 404, ""),
+            ("10.77.0.51:68", "/preseed/52-54-00-ab-cd-02", 200, "db01"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (client, path, status, machine) = *want;
+            assert_eq!(field(i, "level"), "INFO");
+            assert_eq!(field(i, "client"), client, "{:?}", requests[i]);
+            assert_eq!(field(i, "method"), "GET");
+            assert_eq!(field(i, "path"), path);
+            assert_eq!(field(i, "status"), status);
+            assert_eq!(field(i, "bytes"), lengths[i] as u64);
+            assert!(field(i, "duration_ms").is_u64());
+            if machine.is_empty() {
+                assert_eq!(field(i, "machine"), Value::Null, "no machine: no field");
+            } else {
+                assert_eq!(field(i, "machine"), machine);
+            }
+        }
+        assert_eq!(field(0, "route"), "answer");
+        assert_eq!(lengths[1], 4, "the kernel's bytes");
+        // Filterable by machine, as `jq 'select(.machine == "web01")'` would.
+        let web01: Vec<&&Value> = requests
+            .iter()
+            .filter(|l| l["machine"] == "web01")
+            .collect();
+        assert_eq!(web01.len(), 1);
+        // No token in any log.
+        let text = format!("{lines:?}{access}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            access.contains("\"GET /ks/web01?x=1&token=REDACTED HTTP/1.1\" 200"),
+            "{access}"
+        );
+    }
+
+    #[test]
+    fn tokens_are_redacted_in_logged_targets() {
+        let logged = |t: &str| route::logged_target(&t.parse().unwrap()).into_owned();
+        assert_eq!(logged("/ks/web01"), "/ks/web01");
+        assert_eq!(logged("/a?token=s3cret"), "/a?token=REDACTED");
+        assert_eq!(
+            logged("/a?tokens=1&token=s&b=2&token=t"),
+            "/a?tokens=1&token=REDACTED&b=2&token=REDACTED"
+        );
+        assert_eq!(logged("/a?x=token=s"), "/a?x=token=s", "a value, not a key");
+    }
 }

@@ -201,12 +201,16 @@ pub async fn serve(method: &Method, headers: &HeaderMap, file: Resolved) -> Resp
 }
 
 fn open_error(e: &std::io::Error) -> Response<Body> {
+    use nix::errno::Errno;
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
         ErrorKind::PermissionDenied => plain(StatusCode::FORBIDDEN, "not readable\n"),
         // ELOOP/EXDEV from openat2: a symlink appeared on the way.
-        _ if matches!(e.raw_os_error(), Some(40 | 18)) => {
+        _ if [Errno::ELOOP, Errno::EXDEV]
+            .iter()
+            .any(|&n| e.raw_os_error() == Some(n as i32)) =>
+        {
             plain(StatusCode::FORBIDDEN, "path leaves the tree\n")
         }
         _ => {

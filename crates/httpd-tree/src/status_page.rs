@@ -4,13 +4,16 @@
 
 use crate::api::Record;
 use crate::html::{escape, page};
-use crate::timefmt;
 use crate::timeline;
+use pxe_daemon::time;
 use pxe_model::Inventory;
 use std::fmt::Write;
 
+/// How often the page reloads itself, in seconds.
+pub const REFRESH_SECONDS: u32 = 15;
+
 fn cell(t: Option<u64>) -> String {
-    t.map(timefmt::readable).unwrap_or_else(|| "–".to_owned())
+    t.map(time::readable).unwrap_or_else(|| "–".to_owned())
 }
 
 /// The page. `now_ms` is when it was generated.
@@ -22,7 +25,7 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
         "<p>Inventory <code>{}</code>, {} machines. Generated {}. Times are UTC.</p>",
         escape(inv.source_name()),
         inv.machines.len(),
-        timefmt::readable(now_ms)
+        time::readable(now_ms)
     );
     body.push_str("<table id=\"machines\">\n<thead><tr><th>Machine</th><th>MAC</th><th>Profile</th><th>State</th>\
         <th>DHCP</th><th>Loader</th><th>Kernel</th><th>Answer file</th><th>Installed</th></tr></thead>\n<tbody>\n");
@@ -35,7 +38,7 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
         let mac = m.macs.first().map(|x| x.colon()).unwrap_or_default();
         let loader = match &ms.loader {
             Some((at, file)) => {
-                format!("{} <small>{}</small>", timefmt::readable(*at), escape(file))
+                format!("{} <small>{}</small>", time::readable(*at), escape(file))
             }
             None => "–".to_owned(),
         };
@@ -64,7 +67,7 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
                 let _ = writeln!(
                     details,
                     "<li>{} <b>{}</b> {}</li>",
-                    timefmt::readable(e.at),
+                    time::readable(e.at),
                     escape(&phase),
                     escape(&e.detail)
                 );
@@ -74,10 +77,12 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
     }
     body.push_str("</tbody>\n</table>\n");
     body.push_str(&details);
-    // A person watches installs progress: reload every 15 seconds.
+    // A person watches installs progress: the page reloads itself.
     page("pxe-suite status", &body).replacen(
         "<meta charset=\"utf-8\">",
-        "<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"15\">",
+        &format!(
+            "<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">"
+        ),
         1,
     )
 }

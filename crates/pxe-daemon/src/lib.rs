@@ -4,13 +4,22 @@
 //! - [`manual`]: one definition of a command's page, rendered as `--help` text and as a
 //!   roff manual page, so the two never drift apart;
 //! - [`notify`]: systemd's readiness, reload and watchdog notifications;
-//! - [`log_format`]: how log lines look on a terminal, in the journal (no second timestamp,
-//!   the level as a syslog priority) and in a container (one JSON object per line).
+//! - [`logging`]: the subscriber, line formats (text, journal, JSON), syslog, held lines;
+//! - [`metrics`]: one Prometheus registry each daemon registers its metrics into;
+//! - [`signals`]: SIGHUP reloads and SIGTERM/SIGINT stops, with systemd told of each;
+//! - [`time`]: calendar times for logs, pages and the API;
+//! - [`secret`]: constant-time comparison of secrets;
+//! - [`beneath`]: opening a file beneath a root directory without leaving it.
 
+pub mod beneath;
 pub mod inventory_manual;
-pub mod log_format;
+pub mod logging;
 pub mod manual;
+pub mod metrics;
 pub mod notify;
+pub mod secret;
+pub mod signals;
+pub mod time;
 
-pub use log_format::LogFormat;
+pub use logging::LogFormat;
 pub use manual::{Block, Manual, Opt, OptGroup, Section, defs};

@@ -27,14 +27,20 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     let config = match cli::parse(args) {
         Ok(Command::Run(c)) => c,
         Ok(Command::Help) => {
-            print!("{}", cli::help());
+            #[allow(clippy::print_stdout)] // --help prints to stdout by convention
+            {
+                print!("{}", cli::help());
+            }
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
-            println!(
-                "tftpd (pxe-suite) {}, tftpd-hpa compatible; remap: yes, tcpwrappers: no",
-                env!("CARGO_PKG_VERSION")
-            );
+            #[allow(clippy::print_stdout)] // --version prints to stdout, as tftpd-hpa -V
+            {
+                println!(
+                    "tftpd (pxe-suite) {}, tftpd-hpa compatible; remap: yes, tcpwrappers: no",
+                    env!("CARGO_PKG_VERSION")
+                );
+            }
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -42,7 +48,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
             return ExitCode::from(1);
         }
     };
-    crate::logging::init(config.verbosity);
+    init_logging(config.verbosity);
     let prepared = build_settings(&config).and_then(|mut settings| {
         let inventory = load_inventory(&config)?;
         if let Some(inv) = &inventory {
@@ -58,20 +64,19 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
         }
     };
     if config.check {
-        println!("configuration ok");
-        if let Some(inv) = &inventory {
-            println!("inventory ok: {}", summary(&inv.inventory()));
+        #[allow(clippy::print_stdout)] // --check reports on stdout, as httpd-tree --check
+        {
+            println!("configuration ok");
+            if let Some(inv) = &inventory {
+                println!("inventory ok: {}", summary(&inv.inventory()));
+            }
         }
         return ExitCode::SUCCESS;
     }
     match run(&config, settings, inventory) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if crate::logging::stderr_is_unusable() {
-                tracing::error!("{e:#}");
-            } else {
-                eprintln!("tftpd: {e:#}");
-            }
+            pxe_daemon::logging::report_fatal("tftpd", &format!("{e:#}"));
             ExitCode::from(2)
         }
     }
@@ -145,57 +150,56 @@ fn summary(inv: &pxe_model::Inventory) -> String {
     )
 }
 
-/// Re-reads the inventory and the remap file at each SIGHUP; a bad file is refused with its
-/// errors and the one in use keeps serving.
-async fn reload_on_hangup(files: Option<Arc<InventoryFiles>>, remap: Option<Arc<RemapFile>>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot handle SIGHUP");
-            return;
-        }
+/// Where lines go: standard error, or under inetd (standard error is the socket) syslog,
+/// as tftpd-hpa. `-v` raises the level; `PXE_LOG` or `RUST_LOG` override it.
+fn init_logging(verbosity: u32) {
+    let level = match verbosity {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
     };
-    while hup.recv().await.is_some() {
-        pxe_daemon::notify::reloading();
-        if files.is_none() && remap.is_none() {
-            tracing::info!("SIGHUP: no --inventory and no -m map file, nothing to reload");
-        }
-        if let Some(remap) = remap.clone() {
-            let path = remap.path().display().to_string();
-            match tokio::task::spawn_blocking(move || remap.reload()).await {
-                Ok(Ok(n)) => tracing::info!(map_file = %path, rules = n, "map file reloaded"),
-                Ok(Err(e)) => tracing::error!(
-                    map_file = %path,
-                    "map file refused, the previous rules keep serving: {e}"
-                ),
-                Err(e) => tracing::error!(map_file = %path, error = %e, "map file reload failed"),
-            }
-        }
-        if let Some(files) = files.clone() {
-            reload_inventory(files).await;
-        }
-        pxe_daemon::notify::reloaded("serving");
+    let socket = std::env::var_os("TFTPD_SYSLOG_SOCKET").map_or_else(
+        || std::path::PathBuf::from("/dev/log"),
+        std::path::PathBuf::from,
+    );
+    pxe_daemon::logging::init(&pxe_daemon::logging::Setup {
+        ident: "tftpd",
+        default_filter: level,
+        text: pxe_daemon::logging::TextStyle::Full,
+        route: pxe_daemon::logging::Route::StderrUnlessInetd,
+        syslog_socket: &socket,
+    });
+}
+
+/// Re-reads the inventory and the remap file (a bad file is refused with its errors and the
+/// one in use keeps serving).
+async fn reload(files: Option<Arc<InventoryFiles>>, remap: Option<Arc<RemapFile>>) {
+    use pxe_daemon::signals::reload_blocking;
+    if files.is_none() && remap.is_none() {
+        tracing::info!("SIGHUP: no --inventory and no -m map file, nothing to reload");
+    }
+    if let Some(remap) = remap {
+        let path = remap.path().display().to_string();
+        reload_blocking(
+            "map file",
+            &path,
+            move || remap.reload(),
+            |n| format!("rules={n}"),
+        )
+        .await;
+    }
+    if let Some(files) = files {
+        let path = files.path().display().to_string();
+        let load = move || files.reload().map_err(|e| refusal(&e));
+        reload_blocking("inventory", &path, load, |inv| summary(inv)).await;
     }
 }
 
-async fn reload_inventory(files: Arc<InventoryFiles>) {
-    let path = files.path().display().to_string();
-    match tokio::task::spawn_blocking(move || files.reload()).await {
-        Ok(Ok(inv)) => {
-            tracing::info!(inventory = %path, "inventory reloaded: {}", summary(&inv));
-        }
-        Ok(Err(LoadError::Invalid(d))) => tracing::error!(
-            inventory = %path,
-            "inventory refused, the previous one keeps serving:\n{}",
-            d.render()
-        ),
-        Ok(Err(e)) => tracing::error!(
-            inventory = %path,
-            error = %e,
-            "inventory refused, the previous one keeps serving"
-        ),
-        Err(e) => tracing::error!(inventory = %path, error = %e, "inventory reload failed"),
+/// An inventory's refusal as operators read it: every diagnostic with file, line, column.
+fn refusal(e: &LoadError) -> String {
+    match e {
+        LoadError::Invalid(d) => format!("\n{}", d.render()),
+        other => other.to_string(),
     }
 }
 
@@ -237,13 +241,14 @@ fn run(
     let result = runtime.block_on(async {
         socket.set_nonblocking(true).context("non-blocking socket")?;
         let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
-        tokio::spawn(reload_on_hangup(inventory, settings.remap.clone()));
+        let remap = settings.remap.clone();
+        let signals = pxe_daemon::signals::until_stopped(move || reload(inventory.clone(), remap.clone()));
         let server = Server::new(settings);
         tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");
         tokio::spawn(pxe_daemon::notify::watchdog_task());
         pxe_daemon::notify::ready(&format!("serving on udp {local}"));
         server
-            .serve(socket, lifetime, shutdown_signal())
+            .serve(socket, lifetime, signals)
             .await
             .context("serving")?;
         let s = &server.stats;
@@ -267,19 +272,6 @@ fn run(
 fn set_umask(m: u32) {
     let mode = nix::sys::stat::Mode::from_bits_truncate(m as nix::libc::mode_t);
     nix::sys::stat::umask(mode);
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    pxe_daemon::notify::stopping();
 }
 
 /// The standalone socket of `-a`, `-4`, `-6`.

@@ -38,6 +38,9 @@ use crate::affinity::Follower;
 use crate::server::display_addr;
 use crate::transfer::{Event, Finish, Output};
 
+/// The largest UDP datagram: receive buffers of this size never truncate one.
+pub const MAX_DATAGRAM: usize = 65536;
+
 /// How late a timeout may be delivered, to save re-arming the socket on every block.
 pub const SLACK: Duration = Duration::from_millis(2);
 
@@ -52,7 +55,7 @@ pub fn drive(
     may_pin: impl Fn() -> bool,
     mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
 ) -> Finish {
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut deadline = Instant::now();
     let mut armed: Option<Duration> = None;
     let mut sender = Sender::new(sock, peer);

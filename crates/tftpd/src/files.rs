@@ -6,11 +6,10 @@
 //! then serves every client from one copy, with no per-client buffer of the file.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::OFlag;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -28,37 +27,11 @@ pub struct FileCache {
     open: Mutex<HashMap<PathBuf, (Identity, Weak<FileSource>)>>,
 }
 
-/// Opens `path` (canonical, under the canonical `root`) with `openat2(RESOLVE_BENEATH |
-/// RESOLVE_NO_SYMLINKS)` relative to the root: the path was canonicalized just before, so it
-/// contains no symlink, and a symlink swapped in since then (anywhere in the path) makes the
-/// open fail instead of leaving the root. Kernels without openat2 (before 5.6) get `O_NOFOLLOW`,
-/// which covers the last component only.
-pub fn open_beneath(root: &Path, path: &Path, flags: OFlag, mode: u32) -> io::Result<File> {
-    let rel = path
-        .strip_prefix(root)
-        .map_err(|_| io::Error::new(io::ErrorKind::PermissionDenied, "path outside the root"))?;
-    let dir = File::open(root)?;
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-        .mode(nix::sys::stat::Mode::from_bits_truncate(
-            mode as nix::libc::mode_t,
-        ))
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    match openat2(&dir, rel, how) {
-        Ok(fd) => Ok(File::from(fd)),
-        Err(nix::errno::Errno::ENOSYS) => OpenOptions::new()
-            .read(!flags.contains(OFlag::O_WRONLY))
-            .write(flags.intersects(OFlag::O_WRONLY | OFlag::O_RDWR))
-            .custom_flags((flags | OFlag::O_NOFOLLOW).bits())
-            .mode(mode)
-            .open(path),
-        Err(e) => Err(io::Error::from(e)),
-    }
-}
+/// Opens `path` (canonical, under the canonical `root`) beneath `root`: the path was
+/// canonicalized just before, so it contains no symlink, and a symlink swapped in since then
+/// (anywhere in the path) makes the open fail instead of leaving the root. See
+/// [`pxe_daemon::beneath`].
+pub use pxe_daemon::beneath::open_under as open_beneath;
 
 impl FileCache {
     /// The shared source for `path` (canonical, under `root`), opening it if no live one
@@ -112,19 +85,5 @@ mod tests {
         let c = cache.open(&root, &p).unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!((a.size(), c.size()), (3, 5));
-    }
-
-    #[test]
-    fn symlinks_swapped_in_anywhere_are_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::create_dir(root.join("sub")).unwrap();
-        std::fs::write(root.join("sub/t"), b"x").unwrap();
-        std::os::unix::fs::symlink("sub/t", root.join("l")).unwrap();
-        std::os::unix::fs::symlink("sub", root.join("dl")).unwrap();
-        assert!(open_beneath(&root, &root.join("sub/t"), OFlag::O_RDONLY, 0).is_ok());
-        assert!(open_beneath(&root, &root.join("l"), OFlag::O_RDONLY, 0).is_err());
-        assert!(open_beneath(&root, &root.join("dl/t"), OFlag::O_RDONLY, 0).is_err());
-        assert!(open_beneath(&root, Path::new("/etc/passwd"), OFlag::O_RDONLY, 0).is_err());
     }
 }

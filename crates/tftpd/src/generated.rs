@@ -23,6 +23,12 @@ pub trait Generator: Send + Sync {
     /// `now_ms` is the Unix time in milliseconds. May block (file I/O): the server calls it
     /// off the async workers.
     fn served(&self, _served: &Served<'_>, _now_ms: u64) {}
+
+    /// The inventory machine a client is, by its address (`client` IPv4-mapped addresses
+    /// as IPv4), for the transfer's log line; `None` when the generator knows no machines.
+    fn machine_at(&self, _client: IpAddr) -> Option<String> {
+        None
+    }
 }
 
 /// What a generator produced.
@@ -88,7 +94,8 @@ pub struct Served<'a> {
     pub client: IpAddr,
     /// The name relative to the TFTP root.
     pub name: &'a str,
-    /// The machine generated content was made for, if any.
+    /// The machine generated content was made for, or else the one the client is
+    /// ([`Generator::machine_at`]), if any.
     pub machine: Option<&'a str>,
     /// Payload bytes sent.
     pub bytes: u64,

@@ -112,14 +112,19 @@ fn ipv4(client: IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
+/// The inventory machine whose fixed address `client` has.
+pub fn machine_at(inv: &Inventory, client: IpAddr) -> Option<String> {
+    ipv4(client)
+        .and_then(|ip| inv.machine_by_address(ip))
+        .map(|m| m.name.clone())
+}
+
 /// The inventory machine a served file belongs to: the one it was generated for, or the
 /// one whose fixed address the client has.
 pub fn machine_of(inv: &Inventory, served: &Served<'_>) -> Option<String> {
     match served.machine {
         Some(m) => Some(m.to_owned()),
-        None => ipv4(served.client)
-            .and_then(|ip| inv.machine_by_address(ip))
-            .map(|m| m.name.clone()),
+        None => machine_at(inv, served.client),
     }
 }
 
@@ -140,6 +145,10 @@ impl Generator for InventoryFiles {
             },
             None => Err(Denied::NotFound),
         }
+    }
+
+    fn machine_at(&self, client: IpAddr) -> Option<String> {
+        machine_at(&self.inventory(), client)
     }
 
     fn served(&self, served: &Served<'_>, now_ms: u64) {

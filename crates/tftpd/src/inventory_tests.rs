@@ -1,3 +1,6 @@
+//! Tests of the inventory-backed files: per-machine boot configs rendered on request,
+//! trees served from the distro's directory, reloads.
+
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use super::*;

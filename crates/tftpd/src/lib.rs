@@ -18,7 +18,6 @@ pub mod drive;
 pub mod files;
 pub mod generated;
 pub mod inventory;
-pub mod logging;
 pub mod manual;
 pub mod netascii;
 pub mod options;

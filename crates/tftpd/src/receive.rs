@@ -13,7 +13,9 @@ use std::time::Instant;
 use crate::netascii;
 use crate::packet::{self, ErrorCode, Mode, Packet};
 use crate::source::DataSink;
-use crate::transfer::{Event, Failure, Finish, Output, Params};
+use crate::transfer::{
+    Event, Failure, Finish, Output, Params, answer_stranger, client_failure, io_failure,
+};
 
 /// A write transfer in progress.
 pub struct WriteTransfer<K> {
@@ -94,19 +96,11 @@ impl<K: DataSink> WriteTransfer<K> {
                 }
             }
             Event::Datagram { from, .. } if from != self.peer => {
-                out.push(Output::SendTo(
-                    from,
-                    packet::encode_error(ErrorCode::UnknownTid, "Unknown transfer ID"),
-                ));
-                out.push(Output::Wait(self.deadline));
+                answer_stranger(from, self.deadline, &mut out);
             }
             Event::Datagram { bytes, .. } => match packet::parse(bytes) {
                 Ok(Packet::Error { code, message }) => {
-                    let failure = Failure::ClientError {
-                        code: code.to_u16(),
-                        message,
-                    };
-                    self.finish(Err(failure), &mut out);
+                    self.finish(Err(client_failure(code, message)), &mut out);
                 }
                 Ok(Packet::Data { block, data }) => self.on_data(block, data, now, &mut out),
                 _ => out.push(Output::Wait(self.deadline)),
@@ -137,11 +131,7 @@ impl<K: DataSink> WriteTransfer<K> {
             None => self.sink.write(data),
         };
         if let Err(e) = written {
-            out.push(Output::Send(packet::encode_error(
-                ErrorCode::DiskFull,
-                "Write error",
-            )));
-            self.finish(Err(Failure::Io(e.to_string())), out);
+            self.write_failed(&e, out);
             return;
         }
         self.bytes += data.len() as u64;
@@ -151,20 +141,8 @@ impl<K: DataSink> WriteTransfer<K> {
         self.retries = 0;
         let last = data.len() < usize::from(self.params.blksize);
         if last {
-            if let Some(d) = &mut self.decoder {
-                self.scratch.clear();
-                d.finish(&mut self.scratch);
-                if let Err(e) = self.sink.write(&self.scratch) {
-                    self.finish(Err(Failure::Io(e.to_string())), out);
-                    return;
-                }
-            }
-            if let Err(e) = self.sink.finish() {
-                out.push(Output::Send(packet::encode_error(
-                    ErrorCode::DiskFull,
-                    "Write error",
-                )));
-                self.finish(Err(Failure::Io(e.to_string())), out);
+            if let Err(e) = self.flush_decoder().and_then(|()| self.sink.finish()) {
+                self.write_failed(&e, out);
                 return;
             }
             out.push(Output::Send(packet::encode_ack(block)));
@@ -176,6 +154,21 @@ impl<K: DataSink> WriteTransfer<K> {
             self.deadline = now + self.params.timeout;
             out.push(Output::Wait(self.deadline));
         }
+    }
+
+    /// Writes what the netascii decoder still holds (a final CR).
+    fn flush_decoder(&mut self) -> std::io::Result<()> {
+        let Some(d) = &mut self.decoder else {
+            return Ok(());
+        };
+        self.scratch.clear();
+        d.finish(&mut self.scratch);
+        self.sink.write(&self.scratch)
+    }
+
+    fn write_failed(&mut self, e: &std::io::Error, out: &mut Vec<Output>) {
+        let failure = io_failure(ErrorCode::DiskFull, "Write error", e, out);
+        self.finish(Err(failure), out);
     }
 
     fn send_ack(&mut self, now: Instant, out: &mut Vec<Output>) {

@@ -45,6 +45,16 @@ pub enum Access {
     Write,
 }
 
+impl Access {
+    /// The request's opcode name, as logs show it.
+    pub fn op(self) -> &'static str {
+        match self {
+            Access::Read => "RRQ",
+            Access::Write => "WRQ",
+        }
+    }
+}
+
 /// The permission switches of tftpd-hpa.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {

@@ -13,17 +13,24 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
 use crate::affinity::{Claims, Follower};
-use crate::drive::drive;
+use crate::drive::{MAX_DATAGRAM, drive};
 use crate::files::FileCache;
 use crate::generated::{Found, Generator, Lookup, Served};
 use crate::options::{self, Direction, Limits};
-use crate::packet::{self, ErrorCode, Packet, Request};
+use crate::packet::{self, ErrorCode, Mode, Packet, Request};
 use crate::receive::WriteTransfer;
 use crate::remap_file::RemapFile;
 use crate::resolve::{Access, Denied, Policy, Roots};
 use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
 use crate::strangers;
 use crate::transfer::{Failure, Finish, Params, ReadTransfer};
+
+/// The ERROR message to a request beyond `--max-transfers`.
+pub const SERVER_BUSY: &str = "Server busy, try again";
+/// Permissions of an uploaded file before the umask, as tftpd-hpa creates them.
+pub const UPLOAD_MODE: u32 = 0o666;
+/// Bytes of an upload buffered before a write.
+const UPLOAD_BUFFER: usize = 64 * 1024;
 
 /// Counters over the life of the server.
 #[derive(Debug, Default)]
@@ -104,7 +111,7 @@ impl Server {
     ) -> io::Result<()> {
         let local = socket.local_addr()?;
         crate::pktinfo::enable(&socket);
-        let mut buf = vec![0u8; 65536];
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         let idle = match lifetime {
@@ -174,7 +181,7 @@ impl Server {
             );
             let _ = socket
                 .send_to(
-                    &packet::encode_error(ErrorCode::Undefined, "Server busy, try again"),
+                    &packet::encode_error(ErrorCode::Undefined, SERVER_BUSY),
                     peer,
                 )
                 .await;
@@ -199,41 +206,60 @@ impl Server {
         slot: ActiveSlot,
     ) {
         let started = Instant::now();
-        let client = display_addr(peer);
         let sock = match self.bind_transfer_socket(reply_ip) {
             Ok(s) => s,
             Err(e) => {
+                let client = display_addr(peer);
                 tracing::error!(%client, error = %e, "cannot bind a transfer socket");
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
-        let report = |finish: &Finish, blksize: u16, windowsize: u16| {
-            self.stats.bytes.fetch_add(finish.bytes, Ordering::Relaxed);
-            self.stats
-                .retransmits
-                .fetch_add(finish.retransmits, Ordering::Relaxed);
-            let result = match &finish.result {
-                Ok(()) => "ok".to_owned(),
-                Err(f) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    f.to_string()
-                }
-            };
-            tracing::info!(
-                %client,
-                op = if access == Access::Read { "RRQ" } else { "WRQ" },
-                file = %req.filename,
-                mode = %req.mode,
-                bytes = finish.bytes,
-                blksize,
-                windowsize,
-                retransmits = finish.retransmits,
-                duration_ms = started.elapsed().as_millis() as u64,
-                %result,
-                "transfer"
-            );
+        let found = self.lookup(&req.filename, access, peer.ip());
+        let mut exchange = Exchange {
+            started,
+            client: display_addr(peer),
+            access,
+            req: &req,
+            machine: self.machine(&found, peer.ip()),
+            agreed: None,
         };
+        // For the boot timeline: the name served, relative to the root.
+        let served_as = found.as_ref().ok().map(|f| f.name().to_owned());
+        let finish = match found.and_then(|f| self.open(f, access)) {
+            Err(denied) => refuse(&sock, peer, &denied),
+            Ok(opened) => {
+                let (agreed, finish) = self.run(&sock, peer, &req, opened);
+                exchange.agreed = Some(agreed);
+                finish
+            }
+        };
+        // Free the slot before logging, so whoever reads the log sees the slot free.
+        drop(slot);
+        if access == Access::Read
+            && finish.result.is_ok()
+            && let Some(name) = served_as
+        {
+            self.served(peer, &name, exchange.machine.as_deref(), finish.bytes);
+        }
+        self.report(&exchange, &finish);
+    }
+
+    /// Tells the generator (the boot timeline) of a finished read.
+    fn served(&self, peer: SocketAddr, name: &str, machine: Option<&str>, bytes: u64) {
+        if let Some(generator) = self.settings.generator.as_deref() {
+            let served = Served {
+                client: peer.ip().to_canonical(),
+                name,
+                machine,
+                bytes,
+            };
+            generator.served(&served, unix_ms());
+        }
+    }
+
+    /// Where a request's bytes come from (read) or go to (write).
+    fn lookup(&self, name: &str, access: Access, client: IpAddr) -> Result<Found, Denied> {
         let rules = self.settings.remap.as_ref().map(|f| f.current());
         let lookup = Lookup {
             roots: &self.settings.roots,
@@ -241,37 +267,38 @@ impl Server {
             remap: rules.as_deref(),
             generator: self.settings.generator.as_deref(),
         };
-        let found = lookup.find(&req.filename, access, peer.ip());
-        // For the boot timeline: what was served, and for which machine.
-        let served_as = found
-            .as_ref()
-            .ok()
-            .map(|f| (f.name().to_owned(), f.machine().map(str::to_owned)));
-        let outcome = match (found, access) {
-            (Err(denied), _) => Err(denied),
-            (Ok(found), Access::Read) => self.open_read(found),
-            (Ok(Found::File(r)), Access::Write) => self.open_write(&r.root, &r.path, r.exists),
-            (Ok(Found::Generated { .. } | Found::Outside { .. }), Access::Write) => {
+        lookup.find(name, access, client)
+    }
+
+    /// The inventory machine of a transfer: the one a generated file was made for, or the
+    /// one the client is.
+    fn machine(&self, found: &Result<Found, Denied>, client: IpAddr) -> Option<String> {
+        let generator = self.settings.generator.as_deref()?;
+        match found.as_ref().ok().and_then(Found::machine) {
+            Some(m) => Some(m.to_owned()),
+            None => generator.machine_at(client.to_canonical()),
+        }
+    }
+
+    fn open(&self, found: Found, access: Access) -> Result<Opened, Denied> {
+        match (found, access) {
+            (found, Access::Read) => self.open_read(found),
+            (Found::File(r), Access::Write) => self.open_write(&r.root, &r.path, r.exists),
+            (Found::Generated { .. } | Found::Outside { .. }, Access::Write) => {
                 Err(Denied::NotFound)
             }
-        };
-        let opened = match outcome {
-            Ok(o) => o,
-            Err(denied) => {
-                let _ = sock.send_to(
-                    &packet::encode_error(denied.code(), &denied.message()),
-                    peer,
-                );
-                let finish = Finish {
-                    result: Err(Failure::Refused(denied.to_string())),
-                    bytes: 0,
-                    retransmits: 0,
-                };
-                drop(slot);
-                report(&finish, 0, 0);
-                return;
-            }
-        };
+        }
+    }
+
+    /// Negotiates the request's options against the file it opened, then runs the
+    /// transfer's state machine over its socket until it is over.
+    fn run(
+        &self,
+        sock: &std::net::UdpSocket,
+        peer: SocketAddr,
+        req: &Request,
+        opened: Opened,
+    ) -> (Agreed, Finish) {
         let direction = match &opened {
             Opened::Read(src) => Direction::Read {
                 file_size: Some(src.size()),
@@ -279,6 +306,12 @@ impl Server {
             Opened::Write(_) => Direction::Write,
         };
         let n = options::negotiate(&req.options, req.mode, direction, &self.settings.limits);
+        let agreed = Agreed {
+            blksize: n.blksize,
+            windowsize: n.windowsize,
+            timeout: n.timeout,
+            tsize: n.tsize,
+        };
         let params = Params {
             blksize: n.blksize,
             windowsize: n.windowsize,
@@ -286,7 +319,21 @@ impl Server {
             max_retries: self.settings.max_retries,
             oack: n.oack,
         };
-        let (blksize, windowsize) = (params.blksize, params.windowsize);
+        (
+            agreed,
+            self.drive_transfer(sock, peer, req.mode, opened, params),
+        )
+    }
+
+    /// Feeds the transfer's state machine with what arrives on its socket until it is over.
+    fn drive_transfer(
+        &self,
+        sock: &std::net::UdpSocket,
+        peer: SocketAddr,
+        mode: Mode,
+        opened: Opened,
+        params: Params,
+    ) -> Finish {
         // While few transfers run, a connected socket lets the thread follow the client's CPU
         // (`affinity.rs`). Not in a crowd: the twin socket that answers strangers costs a
         // descriptor, and a boot storm is not pinned anyway.
@@ -294,43 +341,60 @@ impl Server {
         let _strangers = if may_pin() {
             tokio::runtime::Handle::try_current()
                 .ok()
-                .and_then(|rt| strangers::connect(&sock, peer, &rt))
+                .and_then(|rt| strangers::connect(sock, peer, &rt))
         } else {
             None
         };
         let follow = Follower::new(self.claims.clone(), self.settings.busy_poll);
-        let finish = match opened {
+        match opened {
             Opened::Read(src) => {
-                let reader = BlockReader::new(src, req.mode, blksize);
+                let reader = BlockReader::new(src, mode, params.blksize);
                 let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
-                drive(&sock, peer, first, follow, may_pin, |ev, now| {
+                drive(sock, peer, first, follow, may_pin, |ev, now| {
                     t.handle(ev, now)
                 })
             }
             Opened::Write(sink) => {
-                let (mut t, first) =
-                    WriteTransfer::start(peer, sink, req.mode, params, Instant::now());
-                drive(&sock, peer, first, follow, may_pin, |ev, now| {
+                let (mut t, first) = WriteTransfer::start(peer, sink, mode, params, Instant::now());
+                drive(sock, peer, first, follow, may_pin, |ev, now| {
                     t.handle(ev, now)
                 })
             }
-        };
-        // Free the slot before logging, so whoever reads the log sees the slot free.
-        drop(slot);
-        if access == Access::Read
-            && finish.result.is_ok()
-            && let (Some(generator), Some((name, machine))) =
-                (self.settings.generator.as_deref(), served_as)
-        {
-            let served = Served {
-                client: peer.ip().to_canonical(),
-                name: &name,
-                machine: machine.as_deref(),
-                bytes: finish.bytes,
-            };
-            generator.served(&served, unix_ms());
         }
-        report(&finish, blksize, windowsize);
+    }
+
+    /// The counters, and the transfer's log line: one event with the request, the options
+    /// agreed, the machine and the outcome, so that logs can be filtered by any of them.
+    fn report(&self, x: &Exchange<'_>, finish: &Finish) {
+        self.stats.bytes.fetch_add(finish.bytes, Ordering::Relaxed);
+        self.stats
+            .retransmits
+            .fetch_add(finish.retransmits, Ordering::Relaxed);
+        let (result, error_code) = match &finish.result {
+            Ok(()) => ("ok".to_owned(), None),
+            Err(f) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                (f.to_string(), f.code())
+            }
+        };
+        let agreed = x.agreed.as_ref();
+        tracing::info!(
+            client = %x.client,
+            op = x.access.op(),
+            file = %x.req.filename,
+            mode = %x.req.mode,
+            machine = x.machine.as_deref(),
+            bytes = finish.bytes,
+            blksize = agreed.map(|a| a.blksize),
+            windowsize = agreed.map(|a| a.windowsize),
+            tsize = agreed.and_then(|a| a.tsize),
+            timeout = agreed.map(|a| a.timeout.as_secs()),
+            retransmits = finish.retransmits,
+            duration_ms = u64::try_from(x.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            %result,
+            error_code,
+            "transfer"
+        );
     }
 
     fn open_read(&self, found: Found) -> Result<Opened, Denied> {
@@ -362,12 +426,14 @@ impl Server {
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL
         };
         let file =
-            crate::files::open_beneath(root, path, flags, 0o666).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => Denied::NotFound,
-                _ => Denied::Access("Permission denied"),
+            crate::files::open_beneath(root, path, flags, UPLOAD_MODE).map_err(|e| {
+                match e.kind() {
+                    io::ErrorKind::NotFound => Denied::NotFound,
+                    _ => Denied::Access("Permission denied"),
+                }
             })?;
         Ok(Opened::Write(FileSink(io::BufWriter::with_capacity(
-            64 * 1024,
+            UPLOAD_BUFFER,
             file,
         ))))
     }
@@ -423,6 +489,43 @@ enum Opened {
     Write(FileSink),
 }
 
+/// A transfer as its log line tells it.
+struct Exchange<'a> {
+    started: Instant,
+    /// The client's address and port (IPv4-mapped addresses as IPv4).
+    client: SocketAddr,
+    access: Access,
+    req: &'a Request,
+    /// The inventory machine, when known.
+    machine: Option<String>,
+    /// The options in use; `None` for a refused request.
+    agreed: Option<Agreed>,
+}
+
+/// The options a transfer runs with, negotiated or by default.
+struct Agreed {
+    blksize: u16,
+    windowsize: u16,
+    timeout: Duration,
+    tsize: Option<u64>,
+}
+
+/// Refuses a request with the ERROR the refusal calls for.
+fn refuse(sock: &std::net::UdpSocket, peer: SocketAddr, denied: &Denied) -> Finish {
+    let _ = sock.send_to(
+        &packet::encode_error(denied.code(), &denied.message()),
+        peer,
+    );
+    Finish {
+        result: Err(Failure::Refused {
+            code: denied.code(),
+            reason: denied.to_string(),
+        }),
+        bytes: 0,
+        retransmits: 0,
+    }
+}
+
 /// Up to how many transfers at once each thread follows its client's CPU (`affinity.rs`):
 /// half the CPUs, at least one. Beyond, the scheduler balances the crowd.
 fn pin_transfers() -> usize {
@@ -450,16 +553,5 @@ pub fn display_addr(a: SocketAddr) -> SocketAddr {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
-
-    use super::*;
-
-    #[test]
-    fn mapped_addresses_are_logged_as_ipv4() {
-        let a: SocketAddr = "[::ffff:192.0.2.9]:1234".parse().unwrap();
-        assert_eq!(display_addr(a).to_string(), "192.0.2.9:1234");
-        let b: SocketAddr = "[2001:db8::1]:69".parse().unwrap();
-        assert_eq!(display_addr(b), b);
-    }
-}
+#[path = "server_tests.rs"]
+mod tests;

@@ -72,12 +72,73 @@ pub enum Failure {
     #[error("timed out")]
     TimedOut,
     /// The request was refused before any transfer (not found, access violation).
-    #[error("refused: {0}")]
-    Refused(String),
+    #[error("refused: {reason}")]
+    Refused {
+        /// The code of the ERROR sent.
+        code: ErrorCode,
+        /// Why.
+        reason: String,
+    },
     /// Reading the file or writing the upload failed.
-    #[error("i/o error: {0}")]
-    Io(String),
+    #[error("i/o error: {error}")]
+    Io {
+        /// The code of the ERROR sent.
+        code: ErrorCode,
+        /// The error.
+        error: String,
+    },
 }
+
+impl Failure {
+    /// The TFTP error code of the ERROR packet that ended the transfer, sent or received;
+    /// `None` when the transfer timed out.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Failure::ClientError { code, .. } => Some(*code),
+            Failure::Refused { code, .. } | Failure::Io { code, .. } => Some(code.to_u16()),
+            Failure::TimedOut => None,
+        }
+    }
+}
+
+/// The message of the ERROR sent to a datagram from another address or port.
+pub const UNKNOWN_TID: &str = "Unknown transfer ID";
+
+/// What a transfer does with a datagram from someone other than its client: ERROR 5 to
+/// the sender, and the same deadline.
+pub(crate) fn answer_stranger(from: SocketAddr, deadline: Instant, out: &mut Vec<Output>) {
+    out.push(Output::SendTo(
+        from,
+        packet::encode_error(ErrorCode::UnknownTid, UNKNOWN_TID),
+    ));
+    out.push(Output::Wait(deadline));
+}
+
+/// An ERROR packet from the client, as the failure it ends the transfer with.
+pub(crate) fn client_failure(code: ErrorCode, message: String) -> Failure {
+    Failure::ClientError {
+        code: code.to_u16(),
+        message,
+    }
+}
+
+/// Ends a transfer on a failed read or write: the ERROR (`code`, `message`) to the client,
+/// and the failure.
+pub(crate) fn io_failure(
+    code: ErrorCode,
+    message: &str,
+    error: &std::io::Error,
+    out: &mut Vec<Output>,
+) -> Failure {
+    out.push(Output::Send(packet::encode_error(code, message)));
+    Failure::Io {
+        code,
+        error: error.to_string(),
+    }
+}
+
+/// Opcode and block number in front of a DATA packet's payload.
+const DATA_HEADER: usize = 4;
 
 /// Parameters of one transfer, from option negotiation and the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,19 +230,11 @@ impl<S: DataSource> ReadTransfer<S> {
         match event {
             Event::Timeout => self.on_timeout(now, &mut out),
             Event::Datagram { from, .. } if from != self.peer => {
-                out.push(Output::SendTo(
-                    from,
-                    packet::encode_error(ErrorCode::UnknownTid, "Unknown transfer ID"),
-                ));
-                out.push(Output::Wait(self.deadline));
+                answer_stranger(from, self.deadline, &mut out);
             }
             Event::Datagram { bytes, .. } => match packet::parse(bytes) {
                 Ok(Packet::Error { code, message }) => {
-                    let failure = Failure::ClientError {
-                        code: code.to_u16(),
-                        message,
-                    };
-                    self.finish(Err(failure), &mut out);
+                    self.finish(Err(client_failure(code, message)), &mut out);
                 }
                 Ok(Packet::Ack(block)) => self.on_ack(block, now, &mut out),
                 // Anything else from the client is ignored, like a duplicate.
@@ -249,16 +302,13 @@ impl<S: DataSource> ReadTransfer<S> {
         let first = self.acked + 1;
         let end = first + u64::from(self.params.windowsize.max(1));
         for seq in first..end {
-            let mut pkt = Vec::with_capacity(4 + usize::from(self.params.blksize));
+            let mut pkt = Vec::with_capacity(DATA_HEADER + usize::from(self.params.blksize));
             packet::encode_data(seq as u16, &[], &mut pkt);
             let n = match self.reader.read_block(seq - 1, &mut pkt) {
                 Ok(n) => n,
                 Err(e) => {
-                    out.push(Output::Send(packet::encode_error(
-                        ErrorCode::Undefined,
-                        "Read error",
-                    )));
-                    self.finish(Err(Failure::Io(e.to_string())), out);
+                    let failure = io_failure(ErrorCode::Undefined, "Read error", &e, out);
+                    self.finish(Err(failure), out);
                     return;
                 }
             };

@@ -7,13 +7,12 @@ pub mod encode;
 mod keywords;
 pub mod lexer;
 pub mod options;
-mod parse;
+pub(crate) mod parse;
 mod std_options;
 
 pub use ast::Config;
 pub use diag::Diagnostic;
 pub use parse::Output;
-pub use parse::leases::{LeaseFile, parse as parse_lease_text};
 
 /// The outcome of reading a configuration.
 #[derive(Debug, Clone)]

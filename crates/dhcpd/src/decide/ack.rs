@@ -4,15 +4,20 @@
 //! (unless ISC's `dhcp-cache-threshold` lets the client keep the one it has), and build the
 //! OFFER, ACK or BOOTREPLY.
 
-use crate::eval::{Bindings, Effects, OptionState, Val};
+use std::net::Ipv4Addr;
+
+use crate::eval::{Bindings, OptionState, Sv, Val};
 use crate::lease::{BindingState, BindingValue, Lease, MAX_TIME, Time};
-use crate::model::{DHCP, GroupId, HostId, SERVER};
-use crate::request::msg;
+use crate::model::{DHCP, GroupId, HostDecl, HostId, SERVER, Subnet};
+use crate::request::{BROADCAST_FLAG, Request, code, msg};
 
 use super::find::Cand;
-use super::packet::Ctx;
-use super::reply::{Cons, Reply, cons_options, field, lease_dest};
-use super::{BootNote, Ignore, Reason};
+use super::packet::{Ctx, Scoped};
+use super::reply::{
+    Cons, Reply, boot_fields, cons_options, default_mask_and_name, lease_dest, next_server,
+    request_list,
+};
+use super::{BootNote, Ignore, Reason, hostname_part, via};
 
 /// What `ack_lease` is answering with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +25,25 @@ pub(super) enum Kind {
     Offer,
     Ack,
     Bootp,
+}
+
+impl Kind {
+    /// The reply's name in ISC's log lines.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Offer => "DHCPOFFER",
+            Kind::Ack => "DHCPACK",
+            Kind::Bootp => "BOOTREPLY",
+        }
+    }
+
+    fn reason(self) -> Reason {
+        match self {
+            Kind::Offer => Reason::Offer,
+            Kind::Ack => Reason::Ack,
+            Kind::Bootp => Reason::BootReply,
+        }
+    }
 }
 
 /// ISC's defaults (`DEFAULT_*_LEASE_TIME`).
@@ -45,6 +69,15 @@ fn from_val(v: &Val) -> Option<BindingValue> {
     })
 }
 
+/// A lease's variables as its scopes see them.
+fn lease_bindings(l: &Lease) -> Bindings {
+    let mut vars = Bindings::new();
+    for (n, v) in l.bindings.iter().rev() {
+        vars.set(n, to_val(v));
+    }
+    vars
+}
+
 /// `leaseTimeCheck`: an end time that would pass `MAX_TIME` is capped.
 fn end_time(now: Time, secs: u32) -> Time {
     if secs == u32::MAX {
@@ -54,34 +87,80 @@ fn end_time(now: Time, secs: u32) -> Time {
     if t >= MAX_TIME { MAX_TIME - 1 } else { t }
 }
 
+/// The lease time of an OFFER or ACK: the client's option 51, else `default-lease-time`,
+/// clamped to `max-lease-time` and `min-lease-time` (a zero minimum: the default time).
+fn lease_time(st: &OptionState, req: &Request) -> u32 {
+    let default_time = st
+        .u32(SERVER, Sv::DefaultLeaseTime)
+        .unwrap_or(DEFAULT_DEFAULT_LEASE_TIME);
+    let mut lease_time = req
+        .option(code::LEASE_TIME)
+        .and_then(|d| <[u8; 4]>::try_from(d).ok())
+        .map_or(default_time, u32::from_be_bytes);
+    let max = st
+        .u32(SERVER, Sv::MaxLeaseTime)
+        .unwrap_or(DEFAULT_MAX_LEASE_TIME);
+    if lease_time > max {
+        lease_time = max;
+    }
+    let min = st
+        .u32(SERVER, Sv::MinLeaseTime)
+        .unwrap_or(DEFAULT_MIN_LEASE_TIME.min(max));
+    if lease_time < min {
+        lease_time = if min != 0 { min } else { default_time };
+    }
+    lease_time
+}
+
+/// A BOOTP lease's end: never, unless `dynamic-bootp-lease-length` or
+/// `dynamic-bootp-lease-cutoff` (which wins) says otherwise.
+fn bootp_lease_end(st: &OptionState, now: Time) -> Time {
+    let mut secs = MAX_TIME - now;
+    if let Some(len) = st.u32(SERVER, Sv::DynamicBootpLeaseLength) {
+        secs = i64::from(len);
+    }
+    if let Some(cutoff) = st.u32(SERVER, Sv::DynamicBootpLeaseCutoff) {
+        secs = i64::from(cutoff) - now;
+    }
+    now.saturating_add(secs).min(MAX_TIME)
+}
+
+/// Option 51 for `offered` seconds; the rebinding (T2) and renewal (T1) times stay only when
+/// shorter than the lease (T1 also than T2).
+fn set_lease_times(st: &mut OptionState, offered: u32) {
+    let mut limit = offered;
+    st.set(DHCP, code::LEASE_TIME, offered.to_be_bytes().to_vec());
+    if let Some(rebind) = st.u32(DHCP, code::REBINDING_TIME) {
+        if rebind >= limit {
+            st.remove(DHCP, code::REBINDING_TIME);
+        } else {
+            limit = rebind;
+        }
+    }
+    if st
+        .u32(DHCP, code::RENEWAL_TIME)
+        .is_some_and(|renew| renew >= limit)
+    {
+        st.remove(DHCP, code::RENEWAL_TIME);
+    }
+}
+
+/// The lease `ack_lease` answers with, and how: what its steps share.
+struct Answer<'c> {
+    cand: &'c Cand,
+    kind: Kind,
+    subnet: &'c Subnet,
+    /// The host declaration that applies: the fixed address's, or one without a fixed
+    /// address for this client.
+    host: Option<&'c HostDecl>,
+}
+
 impl Ctx<'_> {
     /// The scope of a candidate's pool, or of its subnet.
     fn lease_group(&self, c: &Cand) -> Option<GroupId> {
         match c.pool {
             Some(p) => self.cfg.pools.get(p).map(|p| p.group),
             None => self.cfg.subnets.get(c.subnet).map(|s| s.group),
-        }
-    }
-
-    /// Run the class scopes, last matched first (so the first matched wins), each limited
-    /// to what the subnet and pool scopes did not run.
-    pub(super) fn run_classes(
-        &mut self,
-        limit: Option<GroupId>,
-        lease: Option<&Lease>,
-        st: &mut OptionState,
-        vars: &mut Bindings,
-    ) {
-        let mut i = self.classes.len();
-        while i > 0 {
-            i -= 1;
-            let Some(group) = self.classes.get(i).map(|m| m.group) else {
-                break;
-            };
-            let mut fx = Effects::default();
-            self.env(lease, None, false)
-                .run_scope(group, limit, st, vars, &mut fx);
-            self.apply_effects(fx);
         }
     }
 
@@ -95,117 +174,45 @@ impl Ctx<'_> {
         host_hint: Option<HostId>,
     ) {
         let cfg = self.cfg;
-        let req = self.req;
-        let now = self.now;
-        let lease = cand.lease.clone();
-        let mut st = OptionState::new();
-        let mut vars = Bindings::new();
-        for (n, v) in lease.bindings.iter().rev() {
-            vars.set(n, to_val(v));
-        }
-        let subnet = match cfg.subnets.get(cand.subnet) {
-            Some(s) => s.clone(),
-            None => return,
+        let Some(subnet) = cfg.subnets.get(cand.subnet) else {
+            return;
         };
         let limit = self.lease_group(&cand);
-
-        // Subnet, pool and class scopes.
-        let mut fx = Effects::default();
-        self.env(Some(&lease), None, cand.fixed).run_scope(
-            subnet.group,
-            None,
-            &mut st,
-            &mut vars,
-            &mut fx,
-        );
-        if let Some(p) = cand.pool.and_then(|p| cfg.pools.get(p)) {
-            let share_group = cfg.shared.get(p.shared).map(|s| s.group);
-            self.env(Some(&lease), None, cand.fixed).run_scope(
-                p.group,
-                share_group,
-                &mut st,
-                &mut vars,
-                &mut fx,
-            );
-        }
-        self.apply_effects(fx);
-        self.run_classes(limit, Some(&lease), &mut st, &mut vars);
-
-        // one-lease-per-client: on a REQUEST, the client's other leases are released.
-        if req.msg_type() == Some(msg::REQUEST) && st.flag(10) == Some(true) {
-            let hw = req.hardware();
-            let others: Vec<Lease> = match req.client_id() {
-                Some(u) => self.leases_of(None, Some(u)),
-                None => self.leases_of(Some(&hw), None),
-            };
-            for o in others {
-                if o.ip != lease.ip && o.state_at(now) == BindingState::Active {
-                    self.release(&o);
-                }
-            }
-        }
-
-        if kind == Kind::Offer
-            && let Some(d) = st.get(SERVER, 14)
-            && let Some(min) = d.first()
-            && req.secs < u16::from(*min)
+        let mut sc = Scoped {
+            st: OptionState::new(),
+            vars: lease_bindings(&cand.lease),
+        };
+        let mut scopes = vec![(subnet.group, None)];
+        scopes.extend(cand.pool.and_then(|p| self.pool_scope(p)));
+        self.run_scopes(&scopes, Some(&cand), None, &mut sc);
+        self.run_classes(limit, Some(&cand.lease), &mut sc);
+        if self.req.msg_type() == Some(msg::REQUEST)
+            && sc.st.flag(Sv::OneLeasePerClient) == Some(true)
         {
-            self.log(format!(
-                "{msg_text}: configured min-secs value ({min}) is greater than secs field ({}).  message dropped.",
-                req.secs
-            ));
-            self.ignore(Ignore::MinSecs);
+            self.release_other_leases(cand.lease.ip);
+        }
+        if kind == Kind::Offer && self.below_min_secs(&sc.st, &msg_text) {
             return;
         }
-
-        // A host declaration: the fixed one, or one without fixed address for this client.
-        let mut host = host_hint.or(cand.host);
-        if host.is_none() {
-            let by_uid = self.hosts_by_uid();
-            host = self.dynamic_host(&by_uid);
-            if host.is_none() {
-                let by_hw = self.hosts_by_hw();
-                host = self.dynamic_host(&by_hw);
-            }
-            if host.is_none() {
-                let by_opt = self.hosts_by_option();
-                host = self.dynamic_host(&by_opt);
-            }
+        let host = host_hint
+            .or(cand.host)
+            .or_else(|| self.client_dynamic_host());
+        let ans = Answer {
+            cand: &cand,
+            kind,
+            subnet,
+            host: host.and_then(|h| cfg.hosts.get(h)),
+        };
+        if let Some(h) = ans.host {
+            self.run_scopes(&[(h.group, limit)], Some(&cand), Some(h), &mut sc);
         }
-        let host_decl = host.and_then(|h| cfg.hosts.get(h));
-        if let Some(h) = host_decl {
-            let mut fx = Effects::default();
-            self.env(Some(&lease), Some(h), cand.fixed)
-                .run_scope(h.group, limit, &mut st, &mut vars, &mut fx);
-            self.apply_effects(fx);
-        }
-
-        // Access rules.
-        if host.is_none() && st.flag(6) == Some(false) {
-            if st.get(SERVER, 6).and_then(|d| d.first().copied()) != Some(2) {
-                self.log(format!("{msg_text}: unknown client"));
-            }
-            self.ignore(Ignore::UnknownClient);
-            return;
-        }
-        if kind == Kind::Bootp && st.flag(8) == Some(false) {
-            if st.get(SERVER, 8).and_then(|d| d.first().copied()) != Some(2) {
-                self.log(format!("{msg_text}: bootp disallowed"));
-            }
-            self.ignore(Ignore::BootpDisallowed);
-            return;
-        }
-        if st.flag(9) == Some(false) {
-            if st.get(SERVER, 9).and_then(|d| d.first().copied()) != Some(2) {
-                self.log(format!("{msg_text}: booting disallowed"));
-            }
-            self.ignore(Ignore::BootingDisallowed);
+        if self.access_denied(&sc.st, &msg_text, host.is_none(), kind == Kind::Bootp) {
             return;
         }
         let billed = if cand.fixed {
             None
         } else {
-            match self.billing(&lease) {
+            match self.billing(&cand.lease) {
                 Ok(b) => b,
                 Err(last) => {
                     self.log(format!(
@@ -216,258 +223,305 @@ impl Ctx<'_> {
                 }
             }
         };
-
-        if let Some(h) = host_decl {
-            self.apply_boot_plan(h, lease.ip, &mut st);
+        if let Some(h) = ans.host {
+            self.apply_boot_plan(h, cand.lease.ip, &mut sc.st);
         }
-        let filename = st.get(SERVER, 15).map(<[u8]>::to_vec);
-        let server_name = st.get(SERVER, 16).map(<[u8]>::to_vec);
+        let (new, offered_expiry) = self.new_lease(&ans, when, &mut sc, billed);
+        // Fixed addresses are not leases ISC keeps.
+        let offered = if cand.fixed {
+            offered_expiry
+        } else {
+            self.record_lease(&ans, &new, &sc.st, offered_expiry)
+        };
+        self.lease_options(&ans, offered, &mut sc.st);
+        self.log(msg_text);
+        let reply = self.lease_reply(&ans, &sc.st);
+        let hostname = new
+            .client_hostname
+            .or_else(|| cand.lease.client_hostname.clone());
+        self.send_lease_reply(&ans, reply, hostname);
+    }
 
-        // The new lease.
+    /// `one-lease-per-client`: the client's other active leases are released.
+    fn release_other_leases(&mut self, keep: Ipv4Addr) {
+        let req = self.req;
+        let others = match req.client_id() {
+            Some(u) => self.leases_of(None, Some(u)),
+            None => self.leases_of(Some(&req.hardware()), None),
+        };
+        for o in others {
+            if o.ip != keep && o.state_at(self.now) == BindingState::Active {
+                self.release(&o);
+            }
+        }
+    }
+
+    /// `min-secs`: an offer to a client that has not been trying that long is dropped.
+    fn below_min_secs(&mut self, st: &OptionState, text: &str) -> bool {
+        let Some(&min) = st.get(SERVER, Sv::MinSecs).and_then(<[u8]>::first) else {
+            return false;
+        };
+        let secs = self.req.secs;
+        if secs >= u16::from(min) {
+            return false;
+        }
+        self.log(format!(
+            "{text}: configured min-secs value ({min}) is greater than secs field ({secs}).  message dropped."
+        ));
+        self.ignore(Ignore::MinSecs);
+        true
+    }
+
+    /// ISC's access rules: `unknown-clients` (for a client without a host declaration),
+    /// `bootp` (for a BOOTP request), `booting`. A denied client is logged, unless the rule
+    /// says `ignore`.
+    pub(super) fn access_denied(
+        &mut self,
+        st: &OptionState,
+        text: &str,
+        unknown_client: bool,
+        bootp: bool,
+    ) -> bool {
+        let rules = [
+            (
+                unknown_client,
+                Sv::BootUnknownClients,
+                Ignore::UnknownClient,
+                "unknown client",
+            ),
+            (
+                bootp,
+                Sv::AllowBootp,
+                Ignore::BootpDisallowed,
+                "bootp disallowed",
+            ),
+            (
+                true,
+                Sv::AllowBooting,
+                Ignore::BootingDisallowed,
+                "booting disallowed",
+            ),
+        ];
+        for (applies, param, why, what) in rules {
+            if applies && st.flag(param) == Some(false) {
+                if !st.ignored(param) {
+                    self.log(format!("{text}: {what}"));
+                }
+                self.ignore(why);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The lease ISC's `ack_lease` writes (times, owner, client hostname, variables, relay
+    /// agent options), and the end time the client is offered.
+    fn new_lease(
+        &self,
+        ans: &Answer<'_>,
+        when: Option<Time>,
+        sc: &mut Scoped,
+        billed: Option<Vec<u8>>,
+    ) -> (Lease, Time) {
+        let (req, now, old) = (self.req, self.now, &ans.cand.lease);
         let mut lt = Lease {
-            ip: lease.ip,
+            ip: old.ip,
             starts: now,
+            cltt: now,
+            hardware: Some(req.hardware()),
             ..Lease::default()
         };
-        let offered_expiry: Time;
-        if kind != Kind::Bootp {
-            let default_time = st.u32(SERVER, 1).unwrap_or(DEFAULT_DEFAULT_LEASE_TIME);
-            let mut lease_time = match req.option(51).and_then(|d| <[u8; 4]>::try_from(d).ok()) {
-                Some(b) => u32::from_be_bytes(b),
-                None => default_time,
-            };
-            let max = st.u32(SERVER, 2).unwrap_or(DEFAULT_MAX_LEASE_TIME);
-            if lease_time > max {
-                lease_time = max;
-            }
-            let mut min = DEFAULT_MIN_LEASE_TIME.min(max);
-            if let Some(m) = st.u32(SERVER, 3) {
-                min = m;
-            }
-            if lease_time < min {
-                lease_time = if min != 0 { min } else { default_time };
-            }
-            offered_expiry = end_time(now, lease_time);
+        let offered_expiry = if ans.kind == Kind::Bootp {
+            lt.bootp = true;
+            lt.ends = bootp_lease_end(&sc.st, now);
+            lt.next_state = BindingState::Active;
+            lt.ends
+        } else {
+            let offered_expiry = end_time(now, lease_time(&sc.st, req));
             lt.ends = when.unwrap_or(offered_expiry);
-            lt.next_state = if kind == Kind::Ack {
+            lt.next_state = if ans.kind == Kind::Ack {
                 BindingState::Active
             } else {
-                lease.state_at(now)
+                old.state_at(now)
             };
-        } else {
-            lt.bootp = true;
-            let mut secs = MAX_TIME - now;
-            if let Some(len) = st.u32(SERVER, 5) {
-                secs = i64::from(len);
-            }
-            if let Some(cutoff) = st.u32(SERVER, 4) {
-                secs = i64::from(cutoff) - now;
-            }
-            offered_expiry = now.saturating_add(secs).min(MAX_TIME);
-            lt.ends = offered_expiry;
-            lt.next_state = BindingState::Active;
-        }
-        lt.cltt = now;
-        if st.flag(82) != Some(true) {
+            offered_expiry
+        };
+        if sc.st.flag(Sv::IgnoreClientUids) != Some(true) {
             lt.uid = req.client_id().map(<[u8]>::to_vec);
         }
-        lt.hardware = Some(req.hardware());
-        if let Some(h) = req.option(12) {
+        lt.client_hostname = req.option(code::HOST_NAME).map(|h| {
             let end = h.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
-            lt.client_hostname = Some(h[..end].to_vec());
+            h[..end].to_vec()
+        });
+        if let Some(vci) = req
+            .option(code::VENDOR_CLASS_IDENTIFIER)
+            .filter(|v| !v.is_empty())
+        {
+            sc.vars
+                .set("vendor-class-identifier", Val::Data(vci.to_vec()));
         }
-        if let Some(vci) = req.option(60).filter(|v| !v.is_empty()) {
-            vars.set("vendor-class-identifier", Val::Data(vci.to_vec()));
-        }
-        if kind != Kind::Offer
+        if ans.kind != Kind::Offer
             && let Some(key) = billed
         {
-            vars.set("billing-class", Val::Data(key));
+            sc.vars.set("billing-class", Val::Data(key));
         }
-        lt.bindings = vars
+        lt.bindings = sc
+            .vars
             .iter()
             .rev()
             .filter_map(|(n, v)| Some((n.to_string(), from_val(v)?)))
             .collect();
-        lt.agent_options = lease.agent_options.clone();
-        if !self.agent_stashed && req.option(82).is_some() && st.flag(37) != Some(false) {
+        lt.agent_options = old.agent_options.clone();
+        if !self.agent_stashed
+            && req.option(code::RELAY_AGENT_INFORMATION).is_some()
+            && sc.st.flag(Sv::StashAgentOptions) != Some(false)
+        {
             lt.agent_options = req
                 .agent_options()
                 .into_iter()
                 .map(|(c, d)| (c, d.to_vec()))
                 .collect();
         }
+        (lt, offered_expiry)
+    }
 
-        // Record it (fixed addresses are not leases ISC keeps).
-        let mut offered = offered_expiry;
-        if !cand.fixed {
-            let reused = self.reusable(&lease, &lt, &st, host, kind);
-            if let Some(ends) = reused {
-                offered = ends;
-                let mut l = lease.clone();
-                l.client_hostname = lt.client_hostname.clone();
-                l.bindings = lt.bindings.clone();
-                l.cltt = now;
-                self.change(l, false);
-            } else {
-                let mut newl = lt.clone();
-                if kind == Kind::Offer {
-                    newl.state = newl.next_state;
-                    newl.rewind_state = lease.rewind_state;
-                    newl.next_state = newl.state;
-                } else {
-                    newl.state = BindingState::Active;
-                    newl.next_state = BindingState::Free;
-                    newl.rewind_state = BindingState::Free;
-                }
-                self.change(newl, kind != Kind::Offer);
-            }
+    /// Record the new lease, or with ISC's `dhcp-cache-threshold` keep the client's young
+    /// lease (its hostname and variables updated); returns the end time the client is told.
+    fn record_lease(
+        &mut self,
+        ans: &Answer<'_>,
+        new: &Lease,
+        st: &OptionState,
+        offered_expiry: Time,
+    ) -> Time {
+        let old = &ans.cand.lease;
+        if let Some(ends) = self.reusable(old, new, st) {
+            let mut l = old.clone();
+            l.client_hostname = new.client_hostname.clone();
+            l.bindings = new.bindings.clone();
+            l.cltt = self.now;
+            self.change(l, false);
+            return ends;
         }
+        let mut l = new.clone();
+        if ans.kind == Kind::Offer {
+            l.state = l.next_state;
+            l.rewind_state = old.rewind_state;
+            l.next_state = l.state;
+        } else {
+            l.state = BindingState::Active;
+            l.next_state = BindingState::Free;
+            l.rewind_state = BindingState::Free;
+        }
+        self.change(l, ans.kind != Kind::Offer);
+        offered_expiry
+    }
 
-        // The reply.
-        let mut r = Reply::to(req);
-        r.ciaddr = req.ciaddr;
-        r.yiaddr = lease.ip;
-        if st.flag(22) == Some(true) {
-            r.flags |= 0x8000;
+    /// The protocol options of an OFFER or ACK (message type, server identifier, lease
+    /// times) and ISC's defaults, set in ISC's order (which decides the option order of a
+    /// reply without a request list).
+    fn lease_options(&self, ans: &Answer<'_>, offered: Time, st: &mut OptionState) {
+        let req = self.req;
+        if let Some(sel) = req.option(code::SUBNET_SELECTION) {
+            st.set(DHCP, code::SUBNET_SELECTION, sel.to_vec());
         }
-        let mms = req
-            .option(57)
-            .and_then(|d| <[u8; 2]>::try_from(d).ok())
-            .or_else(|| st.get(DHCP, 57).and_then(|d| <[u8; 2]>::try_from(d).ok()))
-            .map(u16::from_be_bytes);
-        if let Some(sel) = req.option(118) {
-            st.set(DHCP, 118, sel.to_vec());
-        }
-        if kind != Kind::Bootp {
-            let t = if kind == Kind::Ack {
+        if ans.kind != Kind::Bootp {
+            let t = if ans.kind == Kind::Ack {
                 msg::ACK
             } else {
                 msg::OFFER
             };
-            st.set(DHCP, 53, vec![t]);
-            if st.get(DHCP, 54).is_none_or(|d| d.len() != 4)
-                && let Some(a) = self.interface_address()
-            {
-                st.set(DHCP, 54, a.octets().to_vec());
-            }
-            let mut offered_time = u32::try_from((offered - now).max(0)).unwrap_or(u32::MAX);
-            st.set(DHCP, 51, offered_time.to_be_bytes().to_vec());
-            if let Some(rebind) = st.u32(DHCP, 59) {
-                if rebind >= offered_time {
-                    st.remove(DHCP, 59);
-                } else {
-                    offered_time = rebind;
-                }
-            }
-            if st.u32(DHCP, 58).is_some_and(|renew| renew >= offered_time) {
-                st.remove(DHCP, 58);
-            }
+            st.set(DHCP, code::MESSAGE_TYPE, vec![t]);
+            self.default_server_id(st);
+            set_lease_times(
+                st,
+                u32::try_from((offered - self.now).max(0)).unwrap_or(u32::MAX),
+            );
         }
-        if let Some(ns) = st.get(SERVER, 17).filter(|d| d.len() >= 4) {
-            r.siaddr = std::net::Ipv4Addr::new(ns[0], ns[1], ns[2], ns[3]);
-        }
-        if !st.has(DHCP, 1) {
-            st.set(DHCP, 1, subnet.mask.octets().to_vec());
-        }
-        if st.flag(12) == Some(true)
-            && let Some(h) = host_decl
-            && !st.has(DHCP, 12)
+        default_mask_and_name(st, ans.subnet.mask, ans.host);
+        if st.flag(Sv::EchoClientId) == Some(true)
+            && let Some(id) = req.client_id()
         {
-            st.set(DHCP, 12, h.name.as_bytes().to_vec());
+            st.set(DHCP, code::CLIENT_IDENTIFIER, id.to_vec());
         }
-        let echo = st.flag(85) == Some(true);
-        if echo && let Some(id) = req.client_id() {
-            st.set(DHCP, 61, id.to_vec());
+        if st.flag(Sv::UseLeaseAddrForDefaultRoute) == Some(true) && !st.has(DHCP, code::ROUTER) {
+            st.set(DHCP, code::ROUTER, ans.cand.lease.ip.octets().to_vec());
         }
-        if st.flag(13) == Some(true) && !st.has(DHCP, 3) {
-            st.set(DHCP, 3, lease.ip.octets().to_vec());
-        }
-        let prl = st
-            .get(DHCP, 55)
-            .map(<[u8]>::to_vec)
-            .or_else(|| req.option(55).map(<[u8]>::to_vec));
+    }
 
-        let hostname = lt.client_hostname.clone().or(lease.client_hostname.clone());
+    /// The OFFER, ACK or BOOTREPLY: header fields, boot fields, options laid out as ISC's
+    /// `cons_options` does, destination.
+    fn lease_reply(&self, ans: &Answer<'_>, st: &OptionState) -> Reply {
+        let req = self.req;
+        let mut r = Reply::to(req);
+        r.ciaddr = req.ciaddr;
+        r.yiaddr = ans.cand.lease.ip;
+        if st.flag(Sv::AlwaysBroadcast) == Some(true) {
+            r.flags |= BROADCAST_FLAG;
+        }
+        if let Some(ns) = next_server(st) {
+            r.siaddr = ns;
+        }
+        (r.file, r.sname) = boot_fields(st);
+        let size = |d: &[u8]| <[u8; 2]>::try_from(d).ok();
+        let mms = req
+            .option(code::MAX_MESSAGE_SIZE)
+            .and_then(size)
+            .or_else(|| st.get(DHCP, code::MAX_MESSAGE_SIZE).and_then(size))
+            .map(u16::from_be_bytes);
+        let prl = request_list(st, req);
+        let laid = cons_options(
+            self.cfg,
+            req,
+            &Cons {
+                st,
+                prl: prl.as_deref(),
+                bootpp: ans.kind == Kind::Bootp,
+                mms,
+                file_free: !st.has(SERVER, Sv::Filename),
+                sname_free: !st.has(SERVER, Sv::ServerName),
+                echo_client_id: st.flag(Sv::EchoClientId) == Some(true),
+                agent: self.agent_echo(),
+            },
+        );
+        r.lay_out(laid);
+        let same_network = self.interface_network() == Some(ans.subnet.shared);
+        r.dest = lease_dest(req, &r, same_network, ans.kind == Kind::Ack);
+        r
+    }
+
+    /// Log the reply as ISC does, note an inventory machine's boot, and send it.
+    fn send_lease_reply(&mut self, ans: &Answer<'_>, reply: Reply, hostname: Option<Vec<u8>>) {
+        let req = self.req;
         let logged = Lease {
             client_hostname: hostname,
             ..Lease::default()
         };
-        self.log(msg_text);
-
-        r.file = field(filename.as_deref(), 128);
-        r.sname = field(server_name.as_deref(), 64);
-        let agent = self.agent_echo();
-        let laid = cons_options(
-            cfg,
-            req,
-            &Cons {
-                st: &st,
-                prl: prl.as_deref(),
-                bootpp: kind == Kind::Bootp,
-                mms,
-                file_free: filename.is_none(),
-                sname_free: server_name.is_none(),
-                echo_client_id: echo,
-                agent,
-            },
-        );
-        r.options = laid.options;
-        if let Some(f) = laid.file {
-            r.file = f;
-        }
-        if let Some(s) = laid.sname {
-            r.sname = s;
-        }
-        let same_network = self.interface_network() == Some(subnet.shared);
-        r.dest = lease_dest(req, &r, same_network, kind == Kind::Ack);
-        let what = match kind {
-            Kind::Offer => "DHCPOFFER",
-            Kind::Ack => "DHCPACK",
-            Kind::Bootp => "BOOTREPLY",
-        };
         self.log(format!(
-            "{what} on {} to {} {}via {}",
-            lease.ip,
+            "{} on {} to {} {}via {}",
+            ans.kind.name(),
+            ans.cand.lease.ip,
             req.hw_text(),
-            super::hostname_part(Some(&logged)),
-            super::via(req)
+            hostname_part(Some(&logged)),
+            via(req)
         ));
-        if kind != Kind::Offer
-            && let Some(machine) = host_decl.and_then(|h| h.machine.clone())
-        {
-            let file = r.file_text();
-            self.out.boot = Some(BootNote {
-                machine,
-                detail: format!("{what} {} {file}", lease.ip).trim_end().to_string(),
-            });
+        if ans.kind != Kind::Offer {
+            self.out.boot = BootNote::of(ans.host, ans.kind.name(), &reply);
         }
-        self.out.reason = match kind {
-            Kind::Offer => Reason::Offer,
-            Kind::Ack => Reason::Ack,
-            Kind::Bootp => Reason::BootReply,
-        };
-        self.out.reply = Some(r);
+        self.out.reason = ans.kind.reason();
+        self.out.reply = Some(reply);
     }
 
     /// ISC's `reuse_lease` (`dhcp-cache-threshold`, 25% by default): a client renewing an
     /// active lease young enough keeps it unchanged; returns its end time then.
-    fn reusable(
-        &self,
-        old: &Lease,
-        new: &Lease,
-        st: &OptionState,
-        host: Option<HostId>,
-        kind: Kind,
-    ) -> Option<Time> {
-        let _ = (host, kind);
+    fn reusable(&self, old: &Lease, new: &Lease, st: &OptionState) -> Option<Time> {
         if old.state_at(self.now) != BindingState::Active
             || old.uid != new.uid
             || old.hardware != new.hardware
         {
             return None;
         }
-        let thresh = match st.get(SERVER, 78) {
+        let thresh = match st.get(SERVER, Sv::CacheThreshold) {
             Some([t]) if *t < 100 => u32::from(*t),
             _ => DEFAULT_CACHE_THRESHOLD,
         };

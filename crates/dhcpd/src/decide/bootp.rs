@@ -5,17 +5,21 @@
 
 use std::net::Ipv4Addr;
 
-use crate::eval::{Bindings, Effects, OptionState};
-use crate::model::{DHCP, SERVER};
+use crate::eval::{OptionState, Sv};
+use crate::model::{HostDecl, SERVER, SharedId, Subnet};
+use crate::request::BROADCAST_FLAG;
 
 use super::ack::Kind;
-use super::packet::Ctx;
-use super::reply::{Cons, Dest, Reply, cons_options, field};
+use super::find::Cand;
+use super::packet::{Ctx, Scoped};
+use super::reply::{
+    Cons, FILE_LEN, Reply, boot_fields, cons_options, default_mask_and_name, field, lease_dest,
+    next_server,
+};
 use super::{BootNote, Ignore, Reason, via};
 
 pub(super) fn bootp(ctx: &mut Ctx<'_>) {
     let req = ctx.req;
-    let cfg = ctx.cfg;
     let text = format!("BOOTREQUEST from {} via {}", req.hw_text(), via(req));
     if !ctx.locate_network() {
         ctx.log(format!("{text}: network unknown"));
@@ -24,118 +28,58 @@ pub(super) fn bootp(ctx: &mut Ctx<'_>) {
     }
     ctx.classify();
     let Some(share) = ctx.shared else { return };
-    let found = ctx.find_lease(share, None);
-    let lease = found.lease;
-    let fixed_host = lease.as_ref().and_then(|c| c.host);
-    if lease.as_ref().is_none_or(|c| !c.fixed) {
-        // A dynamic client: a host without a fixed address may still apply, and the
-        // address comes from a pool that permits dynamic BOOTP clients.
-        let hosts = ctx.hosts_by_hw();
-        let host = fixed_host.or_else(|| ctx.dynamic_host(&hosts));
-        let cand = match lease {
-            Some(c) => Some(c),
-            None => ctx.allocate(share),
-        };
-        let Some(cand) = cand else {
-            ctx.log(format!(
-                "{text}: BOOTP from dynamic client and no dynamic leases"
-            ));
-            ctx.ignore(Ignore::NoBootpLease);
-            return;
-        };
-        ctx.ack_lease(cand, Kind::Bootp, None, text, host);
-        return;
+    match ctx.find_lease(share, None).lease {
+        Some(cand) if cand.fixed => fixed_client(ctx, cand, text),
+        lease => dynamic_client(ctx, share, lease, text),
     }
-    let Some(cand) = lease else { return };
+}
+
+/// A dynamic client: a host without a fixed address may still apply, and the address comes
+/// from a pool that permits dynamic BOOTP clients (answered by `ack_lease`).
+fn dynamic_client(ctx: &mut Ctx<'_>, share: SharedId, lease: Option<Cand>, text: String) {
+    let hosts = ctx.hosts_by_hw();
+    let host = lease
+        .as_ref()
+        .and_then(|c| c.host)
+        .or_else(|| ctx.dynamic_host(&hosts));
+    let Some(cand) = lease.or_else(|| ctx.allocate(share)) else {
+        ctx.log(format!(
+            "{text}: BOOTP from dynamic client and no dynamic leases"
+        ));
+        ctx.ignore(Ignore::NoBootpLease);
+        return;
+    };
+    ctx.ack_lease(cand, Kind::Bootp, None, text, host);
+}
+
+/// A client with a fixed address: the subnet's, classes' and host's scopes, the access
+/// rules, and the BOOTREPLY.
+fn fixed_client(ctx: &mut Ctx<'_>, cand: Cand, text: String) {
+    let cfg = ctx.cfg;
     let Some(subnet) = cfg.subnets.get(cand.subnet) else {
         return;
     };
-    let mut st = OptionState::new();
-    let mut vars = Bindings::new();
-    let mut fx = Effects::default();
-    ctx.env(Some(&cand.lease), None, true).run_scope(
-        subnet.group,
-        None,
-        &mut st,
-        &mut vars,
-        &mut fx,
-    );
-    ctx.apply_effects(fx);
-    ctx.run_classes(Some(subnet.group), Some(&cand.lease), &mut st, &mut vars);
-    let host = fixed_host.and_then(|h| cfg.hosts.get(h));
+    let mut sc = Scoped::default();
+    ctx.run_scopes(&[(subnet.group, None)], Some(&cand), None, &mut sc);
+    ctx.run_classes(Some(subnet.group), Some(&cand.lease), &mut sc);
+    let host = cand.host.and_then(|h| cfg.hosts.get(h));
     if let Some(h) = host {
-        let mut fx = Effects::default();
-        ctx.env(Some(&cand.lease), Some(h), true).run_scope(
-            h.group,
-            Some(subnet.group),
-            &mut st,
-            &mut vars,
-            &mut fx,
+        ctx.run_scopes(
+            &[(h.group, Some(subnet.group))],
+            Some(&cand),
+            Some(h),
+            &mut sc,
         );
-        ctx.apply_effects(fx);
-        ctx.apply_boot_plan(h, cand.lease.ip, &mut st);
+        ctx.apply_boot_plan(h, cand.lease.ip, &mut sc.st);
     }
-    for (code, why, what) in [
-        (8u32, Ignore::BootpDisallowed, "bootp disallowed"),
-        (9, Ignore::BootingDisallowed, "booting disallowed"),
-    ] {
-        if st.flag(code) == Some(false) {
-            if st.get(SERVER, code).and_then(|d| d.first().copied()) != Some(2) {
-                ctx.log(format!("{text}: {what}"));
-            }
-            ctx.ignore(why);
-            return;
-        }
+    if ctx.access_denied(&sc.st, &text, false, true) {
+        return;
     }
-    let mut r = Reply::to(req);
-    if !req.options_valid && st.flag(20) != Some(true) {
-        // An RFC 951 client without the magic cookie (ISC copies its vendor area back;
-        // we send an empty one).
-        r.options = Vec::new();
-    } else {
-        if !st.has(DHCP, 1) {
-            st.set(DHCP, 1, subnet.mask.octets().to_vec());
-        }
-        if st.flag(12) == Some(true)
-            && let Some(h) = host
-            && !st.has(DHCP, 12)
-        {
-            st.set(DHCP, 12, h.name.as_bytes().to_vec());
-        }
-        let laid = cons_options(
-            cfg,
-            req,
-            &Cons {
-                st: &st,
-                prl: None,
-                bootpp: true,
-                mms: None,
-                file_free: false,
-                sname_free: false,
-                echo_client_id: false,
-                agent: None,
-            },
-        );
-        r.options = laid.options;
-    }
-    r.ciaddr = req.ciaddr;
-    r.yiaddr = cand.lease.ip;
-    if st.flag(22) == Some(true) {
-        r.flags |= 0x8000;
-    }
-    r.siaddr = match st.get(SERVER, 17).filter(|d| d.len() >= 4) {
-        Some(ns) => Ipv4Addr::new(ns[0], ns[1], ns[2], ns[3]),
-        None => ctx.interface_address().unwrap_or(Ipv4Addr::UNSPECIFIED),
-    };
-    r.file = match st.get(SERVER, 15) {
-        Some(f) => field(Some(f), 128),
-        None => req.file.iter().take(128).copied().collect(),
-    };
-    r.sname = field(st.get(SERVER, 16), 64);
+    let r = boot_reply(ctx, &cand, subnet, host, &mut sc.st);
     if ctx.interface_address().is_none() {
         ctx.log(format!(
             "{text}: Interface {} appears to have no IPv4 addresses, and so dhcpd cannot select a source address.",
-            req.meta.iface
+            ctx.req.meta.iface
         ));
         ctx.ignore(Ignore::UnknownNetwork);
         return;
@@ -145,27 +89,54 @@ pub(super) fn bootp(ctx: &mut Ctx<'_>) {
     ctx.log(format!(
         "BOOTREPLY for {} to {name} ({}) via {}",
         cand.lease.ip,
-        req.hw_text(),
-        via(req)
+        ctx.req.hw_text(),
+        via(ctx.req)
     ));
-    r.dest = if !req.giaddr.is_unspecified() {
-        Dest::Relay(req.giaddr)
-    } else if r.flags & 0x8000 == 0 {
-        Dest::Link {
-            ip: r.yiaddr,
-            hw: req.hardware(),
-        }
-    } else {
-        Dest::Broadcast
-    };
-    if let Some(machine) = host.and_then(|h| h.machine.clone()) {
-        ctx.out.boot = Some(BootNote {
-            machine,
-            detail: format!("BOOTREPLY {} {}", cand.lease.ip, r.file_text())
-                .trim_end()
-                .to_string(),
-        });
-    }
+    ctx.out.boot = BootNote::of(host, "BOOTREPLY", &r);
     ctx.out.reason = Reason::BootReply;
     ctx.out.reply = Some(r);
+}
+
+/// The BOOTREPLY to a fixed-address client: options in a 64-byte vendor area (none for an
+/// RFC 951 client unless `always-reply-rfc1048`), `siaddr` the next server or this one,
+/// the client's own `file` without `filename`.
+fn boot_reply(
+    ctx: &Ctx<'_>,
+    cand: &Cand,
+    subnet: &Subnet,
+    host: Option<&HostDecl>,
+    st: &mut OptionState,
+) -> Reply {
+    let req = ctx.req;
+    let mut r = Reply::to(req);
+    if !req.options_valid && st.flag(Sv::AlwaysReplyRfc1048) != Some(true) {
+        // An RFC 951 client without the magic cookie (ISC copies its vendor area back;
+        // we send an empty one).
+        r.options = Vec::new();
+    } else {
+        default_mask_and_name(st, subnet.mask, host);
+        let laid = cons_options(
+            ctx.cfg,
+            req,
+            &Cons {
+                bootpp: true,
+                ..Cons::plain(st)
+            },
+        );
+        r.options = laid.options;
+    }
+    r.ciaddr = req.ciaddr;
+    r.yiaddr = cand.lease.ip;
+    if st.flag(Sv::AlwaysBroadcast) == Some(true) {
+        r.flags |= BROADCAST_FLAG;
+    }
+    r.siaddr = next_server(st)
+        .or_else(|| ctx.interface_address())
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    (r.file, r.sname) = boot_fields(st);
+    if !st.has(SERVER, Sv::Filename) {
+        r.file = field(Some(&req.file), FILE_LEN);
+    }
+    r.dest = lease_dest(req, &r, false, false);
+    r
 }

@@ -4,14 +4,18 @@
 
 use std::net::Ipv4Addr;
 
-use crate::eval::{Bindings, Effects, OptionState};
-use crate::lease::{BindingState, Lease};
-use crate::model::{DHCP, GroupId, SERVER};
-use crate::request::msg;
+use crate::eval::state::IGNORE;
+use crate::eval::{Effects, OptionState, Sv};
+use crate::lease::{BindingState, Lease, MAX_TIME};
+use crate::model::{DHCP, GroupId, HostId, PoolId, ROOT, SERVER, Subnet};
+use crate::request::{BROADCAST_FLAG, code, msg};
 
 use super::ack::Kind;
-use super::packet::Ctx;
-use super::reply::{Cons, Dest, Reply, cons_options, field};
+use super::find::Found;
+use super::packet::{Ctx, Scoped};
+use super::reply::{
+    Cons, Dest, Reply, boot_fields, cons_options, default_mask_and_name, next_server, request_list,
+};
 use super::{Ignore, NakReason, Reason, hostname_part, via};
 
 /// ISC's `abandon-lease-time` default.
@@ -38,7 +42,9 @@ pub(super) fn dhcp(ctx: &mut Ctx<'_>, t: u8) {
         msg::RELEASE => release(ctx),
         msg::DECLINE => decline(ctx),
         msg::INFORM => inform(ctx),
-        msg::OFFER | msg::ACK | msg::NAK | 10..=13 => ctx.ignore(Ignore::ServerMessage),
+        msg::OFFER | msg::ACK | msg::NAK | msg::LEASEQUERY..=msg::LEASEACTIVE => {
+            ctx.ignore(Ignore::ServerMessage)
+        }
         _ => {
             ctx.log(format!(
                 "{} from {} via {}: unknown packet type",
@@ -89,16 +95,16 @@ fn discover(ctx: &mut Ctx<'_>) {
 
 fn request(ctx: &mut Ctx<'_>) {
     let req = ctx.req;
-    let requested = req.option_ip(50);
+    let cfg = ctx.cfg;
+    let requested = req.option_ip(code::REQUESTED_IP_ADDRESS);
     let cip = requested.unwrap_or(req.ciaddr);
-    let subnet = ctx.cfg.find_subnet(cip);
-    let mut found = super::find::Found::default();
-    if let Some(s) = subnet.and_then(|s| ctx.cfg.subnets.get(s)) {
-        let share = s.shared;
-        found = ctx.find_lease(share, None);
-    }
+    let subnet = cfg.find_subnet(cip).and_then(|s| cfg.subnets.get(s));
+    let found = match subnet {
+        Some(s) => ctx.find_lease(s.shared, None),
+        None => Found::default(),
+    };
     let sid = req
-        .option_ip(54)
+        .option_ip(code::SERVER_IDENTIFIER)
         .map(|ip| format!(" ({ip})"))
         .unwrap_or_default();
     let text = format!(
@@ -109,47 +115,20 @@ fn request(ctx: &mut Ctx<'_>) {
     );
     let has_ci = !req.ciaddr.is_unspecified();
     let has_gi = !req.giaddr.is_unspecified();
-    let mut nak_group: Option<GroupId> =
-        subnet.and_then(|s| ctx.cfg.subnets.get(s)).map(|s| s.group);
+    let mut nak_group: Option<GroupId> = subnet.map(|s| s.group);
+    // From an unknown network, through a relay while renewing, or in INIT-REBOOT: the
+    // address must be on the client's network.
     if ctx.shared.is_none() || (has_ci && has_gi) || (requested.is_some() && !has_ci) {
         match ctx.shared {
             None => {
-                if let Some(s) = subnet.and_then(|s| ctx.cfg.subnets.get(s))
-                    && ctx.cfg.groups.get(s.group).is_some_and(|g| g.authoritative)
-                {
-                    ctx.log(format!("{text}: wrong network."));
-                    nak(ctx, cip, None, NakReason::WrongNetwork);
-                    return;
-                }
-                let why = if subnet.is_some() {
-                    "not authoritative"
-                } else {
-                    "unknown subnet"
-                };
-                ctx.log(format!("{text}: ignored ({why})."));
-                ctx.ignore(if subnet.is_some() {
-                    Ignore::NotAuthoritative
-                } else {
-                    Ignore::UnknownSubnet
-                });
+                wrong_network(ctx, &text, cip, subnet.map(|s| s.group), subnet.is_some());
                 return;
             }
-            Some(share) => match ctx.cfg.find_grouped_subnet(share, cip) {
-                Some(s) => nak_group = ctx.cfg.subnets.get(s).map(|s| s.group),
+            Some(share) => match cfg.find_grouped_subnet(share, cip) {
+                Some(s) => nak_group = cfg.subnets.get(s).map(|s| s.group),
                 None => {
-                    let auth = ctx
-                        .cfg
-                        .shared
-                        .get(share)
-                        .and_then(|s| ctx.cfg.groups.get(s.group))
-                        .is_some_and(|g| g.authoritative);
-                    if auth {
-                        ctx.log(format!("{text}: wrong network."));
-                        nak(ctx, cip, None, NakReason::WrongNetwork);
-                    } else {
-                        ctx.log(format!("{text}: ignored (not authoritative)."));
-                        ctx.ignore(Ignore::NotAuthoritative);
-                    }
+                    let share_group = cfg.shared.get(share).map(|s| s.group);
+                    wrong_network(ctx, &text, cip, share_group, true);
                     return;
                 }
             },
@@ -168,9 +147,32 @@ fn request(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// A DHCPREQUEST for an address that is not on the client's network: a NAK when `group`
+/// (the address's subnet, or the client's network) is authoritative, else silence.
+fn wrong_network(
+    ctx: &mut Ctx<'_>,
+    text: &str,
+    cip: Ipv4Addr,
+    group: Option<GroupId>,
+    known_subnet: bool,
+) {
+    if group.is_some_and(|g| ctx.authoritative(g)) {
+        ctx.log(format!("{text}: wrong network."));
+        nak(ctx, cip, None, NakReason::WrongNetwork);
+        return;
+    }
+    let (why, ignore) = if known_subnet {
+        ("not authoritative", Ignore::NotAuthoritative)
+    } else {
+        ("unknown subnet", Ignore::UnknownSubnet)
+    };
+    ctx.log(format!("{text}: ignored ({why})."));
+    ctx.ignore(ignore);
+}
+
 fn release(ctx: &mut Ctx<'_>) {
     let req = ctx.req;
-    if req.option(50).is_some() {
+    if req.option(code::REQUESTED_IP_ADDRESS).is_some() {
         ctx.log(format!(
             "DHCPRELEASE from {} specified requested-address.",
             req.hw_text()
@@ -214,7 +216,7 @@ fn release(ctx: &mut Ctx<'_>) {
 
 fn decline(ctx: &mut Ctx<'_>) {
     let req = ctx.req;
-    let Some(cip) = req.option_ip(50) else {
+    let Some(cip) = req.option_ip(code::REQUESTED_IP_ADDRESS) else {
         ctx.ignore(Ignore::DeclineWithoutAddress);
         return;
     };
@@ -225,211 +227,207 @@ fn decline(ctx: &mut Ctx<'_>) {
         hostname_part(lease.as_ref()),
         via(req)
     );
-    let mut st = OptionState::new();
-    let mut vars = Bindings::new();
+    let mut sc = Scoped::default();
     let subnet_group = lease
         .as_ref()
         .and_then(|l| ctx.cfg.pool_of(l.ip))
         .and_then(|(_, r)| ctx.cfg.subnets.get(r.subnet))
         .map(|s| s.group);
     if let Some(g) = subnet_group {
-        let mut fx = Effects::default();
-        ctx.env(None, None, false)
-            .run_scope(g, None, &mut st, &mut vars, &mut fx);
-        ctx.apply_effects(fx);
+        ctx.run_scopes(&[(g, None)], None, None, &mut sc);
     }
-    ctx.run_classes(subnet_group, None, &mut st, &mut vars);
-    let declines = st.get(SERVER, 29).and_then(|d| d.first().copied());
-    let allowed = declines.is_none_or(|v| v != 0 && v != 2);
-    let status = if allowed {
-        match &lease {
-            Some(l) => {
-                let mut n = l.clone();
-                let abandon = st
-                    .u32(SERVER, 89)
-                    .map_or(DEFAULT_ABANDON_LEASE_TIME, i64::from);
-                n.ends = (ctx.now + abandon).min(crate::lease::MAX_TIME);
-                n.state = BindingState::Abandoned;
-                n.next_state = BindingState::Abandoned;
-                n.rewind_state = BindingState::Abandoned;
-                n.hardware = None;
-                n.uid = None;
-                n.bindings.clear();
-                n.client_hostname = None;
-                n.tstp = n.ends;
-                ctx.log(format!("Abandoning IP address {cip}: declined."));
-                ctx.change(n, true);
-                ctx.out.reason = Reason::Declined { found: true };
-                "abandoned"
-            }
-            None => {
-                ctx.out.reason = Reason::Declined { found: false };
-                "not found"
-            }
-        }
-    } else {
+    ctx.run_classes(subnet_group, None, &mut sc);
+    let st = &sc.st;
+    let declines = st
+        .get(SERVER, Sv::Declines)
+        .and_then(|d| d.first().copied());
+    let allowed = declines.is_none_or(|v| v != 0 && v != IGNORE);
+    let status = if !allowed {
         ctx.ignore(Ignore::DeclinesIgnored);
         "ignored"
+    } else if let Some(l) = &lease {
+        abandon(ctx, l, st);
+        ctx.out.reason = Reason::Declined { found: true };
+        "abandoned"
+    } else {
+        ctx.out.reason = Reason::Declined { found: false };
+        "not found"
     };
-    if declines != Some(2) {
+    if !st.ignored(Sv::Declines) {
         ctx.log(format!("{text}: {status}"));
     }
 }
 
+/// ISC's `abandon_lease` for a declined address: no owner, for `abandon-lease-time`.
+fn abandon(ctx: &mut Ctx<'_>, l: &Lease, st: &OptionState) {
+    let mut n = l.clone();
+    let abandon = st
+        .u32(SERVER, Sv::AbandonLeaseTime)
+        .map_or(DEFAULT_ABANDON_LEASE_TIME, i64::from);
+    n.ends = (ctx.now + abandon).min(MAX_TIME);
+    n.state = BindingState::Abandoned;
+    n.next_state = BindingState::Abandoned;
+    n.rewind_state = BindingState::Abandoned;
+    n.hardware = None;
+    n.uid = None;
+    n.bindings.clear();
+    n.client_hostname = None;
+    n.tstp = n.ends;
+    ctx.log(format!("Abandoning IP address {}: declined.", l.ip));
+    ctx.change(n, true);
+}
+
 fn inform(ctx: &mut Ctx<'_>) {
     let req = ctx.req;
-    let cfg = ctx.cfg;
     let zero_ci = req.ciaddr.is_unspecified();
     let cip = if zero_ci { req.meta.src } else { req.ciaddr };
-    let mut sip = cip;
-    let has_gi = !req.giaddr.is_unspecified();
-    if has_gi && zero_ci {
-        sip = req.giaddr;
-    }
     let text = format!("DHCPINFORM from {cip} via {}", via(req));
     if cip.is_unspecified() {
         ctx.log(format!("{text}: ignored (null source address)."));
         ctx.ignore(Ignore::InformNullSource);
         return;
     }
-    let mut st = OptionState::new();
-    let sel = req
-        .agent_options()
-        .into_iter()
-        .find(|(c, _)| *c == 5)
-        .map(|(_, d)| d.to_vec())
-        .or_else(|| req.option(118).map(<[u8]>::to_vec));
-    if let Some(d) = sel {
-        match <[u8; 4]>::try_from(d.as_slice()) {
+    let mut sc = Scoped::default();
+    let Some(subnet) = inform_subnet(ctx, &text, cip, &mut sc.st) else {
+        return;
+    };
+    let pool = if zero_ci {
+        None
+    } else {
+        ctx.cfg.pool_of(cip).map(|(pid, _)| pid)
+    };
+    inform_scopes(ctx, subnet, pool, cip, &mut sc);
+    inform_ack(ctx, subnet, &mut sc.st, cip, text);
+}
+
+/// The subnet a DHCPINFORM is answered for, if authoritative: the selection option's
+/// address, else the relay's (for a client without `ciaddr`), else the client's.
+fn inform_subnet<'c>(
+    ctx: &mut Ctx<'c>,
+    text: &str,
+    cip: Ipv4Addr,
+    st: &mut OptionState,
+) -> Option<&'c Subnet> {
+    let req = ctx.req;
+    let cfg = ctx.cfg;
+    let mut sip = if !req.giaddr.is_unspecified() && req.ciaddr.is_unspecified() {
+        req.giaddr
+    } else {
+        cip
+    };
+    if let Some(d) = req.link_selection() {
+        match <[u8; 4]>::try_from(d) {
             Ok(b) => sip = Ipv4Addr::from(b),
             Err(_) => {
                 ctx.log(format!(
                     "{text}: ignored (invalid subnet selection option)."
                 ));
                 ctx.ignore(Ignore::InformUnknownSubnet);
-                return;
+                return None;
             }
         }
-        if let Some(o) = req.option(118) {
-            st.set(DHCP, 118, o.to_vec());
+        if let Some(o) = req.option(code::SUBNET_SELECTION) {
+            st.set(DHCP, code::SUBNET_SELECTION, o.to_vec());
         }
     }
     let Some(subnet) = cfg.find_subnet(sip).and_then(|s| cfg.subnets.get(s)) else {
         ctx.log(format!("{text}: unknown subnet for address {sip}"));
         ctx.ignore(Ignore::InformUnknownSubnet);
-        return;
+        return None;
     };
-    if !cfg
-        .groups
-        .get(subnet.group)
-        .is_some_and(|g| g.authoritative)
-    {
+    if !ctx.authoritative(subnet.group) {
         ctx.log(format!(
             "{text}: not authoritative for subnet {}",
             subnet.net
         ));
         ctx.ignore(Ignore::InformNotAuthoritative);
-        return;
+        return None;
     }
-    let mut vars = Bindings::new();
-    let mut fx = Effects::default();
-    ctx.env(None, None, false)
-        .run_scope(subnet.group, None, &mut st, &mut vars, &mut fx);
-    if !zero_ci
-        && let Some((pid, _)) = cfg.pool_of(cip)
-        && let Some(p) = cfg.pools.get(pid)
-    {
-        let share_group = cfg.shared.get(p.shared).map(|s| s.group);
-        ctx.env(None, None, false)
-            .run_scope(p.group, share_group, &mut st, &mut vars, &mut fx);
+    Some(subnet)
+}
+
+/// The scopes of a DHCPINFORM: the subnet's, the pool's of the client's address, the
+/// classes', and a host's.
+fn inform_scopes(
+    ctx: &mut Ctx<'_>,
+    subnet: &Subnet,
+    pool: Option<PoolId>,
+    cip: Ipv4Addr,
+    sc: &mut Scoped,
+) {
+    let mut scopes = vec![(subnet.group, None)];
+    scopes.extend(pool.and_then(|p| ctx.pool_scope(p)));
+    ctx.run_scopes(&scopes, None, None, sc);
+    ctx.run_classes(Some(subnet.group), None, sc);
+    if let Some(h) = inform_host(ctx, cip).and_then(|h| ctx.cfg.hosts.get(h)) {
+        ctx.run_scopes(&[(h.group, Some(subnet.group))], None, Some(h), sc);
     }
-    ctx.apply_effects(fx);
-    ctx.run_classes(Some(subnet.group), None, &mut st, &mut vars);
-    // A host: one whose fixed address is the client's, else one without fixed address.
+}
+
+/// The host of a DHCPINFORM client: one whose fixed address is the client's, else one
+/// without a fixed address (by client identifier, then by hardware address).
+fn inform_host(ctx: &Ctx<'_>, cip: Ipv4Addr) -> Option<HostId> {
     let mut host = None;
     for list in [ctx.hosts_by_uid(), ctx.hosts_by_hw()] {
-        let exact = list
-            .iter()
-            .copied()
-            .find(|h| cfg.hosts.get(*h).is_some_and(|h| h.fixed.contains(&cip)));
+        let exact = list.iter().copied().find(|h| {
+            ctx.cfg
+                .hosts
+                .get(*h)
+                .is_some_and(|h| h.fixed.contains(&cip))
+        });
         host = exact.or(host).or_else(|| ctx.dynamic_host(&list));
         if exact.is_some() {
             break;
         }
     }
-    if let Some(h) = host.and_then(|h| cfg.hosts.get(h)) {
-        let mut fx = Effects::default();
-        ctx.env(None, Some(h), false).run_scope(
-            h.group,
-            Some(subnet.group),
-            &mut st,
-            &mut vars,
-            &mut fx,
-        );
-        ctx.apply_effects(fx);
-    }
+    host
+}
+
+/// The DHCPACK to a DHCPINFORM: no lease times, `file`/`sname` not overloaded; to the
+/// relay (broadcast) for a client without `ciaddr` behind one, else to the client.
+fn inform_ack(
+    ctx: &mut Ctx<'_>,
+    subnet: &Subnet,
+    st: &mut OptionState,
+    cip: Ipv4Addr,
+    text: String,
+) {
+    let req = ctx.req;
     let mut r = Reply::to(req);
-    r.file = field(st.get(SERVER, 15), 128);
-    r.sname = field(st.get(SERVER, 16), 64);
-    st.set(DHCP, 53, vec![msg::ACK]);
-    if st.get(DHCP, 54).is_none_or(|d| d.len() != 4)
-        && let Some(a) = ctx.interface_address()
-    {
-        st.set(DHCP, 54, a.octets().to_vec());
-    }
-    if !st.has(DHCP, 1) {
-        st.set(DHCP, 1, subnet.mask.octets().to_vec());
-    }
-    let prl = st
-        .get(DHCP, 55)
-        .map(<[u8]>::to_vec)
-        .or_else(|| req.option(55).map(<[u8]>::to_vec));
+    (r.file, r.sname) = boot_fields(st);
+    st.set(DHCP, code::MESSAGE_TYPE, vec![msg::ACK]);
+    ctx.default_server_id(st);
+    // The subnet mask only: no host name from a host declaration.
+    default_mask_and_name(st, subnet.mask, None);
+    let prl = request_list(st, req);
     ctx.log(text);
-    if let Some(ns) = st.get(SERVER, 17).filter(|d| d.len() >= 4) {
-        r.siaddr = Ipv4Addr::new(ns[0], ns[1], ns[2], ns[3]);
+    if let Some(ns) = next_server(st) {
+        r.siaddr = ns;
     }
-    for code in [51, 58, 59] {
-        st.remove(DHCP, code);
+    for c in [code::LEASE_TIME, code::RENEWAL_TIME, code::REBINDING_TIME] {
+        st.remove(DHCP, c);
     }
-    // ISC answers an INFORM without overloading `file`/`sname`.
     let laid = cons_options(
-        cfg,
+        ctx.cfg,
         req,
         &Cons {
-            st: &st,
             prl: prl.as_deref(),
-            bootpp: false,
-            mms: None,
-            file_free: false,
-            sname_free: false,
-            echo_client_id: false,
             agent: ctx.agent_echo(),
+            ..Cons::plain(st)
         },
     );
-    r.options = laid.options;
-    if let Some(f) = laid.file {
-        r.file = f;
-    }
-    if let Some(s) = laid.sname {
-        r.sname = s;
-    }
+    r.lay_out(laid);
     r.ciaddr = req.ciaddr;
-    if zero_ci && has_gi {
-        r.flags |= 0x8000;
+    let relayed = req.ciaddr.is_unspecified() && !req.giaddr.is_unspecified();
+    let via = if relayed {
+        r.flags |= BROADCAST_FLAG;
         r.dest = Dest::Relay(req.giaddr);
-        ctx.log(format!(
-            "DHCPACK to {cip} ({}) via {}",
-            req.hw_text(),
-            req.giaddr
-        ));
+        req.giaddr.to_string()
     } else {
         r.dest = Dest::Unicast(cip);
-        ctx.log(format!(
-            "DHCPACK to {cip} ({}) via {}",
-            req.hw_text(),
-            req.meta.iface
-        ));
-    }
+        req.meta.iface.clone()
+    };
+    ctx.log(format!("DHCPACK to {cip} ({}) via {via}", req.hw_text()));
     ctx.out.reason = Reason::InformAck;
     ctx.out.reply = Some(r);
 }
@@ -437,68 +435,39 @@ fn inform(ctx: &mut Ctx<'_>) {
 /// ISC's `nak_lease`.
 fn nak(ctx: &mut Ctx<'_>, cip: Ipv4Addr, network_group: Option<GroupId>, why: NakReason) {
     let req = ctx.req;
-    let cfg = ctx.cfg;
     let mut opts = OptionState::new();
-    opts.set(DHCP, 53, vec![msg::NAK]);
+    opts.set(DHCP, code::MESSAGE_TYPE, vec![msg::NAK]);
     if let Some(m) = ctx.dhcp_message {
-        opts.set(DHCP, 56, m.as_bytes().to_vec());
+        opts.set(DHCP, code::MESSAGE, m.as_bytes().to_vec());
     }
     // The server identifier and echo-client-id come from the network's scopes.
-    let mut eval = OptionState::new();
-    let mut vars = Bindings::new();
-    let mut fx = Effects::default();
-    let env = ctx.env(None, None, false);
-    match ctx.shared.and_then(|s| cfg.shared.get(s)) {
-        Some(sh) => {
-            let first = sh
-                .subnets
-                .first()
-                .and_then(|s| cfg.subnets.get(*s))
-                .map_or(sh.group, |s| s.group);
-            env.run_scope(first, None, &mut eval, &mut vars, &mut fx);
-            if let Some(p) = sh.pools.first().and_then(|p| cfg.pools.get(*p)) {
-                env.run_scope(p.group, Some(sh.group), &mut eval, &mut vars, &mut fx);
-            }
-        }
-        None => env.run_scope(
-            network_group.unwrap_or(crate::model::ROOT),
-            None,
-            &mut eval,
-            &mut vars,
-            &mut fx,
-        ),
-    }
-    let server_id = eval
-        .get(DHCP, 54)
+    let mut sc = nak_network_scopes(ctx, network_group);
+    let server_id = sc
+        .st
+        .get(DHCP, code::SERVER_IDENTIFIER)
         .filter(|d| d.len() == 4)
         .map(<[u8]>::to_vec)
         .or_else(|| ctx.interface_address().map(|a| a.octets().to_vec()));
     if let Some(sid) = server_id {
-        opts.set(DHCP, 54, sid);
+        opts.set(DHCP, code::SERVER_IDENTIFIER, sid);
     }
-    ctx.run_classes(None, None, &mut eval, &mut vars);
-    if eval.flag(85) == Some(true)
+    ctx.run_classes(None, None, &mut sc);
+    if sc.st.flag(Sv::EchoClientId) == Some(true)
         && let Some(id) = req.client_id()
     {
-        opts.set(DHCP, 61, id.to_vec());
+        opts.set(DHCP, code::CLIENT_IDENTIFIER, id.to_vec());
     }
     let laid = cons_options(
-        cfg,
+        ctx.cfg,
         req,
         &Cons {
-            st: &opts,
-            prl: None,
-            bootpp: false,
-            mms: None,
-            file_free: false,
-            sname_free: false,
-            echo_client_id: false,
             agent: ctx.agent_echo(),
+            ..Cons::plain(&opts)
         },
     );
     let mut r = Reply::to(req);
     r.options = laid.options;
-    r.flags |= 0x8000;
+    r.flags |= BROADCAST_FLAG;
     r.dest = if req.giaddr.is_unspecified() {
         Dest::Broadcast
     } else {
@@ -511,4 +480,30 @@ fn nak(ctx: &mut Ctx<'_>, cip: Ipv4Addr, network_group: Option<GroupId>, why: Na
     ));
     ctx.out.reason = Reason::Nak(why);
     ctx.out.reply = Some(r);
+}
+
+/// The scopes a NAK reads: the client's network's first subnet and first pool, else
+/// `network_group` (the requested address's subnet), else the global scope. What they
+/// `add` or `log` is not applied.
+fn nak_network_scopes(ctx: &Ctx<'_>, network_group: Option<GroupId>) -> Scoped {
+    let cfg = ctx.cfg;
+    let mut sc = Scoped::default();
+    let mut fx = Effects::default();
+    let env = ctx.env(None, None, false);
+    let mut run = |group, limit| env.run_scope(group, limit, &mut sc.st, &mut sc.vars, &mut fx);
+    match ctx.shared.and_then(|s| cfg.shared.get(s)) {
+        Some(sh) => {
+            let first = sh
+                .subnets
+                .first()
+                .and_then(|s| cfg.subnets.get(*s))
+                .map_or(sh.group, |s| s.group);
+            run(first, None);
+            if let Some(p) = sh.pools.first().and_then(|p| cfg.pools.get(*p)) {
+                run(p.group, Some(sh.group));
+            }
+        }
+        None => run(network_group.unwrap_or(ROOT), None),
+    }
+    sc
 }

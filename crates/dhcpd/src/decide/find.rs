@@ -6,9 +6,9 @@
 use std::net::Ipv4Addr;
 
 use crate::conf::ast::PermitKind;
-use crate::lease::{BindingState, Lease};
+use crate::lease::{BindingState, Hardware, Lease};
 use crate::model::{HostId, PoolId, SharedId, SubnetId};
-use crate::request::msg;
+use crate::request::{code, msg};
 
 use super::packet::Ctx;
 
@@ -24,6 +24,28 @@ pub(super) struct Cand {
     pub pool: Option<PoolId>,
 }
 
+/// The leases `find_lease` weighs.
+struct Leads {
+    /// A host's fixed address.
+    fixed: Option<Cand>,
+    /// The lease on the requested address.
+    ip: Option<Cand>,
+    /// The client's lease by client identifier.
+    uid: Option<Cand>,
+    /// The client's lease by hardware address.
+    hw: Option<Cand>,
+}
+
+/// Who is asking for what, as `find_lease` reads the packet.
+struct Asking<'r> {
+    /// The message type (0: BOOTP).
+    ptype: u8,
+    /// The address the client has or asks for: `ciaddr`, else option 50.
+    cip: Option<Ipv4Addr>,
+    cid: Option<&'r [u8]>,
+    hw: Hardware,
+}
+
 /// What `find_lease` found.
 #[derive(Debug, Default)]
 pub(super) struct Found {
@@ -36,7 +58,7 @@ fn is_free(s: BindingState) -> bool {
     matches!(s, BindingState::Free | BindingState::Backup)
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// A dynamic lease as a candidate: the range (pool, subnet) its address is in.
     pub(super) fn cand(&self, lease: Lease) -> Option<Cand> {
         let (pool, range) = self.cfg.pool_of(lease.ip)?;
@@ -154,263 +176,40 @@ impl Ctx<'_> {
         None
     }
 
-    /// ISC's `find_lease`.
+    /// ISC's `find_lease`: the candidates (fixed address, requested address, the client's
+    /// lease by client identifier and by hardware address), weeded as ISC does, and the one
+    /// it picks.
     pub(super) fn find_lease(&mut self, share: SharedId, ip_lease_in: Option<Cand>) -> Found {
         let mut found = Found::default();
-        let req = self.req;
-        let ptype = req.msg_type().unwrap_or(0);
-        let cip: Option<Ipv4Addr> = if !req.ciaddr.is_unspecified() {
-            Some(req.ciaddr)
-        } else if let Some(ip) = req.option_ip(50) {
-            self.got_requested_address = true;
-            Some(ip)
-        } else {
-            None
-        };
-        let cid: Option<Vec<u8>> = req.client_id().map(<[u8]>::to_vec);
-        let mut fixed: Option<Cand> = None;
-        let mut host: Option<HostId> = None;
-        let mut uid_list: Vec<Lease> = Vec::new();
-
-        if let Some(c) = &cid {
-            let hosts = self.hosts_by_uid();
-            if !hosts.is_empty() {
-                self.known = true;
-                fixed = self.mockup(&hosts, share);
-                if fixed.is_none() {
-                    host = hosts.first().copied();
-                }
-            }
-            uid_list = self.leases_of(None, Some(c));
-        }
-        if fixed.is_none() && host.is_none() {
-            let hosts = self.hosts_by_hw();
-            if !hosts.is_empty() {
-                self.known = true;
-                host = hosts.first().copied();
-                fixed = self.mockup(&hosts, share);
-            }
-        }
-        if fixed.is_none() && host.is_none() {
-            let hosts = self.hosts_by_option();
-            if !hosts.is_empty() {
-                self.known = true;
-                host = hosts.first().copied();
-                fixed = self.mockup(&hosts, share);
-            }
-        }
-        let _ = host;
-
-        if ptype == msg::REQUEST
+        let ask = self.asking();
+        let fixed = self.fixed_lease(share);
+        if ask.ptype == msg::REQUEST
             && let Some(f) = &fixed
-            && cip != Some(f.lease.ip)
+            && ask.cip != Some(f.lease.ip)
         {
             found.ours = true;
             self.dhcp_message = Some("requested address is incorrect");
             return found;
         }
-
-        // The client's lease by client identifier.
-        let mut uid_lease: Option<Cand> = None;
-        for l in uid_list {
-            let do_release = req.ciaddr.is_unspecified();
-            let Some(c) = self.cand(l) else { continue };
-            if !self.usable_state(&c.lease) {
-                if do_release {
-                    self.release(&c.lease);
-                }
-                continue;
-            }
-            if self.shared_of(&c) != Some(share) {
-                continue;
-            }
-            if !self.cand_permitted(&c) {
-                if do_release {
-                    self.release(&c.lease);
-                }
-                continue;
-            }
-            uid_lease = Some(c);
-            break;
-        }
-
-        // By hardware address.
-        let mut hw_lease: Option<Cand> = None;
-        let hw = req.hardware();
-        for l in self.leases_of(Some(&hw), None) {
-            let Some(c) = self.cand(l) else { continue };
-            if !self.usable_state(&c.lease) {
-                continue;
-            }
-            if !is_free(self.state(&c.lease))
-                && c.lease.uid.is_some()
-                && cid.as_deref() != c.lease.uid.as_deref()
-            {
-                continue;
-            }
-            if self.shared_of(&c) != Some(share) {
-                continue;
-            }
-            if !self.cand_permitted(&c) {
-                if req.ciaddr.is_unspecified() {
-                    self.release(&c.lease);
-                }
-                continue;
-            }
-            hw_lease = Some(c);
-            break;
-        }
-
-        // The requested address.
-        let mut ip_lease: Option<Cand> = ip_lease_in.or_else(|| {
-            cip.and_then(|ip| self.lease_at(ip))
-                .and_then(|l| self.cand(l))
-        });
-        if ip_lease.is_some() {
-            found.ours = true;
-        }
-        if let Some(c) = &ip_lease
-            && self.shared_of(c) != Some(share)
-        {
-            found.ours = true;
-            self.dhcp_message = Some("requested address on bad subnet");
-            ip_lease = None;
-        }
-        if let Some(c) = &ip_lease {
-            let l = &c.lease;
-            let other_owner = match &l.uid {
-                Some(u) => cid.as_deref() != Some(u.as_slice()),
-                None => l.hardware.as_ref() != Some(&hw),
-            };
-            if other_owner && !is_free(self.state(l)) {
-                if self.state(l) != BindingState::Active {
-                    found.ours = false;
-                }
-                ip_lease = None;
-            }
-        }
-        if let Some(c) = &ip_lease
-            && (uid_lease.is_some() || hw_lease.is_some())
-            && !self.usable_state(&c.lease)
-            && ptype == msg::DISCOVER
-        {
-            ip_lease = None;
-        }
-        if let Some(c) = ip_lease.clone()
-            && self.state(&c.lease) == BindingState::Active
-            && c.lease.uid.is_some()
-            && uid_lease.as_ref().map(|u| u.lease.ip) != Some(c.lease.ip)
-        {
-            if cid.is_some() && c.lease.uid == cid {
-                if let Some(u) = uid_lease.take()
-                    && self.state(&u.lease) == BindingState::Active
-                {
-                    self.log(format!(
-                        "client {} has duplicate leases on {}",
-                        hw.colon(),
-                        self.cfg.shared.get(share).map_or("", |s| s.name.as_str())
-                    ));
-                    if req.ciaddr.is_unspecified() && ptype == msg::REQUEST {
-                        self.release(&u.lease);
-                    }
-                }
-                uid_lease = Some(c.clone());
-            }
-            if ptype == msg::REQUEST && fixed.is_some() {
-                fixed = None;
-                self.dhcp_message = Some("database conflict - call for help!");
-            }
-            if uid_lease.as_ref().map(|u| u.lease.ip) != Some(c.lease.ip) {
-                ip_lease = None;
-            }
-        }
-        if ptype == msg::REQUEST && fixed.is_some() && ip_lease.is_some() {
-            fixed = None;
-            self.dhcp_message = Some("database conflict - call for help!");
-        }
-        let same = |a: &Option<Cand>, b: &Option<Cand>| match (a, b) {
-            (Some(x), Some(y)) => x.lease.ip == y.lease.ip,
-            _ => false,
-        };
-        if same(&hw_lease, &uid_lease) {
-            hw_lease = None;
-        }
-        if same(&ip_lease, &hw_lease) {
-            hw_lease = None;
-        }
-        if same(&ip_lease, &uid_lease) {
-            uid_lease = None;
-        }
-        if let Some(c) = ip_lease.clone()
-            && !self.cand_permitted(&c)
-        {
-            if req.ciaddr.is_unspecified() && self.state(&c.lease) == BindingState::Active {
-                self.release(&c.lease);
-            }
-            ip_lease = None;
-        }
-        if let Some(c) = uid_lease.clone()
-            && !self.cand_permitted(&c)
-        {
-            if req.ciaddr.is_unspecified() {
-                self.release(&c.lease);
-            }
-            uid_lease = None;
-        }
-        if let Some(c) = hw_lease.clone()
-            && !self.cand_permitted(&c)
-        {
-            if req.ciaddr.is_unspecified() {
-                self.release(&c.lease);
-            }
-            hw_lease = None;
-        }
-        if ip_lease.is_none() {
+        let uid = self.lease_by_uid(share, &ask);
+        let hw = self.lease_by_hw(share, &ask);
+        let client_has_lease = uid.is_some() || hw.is_some();
+        let ip = self.lease_by_ip(share, &ask, ip_lease_in, client_has_lease, &mut found.ours);
+        let mut leads = Leads { fixed, ip, uid, hw };
+        self.settle_requested(share, &ask, &mut leads);
+        self.drop_unusable(&mut leads);
+        if leads.ip.is_none() {
             self.dhcp_message = Some("requested address not available");
         }
-        if ptype == msg::REQUEST && ip_lease.is_none() && fixed.is_none() {
+        if ask.ptype == msg::REQUEST && leads.ip.is_none() && leads.fixed.is_none() {
             return found;
         }
-
-        let mut lease: Option<Cand> = fixed;
-        if let Some(c) = ip_lease.clone() {
-            if lease.is_some() {
-                if req.ciaddr.is_unspecified() {
-                    self.release(&c.lease);
-                }
-            } else {
-                lease = Some(c);
-            }
-        }
-        if let Some(c) = uid_lease {
-            if lease.is_some() {
-                if req.ciaddr.is_unspecified()
-                    && ptype == msg::REQUEST
-                    && self.state(&c.lease) == BindingState::Active
-                {
-                    self.release(&c.lease);
-                }
-            } else {
-                lease = Some(c);
-            }
-        }
-        if let Some(c) = hw_lease
-            && lease.is_none()
-        {
-            let ok = match (&c.lease.uid, &cid) {
-                (None, _) => true,
-                (Some(u), Some(id)) => u == id,
-                (Some(_), None) => ptype == 0,
-            };
-            if ok {
-                lease = Some(c);
-            }
-        }
+        let requested = leads.ip.as_ref().map(|c| c.lease.ip);
+        let mut lease = self.pick(&ask, leads);
         if let Some(c) = &lease
             && self.state(&c.lease) == BindingState::Abandoned
         {
-            let requested = ip_lease.as_ref().map(|i| i.lease.ip) == Some(c.lease.ip);
-            if requested && ptype == msg::REQUEST {
+            if requested == Some(c.lease.ip) && ask.ptype == msg::REQUEST {
                 self.log(format!(
                     "Reclaiming REQUESTed abandoned IP address {}.",
                     c.lease.ip
@@ -422,6 +221,228 @@ impl Ctx<'_> {
         }
         found.lease = lease;
         found
+    }
+
+    /// Who is asking for what, as `find_lease` reads the packet.
+    fn asking(&mut self) -> Asking<'a> {
+        let req = self.req;
+        let cip = if !req.ciaddr.is_unspecified() {
+            Some(req.ciaddr)
+        } else if let Some(ip) = req.option_ip(code::REQUESTED_IP_ADDRESS) {
+            self.got_requested_address = true;
+            Some(ip)
+        } else {
+            None
+        };
+        Asking {
+            ptype: req.msg_type().unwrap_or(0),
+            cip,
+            cid: req.client_id(),
+            hw: req.hardware(),
+        }
+    }
+
+    /// The host lookup of `find_lease`: the first lookup that finds hosts makes the client
+    /// known, and gives their fixed address on `share`, if any.
+    fn fixed_lease(&mut self, share: SharedId) -> Option<Cand> {
+        let hosts = self.host_lookups().find(|h| !h.is_empty())?;
+        self.known = true;
+        self.mockup(&hosts, share)
+    }
+
+    /// ISC releases a lease it passes over, unless the client is renewing (`ciaddr` set).
+    fn release_unless_renewing(&mut self, l: &Lease) {
+        if self.req.ciaddr.is_unspecified() {
+            self.release(l);
+        }
+    }
+
+    /// The client's lease by client identifier (unusable ones are released on the way).
+    fn lease_by_uid(&mut self, share: SharedId, ask: &Asking<'_>) -> Option<Cand> {
+        let leases = self.leases_of(None, Some(ask.cid?));
+        self.first_usable(share, leases, true, |_, _| true)
+    }
+
+    /// The client's lease by hardware address, unless bound to another client identifier.
+    fn lease_by_hw(&mut self, share: SharedId, ask: &Asking<'_>) -> Option<Cand> {
+        let leases = self.leases_of(Some(&ask.hw), None);
+        self.first_usable(share, leases, false, |ctx, l| {
+            is_free(ctx.state(l)) || l.uid.is_none() || ask.cid == l.uid.as_deref()
+        })
+    }
+
+    /// ISC's walk over a client's leases: the first usable one that `owned` accepts, on
+    /// `share`, whose pool permits the client. Unpermitted ones (and with `release_unusable`
+    /// unusable ones) are released on the way.
+    fn first_usable(
+        &mut self,
+        share: SharedId,
+        leases: Vec<Lease>,
+        release_unusable: bool,
+        owned: impl Fn(&Self, &Lease) -> bool,
+    ) -> Option<Cand> {
+        for l in leases {
+            let Some(c) = self.cand(l) else { continue };
+            if !self.usable_state(&c.lease) {
+                if release_unusable {
+                    self.release_unless_renewing(&c.lease);
+                }
+                continue;
+            }
+            if !owned(self, &c.lease) || self.shared_of(&c) != Some(share) {
+                continue;
+            }
+            if !self.cand_permitted(&c) {
+                self.release_unless_renewing(&c.lease);
+                continue;
+            }
+            return Some(c);
+        }
+        None
+    }
+
+    /// The lease on the requested address (or `given`), unless it is on another network or
+    /// another client's, or (for a DISCOVER from a client with a lease of its own) not
+    /// usable. `ours`: the address is one of our leases.
+    fn lease_by_ip(
+        &mut self,
+        share: SharedId,
+        ask: &Asking<'_>,
+        given: Option<Cand>,
+        client_has_lease: bool,
+        ours: &mut bool,
+    ) -> Option<Cand> {
+        let c = given.or_else(|| {
+            ask.cip
+                .and_then(|ip| self.lease_at(ip))
+                .and_then(|l| self.cand(l))
+        })?;
+        *ours = true;
+        if self.shared_of(&c) != Some(share) {
+            self.dhcp_message = Some("requested address on bad subnet");
+            return None;
+        }
+        let l = &c.lease;
+        let other_owner = match &l.uid {
+            Some(u) => ask.cid != Some(u.as_slice()),
+            None => l.hardware.as_ref() != Some(&ask.hw),
+        };
+        if other_owner && !is_free(self.state(l)) {
+            if self.state(l) != BindingState::Active {
+                *ours = false;
+            }
+            return None;
+        }
+        if client_has_lease && !self.usable_state(l) && ask.ptype == msg::DISCOVER {
+            return None;
+        }
+        Some(c)
+    }
+
+    /// An active requested lease with a client identifier other than the client's uid
+    /// lease: when the identifier is the client's, it replaces the uid lease (a duplicate,
+    /// released on a REQUEST), else it is dropped. A fixed address beside a requested
+    /// lease is a database conflict (on a REQUEST).
+    fn settle_requested(&mut self, share: SharedId, ask: &Asking<'_>, leads: &mut Leads) {
+        let uid_ip = leads.uid.as_ref().map(|u| u.lease.ip);
+        let active_other = leads.ip.clone().filter(|c| {
+            self.state(&c.lease) == BindingState::Active
+                && c.lease.uid.is_some()
+                && uid_ip != Some(c.lease.ip)
+        });
+        if let Some(c) = &active_other {
+            if ask.cid.is_some() && c.lease.uid.as_deref() == ask.cid {
+                if let Some(u) = leads.uid.take()
+                    && self.state(&u.lease) == BindingState::Active
+                {
+                    self.log(format!(
+                        "client {} has duplicate leases on {}",
+                        ask.hw.colon(),
+                        self.cfg.shared.get(share).map_or("", |s| s.name.as_str())
+                    ));
+                    if ask.ptype == msg::REQUEST {
+                        self.release_unless_renewing(&u.lease);
+                    }
+                }
+                leads.uid = Some(c.clone());
+            }
+            if leads.uid.as_ref().map(|u| u.lease.ip) != Some(c.lease.ip) {
+                leads.ip = None;
+            }
+        }
+        if ask.ptype == msg::REQUEST
+            && leads.fixed.is_some()
+            && (active_other.is_some() || leads.ip.is_some())
+        {
+            leads.fixed = None;
+            self.dhcp_message = Some("database conflict - call for help!");
+        }
+    }
+
+    /// One candidate per address (the requested lease first, then the uid lease), and none
+    /// from a pool that does not permit the client (those are released, the requested one
+    /// only when active).
+    fn drop_unusable(&mut self, leads: &mut Leads) {
+        let same = |a: &Option<Cand>, b: &Option<Cand>| match (a, b) {
+            (Some(x), Some(y)) => x.lease.ip == y.lease.ip,
+            _ => false,
+        };
+        if same(&leads.hw, &leads.uid) {
+            leads.hw = None;
+        }
+        if same(&leads.ip, &leads.hw) {
+            leads.hw = None;
+        }
+        if same(&leads.ip, &leads.uid) {
+            leads.uid = None;
+        }
+        if let Some(c) = leads.ip.take_if(|c| !self.cand_permitted(c))
+            && self.state(&c.lease) == BindingState::Active
+        {
+            self.release_unless_renewing(&c.lease);
+        }
+        if let Some(c) = leads.uid.take_if(|c| !self.cand_permitted(c)) {
+            self.release_unless_renewing(&c.lease);
+        }
+        if let Some(c) = leads.hw.take_if(|c| !self.cand_permitted(c)) {
+            self.release_unless_renewing(&c.lease);
+        }
+    }
+
+    /// ISC's pick: the fixed address, else the requested lease, else the uid lease, else
+    /// the hardware address's (unless another client identifier is on it). The requested
+    /// and (on a REQUEST, when active) uid leases passed over are released.
+    fn pick(&mut self, ask: &Asking<'_>, leads: Leads) -> Option<Cand> {
+        let mut lease = leads.fixed;
+        if let Some(c) = leads.ip {
+            if lease.is_some() {
+                self.release_unless_renewing(&c.lease);
+            } else {
+                lease = Some(c);
+            }
+        }
+        if let Some(c) = leads.uid {
+            if lease.is_some() {
+                if ask.ptype == msg::REQUEST && self.state(&c.lease) == BindingState::Active {
+                    self.release_unless_renewing(&c.lease);
+                }
+            } else {
+                lease = Some(c);
+            }
+        }
+        if lease.is_none()
+            && let Some(c) = leads.hw
+        {
+            let ok = match (&c.lease.uid, ask.cid) {
+                (None, _) => true,
+                (Some(u), Some(id)) => u.as_slice() == id,
+                (Some(_), None) => ask.ptype == 0,
+            };
+            if ok {
+                lease = Some(c);
+            }
+        }
+        lease
     }
 
     /// ISC's `allocate_lease` over the pools of `share`.

@@ -1,8 +1,9 @@
-//! The protocol core: [`decide`] takes the configuration, the lease table, one request and
-//! the time, and says what to answer, which leases change and why. No sockets, no clock, no
-//! awaits. It follows ISC dhcpd 4.4.3's `dhcp.c` and `bootp.c` step by step (locate the
-//! network, classify, find or allocate a lease, run the scopes, build the reply) so that the
-//! replies match ISC's field for field and option for option.
+//! The protocol core: [`decide`] takes the configuration, the lease table, one request, what
+//! the shell knows about its client ([`Facts`]) and the time, and says what to answer, which
+//! leases change and why. No sockets, no clock, no store, no awaits. It follows ISC dhcpd
+//! 4.4.3's `dhcp.c` and `bootp.c` step by step (locate the network, classify, find or
+//! allocate a lease, run the scopes, build the reply) so that the replies match ISC's field
+//! for field and option for option.
 //!
 //! Module map: `packet` (network location, classes, hosts), `find` (ISC's `find_lease`
 //! and `allocate_lease`), `ack` (`ack_lease`: scopes, lease times, the new lease),
@@ -21,11 +22,22 @@ pub mod reply;
 #[cfg(test)]
 mod tests;
 
+use pxe_model::InstallState;
+
 use crate::lease::{Lease, LeaseTable, Time};
-use crate::model::Config;
-use crate::request::{Request, msg};
+use crate::model::{Config, HostDecl};
+use crate::request::{Request, code, msg};
 
 pub use reply::{Dest, Reply};
+
+/// What the shell knows about the client beyond its packet, looked up once per packet and
+/// handed to [`decide`] beside it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// For a machine the inventory knows: its install state from the state store (`None`:
+    /// not known, planned as [`InstallState::Pending`]).
+    pub install_state: Option<InstallState>,
+}
 
 /// A lease that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +141,19 @@ pub struct BootNote {
     pub detail: String,
 }
 
+impl BootNote {
+    /// For an inventory machine's host: `what` (`DHCPACK`, `BOOTREPLY`) was sent, with the
+    /// reply's address and boot file.
+    fn of(host: Option<&HostDecl>, what: &str, reply: &Reply) -> Option<BootNote> {
+        let machine = host?.machine.clone()?;
+        let detail = format!("{what} {} {}", reply.yiaddr, reply.file_text());
+        Some(BootNote {
+            machine,
+            detail: detail.trim_end().to_string(),
+        })
+    }
+}
+
 /// The result of [`decide`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -157,7 +182,13 @@ impl Outcome {
 }
 
 /// Decide the answer to `req`.
-pub fn decide(cfg: &Config, leases: &LeaseTable, req: &Request, now: Time) -> Outcome {
+pub fn decide(
+    cfg: &Config,
+    leases: &LeaseTable,
+    req: &Request,
+    facts: &Facts,
+    now: Time,
+) -> Outcome {
     let mut out = Outcome::new(Reason::Ignored(Ignore::NotBootRequest));
     if req.op != 1 {
         return out;
@@ -174,7 +205,7 @@ pub fn decide(cfg: &Config, leases: &LeaseTable, req: &Request, now: Time) -> Ou
     // the ones stashed on its lease (but does not echo them).
     let stashed = stashed_agent_options(leases, req, now);
     let req = stashed.as_ref().unwrap_or(req);
-    let mut ctx = packet::Ctx::new(cfg, leases, req, now);
+    let mut ctx = packet::Ctx::new(cfg, leases, req, facts, now);
     ctx.agent_stashed = stashed.is_some();
     match req.msg_type() {
         None | Some(0) => bootp::bootp(&mut ctx),
@@ -189,7 +220,7 @@ fn stashed_agent_options(leases: &LeaseTable, req: &Request, now: Time) -> Optio
     if req.msg_type() != Some(msg::REQUEST)
         || req.ciaddr.is_unspecified()
         || !req.giaddr.is_unspecified()
-        || req.option(82).is_some()
+        || req.option(code::RELAY_AGENT_INFORMATION).is_some()
     {
         return None;
     }
@@ -211,7 +242,7 @@ fn stashed_agent_options(leases: &LeaseTable, req: &Request, now: Time) -> Optio
         data.extend_from_slice(&d[..d.len().min(255)]);
     }
     let mut r = req.clone();
-    r.options.push((82, data));
+    r.options.push((code::RELAY_AGENT_INFORMATION, data));
     Some(r)
 }
 

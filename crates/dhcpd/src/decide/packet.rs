@@ -7,10 +7,11 @@ use std::net::Ipv4Addr;
 
 use crate::eval::{Bindings, Effects, Env, OptionState};
 use crate::lease::{Lease, LeaseTable, Time};
-use crate::model::{ClassId, Config, GroupId, HostDecl, HostId, SharedId};
-use crate::request::Request;
+use crate::model::{ClassId, Config, GroupId, HostDecl, HostId, PoolId, SharedId};
+use crate::request::{Request, code};
 
-use super::{Change, Outcome, Reason};
+use super::find::Cand;
+use super::{Change, Facts, Outcome, Reason};
 
 /// A class the packet matched.
 #[derive(Debug, Clone)]
@@ -23,11 +24,23 @@ pub(super) struct ClassMatch {
     pub(super) key: Option<Vec<u8>>,
 }
 
+/// What running scopes builds up for one answer: the options and the variables.
+#[derive(Debug, Default)]
+pub(super) struct Scoped {
+    pub(super) st: OptionState,
+    pub(super) vars: Bindings,
+}
+
+/// A scope to run: a group, and the group at and above which it stops (run already).
+pub(super) type ScopeRun = (GroupId, Option<GroupId>);
+
 /// One decision in progress.
 pub(super) struct Ctx<'a> {
     pub(super) cfg: &'a Config,
     pub(super) leases: &'a LeaseTable,
     pub(super) req: &'a Request,
+    /// What the shell knows about the client.
+    pub(super) facts: &'a Facts,
     pub(super) now: Time,
     /// ISC's `packet->shared_network`.
     pub(super) shared: Option<SharedId>,
@@ -54,12 +67,14 @@ impl<'a> Ctx<'a> {
         cfg: &'a Config,
         leases: &'a LeaseTable,
         req: &'a Request,
+        facts: &'a Facts,
         now: Time,
     ) -> Self {
         Ctx {
             cfg,
             leases,
             req,
+            facts,
             now,
             shared: None,
             known: false,
@@ -78,7 +93,7 @@ impl<'a> Ctx<'a> {
         if self.agent_stashed {
             None
         } else {
-            self.req.option(82)
+            self.req.option(code::RELAY_AGENT_INFORMATION)
         }
     }
 
@@ -207,18 +222,59 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Run `scopes` in order for `lease` (a fixed address runs as ISC's static lease) and
+    /// `host`, then apply what they `add` and `log`.
+    pub(super) fn run_scopes(
+        &mut self,
+        scopes: &[ScopeRun],
+        lease: Option<&Cand>,
+        host: Option<&HostDecl>,
+        sc: &mut Scoped,
+    ) {
+        let mut fx = Effects::default();
+        let env = self.env(
+            lease.map(|c| &c.lease),
+            host,
+            lease.is_some_and(|c| c.fixed),
+        );
+        for (group, limit) in scopes {
+            env.run_scope(*group, *limit, &mut sc.st, &mut sc.vars, &mut fx);
+        }
+        self.apply_effects(fx);
+    }
+
+    /// Run the class scopes, last matched first (so the first matched wins), each limited
+    /// to what the subnet and pool scopes did not run.
+    pub(super) fn run_classes(
+        &mut self,
+        limit: Option<GroupId>,
+        lease: Option<&Lease>,
+        sc: &mut Scoped,
+    ) {
+        let mut i = self.classes.len();
+        while i > 0 {
+            i -= 1;
+            let Some(group) = self.classes.get(i).map(|m| m.group) else {
+                break;
+            };
+            let mut fx = Effects::default();
+            self.env(lease, None, false)
+                .run_scope(group, limit, &mut sc.st, &mut sc.vars, &mut fx);
+            self.apply_effects(fx);
+        }
+    }
+
+    /// A pool's scope, which stops at its shared network's.
+    pub(super) fn pool_scope(&self, pool: PoolId) -> Option<ScopeRun> {
+        let p = self.cfg.pools.get(pool)?;
+        Some((p.group, self.cfg.shared.get(p.shared).map(|s| s.group)))
+    }
+
     /// ISC's `locate_network`: the link-selection sub-option or the subnet-selection option,
     /// else the relay's address, else the receiving interface.
     pub(super) fn locate_network(&mut self) -> bool {
-        let sel = self
-            .req
-            .agent_options()
-            .into_iter()
-            .find(|(c, _)| *c == 5)
-            .map(|(_, d)| d.to_vec())
-            .or_else(|| self.req.option(118).map(<[u8]>::to_vec));
-        let addr = match sel {
-            Some(d) => match <[u8; 4]>::try_from(d.as_slice()) {
+        let addr = match self.req.link_selection() {
+            Some(d) => match <[u8; 4]>::try_from(d) {
                 Ok(b) => Ipv4Addr::from(b),
                 Err(_) => return false,
             },
@@ -244,6 +300,11 @@ impl<'a> Ctx<'a> {
                 .and_then(|s| self.cfg.subnets.get(s))
                 .map(|s| s.shared)
         })
+    }
+
+    /// Is `group` (a subnet's or shared network's scope) authoritative?
+    pub(super) fn authoritative(&self, group: GroupId) -> bool {
+        self.cfg.groups.get(group).is_some_and(|g| g.authoritative)
     }
 
     /// The server's address on the receiving interface.
@@ -339,8 +400,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Hosts matching the packet's client identifier, then hardware address, then
-    /// `host-identifier` option: the first list that is not empty.
+    /// The hosts matching the packet, as ISC looks them up in turn: by client identifier,
+    /// by hardware address, by `host-identifier` option.
+    pub(super) fn host_lookups(&self) -> impl Iterator<Item = Vec<HostId>> + '_ {
+        let lookups: [fn(&Self) -> Vec<HostId>; 3] =
+            [Self::hosts_by_uid, Self::hosts_by_hw, Self::hosts_by_option];
+        lookups.into_iter().map(move |lookup| lookup(self))
+    }
+
+    /// The first host without a fixed address that a lookup finds, in lookup order.
+    pub(super) fn client_dynamic_host(&self) -> Option<HostId> {
+        self.host_lookups()
+            .find_map(|hosts| self.dynamic_host(&hosts))
+    }
+
+    /// Hosts matching the packet's client identifier.
     pub(super) fn hosts_by_uid(&self) -> Vec<HostId> {
         self.req
             .client_id()
@@ -348,10 +422,12 @@ impl<'a> Ctx<'a> {
             .unwrap_or_default()
     }
 
+    /// Hosts matching the packet's hardware address.
     pub(super) fn hosts_by_hw(&self) -> Vec<HostId> {
         self.cfg.hosts_by_hardware(&self.req.hardware()).to_vec()
     }
 
+    /// Hosts whose `host-identifier` option the packet carries.
     pub(super) fn hosts_by_option(&self) -> Vec<HostId> {
         self.cfg
             .hosts

@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 
 use pxe_model::{BootFile, ClientInfo, InstallState, MacAddr, plan};
 
-use crate::eval::OptionState;
+use crate::eval::{OptionState, Sv};
 use crate::model::{DHCP, HostDecl, SERVER};
+use crate::request::code;
 
 use super::packet::Ctx;
 
@@ -20,16 +21,16 @@ impl Ctx<'_> {
         let mac: [u8; 6] = req.chaddr.get(..6)?.try_into().ok()?;
         let mut c = ClientInfo::new(MacAddr(mac));
         c.arch = req
-            .option(93)
+            .option(code::CLIENT_ARCHITECTURE)
             .and_then(|d| d.get(..2))
             .map(|d| u16::from_be_bytes([d[0], d[1]]));
         c.vendor_class = req
-            .option(60)
+            .option(code::VENDOR_CLASS_IDENTIFIER)
             .map(|d| String::from_utf8_lossy(d).into_owned());
-        c.user_class = req.option(77).map(<[u8]>::to_vec);
-        c.ipxe_options = req.option(175).is_some();
+        c.user_class = req.option(code::USER_CLASS).map(<[u8]>::to_vec);
+        c.ipxe_options = req.option(code::IPXE_ENCAPSULATED).is_some();
         c.uuid = req
-            .option(97)
+            .option(code::CLIENT_MACHINE_ID)
             .filter(|d| d.len() == 17 && d[0] == 0)
             .and_then(|d| <[u8; 16]>::try_from(&d[1..]).ok());
         c.address = Some(ip);
@@ -44,17 +45,21 @@ impl Ctx<'_> {
         let Some(client) = self.client_info(ip) else {
             return;
         };
-        let state = self.req.install_state.unwrap_or(InstallState::Pending);
+        let state = self.facts.install_state.unwrap_or(InstallState::Pending);
         let Ok(p) = plan(inv, &client, state) else {
             return;
         };
-        st.set(SERVER, 15, p.boot_file.as_str().as_bytes().to_vec());
+        st.set(
+            SERVER,
+            Sv::Filename,
+            p.boot_file.as_str().as_bytes().to_vec(),
+        );
         match (&p.boot_file, p.next_server) {
-            (BootFile::Tftp(_), Some(ns)) => st.set(SERVER, 17, ns.octets().to_vec()),
-            _ => st.remove(SERVER, 17),
+            (BootFile::Tftp(_), Some(ns)) => st.set(SERVER, Sv::NextServer, ns.octets().to_vec()),
+            _ => st.remove(SERVER, Sv::NextServer),
         }
         if let Some(vc) = p.vendor_class {
-            st.set(DHCP, 60, vc.as_bytes().to_vec());
+            st.set(DHCP, code::VENDOR_CLASS_IDENTIFIER, vc.as_bytes().to_vec());
         }
     }
 }

@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 
 use expect_test::{Expect, expect};
 
-use super::{Dest, Outcome, decide};
+use super::{Dest, Facts, Outcome, decide};
 use crate::lease::{LeaseTable, Time};
 use crate::model::{Config, compile};
 use crate::request::{RecvMeta, Request};
@@ -194,7 +194,7 @@ fn check(conf: &str, scenario: &str, expect: Expect) {
             continue;
         }
         let req = packet(line);
-        let o = decide(&cfg, &table, &req, now);
+        let o = decide(&cfg, &table, &req, &Facts::default(), now);
         table.apply(o.changes.iter().map(|c| &c.lease));
         let _ = writeln!(out, "{}", render(&o));
     }
@@ -785,15 +785,17 @@ fn check_inventory(
     let mut table = LeaseTable::new();
     let mut out = String::new();
     for line in scenario.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let mut req = packet(line);
+        let req = packet(line);
         let mac = pxe_model::MacAddr(req.chaddr[..6].try_into().unwrap());
-        req.install_state = inv.machine_by_mac(&mac).map(|m| {
-            states
-                .iter()
-                .find(|(n, _)| *n == m.name)
-                .map_or(pxe_model::InstallState::Pending, |(_, s)| *s)
-        });
-        let o = decide(&cfg, &table, &req, T0);
+        let facts = Facts {
+            install_state: inv.machine_by_mac(&mac).map(|m| {
+                states
+                    .iter()
+                    .find(|(n, _)| *n == m.name)
+                    .map_or(pxe_model::InstallState::Pending, |(_, s)| *s)
+            }),
+        };
+        let o = decide(&cfg, &table, &req, &facts, T0);
         table.apply(o.changes.iter().map(|c| &c.lease));
         let _ = writeln!(out, "{}", render(&o));
         if let Some(b) = &o.boot {

@@ -8,7 +8,7 @@ use crate::lease::{Lease, Time};
 use crate::model::{AGENT, Config, DHCP, HostDecl, SERVER, SpaceId};
 use crate::request::Request;
 
-use super::state::OptionState;
+use super::state::{OptionState, Sv};
 
 /// A value.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,8 +310,8 @@ impl Env<'_> {
             }
             Expr::LeasedAddress => Val::Data(self.lease?.ip.octets().to_vec()),
             Expr::ClientState => return None,
-            Expr::Filename => Val::Data(out.get(SERVER, 15)?.to_vec()),
-            Expr::ServerName => Val::Data(out.get(SERVER, 16)?.to_vec()),
+            Expr::Filename => Val::Data(out.get(SERVER, Sv::Filename)?.to_vec()),
+            Expr::ServerName => Val::Data(out.get(SERVER, Sv::ServerName)?.to_vec()),
             Expr::LeaseTime => {
                 let l = self.lease?;
                 if l.ends < self.now {

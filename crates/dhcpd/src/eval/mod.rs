@@ -8,4 +8,4 @@ pub mod state;
 
 pub use exec::Effects;
 pub use expr::{Bindings, Env, Val, packet_option};
-pub use state::OptionState;
+pub use state::{OptionState, Sv};

@@ -8,9 +8,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::LeaseFile;
 use super::store::{LeaseStore, StoreError};
 use super::{Lease, LeaseTable, Time, write};
-use crate::conf::LeaseFile;
 
 /// When the file is rewritten.
 #[derive(Debug, Clone, Copy)]

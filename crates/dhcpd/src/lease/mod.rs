@@ -5,15 +5,16 @@
 //! Times are Unix seconds, as ISC's `TIME`; `0` means "not set" (ISC writes no line for it) and
 //! [`MAX_TIME`] is ISC's `never`.
 
-pub mod check;
 pub mod file;
 pub mod parse;
 pub mod store;
+pub mod syntax;
 mod table;
 pub mod time;
 pub mod write;
 
 pub use file::{FileStore, FileStoreOptions};
+pub use parse::LeaseFile;
 pub use store::{LeaseStore, MemStore, StoreError};
 pub use table::LeaseTable;
 

@@ -1,16 +1,16 @@
 //! Reading `dhcpd.leases`: [`parse`] gives every lease declaration in file order plus ISC's
-//! error output; [`load`] reads a file from disk. The grammar itself lives beside the
-//! `dhcpd.conf` grammar (`conf::parse::leases`) because ISC reads both with one lexer.
+//! error output; [`load`] reads a file from disk. The grammar is in `syntax`, on the lexer and
+//! parser helpers of `dhcpd.conf` (ISC reads both with one lexer).
 
 use std::path::Path;
 
-pub use crate::conf::LeaseFile;
+pub use super::syntax::LeaseFile;
 
 use super::LeaseTable;
 
 /// Parse the text of a lease file; `name` is used in error messages.
 pub fn parse(name: &str, text: &[u8]) -> LeaseFile {
-    crate::conf::parse_lease_text(name, text)
+    super::syntax::parse(name, text)
 }
 
 /// Read and parse the lease file at `path`.

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::LeaseFile;
 use super::{Lease, LeaseTable, Time};
-use crate::conf::LeaseFile;
 
 /// Why a store failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,49 +1,26 @@
 //! Dates as `dhcpd.leases` spells them: `W YYYY/MM/DD HH:MM:SS` in UTC (`W` the weekday,
 //! 0 = Sunday), `never`, or `epoch N` (ISC's `db-time-format local`). Formatting follows ISC's
-//! `print_time`; the value of a parsed date follows ISC's `parse_date_core` arithmetic exactly,
-//! including its quirks (a year of 2038 or later is `never`; the weekday is ignored).
+//! `print_time`, with the calendar from `jiff` (through [`pxe_daemon::time`]); the value of a
+//! parsed date follows ISC's `parse_date_core` arithmetic exactly, including its quirks (a
+//! year of 2038 or later is `never`; the weekday is ignored).
 
 use super::{MAX_TIME, Time};
-
-/// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 /// `W YYYY/MM/DD HH:MM:SS;` (with the semicolon) or `never;`, as ISC's `print_time`.
 pub fn format(t: Time) -> String {
     if t == MAX_TIME {
         return "never;".into();
     }
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let weekday = (days + 4).rem_euclid(7);
+    let c = pxe_daemon::time::civil(t);
+    let weekday = c.weekday().to_sunday_zero_offset();
     format!(
-        "{weekday} {y:04}/{m:02}/{d:02} {:02}:{:02}:{:02};",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
+        "{weekday} {:04}/{:02}/{:02} {:02}:{:02}:{:02};",
+        c.year(),
+        c.month(),
+        c.day(),
+        c.hour(),
+        c.minute(),
+        c.second()
     )
 }
 
@@ -101,9 +78,20 @@ pub fn value(p: DateParts) -> Time {
     ((days * 24 + p.hour) * 60 + p.minute) * 60 + p.second + p.tzoff
 }
 
-/// Unix seconds of a valid UTC calendar time (tests and fixtures).
+/// Unix seconds of a valid UTC calendar time (tests and fixtures); 0 for a date that does
+/// not exist.
 pub fn from_civil(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> Time {
-    days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss
+    let narrow = |v: i64| i8::try_from(v).unwrap_or(-1);
+    let year = i16::try_from(y).unwrap_or(-1);
+    pxe_daemon::time::unix_secs(
+        year,
+        narrow(m),
+        narrow(d),
+        narrow(hh),
+        narrow(mm),
+        narrow(ss),
+    )
+    .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -335,7 +335,10 @@ fn content_types() {
         ("/boot.ipxe", "text/plain; charset=utf-8"),
         ("/status", "text/html; charset=utf-8"),
         ("/api/v1/machines", "application/json"),
-        ("/metrics", "text/plain; version=0.0.4; charset=utf-8"),
+        (
+            "/metrics",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
     ] {
         let out = curl(&[
             "-s",
@@ -408,7 +411,7 @@ fn metrics_count_requests_bytes_latency_and_machines() {
     assert_eq!(
         sample(
             &text,
-            "httpd_request_duration_seconds_bucket{route=\"tree\",le=\"+Inf\"}"
+            "httpd_request_duration_seconds_bucket{le=\"+Inf\",route=\"tree\"}"
         ),
         3.0
     );

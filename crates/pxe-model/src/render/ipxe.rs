@@ -4,6 +4,7 @@
 use crate::inventory::{Inventory, Machine};
 use crate::plan::{Target, Transport, install_boot, machine_target};
 use crate::state::InstallState;
+use crate::urls::Endpoint;
 use std::fmt::Write;
 
 fn header(out: &mut String, inv: &Inventory, what: &str) {
@@ -15,7 +16,9 @@ fn header(out: &mut String, inv: &Inventory, what: &str) {
 pub fn chain_script(inv: &Inventory) -> String {
     let mut out = String::new();
     header(&mut out, inv, "generic iPXE entry script");
-    let _ = writeln!(out, "chain {}/boot/${{mac}}.ipxe", inv.servers.http);
+    // iPXE expands `${mac}` to the booting NIC's address, colon-separated.
+    let script = Endpoint::IpxeScript { key: "${mac}" }.url(inv);
+    let _ = writeln!(out, "chain {script}");
     out
 }
 

@@ -21,28 +21,47 @@ impl Secret {
     }
 }
 
-/// The token a machine's answer file carries: 32 hex digits.
-pub fn machine_token(secret: &Secret, machine: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret.0) else {
-        // HMAC takes keys of any length; this branch cannot be reached.
-        return String::new();
-    };
+/// The keyed MAC of `machine`'s token, before truncation.
+fn token_mac(secret: &Secret, machine: &str) -> Option<Hmac<Sha256>> {
+    // HMAC takes keys of any length; `None` cannot happen.
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0).ok()?;
     mac.update(b"pxe-suite installed callback\0");
     mac.update(machine.as_bytes());
-    let out = mac.finalize().into_bytes();
-    out.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    Some(mac)
 }
 
-/// Compares a presented token with the expected one in constant time.
-pub fn token_matches(secret: &Secret, machine: &str, presented: &str) -> bool {
-    let want = machine_token(secret, machine);
-    if want.is_empty() || want.len() != presented.len() {
-        return false;
+/// Bytes of the token: the MAC's first 16.
+const TOKEN_BYTES: usize = 16;
+
+/// The token a machine's answer file carries: 32 hex digits.
+pub fn machine_token(secret: &Secret, machine: &str) -> String {
+    let Some(mac) = token_mac(secret, machine) else {
+        return String::new();
+    };
+    let out = mac.finalize().into_bytes();
+    out.iter()
+        .take(TOKEN_BYTES)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 32 hex digits as 16 bytes; anything else is `None`.
+fn token_bytes(text: &str) -> Option<Vec<u8>> {
+    if text.len() != TOKEN_BYTES * 2 {
+        return None;
     }
-    want.bytes()
-        .zip(presented.bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    (0..TOKEN_BYTES)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Whether `presented` is `machine`'s token, compared in constant time (the MAC crate's
+/// `verify`).
+pub fn token_matches(secret: &Secret, machine: &str, presented: &str) -> bool {
+    let (Some(mac), Some(bytes)) = (token_mac(secret, machine), token_bytes(presented)) else {
+        return false;
+    };
+    mac.verify_truncated_left(&bytes).is_ok()
 }
 
 #[cfg(test)]
@@ -60,5 +79,19 @@ mod tests {
         assert!(token_matches(&s1, "web01", &a));
         assert!(!token_matches(&s1, "web02", &a));
         assert!(!token_matches(&s1, "web01", ""));
+        assert!(!token_matches(
+            &s1,
+            "web01",
+            &format!("g{}", a.get(1..).unwrap_or_default())
+        ));
+        assert!(!token_matches(
+            &s1,
+            "web01",
+            &format!("é{}", a.get(2..).unwrap_or_default())
+        ));
+        assert!(
+            token_matches(&s1, "web01", &a.to_uppercase()),
+            "hex digits in either case"
+        );
     }
 }

@@ -5,7 +5,6 @@
 
 mod exec;
 mod expr;
-pub(crate) mod leases;
 mod optdata;
 mod stmt;
 

@@ -2,9 +2,12 @@
 //! shared-network, subnet, class/subclass, pool, range, hardware, fixed-address,
 //! authoritative, option definitions and option statements.
 
-use super::super::ast::{Class, Decl, Host, HostAddr, Item, Permit, PermitKind, Scope, Stmt};
-use super::super::lexer::Tok;
-use super::Parser;
+use super::super::ast::{
+    Atom, Class, Decl, Host, HostAddr, Item, Loc, OptionOp, OptionValue, Permit, PermitKind, Scope,
+    Stmt,
+};
+use super::super::lexer::{Tok, Token};
+use super::{Lose, Parser};
 
 /// The kind of scope being parsed (ISC's `ROOT_GROUP`, `SUBNET_DECL`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,8 @@ impl Ctx {
 }
 
 impl Parser<'_, '_, '_> {
-    /// `parse_statement`. Returns the new `declaration` flag.
+    /// `parse_statement`: one declaration or parameter, by its keyword. Returns the new
+    /// `declaration` flag.
     pub(crate) fn statement(
         &mut self,
         scope: &mut Scope,
@@ -54,278 +58,309 @@ impl Parser<'_, '_, '_> {
             Tok::Kw(k) => k,
             _ => "",
         };
+        if let Some(flag) = self.declaration_stmt(scope, ctx, &loc, kw, declaration) {
+            return flag;
+        }
         match kw {
-            "include" => {
-                self.skip();
-                let f = self.next();
-                match f.tok {
-                    Tok::Str(bytes) => {
-                        let path = String::from_utf8_lossy(&bytes).into_owned();
-                        scope
-                            .items
-                            .push(Item::Decl(loc, Decl::Include { path: path.clone() }));
-                        if !self.include(&path, scope, ctx) {
-                            self.warn(format!("{path}: bad parse."));
-                        }
-                        self.semi();
-                    }
-                    _ => {
-                        self.warn("filename string expected.");
-                        self.skip_to_semi();
-                    }
-                }
-                true
-            }
-            "host" => {
-                self.skip();
-                if ctx.kind != Kind::Host && ctx.kind != Kind::Class {
-                    if self.g.host_warning_pending
-                        && matches!(ctx.kind, Kind::Subnet | Kind::SharedNet)
-                    {
-                        self.g.host_warning_pending = false;
-                        self.log("WARNING: Host declarations are global.  They are not limited to the scope you declared them in.");
-                    }
-                    if let Some(h) = self.host_decl(ctx) {
-                        scope.items.push(Item::Decl(loc, Decl::Host(h)));
-                    }
-                } else {
-                    self.warn("host declarations not allowed here.");
-                    self.skip_to_semi();
-                }
-                true
-            }
-            "group" => {
-                self.skip();
-                if ctx.kind != Kind::Host && ctx.kind != Kind::Class {
-                    if let Some(d) = self.group_decl(ctx) {
-                        scope.items.push(Item::Decl(loc, d));
-                    }
-                } else {
-                    self.warn("group declarations not allowed here.");
-                    self.skip_to_semi();
-                }
-                true
-            }
-            "shared-network" => {
-                self.skip();
-                if matches!(
-                    ctx.kind,
-                    Kind::SharedNet | Kind::Host | Kind::Subnet | Kind::Class
-                ) {
-                    self.warn("shared-network parameters not allowed here.");
-                    self.skip_to_semi();
-                    return false;
-                }
-                if let Some(d) = self.shared_net_decl(ctx) {
-                    scope.items.push(Item::Decl(loc, d));
-                }
-                true
-            }
-            "subnet" | "subnet6" => {
-                self.skip();
-                if matches!(ctx.kind, Kind::Host | Kind::Subnet | Kind::Class) {
-                    self.warn("subnet declarations not allowed here.");
-                    self.skip_to_semi();
-                    return true;
-                }
-                if kw == "subnet6" {
-                    if !self.g.v6 {
-                        self.warn("subnet6 statement is only supported in DHCPv6 mode.");
-                        self.skip_to_semi();
-                    } else {
-                        self.skip_to_semi();
-                    }
-                    return !ctx.in_shared;
-                }
-                if let Some(d) = self.subnet_decl(ctx) {
-                    scope.items.push(Item::Decl(loc, d));
-                }
-                // ISC returns 1 for an implicit shared network and 0 inside an explicit one.
-                !ctx.in_shared
-            }
-            "vendor-class" | "user-class" | "class" | "subclass" => {
-                self.skip();
-                if ctx.kind == Kind::Class {
-                    self.warn("class declarations not allowed here.");
-                    self.skip_to_semi();
-                    return false;
-                }
-                if let Some(d) = self.class_decl(kw, ctx) {
-                    scope.items.push(Item::Decl(loc, d));
-                }
-                true
-            }
-            "hardware" => {
-                self.skip();
-                let hw = self.hardware_param();
-                match host {
-                    Some(h) => {
-                        if h.hardware.is_some() {
-                            // ISC checks before parsing; the second address is still consumed.
-                            self.warn(format!(
-                                "Host {} hardware address already configured.",
-                                h.name
-                            ));
-                        } else {
-                            h.hardware = hw;
-                        }
-                    }
-                    None => self.warn("hardware address parameter not allowed here."),
-                }
-                false
-            }
+            "hardware" => self.hardware_stmt(host),
             "fixed-address" | "fixed-address6" => {
-                self.skip();
-                if let Some(addrs) = self.fixed_addr_param(kw == "fixed-address6") {
-                    match host {
-                        Some(h) if !h.fixed_addresses.is_empty() => {
-                            self.warn("Only one fixed address declaration per host.")
-                        }
-                        Some(h) => h.fixed_addresses = addrs,
-                        None => self.warn("fixed-address parameter not allowed here."),
-                    }
-                }
-                false
+                self.fixed_address_stmt(host, kw == "fixed-address6")
             }
-            "pool" | "pool6" => {
-                self.skip();
-                let six = kw == "pool6";
-                if ctx.kind == Kind::Pool {
-                    self.warn(if six {
-                        "pool6 declared within pool."
-                    } else {
-                        "pool declared within pool."
-                    });
-                    self.skip_to_semi();
-                } else if ctx.kind != Kind::Subnet && (six || ctx.kind != Kind::SharedNet) {
-                    self.warn(if six {
-                        "pool6 declared outside of network"
-                    } else {
-                        "pool declared outside of network"
-                    });
-                    self.skip_to_semi();
-                } else if six {
-                    self.skip_to_rbrace(0);
-                } else if let Some(d) = self.pool_decl(ctx) {
-                    scope.items.push(Item::Decl(loc, d));
-                }
-                declaration
-            }
-            "range" => {
-                self.skip();
-                if ctx.kind != Kind::Subnet || !ctx.in_subnet {
-                    self.warn("range declaration not allowed here.");
-                    self.skip_to_semi();
-                    return declaration;
-                }
-                if let Some(d) = self.range_decl() {
-                    scope.items.push(Item::Decl(loc, d));
-                }
-                declaration
-            }
-            "range6" | "prefix6" => {
-                self.skip();
-                if ctx.kind != Kind::Subnet || !ctx.in_subnet {
-                    self.warn(format!("{kw} declaration not allowed here."));
-                    self.skip_to_semi();
-                    return declaration;
-                }
-                if kw == "range6" && !self.g.v6 {
-                    self.warn("range6 statement is only supported in DHCPv6 mode.");
-                }
-                self.skip_to_semi();
-                declaration
-            }
-            "not" => {
-                self.skip();
-                let n = self.next();
-                if n.is_kw("authoritative") {
-                    self.authoritative(scope, ctx, loc, false);
-                } else {
-                    self.warn("expecting assertion");
-                    self.skip_to_semi();
-                }
-                false
-            }
+            "not" => self.not_stmt(scope, ctx, loc),
             "authoritative" => {
                 self.skip();
                 self.authoritative(scope, ctx, loc, true);
                 false
             }
             "server-identifier" => {
-                self.skip();
-                if let Some(s) =
-                    self.option_statement_for("dhcp", 54, super::super::ast::OptionOp::Supersede)
-                {
-                    scope.items.push(Item::Stmt(loc, s));
-                }
+                self.server_identifier_stmt(scope, loc);
                 declaration
             }
-            "option" => {
-                self.skip();
-                if self.peek().is_kw("space") {
-                    if ctx.kind != Kind::Root {
-                        self.warn("option space definitions may not be scoped.");
-                        self.skip_to_semi();
-                        return false;
-                    }
-                    self.option_space_decl();
-                    return declaration;
-                }
-                if let Some(s) = self.top_option(ctx) {
-                    scope.items.push(Item::Stmt(loc, s));
-                }
-                declaration
-            }
-            "failover" => {
-                if ctx.kind != Kind::Root && ctx.kind != Kind::SharedNet {
-                    self.warn("failover peers may only be defined in shared-network");
-                    self.log("declarations and the outer scope.");
-                    self.skip_to_semi();
-                    return false;
-                }
-                self.skip();
-                self.g.note_unsupported("failover peer", loc.clone());
-                self.skip_block_statement();
-                scope.items.push(Item::Stmt(
-                    loc,
-                    Stmt::Unsupported {
-                        keyword: "failover".into(),
-                    },
-                ));
-                false
-            }
+            "option" => self.option_stmt(scope, ctx, loc, declaration),
+            "failover" => self.failover_stmt(scope, ctx, loc),
             _ if t.is_punct(b'%') => {
                 self.skip_to_semi();
                 false
             }
             _ => {
-                match self.executable_statement(ctx.kind == Kind::Root) {
-                    Ok(Some(s)) => scope.items.push(Item::Stmt(loc, s)),
-                    Ok(None) => {}
-                    Err(lose) => {
-                        if !lose {
-                            if declaration {
-                                self.warn("expecting a declaration");
-                            } else {
-                                self.warn("expecting a parameter or declaration");
-                            }
-                            self.skip_to_semi();
-                        }
-                    }
-                }
+                self.parameter_stmt(scope, ctx, loc, declaration);
                 declaration
             }
         }
     }
 
-    fn authoritative(
+    /// A declaration (`include`, `host`, `group`, `shared-network`, `subnet`, the classes,
+    /// `pool`, `range`), where it may stand. Returns the new `declaration` flag, or `None`
+    /// when `kw` starts no declaration.
+    fn declaration_stmt(
         &mut self,
         scope: &mut Scope,
         ctx: Ctx,
-        loc: super::super::ast::Loc,
-        on: bool,
-    ) {
+        loc: &Loc,
+        kw: &str,
+        declaration: bool,
+    ) -> Option<bool> {
+        let loc = loc.clone();
+        let in_host_or_class = matches!(ctx.kind, Kind::Host | Kind::Class);
+        Some(match kw {
+            "include" => self.include_stmt(scope, ctx, loc),
+            "host" => {
+                let not_allowed = "host declarations not allowed here.";
+                self.decl_stmt(scope, loc, !in_host_or_class, not_allowed, |p| {
+                    p.host_decl(ctx)
+                });
+                true
+            }
+            "group" => {
+                let not_allowed = "group declarations not allowed here.";
+                self.decl_stmt(scope, loc, !in_host_or_class, not_allowed, |p| {
+                    p.group_decl(ctx)
+                });
+                true
+            }
+            "shared-network" => {
+                let allowed =
+                    !in_host_or_class && !matches!(ctx.kind, Kind::SharedNet | Kind::Subnet);
+                let not_allowed = "shared-network parameters not allowed here.";
+                self.decl_stmt(scope, loc, allowed, not_allowed, |p| p.shared_net_decl(ctx))
+            }
+            "subnet" | "subnet6" => self.subnet_stmt(scope, ctx, loc, kw == "subnet6"),
+            "vendor-class" | "user-class" | "class" | "subclass" => {
+                let not_allowed = "class declarations not allowed here.";
+                let allowed = ctx.kind != Kind::Class;
+                self.decl_stmt(scope, loc, allowed, not_allowed, |p| p.class_decl(kw, ctx))
+            }
+            "pool" | "pool6" => {
+                self.pool_stmt(scope, ctx, loc, kw == "pool6");
+                declaration
+            }
+            "range" => {
+                let allowed = ctx.kind == Kind::Subnet && ctx.in_subnet;
+                let not_allowed = "range declaration not allowed here.";
+                self.decl_stmt(scope, loc, allowed, not_allowed, Self::range_decl);
+                declaration
+            }
+            "range6" | "prefix6" => {
+                self.range6_stmt(ctx, kw);
+                declaration
+            }
+            _ => return None,
+        })
+    }
+
+    /// `include "FILE";`: the file's statements go into this scope.
+    fn include_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc) -> bool {
+        self.skip();
+        let f = self.next();
+        match f.tok {
+            Tok::Str(bytes) => {
+                let path = String::from_utf8_lossy(&bytes).into_owned();
+                scope
+                    .items
+                    .push(Item::Decl(loc, Decl::Include { path: path.clone() }));
+                if !self.include(&path, scope, ctx) {
+                    self.warn(format!("{path}: bad parse."));
+                }
+                self.semi();
+            }
+            _ => {
+                self.warn("filename string expected.");
+                self.skip_to_semi();
+            }
+        }
+        true
+    }
+
+    /// A declaration after its keyword: parsed by `decl` into `scope` where it is
+    /// `allowed`, else warned about (`not_allowed`) and skipped. Returns `allowed`.
+    fn decl_stmt(
+        &mut self,
+        scope: &mut Scope,
+        loc: Loc,
+        allowed: bool,
+        not_allowed: &str,
+        decl: impl FnOnce(&mut Self) -> Option<Decl>,
+    ) -> bool {
+        self.skip();
+        if !allowed {
+            self.warn(not_allowed);
+            self.skip_to_semi();
+            return false;
+        }
+        if let Some(d) = decl(self) {
+            scope.items.push(Item::Decl(loc, d));
+        }
+        true
+    }
+
+    /// `subnet NET netmask MASK { ... }` (`subnet6` is skipped). ISC returns 1 for an
+    /// implicit shared network and 0 inside an explicit one.
+    fn subnet_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc, six: bool) -> bool {
+        self.skip();
+        if matches!(ctx.kind, Kind::Host | Kind::Subnet | Kind::Class) {
+            self.warn("subnet declarations not allowed here.");
+            self.skip_to_semi();
+            return true;
+        }
+        if six {
+            if !self.g.v6 {
+                self.warn("subnet6 statement is only supported in DHCPv6 mode.");
+            }
+            self.skip_to_semi();
+            return !ctx.in_shared;
+        }
+        if let Some(d) = self.subnet_decl(ctx) {
+            scope.items.push(Item::Decl(loc, d));
+        }
+        !ctx.in_shared
+    }
+
+    /// `hardware TYPE ADDRESS;`, a host's only.
+    fn hardware_stmt(&mut self, host: Option<&mut Host>) -> bool {
+        self.skip();
+        let hw = self.hardware_param();
+        match host {
+            // ISC checks before parsing; the second address is still consumed.
+            Some(h) if h.hardware.is_some() => self.warn(format!(
+                "Host {} hardware address already configured.",
+                h.name
+            )),
+            Some(h) => h.hardware = hw,
+            None => self.warn("hardware address parameter not allowed here."),
+        }
+        false
+    }
+
+    /// `fixed-address ADDRESS, ...;`, once per host.
+    fn fixed_address_stmt(&mut self, host: Option<&mut Host>, six: bool) -> bool {
+        self.skip();
+        if let Some(addrs) = self.fixed_addr_param(six) {
+            match host {
+                Some(h) if !h.fixed_addresses.is_empty() => {
+                    self.warn("Only one fixed address declaration per host.")
+                }
+                Some(h) => h.fixed_addresses = addrs,
+                None => self.warn("fixed-address parameter not allowed here."),
+            }
+        }
+        false
+    }
+
+    /// `pool { ... }` in a subnet or shared network (`pool6` is skipped).
+    fn pool_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc, six: bool) {
+        self.skip();
+        if ctx.kind == Kind::Pool {
+            self.warn(if six {
+                "pool6 declared within pool."
+            } else {
+                "pool declared within pool."
+            });
+            self.skip_to_semi();
+        } else if ctx.kind != Kind::Subnet && (six || ctx.kind != Kind::SharedNet) {
+            self.warn(if six {
+                "pool6 declared outside of network"
+            } else {
+                "pool declared outside of network"
+            });
+            self.skip_to_semi();
+        } else if six {
+            self.skip_to_rbrace(0);
+        } else if let Some(d) = self.pool_decl(ctx) {
+            scope.items.push(Item::Decl(loc, d));
+        }
+    }
+
+    /// `range6` and `prefix6`, in a subnet: skipped.
+    fn range6_stmt(&mut self, ctx: Ctx, kw: &str) {
+        self.skip();
+        if ctx.kind != Kind::Subnet || !ctx.in_subnet {
+            self.warn(format!("{kw} declaration not allowed here."));
+            self.skip_to_semi();
+            return;
+        }
+        if kw == "range6" && !self.g.v6 {
+            self.warn("range6 statement is only supported in DHCPv6 mode.");
+        }
+        self.skip_to_semi();
+    }
+
+    /// `not authoritative;`.
+    fn not_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc) -> bool {
+        self.skip();
+        let n = self.next();
+        if n.is_kw("authoritative") {
+            self.authoritative(scope, ctx, loc, false);
+        } else {
+            self.warn("expecting assertion");
+            self.skip_to_semi();
+        }
+        false
+    }
+
+    /// `server-identifier ADDRESS;`: option 54, superseding.
+    fn server_identifier_stmt(&mut self, scope: &mut Scope, loc: Loc) {
+        self.skip();
+        if let Some(s) = self.option_statement_for("dhcp", 54, OptionOp::Supersede) {
+            scope.items.push(Item::Stmt(loc, s));
+        }
+    }
+
+    /// `option space ...;` (at the top only) or an option statement.
+    fn option_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc, declaration: bool) -> bool {
+        self.skip();
+        if self.peek().is_kw("space") {
+            if ctx.kind != Kind::Root {
+                self.warn("option space definitions may not be scoped.");
+                self.skip_to_semi();
+                return false;
+            }
+            self.option_space_decl();
+            return declaration;
+        }
+        if let Some(s) = self.top_option(ctx) {
+            scope.items.push(Item::Stmt(loc, s));
+        }
+        declaration
+    }
+
+    /// `failover peer ...`: noted as unsupported and skipped.
+    fn failover_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc) -> bool {
+        if ctx.kind != Kind::Root && ctx.kind != Kind::SharedNet {
+            self.warn("failover peers may only be defined in shared-network");
+            self.log("declarations and the outer scope.");
+            self.skip_to_semi();
+            return false;
+        }
+        self.skip();
+        self.g.note_unsupported("failover peer", loc.clone());
+        self.skip_block_statement();
+        scope.items.push(Item::Stmt(
+            loc,
+            Stmt::Unsupported {
+                keyword: "failover".into(),
+            },
+        ));
+        false
+    }
+
+    /// Any other statement: a parameter or executable statement.
+    fn parameter_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc, declaration: bool) {
+        match self.executable_statement(ctx.kind == Kind::Root) {
+            Ok(Some(s)) => scope.items.push(Item::Stmt(loc, s)),
+            Ok(None) => {}
+            Err(true) => {}
+            Err(false) => {
+                if declaration {
+                    self.warn("expecting a declaration");
+                } else {
+                    self.warn("expecting a parameter or declaration");
+                }
+                self.skip_to_semi();
+            }
+        }
+    }
+
+    fn authoritative(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc, on: bool) {
         if ctx.kind == Kind::Host {
             self.warn("authority makes no sense here.");
         }
@@ -424,7 +459,35 @@ impl Parser<'_, '_, '_> {
         scope
     }
 
-    fn host_decl(&mut self, ctx: Ctx) -> Option<Host> {
+    /// The items of a host or class body up to its closing brace, the `dynamic;` and
+    /// `deleted;` flags (of declarations written by OMAPI) skipped; `item` parses the others
+    /// and says whether to go on.
+    fn flagged_body(&mut self, mut item: impl FnMut(&mut Self, &Token) -> bool) {
+        loop {
+            if self.at_block_end() {
+                break;
+            }
+            let t = self.peek();
+            if t.is_kw("dynamic") || t.is_kw("deleted") {
+                self.skip();
+                if !self.semi() {
+                    break;
+                }
+                continue;
+            }
+            if !item(self, &t) {
+                break;
+            }
+        }
+    }
+
+    /// `host NAME { ... }` (hosts are global: declared in a subnet or shared network, ISC
+    /// warns once).
+    fn host_decl(&mut self, ctx: Ctx) -> Option<Decl> {
+        if self.g.host_warning_pending && matches!(ctx.kind, Kind::Subnet | Kind::SharedNet) {
+            self.g.host_warning_pending = false;
+            self.log("WARNING: Host declarations are global.  They are not limited to the scope you declared them in.");
+        }
         let Some(name) = self.host_name() else {
             self.warn("expecting a name for host declaration.");
             self.skip_to_semi();
@@ -444,112 +507,96 @@ impl Parser<'_, '_, '_> {
         }
         let hctx = ctx.with(Kind::Host);
         let mut declaration = false;
-        loop {
-            if self.at_block_end() {
-                break;
-            }
-            let t = self.peek();
-            if t.is_kw("dynamic") || t.is_kw("deleted") {
-                self.skip();
-                if !self.semi() {
-                    break;
-                }
-                continue;
-            }
+        self.flagged_body(|p, t| {
             if t.is_kw("group") {
-                self.skip();
-                let g = self.next();
-                if !matches!(g.tok, Tok::Str(_)) && !g.is_identifier() {
-                    self.warn("expecting string or identifier.");
-                    self.skip_to_rbrace(1);
-                    break;
-                }
-                host.group = Some(g.text.clone());
-                if !self.semi() {
-                    break;
-                }
-                continue;
+                return p.host_group(&mut host);
             }
             if t.is_kw("uid") {
-                self.skip();
-                if host.uid.is_some() {
-                    self.warn(format!("Host '{}' already has a uid", host.name));
-                    self.skip_to_rbrace(1);
-                    break;
-                }
-                let v = match self.peek().tok {
-                    Tok::Str(s) => {
-                        self.skip();
-                        Some(s)
-                    }
-                    _ => {
-                        let v = self.numeric_aggregate(0, b':', 16, 8);
-                        if v.is_none() {
-                            self.warn("expecting hex list.");
-                            self.skip_to_semi();
-                        }
-                        v
-                    }
-                };
-                host.uid = v;
-                if !self.semi() {
-                    break;
-                }
-                continue;
+                return p.host_uid(&mut host);
             }
             if t.is_kw("host-identifier") {
-                self.skip();
-                let o = self.next();
-                if !o.is_kw("option") {
-                    self.warn("host-identifier must be an option or v6relopt");
-                    self.skip_to_rbrace(1);
-                    break;
-                }
-                let Some((space, name, info)) = self.option_name(true) else {
-                    break;
-                };
-                let Some(info) = info else {
-                    self.warn(format!("unknown option {space}.{name}"));
-                    self.skip_to_rbrace(1);
-                    break;
-                };
-                let Some(v) = self.option_data(&info.format) else {
-                    self.skip_to_rbrace(1);
-                    break;
-                };
-                if !self.semi() {
-                    self.skip_to_rbrace(1);
-                    break;
-                }
-                host.host_identifier = Some((format!("{space}.{name}"), v));
-                continue;
+                return p.host_identifier(&mut host);
             }
             let mut body = std::mem::take(&mut host.body);
-            declaration = self.statement(&mut body, hctx, Some(&mut host), declaration);
+            declaration = p.statement(&mut body, hctx, Some(&mut host), declaration);
             host.body = body;
-        }
+            true
+        });
         // `option dhcp-client-identifier` inside a host doubles as its uid, as in ISC.
         if host.uid.is_none() {
-            for item in &host.body.items {
-                if let Item::Stmt(
-                    _,
-                    Stmt::Option {
-                        name,
-                        value: super::super::ast::OptionValue::Atoms(a),
-                        ..
-                    },
-                ) = item
-                    && name.eq_ignore_ascii_case("dhcp-client-identifier")
-                    && let Some(super::super::ast::Atom::Data(d)) = a.first()
-                {
-                    host.uid = Some(d.clone());
-                }
-            }
+            host.uid = client_id_option(&host.body);
         }
-        Some(host)
+        Some(Decl::Host(host))
     }
 
-    pub(super) fn hardware_param(&mut self) -> Option<(u8, Vec<u8>)> {
+    /// A host's `group NAME;`. False: the host's body ends here.
+    fn host_group(&mut self, host: &mut Host) -> bool {
+        self.skip();
+        let g = self.next();
+        if !matches!(g.tok, Tok::Str(_)) && !g.is_identifier() {
+            self.warn("expecting string or identifier.");
+            self.skip_to_rbrace(1);
+            return false;
+        }
+        host.group = Some(g.text.clone());
+        self.semi()
+    }
+
+    /// A host's `uid "TEXT";` or `uid HEX:LIST;`, once. False: the host's body ends here.
+    fn host_uid(&mut self, host: &mut Host) -> bool {
+        self.skip();
+        if host.uid.is_some() {
+            self.warn(format!("Host '{}' already has a uid", host.name));
+            self.skip_to_rbrace(1);
+            return false;
+        }
+        host.uid = match self.peek().tok {
+            Tok::Str(s) => {
+                self.skip();
+                Some(s)
+            }
+            _ => {
+                let v = self.numeric_aggregate(0, b':', 16, 8);
+                if v.is_none() {
+                    self.warn("expecting hex list.");
+                    self.skip_to_semi();
+                }
+                v
+            }
+        };
+        self.semi()
+    }
+
+    /// A host's `host-identifier option NAME VALUE;`. False: the host's body ends here.
+    fn host_identifier(&mut self, host: &mut Host) -> bool {
+        self.skip();
+        let o = self.next();
+        if !o.is_kw("option") {
+            self.warn("host-identifier must be an option or v6relopt");
+            self.skip_to_rbrace(1);
+            return false;
+        }
+        let Some((space, name, info)) = self.option_name(true) else {
+            return false;
+        };
+        let Some(info) = info else {
+            self.warn(format!("unknown option {space}.{name}"));
+            self.skip_to_rbrace(1);
+            return false;
+        };
+        let Some(v) = self.option_data(&info.format) else {
+            self.skip_to_rbrace(1);
+            return false;
+        };
+        if !self.semi() {
+            self.skip_to_rbrace(1);
+            return false;
+        }
+        host.host_identifier = Some((format!("{space}.{name}"), v));
+        true
+    }
+
+    pub(crate) fn hardware_param(&mut self) -> Option<(u8, Vec<u8>)> {
         let t = self.next();
         let htype = match t.tok {
             Tok::Kw("ethernet") => 1,
@@ -799,113 +846,128 @@ impl Parser<'_, '_, '_> {
         let mut declaration = false;
         let mut matched_once = false;
         let mut submatched_once = false;
-        loop {
-            if self.at_block_end() {
-                break;
-            }
-            let t = self.peek();
-            if t.is_kw("dynamic") || t.is_kw("deleted") {
-                self.skip();
-                if !self.semi() {
-                    break;
-                }
-                continue;
-            }
+        self.flagged_body(|p, t| {
             if t.is_kw("match") {
-                if is_sub {
-                    self.warn("invalid match in subclass.");
-                    self.skip_to_semi();
-                    break;
-                }
-                self.skip();
-                if self.peek().is_kw("if") {
-                    self.skip();
-                    if matched_once {
-                        self.warn("A class may only have one 'match if' clause.");
-                        self.skip_to_semi();
-                        break;
-                    }
-                    matched_once = true;
-                    match self.boolean_expression() {
-                        Ok(e) => {
-                            class.match_if = Some(e);
-                            self.semi();
-                        }
-                        Err(lose) => {
-                            if !lose {
-                                self.warn("expecting boolean expr.");
-                                self.skip_to_semi();
-                            }
-                        }
-                    }
-                    continue;
-                }
-                if !self.submatch(class, &mut submatched_once) {
-                    break;
-                }
-                continue;
+                return p.class_match(class, is_sub, &mut matched_once, &mut submatched_once);
             }
             if t.is_kw("spawn") {
-                self.skip();
-                if is_sub {
-                    self.warn("invalid spawn in subclass.");
-                    self.skip_to_semi();
-                    break;
-                }
-                class.spawn = true;
-                if !self.next().is_kw("with") {
-                    self.warn("expecting with after spawn");
-                    self.skip_to_semi();
-                    break;
-                }
-                if !self.submatch(class, &mut submatched_once) {
-                    break;
-                }
-                continue;
+                return p.class_spawn(class, is_sub, &mut submatched_once);
             }
             if t.is_kw("lease") {
-                self.skip();
-                let l = self.next();
-                if !l.is_kw("limit") {
-                    self.warn("expecting \"limit\"");
-                    if !l.is_punct(b';') {
-                        self.skip_to_semi();
-                    }
-                    break;
-                }
-                let n = self.next();
-                if !matches!(n.tok, Tok::Number(_)) {
-                    self.warn("expecting a number");
-                    if !n.is_punct(b';') {
-                        self.skip_to_semi();
-                    }
-                    break;
-                }
-                class.lease_limit = Some(atoi(&n.text) as u32);
-                self.semi();
-                continue;
+                return p.class_lease_limit(class);
             }
             let mut body = std::mem::take(&mut class.body);
-            declaration = self.statement(&mut body, cctx, None, declaration);
+            declaration = p.statement(&mut body, cctx, None, declaration);
             class.body = body;
-        }
+            true
+        });
     }
 
+    /// A class's `match if EXPR;` (once) or `match EXPR;` (its submatch). False: the class's
+    /// body ends here.
+    fn class_match(
+        &mut self,
+        class: &mut Class,
+        is_sub: bool,
+        matched_once: &mut bool,
+        submatched_once: &mut bool,
+    ) -> bool {
+        if is_sub {
+            self.warn("invalid match in subclass.");
+            self.skip_to_semi();
+            return false;
+        }
+        self.skip();
+        if !self.peek().is_kw("if") {
+            return self.submatch(class, submatched_once);
+        }
+        self.skip();
+        self.class_clause(
+            matched_once,
+            "A class may only have one 'match if' clause.",
+            Self::boolean_expression,
+            "expecting boolean expr.",
+            &mut class.match_if,
+        )
+    }
+
+    /// A class's `spawn with EXPR;`. False: the class's body ends here.
+    fn class_spawn(&mut self, class: &mut Class, is_sub: bool, submatched_once: &mut bool) -> bool {
+        self.skip();
+        if is_sub {
+            self.warn("invalid spawn in subclass.");
+            self.skip_to_semi();
+            return false;
+        }
+        class.spawn = true;
+        if !self.next().is_kw("with") {
+            self.warn("expecting with after spawn");
+            self.skip_to_semi();
+            return false;
+        }
+        self.submatch(class, submatched_once)
+    }
+
+    /// A class's `lease limit N;`. False: the class's body ends here.
+    fn class_lease_limit(&mut self, class: &mut Class) -> bool {
+        self.skip();
+        let l = self.next();
+        if !l.is_kw("limit") {
+            self.warn("expecting \"limit\"");
+            if !l.is_punct(b';') {
+                self.skip_to_semi();
+            }
+            return false;
+        }
+        let n = self.next();
+        if !matches!(n.tok, Tok::Number(_)) {
+            self.warn("expecting a number");
+            if !n.is_punct(b';') {
+                self.skip_to_semi();
+            }
+            return false;
+        }
+        class.lease_limit = Some(atoi(&n.text) as u32);
+        self.semi();
+        true
+    }
+
+    /// A class's submatch (`match EXPR;`, `spawn with EXPR;`), once.
     fn submatch(&mut self, class: &mut Class, once: &mut bool) -> bool {
+        self.class_clause(
+            once,
+            "can't override existing submatch/spawn.",
+            Self::data_expression,
+            "expecting data expr.",
+            &mut class.submatch,
+        )
+    }
+
+    /// A clause a class may have once: its expression (read by `parse`) into `slot`, or the
+    /// warning `expected`. False: `once` says it was seen before (warned with `again`), and
+    /// the class's body ends here.
+    fn class_clause<E>(
+        &mut self,
+        once: &mut bool,
+        again: &str,
+        parse: impl FnOnce(&mut Self) -> Result<E, Lose>,
+        expected: &str,
+        slot: &mut Option<E>,
+    ) -> bool {
         if *once {
-            self.warn("can't override existing submatch/spawn.");
+            self.warn(again);
             self.skip_to_semi();
             return false;
         }
         *once = true;
-        match self.data_expression() {
+        match parse(self) {
             Ok(e) => {
-                class.submatch = Some(e);
+                *slot = Some(e);
                 self.semi();
             }
             Err(lose) => {
                 if !lose {
-                    self.warn("expecting data expr.");
+                    self.warn(expected);
                     self.skip_to_semi();
                 }
             }
@@ -1071,6 +1133,24 @@ impl Parser<'_, '_, '_> {
             high,
         })
     }
+}
+
+/// The data of a host's `option dhcp-client-identifier`, the last one if several.
+fn client_id_option(body: &Scope) -> Option<Vec<u8>> {
+    body.items.iter().rev().find_map(|item| match item {
+        Item::Stmt(
+            _,
+            Stmt::Option {
+                name,
+                value: OptionValue::Atoms(a),
+                ..
+            },
+        ) if name.eq_ignore_ascii_case("dhcp-client-identifier") => match a.first() {
+            Some(Atom::Data(d)) => Some(d.clone()),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// C `atoi`: leading digits, 0 if none.

@@ -151,41 +151,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::logging::capture::Capture;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::Error::other("poisoned"))?
-                .extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buf {
-        type Writer = Buf;
-        fn make_writer(&'a self) -> Buf {
-            self.clone()
-        }
-    }
-
     fn capture(format: LogFormat) -> String {
-        let buf = Buf::default();
+        let buf = Capture::default();
         let subscriber = tracing_subscriber::registry().with(format.layer(buf.clone(), false));
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(mac = "52:54:00:12:34:56", "no lease for client");
             tracing::info!("DHCPACK on 10.0.0.5");
         });
-        let bytes = buf.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8(bytes).expect("utf-8")
+        buf.text()
     }
 
     #[test]

@@ -1,32 +1,23 @@
-//! Logging set-up: ISC's lines (`DHCPDISCOVER from … via eth1`) as plain messages through
-//! `tracing`, to syslog (the `daemon` facility, as ISC) and, with `-d`, to standard error
-//! too. Without a syslog socket (containers) messages go to standard error. `PXE_LOG` or
-//! `RUST_LOG` override the level (`info` by default).
-//!
-//! A thread that handles a burst of packets can [`hold`] its lines: they are kept in a
-//! thread-local buffer and handed on when the guard drops, standard error in one `write` for
-//! the whole burst instead of one per line (syslog still gets one datagram per line). Once
-//! [`start_writer`] has run, a log-writer thread does the writing: a write to a log file on a
-//! busy disk can wait for the disk (hundreds of milliseconds were seen), and the threads that
-//! serve clients must not wait with it. [`stop_writer`] writes what is queued and ends it.
+//! Lines held and written off the serving threads. A thread that handles a burst of requests
+//! can [`hold`] its lines: they are kept in a thread-local buffer and handed on when the
+//! guard drops, standard error in one `write` for the whole burst instead of one per line
+//! (syslog still gets one datagram per line). Once [`start_writer`] has run, a log-writer
+//! thread does the writing: a write to a log file on a busy disk can wait for the disk
+//! (hundreds of milliseconds were seen), and the threads that serve clients must not wait
+//! with it. [`stop_writer`] writes what is queued and ends it.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 
-use pxe_daemon::LogFormat;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 /// Lines held by this thread (see [`hold`]).
 #[derive(Default)]
-struct Held {
-    stderr: Vec<u8>,
-    syslog: Vec<(Arc<UnixDatagram>, Vec<u8>)>,
+pub(super) struct Held {
+    pub(super) stderr: Vec<u8>,
+    pub(super) syslog: Vec<(Arc<UnixDatagram>, Vec<u8>)>,
 }
 
 /// Write held standard-error text at this size even before the guard drops.
@@ -81,7 +72,7 @@ struct Writer {
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
 
 /// Pass lines to the writer thread, or write them now when there is none.
-fn emit(out: Held) {
+pub(super) fn emit(out: Held) {
     if out.is_empty() {
         return;
     }
@@ -214,7 +205,7 @@ fn keep_stderr(line: &[u8]) -> bool {
     })
 }
 
-fn keep_syslog(sock: &Arc<UnixDatagram>, msg: Vec<u8>) -> Option<Vec<u8>> {
+pub(super) fn keep_syslog(sock: &Arc<UnixDatagram>, msg: Vec<u8>) -> Option<Vec<u8>> {
     HELD.with(|h| {
         let Ok(mut h) = h.try_borrow_mut() else {
             return Some(msg);
@@ -268,127 +259,4 @@ impl<'a> MakeWriter<'a> for StderrLines {
             buf: Vec::with_capacity(128),
         }
     }
-}
-
-/// Writes each formatted event as one syslog datagram.
-#[derive(Debug, Clone)]
-pub struct Syslog {
-    sock: Arc<UnixDatagram>,
-    ident: String,
-}
-
-impl Syslog {
-    /// Connect to `/dev/log`.
-    pub fn connect(ident: &str) -> io::Result<Syslog> {
-        let sock = UnixDatagram::unbound()?;
-        sock.connect("/dev/log")?;
-        Ok(Syslog {
-            sock: Arc::new(sock),
-            ident: ident.to_string(),
-        })
-    }
-}
-
-/// One event being written.
-#[derive(Debug)]
-pub struct SyslogLine {
-    target: Syslog,
-    priority: u8,
-    buf: Vec<u8>,
-}
-
-impl Write for SyslogLine {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for SyslogLine {
-    fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.buf);
-        let text = text.trim_end();
-        if text.is_empty() {
-            return;
-        }
-        // the daemon facility (3 << 3) and the event's level
-        let msg = format!(
-            "<{}>{}[{}]: {text}",
-            24 + self.priority,
-            self.target.ident,
-            std::process::id()
-        );
-        if let Some(msg) = keep_syslog(&self.target.sock, msg.into_bytes()) {
-            emit(Held {
-                stderr: Vec::new(),
-                syslog: vec![(self.target.sock.clone(), msg)],
-            });
-        }
-    }
-}
-
-impl<'a> MakeWriter<'a> for Syslog {
-    type Writer = SyslogLine;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        SyslogLine {
-            target: self.clone(),
-            priority: 6,
-            buf: Vec::new(),
-        }
-    }
-
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
-        SyslogLine {
-            target: self.clone(),
-            priority: pxe_daemon::log_format::priority(meta.level()),
-            buf: Vec::new(),
-        }
-    }
-}
-
-/// Install the global subscriber. `to_stderr`: `-d` (or no syslog). `PXE_LOG_FORMAT`
-/// (see [`pxe_daemon::log_format`]) shapes the standard-error lines: text is ISC's bare
-/// line, journal adds the priority prefix, json one object per line and no syslog copy
-/// (containers collect standard output and error, not syslog).
-pub fn init(to_stderr: bool) {
-    let filter = std::env::var("PXE_LOG")
-        .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let format = LogFormat::from_env().unwrap_or_else(|e| {
-        eprintln!("dhcpd: {e}; using text");
-        LogFormat::Text
-    });
-    let syslog = match format {
-        LogFormat::Json => None,
-        _ => Syslog::connect("dhcpd").ok(),
-    };
-    let stderr_layer = (to_stderr || syslog.is_none()).then(|| match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .without_time()
-            .with_target(false)
-            .with_level(false)
-            .with_writer(StderrLines)
-            .boxed(),
-        other => other.layer(StderrLines, false),
-    });
-    let syslog_layer = syslog.map(|s| {
-        tracing_subscriber::fmt::layer()
-            .without_time()
-            .with_target(false)
-            .with_level(false)
-            .with_ansi(false)
-            .with_writer(s)
-    });
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(stderr_layer)
-        .with(syslog_layer)
-        .try_init();
 }

@@ -7,45 +7,15 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 
 use crate::cli::Args;
-use crate::conf::ast::{Decl, Item, Scope};
-use crate::conf::{Output, ParseOptions, parse_file};
-
-use super::{LeaseTable, in_range};
-
-/// Every `range` of a configuration (the addresses ISC makes lease structures for).
-pub fn ranges(scope: &Scope) -> Vec<(Ipv4Addr, Ipv4Addr)> {
-    let mut out = Vec::new();
-    collect(scope, &mut out);
-    out
-}
-
-fn collect(scope: &Scope, out: &mut Vec<(Ipv4Addr, Ipv4Addr)>) {
-    for item in &scope.items {
-        let Item::Decl(_, d) = item else { continue };
-        match d {
-            Decl::Range { low, high, .. } => {
-                let (a, b) = if u32::from(*low) <= u32::from(*high) {
-                    (*low, *high)
-                } else {
-                    (*high, *low)
-                };
-                out.push((a, b));
-            }
-            Decl::SharedNetwork { body, .. }
-            | Decl::Subnet { body, .. }
-            | Decl::Pool { body, .. }
-            | Decl::Group { body, .. } => collect(body, out),
-            _ => {}
-        }
-    }
-}
+use crate::conf::Output;
+use crate::lease::{LeaseFile, LeaseTable, Time, in_range};
 
 /// Print the lease-file report for a parsed file; returns how many leases a rewrite would
 /// write, and the text of that rewrite.
 pub fn report_leases(
-    parsed: &crate::conf::LeaseFile,
+    parsed: &LeaseFile,
     ranges: &[(Ipv4Addr, Ipv4Addr)],
-    now: super::Time,
+    now: Time,
     err: &mut dyn Write,
 ) -> std::io::Result<(usize, String)> {
     for o in &parsed.output {
@@ -63,9 +33,9 @@ pub fn report_leases(
         }
     }
     let table = LeaseTable::from_leases(kept);
-    let mut text = super::write::header();
+    let mut text = crate::lease::write::header();
     if let Some(d) = &parsed.server_duid {
-        text.push_str(&super::write::server_duid(d));
+        text.push_str(&crate::lease::write::server_duid(d));
     }
     let mut n = 0;
     for l in table
@@ -73,7 +43,7 @@ pub fn report_leases(
         .map(|l| l.settled(now))
         .filter(|l| l.worth_writing())
     {
-        text.push_str(&super::write::lease(&l));
+        text.push_str(&crate::lease::write::lease(&l));
         n += 1;
     }
     Ok((n, text))
@@ -83,12 +53,19 @@ pub fn report_leases(
 pub fn run(args: &Args, err: &mut dyn Write) -> std::io::Result<i32> {
     let mut sink = std::io::sink();
     let out: &mut dyn Write = if args.quiet { &mut sink } else { err };
-    let code = crate::check::run(args, out)?;
+    let code = super::run(args, out)?;
     if code != 0 {
         return Ok(code);
     }
-    let loaded = parse_file(&args.conf, ParseOptions::default());
-    let ranges = ranges(&loaded.config.root);
+    // The addresses ISC makes lease structures for: every range of the compiled model.
+    let inventory = args.inventory.as_deref().map(std::path::Path::new);
+    let ranges = match crate::server::load_config(&args.conf, inventory) {
+        Ok(loaded) => loaded.config.ranges(),
+        Err(e) => {
+            writeln!(out, "{e}\n\nexiting.")?;
+            return Ok(1);
+        }
+    };
     // ISC names the file by its real path in every message after this point.
     let real = std::fs::canonicalize(&args.leases).and_then(|p| {
         let bytes = std::fs::read(&p)?;
@@ -121,10 +98,10 @@ pub fn run(args: &Args, err: &mut dyn Write) -> std::io::Result<i32> {
         }
     };
     let name = real.display().to_string();
-    let parsed = super::parse::parse(&name, &bytes);
+    let parsed = crate::lease::parse::parse(&name, &bytes);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as super::Time);
+        .map_or(0, |d| d.as_secs() as Time);
     let (n, text) = report_leases(&parsed, &ranges, now, out)?;
     // Like ISC, prove the leases can be written: write the rewrite to a scratch file beside
     // the real one, then remove it.
@@ -148,10 +125,12 @@ mod tests {
         let loaded = crate::conf::parse_str(
             "d.conf",
             b"subnet 10.199.0.0 netmask 255.255.255.0 { range 10.199.0.10 10.199.0.20; }",
-            ParseOptions::default(),
+            crate::conf::ParseOptions::default(),
             &|_| Err(std::io::ErrorKind::NotFound.into()),
         );
-        let r = ranges(&loaded.config.root);
+        let resolve = |_: &str| None;
+        let (model, _) = crate::model::compile(&loaded.config, &resolve).expect("compiles");
+        let r = model.ranges();
         assert_eq!(
             r,
             vec![(Ipv4Addr::new(10, 199, 0, 10), Ipv4Addr::new(10, 199, 0, 20))]

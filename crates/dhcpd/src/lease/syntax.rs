@@ -4,10 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::super::lexer::Tok;
-use super::{Global, Output, Parser};
-use crate::lease::time::{DateParts, value};
-use crate::lease::{BindingState, BindingValue, Hardware, Lease, MAX_TIME, Time};
+use super::time::{DateParts, value};
+use super::{BindingState, BindingValue, Hardware, Lease, MAX_TIME, Time};
+use crate::conf::lexer::Tok;
+use crate::conf::parse::{Global, Output, Parser};
 
 /// What a lease file held.
 #[derive(Debug, Clone, Default)]

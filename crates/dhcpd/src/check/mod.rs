@@ -6,6 +6,8 @@ use std::io::Write;
 use crate::cli::Args;
 use crate::conf::{Loaded, Output, ParseOptions, parse_file};
 
+pub mod leases;
+
 /// The banner, in ISC's four-line layout.
 pub fn banner() -> String {
     format!(

@@ -1,0 +1,270 @@
+//! The binary's edge, as tftpd and httpd-tree have it: ISC's command line, then `-t`, `-T`
+//! or serving. Start-up follows ISC's order: configuration, lease file (read, then
+//! rewritten), sockets, detach, privileges, PID file; then serve until SIGTERM.
+//!
+//! Exit status: 0 ok, 1 for a configuration or lease-file problem (as ISC), 2 for a
+//! runtime failure.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pxe_daemon::logging::{self, Route, Setup, TextStyle};
+
+use crate::cli::{self, Args, Mode};
+use crate::lease::{FileStore, FileStoreOptions, LeaseStore, LeaseTable};
+use crate::model::Config;
+use crate::net::{Bound as Listener, Sender};
+use crate::server::{self, Control, ServeOptions};
+
+/// Runs the program with these arguments (after the program name).
+pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let args = match cli::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(err, "{e}\n{}", cli::USAGE);
+            return ExitCode::from(1);
+        }
+    };
+    let status = |r: std::io::Result<i32>| ExitCode::from(r.map_or(1, |c| c as u8));
+    match args.mode {
+        Mode::Help => {
+            #[allow(clippy::print_stdout)] // --help prints to stdout by convention
+            {
+                println!("{}", cli::help_text());
+            }
+            ExitCode::SUCCESS
+        }
+        Mode::Version => {
+            let _ = writeln!(
+                err,
+                "pxe-suite-dhcpd-{} (isc-dhcpd-4.4.3 compatible)",
+                env!("CARGO_PKG_VERSION")
+            );
+            ExitCode::SUCCESS
+        }
+        Mode::TestConfig => status(crate::check::run(&args, &mut err)),
+        Mode::TestLeases => status(crate::check::leases::run(&args, &mut err)),
+        Mode::Serve => {
+            drop(err);
+            match serve(&args) {
+                Ok(code) => code,
+                Err(e) => {
+                    logging::report_fatal("dhcpd", &format!("{e:#}"));
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+/// What start-up prepared before the sockets open: configuration, leases, state.
+struct Prepared {
+    config: Config,
+    table: LeaseTable,
+    store: FileStore,
+    ids: Option<(u32, u32)>,
+    state: Option<pxe_model::FileStore>,
+}
+
+/// A refusal at start-up that ISC reports on standard error and exits 1 for.
+struct Refused;
+
+fn serve(args: &Args) -> anyhow::Result<ExitCode> {
+    if !args.quiet {
+        eprint!("{}", crate::check::banner());
+    }
+    let Ok(prepared) = prepare(args)? else {
+        return Ok(ExitCode::from(1));
+    };
+    logging::init(&Setup {
+        ident: "dhcpd",
+        default_filter: "info",
+        text: TextStyle::Bare,
+        route: Route::Syslog {
+            also_stderr: args.debug,
+        },
+        syslog_socket: Path::new("/dev/log"),
+    });
+    let port = args.port.unwrap_or(67);
+    let (listeners, sender) = crate::net::bind(port, &args.interfaces)
+        .with_context(|| format!("binding UDP port {port}"))?;
+    log_listeners(&prepared.config, &listeners, &sender, port);
+    if !args.foreground {
+        crate::daemon::detach().context("detaching")?;
+    }
+    if let Some((uid, gid)) = prepared.ids {
+        crate::daemon::drop_privileges(uid, gid).context("dropping privileges")?;
+    }
+    let pid_file = (!args.no_pid).then(|| PathBuf::from(&args.pid_file));
+    if let Some(p) = &pid_file {
+        crate::daemon::write_pid(p).with_context(|| format!("writing {}", p.display()))?;
+    }
+    // Log lines are written by a thread of their own from here on (after the fork).
+    if let Err(e) = logging::start_writer() {
+        tracing::warn!("no log-writer thread ({e}): lines are written as they come");
+    }
+    let result = run(args, prepared, listeners, sender);
+    logging::stop_writer();
+    if let Some(p) = &pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    result.context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Configuration, lease file (read, then rewritten) and state directory, reported on
+/// standard error as ISC does; `Err(Refused)` once the refusal is printed.
+fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
+    let inventory = args.inventory.as_deref().map(Path::new);
+    let loaded = match server::load_config(&args.conf, inventory) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            if matches!(e, server::LoadError::Config(_)) {
+                eprintln!("Configuration file errors encountered -- exiting");
+            }
+            eprintln!("\nexiting.");
+            return Ok(Err(Refused));
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    if !args.quiet {
+        eprintln!("Config file: {}", args.conf);
+        eprintln!("Database file: {}", args.leases);
+        eprintln!("PID file: {}", args.pid_file);
+    }
+    let ids = crate::daemon::resolve_ids(args.user.as_deref(), args.group.as_deref())
+        .context("looking up -user/-group")?;
+    let options = FileStoreOptions {
+        owner: ids,
+        ..FileStoreOptions::default()
+    };
+    let mut store = FileStore::new(&args.leases, options);
+    let file = match store.load() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}\n\nexiting.");
+            return Ok(Err(Refused));
+        }
+    };
+    let config = loaded.config;
+    let (table, log) = server::initial_table(&config, &file);
+    for l in &log {
+        eprintln!("{l}");
+    }
+    let now = server::now();
+    store
+        .compact(&table, now)
+        .with_context(|| format!("rewriting {}", args.leases))?;
+    let kept = table
+        .iter()
+        .map(|l| l.settled(now))
+        .filter(crate::lease::Lease::worth_writing)
+        .count();
+    eprintln!("Wrote {kept} leases to leases file.");
+    let state = match &args.state_dir {
+        Some(d) => Some(
+            pxe_model::FileStore::open(Path::new(d))
+                .with_context(|| format!("opening state directory {d}"))?,
+        ),
+        None => None,
+    };
+    Ok(Ok(Prepared {
+        config,
+        table,
+        store,
+        ids,
+        state,
+    }))
+}
+
+/// ISC's `Listening on …` lines, and its warning for an interface without a subnet.
+fn log_listeners(config: &Config, listeners: &[Listener], sender: &Sender, port: u16) {
+    for l in listeners {
+        match &l.iface {
+            Some(i) => {
+                let addr = i.addrs.first().map_or_else(String::new, |a| a.to_string());
+                tracing::info!("Listening on UDP/{}/{addr}", i.name);
+                if !i.addrs.iter().any(|a| config.find_subnet(*a).is_some()) {
+                    tracing::warn!(
+                        "No subnet declaration for {} ({addr}). ** Ignoring requests on {}.",
+                        i.name,
+                        i.name
+                    );
+                }
+            }
+            None => tracing::info!("Listening on UDP/0.0.0.0:{port} (all interfaces)"),
+        }
+    }
+    if !sender.can_link_unicast() {
+        tracing::info!("Sending replies for clients without an address by broadcast");
+    }
+}
+
+/// Serves on one thread (network and protocol core; the lease committer has its own, so
+/// there is no hand-over between threads per packet) until SIGTERM or SIGINT.
+fn run(
+    args: &Args,
+    prepared: Prepared,
+    listeners: Vec<Listener>,
+    sender: Sender,
+) -> anyhow::Result<()> {
+    let opts = ServeOptions {
+        conf_path: args.conf.clone(),
+        inventory: args.inventory.as_deref().map(PathBuf::from),
+        state: prepared.state,
+        metrics_file: args.metrics_file.as_deref().map(PathBuf::from),
+        reply_to: args.server.as_deref().and_then(server::resolve),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(forward_signals(tx));
+        tracing::info!("Server starting service.");
+        tokio::spawn(pxe_daemon::notify::watchdog_task());
+        pxe_daemon::notify::ready("serving");
+        server::Server {
+            opts,
+            config: prepared.config,
+            table: prepared.table,
+            store: prepared.store,
+            sockets: listeners,
+            sender,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+        }
+        .run(rx)
+        .await
+    })?;
+    Ok(())
+}
+
+/// SIGHUP becomes [`Control::Reload`] (the server reloads between bursts and tells systemd),
+/// SIGTERM and SIGINT [`Control::Stop`].
+async fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) {
+    let mut signals = match pxe_daemon::signals::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return;
+        }
+    };
+    loop {
+        let control = match signals.next().await {
+            pxe_daemon::signals::Signal::Reload => Control::Reload,
+            pxe_daemon::signals::Signal::Stop(_) => Control::Stop,
+        };
+        if tx.send(control).await.is_err() || control == Control::Stop {
+            return;
+        }
+    }
+}
