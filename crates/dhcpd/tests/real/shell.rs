@@ -348,3 +348,64 @@ fn without_dash_f_it_detaches_and_writes_its_pid() {
         "PID file left after SIGTERM"
     );
 }
+
+/// JSON log lines carry each exchange's fields: `jq` picks out what one machine asked and got
+/// by its MAC, and another client's lines are not among them.
+#[test]
+fn json_log_lines_can_be_filtered_by_mac_with_jq() {
+    let jq = need("jq", "jq");
+    let lab = Lab::new();
+    let mut server = lab.start_ours_env(&simple(&lab, "json"), &[], &[("PXE_LOG_FORMAT", "json")]);
+    lab.set_client_mac("52:54:00:aa:bb:01");
+    let first = one_lease(&lab, &[]);
+    assert!(first.contains("boot_file=json.0"), "{first}");
+    lab.set_client_mac("52:54:00:aa:bb:02");
+    let second = one_lease(&lab, &[]);
+    assert!(second.contains("boot_file=json.0"), "{second}");
+    assert!(server.wait_log("DHCPACK on", WAIT), "{}", server.log());
+    let select = |mac: &str| {
+        let filter = format!(
+            "fromjson? | select(.mac == \"{mac}\") | [.message_type, .reason, .address, .xid, .iface] | @tsv"
+        );
+        let out = std::process::Command::new(&jq)
+            .args(["-r", "-R", &filter])
+            .arg(lab.path("dhcpd.log"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let one = select("52:54:00:aa:bb:01");
+    let lines: Vec<&str> = one.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("DHCPDISCOVER\tOffer\t")),
+        "{one}\n{}",
+        server.log()
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("DHCPREQUEST\tAck\t")),
+        "{one}\n{}",
+        server.log()
+    );
+    assert!(lines.iter().all(|l| l.ends_with("\ts0")), "{one}");
+    let (mine, other) = (leased(&first), leased(&second));
+    assert!(one.contains(&format!("\t{mine}\t")), "{one} vs {first}");
+    assert!(
+        mine != other && !one.contains(&format!("\t{other}\t")),
+        "{one}"
+    );
+    assert!(!select("52:54:00:aa:bb:02").is_empty());
+    server.signal("TERM");
+    let _ = server.wait_exit(WAIT);
+}
+
+/// The address udhcpc's script reported when bound (`bound ip=…`).
+fn leased(udhcpc_out: &str) -> String {
+    udhcpc_out
+        .lines()
+        .filter(|l| l.starts_with("bound "))
+        .flat_map(str::split_whitespace)
+        .find_map(|w| w.strip_prefix("ip="))
+        .unwrap_or("no address")
+        .to_owned()
+}

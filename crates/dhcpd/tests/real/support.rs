@@ -215,12 +215,25 @@ impl Lab {
 
     /// Start a process in a namespace with its output in `log_name`.
     pub fn spawn(&self, ns: &str, program: &Path, args: &[&str], log_name: &str) -> Proc {
+        self.spawn_env(ns, program, args, &[], log_name)
+    }
+
+    /// [`Lab::spawn`] with environment variables set for the process.
+    pub fn spawn_env(
+        &self,
+        ns: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_name: &str,
+    ) -> Proc {
         let log = self.path(log_name);
         let f = std::fs::File::create(&log).expect("log file");
         let f2 = f.try_clone().expect("log file");
         let child = self
             .cmd(ns, program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(f)
             .stderr(f2)
@@ -263,6 +276,11 @@ impl Lab {
     /// Write `dhcpd.conf` (and an empty lease file unless one exists) and start our dhcpd in
     /// the server namespace, in the foreground, listening on `s0`. Waits until it serves.
     pub fn start_ours(&self, conf: &str, extra: &[&str]) -> Proc {
+        self.start_ours_env(conf, extra, &[])
+    }
+
+    /// [`Lab::start_ours`] with environment variables (`PXE_LOG_FORMAT`, …) for dhcpd.
+    pub fn start_ours_env(&self, conf: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
         std::fs::write(self.path("dhcpd.conf"), conf).expect("conf");
         let leases = self.path("dhcpd.leases");
         if !leases.exists() {
@@ -287,7 +305,7 @@ impl Lab {
             args.retain(|a| a != "--all-interfaces");
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let p = self.spawn(&self.srv, &bin, &argv, "dhcpd.log");
+        let p = self.spawn_env(&self.srv, &bin, &argv, env, "dhcpd.log");
         assert!(
             p.wait_log("Server starting service.", Duration::from_secs(20)),
             "our dhcpd did not start:\n{}",
