@@ -538,8 +538,10 @@ fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     };
     let this = logs.tail();
     let mut r = lab.run(ns, logs, &spec)?;
-    // No chainload loop: the script is fetched once, the iPXE binary never.
-    let scripts = this.count(Source::Http, &script) + this.count(Source::Http, &script_encoded);
+    // No chainload loop: the script is fetched once, the iPXE binary never. Counted in the
+    // access lines (`"GET /boot/… HTTP/1.1"`): httpd-tree's `request` event names the path too.
+    let scripts = this.count(Source::Http, &format!("\"GET {script} "))
+        + this.count(Source::Http, &format!("\"GET {script_encoded} "));
     if scripts > 1 {
         r.fail(format!(
             "the script was fetched {scripts} times (a chainload loop)"
