@@ -16,6 +16,7 @@ use pxe_model::LoadError;
 
 use crate::cli::{self, Command, Config};
 use crate::generated::Generator;
+use crate::guard::Bounds;
 use crate::inventory::InventoryFiles;
 use crate::options::{Limits, MAX_BLKSIZE};
 use crate::remap_file::RemapFile;
@@ -110,11 +111,19 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
             max_blksize: config.max_blksize.unwrap_or(MAX_BLKSIZE),
             refused: config.refuse.clone(),
             default_timeout: config.retransmit,
+            max_timeout: config.max_timeout,
+            max_windowsize: config.max_window,
             ..Limits::default()
         },
         max_retries: 5,
         port_range: config.port_range,
         max_transfers: config.max_transfers,
+        max_per_client: config.max_per_client,
+        bounds: Bounds {
+            min_rate: config.min_rate,
+            max_duration: config.max_duration,
+            ..Bounds::default()
+        },
         busy_poll: config.busy_poll,
         generator: None,
     })
@@ -126,7 +135,8 @@ pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Arc<InventoryFil
     let Some(path) = &config.inventory else {
         return Ok(None);
     };
-    match InventoryFiles::load(path, config.state_dir.as_deref()) {
+    let state_dir = config.state_dir.as_deref().map(held_dir);
+    match InventoryFiles::load(path, state_dir.as_deref()) {
         Ok(files) => {
             if config.state_dir.is_none() {
                 tracing::warn!(
@@ -137,6 +147,29 @@ pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Arc<InventoryFil
         }
         Err(LoadError::Invalid(d)) => bail!("inventory {}:\n{}", path.display(), d.render()),
         Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// The state directory as the server reaches it after dropping privileges: when started as
+/// root, the directory is opened now and reached through its descriptor
+/// (`/proc/self/fd/N`), so that, like the roots, it works under a parent the `-u` user
+/// cannot search. Otherwise (or without `/proc`) the path itself.
+fn held_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::fd::IntoRawFd;
+    if !nix::unistd::geteuid().is_root() {
+        return dir.to_owned();
+    }
+    let Ok(file) = pxe_daemon::beneath::open_root(dir) else {
+        return dir.to_owned();
+    };
+    // Held for the life of the process.
+    let fd = file.into_raw_fd();
+    let through = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
+    if through.is_dir() {
+        tracing::debug!(dir = %dir.display(), fd, "state directory held open");
+        through
+    } else {
+        dir.to_owned()
     }
 }
 

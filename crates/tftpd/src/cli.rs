@@ -1,6 +1,7 @@
 //! tftpd-hpa's command line (getopt short options with bundling and attached values, and its
-//! long forms), plus this server's own `--inventory`, `--state-dir`, `--max-transfers` and
-//! `--check`. Parsing is pure: arguments in, [`Command`] out.
+//! long forms), plus this server's own `--inventory`, `--state-dir`, `--max-transfers`, the
+//! per-transfer bounds (`--max-timeout`, `--max-window`, `--max-per-client`, `--min-rate`,
+//! `--max-duration`) and `--check`. Parsing is pure: arguments in, [`Command`] out.
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -82,6 +83,16 @@ pub struct Config {
     pub max_transfers: usize,
     /// `--busy-poll MICROSECONDS`: how long a lone transfer polls for its client's answer.
     pub busy_poll: Duration,
+    /// `--max-timeout SECONDS`: the longest `timeout` option granted.
+    pub max_timeout: Duration,
+    /// `--max-window BLOCKS`: the largest `windowsize` option granted.
+    pub max_window: u16,
+    /// `--max-per-client N`: transfers at once from one client address.
+    pub max_per_client: usize,
+    /// `--min-rate BYTES`: bytes per second a transfer must move over each 30 s (0: none).
+    pub min_rate: u64,
+    /// `--max-duration SECONDS`: how long a transfer may last (`None`: no limit, given as 0).
+    pub max_duration: Option<Duration>,
     /// `--check`: validate the configuration and exit.
     pub check: bool,
 }
@@ -112,6 +123,11 @@ impl Default for Config {
             state_dir: None,
             max_transfers: 1000,
             busy_poll: DEFAULT_BUSY_POLL,
+            max_timeout: crate::options::DEFAULT_MAX_TIMEOUT,
+            max_window: crate::options::DEFAULT_MAX_WINDOWSIZE,
+            max_per_client: crate::server::DEFAULT_MAX_PER_CLIENT,
+            min_rate: crate::guard::DEFAULT_MIN_RATE,
+            max_duration: Some(crate::guard::DEFAULT_MAX_DURATION),
             check: false,
         }
     }
@@ -216,6 +232,28 @@ where
                         ))
                     })?;
             }
+            Long("max-timeout") => {
+                let v = text(&mut p)?;
+                c.max_timeout = Duration::from_secs(ranged(&v, "--max-timeout", 1, 255)?);
+            }
+            Long("max-window") => {
+                let v = text(&mut p)?;
+                c.max_window = u16::try_from(ranged(&v, "--max-window", 1, 65535)?).unwrap_or(1);
+            }
+            Long("max-per-client") => {
+                let v = text(&mut p)?;
+                c.max_per_client =
+                    usize::try_from(ranged(&v, "--max-per-client", 1, 1_000_000)?).unwrap_or(1);
+            }
+            Long("min-rate") => {
+                let v = text(&mut p)?;
+                c.min_rate = ranged(&v, "--min-rate", 0, u64::from(u32::MAX))?;
+            }
+            Long("max-duration") => {
+                let v = text(&mut p)?;
+                let secs = ranged(&v, "--max-duration", 0, 86_400 * 365)?;
+                c.max_duration = (secs > 0).then(|| Duration::from_secs(secs));
+            }
             Long("check") => c.check = true,
             Value(dir) => c.dirs.push(dir.into()),
             other => return Err(other.unexpected().into()),
@@ -242,6 +280,14 @@ fn text(p: &mut lexopt::Parser) -> Result<String, CliError> {
     p.value()?
         .into_string()
         .map_err(|v| CliError(format!("not valid UTF-8: {v:?}")))
+}
+
+/// A decimal number within `lo..=hi`, or an error naming the flag and the range.
+fn ranged(v: &str, flag: &str, lo: u64, hi: u64) -> Result<u64, CliError> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| CliError(format!("invalid {flag}: {v} ({lo} to {hi})")))
 }
 
 fn number(v: &str, what: &str) -> Result<u64, CliError> {
@@ -365,6 +411,11 @@ mod tests {
         assert_eq!(c.retransmit, Duration::from_secs(1));
         assert_eq!(c.user, "nobody");
         assert_eq!(c.max_transfers, 1000);
+        assert_eq!(c.max_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_window, 64);
+        assert_eq!(c.max_per_client, 8);
+        assert_eq!(c.min_rate, 1024);
+        assert_eq!(c.max_duration, Some(Duration::from_secs(3600)));
     }
 
     #[test]
@@ -398,6 +449,16 @@ mod tests {
             "5",
             "--busy-poll",
             "0",
+            "--max-timeout",
+            "30",
+            "--max-window",
+            "16",
+            "--max-per-client",
+            "2",
+            "--min-rate",
+            "0",
+            "--max-duration",
+            "0",
             "--check",
             "/a",
             "/b",
@@ -410,6 +471,11 @@ mod tests {
         assert_eq!(c.port_range, Some((30000, 30100)));
         assert_eq!(c.pidfile, Some("/run/tftpd.pid".into()));
         assert_eq!(c.max_transfers, 5);
+        assert_eq!(c.max_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_window, 16);
+        assert_eq!(c.max_per_client, 2);
+        assert_eq!(c.min_rate, 0);
+        assert_eq!(c.max_duration, None);
         assert_eq!(c.dirs.len(), 2);
         assert_eq!(c.verbosity, 1);
         assert_eq!(run(&["--verbosity", "4", "/a"]).verbosity, 4);
@@ -477,6 +543,12 @@ mod tests {
         assert!(err(&["-s", "/a", "/b"]).contains("exactly one"));
         assert!(err(&["--max-transfers", "0", "/t"]).contains("max-transfers"));
         assert!(err(&["--busy-poll", "1001", "/t"]).contains("busy-poll"));
+        assert!(err(&["--max-timeout", "256", "/t"]).contains("--max-timeout"));
+        assert!(err(&["--max-timeout", "0", "/t"]).contains("--max-timeout"));
+        assert!(err(&["--max-window", "0", "/t"]).contains("--max-window"));
+        assert!(err(&["--max-per-client", "0", "/t"]).contains("--max-per-client"));
+        assert!(err(&["--min-rate", "x", "/t"]).contains("--min-rate"));
+        assert!(err(&["--max-duration", "-1", "/t"]).contains("--max-duration"));
         assert!(err(&["--busy-poll", "-1", "/t"]).contains("busy-poll"));
         assert!(!err(&["--bogus", "/t"]).is_empty());
         assert!(!err(&["-a"]).is_empty());

@@ -9,8 +9,11 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use nix::fcntl::OFlag;
-use std::path::{Path, PathBuf};
+use nix::fcntl::{AtFlags, OFlag};
+use pxe_daemon::beneath::open_beneath;
+use std::path::PathBuf;
+
+use crate::resolve::Resolved;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::source::FileSource;
@@ -27,18 +30,23 @@ pub struct FileCache {
     open: Mutex<HashMap<PathBuf, (Identity, Weak<FileSource>)>>,
 }
 
-/// Opens `path` (canonical, under the canonical `root`) beneath `root`: the path was
-/// canonicalized just before, so it contains no symlink, and a symlink swapped in since then
-/// (anywhere in the path) makes the open fail instead of leaving the root. See
-/// [`pxe_daemon::beneath`].
-pub use pxe_daemon::beneath::open_under as open_beneath;
-
 impl FileCache {
-    /// The shared source for `path` (canonical, under `root`), opening it if no live one
-    /// matches the file on disk.
-    pub fn open(&self, root: &Path, path: &Path) -> io::Result<Arc<FileSource>> {
-        let now = std::fs::symlink_metadata(path)?;
-        let id = identity(&now);
+    /// The shared source for a resolved file, opening it if no live one matches the file on
+    /// disk. The file is looked at and opened beneath its root's descriptor: its real path
+    /// was resolved just before, so it contains no symlink, and a symlink swapped in since
+    /// then (anywhere in the path) makes the open fail instead of leaving the root (see
+    /// [`pxe_daemon::beneath`]).
+    pub fn open(&self, r: &Resolved) -> io::Result<Arc<FileSource>> {
+        let path = r.path.as_path();
+        let rel = r.beneath();
+        let now = nix::sys::stat::fstatat(r.dir.fd(), rel, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let id = (
+            now.st_dev,
+            now.st_ino,
+            u64::try_from(now.st_size).unwrap_or(0),
+            now.st_mtime,
+            now.st_mtime_nsec,
+        );
         let mut map = self
             .open
             .lock()
@@ -49,7 +57,7 @@ impl FileCache {
         {
             return Ok(src);
         }
-        let file = open_beneath(root, path, OFlag::O_RDONLY, 0)?;
+        let file = open_beneath(r.dir.fd(), rel, OFlag::O_RDONLY, 0)?;
         let id = identity(&file.metadata()?);
         let src = Arc::new(FileSource::new(file)?);
         if map.len() >= 4096 {
@@ -75,14 +83,18 @@ mod tests {
         let cache = FileCache::default();
         let root = dir.path().canonicalize().unwrap();
         let p = root.join("f");
-        let a = cache.open(&root, &p).unwrap();
-        let b = cache.open(&root, &p).unwrap();
+        let roots = crate::resolve::Roots::new(&[root], true).unwrap();
+        let policy = crate::resolve::Policy::default();
+        let r =
+            crate::resolve::resolve(&roots, "f", crate::resolve::Access::Read, &policy).unwrap();
+        let a = cache.open(&r).unwrap();
+        let b = cache.open(&r).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         // Replace the file (new inode): a new source, the old one keeps its content.
         let tmp = dir.path().join("f.new");
         std::fs::write(&tmp, b"three").unwrap();
         std::fs::rename(&tmp, &p).unwrap();
-        let c = cache.open(&root, &p).unwrap();
+        let c = cache.open(&r).unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!((a.size(), c.size()), (3, 5));
     }

@@ -29,6 +29,13 @@ pub trait Generator: Send + Sync {
     fn machine_at(&self, _client: IpAddr) -> Option<String> {
         None
     }
+
+    /// Whether `name` (relative to the root) is one this generator makes, or lies in the
+    /// space of names it makes (boot menus, distro trees): a write to it is refused, so an
+    /// upload can never put a file on disk that would win over a generated one.
+    fn claims(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// What a generator produced.
@@ -102,6 +109,9 @@ pub struct Served<'a> {
 }
 
 /// Everything a lookup needs besides the request.
+/// The ERROR message to a write of a name the generator makes.
+pub const RESERVED: &str = "Name reserved by the inventory";
+
 pub struct Lookup<'a> {
     /// The roots.
     pub roots: &'a Roots,
@@ -120,6 +130,14 @@ impl Lookup<'_> {
             Some(rules) => rules.apply(requested, access, client)?,
             None => requested.to_owned(),
         };
+        if access == Access::Write
+            && let Some(generator) = self.generator
+        {
+            let relative = resolve::normalize(self.roots, &name)?.relative;
+            if generator.claims(&relative) {
+                return Err(Denied::Access(RESERVED));
+            }
+        }
         match resolve::resolve(self.roots, &name, access, &self.policy) {
             Ok(r) => Ok(Found::File(r)),
             Err(Denied::NotFound) if access == Access::Read => {
@@ -173,6 +191,40 @@ mod tests {
                 Err(Denied::NotFound)
             }
         }
+    }
+
+    #[test]
+    fn writes_to_claimed_names_are_refused_even_with_create() {
+        struct Claims;
+        impl Generator for Claims {
+            fn generate(&self, _: IpAddr, _: &str, _: &Policy) -> Result<Generated, Denied> {
+                Err(Denied::NotFound)
+            }
+            fn claims(&self, name: &str) -> bool {
+                name.starts_with("pxelinux.cfg/")
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("pxelinux.cfg")).unwrap();
+        let roots = Roots::new(&[dir.path().to_path_buf()], true).unwrap();
+        let lookup = Lookup {
+            roots: &roots,
+            policy: Policy {
+                permissive: true,
+                create: true,
+            },
+            remap: None,
+            generator: Some(&Claims),
+        };
+        let client: IpAddr = "192.0.2.5".parse().unwrap();
+        assert_eq!(
+            lookup.find("/pxelinux.cfg/01-aa", Access::Write, client),
+            Err(Denied::Access(RESERVED))
+        );
+        assert!(matches!(
+            lookup.find("upload.bin", Access::Write, client),
+            Ok(Found::File(r)) if !r.exists
+        ));
     }
 
     #[test]

@@ -128,6 +128,23 @@ pub fn machine_of(inv: &Inventory, served: &Served<'_>) -> Option<String> {
     }
 }
 
+/// Names in the space boot loaders look up their menus in, whether or not the inventory
+/// renders this one now: `pxelinux.cfg/*` (pxelinux tries MAC, UUID, hex address prefixes
+/// and `default`, so a planted `pxelinux.cfg/C0A8` would catch machines the inventory does
+/// not know), `grub.cfg` and `grub.cfg-*`, `*.ipxe`, and everything under `trees/`.
+pub fn boot_namespace(name: &str) -> bool {
+    let name = name.trim_start_matches('/');
+    let (dir, file) = name.rsplit_once('/').unwrap_or(("", name));
+    let dir_last = dir.rsplit('/').next().unwrap_or(dir);
+    let lower = file.to_ascii_lowercase();
+    dir_last.eq_ignore_ascii_case("pxelinux.cfg")
+        || lower == "grub.cfg"
+        || lower.starts_with("grub.cfg-")
+        || lower.ends_with(".ipxe")
+        || name == "trees"
+        || name.starts_with("trees/")
+}
+
 impl Generator for InventoryFiles {
     fn generate(&self, client: IpAddr, name: &str, policy: &Policy) -> Result<Generated, Denied> {
         let inv = self.inventory();
@@ -149,6 +166,13 @@ impl Generator for InventoryFiles {
 
     fn machine_at(&self, client: IpAddr) -> Option<String> {
         machine_at(&self.inventory(), client)
+    }
+
+    fn claims(&self, name: &str) -> bool {
+        let inv = self.inventory();
+        boot_namespace(name)
+            || pxe_model::render::boot_file(&inv, name, None, &|_| InstallState::Pending).is_some()
+            || pxe_model::urls::tree_request(&inv, name).is_some()
     }
 
     fn served(&self, served: &Served<'_>, now_ms: u64) {

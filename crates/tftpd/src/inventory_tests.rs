@@ -339,3 +339,33 @@ fn reload_takes_a_good_inventory_and_refuses_a_bad_one() {
         "the old inventory keeps serving: {content}"
     );
 }
+
+#[test]
+fn boot_names_and_trees_are_claimed_for_writes() {
+    let lab = Lab::new();
+    let claims = |n: &str| lab.files.claims(n);
+    for name in [
+        WEB01_MAC_FILE,
+        "/pxelinux.cfg/01-52-54-00-12-34-56",
+        "pxelinux.cfg/default",
+        "pxelinux.cfg/C0A8",
+        "bios/pxelinux.cfg/01-aa-bb-cc-dd-ee-ff",
+        "grub.cfg",
+        "grub/grub.cfg-01-52-54-00-12-34-56",
+        "boot.ipxe",
+        "web01.ipxe",
+        "trees/centos7/images/pxeboot/vmlinuz",
+        "trees/anything/new",
+    ] {
+        assert!(claims(name), "{name}");
+    }
+    for name in [
+        "pxelinux.0",
+        "uploads/log.txt",
+        "grub.cfgx",
+        "ipxe.efi",
+        "treesx/a",
+    ] {
+        assert!(!claims(name), "{name}");
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Brief overview: [`packet`] is the wire format, [`options`] negotiates RFC 2347 options,
 //! [`netascii`] translates text mode, [`source`] reads files by offset, [`transfer`] and
-//! [`receive`] are the pure read and write state machines, [`resolve`] and [`remap`] the path
+//! [`receive`] are the pure read and write state machines ([`guard`] their time and rate
+//! bounds), [`resolve`] and [`remap`] the path
 //! policy ([`remap_file`] the `-m` file, re-read on SIGHUP), [`generated`] the hook for
 //! generated files and [`inventory`] its pxe-model implementation (boot menus, distro trees,
 //! boot events). [`server`] is the thin tokio shell that drives it all ([`drive`] one
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod drive;
 pub mod files;
 pub mod generated;
+pub mod guard;
 pub mod inventory;
 pub mod manual;
 pub mod netascii;
@@ -31,6 +33,7 @@ pub mod server;
 pub mod source;
 pub mod strangers;
 pub mod transfer;
+pub mod upload;
 
 /// One-paragraph description printed by `--help`.
 pub const ABOUT: &str = "pxe-suite tftpd: a TFTP server compatible with tftpd-hpa";

@@ -77,7 +77,10 @@ pub fn manual() -> Manual {
                 ),
                 (
                     "-u, --user USER",
-                    "run as this user after binding (default nobody; only when started as root)",
+                    "run as this user after binding and opening the root directories (default \
+                     nobody; only when started as root). As with tftpd-hpa's chroot, the roots \
+                     are served beneath the directories opened before, so the user needs no \
+                     access to their parents",
                 ),
             ],
         ),
@@ -127,11 +130,40 @@ pub fn manual() -> Manual {
                     "--state-dir DIR",
                     "install state of the machines (pxe-suite state directory; its menus boot \
                      from disk once installed) and where each served file is recorded as a \
-                     boot event; must be writable by the -u user",
+                     boot event; must be writable by the -u user. Like the root directories it is \
+                     opened before privileges are dropped, so its parent need not be \
+                     searchable by that user",
                 ),
                 (
                     "--max-transfers N",
                     "concurrent transfers at most (default 1000)",
+                ),
+                (
+                    "--max-per-client N",
+                    "concurrent transfers at most from one client address (default 8); a \
+                     request beyond is refused with ERROR 0 \"Server busy, try again\"",
+                ),
+                (
+                    "--max-timeout SECONDS",
+                    "the longest timeout option granted (default 10, 1 to 255); a longer one \
+                     is left out of the OACK and the -T retransmit timeout applies. Retries \
+                     are cut so that retries x timeout stays within 60 seconds",
+                ),
+                (
+                    "--max-window BLOCKS",
+                    "the largest windowsize option granted (default 64, at most 65535); a \
+                     window also never holds more than 4 MiB",
+                ),
+                (
+                    "--min-rate BYTES",
+                    "a transfer that moves fewer than this many bytes per second over a 30 \
+                     second span is dropped with an ERROR and a log line (default 1024; 0: \
+                     never)",
+                ),
+                (
+                    "--max-duration SECONDS",
+                    "a transfer still running after this long is dropped with an ERROR and a \
+                     log line (default 3600; 0: no limit)",
                 ),
                 (
                     "--busy-poll MICROSECONDS",
@@ -248,6 +280,15 @@ pub fn manual() -> Manual {
                     .into(),
             ),
             Block::Para(
+                "No client can hold what others need: requests over 512 bytes or with more \
+                 than 16 options are refused with ERROR 4 and a log line; the timeout and \
+                 windowsize options are capped (--max-timeout, --max-window), retries x \
+                 timeout is bounded, one address runs at most --max-per-client transfers at \
+                 once, and a transfer slower than --min-rate or longer than --max-duration is \
+                 dropped."
+                    .into(),
+            ),
+            Block::Para(
                 "Each transfer runs on its own thread with its own socket, connected to the \
                  client (strangers writing to that port still get ERROR 5). While at most \
                  one transfer per two CPUs is running, the transfer thread follows the CPU \
@@ -282,7 +323,9 @@ mod tests {
                 "-B" | "--blocksize" => "1468",
                 "-T" | "--retransmit" => "500000",
                 "-R" | "--port-range" => "7000:7100",
-                "-t" | "--timeout" | "--verbosity" | "--max-transfers" | "--busy-poll" => "5",
+                "-t" | "--timeout" | "--verbosity" | "--max-transfers" | "--busy-poll"
+                | "--max-per-client" | "--max-timeout" | "--max-window" | "--min-rate"
+                | "--max-duration" => "5",
                 _ => "x",
             }
             .to_string()

@@ -27,7 +27,27 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// Cap on `blksize * windowsize`, so a window never holds more than this many bytes.
     pub max_window_bytes: u64,
+    /// `--max-timeout`: the longest `timeout` option granted; a longer one is not
+    /// acknowledged (the transfer keeps `default_timeout`), as RFC 2349 lets a server do.
+    pub max_timeout: Duration,
+    /// `--max-window`: the most blocks per window granted (RFC 7440 allows 65535).
+    pub max_windowsize: u16,
+    /// How long a transfer may wait for its client in a row, over all its retransmissions:
+    /// the retries are cut so that retries × timeout stays within it (at least one retry).
+    pub max_stall: Duration,
 }
+
+/// `--max-timeout` when not given.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// `--max-window` when not given.
+pub const DEFAULT_MAX_WINDOWSIZE: u16 = 64;
+/// The bound on retries × timeout.
+pub const DEFAULT_MAX_STALL: Duration = Duration::from_secs(60);
+/// The largest request accepted, in bytes (RFC 1350's 512-byte data block; tftpd-hpa reads
+/// requests into a buffer of one segment).
+pub const MAX_REQUEST_BYTES: usize = 512;
+/// The most options one request may carry.
+pub const MAX_REQUEST_OPTIONS: usize = 16;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -36,6 +56,9 @@ impl Default for Limits {
             refused: Vec::new(),
             default_timeout: Duration::from_secs(1),
             max_window_bytes: 4 << 20,
+            max_timeout: DEFAULT_MAX_TIMEOUT,
+            max_windowsize: DEFAULT_MAX_WINDOWSIZE,
+            max_stall: DEFAULT_MAX_STALL,
         }
     }
 }
@@ -100,7 +123,7 @@ pub fn negotiate(
                 out.blksize = size;
                 Some(u64::from(size))
             }
-            "timeout" if (1..=255).contains(&value) => {
+            "timeout" if (1..=255).contains(&value) && value <= limits.max_timeout.as_secs() => {
                 out.timeout = Duration::from_secs(value);
                 Some(value)
             }
@@ -135,7 +158,9 @@ pub fn negotiate(
     }
     // The window cap depends on the final block size, so apply it after the loop.
     if let Some(i) = window_index {
-        let max_blocks = (limits.max_window_bytes / u64::from(out.blksize)).clamp(1, 65535);
+        let max_blocks = (limits.max_window_bytes / u64::from(out.blksize))
+            .min(u64::from(limits.max_windowsize))
+            .clamp(1, 65535);
         let capped = u64::from(out.windowsize).min(max_blocks);
         out.windowsize = u16::try_from(capped).unwrap_or(1);
         if let Some(o) = accepted.get_mut(i) {
@@ -146,6 +171,36 @@ pub fn negotiate(
         out.oack = Some(accepted);
     }
     out
+}
+
+/// Why a request is refused before any option is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Oversized {
+    /// The datagram is longer than [`MAX_REQUEST_BYTES`].
+    #[error("request of {0} bytes, more than {MAX_REQUEST_BYTES}")]
+    Bytes(usize),
+    /// More than [`MAX_REQUEST_OPTIONS`] options.
+    #[error("request with {0} options, more than {MAX_REQUEST_OPTIONS}")]
+    Options(usize),
+}
+
+/// Checks a request's size: its datagram length and its number of options.
+pub fn check_request(len: usize, options: usize) -> Result<(), Oversized> {
+    if len > MAX_REQUEST_BYTES {
+        return Err(Oversized::Bytes(len));
+    }
+    if options > MAX_REQUEST_OPTIONS {
+        return Err(Oversized::Options(options));
+    }
+    Ok(())
+}
+
+/// The retries a transfer gets with this `timeout`: `max_retries`, cut so that
+/// retries × timeout stays within `max_stall`, and never below one.
+pub fn retries_for(timeout: Duration, max_retries: u32, max_stall: Duration) -> u32 {
+    let fit = max_stall.as_millis() / timeout.as_millis().max(1);
+    let fit = u32::try_from(fit).unwrap_or(u32::MAX);
+    max_retries.min(fit).max(1)
 }
 
 /// A decimal number as option values carry them: digits only, no sign, no spaces.
@@ -244,12 +299,79 @@ mod tests {
 
     #[test]
     fn timeout_range() {
-        let l = Limits::default();
+        let l = Limits {
+            max_timeout: Duration::from_secs(255),
+            ..Limits::default()
+        };
         let n = negotiate(&opts(&[("timeout", "255")]), Mode::Octet, read(1), &l);
         assert_eq!(n.timeout, Duration::from_secs(255));
         for bad in ["0", "256"] {
             let n = negotiate(&opts(&[("timeout", bad)]), Mode::Octet, read(1), &l);
             assert_eq!((n.timeout, n.oack), (Duration::from_secs(1), None));
+        }
+    }
+
+    #[test]
+    fn timeout_over_the_cap_is_not_granted() {
+        let l = Limits::default();
+        let n = negotiate(&opts(&[("timeout", "10")]), Mode::Octet, read(1), &l);
+        assert_eq!(n.timeout, Duration::from_secs(10));
+        assert_eq!(n.oack, Some(opts(&[("timeout", "10")])));
+        for over in ["11", "255"] {
+            let n = negotiate(
+                &opts(&[("timeout", over), ("blksize", "1024")]),
+                Mode::Octet,
+                read(1),
+                &l,
+            );
+            assert_eq!(n.timeout, Duration::from_secs(1), "timeout {over}");
+            assert_eq!(n.oack, Some(opts(&[("blksize", "1024")])), "timeout {over}");
+        }
+        let l = Limits {
+            max_timeout: Duration::from_secs(30),
+            ..Limits::default()
+        };
+        let n = negotiate(&opts(&[("timeout", "30")]), Mode::Octet, read(1), &l);
+        assert_eq!(n.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn windowsize_is_capped_in_blocks() {
+        let l = Limits::default();
+        let n = negotiate(&opts(&[("windowsize", "65535")]), Mode::Octet, read(1), &l);
+        assert_eq!(n.windowsize, 64);
+        assert_eq!(n.oack, Some(opts(&[("windowsize", "64")])));
+        let n = negotiate(&opts(&[("windowsize", "16")]), Mode::Octet, read(1), &l);
+        assert_eq!(n.windowsize, 16);
+        let l = Limits {
+            max_windowsize: 4,
+            ..Limits::default()
+        };
+        let n = negotiate(&opts(&[("windowsize", "16")]), Mode::Octet, read(1), &l);
+        assert_eq!(n.windowsize, 4);
+        assert_eq!(n.oack, Some(opts(&[("windowsize", "4")])));
+    }
+
+    #[test]
+    fn oversized_requests() {
+        assert_eq!(check_request(512, 16), Ok(()));
+        assert_eq!(check_request(513, 0), Err(Oversized::Bytes(513)));
+        assert_eq!(check_request(600, 2), Err(Oversized::Bytes(600)));
+        assert_eq!(check_request(100, 17), Err(Oversized::Options(17)));
+    }
+
+    #[test]
+    fn retries_times_timeout_is_bounded() {
+        let stall = Duration::from_secs(60);
+        assert_eq!(retries_for(Duration::from_secs(1), 5, stall), 5);
+        assert_eq!(retries_for(Duration::from_secs(10), 5, stall), 5);
+        assert_eq!(retries_for(Duration::from_secs(20), 5, stall), 3);
+        assert_eq!(retries_for(Duration::from_secs(255), 5, stall), 1);
+        assert_eq!(retries_for(Duration::ZERO, 5, stall), 5);
+        for t in 1..=255 {
+            let t = Duration::from_secs(t);
+            let r = retries_for(t, 5, stall);
+            assert!(r >= 1 && (r == 1 || t * r <= stall), "{t:?} -> {r}");
         }
     }
 
@@ -325,6 +447,8 @@ mod tests {
             prop_assert!(u64::from(n.windowsize) * u64::from(n.blksize) <= l.max_window_bytes
                 || n.windowsize == 1);
             prop_assert!(n.timeout >= Duration::from_secs(1));
+            prop_assert!(n.timeout <= l.max_timeout.max(l.default_timeout));
+            prop_assert!(n.windowsize <= l.max_windowsize);
             if let Some(oack) = &n.oack {
                 prop_assert!(!oack.is_empty());
             }

@@ -77,6 +77,11 @@ impl<K: DataSink> WriteTransfer<K> {
         &self.sink
     }
 
+    /// Payload bytes received so far, and packets retransmitted.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.bytes, self.retransmits)
+    }
+
     /// Handles one event.
     pub fn handle(&mut self, event: Event<'_>, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();

@@ -5,7 +5,8 @@
 //! characters, bytes that were not UTF-8, over-long names and `..` components anywhere, then
 //! applies tftpd-hpa's two modes: with `-s` the name is relative to the one root (a leading `/`
 //! is stripped); without `-s` it must be absolute and lie under one of the root directories.
-//! [`resolve`] then canonicalizes (following symlinks) and refuses anything whose real path
+//! [`resolve`] then finds the real path (following symlinks) beneath the root's descriptor,
+//! opened once at start before privileges are dropped, and refuses anything whose real path
 //! leaves the root, then applies tftpd-hpa's permission rules: reads need a world-readable
 //! regular file, writes an existing world-writable one, unless `-p`; new files only with `-c`.
 //!
@@ -15,9 +16,14 @@
 //! refused (tftpd-hpa on Unix takes it as an ordinary character; remap rules that turn `\` into
 //! `/` still work, since they run before this check).
 
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use nix::fcntl::AtFlags;
+use nix::sys::stat::SFlag;
 
 use crate::packet::ErrorCode;
 
@@ -33,8 +39,36 @@ pub struct Roots {
     given: Vec<PathBuf>,
     /// Canonical forms, in the same order (what real paths must stay under).
     canonical: Vec<PathBuf>,
+    /// Each root opened (`O_PATH`) when the roots were made: names are resolved and files
+    /// opened beneath these descriptors, so a root opened before privileges were dropped
+    /// is served even if the user dropped to cannot reach it by path (a 0700 parent).
+    dirs: Vec<RootDir>,
     secure: bool,
 }
+
+/// An open root directory, shared by every [`Resolved`] beneath it.
+#[derive(Debug, Clone)]
+pub struct RootDir(Arc<File>);
+
+impl RootDir {
+    /// Opens `path` (`O_PATH | O_DIRECTORY`).
+    pub fn open(path: &Path) -> io::Result<RootDir> {
+        pxe_daemon::beneath::open_root(path).map(|f| RootDir(Arc::new(f)))
+    }
+
+    /// The descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl PartialEq for RootDir {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RootDir {}
 
 /// Whether the client reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,12 +146,21 @@ pub struct Normalized {
 pub struct Resolved {
     /// The canonical root the path lies under.
     pub root: PathBuf,
+    /// That root, open: open [`Resolved::beneath`] relative to it.
+    pub dir: RootDir,
     /// The canonical path to open (for a new file: canonical parent + name).
     pub path: PathBuf,
     /// The name relative to its root.
     pub relative: String,
     /// Whether the file exists (false only for a write with `-c`).
     pub exists: bool,
+}
+
+impl Resolved {
+    /// The path relative to the root (`path` without `root`).
+    pub fn beneath(&self) -> &Path {
+        self.path.strip_prefix(&self.root).unwrap_or(Path::new("."))
+    }
 }
 
 impl Roots {
@@ -133,6 +176,7 @@ impl Roots {
         let dirs = if secure { &dirs[..1] } else { dirs };
         let mut given = Vec::new();
         let mut canonical = Vec::new();
+        let mut opened = Vec::new();
         for d in dirs {
             let c = d.canonicalize()?;
             if !c.is_dir() {
@@ -141,12 +185,14 @@ impl Roots {
                     format!("{} is not a directory", d.display()),
                 ));
             }
+            opened.push(RootDir::open(&c)?);
             given.push(clean(d));
             canonical.push(c);
         }
         Ok(Roots {
             given,
             canonical,
+            dirs: opened,
             secure,
         })
     }
@@ -225,7 +271,7 @@ pub fn normalize(roots: &Roots, requested: &str) -> Result<Normalized, Denied> {
     Err(Denied::Access("Forbidden directory"))
 }
 
-/// The full check, lexical then on the file system.
+/// The full check, lexical then on the file system (beneath the root's descriptor).
 pub fn resolve(
     roots: &Roots,
     requested: &str,
@@ -233,21 +279,18 @@ pub fn resolve(
     policy: &Policy,
 ) -> Result<Resolved, Denied> {
     let n = normalize(roots, requested)?;
-    let root = roots
-        .canonical
-        .get(n.root)
-        .ok_or(Denied::Access("No such root"))?;
-    let joined = root.join(&n.relative);
-    match joined.canonicalize() {
+    let (root, dir) = match (roots.canonical.get(n.root), roots.dirs.get(n.root)) {
+        (Some(r), Some(d)) => (r, d),
+        _ => return Err(Denied::Access("No such root")),
+    };
+    let parts: Vec<&str> = n.relative.split('/').filter(|p| !p.is_empty()).collect();
+    match real_beneath(dir.fd(), root, &parts) {
         Ok(real) => {
-            if !real.starts_with(root) {
-                return Err(Denied::Access("Path leaves the root"));
-            }
-            let meta = real.metadata().map_err(io_denied)?;
-            if !meta.is_file() {
+            let st = stat_at(dir.fd(), &real, false).map_err(io_denied)?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
                 return Err(Denied::Access("Not a regular file"));
             }
-            let mode = meta.permissions().mode();
+            let mode = st.st_mode;
             match access {
                 Access::Read if !policy.permissive && mode & 0o004 == 0 => {
                     Err(Denied::Access("File not world-readable"))
@@ -257,38 +300,121 @@ pub fn resolve(
                 }
                 _ => Ok(Resolved {
                     root: root.clone(),
-                    path: real,
+                    dir: dir.clone(),
+                    path: root.join(real),
                     relative: n.relative,
                     exists: true,
                 }),
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(Walk::Escapes) => Err(Denied::Access("Path leaves the root")),
+        Err(Walk::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
             if access == Access::Read || !policy.create {
                 return Err(Denied::NotFound);
             }
-            // A dangling symlink also fails canonicalize with NotFound: never write through it.
-            if joined.symlink_metadata().is_ok() {
+            let (name, parent) = parts.split_last().ok_or(Denied::Access("Not a file"))?;
+            let parent = match real_beneath(dir.fd(), root, parent) {
+                Ok(p) => p,
+                Err(Walk::Escapes) => return Err(Denied::Access("Path leaves the root")),
+                Err(Walk::Io(e)) => return Err(io_denied(e)),
+            };
+            // A dangling symlink also ends the walk with NotFound: never write through it.
+            if stat_at(dir.fd(), &parent.join(name), false).is_ok() {
                 return Err(Denied::Access("Dangling symlink"));
-            }
-            let name = joined.file_name().ok_or(Denied::Access("Not a file"))?;
-            let parent = joined
-                .parent()
-                .ok_or(Denied::Access("Not a file"))?
-                .canonicalize()
-                .map_err(io_denied)?;
-            if !parent.starts_with(root) {
-                return Err(Denied::Access("Path leaves the root"));
             }
             Ok(Resolved {
                 root: root.clone(),
-                path: parent.join(name),
+                dir: dir.clone(),
+                path: root.join(parent).join(name),
                 relative: n.relative,
                 exists: false,
             })
         }
-        Err(e) => Err(io_denied(e)),
+        Err(Walk::Io(e)) => Err(io_denied(e)),
     }
+}
+
+/// Why [`real_beneath`] stopped.
+enum Walk {
+    /// The real path leaves the root (a `..` above it, or a symlink to outside).
+    Escapes,
+    /// A component is missing, not searchable, or too many symlinks.
+    Io(io::Error),
+}
+
+/// Most symlinks followed while resolving one name (Linux's `MAXSYMLINKS`).
+const MAX_SYMLINKS: u32 = 40;
+
+/// The real path of `parts` beneath the directory `dir` (whose canonical path is `root`),
+/// relative to it: what `canonicalize` would give, stripped of `root`, but resolved
+/// relative to the descriptor, so no component of `root` itself is looked up again.
+/// Symlinks are followed while they stay beneath the root: a relative target from the
+/// link's directory, an absolute one only when it lies under `root`.
+fn real_beneath(dir: BorrowedFd<'_>, root: &Path, parts: &[&str]) -> Result<PathBuf, Walk> {
+    let mut done: Vec<std::ffi::OsString> = Vec::new();
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> =
+        parts.iter().map(std::ffi::OsString::from).collect();
+    let mut links = 0;
+    while let Some(part) = todo.pop_front() {
+        match part.to_str() {
+            Some("" | ".") => continue,
+            Some("..") => {
+                done.pop().ok_or(Walk::Escapes)?;
+                continue;
+            }
+            _ => {}
+        }
+        let candidate: PathBuf = done.iter().chain(std::iter::once(&part)).collect();
+        let st = stat_at(dir, &candidate, false).map_err(Walk::Io)?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFLNK {
+            done.push(part);
+            continue;
+        }
+        links += 1;
+        if links > MAX_SYMLINKS {
+            return Err(Walk::Io(io::Error::from_raw_os_error(nix::libc::ELOOP)));
+        }
+        let target =
+            nix::fcntl::readlinkat(dir, &candidate).map_err(|e| Walk::Io(io::Error::from(e)))?;
+        let target = PathBuf::from(target);
+        let rest = if target.is_absolute() {
+            done.clear();
+            match target.strip_prefix(root) {
+                Ok(inside) => inside.to_owned(),
+                // As `canonicalize` sees it: a missing target is missing, not an escape.
+                Err(_) if target.symlink_metadata().is_err() => {
+                    return Err(Walk::Io(io::Error::from(io::ErrorKind::NotFound)));
+                }
+                Err(_) => return Err(Walk::Escapes),
+            }
+        } else {
+            target
+        };
+        for c in rest.components().rev() {
+            match c {
+                Component::Normal(s) => todo.push_front(s.to_owned()),
+                Component::ParentDir => todo.push_front("..".into()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+    }
+    Ok(done.iter().collect())
+}
+
+/// `fstatat` of `rel` beneath `dir` (`.` for an empty path), following a final symlink
+/// only with `follow`. `rel` is a real path from [`real_beneath`]: no symlink on the way.
+fn stat_at(dir: BorrowedFd<'_>, rel: &Path, follow: bool) -> io::Result<nix::sys::stat::FileStat> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::AT_SYMLINK_NOFOLLOW
+    };
+    nix::sys::stat::fstatat(dir, rel, flags).map_err(io::Error::from)
 }
 
 fn io_denied(e: io::Error) -> Denied {

@@ -3,10 +3,11 @@
 //! [`crate::drive`] feeds the pure state machines of [`crate::transfer`] and
 //! [`crate::receive`] with datagrams and timeouts. Nothing here decides protocol behaviour.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -16,21 +17,23 @@ use crate::affinity::{Claims, Follower};
 use crate::drive::{MAX_DATAGRAM, drive};
 use crate::files::FileCache;
 use crate::generated::{Found, Generator, Lookup, Served};
+use crate::guard::{Bounds, Guard};
 use crate::options::{self, Direction, Limits};
 use crate::packet::{self, ErrorCode, Mode, Packet, Request};
 use crate::receive::WriteTransfer;
 use crate::remap_file::RemapFile;
 use crate::resolve::{Access, Denied, Policy, Roots};
-use crate::source::{BlockReader, DataSource, FileSink, MemorySource};
+use crate::source::{BlockReader, DataSource, MemorySource};
 use crate::strangers;
 use crate::transfer::{Failure, Finish, Params, ReadTransfer};
+use crate::upload::Upload;
 
-/// The ERROR message to a request beyond `--max-transfers`.
+/// The ERROR message to a request beyond `--max-transfers` or `--max-per-client`.
 pub const SERVER_BUSY: &str = "Server busy, try again";
+/// `--max-per-client` when not given.
+pub const DEFAULT_MAX_PER_CLIENT: usize = 8;
 /// Permissions of an uploaded file before the umask, as tftpd-hpa creates them.
 pub const UPLOAD_MODE: u32 = 0o666;
-/// Bytes of an upload buffered before a write.
-const UPLOAD_BUFFER: usize = 64 * 1024;
 
 /// Counters over the life of the server.
 #[derive(Debug, Default)]
@@ -61,6 +64,10 @@ pub struct Settings {
     pub port_range: Option<(u16, u16)>,
     /// `--max-transfers`.
     pub max_transfers: usize,
+    /// `--max-per-client`: transfers at once from one client address.
+    pub max_per_client: usize,
+    /// `--min-rate`, `--max-duration`.
+    pub bounds: Bounds,
     /// `--busy-poll`: how long a lone transfer polls for its client's answer before sleeping.
     pub busy_poll: Duration,
     /// Generated files (boot menus, distro trees from `--inventory`).
@@ -72,6 +79,8 @@ pub struct Server {
     settings: Settings,
     files: FileCache,
     active: AtomicUsize,
+    /// Transfers running per client address (IPv4-mapped addresses as IPv4).
+    per_client: Mutex<HashMap<IpAddr, usize>>,
     /// Most transfers running at once for which a transfer thread follows its client's CPU.
     pin_transfers: usize,
     /// CPUs holding a pinned transfer thread.
@@ -96,6 +105,7 @@ impl Server {
             settings,
             files: FileCache::default(),
             active: AtomicUsize::new(0),
+            per_client: Mutex::new(HashMap::new()),
             pin_transfers: pin_transfers(),
             claims: Claims::new(),
             stats: Stats::default(),
@@ -152,6 +162,10 @@ impl Server {
         socket: &UdpSocket,
         tasks: &mut JoinSet<()>,
     ) {
+        if let Err(e) = options::check_request(bytes.len(), 0) {
+            self.refuse_oversized(peer, &e, socket).await;
+            return;
+        }
         let (req, access) = match packet::parse(bytes) {
             Ok(Packet::Rrq(r)) => (r, Access::Read),
             Ok(Packet::Wrq(r)) => (r, Access::Write),
@@ -171,6 +185,10 @@ impl Server {
                 return;
             }
         };
+        if let Err(e) = options::check_request(bytes.len(), req.options.len()) {
+            self.refuse_oversized(peer, &e, socket).await;
+            return;
+        }
         let active = self.active.load(Ordering::Relaxed);
         if active >= self.settings.max_transfers {
             tracing::warn!(
@@ -188,12 +206,69 @@ impl Server {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let ip = peer.ip().to_canonical();
+        if !self.claim_client(ip) {
+            tracing::warn!(
+                client = %display_addr(peer),
+                file = %req.filename,
+                limit = self.settings.max_per_client,
+                "per-client transfer limit reached, request refused"
+            );
+            let _ = socket
+                .send_to(
+                    &packet::encode_error(ErrorCode::Undefined, SERVER_BUSY),
+                    peer,
+                )
+                .await;
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         self.active.fetch_add(1, Ordering::Relaxed);
-        let slot = ActiveSlot(Arc::clone(self));
+        let slot = ActiveSlot(Arc::clone(self), ip);
         self.stats.transfers.fetch_add(1, Ordering::Relaxed);
         let server = Arc::clone(self);
         // Each transfer runs on its own thread of the blocking pool (see `drive`).
         tasks.spawn_blocking(move || server.transfer(req, access, peer, reply_ip, slot));
+    }
+
+    /// Refuses a request too large to be one a client needs (ERROR 4 and a log line).
+    async fn refuse_oversized(&self, peer: SocketAddr, e: &options::Oversized, socket: &UdpSocket) {
+        tracing::warn!(client = %display_addr(peer), reason = %e, "oversized request refused");
+        let message = match e {
+            options::Oversized::Bytes(_) => "Request too large",
+            options::Oversized::Options(_) => "Too many options",
+        };
+        let _ = socket
+            .send_to(
+                &packet::encode_error(ErrorCode::IllegalOperation, message),
+                peer,
+            )
+            .await;
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one more transfer for `ip`, unless it has `--max-per-client` running.
+    fn claim_client(&self, ip: IpAddr) -> bool {
+        let Ok(mut map) = self.per_client.lock() else {
+            return true;
+        };
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.settings.max_per_client {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_client(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.per_client.lock()
+            && let Some(n) = map.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
     }
 
     /// One transfer, from the request to the log line (blocking: runs on its own thread).
@@ -283,7 +358,7 @@ impl Server {
     fn open(&self, found: Found, access: Access) -> Result<Opened, Denied> {
         match (found, access) {
             (found, Access::Read) => self.open_read(found),
-            (Found::File(r), Access::Write) => self.open_write(&r.root, &r.path, r.exists),
+            (Found::File(r), Access::Write) => self.open_write(&r),
             (Found::Generated { .. } | Found::Outside { .. }, Access::Write) => {
                 Err(Denied::NotFound)
             }
@@ -316,7 +391,11 @@ impl Server {
             blksize: n.blksize,
             windowsize: n.windowsize,
             timeout: n.timeout,
-            max_retries: self.settings.max_retries,
+            max_retries: options::retries_for(
+                n.timeout,
+                self.settings.max_retries,
+                self.settings.limits.max_stall,
+            ),
             oack: n.oack,
         };
         (
@@ -346,18 +425,22 @@ impl Server {
             None
         };
         let follow = Follower::new(self.claims.clone(), self.settings.busy_poll);
+        let now = Instant::now();
+        let mut guard = Guard::new(self.settings.bounds, now);
         match opened {
             Opened::Read(src) => {
                 let reader = BlockReader::new(src, mode, params.blksize);
-                let (mut t, first) = ReadTransfer::start(peer, reader, params, Instant::now());
+                let (mut t, first) = ReadTransfer::start(peer, reader, params, now);
+                let first = guard.first(first);
                 drive(sock, peer, first, follow, may_pin, |ev, now| {
-                    t.handle(ev, now)
+                    guard.step(&mut t, ev, now)
                 })
             }
             Opened::Write(sink) => {
-                let (mut t, first) = WriteTransfer::start(peer, sink, mode, params, Instant::now());
+                let (mut t, first) = WriteTransfer::start(peer, sink, mode, params, now);
+                let first = guard.first(first);
                 drive(sock, peer, first, follow, may_pin, |ev, now| {
-                    t.handle(ev, now)
+                    guard.step(&mut t, ev, now)
                 })
             }
         }
@@ -400,42 +483,24 @@ impl Server {
     fn open_read(&self, found: Found) -> Result<Opened, Denied> {
         match found {
             Found::File(r) | Found::Outside { file: r, .. } => {
-                let src = self
-                    .files
-                    .open(&r.root, &r.path)
-                    .map_err(|e| match e.kind() {
-                        io::ErrorKind::NotFound => Denied::NotFound,
-                        _ => Denied::Access("Permission denied"),
-                    })?;
+                let src = self.files.open(&r).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Denied::NotFound,
+                    _ => Denied::Access("Permission denied"),
+                })?;
                 Ok(Opened::Read(src))
             }
             Found::Generated { content, .. } => Ok(Opened::Read(Arc::new(MemorySource(content)))),
         }
     }
 
-    fn open_write(
-        &self,
-        root: &std::path::Path,
-        path: &std::path::Path,
-        exists: bool,
-    ) -> Result<Opened, Denied> {
-        use nix::fcntl::OFlag;
-        let flags = if exists {
-            OFlag::O_WRONLY | OFlag::O_TRUNC
-        } else {
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL
-        };
-        let file =
-            crate::files::open_beneath(root, path, flags, UPLOAD_MODE).map_err(|e| {
-                match e.kind() {
-                    io::ErrorKind::NotFound => Denied::NotFound,
-                    _ => Denied::Access("Permission denied"),
-                }
-            })?;
-        Ok(Opened::Write(FileSink(io::BufWriter::with_capacity(
-            UPLOAD_BUFFER,
-            file,
-        ))))
+    fn open_write(&self, r: &crate::resolve::Resolved) -> Result<Opened, Denied> {
+        let upload = Upload::open(r.dir.fd(), r.beneath(), r.exists, UPLOAD_MODE).map_err(|e| {
+            match e.kind() {
+                io::ErrorKind::NotFound => Denied::NotFound,
+                _ => Denied::Access("Permission denied"),
+            }
+        })?;
+        Ok(Opened::Write(upload))
     }
 
     /// A socket for one transfer on `ip`, falling back to the wildcard address of its family
@@ -476,17 +541,18 @@ impl Server {
 }
 
 /// One counted concurrent transfer; released when dropped (also when the task is aborted).
-struct ActiveSlot(Arc<Server>);
+struct ActiveSlot(Arc<Server>, IpAddr);
 
 impl Drop for ActiveSlot {
     fn drop(&mut self) {
+        self.0.release_client(self.1);
         self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 enum Opened {
     Read(Arc<dyn DataSource>),
-    Write(FileSink),
+    Write(Upload),
 }
 
 /// A transfer as its log line tells it.

@@ -44,6 +44,8 @@ fn server(dir: &std::path::Path) -> Arc<Server> {
         max_retries: 2,
         port_range: None,
         max_transfers: 4,
+        max_per_client: 4,
+        bounds: crate::guard::Bounds::default(),
         busy_poll: Duration::ZERO,
         generator: Some(Arc::new(files)),
     })
@@ -100,7 +102,8 @@ fn logged_transfer(server: &Arc<Server>, file: &str, give_up: Option<u16>) -> (S
     let subscriber =
         tracing_subscriber::registry().with(pxe_daemon::LogFormat::Json.layer(lines.clone(), true));
     server.active.fetch_add(1, Ordering::Relaxed);
-    let slot = ActiveSlot(Arc::clone(server));
+    assert!(server.claim_client(peer.ip().to_canonical()));
+    let slot = ActiveSlot(Arc::clone(server), peer.ip().to_canonical());
     tracing::subscriber::with_default(subscriber, || {
         server.transfer(req, Access::Read, peer, peer.ip(), slot);
     });

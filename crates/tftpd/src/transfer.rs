@@ -79,6 +79,12 @@ pub enum Failure {
         /// Why.
         reason: String,
     },
+    /// Dropped by the shell for passing a bound (too slow, too long).
+    #[error("dropped: {reason}")]
+    Dropped {
+        /// Which bound.
+        reason: crate::guard::Dropped,
+    },
     /// Reading the file or writing the upload failed.
     #[error("i/o error: {error}")]
     Io {
@@ -96,6 +102,7 @@ impl Failure {
         match self {
             Failure::ClientError { code, .. } => Some(*code),
             Failure::Refused { code, .. } | Failure::Io { code, .. } => Some(code.to_u16()),
+            Failure::Dropped { .. } => Some(ErrorCode::Undefined.to_u16()),
             Failure::TimedOut => None,
         }
     }
@@ -219,6 +226,11 @@ impl<S: DataSource> ReadTransfer<S> {
             }
         }
         (t, out)
+    }
+
+    /// Payload bytes acknowledged so far, and packets retransmitted.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.bytes_acked, self.retransmits)
     }
 
     /// Handles one event.

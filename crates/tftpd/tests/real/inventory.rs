@@ -350,3 +350,120 @@ fn check_validates_the_inventory_with_located_errors() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("/nonexistent/inventory.yaml"), "{err}");
 }
+
+/// Every name in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn uploads_never_create_a_generated_name_and_a_failed_one_leaves_nothing() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    use tftpd::packet::{self, ErrorCode, Mode, Packet, Request};
+
+    let lab = Lab::new();
+    let root = &lab.tree.root;
+    std::fs::create_dir(root.join("pxelinux.cfg")).expect("mkdir");
+    for d in [root.clone(), root.join("pxelinux.cfg")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let server = Server::start(&[
+        "-c",
+        "--inventory",
+        &lab.inventory.display().to_string(),
+        "-s",
+        &root.display().to_string(),
+    ]);
+    let tftp = need("tftp", "tftp-hpa");
+    let local = lab.tree.out("evil.cfg");
+    std::fs::write(&local, b"DEFAULT evil\n").expect("write local file");
+    // web01's own menu, and a hex-address prefix pxelinux would try for unknown machines.
+    for name in [WEB01, "pxelinux.cfg/7F", "web01.ipxe", "trees/centos7/x"] {
+        let o = run(Command::new(&tftp)
+            .args([
+                "-m",
+                "binary",
+                "127.0.0.1",
+                &server.port.to_string(),
+                "-c",
+                "put",
+            ])
+            .arg(&local)
+            .arg(name));
+        let said =
+            String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+        assert!(
+            said.contains("Name reserved by the inventory"),
+            "{name}: {said}"
+        );
+        server.wait_log(&["op=\"WRQ\"", &format!("file={name}"), "Name reserved"]);
+    }
+    assert!(names(&root.join("pxelinux.cfg")).is_empty());
+    // The menu still comes from the inventory.
+    let menu = fetch_text(&lab, &server, WEB01, 0);
+    assert_eq!(menu, lab.rendered(WEB01, InstallState::Pending));
+
+    // An upload that stops half-way leaves nothing: not the name, not a temporary file.
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let wrq = packet::encode_request(
+        true,
+        &Request {
+            filename: "half.bin".into(),
+            mode: Mode::Octet,
+            options: Vec::new(),
+        },
+    );
+    sock.send_to(&wrq, format!("127.0.0.1:{}", server.port))
+        .expect("send WRQ");
+    let mut buf = [0u8; 1024];
+    let (n, tid) = sock.recv_from(&mut buf).expect("ACK 0");
+    assert!(matches!(packet::parse(&buf[..n]), Ok(Packet::Ack(0))));
+    for block in 1..=3u16 {
+        let mut pkt = Vec::new();
+        packet::encode_data(block, &[0x5a; 512], &mut pkt);
+        sock.send_to(&pkt, tid).expect("DATA");
+        let (n, _) = sock.recv_from(&mut buf).expect("ACK");
+        assert!(matches!(packet::parse(&buf[..n]), Ok(Packet::Ack(b)) if b == block));
+    }
+    let during = names(root);
+    assert!(!during.contains(&"half.bin".to_owned()), "{during:?}");
+    assert!(
+        during.iter().any(|n| n.starts_with(".half.bin.upload-")),
+        "{during:?}"
+    );
+    sock.send_to(&packet::encode_error(ErrorCode::Undefined, "gave up"), tid)
+        .expect("ERROR");
+    server.wait_log(&["op=\"WRQ\"", "file=half.bin", "client error"]);
+    assert_eq!(
+        names(root),
+        ["pxelinux.cfg"],
+        "nothing left of the failed upload"
+    );
+
+    // A finished upload appears under its name.
+    let good = lab.tree.out("good.bin");
+    let content = pseudo_random(70_000, 21);
+    std::fs::write(&good, &content).expect("write local file");
+    let o = run(Command::new(&tftp)
+        .args([
+            "-m",
+            "binary",
+            "127.0.0.1",
+            &server.port.to_string(),
+            "-c",
+            "put",
+        ])
+        .arg(&good)
+        .arg("good.bin"));
+    server.wait_log(&["op=\"WRQ\"", "file=good.bin", "result=ok"]);
+    assert_same(&root.join("good.bin"), &content, "tftp-hpa put", &o);
+    assert_eq!(names(root), ["good.bin", "pxelinux.cfg"]);
+}

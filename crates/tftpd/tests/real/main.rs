@@ -4,6 +4,8 @@ mod checks;
 mod clients;
 mod inetd;
 mod inventory;
+mod limits;
+mod privileges;
 mod protocol;
 mod remap;
 mod support;
