@@ -13,7 +13,8 @@
 //!   directory on the way nor the last component, magic links (`/proc/self/fd/N`) included.
 //!   Symlinks in the root's own path are followed: the root comes from the configuration,
 //!   not from a client;
-//! - every file is opened `O_CLOEXEC | O_NOFOLLOW | O_NOCTTY` on top of the caller's flags.
+//! - every file is opened `O_CLOEXEC | O_NOFOLLOW` (and `O_NOCTTY` unless `O_PATH`) on top of
+//!   the caller's flags.
 //!
 //! Mount points under the root are crossed (an ISO mounted under a tree is served).
 //!
@@ -140,7 +141,11 @@ fn open_by(
     mode: u32,
 ) -> io::Result<File> {
     let rel = relative(rel)?;
-    let flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY;
+    let mut flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    // `O_PATH` takes no other open flags but these (openat2 refuses `O_NOCTTY` with EINVAL).
+    if !flags.contains(OFlag::O_PATH) {
+        flags |= OFlag::O_NOCTTY;
+    }
     // `openat2` refuses a mode without a file to create (EINVAL); `openat` ignores it.
     let mode = if flags.intersects(OFlag::O_CREAT | OFlag::O_TMPFILE) {
         Mode::from_bits_truncate(mode as nix::libc::mode_t)
@@ -479,5 +484,17 @@ mod tests {
         symlink(&elsewhere, root.join("sub")).expect("symlink");
         let e = open_under(&c.root, &c.path, OFlag::O_RDONLY, 0).expect_err("swapped dir");
         assert_eq!(e.raw_os_error(), Some(Errno::ELOOP as i32), "{e}");
+    }
+
+    #[test]
+    fn a_directory_opens_as_a_path_handle_beneath_the_root() {
+        for (how, way) in WAYS {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("sub")).unwrap();
+            let root = open_root(dir.path()).unwrap();
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+            let sub = open_by(way, root.as_fd(), Path::new("sub"), flags, 0);
+            assert!(sub.is_ok(), "{how}: {sub:?}");
+        }
     }
 }
