@@ -10,6 +10,9 @@ pub(crate) fn workspace_root() -> PathBuf {
     here.parent().unwrap_or(here).to_path_buf()
 }
 
+/// How long CI runs each fuzz target.
+const CI_FUZZ_SECONDS: u64 = 20;
+
 pub(crate) fn run() -> Result<()> {
     let root = workspace_root();
     install_packages(&root.join("xtask/packages.txt"))?;
@@ -29,6 +32,9 @@ pub(crate) fn run() -> Result<()> {
     // dependencies, the fuzz targets.
     eprintln!("xtask: cargo xtask tidy");
     crate::tidy::run(&[])?;
+    // Every fuzz target for a short bounded time (the long runs stay in `cargo xtask fuzz`).
+    eprintln!("xtask: cargo xtask fuzz --seconds {CI_FUZZ_SECONDS}");
+    crate::fuzz::run(&["--seconds".to_owned(), CI_FUZZ_SECONDS.to_string()])?;
     let (test_passed, test_failed) = test_and_count(&root)?;
     // The deployment: dist installed, units verified and run, xinetd, Containerfiles.
     eprintln!("xtask: cargo xtask ops");

@@ -25,7 +25,8 @@ usage: cargo xtask <task>
 
 tasks:
   ci      install test dependencies (apt-get, as root), then cargo fmt --check,
-          cargo clippy --all-targets -D warnings, tidy, cargo test --workspace, the
+          cargo clippy --all-targets -D warnings, tidy, each fuzz target for 20 s
+          (cargo xtask fuzz --seconds 20), cargo test --workspace, the
           deployment checks (ops) and every lab case (e2e)
   tidy    the tree's rules, each problem as file:line: every module opens with a //! doc;
           members take every dependency from [workspace.dependencies]; the daemons write

@@ -99,6 +99,11 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     }
     if let Some((uid, gid)) = prepared.ids {
         crate::daemon::drop_privileges(uid, gid).context("dropping privileges")?;
+    } else if nix::unistd::Uid::effective().is_root() {
+        // Root without -user: the sockets are open, so CAP_NET_RAW and the rest go (before
+        // any other thread starts: capabilities are per thread).
+        let kept = crate::daemon::drop_capabilities().context("dropping capabilities")?;
+        tracing::debug!("capabilities kept: {}", kept.join(", "));
     }
     let pid_file = (!args.no_pid).then(|| PathBuf::from(&args.pid_file));
     if let Some(p) = &pid_file {
@@ -231,7 +236,7 @@ fn run(
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::spawn(forward_signals(tx));
         tracing::info!("Server starting service.");
-        tokio::spawn(pxe_daemon::notify::watchdog_task());
+        // The watchdog is fed by the lease committer's progress (in `server`).
         pxe_daemon::notify::ready("serving");
         server::Server {
             opts,

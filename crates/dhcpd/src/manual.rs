@@ -128,10 +128,44 @@ pub fn manual() -> Manual {
                 (
                     "NOTIFY_SOCKET, WATCHDOG_USEC",
                     "set by systemd: READY=1 is sent once the sockets are bound, RELOADING=1 \
-                     around a SIGHUP reload, WATCHDOG=1 at half the watchdog interval",
+                     around a SIGHUP reload, WATCHDOG=1 at half the watchdog interval while the \
+                     lease committer makes progress (a stuck disk stops the pings)",
                 ),
             ])],
             in_help: true,
+        },
+        Section {
+            title: "LIMITS".into(),
+            blocks: vec![defs(&[
+                (
+                    "flood limit",
+                    "a client (by hardware address) sending more than 20 requests in one second \
+                     is ignored for 60 seconds, with one log line; set in dhcpd.conf with \
+                     option pxe-suite.flood-limit N (0: off) and option pxe-suite.flood-hold S \
+                     at the global scope",
+                ),
+                (
+                    "DHCPDECLINE",
+                    "honoured only from the lease's owner, for the address it holds or was just \
+                     offered, once per client per minute; others are logged and ignored",
+                ),
+                (
+                    "relay selection",
+                    "option 82 sub-option 5 and option 118 count only on relayed packets; \
+                     packets on an interface without a subnet declaration are ignored",
+                ),
+                (
+                    "configuration depth",
+                    "scopes and expressions nest at most 100 deep; a recursive function is an \
+                     error at -t with its line",
+                ),
+                (
+                    "lease commits",
+                    "at most 64 bursts wait for the disk; more are dropped (their clients \
+                     retransmit) and counted; no ACK leaves before its lease is synced",
+                ),
+            ])],
+            in_help: false,
         },
         Section {
             title: "EXIT STATUS".into(),

@@ -44,6 +44,7 @@ pub struct Metrics {
     commits: Counter,
     committed_leases: Counter,
     commit_errors: Counter,
+    commit_queue_drops: Counter,
     rewrites: Counter,
     latency: Histogram,
     reloads: Counter,
@@ -69,6 +70,9 @@ pub enum Event {
     Commit(usize),
     /// A commit failed.
     CommitError,
+    /// The committer's queue was full: this many replies waiting for a commit were dropped
+    /// (their clients retransmit).
+    QueueFull(usize),
     /// The lease file was rewritten.
     Rewrite,
     /// A reply that waited for its commit left after this long.
@@ -88,6 +92,7 @@ impl Default for Metrics {
             commits: Counter::default(),
             committed_leases: Counter::default(),
             commit_errors: Counter::default(),
+            commit_queue_drops: Counter::default(),
             rewrites: Counter::default(),
             latency: latency_histogram(),
             reloads: Counter::default(),
@@ -144,6 +149,11 @@ impl Metrics {
             "dhcpd_lease_commit_errors",
             "Lease commits that failed (their replies were not sent)",
             self.commit_errors.clone(),
+        );
+        r.register(
+            "dhcpd_lease_commit_queue_drops",
+            "Replies dropped because the lease committer's queue was full (a slow or stuck disk)",
+            self.commit_queue_drops.clone(),
         );
         r.register(
             "dhcpd_lease_file_rewrites",
@@ -203,6 +213,9 @@ impl Metrics {
             }
             Event::CommitError => {
                 self.commit_errors.inc();
+            }
+            Event::QueueFull(n) => {
+                self.commit_queue_drops.inc_by(n as u64);
             }
             Event::Rewrite => {
                 self.rewrites.inc();

@@ -264,8 +264,19 @@ impl Request {
     }
 
     /// The address that selects the client's subnet, as given: the relay's link-selection
-    /// sub-option, else the subnet-selection option (ISC's `locate_network` order).
+    /// sub-option, else the subnet-selection option (ISC's `locate_network` order). Only
+    /// for a relayed packet (`giaddr` set): unlike ISC, a client on the segment cannot pick
+    /// another subnet's addresses and options by sending either option itself.
     pub fn link_selection(&self) -> Option<&[u8]> {
+        if self.giaddr.is_unspecified() {
+            return None;
+        }
+        self.selection_as_sent()
+    }
+
+    /// The link-selection sub-option or subnet-selection option, relayed or not (for relay
+    /// agent options stashed on a lease, which came through a relay).
+    pub fn selection_as_sent(&self) -> Option<&[u8]> {
         self.agent_options()
             .into_iter()
             .find(|(c, _)| *c == code::agent::LINK_SELECTION)

@@ -11,6 +11,13 @@
 //! rewrites the file from it when due. Both hold their log lines for a burst and write them at
 //! once ([`pxe_daemon::logging::hold`]).
 //!
+//! The committer's queue is bounded ([`COMMIT_QUEUE`] bursts): when the disk cannot keep up,
+//! further bursts of lease-changing replies are dropped (counted, and logged at most every
+//! [`DROP_LOG_EVERY`]); their clients retransmit. The committer's progress feeds systemd's
+//! watchdog, so a stuck disk stops the pings and systemd restarts the service instead of
+//! the queue growing. A failed commit leaves the file as it was (or rewrites it from the
+//! durable table) before any further reply that needs the disk leaves.
+//!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
 
@@ -18,6 +25,7 @@ use crate::exchange::Exchange;
 use std::net::{Ipv4Addr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -197,9 +205,51 @@ fn record_boot(state: Option<&pxe_model::FileStore>, note: &BootNote) {
     if let Err(e) = s.record(&note.machine, &ev) {
         tracing::warn!("boot event for {}: {e}", note.machine);
     }
+    // httpd-tree serves a machine's own files only to the address it was acknowledged.
+    if let Some(address) = acked_address(&note.detail)
+        && let Err(e) = s.record_ack(&note.machine, address, ev.at)
+    {
+        tracing::warn!("acked address for {}: {e}", note.machine);
+    }
 }
 
-/// The committer thread: group commit, then send, then rewrite the file when due.
+/// The address a boot note's `DHCPACK <address> …` or `BOOTREPLY <address> …` gave out
+/// (not an OFFER's, and not `0.0.0.0`).
+fn acked_address(detail: &str) -> Option<std::net::Ipv4Addr> {
+    let mut words = detail.split_whitespace();
+    if !matches!(words.next(), Some("DHCPACK" | "BOOTREPLY")) {
+        return None;
+    }
+    let address: std::net::Ipv4Addr = words.next()?.parse().ok()?;
+    (!address.is_unspecified()).then_some(address)
+}
+
+/// Bursts of lease-changing replies the committer may have waiting; more are dropped.
+pub const COMMIT_QUEUE: usize = 64;
+
+/// At most one log line per this long about replies dropped on a full committer queue.
+pub const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Rewrite the file from the durable table when an earlier failure left it in doubt.
+/// `false` while it cannot be repaired (no commit is attempted then).
+fn repair<S: LeaseStore>(store: &mut S, durable: &LeaseTable) -> bool {
+    if !store.needs_rewrite() {
+        return true;
+    }
+    match store.compact(durable, now()) {
+        Ok(()) => {
+            tracing::warn!("lease database rewritten from the durable leases after a failure");
+            true
+        }
+        Err(e) => {
+            tracing::error!("can't rewrite lease database after a failure: {e}");
+            false
+        }
+    }
+}
+
+/// The committer thread: group commit, then send, then rewrite the file when due. `beat`
+/// is the last time (ms) it was not stuck, for the watchdog.
 fn committer<S: LeaseStore>(
     mut store: S,
     mut durable: LeaseTable,
@@ -207,8 +257,10 @@ fn committer<S: LeaseStore>(
     mut sender: Sender,
     metrics: Arc<Metrics>,
     state: Option<pxe_model::FileStore>,
+    beat: Arc<AtomicU64>,
 ) {
     loop {
+        beat.store(now_ms(), Ordering::Relaxed);
         let mut batch: Vec<Job> = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(jobs) => jobs,
             Err(std_mpsc::RecvTimeoutError::Timeout) => Vec::new(),
@@ -226,7 +278,14 @@ fn committer<S: LeaseStore>(
                 .iter_mut()
                 .flat_map(|j| std::mem::take(&mut j.leases))
                 .collect();
-            match store.commit(&leases) {
+            let committed = if repair(&mut store, &durable) {
+                store.commit(&leases)
+            } else {
+                Err(crate::lease::StoreError::NeedsRewrite(PathBuf::from(
+                    "the lease database",
+                )))
+            };
+            match committed {
                 Ok(()) => {
                     metrics.count(Event::Commit(leases.len()));
                     {
@@ -255,6 +314,8 @@ fn committer<S: LeaseStore>(
                         "database update failed: {e}; {} replies not sent",
                         batch.len()
                     );
+                    // Repair now (when the disk allows) rather than at the next request.
+                    repair(&mut store, &durable);
                 }
             }
         }
@@ -272,6 +333,29 @@ fn committer<S: LeaseStore>(
                 }
                 Err(e) => tracing::error!("can't rewrite lease database: {e}"),
             }
+        }
+    }
+}
+
+/// Pings systemd's watchdog (when `WatchdogSec=` asks for it) only while the committer makes
+/// progress: a commit stuck on the disk for longer than the ping period stops the pings, and
+/// systemd restarts the service.
+async fn committer_watchdog(beat: Arc<AtomicU64>) {
+    let Some(period) = pxe_daemon::notify::watchdog_period() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stalled = false;
+    loop {
+        tick.tick().await;
+        let age = now_ms().saturating_sub(beat.load(Ordering::Relaxed));
+        if age <= period.as_millis() as u64 {
+            pxe_daemon::notify::watchdog_ping();
+            stalled = false;
+        } else if !stalled {
+            stalled = true;
+            tracing::error!("lease committer stuck for {age} ms (disk?): no more watchdog pings");
         }
     }
 }
@@ -379,6 +463,13 @@ impl Core {
             }
         };
         self.metrics.count(Event::Received(req.msg_type()));
+        if let Err(first) = crate::decide::admit(&mut self.table, &self.cfg, &req, now()) {
+            self.metrics.count(Event::Ignored);
+            if let Some(line) = first {
+                tracing::warn!("{line}");
+            }
+            return;
+        }
         let facts = crate::decide::Facts {
             install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
         };
@@ -389,7 +480,7 @@ impl Core {
             if c.persist {
                 leases.push(c.lease.clone());
             }
-            self.table.insert(c.lease);
+            c.apply_to(&mut self.table);
         }
         // What changes leases is logged once it is on disk (by the committer), the rest at
         // once.
@@ -507,7 +598,10 @@ async fn serve<S: LeaseStore>(
         .into_iter()
         .map(Bound::listen)
         .collect::<std::io::Result<Vec<Listener>>>()?;
-    let (job_tx, job_rx) = std_mpsc::channel::<Vec<Job>>();
+    let (job_tx, job_rx) = std_mpsc::sync_channel::<Vec<Job>>(COMMIT_QUEUE);
+    let beat = Arc::new(AtomicU64::new(now_ms()));
+    let committer_beat = beat.clone();
+    tokio::spawn(committer_watchdog(beat));
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
     let durable = table.clone();
@@ -529,8 +623,11 @@ async fn serve<S: LeaseStore>(
                 sender,
                 committer_metrics,
                 committer_state,
+                committer_beat,
             )
         })?;
+    let mut dropped = 0usize;
+    let mut last_drop_log: Option<Instant> = None;
     let mut buf = vec![0u8; crate::net::RECV_BUFFER];
     let mut burst = Vec::with_capacity(BURST);
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -556,9 +653,26 @@ async fn serve<S: LeaseStore>(
                         tracing::warn!("receive error: {e}");
                     }
                 }
-                if !jobs.is_empty() && job_tx.send(jobs).is_err() {
-                    tracing::error!("lease committer stopped; exiting");
-                    break;
+                if !jobs.is_empty() {
+                    match job_tx.try_send(jobs) {
+                        Ok(()) => {}
+                        Err(std_mpsc::TrySendError::Full(jobs)) => {
+                            core.metrics.count(Event::QueueFull(jobs.len()));
+                            dropped += jobs.len();
+                            if last_drop_log.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
+                                tracing::error!(
+                                    "lease committer queue full (slow or stuck disk): {dropped} \
+                                     requests dropped; their clients retransmit"
+                                );
+                                dropped = 0;
+                                last_drop_log = Some(Instant::now());
+                            }
+                        }
+                        Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                            tracing::error!("lease committer stopped; exiting");
+                            break;
+                        }
+                    }
                 }
                 if error.is_some() {
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -91,3 +91,31 @@ fn example_lab_config_is_accepted() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn dash_t_reports_too_deep_nesting_with_its_line() {
+    // ISC 4.4.3 dies with SIGSEGV on this file; ours names the line.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("deep.conf");
+    let n = 200_000;
+    std::fs::write(
+        &conf,
+        format!(
+            "subnet 10.0.0.0 netmask 255.255.255.0 {{ range 10.0.0.10 10.0.0.20; }}\n\nif {}true{} {{ }}\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+    )
+    .unwrap();
+    let path = conf.display().to_string();
+    let out = run(&["-t", "-cf", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path} line 3: expression nested too deeply (more than 100 levels)."
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Configuration file errors encountered -- exiting"));
+}

@@ -141,3 +141,120 @@ fn every_fixture_is_listed_and_tested() {
 }
 
 const COUNT: usize = 60;
+
+/// Parse `text` as `deep.conf` on a thread with the stack of a reload (tokio's blocking
+/// threads get 2 MiB): every error headline, and whether the file is accepted.
+fn parse_on_small_stack(text: String) -> (bool, Vec<String>) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let loaded = dhcpd::conf::parse_str(
+                "deep.conf",
+                text.as_bytes(),
+                dhcpd::conf::ParseOptions::default(),
+                &|_| Err(std::io::ErrorKind::NotFound.into()),
+            );
+            let errors = loaded
+                .output
+                .iter()
+                .filter_map(|o| match o {
+                    dhcpd::conf::Output::Error(d) => Some(d.headline()),
+                    dhcpd::conf::Output::Log(_) => None,
+                })
+                .collect();
+            (loaded.is_ok(), errors)
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+const DEEP_HEAD: &str = "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }\n\n";
+
+#[test]
+fn too_deep_nesting_is_an_error_on_its_line() {
+    // ISC 4.4.3's `dhcpd -t` dies with SIGSEGV on each of these.
+    let n = 100_000;
+    let cases = [
+        (
+            "expression",
+            format!("if {}true{} {{ }}\n", "(".repeat(n), ")".repeat(n)),
+        ),
+        ("expression", format!("if {}true {{ }}\n", "not ".repeat(n))),
+        (
+            "expression",
+            format!(
+                "option domain-name = {}\"x\"{};\n",
+                "concat (\"a\", ".repeat(n),
+                ")".repeat(n)
+            ),
+        ),
+        // Nested `if`s (statements, counted with the expressions in them): the condition of
+        // the hundredth is the first thing too deep.
+        (
+            "expression",
+            format!("{}{}\n", "if true {\n".repeat(n), "}\n".repeat(n)),
+        ),
+        (
+            "declaration",
+            format!("{}{}\n", "group {\n".repeat(n), "}\n".repeat(n)),
+        ),
+    ];
+    for (what, body) in cases {
+        let (ok, errors) = parse_on_small_stack(format!("{DEEP_HEAD}{body}"));
+        assert!(!ok, "{what}: accepted");
+        let line = errors.first().cloned().unwrap_or_default();
+        assert!(
+            line.starts_with("deep.conf line ")
+                && line.ends_with(&format!("{what} nested too deeply (more than 100 levels).")),
+            "{what}: {errors:?}"
+        );
+        let at: u32 = line["deep.conf line ".len()..]
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3..=103).contains(&at), "{what}: {line}");
+        assert_eq!(errors.len(), 1, "{what}: one error, no cascade: {errors:?}");
+    }
+}
+
+#[test]
+fn nesting_below_the_limit_is_accepted() {
+    let n = 90;
+    for body in [
+        format!("if {}true{} {{ }}\n", "(".repeat(n), ")".repeat(n)),
+        format!("{}{}\n", "if true {\n".repeat(n), "}\n".repeat(n)),
+        format!("{}{}\n", "group {\n".repeat(n), "}\n".repeat(n)),
+    ] {
+        let (ok, errors) = parse_on_small_stack(format!("{DEEP_HEAD}{body}"));
+        assert!(ok, "{errors:?}");
+    }
+}
+
+#[test]
+fn recursive_functions_are_errors_at_the_call() {
+    let text = "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }
+define second (arg) { return third (arg); }
+define first (arg) {
+  return second (arg);
+}
+define third (arg) {
+  return first (arg);
+}
+define direct (arg) { return direct (arg); }
+define fine (arg) { return second (arg); }
+define twice (arg) { return concat (fine (arg), fine (arg)); }
+option domain-name = first (\"a\");
+";
+    let (ok, errors) = parse_on_small_stack(text.to_string());
+    assert!(!ok);
+    assert_eq!(
+        errors,
+        [
+            "deep.conf line 7: recursive function third: third -> first -> second -> third.",
+            "deep.conf line 9: recursive function direct: direct -> direct.",
+        ]
+    );
+}

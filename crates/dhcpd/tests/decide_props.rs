@@ -170,7 +170,9 @@ proptest! {
             if matches!(req.msg_type(), Some(2 | 5 | 6)) {
                 prop_assert!(o.reply.is_none());
             }
-            table.apply(o.changes.iter().map(|c| &c.lease));
+            for c in o.changes {
+                c.apply_to(&mut table);
+            }
             now += step;
         }
     }

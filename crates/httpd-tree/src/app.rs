@@ -37,17 +37,17 @@ fn init_logging(args: &ServeArgs) {
     });
 }
 
-/// Reads and checks the admin token file.
-fn admin_token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
-    let Some(path) = &args.admin_token_file else {
+/// Reads and checks a token file (`what`: admin, read-only).
+fn token_file(path: Option<&std::path::Path>, what: &str) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the admin token file {}", path.display()))?;
+        .with_context(|| format!("cannot read the {what} token file {}", path.display()))?;
     let token = text.trim().to_owned();
     if token.len() < 16 || token.contains(char::is_whitespace) {
         bail!(
-            "{}: the admin token must be one word of at least 16 characters",
+            "{}: the {what} token must be one word of at least 16 characters",
             path.display()
         );
     }
@@ -107,8 +107,13 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<FileStore>)> {
             .transpose()?,
         inventory,
         secret,
-        admin_token: admin_token(args)?,
+        admin_token: token_file(args.admin_token_file.as_deref(), "admin")?,
+        read_token: token_file(args.read_token_file.as_deref(), "read-only")?,
+        public_status: args.public_status,
     };
+    if state.admin_token.is_some() && state.admin_token == state.read_token {
+        bail!("the read-only token must differ from the admin token");
+    }
     Ok((state, store))
 }
 
@@ -236,9 +241,19 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
     let limits = Limits {
         max_connections: args.max_connections,
-        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_per_address: args.max_connections_per_address,
+        pacing: crate::write_timeout::Pacing {
+            // Idle keep-alive ends before a request head would time out.
+            idle: Duration::from_secs(args.keep_alive_timeout.max(1))
+                .min(header_timeout.saturating_sub(Duration::from_millis(500)))
+                .max(Duration::from_millis(500)),
+            min_rate: args.min_send_rate,
+            measure_after: Duration::from_secs(10),
+        },
+        header_timeout,
         send_timeout: Duration::from_secs(args.send_timeout.max(1)),
         max_header_bytes: args.max_header_bytes,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),

@@ -37,9 +37,17 @@ pub struct ServeArgs {
     /// Boot loaders served at /loaders/ for UEFI HTTP boot.
     #[arg(long, value_name = "DIR")]
     pub loaders: Option<PathBuf>,
-    /// File holding the operator's token for POST .../reinstall (at least 16 characters).
+    /// File holding the operator's token for POST .../reinstall and for reading the
+    /// machine API and the full status page (at least 16 characters).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding a read-only token: the machine API (/api/v1/machines...) and the
+    /// full status page, nothing that changes state (at least 16 characters).
+    #[arg(long, value_name = "FILE")]
+    pub read_token_file: Option<PathBuf>,
+    /// Show every machine on /status to anyone (default: counts only without a token).
+    #[arg(long)]
+    pub public_status: bool,
     /// Write the access log (combined log format) to FILE instead of standard error.
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
@@ -49,9 +57,21 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the kernel's accept queue.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
-    /// Seconds to receive a request head (also the idle keep-alive limit).
+    /// Connections open at once from one client address (trusted proxies excepted); more
+    /// are closed at once (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+    /// Seconds to receive a request head.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub header_timeout: u64,
+    /// Seconds a keep-alive connection may stay idle after a response (kept below
+    /// --header-timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub keep_alive_timeout: u64,
+    /// Bytes per second a response must average once it has been sending for 10 seconds;
+    /// slower readers are dropped (0: no minimum).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub min_send_rate: u64,
     /// Seconds a response write may make no progress before the connection is closed.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub send_timeout: u64,

@@ -8,7 +8,7 @@
 //! [`server`] owns the sockets: listeners, connection limits, timeouts, signals.
 //!
 //! Architecture invariants: a path served from disk always went through
-//! [`safe_path`]; nothing under `route`, `conditional`, `range`, `html`, `status_page`,
+//! [`safe_path`]; nothing under `route`, `owner`, `conditional`, `range`, `html`, `status_page`,
 //! `api`, `timeline` or `metrics` touches a socket or reads the clock.
 
 pub mod access_log;
@@ -22,6 +22,7 @@ pub mod import_cmd;
 pub mod manual;
 pub mod metrics;
 pub mod mime;
+pub mod owner;
 pub mod range;
 pub mod route;
 pub mod safe_path;

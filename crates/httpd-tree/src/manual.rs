@@ -18,7 +18,8 @@ fn sections() -> Vec<Section> {
                     ),
                     (
                         "/ks/<mac>, /preseed/<mac>",
-                        "answer files (a MAC in any spelling, or the machine's name)",
+                        "answer files (a MAC in any spelling, or the machine's name); \
+                         only to the machine (see ACCESS)",
                     ),
                     (
                         "/autoinstall/<mac>/user-data",
@@ -38,21 +39,54 @@ fn sections() -> Vec<Section> {
                     ),
                     (
                         "/api/v1/machines[/<mac>]",
-                        "machines, install state and boot timeline as JSON",
+                        "machines, install state and boot timeline as JSON (the admin or \
+                         the read-only token, as 'Authorization: Bearer <token>')",
                     ),
                     (
                         "POST /api/v1/machines/<mac>/installed",
-                        "the installer's callback (the machine's token, as 'Authorization: \
-                         Bearer <token>' or '?token=<token>')",
+                        "the installer's callback (the machine's token of its current \
+                         install, as 'Authorization: Bearer <token>'; never in the URL)",
                     ),
                     (
                         "POST /api/v1/machines/<mac>/reinstall",
                         "back to install (the admin token)",
                     ),
-                    ("/status", "the install status page"),
+                    (
+                        "/status",
+                        "the install status page: counts only, unless --public-status or \
+                         a token",
+                    ),
                     ("/metrics", "Prometheus metrics (always served)"),
                 ]),
                 Block::Para("With --root, other paths are files under that directory.".into()),
+            ],
+            in_help: true,
+        },
+        Section {
+            title: "ACCESS".into(),
+            blocks: vec![
+                Block::Para(
+                    "A machine's own files (its answer files, /boot/<mac>.ipxe, \
+                     pxelinux.cfg/01-<mac> and grub.cfg-01-<mac>) carry its callback token \
+                     and secrets, so they go only to a client whose address is the \
+                     machine's: its fixed address in the inventory, or the address dhcpd \
+                     last acknowledged to one of its MACs (dhcpd records it in the shared \
+                     --state-dir). Anyone else gets 403, a warning naming the machine and \
+                     the address, and a 'refused' entry on the machine's timeline. Trees, \
+                     loaders, menus and profile answer files are for anyone. Behind a proxy \
+                     or NAT, list it in the inventory's servers.trusted_proxies: its \
+                     X-Forwarded-For then names the client (pxe-inventory(5))."
+                        .into(),
+                ),
+                Block::Para(
+                    "A machine's callback token is bound to its install generation: a \
+                     reinstall issues a new one, and a token that was used, is stale or \
+                     belongs to an installed machine gets 401. Tokens are taken only from \
+                     the Authorization header; a ?token= in the URL is refused (and \
+                     redacted in every log). The token secret (<state-dir>/secret, created \
+                     with 32 random bytes) is refused when shorter than 32 bytes."
+                        .into(),
+                ),
             ],
             in_help: true,
         },

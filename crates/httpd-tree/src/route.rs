@@ -11,7 +11,7 @@
 use crate::safe_path::{self, Refused, Resolved};
 use http::{Method, Request, StatusCode, header};
 use pxe_model::render::{self, BootFileKind};
-use pxe_model::state::{Secret, StateEvent, token_matches};
+use pxe_model::state::{Secret, StateEvent, token_shaped};
 use pxe_model::urls::{self, Action, Endpoint, NoCloud};
 use pxe_model::{Distro, Family, Inventory, Machine, Profile, Tree};
 use std::borrow::Cow;
@@ -28,13 +28,38 @@ pub struct State {
     pub loaders: Option<PathBuf>,
     /// The key of the per-machine callback tokens (from the state directory).
     pub secret: Option<Secret>,
-    /// The operator's token for `reinstall` (and for `installed` on any machine).
+    /// The operator's token for `reinstall` (and for `installed` on any machine), and
+    /// for reading the API and the full status page.
     pub admin_token: Option<String>,
+    /// A token that may only read: the machine API and the full status page.
+    pub read_token: Option<String>,
+    /// `/status` shows every machine to anyone (`--public-status`); otherwise anyone gets
+    /// counts only, and the full page needs a token.
+    pub public_status: bool,
 }
 
 /// The client's address, attached to requests by the server as an extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
+
+/// Who asks for a state change.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The operator's admin token.
+    Admin,
+    /// A token of a machine's shape, to be checked against its current generation.
+    Machine(String),
+}
+
+impl std::fmt::Debug for Caller {
+    // Tokens never go into logs, not even into debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Admin => f.write_str("Admin"),
+            Caller::Machine(_) => f.write_str("Machine(..)"),
+        }
+    }
+}
 
 /// Which tree a file came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,18 +124,23 @@ pub enum Route<'s> {
         kind: BootFileKind,
         note: Option<Note<'s>>,
     },
-    /// `GET /api/v1/machines`.
+    /// `GET /api/v1/machines` (with the admin or the read-only token).
     ApiMachines,
     /// `GET /api/v1/machines/<mac or name>`.
     ApiMachine {
         machine: &'s Machine,
     },
-    /// An authorised state change.
+    /// A state change, by the operator or (for `installed`) by a machine's token, which
+    /// the service checks against the machine's install generation under the state lock.
     Callback {
         machine: &'s Machine,
         event: StateEvent,
+        by: Caller,
     },
-    Status,
+    /// `/status`: every machine (`full`), or the public summary (counts).
+    Status {
+        full: bool,
+    },
     Metrics,
     /// Refused or not found, with a reason for the client.
     Refused {
@@ -130,6 +160,23 @@ impl<'s> Route<'s> {
             Route::File { note, .. } | Route::BootFile { note, .. } => {
                 note.as_ref().map(|n| n.machine)
             }
+            _ => None,
+        }
+    }
+
+    /// The machine whose own file this is, when only that machine may fetch it: a
+    /// machine's answer file (every part) or its generated boot file (iPXE script,
+    /// per-MAC pxelinux or GRUB config). Menus, trees and loaders are for anyone.
+    pub fn owner(&self) -> Option<&'s Machine> {
+        match self {
+            Route::Answer { machine, .. } => *machine,
+            Route::BootFile {
+                kind:
+                    BootFileKind::PxelinuxMachine(_)
+                    | BootFileKind::GrubMachine(_)
+                    | BootFileKind::IpxeMachine(_),
+                note,
+            } => note.as_ref().map(|n| n.machine),
             _ => None,
         }
     }
@@ -155,7 +202,7 @@ impl<'s> Route<'s> {
             Route::BootFile { .. } => "boot_file",
             Route::ApiMachines | Route::ApiMachine { .. } => "api",
             Route::Callback { .. } => "callback",
-            Route::Status => "status",
+            Route::Status { .. } => "status",
             Route::Metrics => "metrics",
             Route::Refused { .. } => "refused",
         }
@@ -189,16 +236,22 @@ fn from_refusal<'s>(r: Refused) -> Route<'s> {
     }
 }
 
-/// The client's IPv4 address, if it has one (IPv4-mapped IPv6 included).
+/// The client's IPv4 address, if it has one (IPv4-mapped IPv6 included): the
+/// [`crate::owner::Client`] the service decided on (trusted proxies' `X-Forwarded-For`
+/// applied), else the connection's peer.
 fn requester(req: &Request<()>) -> Option<Ipv4Addr> {
-    match req.extensions().get::<Peer>()?.0.ip() {
+    let ip = match req.extensions().get::<crate::owner::Client>() {
+        Some(c) => c.0,
+        None => req.extensions().get::<Peer>()?.0.ip(),
+    };
+    match ip {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(a) => a.to_ipv4_mapped(),
     }
 }
 
-/// The query parameter that may carry a callback token (`?token=<t>`: a preseed's late
-/// command has no way to send a header).
+/// The query parameter that once carried a callback token. Tokens travel only in the
+/// `Authorization` header now; a `?token=` is refused, and still redacted in logs.
 pub const TOKEN_PARAM: &str = "token";
 /// What a token's value is replaced by in logged request targets.
 pub const REDACTED: &str = "REDACTED";
@@ -226,7 +279,15 @@ pub fn logged_target(uri: &http::Uri) -> Cow<'_, str> {
     Cow::Owned(format!("{}?{}", pq.path(), pairs.join("&")))
 }
 
-/// The token presented: `Authorization: Bearer <t>`, else `?token=<t>`.
+/// Whether the request target carries a `token=` query parameter.
+fn token_in_query(req: &Request<()>) -> bool {
+    req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split_once('=').is_some_and(|(k, _)| k == TOKEN_PARAM))
+    })
+}
+
+/// The token presented: `Authorization: Bearer <t>` (never the query string).
 pub fn presented_token(req: &Request<()>) -> Option<String> {
     if let Some(v) = req
         .headers()
@@ -240,13 +301,7 @@ pub fn presented_token(req: &Request<()>) -> Option<String> {
             return Some(t.trim().to_owned());
         }
     }
-    let query = req.uri().query()?;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == TOKEN_PARAM)
-            .then(|| safe_path::decode(v).ok())
-            .flatten()
-    })
+    None
 }
 
 /// Decides what a request gets.
@@ -312,12 +367,20 @@ fn inventory_endpoint<'s>(
     endpoint: Endpoint<'_>,
 ) -> Route<'s> {
     match endpoint {
-        Endpoint::Status => Route::Status,
+        Endpoint::Status => Route::Status {
+            full: state.public_status || may_read(state, req).is_ok(),
+        },
         Endpoint::Metrics => Route::Metrics,
-        Endpoint::Machines => Route::ApiMachines,
-        Endpoint::Machine { key } => match inv.find_machine(key) {
-            Some(machine) => Route::ApiMachine { machine },
-            None => unknown_machine(inv, key),
+        Endpoint::Machines => match may_read(state, req) {
+            Ok(()) => Route::ApiMachines,
+            Err(r) => r,
+        },
+        Endpoint::Machine { key } => match may_read(state, req) {
+            Err(r) => r,
+            Ok(()) => match inv.find_machine(key) {
+                Some(machine) => Route::ApiMachine { machine },
+                None => unknown_machine(inv, key),
+            },
         },
         Endpoint::Callback { key, action } => callback(state, inv, req, key, action),
         Endpoint::Kickstart { key } => machine_answer(inv, key, Family::Redhat, AnswerPart::Main),
@@ -333,6 +396,43 @@ fn inventory_endpoint<'s>(
         Endpoint::IpxeScript { key } => {
             boot_file(inv, req, t.decoded).unwrap_or_else(|| unknown_machine(inv, key))
         }
+    }
+}
+
+/// Whether the request may read the machine API: the admin token or the read-only token
+/// in `Authorization: Bearer`, else the refusal (401).
+fn may_read<'s>(state: &State, req: &Request<()>) -> Result<(), Route<'s>> {
+    if token_in_query(req) {
+        return Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "tokens are not taken from the query string; send Authorization: Bearer <token>",
+        ));
+    }
+    if state.admin_token.is_none() && state.read_token.is_none() {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "the machine API is disabled: the server has neither --admin-token-file nor \
+             --read-token-file",
+        ));
+    }
+    let Some(token) = presented_token(req) else {
+        return Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "the machine API needs the admin or the read-only token (Authorization: Bearer \
+             <token>)",
+        ));
+    };
+    let same = |t: &Option<String>| {
+        t.as_deref()
+            .is_some_and(|t| pxe_daemon::secret::same(t.as_bytes(), token.as_bytes()))
+    };
+    if same(&state.admin_token) || same(&state.read_token) {
+        Ok(())
+    } else {
+        Err(refused(
+            StatusCode::UNAUTHORIZED,
+            "the token is neither the admin nor the read-only token",
+        ))
     }
 }
 
@@ -432,45 +532,57 @@ fn callback<'s>(
     let Some(m) = inv.find_machine(key) else {
         return unknown_machine(inv, key);
     };
+    if token_in_query(req) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "tokens are not taken from the query string (it ends up in logs and histories); \
+             send Authorization: Bearer <token>",
+        );
+    }
     let Some(token) = presented_token(req) else {
         return refused(
             StatusCode::UNAUTHORIZED,
-            "a token is required (Authorization: Bearer <token> or ?token=<token>)",
+            "a token is required (Authorization: Bearer <token>)",
         );
     };
     let admin = state
         .admin_token
         .as_deref()
         .is_some_and(|a| pxe_daemon::secret::same(a.as_bytes(), token.as_bytes()));
-    let (ok, event) = match action {
-        Action::Installed => {
-            let own = state
-                .secret
-                .as_ref()
-                .is_some_and(|s| token_matches(s, &m.name, &token));
-            (own || admin, StateEvent::Installed)
-        }
-        Action::Reinstall => {
-            if state.admin_token.is_none() {
-                return refused(
-                    StatusCode::FORBIDDEN,
-                    "reinstall is disabled: the server has no --admin-token-file",
-                );
-            }
-            (admin, StateEvent::Reinstall)
-        }
-    };
-    if !ok {
-        return refused(
+    let invalid = || {
+        refused(
             StatusCode::UNAUTHORIZED,
             format!(
                 "the token is not valid for {} of machine {}",
                 action.as_str(),
                 m.name
             ),
-        );
+        )
+    };
+    match action {
+        Action::Installed if admin => Route::Callback {
+            machine: m,
+            event: StateEvent::Installed,
+            by: Caller::Admin,
+        },
+        // Checked against the machine's generation by the service, under the state lock.
+        Action::Installed if state.secret.is_some() && token_shaped(&token) => Route::Callback {
+            machine: m,
+            event: StateEvent::Installed,
+            by: Caller::Machine(token),
+        },
+        Action::Installed => invalid(),
+        Action::Reinstall if state.admin_token.is_none() => refused(
+            StatusCode::FORBIDDEN,
+            "reinstall is disabled: the server has no --admin-token-file",
+        ),
+        Action::Reinstall if admin => Route::Callback {
+            machine: m,
+            event: StateEvent::Reinstall,
+            by: Caller::Admin,
+        },
+        Action::Reinstall => invalid(),
     }
-    Route::Callback { machine: m, event }
 }
 
 /// A request's path, decoded once.

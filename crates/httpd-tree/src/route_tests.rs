@@ -17,6 +17,7 @@ const FIXTURE: &str = concat!(
     "/../../tests/fixtures/inventory/good/render-lab.yaml"
 );
 const ADMIN: &str = "admin-token-0123456789";
+const READER: &str = "read-only-token-9876543210";
 
 fn lab() -> Lab {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -45,6 +46,8 @@ fn lab() -> Lab {
         loaders: Some(base.join("loaders").canonicalize().expect("canon")),
         secret: Some(Secret::from_bytes(b"route-test-secret")),
         admin_token: Some(ADMIN.to_owned()),
+        read_token: Some(READER.to_owned()),
+        public_status: false,
     };
     Lab { dir, state }
 }
@@ -365,74 +368,116 @@ fn trees_and_loaders() {
 #[test]
 fn api_and_pages() {
     let lab = lab();
-    assert_eq!(get(&lab.state, "/api/v1/machines"), Route::ApiMachines);
-    assert_eq!(
-        get(&lab.state, "/api/v1/machines/52-54-00-AB-CD-10"),
-        Route::ApiMachine {
-            machine: machine(&lab.state, "ub01")
-        }
-    );
-    assert_eq!(
-        status_of(&get(&lab.state, "/api/v1/machines/zz")),
-        Some(StatusCode::NOT_FOUND)
-    );
+    let read = |target: &str, token: &str| {
+        route(
+            &lab.state,
+            &req_from(
+                "GET",
+                target,
+                "192.0.2.9:5000",
+                Some(&format!("Bearer {token}")),
+            ),
+        )
+    };
+    for token in [ADMIN, READER] {
+        assert_eq!(read("/api/v1/machines", token), Route::ApiMachines);
+        assert_eq!(
+            read("/api/v1/machines/52-54-00-AB-CD-10", token),
+            Route::ApiMachine {
+                machine: machine(&lab.state, "ub01")
+            }
+        );
+        assert_eq!(
+            status_of(&read("/api/v1/machines/zz", token)),
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(read("/status", token), Route::Status { full: true });
+    }
+    // Without a token, with a wrong one, or with one in the query string: 401, and
+    // nothing says whether the machine exists.
+    for bad in [
+        get(&lab.state, "/api/v1/machines"),
+        get(&lab.state, "/api/v1/machines/ub01"),
+        get(&lab.state, "/api/v1/machines/zz"),
+        read("/api/v1/machines", "read-only-token-987654321x"),
+        get(&lab.state, &format!("/api/v1/machines?token={READER}")),
+    ] {
+        assert_eq!(status_of(&bad), Some(StatusCode::UNAUTHORIZED), "{bad:?}");
+    }
     assert_eq!(
         status_of(&get(&lab.state, "/api/v2/machines")),
         Some(StatusCode::NOT_FOUND)
     );
-    assert_eq!(get(&lab.state, "/status"), Route::Status);
+    assert_eq!(get(&lab.state, "/status"), Route::Status { full: false });
+    let public = State {
+        public_status: true,
+        ..lab.state
+    };
+    assert_eq!(get(&public, "/status"), Route::Status { full: true });
+    let no_tokens = State {
+        admin_token: None,
+        read_token: None,
+        ..public
+    };
+    assert_eq!(
+        status_of(&get(&no_tokens, "/api/v1/machines")),
+        Some(StatusCode::FORBIDDEN),
+        "no token configured: the API is off"
+    );
+    let lab = self::lab();
     assert_eq!(get(&lab.state, "/metrics"), Route::Metrics);
 }
 
 #[test]
-fn callbacks_need_the_machines_own_token() {
+fn callbacks_need_a_token_in_the_header() {
+    // The route checks the token's form and the admin token; whether a machine token is
+    // the machine's current one is the service's check, under the state lock
+    // (`service::tests::callback_tokens_are_bound_to_the_install_generation`).
     let lab = lab();
     let secret = Secret::from_bytes(b"route-test-secret");
-    let web01 = machine_token(&secret, "web01");
-    let db01 = machine_token(&secret, "db01");
+    let web01 = machine_token(&secret, "web01", 0);
     let post = |target: &str, auth: Option<&str>| {
         route(&lab.state, &req_from("POST", target, "10.77.0.50:1", auth))
     };
-    let installed = |m: &str| Route::Callback {
+    let by_token = |m: &str, t: &str| Route::Callback {
         machine: machine(&lab.state, m),
         event: StateEvent::Installed,
+        by: Caller::Machine(t.to_owned()),
     };
     let url = "/api/v1/machines/52:54:00:12:34:56/installed";
     assert_eq!(
         post(url, Some(&format!("Bearer {web01}"))),
-        installed("web01")
+        by_token("web01", &web01)
     );
     assert_eq!(
         post(url, Some(&format!("bearer   {web01}"))),
-        installed("web01")
-    );
-    assert_eq!(
-        post(&format!("{url}?token={web01}"), None),
-        installed("web01")
-    );
-    assert_eq!(
-        post(
-            &format!("/api/v1/machines/web01/installed?x=1&token={web01}"),
-            None
-        ),
-        installed("web01")
+        by_token("web01", &web01)
     );
     assert_eq!(
         post(url, Some(&format!("Bearer {ADMIN}"))),
-        installed("web01"),
+        Route::Callback {
+            machine: machine(&lab.state, "web01"),
+            event: StateEvent::Installed,
+            by: Caller::Admin,
+        },
         "the admin may too"
     );
     for bad in [
         post(url, None),
-        post(url, Some(&format!("Bearer {db01}"))),
-        post(&format!("{url}?token={db01}"), None),
+        // Never from the query string, not even with a good token.
+        post(&format!("{url}?token={web01}"), None),
+        post(
+            &format!("/api/v1/machines/web01/installed?x=1&token={web01}"),
+            None,
+        ),
+        post(
+            &format!("{url}?token={web01}"),
+            Some(&format!("Bearer {web01}")),
+        ),
         post(url, Some("Bearer ")),
         post(url, Some(&format!("Basic {web01}"))),
         post(url, Some(&format!("Bearer {}", &web01[..31]))),
-        post(
-            &format!("/api/v1/machines/db01/installed?token={web01}"),
-            None,
-        ),
+        post(url, Some(&format!("Bearer {web01}0"))),
         post(
             "/api/v1/machines/web01/reinstall",
             Some(&format!("Bearer {web01}")),
@@ -447,7 +492,8 @@ fn callbacks_need_the_machines_own_token() {
         ),
         Route::Callback {
             machine: machine(&lab.state, "web01"),
-            event: StateEvent::Reinstall
+            event: StateEvent::Reinstall,
+            by: Caller::Admin,
         }
     );
     assert_eq!(
@@ -608,7 +654,7 @@ fn a_plain_root_without_inventory() {
             shown: "/".into()
         }
     );
-    assert_eq!(get(&both, "/status"), Route::Status);
+    assert_eq!(get(&both, "/status"), Route::Status { full: false });
 }
 
 mod properties {

@@ -53,6 +53,8 @@ pub(crate) fn lab(fixture: &str, dir: &Path) -> State {
         loaders: Some(loaders.canonicalize().expect("canon")),
         secret: Some(Secret::from_bytes(SECRET)),
         admin_token: None,
+        read_token: None,
+        public_status: false,
     }
 }
 
@@ -91,7 +93,7 @@ fn handed_out(inv: &Inventory) -> Vec<(Option<&Machine>, String)> {
             docs.push((Some(m), file.content));
         }
         if let Some((p, d)) = inv.profile_of(m) {
-            let token = machine_token(&secret, &m.name);
+            let token = machine_token(&secret, &m.name, 0);
             let text = answer::render(inv, p, d, Some((m, &token))).expect("renders");
             docs.push((Some(m), text));
         }
@@ -172,7 +174,7 @@ fn check(state: &State, machine: Option<&Machine>, url: &str) {
         .map(|m| {
             format!(
                 "Bearer {}",
-                machine_token(&Secret::from_bytes(SECRET), &m.name)
+                machine_token(&Secret::from_bytes(SECRET), &m.name, 0)
             )
         });
     let req = |target: &str| {

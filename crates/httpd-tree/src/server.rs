@@ -1,15 +1,17 @@
-//! The sockets: listeners, the connection limit, header and write timeouts, and a
-//! graceful stop (in-flight responses finish, up to a grace period).
+//! The sockets: listeners, the connection limits (in all and per client address), header,
+//! idle and write timeouts, a minimum send rate, and a graceful stop (in-flight responses
+//! finish, up to a grace period).
 
 use crate::service::{self, Shared};
-use crate::write_timeout::WriteTimeout;
+use crate::write_timeout::{Pacing, WriteTimeout};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -30,6 +32,11 @@ pub struct Limits {
     pub max_headers: usize,
     /// How long a stop waits for in-flight responses.
     pub shutdown_grace: Duration,
+    /// Connections open at once from one client address (the inventory's trusted
+    /// proxies excepted); more are closed at once. 0: no limit.
+    pub max_per_address: usize,
+    /// Idle keep-alive limit and minimum send rate.
+    pub pacing: Pacing,
 }
 
 impl Default for Limits {
@@ -41,8 +48,63 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             shutdown_grace: Duration::from_secs(10),
+            max_per_address: 64,
+            pacing: Pacing {
+                idle: Duration::from_secs(5),
+                min_rate: 1024,
+                measure_after: Duration::from_secs(10),
+            },
         }
     }
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    addr: IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `addr`, unless `cap` are open already.
+    fn take(table: &Arc<PerAddress>, addr: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut t = table.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = t.entry(addr).or_insert(0);
+        if cap > 0 && *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: Arc::clone(table),
+            addr,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = t.get_mut(&self.addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.addr);
+            }
+        }
+    }
+}
+
+/// Whether `addr` is one of the inventory's trusted proxies (exempt from the
+/// per-address cap: many clients share its address).
+fn is_trusted_proxy(shared: &Shared, addr: IpAddr) -> bool {
+    shared.state().inventory.as_ref().is_some_and(|inv| {
+        inv.servers
+            .trusted_proxies
+            .iter()
+            .any(|p| p.to_canonical() == addr)
+    })
 }
 
 fn builder(limits: &Limits) -> http1::Builder {
@@ -63,6 +125,7 @@ async fn accept_loop(
     slots: Arc<Semaphore>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
+    per_address: Arc<PerAddress>,
 ) {
     let http = builder(&limits);
     loop {
@@ -92,9 +155,31 @@ async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
+        let addr = peer.ip().to_canonical();
+        let slot = if is_trusted_proxy(&shared, addr) {
+            None
+        } else {
+            match PerAddress::take(&per_address, addr, limits.max_per_address) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(
+                        client = %addr,
+                        limit = limits.max_per_address,
+                        "connection refused: {addr} already has {} connections open",
+                        limits.max_per_address
+                    );
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         shared.metrics.connection_opened();
-        let io = TokioIo::new(WriteTimeout::new(stream, limits.send_timeout));
+        let io = TokioIo::new(WriteTimeout::with_pacing(
+            stream,
+            limits.send_timeout,
+            limits.pacing,
+        ));
         let svc_shared = Arc::clone(&shared);
         let svc = service_fn(move |req| {
             let shared = Arc::clone(&svc_shared);
@@ -104,28 +189,30 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                if stopped_reading(&e) {
-                    tracing::info!(%peer, "dropped a client that stopped reading");
+                if let Some(why) = stopped_reading(&e) {
+                    tracing::info!(%peer, "dropped a client that stopped reading or reads too slowly: {why}");
                 } else {
                     tracing::debug!(%peer, %e, "connection ended with an error");
                 }
             }
             shared.metrics.connection_closed();
+            drop(slot);
             drop(permit);
         });
     }
 }
 
-/// Whether a connection failed because a write made no progress (see `write_timeout`).
-fn stopped_reading(e: &hyper::Error) -> bool {
+/// Why a connection failed, when it was because a write made no progress or the client
+/// read slower than the minimum rate (see `write_timeout`).
+fn stopped_reading(e: &hyper::Error) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::TimedOut;
+            return (io.kind() == std::io::ErrorKind::TimedOut).then(|| io.to_string());
         }
         source = s.source();
     }
-    false
+    None
 }
 
 /// Serves on every listener until `stop` turns true, then lets in-flight responses
@@ -138,6 +225,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = Arc::new(GracefulShutdown::new());
+    let per_address = Arc::new(PerAddress::default());
     let housekeeping = tokio::spawn(every_second(Arc::clone(&shared)));
     let mut tasks = Vec::new();
     for l in listeners {
@@ -148,6 +236,7 @@ pub async fn serve(
             Arc::clone(&slots),
             Arc::clone(&graceful),
             stop.clone(),
+            Arc::clone(&per_address),
         )));
     }
     for t in tasks {

@@ -7,7 +7,8 @@ use crate::access_log::{self, AccessLog};
 use crate::api::{self, Record};
 use crate::body::Body;
 use crate::metrics::{MachineCounts, Metrics};
-use crate::route::{self, AnswerPart, Note, Peer, Route, State};
+use crate::owner::{self, Client};
+use crate::route::{self, AnswerPart, Caller, Note, Peer, Route, State};
 use crate::{html, mime, static_file, status_page};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -15,7 +16,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use pxe_model::render::BootFileKind;
 use pxe_model::state::{BootEvent, FileStore, Phase, StateEvent, StateStore, machine_token};
 use pxe_model::{Distro, InstallState, Inventory, Machine, Profile};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -178,7 +179,25 @@ pub async fn respond(
             let Some(inv) = state.inventory.as_ref() else {
                 return no_inventory();
             };
-            let text = match answer_text(state, inv, machine, profile, distro, part) {
+            // The token is bound to the machine's install generation.
+            let generation = match machine {
+                Some(m) if part == AnswerPart::Main && shared.store.is_some() => {
+                    let name = m.name.clone();
+                    match with_store(&shared.store, "read", move |s| Ok(s.get(&name)?.generation))
+                        .await
+                    {
+                        Some(g) => g,
+                        None => {
+                            return plain(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "cannot read the install state; see the server log\n",
+                            );
+                        }
+                    }
+                }
+                _ => 0,
+            };
+            let text = match answer_text(state, inv, machine, profile, distro, part, generation) {
                 Ok(text) => text,
                 Err((status, text)) => return plain(status, text),
             };
@@ -194,8 +213,10 @@ pub async fn respond(
         Route::BootFile { kind, note } => boot_file(shared, state, get, &kind, note, now).await,
         Route::ApiMachines => api_machines(shared, state).await,
         Route::ApiMachine { machine } => api_machine(shared, state, machine).await,
-        Route::Callback { machine, event } => callback(shared, &machine.name, event, now).await,
-        Route::Status => status(shared, state, now).await,
+        Route::Callback { machine, event, by } => {
+            callback(shared, state, &machine.name, event, by, now).await
+        }
+        Route::Status { full } => status(shared, state, full, now).await,
         Route::Metrics => metrics_page(shared, state).await,
     }
 }
@@ -223,12 +244,16 @@ async fn api_machine(shared: &Shared, state: &State, machine: &Machine) -> Respo
     json(&api::machine(inv, machine, &rec))
 }
 
-async fn status(shared: &Shared, state: &State, now: u64) -> Response<Body> {
+async fn status(shared: &Shared, state: &State, full: bool, now: u64) -> Response<Body> {
     let Some(inv) = state.inventory.as_ref() else {
         return no_inventory();
     };
-    let recs = records(shared, all_names(state)).await;
-    let html = status_page::render(inv, &|n| recs.get(n).cloned().unwrap_or_default(), now);
+    let html = if full {
+        let recs = records(shared, all_names(state)).await;
+        status_page::render(inv, &|n| recs.get(n).cloned().unwrap_or_default(), now)
+    } else {
+        status_page::summary(inv, &machine_counts(shared, inv).await, now)
+    };
     no_store(typed(StatusCode::OK, mime::HTML, Bytes::from(html)))
 }
 
@@ -251,6 +276,45 @@ fn redirect(location: &str) -> Response<Body> {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
+}
+
+/// A machine's own file goes only to that machine (see [`owner`]); anyone else gets 403,
+/// a log line naming the machine and the address, and an entry on the machine's timeline.
+async fn only_for_owner<'s>(
+    shared: &Shared,
+    route: Route<'s>,
+    client: IpAddr,
+    path: &str,
+    now: u64,
+) -> Route<'s> {
+    let Some(m) = route.owner() else {
+        return route;
+    };
+    if owner::is_machine(m, client, None) {
+        return route;
+    }
+    let name = m.name.clone();
+    let acked = with_store(&shared.store, "read", move |s| s.acked_address(&name))
+        .await
+        .flatten();
+    if owner::is_machine(m, client, acked) {
+        return route;
+    }
+    let reason = owner::refusal_text(m, client, acked);
+    tracing::warn!(machine = %m.name, %client, path, "per-machine file refused: {reason}");
+    record(
+        shared,
+        m.name.clone(),
+        Phase::Refused,
+        format!("refused {path} to {client}"),
+        now,
+    )
+    .await;
+    Route::Refused {
+        status: StatusCode::FORBIDDEN,
+        reason,
+        allow: None,
+    }
 }
 
 /// Records a route's boot-timeline note (an HTTP fetch).
@@ -295,23 +359,32 @@ async fn boot_file(
     no_store(plain(StatusCode::OK, generated.content))
 }
 
+/// How many of the inventory's machines are in each install state (states only, no
+/// timelines are read).
+async fn machine_counts(shared: &Shared, inv: &Inventory) -> MachineCounts {
+    let names: Vec<String> = inv.machines.keys().cloned().collect();
+    let states = with_store(&shared.store, "read", move |s| {
+        names
+            .into_iter()
+            .map(|n| Ok(s.get(&n)?.state))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut c = MachineCounts::default();
+    for (i, _) in inv.machines.keys().enumerate() {
+        match states.get(i).copied().unwrap_or(InstallState::Pending) {
+            InstallState::Pending => c.pending += 1,
+            InstallState::Installing => c.installing += 1,
+            InstallState::Installed => c.installed += 1,
+        }
+    }
+    c
+}
+
 async fn metrics_page(shared: &Shared, state: &State) -> Response<Body> {
     let counts = match &state.inventory {
-        Some(inv) => {
-            let recs = records(shared, all_names(state)).await;
-            let mut c = MachineCounts::default();
-            for name in inv.machines.keys() {
-                match recs
-                    .get(name)
-                    .map_or(InstallState::Pending, |r| r.state.state)
-                {
-                    InstallState::Pending => c.pending += 1,
-                    InstallState::Installing => c.installing += 1,
-                    InstallState::Installed => c.installed += 1,
-                }
-            }
-            Some(c)
-        }
+        Some(inv) => Some(machine_counts(shared, inv).await),
         None => None,
     };
     no_store(typed(
@@ -390,6 +463,7 @@ fn answer_text(
     profile: &Profile,
     distro: &Distro,
     part: AnswerPart,
+    generation: u64,
 ) -> Result<String, (StatusCode, &'static str)> {
     match part {
         AnswerPart::MetaData => return Ok(meta_data(machine, profile)),
@@ -397,7 +471,7 @@ fn answer_text(
         AnswerPart::Main => {}
     }
     let token = match (machine, &state.secret) {
-        (Some(m), Some(secret)) => Some(machine_token(secret, &m.name)),
+        (Some(m), Some(secret)) => Some(machine_token(secret, &m.name, generation)),
         (Some(_), None) => {
             tracing::error!("no token secret: the server runs without --state-dir");
             return Err((
@@ -424,13 +498,18 @@ fn answer_text(
     )
 }
 
-/// A machine fetched its answer file: its install starts (state and timeline).
+/// A machine fetched its answer file: its install starts (state and timeline). The
+/// state file is only written when the state changes (a pending machine starts
+/// installing); fetching it again writes no state.
 async fn answer_fetched(shared: &Shared, machine: &Machine, path: &str, now: u64) {
     let name = machine.name.clone();
     let applied = with_store(&shared.store, "apply", move |s| {
-        s.apply(&name, StateEvent::AnswerFetched, now)
+        s.apply_if(&name, StateEvent::AnswerFetched, now, &|st| {
+            pxe_model::state::next(st.state, StateEvent::AnswerFetched).is_some()
+        })
     })
-    .await;
+    .await
+    .flatten();
     if let Some((st, Some(t))) = &applied {
         tracing::info!(machine = %machine.name, from = t.from.as_str(), to = st.state.as_str(), "answer file fetched");
     }
@@ -444,15 +523,48 @@ async fn answer_fetched(shared: &Shared, machine: &Machine, path: &str, now: u64
     .await;
 }
 
-async fn callback(shared: &Shared, machine: &str, event: StateEvent, now: u64) -> Response<Body> {
+async fn callback(
+    shared: &Shared,
+    state: &State,
+    machine: &str,
+    event: StateEvent,
+    by: Caller,
+    now: u64,
+) -> Response<Body> {
     let name = machine.to_owned();
-    let Some((st, transition)) =
-        with_store(&shared.store, "apply", move |s| s.apply(&name, event, now)).await
-    else {
+    let secret = state.secret.clone();
+    // A machine's token is checked under the state lock, against the generation it was
+    // issued for: a reinstall in between makes it stale.
+    let applied = with_store(&shared.store, "apply", move |s| {
+        s.apply_if(&name, event, now, &|st| match &by {
+            Caller::Admin => true,
+            Caller::Machine(token) => secret
+                .as_ref()
+                .is_some_and(|secret| st.accepts_token(secret, &name, token)),
+        })
+    })
+    .await;
+    let Some(applied) = applied else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "cannot write the state; see the server log\n",
         );
+    };
+    let Some((st, transition)) = applied else {
+        let reason = format!(
+            "the token is not valid for machine {machine}: not its token, or stale (issued \
+             before a reinstall), or already used (the install is over)"
+        );
+        tracing::warn!(%machine, "installed callback refused: {reason}");
+        record(
+            shared,
+            machine.to_owned(),
+            Phase::Refused,
+            "installed callback with a stale, used or foreign token".to_owned(),
+            now,
+        )
+        .await;
+        return refusal(StatusCode::UNAUTHORIZED, &reason, None);
     };
     let (phase, detail) = match event {
         StateEvent::Installed => (Phase::Installed, "installer reported completion"),
@@ -594,9 +706,16 @@ pub async fn handle_head(
     let now = now_ms();
     req.extensions_mut().insert(Peer(peer));
     let state = shared.state();
+    let trusted = state
+        .inventory
+        .as_ref()
+        .map_or(&[][..], |inv| &inv.servers.trusted_proxies[..]);
+    let client = owner::client_address(peer.ip(), req.headers(), trusted);
+    req.extensions_mut().insert(Client(client));
     let route = route::route(&state, &req);
-    let label = route.label();
     let machine = route.machine().map(|m| m.name.clone());
+    let route = only_for_owner(&shared, route, client, req.uri().path(), now).await;
+    let label = route.label();
     let mut resp = respond(&shared, &state, &req, route, now).await;
     if req.method() == Method::HEAD {
         // hyper sends no body for HEAD; drop ours so nothing is read for it.
@@ -734,6 +853,108 @@ mod tests {
             access.contains("\"GET /ks/web01?x=1&token=REDACTED HTTP/1.1\" 200"),
             "{access}"
         );
+    }
+
+    /// POSTs `target` with `Authorization: Bearer <token>`: the status and the body.
+    async fn post(shared: &Arc<Shared>, target: &str, token: &str) -> (u16, String) {
+        let req = Request::post(target)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        let resp = handle_head(Arc::clone(shared), "10.77.0.50:1".parse().unwrap(), req).await;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn callback_tokens_are_bound_to_the_install_generation() {
+        const ADMIN: &str = "service-test-admin-token";
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(&dir.path().join("state")).unwrap();
+        let secret = store.secret().unwrap();
+        let mut state = lab(RENDER_LAB, dir.path());
+        state.secret = Some(secret.clone());
+        state.admin_token = Some(ADMIN.to_owned());
+        let shared = Arc::new(Shared::new(
+            state,
+            Some(store.clone()),
+            AccessLog::file(&dir.path().join("access.log")).unwrap(),
+        ));
+        let installed = "/api/v1/machines/web01/installed";
+        let reinstall = "/api/v1/machines/web01/reinstall";
+        let g0 = machine_token(&secret, "web01", 0);
+        let g1 = machine_token(&secret, "web01", 1);
+        let db01 = machine_token(&secret, "db01", 0);
+        // Another machine's token, and a token of a generation not reached yet.
+        assert_eq!(post(&shared, installed, &db01).await.0, 401);
+        assert_eq!(post(&shared, installed, &g1).await.0, 401);
+        assert_eq!(store.get("web01").unwrap().state, InstallState::Pending);
+        // The answer file carries the current generation's token.
+        let req = Request::get("/ks/web01").body(()).unwrap();
+        let resp = handle_head(Arc::clone(&shared), "10.77.0.50:1".parse().unwrap(), req).await;
+        let ks = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&ks).contains(&g0));
+        let (status, body) = post(&shared, installed, &g0).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(store.get("web01").unwrap().state, InstallState::Installed);
+        // Used: the installed machine's token no longer works.
+        let (status, body) = post(&shared, installed, &g0).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("stale") && !body.contains(&g0), "{body}");
+        // A reinstall: a new generation, the old token is stale, the new one works.
+        assert_eq!(post(&shared, reinstall, &g0).await.0, 401);
+        assert_eq!(post(&shared, reinstall, ADMIN).await.0, 200);
+        assert_eq!(store.get("web01").unwrap().generation, 1);
+        assert_eq!(post(&shared, installed, &g0).await.0, 401, "stale");
+        assert_eq!(store.get("web01").unwrap().state, InstallState::Pending);
+        let req = Request::get("/ks/web01").body(()).unwrap();
+        let resp = handle_head(Arc::clone(&shared), "10.77.0.50:1".parse().unwrap(), req).await;
+        let ks = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes())
+            .into_owned();
+        assert!(ks.contains(&g1) && !ks.contains(&g0), "{ks}");
+        assert_eq!(post(&shared, installed, &g1).await.0, 200);
+        // The refusals are on the machine's timeline.
+        let refused = store
+            .events("web01", 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.phase == Phase::Refused)
+            .count();
+        assert_eq!(refused, 4);
+    }
+
+    #[tokio::test]
+    async fn fetching_an_answer_file_again_writes_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(&dir.path().join("state")).unwrap();
+        let mut state = lab(RENDER_LAB, dir.path());
+        state.secret = Some(store.secret().unwrap());
+        let shared = Arc::new(Shared::new(
+            state,
+            Some(store.clone()),
+            AccessLog::file(&dir.path().join("access.log")).unwrap(),
+        ));
+        let fetch = || async {
+            let req = Request::get("/ks/web01").body(()).unwrap();
+            let resp = handle_head(Arc::clone(&shared), "10.77.0.50:1".parse().unwrap(), req).await;
+            assert_eq!(resp.status(), 200);
+            drop(resp.into_body().collect().await.unwrap());
+        };
+        let path = dir.path().join("state/machines/web01.json");
+        fetch().await;
+        let first = std::fs::read(&path).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        for _ in 0..3 {
+            fetch().await;
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), first);
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+            inode,
+            "not even rewritten"
+        );
+        assert_eq!(store.get("web01").unwrap().state, InstallState::Installing);
     }
 
     #[test]

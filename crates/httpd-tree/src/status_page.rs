@@ -1,6 +1,8 @@
 //! `/status`: the page a person reads while machines install. Every machine, its
 //! install state, and its latest boot as DHCP → loader → kernel → answer file →
-//! installed, with times; then each machine's recent timeline.
+//! installed, with times; then each machine's recent timeline. Without
+//! `--public-status` and without a token, anyone gets only the [`summary`]: how many
+//! machines are in each state, no names, MACs or timelines.
 
 use crate::api::Record;
 use crate::html::{escape, page};
@@ -14,6 +16,35 @@ pub const REFRESH_SECONDS: u32 = 15;
 
 fn cell(t: Option<u64>) -> String {
     t.map(time::readable).unwrap_or_else(|| "–".to_owned())
+}
+
+/// The public summary: counts only. `now_ms` is when it was generated.
+pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: u64) -> String {
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>pxe-suite: install status</h1>");
+    let _ = writeln!(
+        body,
+        "<p>{} machines. Generated {}. Times are UTC.</p>",
+        inv.machines.len(),
+        time::readable(now_ms)
+    );
+    let _ = writeln!(
+        body,
+        "<table id=\"summary\">\n<tr><th>Pending</th><th>Installing</th><th>Installed</th></tr>\n\
+         <tr><td class=\"pending\">{}</td><td class=\"installing\">{}</td><td class=\"installed\">{}</td></tr>\n</table>",
+        counts.pending, counts.installing, counts.installed
+    );
+    body.push_str(
+        "<p>Machines and their timelines are shown with the admin or the read-only token, \
+         or to everyone when httpd-tree runs with --public-status.</p>\n",
+    );
+    page("pxe-suite status", &body).replacen(
+        "<meta charset=\"utf-8\">",
+        &format!(
+            "<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">"
+        ),
+        1,
+    )
 }
 
 /// The page. `now_ms` is when it was generated.
@@ -119,5 +150,25 @@ mod tests {
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(html.contains("1970-01-01 00:00:01Z"), "installed time");
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
+    }
+
+    #[test]
+    fn the_summary_names_no_machine() {
+        let text = "servers: {tftp: 10.0.0.2, http: \"http://10.0.0.3\"}\n\
+            distros:\n  c7: {family: redhat, tree: /srv/c7, kernel: k, initrd: i}\n\
+            profiles:\n  p: {distro: c7}\n\
+            machines:\n  alpha: {mac: 52:54:00:00:00:01, profile: p}\n  beta: {mac: 52:54:00:00:00:02, profile: p}\n";
+        let inv = pxe_model::load_str("inv.yaml", text, std::path::Path::new(".")).expect("loads");
+        let counts = crate::metrics::MachineCounts {
+            pending: 1,
+            installing: 0,
+            installed: 1,
+        };
+        let html = summary(&inv, &counts, 0);
+        assert!(html.contains("2 machines"), "{html}");
+        assert!(html.contains("<td class=\"installed\">1</td>"), "{html}");
+        for secret in ["alpha", "beta", "52:54:00", "inv.yaml"] {
+            assert!(!html.contains(secret), "{secret} in {html}");
+        }
     }
 }

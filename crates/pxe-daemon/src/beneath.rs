@@ -489,9 +489,9 @@ mod tests {
     #[test]
     fn a_directory_opens_as_a_path_handle_beneath_the_root() {
         for (how, way) in WAYS {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("sub")).unwrap();
-            let root = open_root(dir.path()).unwrap();
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+            let root = open_root(dir.path()).expect("open root");
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
             let sub = open_by(way, root.as_fd(), Path::new("sub"), flags, 0);
             assert!(sub.is_ok(), "{how}: {sub:?}");

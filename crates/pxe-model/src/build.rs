@@ -116,9 +116,25 @@ fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
         d.error(f.pos, "servers needs `http` (the base URL of httpd-tree)");
         None
     };
+    let mut trusted_proxies = Vec::new();
+    if let Some(n) = f.get("trusted_proxies") {
+        for t in n.text_list("an IP address", d) {
+            match t.value.parse::<std::net::IpAddr>() {
+                Ok(a) => trusted_proxies.push(a),
+                Err(_) => d.error(
+                    t.pos,
+                    format!(
+                        "expected an IP address such as 10.0.0.4 (a proxy whose X-Forwarded-For is believed), found \"{}\"",
+                        t.value
+                    ),
+                ),
+            }
+        }
+    }
     Some(Servers {
         tftp: tftp?.value,
         http: http?.value,
+        trusted_proxies,
     })
 }
 
@@ -673,5 +689,43 @@ fn parse_hostname(s: &str) -> Result<String, String> {
         Err(format!(
             "\"{s}\" is not a valid host name (letters, digits, hyphens, dots)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const REST: &str = "distros:\n  c7: {family: redhat, tree: /srv/c7, kernel: k, initrd: i}\n";
+
+    #[test]
+    fn trusted_proxies_are_addresses() {
+        let text = format!(
+            "servers:\n  tftp: 10.0.0.2\n  http: http://10.0.0.3\n  trusted_proxies: [10.0.0.4, \"2001:db8::4\"]\n{REST}"
+        );
+        let inv = crate::load_str("inv.yaml", &text, Path::new(".")).expect("loads");
+        let want: Vec<std::net::IpAddr> = vec![
+            "10.0.0.4".parse().expect("ip"),
+            "2001:db8::4".parse().expect("ip"),
+        ];
+        assert_eq!(inv.servers.trusted_proxies, want);
+        let one = format!(
+            "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\", trusted_proxies: 10.0.0.4}}\n{REST}"
+        );
+        let inv = crate::load_str("inv.yaml", &one, Path::new(".")).expect("loads");
+        assert_eq!(inv.servers.trusted_proxies.len(), 1);
+        let none = format!("servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\n{REST}");
+        let inv = crate::load_str("inv.yaml", &none, Path::new(".")).expect("loads");
+        assert!(inv.servers.trusted_proxies.is_empty(), "default: none");
+        let bad = format!(
+            "servers:\n  tftp: 10.0.0.2\n  http: http://10.0.0.3\n  trusted_proxies: [10.0.0.4, proxy.lan]\n{REST}"
+        );
+        let e = crate::load_str("inv.yaml", &bad, Path::new("."))
+            .expect_err("a name is not an address")
+            .render();
+        assert!(
+            e.contains("inv.yaml:4:") && e.contains("\"proxy.lan\""),
+            "{e}"
+        );
     }
 }

@@ -16,6 +16,10 @@ pub struct Servers {
     pub tftp: Ipv4Addr,
     /// Base URL of httpd-tree, without a trailing slash (`http://10.0.0.3:8080`).
     pub http: String,
+    /// Proxies (or NAT gateways) whose `X-Forwarded-For` httpd-tree believes when it
+    /// decides whether a requester is the machine a per-machine file is for. Empty: the
+    /// header is never believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// What a machine that is not in the inventory gets.

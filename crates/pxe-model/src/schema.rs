@@ -99,6 +99,16 @@ pub const SERVERS: Mapping = Mapping {
             "http",
             "The base URL of httpd-tree, for example http://10.0.0.3:8080.",
         ),
+        opt(
+            "trusted_proxies",
+            "Addresses (one or a list) of HTTP proxies or NAT gateways in front of httpd-tree \
+             whose X-Forwarded-For header names the client. Per-machine files (answer \
+             files, iPXE scripts, per-MAC pxelinux and GRUB configs) go only to the \
+             machine's own address: its fixed address or the one dhcpd last acknowledged \
+             to it. A request from a listed proxy is judged by the right-most address in \
+             X-Forwarded-For that is not itself a listed proxy; the header from anyone \
+             else is ignored. Default: none.",
+        ),
     ],
 };
 

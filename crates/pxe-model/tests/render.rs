@@ -97,7 +97,7 @@ fn answer_files_per_family() {
     ] {
         let m = machine(&inv, name);
         let (p, d) = inv.profile_of(m).expect("profile");
-        let token = machine_token(&secret, &m.name);
+        let token = machine_token(&secret, &m.name, 0);
         let text = answer::render(&inv, p, d, Some((m, &token))).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             text.contains(&token),

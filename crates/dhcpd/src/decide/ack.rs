@@ -422,7 +422,10 @@ impl Ctx<'_> {
     /// reply without a request list).
     fn lease_options(&self, ans: &Answer<'_>, offered: Time, st: &mut OptionState) {
         let req = self.req;
-        if let Some(sel) = req.option(code::SUBNET_SELECTION) {
+        // Echoed only when it was honoured (RFC 3011): on relayed packets.
+        if let Some(sel) = req.option(code::SUBNET_SELECTION)
+            && !req.giaddr.is_unspecified()
+        {
             st.set(DHCP, code::SUBNET_SELECTION, sel.to_vec());
         }
         if ans.kind != Kind::Bootp {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::eval::state::IGNORE;
 use crate::eval::{Effects, OptionState, Sv};
-use crate::lease::{BindingState, Lease, MAX_TIME};
+use crate::lease::{BindingState, DECLINE_INTERVAL, DeclineMark, Lease, MAX_TIME};
 use crate::model::{DHCP, GroupId, HostId, PoolId, ROOT, SERVER, Subnet};
 use crate::request::{BROADCAST_FLAG, code, msg};
 
@@ -242,20 +242,64 @@ fn decline(ctx: &mut Ctx<'_>) {
         .get(SERVER, Sv::Declines)
         .and_then(|d| d.first().copied());
     let allowed = declines.is_none_or(|v| v != 0 && v != IGNORE);
+    let refusal = lease.as_ref().and_then(|l| decline_refusal(ctx, l));
     let status = if !allowed {
         ctx.ignore(Ignore::DeclinesIgnored);
         "ignored"
+    } else if let Some((why, text)) = refusal {
+        ctx.ignore(why);
+        text
     } else if let Some(l) = &lease {
         abandon(ctx, l, st);
+        let mark = DeclineMark {
+            hardware: req.hardware(),
+            uid: req.client_id().map(<[u8]>::to_vec),
+            at: ctx.now,
+        };
+        if let Some(c) = ctx.out.changes.iter_mut().find(|c| c.lease.ip == l.ip) {
+            c.decline = Some(mark);
+        }
         ctx.out.reason = Reason::Declined { found: true };
         "abandoned"
     } else {
         ctx.out.reason = Reason::Declined { found: false };
         "not found"
     };
-    if !st.ignored(Sv::Declines) {
+    if refusal.is_some() || !st.ignored(Sv::Declines) {
         ctx.log(format!("{text}: {status}"));
     }
+}
+
+/// Why a DHCPDECLINE of `l` is not honoured, if it is not (unlike ISC 4.4, which abandons
+/// the address whoever declines it): only the lease's owner (its client identifier when
+/// both sides have one, else its hardware address) may decline it, only while it holds the
+/// address or has just been offered it, and at most once per [`DECLINE_INTERVAL`].
+fn decline_refusal(ctx: &Ctx<'_>, l: &Lease) -> Option<(Ignore, &'static str)> {
+    let req = ctx.req;
+    let hw = req.hardware();
+    let owner = match (&l.uid, req.client_id()) {
+        (Some(u), Some(c)) => u.as_slice() == c,
+        _ => l.has_hardware(&hw),
+    };
+    if !owner {
+        return Some((Ignore::DeclineNotOwner, "ignored (not the lease's client)"));
+    }
+    let held = l.ends > ctx.now && l.state_at(ctx.now) != BindingState::Abandoned;
+    if !held {
+        return Some((
+            Ignore::DeclineNotOwner,
+            "ignored (address neither held nor offered)",
+        ));
+    }
+    if let Some(t) = ctx.leases.last_decline(&hw, req.client_id())
+        && ctx.now - t < DECLINE_INTERVAL
+    {
+        return Some((
+            Ignore::DeclineTooSoon,
+            "ignored (client declined less than a minute ago)",
+        ));
+    }
+    None
 }
 
 /// ISC's `abandon_lease` for a declined address: no owner, for `abandon-lease-time`.

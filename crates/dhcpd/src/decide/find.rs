@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 
 use crate::conf::ast::PermitKind;
-use crate::lease::{BindingState, Hardware, Lease};
+use crate::lease::{BindingState, Hardware, Lease, Queue};
 use crate::model::{HostId, PoolId, SharedId, SubnetId};
 use crate::request::{code, msg};
 
@@ -509,28 +509,47 @@ impl<'a> Ctx<'a> {
         }
         // With a virgin lease in hand only a recorded free lease with no end can beat it.
         if !virgin_found || self.leases.has_unended_free() || !self.overlay_empty() {
-            for (ri, r) in pool.ranges.iter().enumerate() {
-                for l in self.leases_in(r.low, r.high) {
-                    if is_free(self.state(&l)) {
-                        consider((l.ends, ri, u32::from(l.ip)), l);
-                    }
-                }
+            for (ri, l) in self.queue_heads(pool, Queue::Free) {
+                consider((l.ends, ri, u32::from(l.ip)), l);
             }
         }
         if let Some((_, l)) = best {
             return Some(l);
         }
         let mut ab: Option<((i64, usize, u32), Lease)> = None;
-        for (ri, r) in pool.ranges.iter().enumerate() {
-            for l in self.leases_in(r.low, r.high) {
-                if self.state(&l) == BindingState::Abandoned {
-                    let key = (l.ends, ri, u32::from(l.ip));
-                    if ab.as_ref().is_none_or(|(k, _)| key < *k) {
-                        ab = Some((key, l));
-                    }
-                }
+        for (ri, l) in self.queue_heads(pool, Queue::Abandoned) {
+            let key = (l.ends, ri, u32::from(l.ip));
+            if ab.as_ref().is_none_or(|(k, _)| key < *k) {
+                ab = Some((key, l));
             }
         }
         ab.map(|(_, l)| l)
+    }
+
+    /// Per range of `pool` (by its index), the leases that may head `queue`: the head of
+    /// the table's ordered queue (O(log n)) and those this decision changed, in the queue's
+    /// state now.
+    fn queue_heads(&self, pool: &crate::model::Pool, queue: Queue) -> Vec<(usize, Lease)> {
+        let held = |s| match queue {
+            Queue::Free => is_free(s),
+            Queue::Abandoned => s == BindingState::Abandoned,
+        };
+        let mut out = Vec::new();
+        for (ri, r) in pool.ranges.iter().enumerate() {
+            let skip = |ip| self.overlaid(ip);
+            if let Some((_, ip)) = self
+                .leases
+                .queue_head(r.low, r.high, queue, self.now, &skip)
+                && let Some(l) = self.leases.get(ip)
+            {
+                out.push((ri, l.clone()));
+            }
+            for l in self.overlay_in(r.low, r.high) {
+                if held(self.state(&l)) {
+                    out.push((ri, l));
+                }
+            }
+        }
+        out
     }
 }

@@ -24,7 +24,7 @@ mod tests;
 
 use pxe_model::InstallState;
 
-use crate::lease::{Lease, LeaseTable, Time};
+use crate::lease::{DeclineMark, Lease, LeaseTable, Time};
 use crate::model::{Config, HostDecl};
 use crate::request::{Request, code, msg};
 
@@ -47,6 +47,20 @@ pub struct Change {
     /// Must be on disk before the reply leaves (ACKs, BOOTP, releases, declines). Offers
     /// only change the table, as in ISC.
     pub persist: bool,
+    /// The change is an honoured DHCPDECLINE: the table remembers the client, so that it
+    /// is not honoured again within [`crate::lease::DECLINE_INTERVAL`].
+    pub decline: Option<DeclineMark>,
+}
+
+impl Change {
+    /// Apply the change to the table the core decides against (the lease, and a decline's
+    /// mark).
+    pub fn apply_to(self, table: &mut LeaseTable) {
+        if let Some(m) = &self.decline {
+            table.note_decline(m);
+        }
+        table.insert(self.lease);
+    }
 }
 
 /// Why a packet got no reply.
@@ -59,6 +73,9 @@ pub enum Ignore {
     BadHlen,
     /// No subnet for the interface, relay or selection option.
     UnknownNetwork,
+    /// Arrived on an interface none of whose addresses is in a declared subnet (ISC does
+    /// not listen there).
+    NoSubnetOnInterface,
     /// Option 53 names no message a server handles.
     UnknownMessageType,
     /// A message a server sends (OFFER, ACK, NAK…).
@@ -85,6 +102,11 @@ pub enum Ignore {
     DeclineWithoutAddress,
     /// `deny declines`.
     DeclinesIgnored,
+    /// DHCPDECLINE for an address the client neither holds nor was just offered (not its
+    /// lease, or no lease at all). ISC abandons it anyway; we do not.
+    DeclineNotOwner,
+    /// DHCPDECLINE from a client that had one honoured less than a minute ago.
+    DeclineTooSoon,
     /// DHCPINFORM from 0.0.0.0.
     InformNullSource,
     /// DHCPINFORM for a subnet we do not know.
@@ -207,11 +229,45 @@ pub fn decide(
     let req = stashed.as_ref().unwrap_or(req);
     let mut ctx = packet::Ctx::new(cfg, leases, req, facts, now);
     ctx.agent_stashed = stashed.is_some();
+    // ISC does not listen on an interface none of whose addresses is in a subnet (`No
+    // subnet declaration for eth1 (…). ** Ignoring requests on eth1.`): nothing that
+    // arrives there, relayed or not, is answered. Not logged per packet (ISC never sees
+    // them), the reason says it.
+    if ctx.interface_network().is_none() {
+        ctx.ignore(Ignore::NoSubnetOnInterface);
+        return ctx.finish();
+    }
     match req.msg_type() {
         None | Some(0) => bootp::bootp(&mut ctx),
         Some(t) => dhcp::dhcp(&mut ctx, t),
     }
     ctx.finish()
+}
+
+/// Before [`decide`], in the shell, for every request: the per-client flood limit
+/// ([`Config::flood`]). `Err` when the request is to be dropped undecided, with the line to
+/// log the first time (the client just went over the limit).
+pub fn admit(
+    table: &mut LeaseTable,
+    cfg: &Config,
+    req: &Request,
+    now: Time,
+) -> Result<(), Option<String>> {
+    let hw = req.hardware();
+    match table.admit(&hw, cfg.flood, now) {
+        crate::lease::Admit::Yes => Ok(()),
+        crate::lease::Admit::Ignored => Err(None),
+        crate::lease::Admit::Flooding => {
+            let limit = cfg.flood.unwrap_or_default();
+            Err(Some(format!(
+                "{} via {}: more than {} requests in one second, ignored for {} seconds",
+                hw.colon(),
+                via(req),
+                limit.rate,
+                limit.hold.max(1)
+            )))
+        }
+    }
 }
 
 /// ISC's check in `dhcp()`: a DHCPREQUEST with `ciaddr`, no `giaddr` and no option 82 from

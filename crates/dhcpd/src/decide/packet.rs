@@ -116,7 +116,11 @@ impl<'a> Ctx<'a> {
             c.persist |= persist;
             c.lease = lease;
         } else {
-            self.out.changes.push(Change { lease, persist });
+            self.out.changes.push(Change {
+                lease,
+                persist,
+                decline: None,
+            });
         }
     }
 
@@ -155,21 +159,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The recorded leases in `[low, high]`, this decision's changes included.
-    pub(super) fn leases_in(&self, low: Ipv4Addr, high: Ipv4Addr) -> Vec<Lease> {
-        let mut v: Vec<Lease> = self
-            .leases
-            .range(low, high)
-            .filter(|l| !self.overlay.contains_key(&l.ip))
+    /// Was the lease on `ip` changed in this decision (the table's is stale)?
+    pub(super) fn overlaid(&self, ip: Ipv4Addr) -> bool {
+        self.overlay.contains_key(&ip)
+    }
+
+    /// The leases in `[low, high]` changed in this decision.
+    pub(super) fn overlay_in(&self, low: Ipv4Addr, high: Ipv4Addr) -> Vec<Lease> {
+        self.overlay
+            .values()
+            .filter(|l| crate::lease::in_range(l.ip, low, high))
             .cloned()
-            .collect();
-        v.extend(
-            self.overlay
-                .values()
-                .filter(|l| crate::lease::in_range(l.ip, low, high))
-                .cloned(),
-        );
-        v
+            .collect()
     }
 
     /// Leases of a hardware address / client id, best first, with this decision's changes.
@@ -273,7 +274,12 @@ impl<'a> Ctx<'a> {
     /// ISC's `locate_network`: the link-selection sub-option or the subnet-selection option,
     /// else the relay's address, else the receiving interface.
     pub(super) fn locate_network(&mut self) -> bool {
-        let addr = match self.req.link_selection() {
+        let selection = if self.agent_stashed {
+            self.req.selection_as_sent()
+        } else {
+            self.req.link_selection()
+        };
+        let addr = match selection {
             Some(d) => match <[u8; 4]>::try_from(d) {
                 Ok(b) => Ipv4Addr::from(b),
                 Err(_) => return false,

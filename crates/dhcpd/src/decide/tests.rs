@@ -195,7 +195,9 @@ fn check(conf: &str, scenario: &str, expect: Expect) {
         }
         let req = packet(line);
         let o = decide(&cfg, &table, &req, &Facts::default(), now);
-        table.apply(o.changes.iter().map(|c| &c.lease));
+        for c in o.changes.clone() {
+            c.apply_to(&mut table);
+        }
         let _ = writeln!(out, "{}", render(&o));
     }
     expect.assert_eq(&out);
@@ -519,6 +521,197 @@ fn decline_abandons_the_address() {
     );
 }
 
+/// Run `scenario` and return, per packet, the outcome's reason and its log lines.
+fn logs(conf: &str, scenario: &str) -> String {
+    let cfg = config(conf);
+    let mut table = LeaseTable::new();
+    let mut now = T0;
+    let mut out = String::new();
+    for line in scenario.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(n) = line.strip_prefix('+') {
+            now += n.trim().parse::<Time>().unwrap();
+            continue;
+        }
+        let o = decide(&cfg, &table, &packet(line), &Facts::default(), now);
+        for c in o.changes.clone() {
+            c.apply_to(&mut table);
+        }
+        let _ = writeln!(out, "{:?}", o.reason);
+        for l in &o.log {
+            let _ = writeln!(out, "    {l}");
+        }
+    }
+    out
+}
+
+#[test]
+fn decline_from_a_stranger_is_ignored() {
+    // .10 is bound to :01; :02 declines it (with and without a client identifier, then
+    // claiming :01's identifier while :01 sent none): nothing changes, :01 renews.
+    let text = logs(
+        BASIC,
+        "DISCOVER
+         REQUEST req=10.0.0.10
+         DECLINE req=10.0.0.10 mac=52:54:00:00:00:02
+         DECLINE req=10.0.0.10 mac=52:54:00:00:00:02 cid=01:52:54:00:00:00:01
+         REQUEST ci=10.0.0.10 src=10.0.0.10",
+    );
+    expect![[r#"
+        Offer
+            DHCPDISCOVER from 52:54:00:00:00:01 via eth1
+            DHCPOFFER on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+        Ack
+            DHCPREQUEST for 10.0.0.10 from 52:54:00:00:00:01 via eth1
+            DHCPACK on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+        Ignored(DeclineNotOwner)
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:02 via eth1: ignored (not the lease's client)
+        Ignored(DeclineNotOwner)
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:02 via eth1: ignored (not the lease's client)
+        Ack
+            DHCPREQUEST for 10.0.0.10 from 52:54:00:00:00:01 via eth1
+            DHCPACK on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+    "#]]
+    .assert_eq(&text);
+}
+
+#[test]
+fn decline_by_client_identifier() {
+    // A lease taken with a client identifier is the identifier's: another MAC sending it
+    // may decline (the client moved its identifier), the same MAC without it may not.
+    let text = logs(
+        BASIC,
+        "DISCOVER cid=ff:00:01
+         REQUEST req=10.0.0.10 cid=ff:00:01
+         DECLINE req=10.0.0.10 cid=ff:00:02
+         DECLINE req=10.0.0.10 mac=52:54:00:00:00:09 cid=ff:00:01",
+    );
+    expect![[r#"
+        Offer
+            DHCPDISCOVER from 52:54:00:00:00:01 via eth1
+            DHCPOFFER on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+        Ack
+            DHCPREQUEST for 10.0.0.10 from 52:54:00:00:00:01 via eth1
+            DHCPACK on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+        Ignored(DeclineNotOwner)
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:01 via eth1: ignored (not the lease's client)
+        Declined { found: true }
+            Abandoning IP address 10.0.0.10: declined.
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:09 via eth1: abandoned
+    "#]]
+    .assert_eq(&text);
+}
+
+#[test]
+fn decline_of_an_offer_then_at_most_once_a_minute() {
+    // The owner declines its offer (honoured), declines the next offer within the minute
+    // (ignored), and again after a minute (honoured). A lease it no longer holds (the
+    // abandoned one, an expired one) it cannot decline.
+    let text = logs(
+        BASIC,
+        "DISCOVER
+         DECLINE req=10.0.0.10
+         DISCOVER
+         +30
+         DECLINE req=10.0.0.11
+         +31
+         DECLINE req=10.0.0.11
+         DECLINE req=10.0.0.10
+         DISCOVER
+         +200
+         DECLINE req=10.0.0.12",
+    );
+    expect![[r#"
+        Offer
+            DHCPDISCOVER from 52:54:00:00:00:01 via eth1
+            DHCPOFFER on 10.0.0.10 to 52:54:00:00:00:01 via eth1
+        Declined { found: true }
+            Abandoning IP address 10.0.0.10: declined.
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:01 via eth1: abandoned
+        Offer
+            DHCPDISCOVER from 52:54:00:00:00:01 via eth1
+            DHCPOFFER on 10.0.0.11 to 52:54:00:00:00:01 via eth1
+        Ignored(DeclineTooSoon)
+            DHCPDECLINE of 10.0.0.11 from 52:54:00:00:00:01 via eth1: ignored (client declined less than a minute ago)
+        Declined { found: true }
+            Abandoning IP address 10.0.0.11: declined.
+            DHCPDECLINE of 10.0.0.11 from 52:54:00:00:00:01 via eth1: abandoned
+        Ignored(DeclineNotOwner)
+            DHCPDECLINE of 10.0.0.10 from 52:54:00:00:00:01 via eth1: ignored (not the lease's client)
+        Offer
+            DHCPDISCOVER from 52:54:00:00:00:01 via eth1
+            DHCPOFFER on 10.0.0.12 to 52:54:00:00:00:01 via eth1
+        Ignored(DeclineNotOwner)
+            DHCPDECLINE of 10.0.0.12 from 52:54:00:00:00:01 via eth1: ignored (address neither held nor offered)
+    "#]]
+    .assert_eq(&text);
+}
+
+const FLOOD_OPTIONS: &str = "
+option space pxe-suite;
+option pxe-suite.flood-limit code 1 = unsigned integer 32;
+option pxe-suite.flood-hold code 2 = unsigned integer 32;
+";
+
+#[test]
+fn flood_limit_from_the_configuration() {
+    use crate::lease::FloodLimit;
+    assert_eq!(
+        config(BASIC).flood,
+        Some(FloodLimit { rate: 20, hold: 60 }),
+        "on by default"
+    );
+    let set = format!(
+        "{FLOOD_OPTIONS}option pxe-suite.flood-limit 3;\noption pxe-suite.flood-hold 10;\n{BASIC}"
+    );
+    assert_eq!(config(&set).flood, Some(FloodLimit { rate: 3, hold: 10 }));
+    let off = format!("{FLOOD_OPTIONS}option pxe-suite.flood-limit 0;\n{BASIC}");
+    assert_eq!(config(&off).flood, None);
+}
+
+#[test]
+fn a_flooding_client_is_ignored_for_a_while_and_logged_once() {
+    let cfg = config(&format!(
+        "{FLOOD_OPTIONS}option pxe-suite.flood-limit 3;\noption pxe-suite.flood-hold 10;\n{BASIC}"
+    ));
+    let mut table = LeaseTable::new();
+    let one = packet("DISCOVER");
+    let other = packet("DISCOVER mac=52:54:00:00:00:02");
+    let mut seen = Vec::new();
+    let mut run = |req: &Request, now: Time, table: &mut LeaseTable| {
+        let r = super::admit(table, &cfg, req, now);
+        seen.push(match r {
+            Ok(()) => "yes".to_string(),
+            Err(None) => "ignored".to_string(),
+            Err(Some(line)) => line,
+        });
+    };
+    for _ in 0..5 {
+        run(&one, T0, &mut table);
+    }
+    run(&other, T0, &mut table);
+    run(&one, T0 + 9, &mut table);
+    run(&one, T0 + 10, &mut table);
+    // A new second: three more, not a fourth.
+    for _ in 0..4 {
+        run(&one, T0 + 11, &mut table);
+    }
+    expect![[r#"
+        yes
+        yes
+        yes
+        52:54:00:00:00:01 via eth1: more than 3 requests in one second, ignored for 10 seconds
+        ignored
+        yes
+        ignored
+        yes
+        yes
+        yes
+        yes
+        52:54:00:00:00:01 via eth1: more than 3 requests in one second, ignored for 10 seconds
+    "#]]
+    .assert_eq(&(seen.join("\n") + "\n"));
+}
+
 #[test]
 fn renewal_is_unicast_and_young_leases_are_reused() {
     check(
@@ -687,6 +880,7 @@ fn exhausted_pool_and_unknown_network() {
         "DISCOVER
          REQUEST req=10.0.0.10
          DISCOVER mac=52:54:00:00:00:02
+         DISCOVER gi=10.9.0.1
          DISCOVER iface=192.168.1.1",
         expect![[r#"
             OFFER yi=10.0.0.10 si=0.0.0.0 to=link 10.0.0.10 52:54:00:00:00:01
@@ -695,6 +889,57 @@ fn exhausted_pool_and_unknown_network() {
                 53=ACK 54=10.0.0.1 51=43200 1=255.255.255.0
             no reply: Ignored(NoFreeLeases)
             no reply: Ignored(UnknownNetwork)
+            no reply: Ignored(NoSubnetOnInterface)
+        "#]],
+    );
+}
+
+const TWO_SUBNETS: &str = "
+authoritative;
+subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }
+subnet 10.1.0.0 netmask 255.255.255.0 { range 10.1.0.10 10.1.0.20; option routers 10.1.0.1; }";
+
+#[test]
+fn selection_options_only_through_a_relay() {
+    // A client on 10.0.0.0/24 asking for 10.1.0.0/24 itself (option 118, or a forged
+    // option 82 with link-selection) stays on its own segment, and its option 118 is not
+    // echoed; through a relay both select the subnet.
+    check(
+        TWO_SUBNETS,
+        "DISCOVER o118=10.1.0.0 prl=1,3
+         DISCOVER mac=52:54:00:00:00:02 o82=05:04:0a:01:00:00 prl=1,3
+         DISCOVER mac=52:54:00:00:00:03 gi=10.0.0.5 o118=10.1.0.0 prl=1,3
+         DISCOVER mac=52:54:00:00:00:04 gi=10.0.0.5 o82=05:04:0a:01:00:00 prl=1,3",
+        expect![[r#"
+            OFFER yi=10.0.0.10 si=0.0.0.0 to=link 10.0.0.10 52:54:00:00:00:01
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+            OFFER yi=10.0.0.11 si=0.0.0.0 to=link 10.0.0.11 52:54:00:00:00:02
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 82=05:04:0a:01:00:00
+            OFFER yi=10.1.0.10 si=0.0.0.0 gi=10.0.0.5 to=relay 10.0.0.5
+                53=OFFER 54=10.0.0.1 51=43200 118=10.1.0.0 1=255.255.255.0 3=10.1.0.1
+            OFFER yi=10.1.0.11 si=0.0.0.0 gi=10.0.0.5 to=relay 10.0.0.5
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 3=10.1.0.1 82=05:04:0a:01:00:00
+        "#]],
+    );
+}
+
+#[test]
+fn nothing_answered_on_an_interface_without_a_subnet() {
+    // Arriving on 192.168.1.1 (no subnet declared): neither a REQUEST for an address of an
+    // authoritative subnet (NAKed by the code before), nor an INFORM, nor a relayed
+    // DISCOVER for a known subnet is answered.
+    check(
+        TWO_SUBNETS,
+        "REQUEST req=10.0.0.10 iface=192.168.1.1
+         INFORM ci=10.0.0.50 src=10.0.0.50 iface=192.168.1.1
+         DISCOVER gi=10.1.0.1 iface=192.168.1.1
+         DISCOVER gi=10.1.0.1",
+        expect![[r#"
+            no reply: Ignored(NoSubnetOnInterface)
+            no reply: Ignored(NoSubnetOnInterface)
+            no reply: Ignored(NoSubnetOnInterface)
+            OFFER yi=10.1.0.10 si=0.0.0.0 gi=10.1.0.1 to=relay 10.1.0.1
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 3=10.1.0.1
         "#]],
     );
 }
@@ -796,7 +1041,9 @@ fn check_inventory(
             }),
         };
         let o = decide(&cfg, &table, &req, &facts, T0);
-        table.apply(o.changes.iter().map(|c| &c.lease));
+        for c in o.changes.clone() {
+            c.apply_to(&mut table);
+        }
         let _ = writeln!(out, "{}", render(&o));
         if let Some(b) = &o.boot {
             let _ = writeln!(out, "    boot event: {} {}", b.machine, b.detail);

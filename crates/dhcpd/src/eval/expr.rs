@@ -60,6 +60,15 @@ impl Bindings {
     }
 }
 
+/// How deeply user functions may call one another while one expression is evaluated.
+pub const MAX_CALL_DEPTH: u32 = 32;
+
+thread_local! {
+    /// The depth of user function calls on this thread (evaluation is synchronous, so the
+    /// count returns to zero when the outermost call returns).
+    static CALL_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// What an expression can look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Env<'a> {
@@ -431,7 +440,26 @@ impl Env<'_> {
 
     /// Call a user function: its arguments bound in a fresh scope over the caller's, its body
     /// run until `return`.
+    /// Calls nested deeper than [`MAX_CALL_DEPTH`] evaluate to NULL: the parser refuses a
+    /// function that calls itself, and this bounds the stack whatever reaches here.
     fn call(&self, name: &str, args: &[Expr], vars: &Bindings, out: &OptionState) -> Option<Val> {
+        let depth = CALL_DEPTH.with(std::cell::Cell::get);
+        if depth >= MAX_CALL_DEPTH {
+            return None;
+        }
+        CALL_DEPTH.with(|d| d.set(depth + 1));
+        let v = self.call_at(name, args, vars, out);
+        CALL_DEPTH.with(|d| d.set(depth));
+        v
+    }
+
+    fn call_at(
+        &self,
+        name: &str,
+        args: &[Expr],
+        vars: &Bindings,
+        out: &OptionState,
+    ) -> Option<Val> {
         let f = match vars.get(name) {
             Some(Val::Func(params, body)) => (params.clone(), body.clone()),
             _ => match self.cfg.functions.get(name) {
@@ -508,6 +536,36 @@ mod tests {
         );
         assert_eq!(binary_to_ascii(10, 16, b"", &[1, 0]), Some(b"256".to_vec()));
         assert_eq!(binary_to_ascii(1, 8, b"", &[1]), None);
+    }
+
+    #[test]
+    fn recursion_is_bounded_at_run_time() {
+        use crate::conf::ast::Stmt;
+        // `define spin (arg) { return spin (arg); }`, as the parser would refuse it.
+        let mut cfg = Config::default();
+        let call = Expr::FunCall("spin".into(), vec![Expr::Variable("arg".into())]);
+        cfg.functions.insert(
+            "spin".into(),
+            Expr::Function(vec!["arg".into()], vec![Stmt::Return(call.clone())]),
+        );
+        let v = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let env = Env {
+                    cfg: &cfg,
+                    req: None,
+                    known: false,
+                    lease: None,
+                    static_lease: false,
+                    host: None,
+                    classes: &[],
+                    now: 0,
+                };
+                let v = env.eval(&call, &Bindings::new(), &OptionState::new());
+                (v, CALL_DEPTH.with(std::cell::Cell::get))
+            })
+            .and_then(|t| t.join().map_err(|_| std::io::ErrorKind::Other.into()));
+        assert_eq!(v.ok(), Some((None, 0)), "NULL, and the depth back to zero");
     }
 
     #[test]

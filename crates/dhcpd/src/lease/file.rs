@@ -3,9 +3,17 @@
 //! leases shares one sync (group commit). Now and then the file is rewritten from the live
 //! table: the new file is written as `dhcpd.leases.<time>`, synced, the old file is kept as
 //! `dhcpd.leases~` (a hard link, as ISC does) and the new one renamed over it.
+//!
+//! Unlike ISC, a bad disk never leaves a half-written record behind a later ACK: a failed
+//! `write` truncates the file back to the end of the last durable record, a failed sync (or
+//! a failed truncation) marks the store as needing a rewrite from the durable table before it
+//! accepts another commit, and an unterminated last record (a crash in the middle of an
+//! append) is cut off at start instead of being read as a lease. Rewrites go to a temporary
+//! file created with `O_EXCL|O_NOFOLLOW` under a random name.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::LeaseFile;
@@ -53,6 +61,12 @@ pub struct FileStore {
     base_size: u64,
     /// When the file was last rewritten (0: never, so the first `compaction_due` says yes).
     last_rewrite: Time,
+    /// Length of the file up to the end of its last durable record: a failed append is
+    /// truncated back to it.
+    good_len: u64,
+    /// A failed sync or truncation left the file in doubt: it must be rewritten from the
+    /// durable table ([`LeaseStore::compact`]) before another commit.
+    poisoned: bool,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -74,6 +88,8 @@ impl FileStore {
             appended: 0,
             base_size: 0,
             last_rewrite: 0,
+            good_len: 0,
+            poisoned: false,
         }
     }
 
@@ -102,6 +118,25 @@ impl FileStore {
             .ok_or_else(|| StoreError::Missing(self.path.clone()))
     }
 
+    /// Undo a failed append: cut the file back to the end of the last durable record and
+    /// sync that. When even this fails, the file is in doubt until the next rewrite.
+    fn roll_back(&mut self) {
+        let good = self.good_len;
+        let ok = match self.file.as_ref() {
+            Some(f) => f.set_len(good).and_then(|()| f.sync_data()).is_ok(),
+            None => false,
+        };
+        if ok {
+            tracing::warn!(
+                "{}: failed append cut back to {good} bytes",
+                self.path.display()
+            );
+        } else {
+            self.poisoned = true;
+            self.file = None;
+        }
+    }
+
     fn sync_dir(&self) {
         // A rename is durable once the directory is synced. Best effort: some file systems
         // refuse to open directories for syncing.
@@ -124,9 +159,37 @@ impl LeaseStore for FileStore {
             }
             Err(e) => return Err(io("reading", &self.path)(e)),
         };
-        let parsed = super::parse::parse(&self.path.display().to_string(), &bytes);
+        let name = self.path.display().to_string();
+        let torn = super::parse::torn_tail(&bytes);
+        let whole = match torn {
+            Some(cut) => {
+                // A crash in the middle of an append: the record never reached the disk
+                // whole, so its ACK never left. Cut it off (appends continue after the last
+                // whole record) rather than read it as a lease, as ISC would.
+                OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .and_then(|f| f.set_len(cut as u64).and_then(|()| f.sync_data()))
+                    .map_err(io("truncating", &self.path))?;
+                bytes.get(..cut).unwrap_or_default()
+            }
+            None => &bytes[..],
+        };
+        let mut parsed = super::parse::parse(&name, whole);
+        if let Some(cut) = torn {
+            parsed.output.insert(
+                0,
+                crate::conf::Output::Log(format!(
+                    "{name}: dropped an unterminated last record ({} bytes at offset {cut}): \
+                     a crash while it was written, so it was never acknowledged.",
+                    bytes.len() - cut
+                )),
+            );
+        }
         self.server_duid = parsed.server_duid.clone();
-        self.base_size = bytes.len() as u64;
+        self.base_size = whole.len() as u64;
+        self.good_len = whole.len() as u64;
+        self.poisoned = false;
         self.appended = 0;
         self.file = None;
         Ok(parsed)
@@ -140,14 +203,26 @@ impl LeaseStore for FileStore {
         for l in leases {
             text.push_str(&write::lease(l));
         }
+        if self.poisoned {
+            return Err(StoreError::NeedsRewrite(self.path.clone()));
+        }
         let sync = self.opts.sync;
         let path = self.path.clone();
         let f = self.append_handle()?;
-        f.write_all(text.as_bytes()).map_err(io("writing", &path))?;
-        if sync {
-            f.sync_data().map_err(io("syncing", &path))?;
+        if let Err(e) = f.write_all(text.as_bytes()) {
+            self.roll_back();
+            return Err(io("writing", &path)(e));
+        }
+        if sync && let Err(e) = f.sync_data() {
+            // After a failed sync the kernel may have dropped the dirty pages: nothing
+            // written since the last good sync can be trusted, not even after a truncation.
+            self.roll_back();
+            self.poisoned = true;
+            self.file = None;
+            return Err(io("syncing", &path)(e));
         }
         self.appended += text.len() as u64;
+        self.good_len += text.len() as u64;
         Ok(())
     }
 
@@ -164,16 +239,28 @@ impl LeaseStore for FileStore {
             text.push_str(&write::lease(&l));
         }
         let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".{now}"));
+        tmp.push(format!(".{now}.{:016x}", random_u64()));
         let tmp = PathBuf::from(tmp);
-        {
-            let mut f = File::create(&tmp).map_err(io("creating", &tmp))?;
+        let written = (|| {
+            // A fresh name, never a file or link someone put there.
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .mode(0o644)
+                .open(&tmp)
+                .map_err(io("creating", &tmp))?;
             f.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
             f.sync_all().map_err(io("syncing", &tmp))?;
             if let Some((uid, gid)) = self.opts.owner {
                 std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
                     .map_err(io("chowning", &tmp))?;
             }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
         let backup = self.backup_path();
         match std::fs::remove_file(&backup) {
@@ -189,8 +276,14 @@ impl LeaseStore for FileStore {
         self.file = None;
         self.appended = 0;
         self.base_size = text.len() as u64;
+        self.good_len = text.len() as u64;
+        self.poisoned = false;
         self.last_rewrite = now;
         Ok(())
+    }
+
+    fn needs_rewrite(&self) -> bool {
+        self.poisoned
     }
 
     fn compaction_due(&self, now: Time) -> bool {
@@ -200,6 +293,26 @@ impl LeaseStore for FileStore {
         self.appended > self.opts.min_growth
             && self.appended > self.base_size.saturating_mul(self.opts.growth_factor)
     }
+}
+
+/// 64 random bits for a temporary file's name (the kernel's, or the hasher's seed).
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_ne_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 #[cfg(test)]
@@ -274,6 +387,100 @@ mod tests {
             .filter(|n| n != "dhcpd.leases" && n != "dhcpd.leases~")
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_at_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dhcpd.leases");
+        let whole = format!(
+            "{}{}",
+            write::header(),
+            write::lease(&active(10, 1_700_000_600))
+        );
+        // The same address, half-written: read whole, it would be a free lease.
+        let torn = "lease 10.0.0.10 {\n  starts 4 2023/11/14 22:13:20;\n  ends 4 2023/11/";
+        std::fs::write(&path, format!("{whole}{torn}")).expect("write");
+        let mut s = FileStore::new(&path, FileStoreOptions::default());
+        let f = s.load().expect("load");
+        assert_eq!(f.leases.len(), 1, "{:?}", f.output);
+        assert_eq!(f.leases[0].state, BindingState::Active);
+        assert_eq!(f.output.len(), 1, "only the line saying what was dropped");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            whole,
+            "the file is cut back"
+        );
+        s.commit(&[active(11, 1_700_000_600)]).expect("commit");
+        let back = crate::lease::parse::load(&path).expect("read");
+        assert!(back.is_clean(), "{:?}", back.output);
+        assert_eq!(back.leases.len(), 2);
+    }
+
+    /// A lease file on a 64 KiB tmpfs that fills up: every failed append is cut back, the
+    /// file stays parseable and holds exactly the commits that returned `Ok`. Needs root
+    /// (mount); skipped with a note otherwise.
+    #[test]
+    fn a_full_disk_cuts_failed_appends_back() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root to mount a tmpfs");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mnt = dir.path().join("small");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .expect("mount");
+        assert!(st.success());
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let _guard = Unmount(mnt.clone());
+        let path = mnt.join("dhcpd.leases");
+        std::fs::write(&path, "").expect("create");
+        let mut s = FileStore::new(&path, FileStoreOptions::default());
+        s.load().expect("load");
+        let mut ok = Vec::new();
+        let mut failures = 0;
+        for n in 0..2000u32 {
+            let len = std::fs::metadata(&path).expect("stat").len();
+            // Batches of growing size, so some fail in the middle of a write.
+            let batch: Vec<Lease> = (0..=(n % 7))
+                .map(|k| {
+                    let mut l = active((n % 250) as u8, 1_700_000_000 + i64::from(n));
+                    l.client_hostname = Some(vec![b'x'; (k as usize + 1) * 37]);
+                    l
+                })
+                .collect();
+            match s.commit(&batch) {
+                Ok(()) => ok.extend(batch),
+                Err(_) => {
+                    failures += 1;
+                    assert_eq!(
+                        std::fs::metadata(&path).expect("stat").len(),
+                        len,
+                        "a failed append is cut back"
+                    );
+                    if failures > 20 {
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(failures > 0, "the file system never filled up");
+        let back = crate::lease::parse::load(&path).expect("read");
+        assert!(back.is_clean(), "{:?}", back.output);
+        let key = |l: &Lease| (l.ip, l.ends, l.client_hostname.clone());
+        let got: Vec<_> = back.leases.iter().map(key).collect();
+        let want: Vec<_> = ok.iter().map(key).collect();
+        assert_eq!(got.len(), want.len(), "exactly the committed leases");
+        assert!(got == want, "the file holds what was committed, in order");
     }
 
     #[test]

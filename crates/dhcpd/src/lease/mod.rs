@@ -16,7 +16,7 @@ pub mod write;
 pub use file::{FileStore, FileStoreOptions};
 pub use parse::LeaseFile;
 pub use store::{LeaseStore, MemStore, StoreError};
-pub use table::LeaseTable;
+pub use table::{Admit, DECLINE_INTERVAL, DeclineMark, FloodLimit, LeaseTable, Queue};
 
 use std::net::Ipv4Addr;
 

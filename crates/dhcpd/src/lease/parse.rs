@@ -19,6 +19,55 @@ pub fn load(path: &Path) -> std::io::Result<LeaseFile> {
     Ok(parse(&path.display().to_string(), &bytes))
 }
 
+/// Where an unterminated last record starts, if the file ends in one (a crash in the middle
+/// of an append): the offset to cut the file at, after the last whole declaration.
+///
+/// After the header, the journal holds only whole `lease … { … }` blocks, each closing with a
+/// `}` line, and `;`-terminated statements. So whatever follows the last `}` line is torn when
+/// it opens a block or does not end in `;`.
+pub fn torn_tail(text: &[u8]) -> Option<usize> {
+    let mut whole_end = 0;
+    let mut line_start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\n' {
+            if text[line_start..i].trim_ascii_end() == b"}" {
+                whole_end = i + 1;
+            }
+            line_start = i + 1;
+        }
+    }
+    if text[line_start..].trim_ascii_end() == b"}" {
+        whole_end = text.len();
+    }
+    let tail = &text[whole_end..];
+    let trimmed = tail.trim_ascii();
+    // Comments (the header's) are whole by themselves.
+    let statements: Vec<&[u8]> = trimmed
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii_start().starts_with(b"#"))
+        .collect();
+    let body: Vec<u8> = statements.join(&b'\n');
+    let body = body.trim_ascii();
+    if body.is_empty() || (!body.contains(&b'{') && body.ends_with(b";")) {
+        return None;
+    }
+    // Cut at the start of the line that opens the torn block, or of the torn last line.
+    let mut cut = whole_end;
+    let mut at = whole_end;
+    for line in tail.split_inclusive(|&b| b == b'\n') {
+        let l = line.trim_ascii();
+        if l.contains(&b'{') {
+            return Some(at);
+        }
+        if !l.is_empty() && !l.starts_with(b"#") && !l.ends_with(b";") {
+            return Some(at);
+        }
+        at += line.len();
+        cut = at;
+    }
+    Some(cut)
+}
+
 impl LeaseFile {
     /// The leases as a table (the last declaration of an address wins).
     pub fn table(&self) -> LeaseTable {
@@ -133,6 +182,29 @@ lease 10.199.7.10 {
             b.agent_options,
             vec![(1, b"eth0".to_vec()), (2, vec![1, 2, 3])]
         );
+    }
+
+    #[test]
+    fn torn_tails() {
+        let whole = "# header\nauthoring-byte-order little-endian;\n\nlease 10.0.0.1 {\n  starts 1 2026/01/01 00:00:00;\n  binding state active;\n}\n";
+        assert_eq!(torn_tail(whole.as_bytes()), None);
+        assert_eq!(torn_tail(whole.trim_end().as_bytes()), None);
+        assert_eq!(torn_tail(b""), None);
+        assert_eq!(torn_tail(b"# only a header\nserver-duid \"x\";\n"), None);
+        for tail in [
+            "lease 10.0.0.2 {\n  starts 1 2026/01/01 00:00:00;\n  binding state act",
+            "lease 10.0.0.2 {\n  starts 1 2026/01/01 00:00:00;\n",
+            "lease 10.0.0.2 {",
+            "lease 10.0",
+            "l",
+        ] {
+            let text = format!("{whole}{tail}");
+            assert_eq!(torn_tail(text.as_bytes()), Some(whole.len()), "{tail:?}");
+        }
+        // A torn first record, right after the header.
+        let header = "# header\nauthoring-byte-order little-endian;\n";
+        let text = format!("{header}lease 10.0.0.2 {{\n  starts 1");
+        assert_eq!(torn_tail(text.as_bytes()), Some(header.len()));
     }
 
     fn errors(f: &LeaseFile) -> Vec<String> {

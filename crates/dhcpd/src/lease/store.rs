@@ -29,6 +29,10 @@ pub enum StoreError {
         "Can't open lease database {0}: No such file or directory -- check for failed database rewrite attempt!"
     )]
     Missing(PathBuf),
+    /// An earlier failure left the file in doubt; it takes a rewrite from the durable table
+    /// before another commit.
+    #[error("{0} needs a rewrite after a failed write or sync")]
+    NeedsRewrite(PathBuf),
 }
 
 /// A place that keeps leases durably. Owned by one committer thread, hence `&mut self`.
@@ -40,6 +44,11 @@ pub trait LeaseStore: Send + 'static {
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError>;
     /// Replace the stored history by the live table as it stands at `now`.
     fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError>;
+    /// Whether an earlier failure must be repaired by [`LeaseStore::compact`] (from the
+    /// durable table) before the next commit.
+    fn needs_rewrite(&self) -> bool {
+        false
+    }
     /// Whether a rewrite is due (by size or by age).
     fn compaction_due(&self, _now: Time) -> bool {
         false

@@ -19,7 +19,189 @@ pub struct LeaseTable {
     /// Per range, no address below this one is virgin. Leases are only ever added while
     /// serving, so the first virgin address of a range only moves up; a removal resets it.
     virgin_floor: Mutex<HashMap<(Ipv4Addr, Ipv4Addr), u32>>,
+    /// When each client (by hardware address and by client identifier) last had a
+    /// DHCPDECLINE honoured. Kept in memory only, pruned as it grows.
+    declines: HashMap<ClientKey, Time>,
+    /// Size of `declines` after its last pruning.
+    declines_pruned: usize,
+    /// Per range asked about (see [`LeaseTable::queue_head`]): its free and abandoned
+    /// leases, ordered. Built on the first question, kept up to date by every insert.
+    queues: Mutex<HashMap<(Ipv4Addr, Ipv4Addr), RangeQueues>>,
+    /// Requests per client in the current second, and clients being ignored.
+    flood: HashMap<Hardware, FloodCount>,
+    /// Size of `flood` after its last pruning.
+    flood_pruned: usize,
 }
+
+/// The per-client flood limit: a client (by hardware address) that sends more than `rate`
+/// requests within one second is ignored for `hold` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimit {
+    /// Requests a client may send within one second.
+    pub rate: u32,
+    /// Seconds a client over the limit is ignored.
+    pub hold: Time,
+}
+
+impl Default for FloodLimit {
+    /// 20 requests per second, then a minute of silence: far above what a booting
+    /// client sends (a PXE ROM retries after 4 s, then 8, 16, 32), far below a flood.
+    fn default() -> Self {
+        FloodLimit { rate: 20, hold: 60 }
+    }
+}
+
+/// One client's requests in the current second.
+#[derive(Debug, Clone, Copy, Default)]
+struct FloodCount {
+    second: Time,
+    count: u32,
+    ignored_until: Time,
+}
+
+/// What to do with a request, by [`LeaseTable::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Decide it.
+    Yes,
+    /// The client just went over the limit: ignore it, and say so once.
+    Flooding,
+    /// The client is being ignored.
+    Ignored,
+}
+
+/// Which of a range's ordered queues (see [`LeaseTable::queue_head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Leases free (or backup) at the time asked about.
+    Free,
+    /// Leases abandoned at the time asked about.
+    Abandoned,
+}
+
+impl Queue {
+    fn holds(self, s: BindingState) -> bool {
+        match self {
+            Queue::Free => matches!(s, BindingState::Free | BindingState::Backup),
+            Queue::Abandoned => s == BindingState::Abandoned,
+        }
+    }
+}
+
+/// Leases in a queue's state at some time, by `(ends, address)`. A lease's state is its
+/// `state` until `ends`, then its `next_state` ([`Lease::state_at`]), so it is in the
+/// queue always, only before `ends`, only from `ends` on, or never.
+#[derive(Debug, Default)]
+struct Ordered {
+    always: BTreeSet<(Time, Ipv4Addr)>,
+    until_ends: BTreeSet<(Time, Ipv4Addr)>,
+    from_ends: BTreeSet<(Time, Ipv4Addr)>,
+}
+
+impl Ordered {
+    fn set_for(&mut self, l: &Lease, q: Queue) -> Option<&mut BTreeSet<(Time, Ipv4Addr)>> {
+        let moves = l.ends != 0 && l.next_state != l.state;
+        match (q.holds(l.state), moves && q.holds(l.next_state)) {
+            (true, _) if !moves => Some(&mut self.always),
+            (true, true) => Some(&mut self.always),
+            (true, false) => Some(&mut self.until_ends),
+            (false, true) => Some(&mut self.from_ends),
+            (false, false) => None,
+        }
+    }
+
+    fn add(&mut self, l: &Lease, q: Queue) {
+        let key = (l.ends, l.ip);
+        if let Some(set) = self.set_for(l, q) {
+            set.insert(key);
+        }
+    }
+
+    fn remove(&mut self, l: &Lease, q: Queue) {
+        let key = (l.ends, l.ip);
+        if let Some(set) = self.set_for(l, q) {
+            set.remove(&key);
+        }
+    }
+
+    /// The least `(ends, address)` in the queue at `now`, skipping addresses `skip` says.
+    fn head(&self, now: Time, skip: &dyn Fn(Ipv4Addr) -> bool) -> Option<(Time, Ipv4Addr)> {
+        let always = self.always.iter().find(|(_, ip)| !skip(*ip));
+        let until = self
+            .until_ends
+            .range((now.saturating_add(1), Ipv4Addr::UNSPECIFIED)..)
+            .find(|(_, ip)| !skip(*ip));
+        let from = self
+            .from_ends
+            .iter()
+            .take_while(|(ends, _)| *ends <= now)
+            .find(|(_, ip)| !skip(*ip));
+        [always, until, from].into_iter().flatten().min().copied()
+    }
+}
+
+/// The ordered queues of one range.
+#[derive(Debug, Default)]
+struct RangeQueues {
+    free: Ordered,
+    abandoned: Ordered,
+}
+
+impl RangeQueues {
+    fn add(&mut self, l: &Lease) {
+        self.free.add(l, Queue::Free);
+        self.abandoned.add(l, Queue::Abandoned);
+    }
+
+    fn remove(&mut self, l: &Lease) {
+        self.free.remove(l, Queue::Free);
+        self.abandoned.remove(l, Queue::Abandoned);
+    }
+}
+
+/// Keep every range's queues in step with the lease on one address changing from `old` to
+/// `new`.
+fn requeue(
+    queues: &mut HashMap<(Ipv4Addr, Ipv4Addr), RangeQueues>,
+    ip: Ipv4Addr,
+    old: Option<&Lease>,
+    new: Option<&Lease>,
+) {
+    for ((low, high), q) in queues.iter_mut() {
+        if ip < *low || ip > *high {
+            continue;
+        }
+        if let Some(o) = old {
+            q.remove(o);
+        }
+        if let Some(n) = new {
+            q.add(n);
+        }
+    }
+}
+
+/// A client as DHCPDECLINE rate limiting knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ClientKey {
+    Hardware(Hardware),
+    Uid(Vec<u8>),
+}
+
+/// A DHCPDECLINE honoured at `at` from the client with this hardware address and client
+/// identifier: recorded in the table so the same client is not honoured again within
+/// [`DECLINE_INTERVAL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclineMark {
+    /// The declining client's hardware address.
+    pub hardware: Hardware,
+    /// Its client identifier (option 61), if it sent one.
+    pub uid: Option<Vec<u8>>,
+    /// When.
+    pub at: Time,
+}
+
+/// At most one DHCPDECLINE per client is honoured in this many seconds.
+pub const DECLINE_INTERVAL: Time = 60;
 
 impl Clone for LeaseTable {
     fn clone(&self) -> Self {
@@ -29,6 +211,11 @@ impl Clone for LeaseTable {
             by_uid: self.by_uid.clone(),
             unended_free: self.unended_free,
             virgin_floor: Mutex::new(HashMap::new()),
+            declines: self.declines.clone(),
+            declines_pruned: self.declines_pruned,
+            flood: self.flood.clone(),
+            flood_pruned: self.flood_pruned,
+            queues: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -126,6 +313,33 @@ impl LeaseTable {
         result.map(Ipv4Addr::from)
     }
 
+    /// The head of a range's queue at `now`: of the recorded leases in `[low, high]` in the
+    /// queue's state at `now`, the least by `(ends, address)`, passing over addresses
+    /// `skip` says. O(log n) (plus the skipped ones): the range's queues are built on the
+    /// first question about it and kept in step by every change after.
+    pub fn queue_head(
+        &self,
+        low: Ipv4Addr,
+        high: Ipv4Addr,
+        queue: Queue,
+        now: Time,
+        skip: &dyn Fn(Ipv4Addr) -> bool,
+    ) -> Option<(Time, Ipv4Addr)> {
+        let (low, high) = (low.min(high), low.max(high));
+        let mut all = self.queues.lock().ok()?;
+        let q = all.entry((low, high)).or_insert_with(|| {
+            let mut q = RangeQueues::default();
+            for l in self.range(low, high) {
+                q.add(l);
+            }
+            q
+        });
+        match queue {
+            Queue::Free => q.free.head(now, skip),
+            Queue::Abandoned => q.abandoned.head(now, skip),
+        }
+    }
+
     /// Is there a recorded free lease without an `ends` time?
     pub fn has_unended_free(&self) -> bool {
         self.unended_free > 0
@@ -143,7 +357,13 @@ impl LeaseTable {
             Some(old) => (old.hardware == lease.hardware, old.uid == lease.uid),
             None => (false, false),
         };
-        if let Some(old) = self.by_ip.insert(ip, lease) {
+        let replaced = self.by_ip.insert(ip, lease);
+        if let Ok(q) = self.queues.get_mut()
+            && !q.is_empty()
+        {
+            requeue(q, ip, replaced.as_ref(), self.by_ip.get(&ip));
+        }
+        if let Some(old) = replaced {
             if unended_free(&old) {
                 self.unended_free -= 1;
             }
@@ -177,6 +397,9 @@ impl LeaseTable {
     /// Take the lease on `ip` out of the map and the indexes.
     fn unlink(&mut self, ip: Ipv4Addr) -> Option<Lease> {
         let old = self.by_ip.remove(&ip)?;
+        if let Ok(q) = self.queues.get_mut() {
+            requeue(q, ip, Some(&old), None);
+        }
         if unended_free(&old) {
             self.unended_free -= 1;
         }
@@ -194,6 +417,56 @@ impl LeaseTable {
         for l in changes {
             self.insert(l.clone());
         }
+    }
+
+    /// Count a request from `hw` at `now` against `limit` (none: always [`Admit::Yes`]).
+    /// O(1); the memory of clients is pruned as it grows.
+    pub fn admit(&mut self, hw: &Hardware, limit: Option<FloodLimit>, now: Time) -> Admit {
+        let Some(limit) = limit else {
+            return Admit::Yes;
+        };
+        if self.flood.len() >= 2 * self.flood_pruned.max(1024) {
+            self.flood
+                .retain(|_, c| c.second >= now - 1 || c.ignored_until > now);
+            self.flood_pruned = self.flood.len();
+        }
+        let c = self.flood.entry(hw.clone()).or_default();
+        if c.ignored_until > now {
+            return Admit::Ignored;
+        }
+        if c.second != now {
+            c.second = now;
+            c.count = 0;
+        }
+        c.count = c.count.saturating_add(1);
+        if c.count > limit.rate {
+            c.ignored_until = now + limit.hold.max(1);
+            return Admit::Flooding;
+        }
+        Admit::Yes
+    }
+
+    /// Record an honoured DHCPDECLINE (see [`LeaseTable::last_decline`]).
+    pub fn note_decline(&mut self, mark: &DeclineMark) {
+        if self.declines.len() >= 2 * self.declines_pruned.max(512) {
+            let horizon = mark.at - DECLINE_INTERVAL;
+            self.declines.retain(|_, t| *t > horizon);
+            self.declines_pruned = self.declines.len();
+        }
+        self.declines
+            .insert(ClientKey::Hardware(mark.hardware.clone()), mark.at);
+        if let Some(uid) = &mark.uid {
+            self.declines.insert(ClientKey::Uid(uid.clone()), mark.at);
+        }
+    }
+
+    /// When the client with hardware address `hw` or client identifier `uid` last had a
+    /// DHCPDECLINE honoured (as far as the table still remembers: at least
+    /// [`DECLINE_INTERVAL`] back).
+    pub fn last_decline(&self, hw: &Hardware, uid: Option<&[u8]>) -> Option<Time> {
+        let by_hw = self.declines.get(&ClientKey::Hardware(hw.clone())).copied();
+        let by_uid = uid.and_then(|u| self.declines.get(&ClientKey::Uid(u.to_vec())).copied());
+        by_hw.max(by_uid)
     }
 
     /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
@@ -323,6 +596,60 @@ mod tests {
             .map(|l| l.ip.octets()[3])
             .collect();
         assert_eq!(order, vec![13, 11, 12, 10]);
+    }
+
+    /// The queue's head by brute force: every lease of the range, in the queue's state now.
+    fn scan(t: &LeaseTable, q: Queue, now: Time, skip: u8) -> Option<(Time, Ipv4Addr)> {
+        t.range(ip(10), ip(40))
+            .filter(|l| l.ip != ip(skip) && q.holds(l.state_at(now)))
+            .map(|l| (l.ends, l.ip))
+            .min()
+    }
+
+    fn any_state() -> impl proptest::strategy::Strategy<Value = BindingState> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(BindingState::Free),
+            Just(BindingState::Active),
+            Just(BindingState::Expired),
+            Just(BindingState::Abandoned),
+            Just(BindingState::Backup),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ordered_queues_agree_with_a_scan(
+            changes in proptest::collection::vec(
+                (0u8..50, any_state(), any_state(), 0i64..6, proptest::bool::ANY),
+                1..60,
+            ),
+            now in 0i64..6,
+            skip in 0u8..50,
+        ) {
+            let mut t = LeaseTable::new();
+            for (k, (d, state, next, ends, remove)) in changes.iter().enumerate() {
+                if *remove {
+                    t.remove(ip(*d));
+                } else {
+                    t.insert(Lease {
+                        ip: ip(*d),
+                        state: *state,
+                        next_state: *next,
+                        ends: *ends * 100,
+                        ..Lease::default()
+                    });
+                }
+                // Ask halfway, so that later changes must keep the built queues in step.
+                if k == changes.len() / 2 {
+                    let _ = t.queue_head(ip(10), ip(40), Queue::Free, 0, &|_| false);
+                }
+            }
+            for q in [Queue::Free, Queue::Abandoned] {
+                let got = t.queue_head(ip(10), ip(40), q, now * 100, &|a| a == ip(skip));
+                proptest::prop_assert_eq!(got, scan(&t, q, now * 100, skip));
+            }
+        }
     }
 
     #[test]

@@ -69,7 +69,46 @@ pub fn compile(
     };
     b.cfg.groups.push(Group::default());
     b.scope(&ast.root, ROOT, Ctx::default())?;
+    b.cfg.flood = flood_limit(&ast.root);
     Ok((b.cfg, b.warnings))
+}
+
+/// The option space of pxe-suite's own settings: options declared in it are valid ISC
+/// syntax, and ISC ignores them (nothing encapsulates the space).
+pub(crate) const PXE_SUITE_SPACE: &str = "pxe-suite";
+
+/// `option pxe-suite.flood-limit N;` (requests per second from one client before it is
+/// ignored; 0 turns the limit off) and `option pxe-suite.flood-hold S;` (for how long), as
+/// constants at the global scope; the defaults otherwise.
+fn flood_limit(root: &ast::Scope) -> Option<crate::lease::FloodLimit> {
+    let mut limit = crate::lease::FloodLimit::default();
+    for item in &root.items {
+        let ast::Item::Stmt(
+            _,
+            ast::Stmt::Option {
+                space,
+                name,
+                value: ast::OptionValue::Atoms(atoms),
+                ..
+            },
+        ) = item
+        else {
+            continue;
+        };
+        if space != PXE_SUITE_SPACE {
+            continue;
+        }
+        let Some(ast::Atom::Int { value, .. }) = atoms.first() else {
+            continue;
+        };
+        let v = u32::try_from(*value).unwrap_or(u32::MAX);
+        match name.as_str() {
+            "flood-limit" => limit.rate = v,
+            "flood-hold" => limit.hold = i64::from(v),
+            _ => {}
+        }
+    }
+    (limit.rate > 0).then_some(limit)
 }
 
 fn server_flag_code(what: &str) -> Option<u32> {

@@ -238,6 +238,9 @@ pub struct Config {
     pub functions: HashMap<String, Expr>,
     /// The inventory, when machines come from one (`--inventory`).
     pub inventory: Option<std::sync::Arc<pxe_model::Inventory>>,
+    /// The per-client flood limit (`option pxe-suite.flood-limit N;` and
+    /// `option pxe-suite.flood-hold S;` at the global scope), `None` when set to 0.
+    pub flood: Option<crate::lease::FloodLimit>,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,

@@ -9,6 +9,7 @@ mod support;
 
 mod clients;
 mod crash;
+mod hostile;
 mod perf;
 mod shell;
 mod side_by_side;

@@ -460,9 +460,11 @@ class "httpclients" {{
             ],
         },
         Scenario {
+            // Through a relay: from a client on the segment, ours ignores option 118 (ISC
+            // honours it; see docs/migrate-from-isc-dhcpd.md).
             name: "subnet selection option",
             conf: format!("authoritative;\n{}subnet {relay}.0 netmask 255.255.255.0 {{ range {relay}.10 {relay}.30; option routers {relay}.1; }}\n", subnet("")),
-            packets: vec![format!("DISCOVER mac=52:54:00:99:10:01 o118={relay}.0 prl=1,3,118")],
+            packets: vec![format!("DISCOVER mac=52:54:00:99:10:01 gi={relay}.1 o118={net}.0 prl=1,3,118")],
         },
     ]
 }

@@ -34,6 +34,8 @@ fn help_explains_flags_and_routes() {
         "--root",
         "--loaders",
         "--admin-token-file",
+        "--read-token-file",
+        "--public-status",
         "--access-log",
         "--check",
         "--max-connections",
@@ -183,7 +185,10 @@ fn sighup_reloads_the_inventory() {
         404
     );
     let mut text = std::fs::read_to_string(&lab.inventory).expect("read");
-    text.push_str("  new01:\n    mac: 52:54:00:00:00:99\n    profile: centos7-ks\n");
+    // Its fixed address is the tests' own, so its answer file is served here.
+    text.push_str(
+        "  new01:\n    mac: 52:54:00:00:00:99\n    address: 127.0.0.1\n    profile: centos7-ks\n",
+    );
     std::fs::write(&lab.inventory, text).expect("write");
     server.signal(nix::sys::signal::Signal::SIGHUP);
     server.wait_for_log("configuration reloaded");

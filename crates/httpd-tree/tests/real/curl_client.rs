@@ -1,7 +1,7 @@
 //! curl: whole and partial downloads, multipart ranges, conditional requests, HEAD,
 //! keep-alive, listings and content types.
 
-use crate::support::{Server, curl, curl_status, lab, sha256_hex};
+use crate::support::{ADMIN_TOKEN, Server, curl, curl_status, lab, sha256_hex};
 
 const KERNEL: &str = "/trees/centos7/images/pxeboot/vmlinuz";
 
@@ -249,8 +249,14 @@ fn head_has_the_headers_and_no_body() {
     // Answer files answer HEAD too, without changing the machine's state.
     let head = String::from_utf8(curl(&["-s", "-I", &server.url("/ks/web01")])).expect("utf-8");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let api =
-        String::from_utf8(curl(&["-s", &server.url("/api/v1/machines/web01")])).expect("utf-8");
+    let admin = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let api = String::from_utf8(curl(&[
+        "-s",
+        "-H",
+        &admin,
+        &server.url("/api/v1/machines/web01"),
+    ]))
+    .expect("utf-8");
     assert!(api.contains("\"state\": \"pending\""), "{api}");
 }
 
@@ -346,6 +352,8 @@ fn content_types() {
             "/dev/null",
             "-w",
             "%{http_code} %{content_type}",
+            "-H",
+            &format!("Authorization: Bearer {ADMIN_TOKEN}"),
             &server.url(path),
         ]);
         let got = String::from_utf8(out).expect("utf-8");

@@ -114,14 +114,19 @@ fn kickstart_callback_turns_pxelinux_and_grub_to_local_boot() {
         "{ipxe}"
     );
 
-    // A second callback changes nothing.
+    // A second callback is refused (the token is used) and changes nothing.
     let o = sh(&line);
-    assert!(o.status.success());
+    assert_eq!(o.status.code(), Some(22), "curl -f: the server's 401");
     assert_eq!(state(&lab, "web01").history.len(), st.history.len());
 
     // The API shows the timeline: answer file, then installed.
-    let api =
-        String::from_utf8(curl(&["-sf", &server.url("/api/v1/machines/web01")])).expect("utf-8");
+    let api = String::from_utf8(curl(&[
+        "-sf",
+        "-H",
+        &format!("Authorization: Bearer {ADMIN_TOKEN}"),
+        &server.url("/api/v1/machines/web01"),
+    ]))
+    .expect("utf-8");
     let doc: serde_json::Value = serde_json::from_str(&api).expect("json");
     assert_eq!(doc["state"], "installed");
     let phases: Vec<&str> = doc["timeline"]
@@ -159,6 +164,15 @@ fn kickstart_callback_turns_pxelinux_and_grub_to_local_boot() {
         (false, false),
         "reinstall: installs again"
     );
+    // The old install's token is stale: it cannot cancel the reinstall.
+    assert_eq!(sh(&line).status.code(), Some(22), "a stale token");
+    assert_eq!(state(&lab, "web01").state, InstallState::Pending);
+    // The new answer file carries a new token, which works.
+    let ks = String::from_utf8(curl(&["-sf", &server.url("/ks/web01")])).expect("utf-8");
+    let new_line = callback_line(&ks, "curl -fsS -X POST", &server);
+    assert_ne!(new_line, line, "a new token");
+    assert!(sh(&new_line).status.success(), "{new_line}");
+    assert_eq!(state(&lab, "web01").state, InstallState::Installed);
 }
 
 #[test]
@@ -174,15 +188,18 @@ fn preseed_callback_with_wget_and_bad_tokens_change_nothing() {
     );
     let line = callback_line(&preseed, "d-i preseed/late_command string wget", &server);
     assert!(
-        line.starts_with("wget ") && line.contains("--post-data ''") && line.contains("?token="),
-        "{line}"
+        line.starts_with("wget ")
+            && line.contains("--post-data ''")
+            && line.contains("--header 'Authorization: Bearer ")
+            && !line.contains("token="),
+        "the token goes in a header, never in the URL: {line}"
     );
     let before = state(&lab, "db01");
     assert_eq!(before.state, InstallState::Installing);
 
     // A tampered token: wget gets 401 (exit 8) and db01 stays as it was.
     let token = line
-        .split("?token=")
+        .split("Authorization: Bearer ")
         .nth(1)
         .and_then(|s| s.split('\'').next())
         .expect("token")
@@ -197,8 +214,17 @@ fn preseed_callback_with_wget_and_bad_tokens_change_nothing() {
         Some(6),
         "wget reports the server's refusal"
     );
-    let o = sh(&line.replace(&format!("?token={token}"), ""));
+    let header = format!("--header 'Authorization: Bearer {token}' ");
+    assert!(line.contains(&header), "{line}");
+    let o = sh(&line.replace(&header, ""));
     assert_eq!(o.status.code(), Some(6), "no token at all");
+    // The right token in the query string (the old form) is refused.
+    let in_query = line
+        .replace(&header, "")
+        .replace("/installed'", &format!("/installed?token={token}'"));
+    assert!(in_query.contains("?token="), "{in_query}");
+    let o = sh(&in_query);
+    assert_eq!(o.status.code(), Some(6), "a token in the query string");
     assert_eq!(state(&lab, "db01"), before, "bad tokens change nothing");
     assert_eq!(
         boots_locally(&inv, &lab, "52-54-00-ab-cd-01"),
@@ -209,8 +235,13 @@ fn preseed_callback_with_wget_and_bad_tokens_change_nothing() {
     for other in ["52:54:00:12:34:56", "ub01"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("x");
-        let url = server.url(&format!("/api/v1/machines/{other}/installed?token={token}"));
-        assert_eq!(curl_status(&["-X", "POST", &url], &out), 401, "{other}");
+        let url = server.url(&format!("/api/v1/machines/{other}/installed"));
+        let bearer = format!("Authorization: Bearer {token}");
+        assert_eq!(
+            curl_status(&["-X", "POST", "-H", &bearer, &url], &out),
+            401,
+            "{other}"
+        );
         let body = std::fs::read_to_string(&out).expect("body");
         assert!(body.contains("not valid"), "{body}");
     }
@@ -225,6 +256,9 @@ fn preseed_callback_with_wget_and_bad_tokens_change_nothing() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(state(&lab, "db01").state, InstallState::Installed);
+    // Used: the same callback again is refused (an installed OS keeps its copy of the
+    // answer file, so its token must not cancel a later reinstall).
+    assert_eq!(sh(&line).status.code(), Some(6), "a used token");
     // Both of db01's MACs now boot locally.
     assert_eq!(boots_locally(&inv, &lab, "52-54-00-ab-cd-01"), (true, true));
     assert_eq!(boots_locally(&inv, &lab, "52-54-00-ab-cd-02"), (true, true));
@@ -295,7 +329,9 @@ fn a_template_error_is_a_500_never_half_a_file() {
         "profiles:\n",
         "profiles:\n  broken:\n    distro: centos7\n    template: broken.ks.j2\n",
     );
-    inv.push_str("  bad01:\n    mac: 52:54:00:00:0b:ad\n    profile: broken\n");
+    inv.push_str(
+        "  bad01:\n    mac: 52:54:00:00:0b:ad\n    address: 127.0.0.1\n    profile: broken\n",
+    );
     std::fs::write(&lab.inventory, inv).expect("write");
     let server = Server::for_lab(&lab, &[]);
     let dir = tempfile::tempdir().expect("tempdir");

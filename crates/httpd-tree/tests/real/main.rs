@@ -10,4 +10,5 @@ mod curl_client;
 mod hostile;
 mod install_loop;
 mod limits;
+mod owner;
 mod wget_client;

@@ -109,12 +109,32 @@ pub(crate) fn lab() -> Lab {
     std::os::unix::fs::symlink("images/pxeboot/vmlinuz", c7.join("vmlinuz-link")).expect("symlink");
     let admin_token_file = base.join("admin-token");
     write(&admin_token_file, format!("{ADMIN_TOKEN}\n").as_bytes());
+    // As dhcpd would have: every machine was acknowledged 127.0.0.1, the tests' address,
+    // so their own files are served to the clients here (and to no other address).
+    let state_dir = base.join("state");
+    acknowledge_all(&inventory, &state_dir, OWNER);
     Lab {
-        state_dir: base.join("state"),
+        state_dir,
         inventory,
         admin_token_file,
         kernel,
         dir,
+    }
+}
+
+/// The address the lab's machines were acknowledged (their owner's).
+pub(crate) const OWNER: &str = "127.0.0.1";
+/// Another loopback address: a stranger to every machine (`curl --interface`).
+pub(crate) const STRANGER: &str = "127.0.0.2";
+
+/// Records `address` as dhcpd's last acknowledgement to every machine of `inventory`.
+pub(crate) fn acknowledge_all(inventory: &Path, state_dir: &Path, address: &str) {
+    use pxe_model::StateStore;
+    let inv = pxe_model::load(inventory).expect("the lab inventory loads");
+    let store = pxe_model::FileStore::open(state_dir).expect("state dir");
+    let address = address.parse().expect("an IPv4 address");
+    for name in inv.machines.keys() {
+        store.record_ack(name, address, 1).expect("record_ack");
     }
 }
 

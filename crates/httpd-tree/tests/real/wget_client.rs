@@ -1,6 +1,6 @@
 //! wget: downloads, resuming with a range (-c), timestamping (-N: If-Modified-Since),
 //! --spider (HEAD), a recursive mirror through the directory listings, and the preseed
-//! callback's exact form (`--post-data ''` with `?token=`; in `install_loop`).
+//! callback's exact form (`--post-data ''` with the token in `--header`; in `install_loop`).
 
 use crate::support::{Server, lab, pseudo_random, run, sha256_hex};
 use std::path::Path;

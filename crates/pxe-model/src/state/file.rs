@@ -2,16 +2,32 @@
 //!
 //! Layout: `machines/<name>.json` (state and history, replaced by write, fsync, rename
 //! under an exclusive `flock` of `machines/<name>.lock`, so several processes can share
-//! it), `events/<name>.jsonl` (the boot timeline, appended one line per event), and
-//! `secret` (the key of the callback tokens, mode 0600).
+//! it), `events/<name>.jsonl` (the boot timeline, appended one line per event under a
+//! shared `flock` of `events/<name>.lock`; past [`EVENTS_COMPACT_BYTES`] it is cut to its
+//! last [`EVENTS_KEEP`] entries under the exclusive lock, so no append is lost),
+//! `acked/<name>.json` (the address dhcpd last acknowledged to the machine, replaced by
+//! rename) and `secret` (the key of the callback tokens, mode 0600).
 
-use super::{BootEvent, MachineState, StateError, StateEvent, StateStore, Transition};
+use super::{Acked, BootEvent, MachineState, StateError, StateEvent, StateStore, Transition};
 use crate::state::Secret;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+/// The shortest token key accepted, in bytes.
+pub const MIN_SECRET: usize = 32;
+
+fn checked_secret(path: &Path, bytes: Vec<u8>) -> Result<Secret, StateError> {
+    if bytes.len() < MIN_SECRET {
+        return Err(StateError::WeakSecret {
+            path: path.to_owned(),
+            len: bytes.len(),
+        });
+    }
+    Ok(Secret(bytes))
+}
 
 /// A state directory.
 #[derive(Debug, Clone)]
@@ -39,7 +55,7 @@ pub(crate) fn valid_name(name: &str) -> bool {
 impl FileStore {
     /// Opens (and creates) a state directory.
     pub fn open(dir: &Path) -> Result<FileStore, StateError> {
-        for sub in ["machines", "events"] {
+        for sub in ["machines", "events", "acked"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
@@ -52,11 +68,12 @@ impl FileStore {
         &self.dir
     }
 
-    /// The token key: read, or created once with 32 random bytes.
+    /// The token key: read, or created once with 32 random bytes. A secret file shorter
+    /// than [`MIN_SECRET`] bytes is refused (a guessable key forges every token).
     pub fn secret(&self) -> Result<Secret, StateError> {
         let path = self.dir.join("secret");
         match fs::read(&path) {
-            Ok(bytes) if !bytes.is_empty() => return Ok(Secret(bytes)),
+            Ok(bytes) if !bytes.is_empty() => return checked_secret(&path, bytes),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path)(e)),
@@ -86,14 +103,20 @@ impl FileStore {
         }
         let _ = fs::remove_file(&tmp);
         let bytes = fs::read(&path).map_err(io(&path))?;
-        Ok(Secret(bytes))
+        checked_secret(&path, bytes)
     }
 
     fn machine_path(&self, name: &str, ext: &str) -> Result<PathBuf, StateError> {
         if !valid_name(name) {
             return Err(StateError::BadName(name.to_owned()));
         }
-        let sub = if ext == "jsonl" { "events" } else { "machines" };
+        let (sub, ext) = match ext {
+            "jsonl" => ("events", "jsonl"),
+            // The lock that keeps appends out while a timeline is compacted.
+            "events-lock" => ("events", "lock"),
+            "acked" => ("acked", "json"),
+            _ => ("machines", ext),
+        };
         Ok(self.dir.join(sub).join(format!("{name}.{ext}")))
     }
 
@@ -127,6 +150,86 @@ impl FileStore {
     }
 }
 
+/// A timeline grown past this many bytes is compacted…
+pub const EVENTS_COMPACT_BYTES: u64 = 256 * 1024;
+/// …to its most recent this many entries, so a machine's timeline (and what a page
+/// reads of it) stays bounded however many events arrive.
+pub const EVENTS_KEEP: usize = 1000;
+
+fn open_lock(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io(path))
+}
+
+/// The end of a file holding at least `lines` complete lines (or the whole file), read
+/// backwards in blocks: a page showing a timeline's last entries reads only those.
+fn tail_lines(path: &Path, lines: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    const BLOCK: u64 = 64 * 1024;
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut start = len;
+    let mut out: Vec<u8> = Vec::new();
+    while start > 0 {
+        let from = start.saturating_sub(BLOCK);
+        let mut block = vec![0u8; usize::try_from(start - from).unwrap_or(0)];
+        f.seek(SeekFrom::Start(from))?;
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&out);
+        out = block;
+        start = from;
+        // One more newline than lines: the first, possibly partial, line is dropped.
+        if out.iter().filter(|b| **b == b'\n').count() > lines {
+            break;
+        }
+    }
+    if start > 0 {
+        // Drop the partial first line.
+        let cut = out.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+        out.drain(..cut);
+    }
+    Ok(out)
+}
+
+impl FileStore {
+    /// Keeps the most recent [`EVENTS_KEEP`] entries of a machine's timeline (replaced by
+    /// rename, under the timeline's exclusive lock, so no append is lost).
+    fn compact_events(&self, machine: &str) -> Result<(), StateError> {
+        let path = self.machine_path(machine, "jsonl")?;
+        let lock_path = self.machine_path(machine, "events-lock")?;
+        let lock = open_lock(&lock_path)?;
+        lock.lock().map_err(io(&lock_path))?;
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        if (text.len() as u64) <= EVENTS_COMPACT_BYTES {
+            // Another process compacted it meanwhile.
+            return Ok(());
+        }
+        let lines: Vec<&[u8]> = text
+            .split(|b| *b == b'\n')
+            .filter(|l| serde_json::from_slice::<BootEvent>(l).is_ok())
+            .collect();
+        let skip = lines.len().saturating_sub(EVENTS_KEEP);
+        let mut out = Vec::with_capacity(text.len() / 2);
+        for l in lines.iter().skip(skip) {
+            out.extend_from_slice(l);
+            out.push(b'\n');
+        }
+        let tmp = path.with_extension(format!("jsonl.tmp.{}", std::process::id()));
+        fs::write(&tmp, &out).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        drop(lock);
+        Ok(())
+    }
+}
+
 impl StateStore for FileStore {
     fn get(&self, machine: &str) -> Result<MachineState, StateError> {
         Self::read_state(&self.machine_path(machine, "json")?)
@@ -154,6 +257,18 @@ impl StateStore for FileStore {
         event: StateEvent,
         at: u64,
     ) -> Result<(MachineState, Option<Transition>), StateError> {
+        // `allowed` always says yes, so `None` cannot come back; it would read as a bad name.
+        self.apply_if(machine, event, at, &|_| true)?
+            .ok_or_else(|| StateError::BadName(machine.to_owned()))
+    }
+
+    fn apply_if(
+        &self,
+        machine: &str,
+        event: StateEvent,
+        at: u64,
+        allowed: &dyn Fn(&MachineState) -> bool,
+    ) -> Result<Option<(MachineState, Option<Transition>)>, StateError> {
         let path = self.machine_path(machine, "json")?;
         let lock_path = self.machine_path(machine, "lock")?;
         let lock = OpenOptions::new()
@@ -164,6 +279,9 @@ impl StateStore for FileStore {
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
         let mut state = Self::read_state(&path)?;
+        if !allowed(&state) {
+            return Ok(None);
+        }
         let transition = state.apply(event, at);
         let bytes = serde_json::to_vec_pretty(&state).map_err(|e| StateError::Corrupt {
             path: path.clone(),
@@ -171,7 +289,7 @@ impl StateStore for FileStore {
         })?;
         Self::write_atomic(&path, &bytes)?;
         drop(lock);
-        Ok((state, transition))
+        Ok(Some((state, transition)))
     }
 
     fn record(&self, machine: &str, event: &BootEvent) -> Result<(), StateError> {
@@ -181,6 +299,10 @@ impl StateStore for FileStore {
             message: e.to_string(),
         })?;
         line.push(b'\n');
+        let lock_path = self.machine_path(machine, "events-lock")?;
+        let lock = open_lock(&lock_path)?;
+        // Shared: appenders run side by side; only a compaction holds it exclusively.
+        lock.lock_shared().map_err(io(&lock_path))?;
         // One write of one line on an O_APPEND file: lines from several processes
         // never interleave. The timeline is informational, so it is not fsynced.
         let mut f = OpenOptions::new()
@@ -188,23 +310,64 @@ impl StateStore for FileStore {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
-        f.write_all(&line).map_err(io(&path))
+        f.write_all(&line).map_err(io(&path))?;
+        let len = f.metadata().map_err(io(&path))?.len();
+        drop(f);
+        drop(lock);
+        if len > EVENTS_COMPACT_BYTES {
+            self.compact_events(machine)?;
+        }
+        Ok(())
     }
 
     fn events(&self, machine: &str, limit: usize) -> Result<Vec<BootEvent>, StateError> {
         let path = self.machine_path(machine, "jsonl")?;
-        let text = match fs::read_to_string(&path) {
+        let text = match tail_lines(&path, limit) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&path)(e)),
         };
         // A line cut short by a crash is skipped, not fatal.
         let all: Vec<BootEvent> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
             .collect();
         let skip = all.len().saturating_sub(limit);
         Ok(all.into_iter().skip(skip).collect())
+    }
+
+    fn record_ack(
+        &self,
+        machine: &str,
+        address: std::net::Ipv4Addr,
+        at: u64,
+    ) -> Result<(), StateError> {
+        let path = self.machine_path(machine, "acked")?;
+        let bytes =
+            serde_json::to_vec(&Acked { address, at }).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        // Replaced by rename, so a reader sees the old address or the new one. Not
+        // fsynced: dhcpd writes it on every ACK of an inventory machine, and after a crash
+        // the machine's next ACK writes it again.
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        fs::write(&tmp, &bytes).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    fn acked_address(&self, machine: &str) -> Result<Option<std::net::Ipv4Addr>, StateError> {
+        let path = self.machine_path(machine, "acked")?;
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Acked>(&bytes)
+                .map(|a| Some(a.address))
+                .map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 }
 
@@ -245,6 +408,121 @@ mod tests {
     }
 
     #[test]
+    fn a_timeline_stays_bounded_and_keeps_its_latest_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let path = dir.path().join("events/web01.jsonl");
+        let n = 5000u64;
+        for i in 0..n {
+            let ev = BootEvent {
+                at: i,
+                phase: Phase::Http,
+                detail: format!("/trees/centos7/some/file/{i:08}"),
+            };
+            store.record("web01", &ev).expect("record");
+            let len = fs::metadata(&path).expect("meta").len();
+            assert!(len <= EVENTS_COMPACT_BYTES + 200, "{len} bytes after {i}");
+        }
+        let all = store.events("web01", usize::MAX).expect("events");
+        assert!(
+            all.len() >= EVENTS_KEEP && all.len() < n as usize,
+            "{}",
+            all.len()
+        );
+        // The latest entries, in order, none lost at the end.
+        let ats: Vec<u64> = all.iter().map(|e| e.at).collect();
+        assert_eq!(ats.last(), Some(&(n - 1)));
+        assert!(ats.windows(2).all(|w| w[1] == w[0] + 1), "contiguous");
+        // Other machines' timelines are untouched.
+        assert!(store.events("web02", 10).expect("events").is_empty());
+    }
+
+    #[test]
+    fn the_last_entries_are_read_from_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        // Long lines, so the last few span several 64 KiB blocks.
+        let detail = "x".repeat(30_000);
+        for i in 0..8 {
+            let ev = BootEvent {
+                at: i,
+                phase: Phase::Http,
+                detail: format!("{i}{detail}"),
+            };
+            store.record("web01", &ev).expect("record");
+        }
+        for (limit, want) in [
+            (0, vec![]),
+            (1, vec![7]),
+            (3, vec![5, 6, 7]),
+            (100, (0..8).collect()),
+        ] {
+            let got: Vec<u64> = store
+                .events("web01", limit)
+                .expect("events")
+                .iter()
+                .map(|e| e.at)
+                .collect();
+            assert_eq!(got, want, "limit {limit}");
+        }
+        let path = dir.path().join("events/web01.jsonl");
+        let tail = tail_lines(&path, 2).expect("tail");
+        assert!(
+            tail.len() < 3 * 30_100,
+            "read {} bytes for 2 lines",
+            tail.len()
+        );
+    }
+
+    #[test]
+    fn apply_if_writes_nothing_when_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let path = dir.path().join("machines/web01.json");
+        let refused = store
+            .apply_if("web01", StateEvent::AnswerFetched, 1, &|_| false)
+            .expect("apply_if");
+        assert!(refused.is_none());
+        assert!(!path.exists(), "nothing written");
+        let (s, t) = store
+            .apply_if("web01", StateEvent::AnswerFetched, 2, &|st| {
+                st.state == InstallState::Pending
+            })
+            .expect("apply_if")
+            .expect("allowed");
+        assert_eq!((s.state, t.is_some()), (InstallState::Installing, true));
+        let before = fs::read(&path).expect("written");
+        let again = store
+            .apply_if("web01", StateEvent::AnswerFetched, 3, &|st| {
+                st.state == InstallState::Pending
+            })
+            .expect("apply_if");
+        assert!(again.is_none());
+        assert_eq!(fs::read(&path).expect("read"), before, "unchanged on disk");
+    }
+
+    #[test]
+    fn the_last_acked_address_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        assert_eq!(store.acked_address("web01").expect("read"), None);
+        let a: std::net::Ipv4Addr = "10.0.0.50".parse().expect("addr");
+        let b: std::net::Ipv4Addr = "10.0.0.51".parse().expect("addr");
+        store.record_ack("web01", a, 1).expect("ack");
+        assert_eq!(store.acked_address("web01").expect("read"), Some(a));
+        let again = FileStore::open(dir.path()).expect("reopen");
+        again.record_ack("web01", b, 2).expect("ack");
+        assert_eq!(store.acked_address("web01").expect("read"), Some(b));
+        assert_eq!(store.acked_address("web02").expect("read"), None);
+        assert!(matches!(
+            store.record_ack("../x", a, 3),
+            Err(StateError::BadName(_))
+        ));
+        // The acked file is no machine state: `all` does not list it.
+        assert!(store.all().expect("all").is_empty());
+    }
+
+    #[test]
     fn names_that_would_escape_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FileStore::open(dir.path()).expect("open");
@@ -270,5 +548,21 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        fs::write(dir.path().join("secret"), [7u8; 31]).expect("write");
+        let e = store.secret().expect_err("31 bytes are refused");
+        let text = e.to_string();
+        assert!(
+            text.contains(&dir.path().join("secret").display().to_string()),
+            "{text}"
+        );
+        assert!(text.contains("31 bytes") && text.contains("32"), "{text}");
+        fs::write(dir.path().join("secret"), [7u8; 32]).expect("write");
+        assert_eq!(store.secret().expect("32 bytes are enough").0.len(), 32);
     }
 }

@@ -6,12 +6,13 @@
 mod file;
 mod token;
 
-pub use file::FileStore;
 pub(crate) use file::valid_name;
-pub use token::{Secret, machine_token, token_matches};
+pub use file::{EVENTS_COMPACT_BYTES, EVENTS_KEEP, FileStore, MIN_SECRET};
+pub use token::{Secret, machine_token, token_matches, token_shaped};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 /// Where a machine is in its install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -79,6 +80,10 @@ pub struct MachineState {
     pub since: u64,
     /// How many events were applied, changing or not; never goes back.
     pub version: u64,
+    /// The install generation: 0 at first, one more at each reinstall. The callback
+    /// token is bound to it, so a reinstall makes every earlier token stale.
+    #[serde(default)]
+    pub generation: u64,
     /// Every change, oldest first.
     pub history: Vec<Transition>,
 }
@@ -96,8 +101,19 @@ impl MachineState {
         };
         self.state = to;
         self.since = at;
+        if event == StateEvent::Reinstall {
+            self.generation += 1;
+        }
         self.history.push(t.clone());
         Some(t)
+    }
+
+    /// Whether `presented` may report this install complete: the machine's token for its
+    /// current generation, while the install is not over (a used token, and an installed
+    /// machine's token, no longer work).
+    pub fn accepts_token(&self, secret: &Secret, machine: &str, presented: &str) -> bool {
+        self.state != InstallState::Installed
+            && token_matches(secret, machine, self.generation, presented)
     }
 }
 
@@ -117,6 +133,9 @@ pub enum Phase {
     Installed,
     /// An operator asked for a reinstall.
     Reinstall,
+    /// A per-machine file (answer file, boot script, per-MAC boot config) or a callback
+    /// was refused to a requester that is not the machine.
+    Refused,
 }
 
 /// One entry of a machine's boot timeline.
@@ -143,6 +162,14 @@ pub enum StateError {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error(
+        "{path}: the token secret is {len} bytes, shorter than the 32 required; remove the \
+         file to have a new random one created, or write at least 32 random bytes into it"
+    )]
+    WeakSecret {
+        path: std::path::PathBuf,
+        len: usize,
+    },
     #[error("machine name {0:?} cannot name a state file")]
     BadName(String),
 }
@@ -160,10 +187,32 @@ pub trait StateStore: Send + Sync {
         event: StateEvent,
         at: u64,
     ) -> Result<(MachineState, Option<Transition>), StateError>;
+    /// Applies an event atomically, if `allowed` says yes to the state read under the
+    /// lock; `None` when it said no (nothing is written then).
+    fn apply_if(
+        &self,
+        machine: &str,
+        event: StateEvent,
+        at: u64,
+        allowed: &dyn Fn(&MachineState) -> bool,
+    ) -> Result<Option<(MachineState, Option<Transition>)>, StateError>;
     /// Appends to a machine's boot timeline.
     fn record(&self, machine: &str, event: &BootEvent) -> Result<(), StateError>;
     /// A machine's boot timeline, oldest first (the most recent `limit` entries).
     fn events(&self, machine: &str, limit: usize) -> Result<Vec<BootEvent>, StateError>;
+    /// Records the address dhcpd acknowledged to one of a machine's MACs (the last one
+    /// wins), so that httpd-tree serves the machine's own files to that address.
+    fn record_ack(&self, machine: &str, address: Ipv4Addr, at: u64) -> Result<(), StateError>;
+    /// The address dhcpd last acknowledged to one of the machine's MACs, if any.
+    fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, StateError>;
+}
+
+/// The address dhcpd last acknowledged to a machine, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked {
+    pub address: Ipv4Addr,
+    /// Unix time in milliseconds.
+    pub at: u64,
 }
 
 #[cfg(test)]
@@ -199,5 +248,31 @@ mod tests {
         assert_eq!(s.since, 12);
         assert_eq!(s.version, 3);
         assert_eq!(s.history.len(), 2);
+    }
+
+    #[test]
+    fn a_reinstall_starts_a_new_generation_and_tokens_follow_it() {
+        let secret = Secret::from_bytes(&[1u8; 32]);
+        let mut s = MachineState::default();
+        let t0 = machine_token(&secret, "web01", 0);
+        assert!(s.accepts_token(&secret, "web01", &t0));
+        s.apply(StateEvent::AnswerFetched, 1);
+        assert!(s.accepts_token(&secret, "web01", &t0));
+        assert!(!s.accepts_token(&secret, "web02", &t0));
+        s.apply(StateEvent::Installed, 2);
+        assert!(!s.accepts_token(&secret, "web01", &t0), "used");
+        s.apply(StateEvent::Reinstall, 3);
+        assert_eq!(s.generation, 1);
+        assert!(!s.accepts_token(&secret, "web01", &t0), "stale");
+        let t1 = machine_token(&secret, "web01", 1);
+        assert!(s.accepts_token(&secret, "web01", &t1));
+        // A reinstall that changes nothing (already pending) starts no new generation.
+        s.apply(StateEvent::Reinstall, 4);
+        assert_eq!(s.generation, 1);
+        // Stored states from before generations read as generation 0.
+        let old: MachineState =
+            serde_json::from_str(r#"{"state":"installed","since":5,"version":2,"history":[]}"#)
+                .expect("old state file");
+        assert_eq!(old.generation, 0);
     }
 }

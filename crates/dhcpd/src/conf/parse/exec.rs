@@ -61,6 +61,18 @@ impl Parser<'_, '_, '_> {
     }
 
     fn exec_one(&mut self, case_ctx: Option<super::expr::Context>) -> Result<Option<Stmt>, Lose> {
+        if !self.deeper("statement") {
+            return Err(true);
+        }
+        let s = self.exec_one_at(case_ctx);
+        self.shallower();
+        s
+    }
+
+    fn exec_one_at(
+        &mut self,
+        case_ctx: Option<super::expr::Context>,
+    ) -> Result<Option<Stmt>, Lose> {
         let t = self.peek();
         let loc = self.loc(&t);
         let kw = if let Tok::Kw(k) = t.tok { k } else { "" };
@@ -508,9 +520,11 @@ impl Parser<'_, '_, '_> {
                 self.skip_to_semi();
                 return Err(true);
             }
-            let body = self
-                .executable_statements(None)
-                .inspect_err(|_| self.skip_to_semi())?;
+            self.g.defining.push((name.clone(), Vec::new()));
+            let body = self.executable_statements(None);
+            let calls = self.g.defining.pop().map(|(_, c)| c).unwrap_or_default();
+            let body = body.inspect_err(|_| self.skip_to_semi())?;
+            self.g.functions.insert(name.clone(), calls);
             if !self.next().is_punct(b'}') {
                 self.warn("expecting rigt brace.");
                 self.skip_to_semi();

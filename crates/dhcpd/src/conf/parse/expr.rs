@@ -194,8 +194,18 @@ impl Parser<'_, '_, '_> {
         }
     }
 
-    /// `parse_non_binary`.
+    /// `parse_non_binary`, within the nesting limit.
     fn non_binary(&mut self, ctx: Context) -> Result<Expr, Lose> {
+        if !self.deeper("expression") {
+            return Err(true);
+        }
+        let e = self.non_binary_at(ctx);
+        self.shallower();
+        e
+    }
+
+    /// `parse_non_binary`.
+    fn non_binary_at(&mut self, ctx: Context) -> Result<Expr, Lose> {
         let t = self.peek();
         let kw = if let Tok::Kw(k) = t.tok { k } else { "" };
         let e = match kw {
@@ -459,6 +469,7 @@ impl Parser<'_, '_, '_> {
             return Ok(Expr::Variable(n.text));
         }
         self.skip();
+        self.note_call(&n.text);
         let mut args = Vec::new();
         loop {
             match self.expression(Context::Any) {

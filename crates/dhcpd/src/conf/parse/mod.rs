@@ -39,6 +39,43 @@ pub(crate) struct Global<'l> {
     pub(crate) loader: Loader<'l>,
     pub(crate) v6: bool,
     pub(crate) depth: usize,
+    /// How deeply the statement or expression being read is nested (see [`MAX_NESTING`]).
+    pub(crate) nesting: u32,
+    /// The functions defined so far (`define f (…) { … }`) and the functions each calls.
+    pub(crate) functions: std::collections::HashMap<String, Vec<String>>,
+    /// The functions being defined (innermost last), with the calls read in each so far.
+    pub(crate) defining: Vec<(String, Vec<String>)>,
+}
+
+/// How deeply statements and expressions may nest (`if` in `if`, `group` in `group`,
+/// parentheses, `not`, function arguments, counted together). ISC has no limit and
+/// overflows its stack on deep nesting (dhcpd -t dies with SIGSEGV); real configurations
+/// stay far below this.
+pub(crate) const MAX_NESTING: u32 = 100;
+
+/// The chain of calls from `from` to `to` through the functions defined so far, if any.
+fn call_path(
+    functions: &std::collections::HashMap<String, Vec<String>>,
+    from: &str,
+    to: &str,
+) -> Option<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    // Depth-first, with an explicit stack of (function, path to it).
+    let mut stack = vec![(from.to_string(), vec![from.to_string()])];
+    while let Some((f, path)) = stack.pop() {
+        if f == to {
+            return Some(path);
+        }
+        if !seen.insert(f.clone()) {
+            continue;
+        }
+        for c in functions.get(&f).into_iter().flatten() {
+            let mut p = path.clone();
+            p.push(c.clone());
+            stack.push((c.clone(), p));
+        }
+    }
+    None
 }
 
 impl<'l> Global<'l> {
@@ -54,6 +91,9 @@ impl<'l> Global<'l> {
             loader,
             v6: false,
             depth: 0,
+            nesting: 0,
+            functions: std::collections::HashMap::new(),
+            defining: Vec::new(),
         }
     }
 
@@ -134,6 +174,47 @@ impl<'a, 'g, 'l> Parser<'a, 'g, 'l> {
         let d = self.lx.warn(msg);
         self.errors += 1;
         self.g.out.push(Output::Error(d));
+    }
+
+    /// One level deeper; past [`MAX_NESTING`] an error at the current token, and the parse
+    /// stops there (everything after reads as the end of the file). Each `true` must be
+    /// matched by a [`Parser::shallower`].
+    pub(crate) fn deeper(&mut self, what: &str) -> bool {
+        if self.g.nesting >= MAX_NESTING {
+            self.peek();
+            self.warn(format!(
+                "{what} nested too deeply (more than {MAX_NESTING} levels)."
+            ));
+            self.fatal("Configuration file errors encountered -- exiting");
+            return false;
+        }
+        self.g.nesting += 1;
+        true
+    }
+
+    /// A call of `callee` read: inside a function definition, an error at the call when it
+    /// closes a loop of calls back to the function being defined (a recursive function
+    /// would exhaust the evaluator's depth on every packet that reaches it; ISC's
+    /// overflows its stack).
+    pub(crate) fn note_call(&mut self, callee: &str) {
+        let Some((current, _)) = self.g.defining.last() else {
+            return;
+        };
+        let current = current.clone();
+        if let Some(path) = call_path(&self.g.functions, callee, &current) {
+            self.warn(format!(
+                "recursive function {current}: {current} -> {}.",
+                path.join(" -> ")
+            ));
+        }
+        if let Some((_, calls)) = self.g.defining.last_mut() {
+            calls.push(callee.to_string());
+        }
+    }
+
+    /// Back from a [`Parser::deeper`].
+    pub(crate) fn shallower(&mut self) {
+        self.g.nesting = self.g.nesting.saturating_sub(1);
     }
 
     /// `log_error`: printed, does not fail the parse.

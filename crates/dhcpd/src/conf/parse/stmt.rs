@@ -52,6 +52,21 @@ impl Parser<'_, '_, '_> {
         host: Option<&mut Host>,
         declaration: bool,
     ) -> bool {
+        if !self.deeper("declaration") {
+            return declaration;
+        }
+        let d = self.statement_at(scope, ctx, host, declaration);
+        self.shallower();
+        d
+    }
+
+    fn statement_at(
+        &mut self,
+        scope: &mut Scope,
+        ctx: Ctx,
+        host: Option<&mut Host>,
+        declaration: bool,
+    ) -> bool {
         let t = self.peek();
         let loc = self.loc(&t);
         let kw = match t.tok {
