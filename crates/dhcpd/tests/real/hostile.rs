@@ -219,3 +219,34 @@ option pxe-suite.flood-hold 30;
     // 5 a second; the 200 may straddle a second boundary or two.
     assert!((5..=15).contains(&decided), "{decided} decided:\n{log}");
 }
+
+#[test]
+fn a_client_on_the_link_cannot_pick_another_subnet() {
+    let lab = Lab::new();
+    // A second subnet, reachable only through relays: a client on s0 that names it with
+    // option 118 (subnet selection) or option 82 sub-option 5 (link selection) would take
+    // an address of a network it is not on (and which other clients there need).
+    let conf = format!(
+        "{}subnet 10.77.0.0 netmask 255.255.255.0 {{\n  range 10.77.0.10 10.77.0.20;\n}}\n",
+        conf(&lab)
+    );
+    let server = lab.start_ours(&conf, &[]);
+    let elsewhere = Ipv4Addr::new(10, 77, 0, 0).octets().to_vec();
+    let mut link_selection = vec![5, 4];
+    link_selection.extend_from_slice(&elsewhere);
+    broadcast(&lab, &message(1, STRANGER, 40, &[(118, elsewhere)]));
+    broadcast(&lab, &message(1, VICTIM, 41, &[(82, link_selection)]));
+    let offers = || server.log().matches("DHCPOFFER on").count();
+    assert!(wait_for(WAIT, || offers() >= 2), "{}", server.log());
+    let log = server.log();
+    assert!(
+        !log.contains("DHCPOFFER on 10.77."),
+        "an unrelayed client chose the relayed subnet:\n{log}"
+    );
+    assert_eq!(
+        log.matches(&format!("DHCPOFFER on 10.199.{}.", lab.net))
+            .count(),
+        2,
+        "{log}"
+    );
+}
