@@ -1,17 +1,14 @@
-//! Who may fetch a machine's own files: the pure rules.
+//! Who a request comes from, for the rule of who may fetch a machine's own files.
 //!
-//! Per-machine files (answer files, iPXE scripts, per-MAC pxelinux and GRUB configs) carry
-//! the machine's callback token, password hashes and keys, so they go only to a requester
-//! whose address is the machine's: its fixed `address` in the inventory, or the address
-//! our dhcpd last acknowledged to one of its MACs (recorded in the state directory).
-//!
-//! The requester's address is the connection's peer, unless the peer is one of the
-//! inventory's `servers.trusted_proxies`: then it is the right-most `X-Forwarded-For`
-//! entry that is not itself a trusted proxy. Nobody else's `X-Forwarded-For` is read.
+//! The rule itself (fixed address or the address dhcpd last acknowledged, and what a
+//! refusal says) is [`pxe_model::owner`], shared with tftpd. What is HTTP's own is the
+//! requester's address: the connection's peer, unless the peer is one of the inventory's
+//! `servers.trusted_proxies`: then it is the right-most `X-Forwarded-For` entry that is not
+//! itself a trusted proxy. Nobody else's `X-Forwarded-For` is read.
 
 use http::HeaderMap;
-use pxe_model::Machine;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use pxe_model::owner::canonical;
+use std::net::{IpAddr, SocketAddr};
 
 /// The client's address as decided by [`client_address`], attached to requests by the
 /// service as an extension (the router reads it to classify pxelinux's hex-IP names).
@@ -20,11 +17,6 @@ pub struct Client(pub IpAddr);
 
 /// The header a trusted proxy names the client in.
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
-
-/// An address with IPv4-mapped IPv6 turned into IPv4.
-pub fn canonical(a: IpAddr) -> IpAddr {
-    a.to_canonical()
-}
 
 /// One `X-Forwarded-For` entry (`10.0.0.5`, `[2001:db8::1]:80`, `10.0.0.5:1234`).
 fn parse_entry(text: &str) -> Option<IpAddr> {
@@ -67,26 +59,6 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> 
         }
     }
     client
-}
-
-/// Whether `client` is `machine`: its fixed address or the address dhcpd acknowledged.
-pub fn is_machine(machine: &Machine, client: IpAddr, acked: Option<Ipv4Addr>) -> bool {
-    let IpAddr::V4(v4) = canonical(client) else {
-        return false;
-    };
-    machine.address == Some(v4) || acked == Some(v4)
-}
-
-/// What the refusal says, to the client and in the log.
-pub fn refusal_text(machine: &Machine, client: IpAddr, acked: Option<Ipv4Addr>) -> String {
-    let show = |a: Option<Ipv4Addr>| a.map_or_else(|| "none".to_owned(), |a| a.to_string());
-    format!(
-        "{client} is not the address of machine {}: its files go only to its fixed address \
-         ({}) or the address dhcpd last acknowledged to it ({})",
-        machine.name,
-        show(machine.address),
-        show(acked)
-    )
 }
 
 #[cfg(test)]
@@ -143,34 +115,6 @@ mod tests {
             client_address(ip("10.0.0.4"), &xff(&["10.0.0.50"]), &[]),
             ip("10.0.0.4"),
             "no trusted proxies: never believed"
-        );
-    }
-
-    #[test]
-    fn a_machine_is_its_fixed_or_acked_address() {
-        let m = Machine {
-            name: "web01".into(),
-            macs: vec!["52:54:00:12:34:56".parse().unwrap()],
-            hostname: "web01".into(),
-            address: Some("10.0.0.50".parse().unwrap()),
-            uuid: None,
-            profile: "p".into(),
-            netboot: pxe_model::Netboot::Install,
-        };
-        let acked = Some("10.0.0.77".parse().unwrap());
-        assert!(is_machine(&m, ip("10.0.0.50"), None));
-        assert!(is_machine(&m, ip("::ffff:10.0.0.50"), None));
-        assert!(is_machine(&m, ip("10.0.0.77"), acked));
-        assert!(!is_machine(&m, ip("10.0.0.77"), None));
-        assert!(!is_machine(&m, ip("10.0.0.51"), acked));
-        assert!(!is_machine(&m, ip("2001:db8::1"), acked));
-        let dynamic = Machine { address: None, ..m };
-        assert!(!is_machine(&dynamic, ip("10.0.0.50"), None));
-        assert!(is_machine(&dynamic, ip("10.0.0.77"), acked));
-        let text = refusal_text(&dynamic, ip("192.0.2.9"), acked);
-        assert!(
-            text.contains("192.0.2.9") && text.contains("web01"),
-            "{text}"
         );
     }
 }

@@ -278,7 +278,7 @@ fn redirect(location: &str) -> Response<Body> {
     r
 }
 
-/// A machine's own file goes only to that machine (see [`owner`]); anyone else gets 403,
+/// A machine's own file goes only to that machine (see [`pxe_model::owner`]); anyone else gets 403,
 /// a log line naming the machine and the address, and an entry on the machine's timeline.
 async fn only_for_owner<'s>(
     shared: &Shared,
@@ -290,17 +290,17 @@ async fn only_for_owner<'s>(
     let Some(m) = route.owner() else {
         return route;
     };
-    if owner::is_machine(m, client, None) {
+    if pxe_model::owner::is_machine(m, client, None) {
         return route;
     }
     let name = m.name.clone();
     let acked = with_store(&shared.store, "read", move |s| s.acked_address(&name))
         .await
         .flatten();
-    if owner::is_machine(m, client, acked) {
+    if pxe_model::owner::is_machine(m, client, acked) {
         return route;
     }
-    let reason = owner::refusal_text(m, client, acked);
+    let reason = pxe_model::owner::refusal_text(m, client, acked);
     tracing::warn!(machine = %m.name, %client, path, "per-machine file refused: {reason}");
     record(
         shared,

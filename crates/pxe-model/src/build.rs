@@ -116,26 +116,44 @@ fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
         d.error(f.pos, "servers needs `http` (the base URL of httpd-tree)");
         None
     };
-    let mut trusted_proxies = Vec::new();
-    if let Some(n) = f.get("trusted_proxies") {
-        for t in n.text_list("an IP address", d) {
-            match t.value.parse::<std::net::IpAddr>() {
-                Ok(a) => trusted_proxies.push(a),
-                Err(_) => d.error(
-                    t.pos,
-                    format!(
-                        "expected an IP address such as 10.0.0.4 (a proxy whose X-Forwarded-For is believed), found \"{}\"",
-                        t.value
-                    ),
-                ),
-            }
-        }
-    }
+    let trusted_proxies = addresses(
+        f.get("trusted_proxies"),
+        "a proxy whose X-Forwarded-For is believed",
+        d,
+    );
+    let tftp_nat_gateways = addresses(
+        f.get("tftp_nat_gateways"),
+        "a NAT gateway whose TFTP requests may fetch any machine's boot files",
+        d,
+    );
     Some(Servers {
         tftp: tftp?.value,
         http: http?.value,
         trusted_proxies,
+        tftp_nat_gateways,
     })
+}
+
+/// A list of IP addresses (or a single one); `what` says what an address there is for, in
+/// the error about one that does not parse.
+fn addresses(node: Option<&Node>, what: &str, d: &mut Diagnostics) -> Vec<std::net::IpAddr> {
+    let mut found = Vec::new();
+    for t in node
+        .map(|n| n.text_list("an IP address", d))
+        .unwrap_or_default()
+    {
+        match t.value.parse::<std::net::IpAddr>() {
+            Ok(a) => found.push(a),
+            Err(_) => d.error(
+                t.pos,
+                format!(
+                    "expected an IP address such as 10.0.0.4 ({what}), found \"{}\"",
+                    t.value
+                ),
+            ),
+        }
+    }
+    found
 }
 
 fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -> Option<Menu> {
@@ -725,6 +743,38 @@ mod tests {
             .render();
         assert!(
             e.contains("inv.yaml:4:") && e.contains("\"proxy.lan\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tftp_nat_gateways_are_addresses() {
+        let text = format!(
+            "servers:\n  tftp: 10.0.0.2\n  http: http://10.0.0.3\n  tftp_nat_gateways: [10.0.0.9, 10.1.0.1]\n{REST}"
+        );
+        let inv = crate::load_str("inv.yaml", &text, Path::new(".")).expect("loads");
+        let want: Vec<std::net::IpAddr> = vec![
+            "10.0.0.9".parse().expect("ip"),
+            "10.1.0.1".parse().expect("ip"),
+        ];
+        assert_eq!(inv.servers.tftp_nat_gateways, want);
+        assert!(inv.servers.trusted_proxies.is_empty(), "a key of its own");
+        let one = format!(
+            "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\", tftp_nat_gateways: 10.0.0.9}}\n{REST}"
+        );
+        let inv = crate::load_str("inv.yaml", &one, Path::new(".")).expect("loads");
+        assert_eq!(inv.servers.tftp_nat_gateways.len(), 1);
+        let none = format!("servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\n{REST}");
+        let inv = crate::load_str("inv.yaml", &none, Path::new(".")).expect("loads");
+        assert!(inv.servers.tftp_nat_gateways.is_empty(), "default: none");
+        let bad = format!(
+            "servers:\n  tftp: 10.0.0.2\n  http: http://10.0.0.3\n  tftp_nat_gateways: [gw.lan]\n{REST}"
+        );
+        let e = crate::load_str("inv.yaml", &bad, Path::new("."))
+            .expect_err("a name is not an address")
+            .render();
+        assert!(
+            e.contains("inv.yaml:4:") && e.contains("\"gw.lan\"") && e.contains("NAT gateway"),
             "{e}"
         );
     }

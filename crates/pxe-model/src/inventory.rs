@@ -20,6 +20,9 @@ pub struct Servers {
     /// decides whether a requester is the machine a per-machine file is for. Empty: the
     /// header is never believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// NAT gateways in front of tftpd: TFTP requests from them may fetch any machine's
+    /// generated boot files, since TFTP cannot name the client behind them. Empty: none.
+    pub tftp_nat_gateways: Vec<std::net::IpAddr>,
 }
 
 /// What a machine that is not in the inventory gets.

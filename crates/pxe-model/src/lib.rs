@@ -5,7 +5,8 @@
 //! client says ([`ClientInfo`]) and the machine's install state, [`plan`] decides
 //! what it boots; the renderers produce the pxelinux, GRUB and iPXE files and the
 //! answer files on each request; a [`StateStore`] keeps each machine's install
-//! state, so a machine that has installed boots from disk next time.
+//! state, so a machine that has installed boots from disk next time; [`owner`] says who
+//! may fetch a machine's own files (httpd-tree and tftpd apply it alike).
 //!
 //! Architecture invariant: this crate does no network I/O. Its only file I/O is
 //! loading the inventory and templates, the state store, and reading install trees
@@ -17,6 +18,7 @@ pub mod diag;
 pub mod import;
 pub mod inventory;
 pub mod mac;
+pub mod owner;
 pub mod plan;
 pub mod render;
 pub mod schema;

@@ -109,6 +109,15 @@ pub const SERVERS: Mapping = Mapping {
              X-Forwarded-For that is not itself a listed proxy; the header from anyone \
              else is ignored. Default: none.",
         ),
+        opt(
+            "tftp_nat_gateways",
+            "Addresses (one or a list) of NAT gateways that installers behind them reach \
+             tftpd through. tftpd serves a machine's per-MAC pxelinux and GRUB configs and \
+             its iPXE script only to the machine's own address, as httpd-tree does, but a \
+             TFTP request cannot name the client behind a NAT: a request from a listed \
+             address gets any machine's TFTP files. Answer files stay with httpd-tree's \
+             rule. Default: none.",
+        ),
     ],
 };
 

@@ -245,3 +245,27 @@ fn boot_file_renders_with_the_machine_state() {
     assert!(f.content.contains("\nexit\n"));
     assert!(render::boot_file(&inv, "pxelinux.0", None, &pending).is_none());
 }
+
+#[test]
+fn only_per_machine_files_name_their_machine() {
+    let inv = common::lab();
+    let ip = Some(Ipv4Addr::new(10, 77, 0, 50));
+    for (path, want) in [
+        ("pxelinux.cfg/01-52-54-00-12-34-56", Some("web01")),
+        (
+            "pxelinux.cfg/2f1c4a7e-9d3b-4c5a-8e6f-0a1b2c3d4e5f",
+            Some("web01"),
+        ),
+        ("pxelinux.cfg/0A4D0032", Some("web01")),
+        ("grub/grub.cfg-01-52-54-00-ab-cd-02", Some("db01")),
+        ("boot/52:54:00:ab:cd:10.ipxe", Some("ub01")),
+        ("pxelinux.cfg/default", None),
+        ("grub/grub.cfg", None),
+        ("grub/grub.cfg-52:54:00:99:99:99", None),
+        ("boot.ipxe", None),
+        ("boot/52:54:00:99:99:99.ipxe", None),
+    ] {
+        let kind = render::classify(&inv, path, ip).unwrap_or_else(|| panic!("{path}"));
+        assert_eq!(kind.machine(), want, "{path}");
+    }
+}

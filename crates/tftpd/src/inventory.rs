@@ -7,6 +7,10 @@
 //!   as the TFTP root (no `..`, nothing that leads out of the tree, world-readable unless
 //!   `-p`; the server opens it with `openat2` beneath the tree), so loaders fetch kernels and
 //!   initrds without a copy under the root.
+//! - A machine's own files (per-MAC pxelinux and GRUB configs, its iPXE script) go only to
+//!   that machine's address ([`crate::owner`]); anyone else gets ERROR 2, a warning naming the
+//!   machine, the file and the address, and a `refused` entry in the machine's timeline.
+//!   Menus, GRUB's root file and trees go to anyone.
 //! - Every file a known machine fetched becomes a boot event in its timeline: the machine is
 //!   the one a generated file was made for, or else the one whose fixed address the client
 //!   has.
@@ -22,6 +26,7 @@ use pxe_model::state::{BootEvent, Phase, StateStore};
 use pxe_model::{FileStore, InstallState, Inventory, LoadError, Tree};
 
 use crate::generated::{Generated, Generator, Served};
+use crate::owner::{self, Verdict};
 use crate::resolve::{self, Access, Denied, Policy, Roots};
 
 /// Boot menus and distro trees from an inventory file, with install state from a state
@@ -89,6 +94,64 @@ impl InventoryFiles {
         }
     }
 
+    /// The address dhcpd last acknowledged to a machine; `Err` says why it cannot be known.
+    fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, String> {
+        match self.store() {
+            None => Err("tftpd runs without --state-dir".into()),
+            Some(Err(e)) => Err(format!("cannot open the state directory: {e}")),
+            Some(Ok(s)) => s.acked_address(machine).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Lets a request for `machine`'s own file `name` through only from the machine's
+    /// address or a listed NAT gateway ([`owner::judge`]); a refusal is logged and put on
+    /// the machine's timeline.
+    fn only_for_owner(
+        &self,
+        inv: &Inventory,
+        machine: &str,
+        client: IpAddr,
+        name: &str,
+    ) -> Result<(), Denied> {
+        let m = inv.machines.get(machine).ok_or(Denied::NotFound)?;
+        match owner::judge(&inv.servers, m, client, || self.acked_address(machine)) {
+            Verdict::Machine => Ok(()),
+            Verdict::NatGateway => {
+                tracing::debug!(machine, %client, file = %name, "per-machine file to a NAT gateway");
+                Ok(())
+            }
+            Verdict::Refused(reason) => {
+                tracing::warn!(machine, %client, file = %name, "per-machine file refused: {reason}");
+                self.record(
+                    machine,
+                    BootEvent {
+                        at: crate::server::unix_ms(),
+                        phase: Phase::Refused,
+                        detail: format!("refused {name} to {client} over TFTP"),
+                    },
+                );
+                Err(Denied::NotTheMachine {
+                    machine: machine.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Appends to a machine's timeline, when there is a state directory.
+    fn record(&self, machine: &str, event: BootEvent) {
+        let store = match self.store() {
+            None => return,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot open the state directory");
+                return;
+            }
+        };
+        if let Err(e) = store.record(machine, &event) {
+            tracing::warn!(%machine, error = %e, "cannot record boot event");
+        }
+    }
+
     /// A file of a distro's tree, checked like a file under the root.
     fn tree_file(
         &self,
@@ -148,12 +211,17 @@ pub fn boot_namespace(name: &str) -> bool {
 impl Generator for InventoryFiles {
     fn generate(&self, client: IpAddr, name: &str, policy: &Policy) -> Result<Generated, Denied> {
         let inv = self.inventory();
-        let state_of = |machine: &str| self.state_of(machine);
-        if let Some(g) = pxe_model::render::boot_file(&inv, name, ipv4(client), &state_of) {
-            return Ok(Generated::Content {
-                content: g.content.into_bytes(),
-                machine: g.machine,
-            });
+        if let Some(kind) = pxe_model::render::classify(&inv, name, ipv4(client)) {
+            if let Some(machine) = kind.machine() {
+                self.only_for_owner(&inv, machine, client, name)?;
+            }
+            let state_of = |machine: &str| self.state_of(machine);
+            if let Some(g) = pxe_model::render::render(&inv, &kind, &state_of) {
+                return Ok(Generated::Content {
+                    content: g.content.into_bytes(),
+                    machine: g.machine,
+                });
+            }
         }
         match pxe_model::urls::tree_request(&inv, name) {
             Some((distro, inside)) => match &distro.tree {
@@ -176,14 +244,9 @@ impl Generator for InventoryFiles {
     }
 
     fn served(&self, served: &Served<'_>, now_ms: u64) {
-        let store = match self.store() {
-            None => return,
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "cannot open the state directory");
-                return;
-            }
-        };
+        if self.state_dir.is_none() {
+            return;
+        }
         let Some(machine) = machine_of(&self.inventory(), served) else {
             return;
         };
@@ -192,9 +255,7 @@ impl Generator for InventoryFiles {
             phase: Phase::Tftp,
             detail: format!("{} ({} bytes)", served.name, served.bytes),
         };
-        if let Err(e) = store.record(&machine, &event) {
-            tracing::warn!(%machine, error = %e, "cannot record boot event");
-        }
+        self.record(&machine, event);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Tests of the inventory-backed files: per-machine boot configs rendered on request,
-//! trees served from the distro's directory, reloads.
+//! Tests of the inventory-backed files: per-machine boot configs rendered on request and
+//! only for their machine's address, trees served from the distro's directory, reloads.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -10,6 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use pxe_model::state::StateEvent;
 
 const WEB01_MAC_FILE: &str = "pxelinux.cfg/01-52-54-00-12-34-56";
+/// web01's fixed address in the render-lab fixture.
+const WEB01: &str = "10.77.0.50";
+/// db01's fixed address.
+const DB01: &str = "10.77.0.51";
+/// ub01's per-MAC iPXE script (ub01 has no fixed address).
+const UB01_SCRIPT: &str = "52:54:00:ab:cd:10.ipxe";
 
 /// The render-lab fixture, copied into `dir` with its trees moved to `dir/trees/<distro>`;
 /// each tree holds its kernel and initrd. Returns the inventory path.
@@ -88,7 +94,7 @@ fn rendered(inv: &Inventory, name: &str, state: InstallState) -> String {
 fn machine_menus_follow_the_install_state() {
     let lab = Lab::new();
     let inv = lab.files.inventory();
-    let (pending, machine) = lab.content("192.0.2.9", WEB01_MAC_FILE);
+    let (pending, machine) = lab.content(WEB01, WEB01_MAC_FILE);
     assert_eq!(machine.as_deref(), Some("web01"));
     assert_eq!(
         pending,
@@ -102,7 +108,7 @@ fn machine_menus_follow_the_install_state() {
     lab.store()
         .apply("web01", StateEvent::Installed, 1_000)
         .unwrap();
-    let (installed, _) = lab.content("192.0.2.9", WEB01_MAC_FILE);
+    let (installed, _) = lab.content(WEB01, WEB01_MAC_FILE);
     assert_eq!(
         installed,
         rendered(&inv, WEB01_MAC_FILE, InstallState::Installed)
@@ -123,10 +129,7 @@ fn every_loader_name_is_rendered() {
         Err(Denied::NotFound),
         "another client's address"
     );
-    let (_, m) = lab.content(
-        "10.0.0.1",
-        "pxelinux.cfg/2f1c4a7e-9d3b-4c5a-8e6f-0a1b2c3d4e5f",
-    );
+    let (_, m) = lab.content(WEB01, "pxelinux.cfg/2f1c4a7e-9d3b-4c5a-8e6f-0a1b2c3d4e5f");
     assert_eq!(m.as_deref(), Some("web01"));
     let (menu, m) = lab.content("10.0.0.1", "pxelinux.cfg/default");
     assert_eq!(m, None);
@@ -134,9 +137,13 @@ fn every_loader_name_is_rendered() {
     let (grub, m) = lab.content("10.0.0.1", "grub/grub.cfg");
     assert_eq!(m, None);
     assert!(grub.contains("configfile"), "{grub}");
-    let (_, m) = lab.content("10.0.0.1", "grub/grub.cfg-01-52-54-00-ab-cd-02");
+    let (_, m) = lab.content(DB01, "grub/grub.cfg-01-52-54-00-ab-cd-02");
     assert_eq!(m.as_deref(), Some("db01"));
-    let (_, m) = lab.content("10.0.0.1", "52:54:00:ab:cd:10.ipxe");
+    // ub01 has no fixed address: it is where dhcpd acknowledged it.
+    lab.store()
+        .record_ack("ub01", "10.77.0.60".parse().unwrap(), 1)
+        .unwrap();
+    let (_, m) = lab.content("10.77.0.60", UB01_SCRIPT);
     assert_eq!(m.as_deref(), Some("ub01"));
     // GRUB cannot test for a file over TFTP: an unknown MAC's file is the menu.
     let (unknown, m) = lab.content("10.0.0.1", "grub/grub.cfg-01-52-54-00-00-00-99");
@@ -288,17 +295,26 @@ fn without_a_state_dir_machines_are_pending_and_nothing_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let inv = lab(dir.path());
     let files = InventoryFiles::load(&inv, None).unwrap();
-    let Ok(Generated::Content { content, .. }) = files.generate(
-        "10.0.0.1".parse().unwrap(),
-        WEB01_MAC_FILE,
-        &Policy::default(),
-    ) else {
+    let Ok(Generated::Content { content, .. }) =
+        files.generate(WEB01.parse().unwrap(), WEB01_MAC_FILE, &Policy::default())
+    else {
         panic!("not generated")
     };
     assert!(
         String::from_utf8(content)
             .unwrap()
             .contains("state: pending")
+    );
+    // No acknowledged address can be known: a machine without a fixed one gets nothing.
+    assert_eq!(
+        files.generate(
+            "10.77.0.60".parse().unwrap(),
+            UB01_SCRIPT,
+            &Policy::default()
+        ),
+        Err(Denied::NotTheMachine {
+            machine: "ub01".into()
+        })
     );
     files.served(&served("10.77.0.1", WEB01_MAC_FILE, Some("web01")), 1);
     assert!(!dir.path().join("state").exists());
@@ -314,7 +330,7 @@ fn a_corrupt_state_file_counts_as_pending() {
         b"{not json",
     )
     .unwrap();
-    let (content, _) = lab.content("10.0.0.1", WEB01_MAC_FILE);
+    let (content, _) = lab.content(WEB01, WEB01_MAC_FILE);
     assert!(content.contains("state: pending"), "{content}");
 }
 
@@ -325,7 +341,7 @@ fn reload_takes_a_good_inventory_and_refuses_a_bad_one() {
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, text.replace("console=ttyS0", "console=ttyS1")).unwrap();
     lab.files.reload().unwrap();
-    let (content, _) = lab.content("10.0.0.1", WEB01_MAC_FILE);
+    let (content, _) = lab.content(WEB01, WEB01_MAC_FILE);
     assert!(content.contains("console=ttyS1"), "{content}");
 
     fs::write(&path, text.replace("profile: centos7-ks", "profile: nope")).unwrap();
@@ -333,7 +349,7 @@ fn reload_takes_a_good_inventory_and_refuses_a_bad_one() {
         panic!("a bad inventory was taken")
     };
     assert!(d.render().contains("nope"), "{}", d.render());
-    let (content, _) = lab.content("10.0.0.1", WEB01_MAC_FILE);
+    let (content, _) = lab.content(WEB01, WEB01_MAC_FILE);
     assert!(
         content.contains("console=ttyS1"),
         "the old inventory keeps serving: {content}"
@@ -368,4 +384,150 @@ fn boot_names_and_trees_are_claimed_for_writes() {
     ] {
         assert!(!claims(name), "{name}");
     }
+}
+
+/// The `refused` entries of a machine's timeline.
+fn refusals(store: &FileStore, machine: &str) -> Vec<String> {
+    store
+        .events(machine, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.phase == Phase::Refused && e.at > 0)
+        .map(|e| e.detail)
+        .collect()
+}
+
+fn not_the_machine(machine: &str) -> Result<Generated, Denied> {
+    Err(Denied::NotTheMachine {
+        machine: machine.into(),
+    })
+}
+
+#[test]
+fn a_machines_own_files_go_only_to_its_address() {
+    let lab = Lab::new();
+    let store = lab.store();
+    for name in [
+        WEB01_MAC_FILE,
+        "bios/pxelinux.cfg/01-52-54-00-12-34-56",
+        "pxelinux.cfg/2f1c4a7e-9d3b-4c5a-8e6f-0a1b2c3d4e5f",
+        "grub/grub.cfg-01-52-54-00-12-34-56",
+        "web01.ipxe",
+    ] {
+        assert_eq!(
+            lab.get("192.0.2.9", name),
+            not_the_machine("web01"),
+            "{name}"
+        );
+        assert_eq!(lab.get(DB01, name), not_the_machine("web01"), "{name}");
+        assert!(lab.get(WEB01, name).is_ok(), "{name}");
+    }
+    assert_eq!(
+        lab.get("2001:db8::50", WEB01_MAC_FILE),
+        not_the_machine("web01")
+    );
+    assert_eq!(
+        refusals(&store, "web01")[..2],
+        [
+            format!("refused {WEB01_MAC_FILE} to 192.0.2.9 over TFTP"),
+            format!("refused {WEB01_MAC_FILE} to {DB01} over TFTP"),
+        ]
+    );
+    assert_eq!(refusals(&store, "web01").len(), 11);
+    assert!(refusals(&store, "db01").is_empty());
+
+    // ub01 has no fixed address: refused until dhcpd acknowledged it an address, then
+    // only at the last one acknowledged.
+    assert_eq!(lab.get("10.77.0.60", UB01_SCRIPT), not_the_machine("ub01"));
+    store
+        .record_ack("ub01", "10.77.0.60".parse().unwrap(), 1)
+        .unwrap();
+    assert!(lab.get("10.77.0.60", UB01_SCRIPT).is_ok());
+    assert!(lab.get("::ffff:10.77.0.60", UB01_SCRIPT).is_ok());
+    store
+        .record_ack("ub01", "10.77.0.61".parse().unwrap(), 2)
+        .unwrap();
+    assert_eq!(lab.get("10.77.0.60", UB01_SCRIPT), not_the_machine("ub01"));
+    assert!(lab.get("10.77.0.61", UB01_SCRIPT).is_ok());
+    assert_eq!(refusals(&store, "ub01").len(), 2);
+
+    // What is not a machine's own goes to anyone, and records no refusal.
+    for name in [
+        "pxelinux.cfg/default",
+        "grub/grub.cfg",
+        "grub/grub.cfg-01-52-54-00-00-00-99",
+        "boot.ipxe",
+        "52:54:00:00:00:99.ipxe",
+        "trees/centos7/images/pxeboot/vmlinuz",
+    ] {
+        assert!(lab.get("192.0.2.9", name).is_ok(), "{name}");
+    }
+    // A hex-IP name is a machine's only from that machine's fixed address.
+    assert_eq!(
+        lab.get("192.0.2.9", "pxelinux.cfg/0A4D0032"),
+        Err(Denied::NotFound)
+    );
+    assert_eq!(refusals(&store, "web01").len(), 11);
+}
+
+#[test]
+fn an_unreadable_acked_address_refuses_unless_the_fixed_one_matches() {
+    let lab = Lab::new();
+    let store = lab.store();
+    store
+        .record_ack("ub01", "10.77.0.60".parse().unwrap(), 1)
+        .unwrap();
+    fs::write(lab.dir.path().join("state/acked/ub01.json"), b"{not json").unwrap();
+    assert_eq!(lab.get("10.77.0.60", UB01_SCRIPT), not_the_machine("ub01"));
+    assert_eq!(refusals(&store, "ub01").len(), 1);
+    // A state directory that cannot be opened at all.
+    let state = lab.dir.path().join("state");
+    fs::rename(&state, lab.dir.path().join("state.away")).unwrap();
+    fs::write(&state, b"not a directory").unwrap();
+    assert_eq!(lab.get("10.77.0.60", UB01_SCRIPT), not_the_machine("ub01"));
+    assert!(lab.get(WEB01, WEB01_MAC_FILE).is_ok(), "the fixed address");
+}
+
+#[test]
+fn listed_nat_gateways_get_every_machines_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = lab(dir.path());
+    let text = fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "servers:\n",
+        "servers:\n  tftp_nat_gateways: [10.77.0.254]\n",
+        1,
+    );
+    fs::write(&path, text).unwrap();
+    let state = dir.path().join("state");
+    let files = InventoryFiles::load(&path, Some(&state)).unwrap();
+    let get = |client: &str, name: &str| {
+        files.generate(client.parse().unwrap(), name, &Policy::default())
+    };
+    for name in [
+        WEB01_MAC_FILE,
+        "grub/grub.cfg-01-52-54-00-ab-cd-02",
+        UB01_SCRIPT,
+    ] {
+        assert!(
+            matches!(
+                get("10.77.0.254", name),
+                Ok(Generated::Content {
+                    machine: Some(_),
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(get("10.77.0.253", name), Err(Denied::NotTheMachine { .. })),
+            "{name}"
+        );
+    }
+    let store = FileStore::open(&state).unwrap();
+    assert_eq!(
+        refusals(&store, "web01").len(),
+        1,
+        "only the unlisted address"
+    );
 }

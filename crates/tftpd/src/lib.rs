@@ -3,10 +3,10 @@
 //! Brief overview: [`packet`] is the wire format, [`options`] negotiates RFC 2347 options,
 //! [`netascii`] translates text mode, [`source`] reads files by offset, [`transfer`] and
 //! [`receive`] are the pure read and write state machines ([`guard`] their time and rate
-//! bounds), [`resolve`] and [`remap`] the path
-//! policy ([`remap_file`] the `-m` file, re-read on SIGHUP), [`generated`] the hook for
-//! generated files and [`inventory`] its pxe-model implementation (boot menus, distro trees,
-//! boot events). [`server`] is the thin tokio shell that drives it all ([`drive`] one
+//! bounds), [`resolve`] and [`remap`] the path policy ([`remap_file`] the `-m` file, re-read
+//! on SIGHUP), [`generated`] the hook for generated files and [`inventory`] its pxe-model
+//! implementation (boot menus, distro trees, boot events; [`owner`] who may have a machine's
+//! own files). [`server`] is the thin tokio shell that drives it all ([`drive`] one
 //! transfer's thread, [`strangers`] its connected socket, [`affinity`] its CPU, [`busy_poll`]
 //! when it polls instead of sleeping), [`app`] the binary's edge and [`cli`] tftpd-hpa's
 //! command line.
@@ -23,6 +23,7 @@ pub mod inventory;
 pub mod manual;
 pub mod netascii;
 pub mod options;
+pub mod owner;
 pub mod packet;
 pub mod pktinfo;
 pub mod receive;

@@ -122,15 +122,18 @@ pub fn manual() -> Manual {
                     "--inventory FILE",
                     "pxe-suite inventory (pxe-inventory(5)): pxelinux.cfg/*, grub.cfg*, *.ipxe \
                      are rendered per machine on each request, trees/<distro>/* is served from \
-                     the distro's tree directory; a file on disk under the root wins. Re-read \
+                     the distro's tree directory; a file on disk under the root wins. A \
+                     machine's own files go only to its address (see MACHINE FILES). Re-read \
                      on SIGHUP (a bad file is refused and the old one stays); it must stay \
                      readable by the -u user",
                 ),
                 (
                     "--state-dir DIR",
                     "install state of the machines (pxe-suite state directory; its menus boot \
-                     from disk once installed) and where each served file is recorded as a \
-                     boot event; must be writable by the -u user. Like the root directories it is \
+                     from disk once installed), the address dhcpd last acknowledged to each \
+                     machine, and where each served or refused file is recorded as a boot \
+                     event; must be writable by the -u user. Without it, a machine's own \
+                     files go only to its fixed address. Like the root directories it is \
                      opened before privileges are dropped, so its parent need not be \
                      searchable by that user",
                 ),
@@ -182,6 +185,34 @@ pub fn manual() -> Manual {
         ),
     ];
     let sections = vec![
+        Section {
+            title: "MACHINE FILES".into(),
+            blocks: vec![
+                Block::Para(
+                    "A machine's own files, the per-MAC pxelinux and GRUB configs and its iPXE \
+                     script (by MAC, UUID, hex address or name), go only to a client whose \
+                     address is the machine's: its fixed address in the inventory, or the \
+                     address dhcpd last acknowledged to one of its MACs, read from \
+                     --state-dir for each such request. Anyone else gets ERROR 2 \"File is \
+                     only for its machine's address\", a warning naming the machine, the \
+                     file and the client (per-machine file refused: ...), and a refused \
+                     entry on the machine's timeline, which httpd-tree's status page shows. \
+                     When the acknowledged address cannot be read (no --state-dir, or a \
+                     state directory that cannot be read) the request is refused unless the \
+                     fixed address matches."
+                        .into(),
+                ),
+                Block::Para(
+                    "Menus and root files (pxelinux.cfg/default, grub.cfg, the menus of \
+                     unknown MACs, boot.ipxe), trees and files on disk go to anyone. \
+                     Installers behind a NAT reach tftpd from the gateway's address: list it \
+                     in the inventory's servers.tftp_nat_gateways and its requests get every \
+                     machine's files."
+                        .into(),
+                ),
+            ],
+            in_help: true,
+        },
         Section {
             title: "SIGNALS".into(),
             blocks: vec![defs(&[
@@ -300,7 +331,7 @@ pub fn manual() -> Manual {
             Block::Para(
                 "With --inventory it also serves per-machine boot menus computed from the \
                  inventory on each request, so there is nothing to regenerate when a machine \
-                 is added or has installed."
+                 is added or has installed; a machine's own menu goes only to that machine."
                     .into(),
             ),
         ],

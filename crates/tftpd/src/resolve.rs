@@ -111,14 +111,26 @@ pub enum Denied {
     /// A remap rule refused the request (TFTP error 2), with the rule's message.
     #[error("access violation: {0}")]
     Remap(String),
+    /// A machine's own generated file asked for from an address that is not the machine's
+    /// (TFTP error 2, [`NOT_THE_MACHINE`]); the generator has logged why.
+    #[error("access violation: {NOT_THE_MACHINE}")]
+    NotTheMachine {
+        /// The inventory machine the file is for.
+        machine: String,
+    },
 }
+
+/// The ERROR message to a requester that is not the machine a generated file is for.
+pub const NOT_THE_MACHINE: &str = "File is only for its machine's address";
 
 impl Denied {
     /// The TFTP error code to send.
     pub fn code(&self) -> ErrorCode {
         match self {
             Denied::NotFound => ErrorCode::FileNotFound,
-            Denied::Access(_) | Denied::Remap(_) => ErrorCode::AccessViolation,
+            Denied::Access(_) | Denied::Remap(_) | Denied::NotTheMachine { .. } => {
+                ErrorCode::AccessViolation
+            }
         }
     }
 
@@ -128,6 +140,7 @@ impl Denied {
             Denied::NotFound => "File not found".into(),
             Denied::Access(why) => (*why).into(),
             Denied::Remap(why) => why.clone(),
+            Denied::NotTheMachine { .. } => NOT_THE_MACHINE.into(),
         }
     }
 }

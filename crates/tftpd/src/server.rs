@@ -345,11 +345,16 @@ impl Server {
         lookup.find(name, access, client)
     }
 
-    /// The inventory machine of a transfer: the one a generated file was made for, or the
-    /// one the client is.
+    /// The inventory machine of a transfer: the one a generated file was made (or refused)
+    /// for, or the one the client is.
     fn machine(&self, found: &Result<Found, Denied>, client: IpAddr) -> Option<String> {
         let generator = self.settings.generator.as_deref()?;
-        match found.as_ref().ok().and_then(Found::machine) {
+        let made_for = match found {
+            Ok(f) => f.machine(),
+            Err(Denied::NotTheMachine { machine }) => Some(machine.as_str()),
+            Err(_) => None,
+        };
+        match made_for {
             Some(m) => Some(m.to_owned()),
             None => generator.machine_at(client.to_canonical()),
         }
@@ -600,7 +605,7 @@ fn pin_transfers() -> usize {
 }
 
 /// The Unix time in milliseconds (0 if the clock is before 1970).
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

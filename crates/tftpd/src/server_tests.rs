@@ -125,7 +125,7 @@ type Case<'a> = (&'a str, Option<u16>, &'a [&'a str], &'a [&'a str]);
 fn each_transfer_is_one_json_event_with_its_fields() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
-    let cases: [Case<'_>; 4] = [
+    let cases: [Case<'_>; 5] = [
         // A file on disk, asked for from web01's fixed address.
         (
             "pxelinux.0",
@@ -146,16 +146,29 @@ fn each_transfer_is_one_json_event_with_its_fields() {
             ],
             &["error_code"],
         ),
-        // A boot menu generated for db01: its machine, whoever asks.
+        // A boot menu generated for web01, asked for from its address.
         (
-            "pxelinux.cfg/01-52-54-00-ab-cd-01",
+            "pxelinux.cfg/01-52-54-00-12-34-56",
             None,
             &[
-                r#""file":"pxelinux.cfg/01-52-54-00-ab-cd-01""#,
-                r#""machine":"db01""#,
+                r#""file":"pxelinux.cfg/01-52-54-00-12-34-56""#,
+                r#""machine":"web01""#,
                 r#""result":"ok""#,
             ],
             &["error_code"],
+        ),
+        // db01's menu, asked for from web01's address: refused, and logged under db01.
+        (
+            "pxelinux.cfg/01-52-54-00-ab-cd-01",
+            Some(0),
+            &[
+                r#""file":"pxelinux.cfg/01-52-54-00-ab-cd-01""#,
+                r#""machine":"db01""#,
+                r#""result":"refused: access violation: File is only for its machine's address""#,
+                r#""error_code":2,"#,
+                r#""bytes":0,"#,
+            ],
+            &["blksize", "windowsize", "tsize"],
         ),
         // Refused: the code sent, and no options.
         (

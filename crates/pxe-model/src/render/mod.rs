@@ -44,6 +44,24 @@ pub enum BootFileKind {
     IpxeMenu,
 }
 
+impl BootFileKind {
+    /// The machine a per-machine file (per-MAC pxelinux or GRUB config, iPXE script) is
+    /// for, which only that machine may fetch ([`crate::owner`]); `None` for the menus and
+    /// root files that go to anyone.
+    pub fn machine(&self) -> Option<&str> {
+        match self {
+            BootFileKind::PxelinuxMachine(m)
+            | BootFileKind::GrubMachine(m)
+            | BootFileKind::IpxeMachine(m) => Some(m),
+            BootFileKind::PxelinuxDefault
+            | BootFileKind::GrubRoot
+            | BootFileKind::GrubMenu
+            | BootFileKind::IpxeChain
+            | BootFileKind::IpxeMenu => None,
+        }
+    }
+}
+
 /// The per-machine and menu names, whatever directory the loader sits in.
 ///
 /// `requester` is the client's address as the server saw it: pxelinux's shortened

@@ -1,7 +1,8 @@
 //! `--inventory` and `--state-dir` with real clients: per-machine menus rendered from the
 //! render-lab inventory (changing with the install state), GRUB's root file, kernels from
 //! distro trees outside the TFTP root, disk files winning over generated ones, boot events in
-//! the state directory, SIGHUP reloads and `--check` on a broken inventory.
+//! the state directory, SIGHUP reloads and `--check` on a broken inventory. Who may fetch a
+//! machine's own menus is `owner.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -22,19 +23,20 @@ fn fixtures() -> PathBuf {
 
 /// The render-lab inventory copied next to the served tree, its trees moved into temp
 /// directories that hold a kernel and an initrd each, and gw01's fixed address made
-/// 127.0.0.1 (the address every client here has), plus a state directory the server can
-/// write after dropping to nobody.
-struct Lab {
-    tree: Tree,
-    inventory: PathBuf,
-    state: PathBuf,
+/// 127.0.0.1 (the address tftp-hpa has here), plus a state directory the server can write
+/// after dropping to nobody, in which dhcpd acknowledged 127.0.0.1 to web01 and db01 (so
+/// their menus go to tftp-hpa too; ub01 has no address).
+pub(crate) struct Lab {
+    pub(crate) tree: Tree,
+    pub(crate) inventory: PathBuf,
+    pub(crate) state: PathBuf,
     trees: PathBuf,
     kernel: Vec<u8>,
     initrd: Vec<u8>,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         let tree = Tree::new();
         let base = tree.scratch.join("lab");
         let trees = base.join("trees");
@@ -59,9 +61,14 @@ impl Lab {
         let inventory = base.join("inventory.yaml");
         std::fs::write(&inventory, text).expect("write inventory");
         let state = base.join("state");
-        FileStore::open(&state).expect("state dir");
+        let store = FileStore::open(&state).expect("state dir");
         for d in [&state, &state.join("machines"), &state.join("events")] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        }
+        for machine in ["web01", "db01"] {
+            store
+                .record_ack(machine, [127, 0, 0, 1].into(), now_ms())
+                .expect("record an ACK");
         }
         Lab {
             tree,
@@ -73,7 +80,7 @@ impl Lab {
         }
     }
 
-    fn start(&self) -> Server {
+    pub(crate) fn start(&self) -> Server {
         Server::start(&[
             "--inventory",
             &self.inventory.display().to_string(),
@@ -84,12 +91,12 @@ impl Lab {
         ])
     }
 
-    fn store(&self) -> FileStore {
+    pub(crate) fn store(&self) -> FileStore {
         FileStore::open(&self.state).expect("open state dir")
     }
 
     /// What pxe-model renders for `name` with the inventory as it is on disk now.
-    fn rendered(&self, name: &str, state: InstallState) -> String {
+    pub(crate) fn rendered(&self, name: &str, state: InstallState) -> String {
         let inv = pxe_model::load(&self.inventory).unwrap_or_else(|e| panic!("{e}"));
         pxe_model::render::boot_file(&inv, name, Some([127, 0, 0, 1].into()), &|_| state)
             .unwrap_or_else(|| panic!("pxe-model renders nothing for {name}"))
@@ -97,7 +104,7 @@ impl Lab {
     }
 }
 
-fn tftp_get(server: &Server, name: &str, out: &Path) -> Output {
+pub(crate) fn tftp_get(server: &Server, name: &str, out: &Path) -> Output {
     let tftp = need("tftp", "tftp-hpa");
     run(Command::new(tftp)
         .args([
@@ -142,7 +149,7 @@ fn details(store: &FileStore, machine: &str) -> Vec<String> {
     events.into_iter().map(|e| e.detail).collect()
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
@@ -377,6 +384,8 @@ fn uploads_never_create_a_generated_name_and_a_failed_one_leaves_nothing() {
         "-c",
         "--inventory",
         &lab.inventory.display().to_string(),
+        "--state-dir",
+        &lab.state.display().to_string(),
         "-s",
         &root.display().to_string(),
     ]);

@@ -5,6 +5,7 @@ mod clients;
 mod inetd;
 mod inventory;
 mod limits;
+mod owner;
 mod privileges;
 mod protocol;
 mod remap;
