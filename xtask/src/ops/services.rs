@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 /// The server side of the test link.
 pub(crate) const SERVER_IP: &str = "10.78.0.1";
 const CLIENT_IF: &str = "c0";
+/// web01's fixed address in deploy/examples/inventory.yaml: its files go only there.
+const EXAMPLE_MACHINE_IP: &str = "10.77.0.50";
 
 /// The two namespaces of a check: the server's and the client's.
 pub(crate) struct Net {
@@ -54,6 +56,12 @@ impl Net {
         client.addr(CLIENT_IF, "10.78.0.2/24")?;
         client.ip(&["link", "set", CLIENT_IF, "up"])?;
         Ok(Net { server, client })
+    }
+
+    /// Gives the client a second address, `ip`, which the server reaches through its link.
+    fn client_also_at(&self, ip: &str) -> Result<()> {
+        self.client.addr(CLIENT_IF, &format!("{ip}/32"))?;
+        self.server.ip(&["route", "add", &format!("{ip}/32"), "dev", "s0"])
     }
 
     /// Runs a client in the client namespace, in `cwd`; returns its standard output and
@@ -545,14 +553,20 @@ impl Launch<'_> {
 /// httpd-tree.service with the example inventory: an answer file and the metrics.
 pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
     let (launch, mut p, mut notify) = Launch::up(sysroot, "httpd-tree.service", net, work)?;
+    let url = format!("http://{SERVER_IP}/ks/52:54:00:12:34:56");
+    // From another address the machine's kickstart is refused (docs/security.md)...
+    let status = net.client(
+        work,
+        &["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", &url],
+    )?;
+    if status.trim() != "403" {
+        bail!("a stranger's fetch of web01's kickstart answered {status}, not 403");
+    }
+    // ...and from the machine's own address (web01's fixed address) it is served.
+    net.client_also_at(EXAMPLE_MACHINE_IP)?;
     let ks = net.client(
         work,
-        &[
-            "curl",
-            "-sS",
-            "-f",
-            &format!("http://{SERVER_IP}/ks/52:54:00:12:34:56"),
-        ],
+        &["curl", "-sS", "-f", "--interface", EXAMPLE_MACHINE_IP, &url],
     )?;
     if !ks.contains("url --url=") {
         bail!("the kickstart of the example machine is not one:\n{ks}");
@@ -568,7 +582,8 @@ pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<St
     let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
     Ok(format!(
-        "curl fetched the example machine's kickstart and /metrics; reload notified; \
+        "a stranger got 403 for the example machine's kickstart, the machine's address got \
+         it; /metrics; reload notified; \
          {lines} journal lines with priorities"
     ))
 }

@@ -242,14 +242,7 @@ impl LeaseStore for FileStore {
         tmp.push(format!(".{now}.{:016x}", random_u64()));
         let tmp = PathBuf::from(tmp);
         let written = (|| {
-            // A fresh name, never a file or link someone put there.
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-                .mode(0o644)
-                .open(&tmp)
-                .map_err(io("creating", &tmp))?;
+            let mut f = create_fresh(&tmp)?;
             f.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
             f.sync_all().map_err(io("syncing", &tmp))?;
             if let Some((uid, gid)) = self.opts.owner {
@@ -313,6 +306,18 @@ fn random_u64() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
+}
+
+/// Creates `path` for a rewrite: a fresh name, never a file or a link someone put there
+/// (`O_EXCL|O_NOFOLLOW`), so a planted symlink cannot make dhcpd write through it.
+fn create_fresh(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .mode(0o644)
+        .open(path)
+        .map_err(io("creating", path))
 }
 
 #[cfg(test)]
@@ -387,6 +392,26 @@ mod tests {
             .filter(|n| n != "dhcpd.leases" && n != "dhcpd.leases~")
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_rewrite_never_writes_through_a_planted_link_or_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("passwd");
+        std::fs::write(&target, "root:x:0:0\n").expect("target");
+        let link = dir.path().join("dhcpd.leases.planted");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert!(create_fresh(&link).is_err(), "a symlink is not followed");
+        let dangling = dir.path().join("dhcpd.leases.dangling");
+        std::os::unix::fs::symlink(dir.path().join("absent"), &dangling).expect("symlink");
+        assert!(create_fresh(&dangling).is_err(), "nor a dangling one");
+        assert!(!dir.path().join("absent").exists());
+        let existing = dir.path().join("dhcpd.leases.existing");
+        std::fs::write(&existing, "kept").expect("existing");
+        assert!(create_fresh(&existing).is_err(), "an existing file is not reused");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "root:x:0:0\n");
+        assert_eq!(std::fs::read_to_string(&existing).expect("read"), "kept");
+        assert!(create_fresh(&dir.path().join("dhcpd.leases.fresh")).is_ok());
     }
 
     #[test]
