@@ -86,7 +86,9 @@ pub fn manual() -> Manual {
                 Opt::new(
                     "--state-dir DIR",
                     "directory for pxe-suite state (install progress per machine), shared \
-                     with tftpd and httpd-tree",
+                     with tftpd and httpd-tree; dhcpd writes the address it acknowledged to \
+                     each inventory machine in acked/ and boot events in events/ (the \
+                     packaged unit runs it as pxe-dhcpd with the group pxe-state)",
                 ),
                 Opt::new(
                     "--metrics-file FILE",

@@ -84,7 +84,9 @@ fn sections() -> Vec<Section> {
                      belongs to an installed machine gets 401. Tokens are taken only from \
                      the Authorization header; a ?token= in the URL is refused (and \
                      redacted in every log). The token secret (<state-dir>/secret, created \
-                     with 32 random bytes) is refused when shorter than 32 bytes."
+                     with 32 random bytes, mode 0600: in the packaged layout only \
+                     httpd-tree's user pxe-httpd can read it) is refused when shorter than \
+                     32 bytes."
                         .into(),
                 ),
             ],

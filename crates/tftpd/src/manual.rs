@@ -132,7 +132,9 @@ pub fn manual() -> Manual {
                     "install state of the machines (pxe-suite state directory; its menus boot \
                      from disk once installed), the address dhcpd last acknowledged to each \
                      machine, and where each served or refused file is recorded as a boot \
-                     event; must be writable by the -u user. Without it, a machine's own \
+                     event; the -u user must be able to read machines/ and acked/ and write \
+                     events/ (pxe-tftpd, whose group is pxe-state, in the packaged layout; \
+                     tftpd keeps only the user's primary group). Without it, a machine's own \
                      files go only to its fixed address. Like the root directories it is \
                      opened before privileges are dropped, so its parent need not be \
                      searchable by that user",

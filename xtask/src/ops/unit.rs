@@ -1,8 +1,9 @@
 //! Reading a systemd unit file the way systemd does for the parts the checks use: sections
 //! and assignments, `ExecStart=` command lines with their prefixes, quoting and `$VAR` /
 //! `${VAR}` expansion (systemd.service(5), "Command lines"), and the execution settings
-//! that decide who a service runs as (`User=`, `AmbientCapabilities=`, …), turned into a
-//! `setpriv(1)` command line so a check can start the service as systemd would.
+//! that decide who a service runs as (`User=`, `SupplementaryGroups=`,
+//! `AmbientCapabilities=`, …), turned into a `setpriv(1)` command line so a check can start
+//! the service as systemd would.
 
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
@@ -119,9 +120,38 @@ impl Unit {
             .collect()
     }
 
-    /// The `setpriv` arguments that give a command the unit's user, group, capabilities
-    /// and no-new-privileges, as systemd applies them before exec.
-    pub(crate) fn setpriv(&self) -> Vec<String> {
+    /// The groups of `SupplementaryGroups=`, in order.
+    pub(crate) fn supplementary_groups(&self) -> Vec<String> {
+        self.all("Service", "SupplementaryGroups")
+            .iter()
+            .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// The supplementary groups systemd gives the process: the unit's group, the groups
+    /// `member_of` says list the user (/etc/group, as initgroups reads it), then
+    /// `SupplementaryGroups=`.
+    pub(crate) fn groups(&self, member_of: &[String]) -> Vec<String> {
+        let Some(user) = self.get("Service", "User") else {
+            return Vec::new();
+        };
+        let primary = self.get("Service", "Group").unwrap_or(user);
+        let mut out: Vec<String> = Vec::new();
+        for g in std::iter::once(primary)
+            .chain(member_of.iter().cloned())
+            .chain(self.supplementary_groups())
+        {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+
+    /// The `setpriv` arguments that give a command the unit's user, group, supplementary
+    /// groups ([`Unit::groups`]), capabilities and no-new-privileges, as systemd applies
+    /// them before exec.
+    pub(crate) fn setpriv(&self, member_of: &[String]) -> Vec<String> {
         let mut v = vec!["setpriv".to_string()];
         if let Some(u) = self.get("Service", "User") {
             v.push(format!("--reuid={u}"));
@@ -129,7 +159,7 @@ impl Unit {
                 "--regid={}",
                 self.get("Service", "Group").unwrap_or_else(|| u.clone())
             ));
-            v.push("--init-groups".into());
+            v.push(format!("--groups={}", self.groups(member_of).join(",")));
         }
         let caps: Vec<String> = self
             .all("Service", "AmbientCapabilities")
@@ -302,14 +332,31 @@ NoNewPrivileges=yes
     #[test]
     fn setpriv_carries_user_and_capabilities() {
         let u = Unit::parse("demo.service", UNIT).expect("parses");
-        let s = u.setpriv().join(" ");
+        let s = u.setpriv(&[]).join(" ");
         assert_eq!(
             s,
-            "setpriv --reuid=pxe --regid=pxe --init-groups \
+            "setpriv --reuid=pxe --regid=pxe --groups=pxe \
              --inh-caps=-all,+net_bind_service,+net_raw \
              --ambient-caps=-all,+net_bind_service,+net_raw \
              --bounding-set=-all,+net_bind_service,+net_raw --no-new-privs --"
         );
+    }
+
+    #[test]
+    fn groups_are_the_units_then_the_users_then_supplementary_ones() {
+        let text = "[Service]\nUser=pxe-dhcpd\nGroup=pxe-dhcpd\n\
+                    SupplementaryGroups=pxe-state\nSupplementaryGroups=adm pxe-state\n";
+        let u = Unit::parse("x", text).expect("parses");
+        assert_eq!(
+            u.groups(&["lp".to_string(), "pxe-dhcpd".to_string()]),
+            vec!["pxe-dhcpd", "lp", "pxe-state", "adm"]
+        );
+        assert!(
+            u.setpriv(&[])
+                .contains(&"--groups=pxe-dhcpd,pxe-state,adm".to_string())
+        );
+        let root = Unit::parse("x", "[Service]\nSupplementaryGroups=adm\n").expect("parses");
+        assert!(root.groups(&[]).is_empty(), "no User=: root's own groups");
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! last [`EVENTS_KEEP`] entries under the exclusive lock, so no append is lost),
 //! `acked/<name>.json` (the address dhcpd last acknowledged to the machine, replaced by
 //! rename) and `secret` (the key of the callback tokens, mode 0600).
+//!
+//! dhcpd, tftpd and httpd-tree may run as three users sharing the directory's group: the
+//! timelines and their locks, which all three append to, are made [`SHARED_MODE`]
+//! whatever the umask; every other file follows the writer's umask.
 
 use super::{Acked, BootEvent, MachineState, StateError, StateEvent, StateStore, Transition};
 use crate::state::Secret;
@@ -15,6 +19,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+/// The mode of the files every daemon writes: the timelines and their locks.
+pub(crate) const SHARED_MODE: u32 = 0o660;
 
 /// The shortest token key accepted, in bytes.
 pub const MIN_SECRET: usize = 32;
@@ -157,12 +164,60 @@ pub const EVENTS_COMPACT_BYTES: u64 = 256 * 1024;
 pub const EVENTS_KEEP: usize = 1000;
 
 fn open_lock(path: &Path) -> Result<File, StateError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
+    open_shared(path, OpenOptions::new().write(true))
+}
+
+/// Opens `path` with `options` (which must not create it), first creating it with
+/// [`SHARED_MODE`] if it is missing.
+fn open_shared(path: &Path, options: &OpenOptions) -> Result<File, StateError> {
+    match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_shared(path)?;
+            options.open(path).map_err(io(path))
+        }
+        other => other.map_err(io(path)),
+    }
+}
+
+/// Tells apart the temporary names one process makes at once (httpd-tree's threads).
+static TEMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A new empty file at `tmp` with [`SHARED_MODE`]: the mode is set by its owner after
+/// creation, so the umask does not take the group's write bit away.
+fn new_shared(tmp: &Path) -> Result<File, StateError> {
+    use std::os::unix::fs::PermissionsExt;
+    let f = OpenOptions::new()
         .write(true)
-        .open(path)
-        .map_err(io(path))
+        .create_new(true)
+        .mode(SHARED_MODE)
+        .open(tmp)
+        .map_err(io(tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(SHARED_MODE))
+        .map_err(io(tmp))?;
+    Ok(f)
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn temp_beside(path: &Path, what: &str) -> PathBuf {
+    let seq = TEMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}.{what}.{}.{seq}", std::process::id()))
+}
+
+/// Creates `path`, empty and with [`SHARED_MODE`], unless it exists: made under a
+/// temporary name and linked into place, so no other daemon sees it with a narrower mode.
+fn create_shared(path: &Path) -> Result<(), StateError> {
+    let tmp = temp_beside(path, "new");
+    drop(new_shared(&tmp)?);
+    let linked = match fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io(path)(e)),
+        _ => Ok(()),
+    };
+    let _ = fs::remove_file(&tmp);
+    linked
 }
 
 /// The end of a file holding at least `lines` complete lines (or the whole file), read
@@ -222,8 +277,12 @@ impl FileStore {
             out.extend_from_slice(l);
             out.push(b'\n');
         }
-        let tmp = path.with_extension(format!("jsonl.tmp.{}", std::process::id()));
-        fs::write(&tmp, &out).map_err(io(&tmp))?;
+        let tmp = temp_beside(&path, "tmp");
+        let written = new_shared(&tmp).and_then(|mut f| f.write_all(&out).map_err(io(&tmp)));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         fs::rename(&tmp, &path).map_err(io(&path))?;
         drop(lock);
         Ok(())
@@ -305,11 +364,7 @@ impl StateStore for FileStore {
         lock.lock_shared().map_err(io(&lock_path))?;
         // One write of one line on an O_APPEND file: lines from several processes
         // never interleave. The timeline is informational, so it is not fsynced.
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut f = open_shared(&path, OpenOptions::new().append(true))?;
         f.write_all(&line).map_err(io(&path))?;
         let len = f.metadata().map_err(io(&path))?.len();
         drop(f);
@@ -435,6 +490,51 @@ mod tests {
         assert!(ats.windows(2).all(|w| w[1] == w[0] + 1), "contiguous");
         // Other machines' timelines are untouched.
         assert!(store.events("web02", 10).expect("events").is_empty());
+        // The compacted timeline is as writable by the other daemons as before.
+        assert_eq!(mode_of(&path), SHARED_MODE);
+        let names: Vec<String> = fs::read_dir(dir.path().join("events"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).expect("meta").permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn timelines_and_their_locks_are_group_writable_whatever_the_umask() {
+        // The test process's umask (022 or 002) takes the group's write bit away from a
+        // plain create; the timeline and its lock must keep it, since the other daemons
+        // append to them under their own users.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let ev = BootEvent {
+            at: 1,
+            phase: Phase::Dhcp,
+            detail: "DHCPACK 10.0.0.50 pxelinux.0".into(),
+        };
+        store.record("web01", &ev).expect("record");
+        store.record("web01", &ev).expect("record again");
+        assert_eq!(mode_of(&dir.path().join("events/web01.jsonl")), SHARED_MODE);
+        assert_eq!(mode_of(&dir.path().join("events/web01.lock")), SHARED_MODE);
+        assert_eq!(store.events("web01", 10).expect("events").len(), 2);
+        let names: Vec<String> = fs::read_dir(dir.path().join("events"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+        // A machine's own state follows the umask: only httpd-tree writes it.
+        store
+            .apply("web01", StateEvent::AnswerFetched, 2)
+            .expect("apply");
+        assert_eq!(
+            mode_of(&dir.path().join("machines/web01.json")) & 0o020,
+            0,
+            "not group-writable"
+        );
     }
 
     #[test]
