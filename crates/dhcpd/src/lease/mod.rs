@@ -153,6 +153,9 @@ pub struct Lease {
     pub bootp: bool,
     /// `reserved;`.
     pub reserved: bool,
+    /// Statements to run on its events (`on commit`/`release`/`expiry`). Kept in memory
+    /// only: not written to the lease file.
+    pub on: crate::model::OnStar,
 }
 
 impl Default for Lease {
@@ -175,6 +178,7 @@ impl Default for Lease {
             agent_options: Vec::new(),
             bootp: false,
             reserved: false,
+            on: crate::model::OnStar::default(),
         }
     }
 }
@@ -211,6 +215,7 @@ impl Lease {
         l.rewind_state = state;
         l.bindings.clear();
         l.client_hostname = None;
+        l.on = crate::model::OnStar::default();
         if l.tstp == 0 {
             l.tstp = l.ends;
         }

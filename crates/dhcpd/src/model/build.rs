@@ -16,8 +16,8 @@ use crate::lease::Hardware;
 
 use super::spaces::SERVER;
 use super::{
-    ClassDecl, Config, Exec, Group, GroupId, HostDecl, OptVal, Pool, PoolId, ROOT, Range, SharedId,
-    SharedNet, Spaces, Subclass, Subnet, SubnetId,
+    ClassDecl, Config, Events, Exec, Group, GroupId, Handler, HostDecl, OptVal, Pool, PoolId, ROOT,
+    Range, SharedId, SharedNet, Spaces, Subclass, Subnet, SubnetId,
 };
 
 /// Resolves a host name to an address (DNS at the binary's edge; a table in tests).
@@ -580,7 +580,18 @@ impl Builder<'_> {
             Stmt::Break => Exec::Break,
             Stmt::Return(e) => Exec::Return(e.clone()),
             Stmt::Log { priority, expr } => Exec::Log(priority.clone(), expr.clone()),
-            Stmt::On { .. } | Stmt::Unsupported { .. } => return Vec::new(),
+            Stmt::On { events, body } => {
+                let handler = (!body.is_empty()).then(|| Handler(self.exec_list(body).into()));
+                Exec::On(
+                    Events::from_names(events.iter().map(String::as_str)),
+                    handler,
+                )
+            }
+            Stmt::Execute { command, args } => Exec::Execute {
+                program: command.clone(),
+                args: args.clone(),
+            },
+            Stmt::Unsupported { .. } => return Vec::new(),
         };
         vec![one]
     }

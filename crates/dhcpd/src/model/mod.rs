@@ -9,10 +9,12 @@
 //! a resolver the caller passes in.
 
 mod build;
+mod events;
 mod inventory;
 mod spaces;
 
 pub use build::{CompileError, Resolver, compile, no_dns};
+pub use events::{Events, Handler, OnStar};
 pub use inventory::add_inventory;
 pub use spaces::{AGENT, DHCP, SERVER, SpaceId, SpaceInfo, Spaces};
 
@@ -100,6 +102,15 @@ pub enum Exec {
     Log(String, Expr),
     /// `eval EXPR;` and bare expressions: evaluated, result dropped.
     Eval(Expr),
+    /// `on EVENTS { … }`: sets the lease's handlers (`None`: clears them).
+    On(Events, Option<Handler>),
+    /// `execute ("PROGRAM", ARG...);`.
+    Execute {
+        /// The program (argv\[0\], looked up in `PATH`).
+        program: Vec<u8>,
+        /// Data expressions, one per argument.
+        args: Vec<Expr>,
+    },
 }
 
 /// The value of an option statement.
