@@ -228,6 +228,25 @@ pub struct ClassDecl {
     pub subclasses: HashMap<Vec<u8>, Subclass>,
 }
 
+/// Bounds on the programs `execute` statements run (`option pxe-suite.execute-timeout S;`,
+/// `option pxe-suite.execute-output N;` at the global scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteLimits {
+    /// Seconds before the program (and its process group) is killed.
+    pub timeout_secs: u32,
+    /// Bytes of its standard output and error kept and logged.
+    pub output_bytes: u32,
+}
+
+impl Default for ExecuteLimits {
+    fn default() -> Self {
+        ExecuteLimits {
+            timeout_secs: 30,
+            output_bytes: 4096,
+        }
+    }
+}
+
 /// The compiled configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -252,6 +271,8 @@ pub struct Config {
     /// The per-client flood limit (`option pxe-suite.flood-limit N;` and
     /// `option pxe-suite.flood-hold S;` at the global scope), `None` when set to 0.
     pub flood: Option<crate::lease::FloodLimit>,
+    /// How long programs run by `execute` may take and how much of their output is logged.
+    pub execute: ExecuteLimits,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,
