@@ -653,6 +653,27 @@ option pxe-suite.flood-hold code 2 = unsigned integer 32;
 ";
 
 #[test]
+fn execute_limits_from_the_configuration() {
+    use crate::model::ExecuteLimits;
+    assert_eq!(config(BASIC).execute, ExecuteLimits::default());
+    let set = format!(
+        "option space pxe-suite;
+option pxe-suite.execute-timeout code 3 = unsigned integer 32;
+option pxe-suite.execute-output code 4 = unsigned integer 32;
+option pxe-suite.execute-timeout 5;
+option pxe-suite.execute-output 100;
+{BASIC}"
+    );
+    assert_eq!(
+        config(&set).execute,
+        ExecuteLimits {
+            timeout_secs: 5,
+            output_bytes: 100
+        }
+    );
+}
+
+#[test]
 fn flood_limit_from_the_configuration() {
     use crate::lease::FloodLimit;
     assert_eq!(

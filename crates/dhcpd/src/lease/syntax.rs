@@ -274,8 +274,9 @@ impl Parser<'_, '_, '_> {
                     self.skip_to_semi();
                 }
                 Tok::Kw("on") => {
-                    // `on expiry { … }` / `on release { … }`: statements of `on commit`
-                    // configurations, which this server does not run.
+                    // `on expiry { … }` / `on release { … }` as ISC writes them: this
+                    // server keeps a lease's handlers in memory only (set again when the
+                    // client renews).
                     seenbit = 0;
                     self.skip_to_rbrace(0);
                 }
