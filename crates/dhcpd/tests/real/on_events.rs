@@ -1,7 +1,9 @@
-//! `on commit` / `on release` with `execute()` (issue 15 part 2), as MAAS uses them: ISC's
-//! dhclient gets a lease and the commit hook sees its address and MAC; `dhclient -r` runs the
-//! release hook; a hook that outlives its timeout is killed and logged while another client
-//! is served.
+//! `on commit` / `on release` / `on expiry` with `execute()` (issue 15 part 2), as MAAS uses
+//! them: ISC's dhclient gets a lease and the commit hook sees its address and MAC;
+//! `dhclient -r` runs the release hook; a hook that outlives its timeout is killed and logged
+//! while another client is served; side by side with ISC dhcpd, the same requests give the
+//! hooks the same arguments and the same exit-status lines, and a lease that runs out runs
+//! the same expiry hook.
 
 use std::path::Path;
 use std::time::Duration;
@@ -220,4 +222,136 @@ on commit {{
         server.log()
     );
     assert!(!read().contains("end "), "{:?}", read());
+}
+
+#[test]
+fn r15_hooks_get_the_arguments_and_statuses_isc_gives_them() {
+    use crate::side_by_side::{Which, replies};
+    let lab = Lab::new();
+    lab.client_addresses();
+    let hook = lab.path("hook.sh");
+    let calls = lab.path("calls.txt");
+    script(&hook, &format!("echo \"$@\" >> {}", calls.display()));
+    let fail = lab.path("fail.sh");
+    script(&fail, "exit 3");
+    let net = format!("10.199.{}", lab.net);
+    let (hook, fail, missing) = (
+        hook.display(),
+        fail.display(),
+        lab.path("missing.sh").display().to_string(),
+    );
+    let conf = format!(
+        "authoritative;
+default-lease-time 600;
+max-lease-time 600;
+subnet {net}.0 netmask 255.255.255.0 {{ range {net}.10 {net}.30; }}
+on commit {{
+  set clhw = binary-to-ascii (16, 8, \":\", substring (hardware, 1, 6));
+  set clip = binary-to-ascii (10, 8, \".\", leased-address);
+  set cllt = binary-to-ascii (10, 32, \"\", encode-int (lease-time, 32));
+  set clht = pick-first-value (option agent.remote-id, option host-name, \"\");
+  execute (\"{hook}\", \"commit\", clip, clhw, cllt, clht, 61:62:00:63, \"\");
+  execute (\"{hook}\", \"never\", option domain-name);
+  execute (\"{fail}\", \"x\");
+  execute (\"{missing}\");
+}}
+on release {{
+  execute (\"{hook}\", \"release\", binary-to-ascii (10, 8, \".\", leased-address),
+           binary-to-ascii (16, 8, \":\", substring (hardware, 1, 6)));
+}}
+"
+    );
+    let packets = [
+        "DISCOVER mac=52:54:00:99:15:01 host=node1".to_string(),
+        format!("REQUEST mac=52:54:00:99:15:01 req={net}.10 host=node1"),
+        format!("REQUEST mac=52:54:00:99:15:02 req={net}.11"),
+        format!("RELEASE mac=52:54:00:99:15:01 ci={net}.10"),
+    ];
+    // What each server's hooks wrote, and its lines about them.
+    let run = |which: Which, tag: &str, log: &str| {
+        let _ = std::fs::remove_file(&calls);
+        let answered = replies(&lab, &which, &conf, &packets, tag);
+        let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+        let text = std::fs::read_to_string(lab.path(log)).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("exit status") || l.starts_with("Unable to execute"))
+            .map(str::to_owned)
+            .collect();
+        (answered, calls, lines)
+    };
+    let theirs = run(Which::Isc, "isc-hooks", "isc.log");
+    let ours = run(Which::Ours, "ours-hooks", "dhcpd.log");
+    let want = format!(
+        "commit {net}.10 52:54:0:99:15:1 600 node1 ab \n\
+         commit {net}.11 52:54:0:99:15:2 600  ab \n\
+         release {net}.10 52:54:0:99:15:1\n"
+    );
+    assert_eq!(theirs.1, want, "ISC's hooks, as this test expects them");
+    assert_eq!(ours.1, theirs.1, "the hooks' arguments differ from ISC's");
+    assert_eq!(
+        ours.2, theirs.2,
+        "the lines about exit statuses differ from ISC's"
+    );
+    assert_eq!(ours.0, theirs.0, "the replies differ from ISC's");
+}
+
+#[test]
+fn r15_expiry_runs_when_the_lease_ends_as_with_isc() {
+    use crate::side_by_side::{Which, start};
+    let busybox = need("busybox", "busybox");
+    let lab = Lab::new();
+    lab.set_client_mac("52:54:00:42:00:07");
+    let hook = lab.path("hook.sh");
+    let calls = lab.path("calls.txt");
+    script(&hook, &format!("echo \"$@\" >> {}", calls.display()));
+    let conf = format!(
+        "authoritative;
+min-lease-time 6;
+default-lease-time 6;
+max-lease-time 6;
+subnet 10.199.{n}.0 netmask 255.255.255.0 {{ range {lo} {hi}; }}
+on expiry {{
+  execute (\"{hook}\", \"expiry\", binary-to-ascii (10, 8, \".\", leased-address),
+           binary-to-ascii (16, 8, \":\", substring (hardware, 1, 6)));
+}}
+",
+        n = lab.net,
+        lo = lab.ip(10),
+        hi = lab.ip(20),
+        hook = hook.display(),
+    );
+    let want = format!("expiry {} 52:54:0:42:0:7\n", lab.ip(10));
+    for which in [Which::Isc, Which::Ours] {
+        let _ = std::fs::remove_file(&calls);
+        let server = start(&lab, &which, &conf);
+        // udhcpc -q leaves without releasing: the lease runs out after 6 s.
+        let out = lab
+            .cmd(&lab.cli, &busybox)
+            .args([
+                "udhcpc",
+                "-q",
+                "-f",
+                "-n",
+                "-t",
+                "4",
+                "-T",
+                "2",
+                "-i",
+                "c0",
+                "-s",
+                "/bin/true",
+            ])
+            .output()
+            .unwrap();
+        let read = || std::fs::read_to_string(&calls).unwrap_or_default();
+        assert!(
+            wait_for(WAIT, || read() == want),
+            "{:?} instead of {want:?}\nudhcpc: {}\nserver:\n{}",
+            read(),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+        drop(server);
+    }
 }
