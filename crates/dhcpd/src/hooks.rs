@@ -63,24 +63,31 @@ impl HookRunner {
         Ok((HookRunner { tx }, worker))
     }
 
-    /// Queue `hook` (a hook with a NULL argument is only logged, at debug, as ISC does).
-    pub fn submit(&self, hook: Hook, limits: ExecuteLimits) {
+    /// Queue `hook`; `false` when it will not run: a NULL argument (logged at debug, as
+    /// ISC does), or a full queue (logged with the program, event and lease).
+    pub fn submit(&self, hook: Hook, limits: ExecuteLimits) -> bool {
         if let Err(n) = &hook.call.args {
             tracing::debug!("execute: bad arg {n}");
-            return;
+            return false;
         }
         match self.tx.try_send(Job { hook, limits }) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(job)) => tracing::error!(
-                "execute: queue full ({HOOK_QUEUE} waiting): {} {} not run",
-                program_text(&job.hook),
-                what_for(&job.hook)
-            ),
-            Err(mpsc::TrySendError::Disconnected(job)) => tracing::error!(
-                "execute: worker stopped: {} {} not run",
-                program_text(&job.hook),
-                what_for(&job.hook)
-            ),
+            Ok(()) => true,
+            Err(mpsc::TrySendError::Full(job)) => {
+                tracing::error!(
+                    "execute: queue full ({HOOK_QUEUE} waiting): {} {} not run",
+                    program_text(&job.hook),
+                    what_for(&job.hook)
+                );
+                false
+            }
+            Err(mpsc::TrySendError::Disconnected(job)) => {
+                tracing::error!(
+                    "execute: worker stopped: {} {} not run",
+                    program_text(&job.hook),
+                    what_for(&job.hook)
+                );
+                false
+            }
         }
     }
 }
@@ -337,6 +344,59 @@ mod tests {
         let ran = execute(&[b"/nonexistent/hook".to_vec()], LIMITS);
         assert!(
             matches!(ran.ended, Ended::NotStarted(ref e) if e.kind() == std::io::ErrorKind::NotFound)
+        );
+    }
+
+    fn hook(argv: &[&str], lease: [u8; 4]) -> Hook {
+        Hook {
+            event: Some(crate::decide::LeaseEvent::Commit),
+            lease: Some(std::net::Ipv4Addr::from(lease)),
+            call: crate::eval::ExecCall {
+                program: argv[0].as_bytes().to_vec(),
+                args: Ok(argv[1..].iter().map(|a| a.as_bytes().to_vec()).collect()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_hook_and_names_its_lease() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let buf = pxe_daemon::logging::capture::Capture::default();
+        let layer = pxe_daemon::logging::message_only_layer(buf.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let accepted = tracing::subscriber::with_default(subscriber, || {
+            let (runner, worker) = HookRunner::start().expect("worker");
+            // The worker is busy with the first for a second; the queue fills behind it.
+            let mut accepted = vec![runner.submit(hook(&["sleep", "1"], [10, 0, 0, 1]), LIMITS)];
+            std::thread::sleep(Duration::from_millis(200));
+            for i in 0..HOOK_QUEUE + 1 {
+                accepted.push(runner.submit(hook(&["true"], [10, 0, 1, i as u8]), LIMITS));
+            }
+            let bad = Hook {
+                call: crate::eval::ExecCall {
+                    program: b"true".to_vec(),
+                    args: Err(2),
+                },
+                ..hook(&["true"], [10, 0, 2, 1])
+            };
+            accepted.push(runner.submit(bad, LIMITS));
+            drop(runner);
+            worker.join().expect("worker ends once the queue is run");
+            accepted
+        });
+        assert!(accepted[0], "the first is taken");
+        assert_eq!(accepted.iter().filter(|a| !**a).count(), 2, "{accepted:?}");
+        assert_eq!(
+            accepted.last(),
+            Some(&false),
+            "a NULL argument: nothing runs"
+        );
+        let text = buf.text();
+        assert!(
+            text.contains(&format!(
+                "execute: queue full ({HOOK_QUEUE} waiting): true (on commit for lease 10.0.1.64) not run"
+            )),
+            "{text}"
         );
     }
 
