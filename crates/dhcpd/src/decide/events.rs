@@ -109,32 +109,39 @@ pub fn expire(cfg: &Config, lease: &Lease, now: Time) -> Option<Expired> {
     if lease.state != BindingState::Active || lease.state_at(now) == BindingState::Active {
         return None;
     }
-    let mut run = HandlerRun::default();
-    if let Some(handler) = &lease.on.expiry {
-        let env = Env {
-            cfg,
-            req: None,
-            known: false,
-            lease: Some(lease),
-            static_lease: false,
-            host: None,
-            classes: &[],
-            now,
-        };
-        let mut vars = super::ack::lease_bindings(lease);
-        let mut st = OptionState::new();
-        let mut on = lease.on.clone();
-        run = run_handler(
-            &env,
-            handler,
-            LeaseEvent::Expiry,
-            (&mut st, &mut vars),
-            &mut on,
-        );
-    }
+    let run = run_expiry(cfg, lease, now);
     Some(Expired {
         lease: lease.settled(now),
         hooks: run.hooks,
         log: run.logs,
     })
+}
+
+/// The lease's `on expiry` statements, run without a packet (ISC's
+/// `make_binding_state_transition` when an active lease leaves `active` for anything but
+/// `released`: it ran out, or was abandoned).
+pub(super) fn run_expiry(cfg: &Config, lease: &Lease, now: Time) -> HandlerRun {
+    let Some(handler) = &lease.on.expiry else {
+        return HandlerRun::default();
+    };
+    let env = Env {
+        cfg,
+        req: None,
+        known: false,
+        lease: Some(lease),
+        static_lease: false,
+        host: None,
+        classes: &[],
+        now,
+    };
+    let mut vars = super::ack::lease_bindings(lease);
+    let mut st = OptionState::new();
+    let mut on = lease.on.clone();
+    run_handler(
+        &env,
+        handler,
+        LeaseEvent::Expiry,
+        (&mut st, &mut vars),
+        &mut on,
+    )
 }

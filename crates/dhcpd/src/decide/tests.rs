@@ -1265,6 +1265,23 @@ fn maas_notifications_on_commit_release_and_expiry() {
 }
 
 #[test]
+fn a_declined_lease_runs_its_expiry_handler() {
+    // ISC's abandon_lease moves the lease out of `active`: its on-expiry statements run.
+    expect![[r#"
+        Ack
+            commit 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "commit" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10" "--lease-time" "600" "--hostname" ""
+        Declined { found: true }
+            expiry 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "expiry" "--mac" "" "--ip-family" "ipv4" "--ip" "10.0.0.10"
+    "#]].assert_eq(&hooks(
+        MAAS_EVENTS,
+        "REQUEST req=10.0.0.10
+         DECLINE req=10.0.0.10
+         +700
+         EXPIRE",
+    ));
+}
+
+#[test]
 fn commit_variables_stay_with_the_lease() {
     let cfg = config(MAAS_EVENTS);
     let table = LeaseTable::new();

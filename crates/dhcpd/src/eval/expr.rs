@@ -312,10 +312,14 @@ impl Env<'_> {
                 Val::Data(out.get(sid, code)?.to_vec())
             }
             Expr::Hardware => {
-                // The packet's, else (an expiry has no packet) the lease's, as ISC.
+                // The packet's, else (an expiry has no packet) the lease's, as ISC: empty
+                // for a lease without one (an abandoned lease).
                 let hw = match self.req {
                     Some(req) => req.hardware(),
-                    None => self.lease?.hardware.clone()?,
+                    None => match &self.lease?.hardware {
+                        Some(hw) => hw.clone(),
+                        None => return Some(Val::Data(Vec::new())),
+                    },
                 };
                 let mut v = vec![hw.htype];
                 v.extend_from_slice(&hw.addr);

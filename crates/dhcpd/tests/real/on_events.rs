@@ -259,6 +259,10 @@ on release {{
   execute (\"{hook}\", \"release\", binary-to-ascii (10, 8, \".\", leased-address),
            binary-to-ascii (16, 8, \":\", substring (hardware, 1, 6)));
 }}
+on expiry {{
+  execute (\"{hook}\", \"expiry\", binary-to-ascii (10, 8, \".\", leased-address),
+           binary-to-ascii (16, 8, \":\", substring (hardware, 1, 6)));
+}}
 "
     );
     let packets = [
@@ -266,6 +270,8 @@ on release {{
         format!("REQUEST mac=52:54:00:99:15:01 req={net}.10 host=node1"),
         format!("REQUEST mac=52:54:00:99:15:02 req={net}.11"),
         format!("RELEASE mac=52:54:00:99:15:01 ci={net}.10"),
+        // An abandoned lease leaves `active`: its expiry handler runs, without a MAC.
+        format!("DECLINE mac=52:54:00:99:15:02 req={net}.11"),
     ];
     // What each server's hooks wrote, and its lines about them.
     let run = |which: Which, tag: &str, log: &str| {
@@ -285,7 +291,8 @@ on release {{
     let want = format!(
         "commit {net}.10 52:54:0:99:15:1 600 node1 ab \n\
          commit {net}.11 52:54:0:99:15:2 600  ab \n\
-         release {net}.10 52:54:0:99:15:1\n"
+         release {net}.10 52:54:0:99:15:1\n\
+         expiry {net}.11 \n"
     );
     assert_eq!(theirs.1, want, "ISC's hooks, as this test expects them");
     assert_eq!(ours.1, theirs.1, "the hooks' arguments differ from ISC's");
