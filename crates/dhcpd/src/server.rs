@@ -134,12 +134,33 @@ pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTabl
     let mut kept = Vec::with_capacity(file.leases.len());
     for l in &file.leases {
         if cfg.pool_of(l.ip).is_some() {
-            kept.push(l.clone());
+            let mut l = l.clone();
+            for events in l.attach_handlers(&cfg.handlers) {
+                log.push(format!(
+                    "lease {}: its {} statements are not in the configuration: dropped",
+                    l.ip,
+                    events_text(events)
+                ));
+            }
+            kept.push(l);
         } else {
             log.push(format!("lease {}: no subnet.", l.ip));
         }
     }
     (LeaseTable::from_leases(kept), log)
+}
+
+/// `on expiry or release`, as the lease file names the events of a block.
+fn events_text(events: crate::model::Events) -> String {
+    let names: Vec<&str> = [
+        (events.commit, "commit"),
+        (events.expiry, "expiry"),
+        (events.release, "release"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    format!("on {}", names.join(" or "))
 }
 
 /// Control messages for a running server (the binary sends them on signals).
@@ -746,6 +767,16 @@ async fn serve<S: LeaseStore>(
         hooks,
         expiring: BTreeSet::new(),
     };
+    // Leases read with `on expiry` statements expire through the timer too.
+    let with_expiry: Vec<Lease> = core
+        .table
+        .iter()
+        .filter(|l| l.on.expiry.is_some())
+        .cloned()
+        .collect();
+    for l in &with_expiry {
+        core.note_expiry(l);
+    }
     let committer = std::thread::Builder::new()
         .name("lease-committer".into())
         .spawn(move || {

@@ -533,6 +533,19 @@ impl Builder<'_> {
         }
     }
 
+    /// The handler of an `on` block, indexed by its text for leases read from a file.
+    fn handler(&mut self, body: &[Stmt]) -> Handler {
+        let text = crate::conf::print::statements(body, 4);
+        let handler = Handler::new(self.exec_list(body), text.clone());
+        if let Some(t) = text {
+            self.cfg
+                .handlers
+                .entry(t)
+                .or_insert_with(|| handler.clone());
+        }
+        handler
+    }
+
     fn exec_list(&mut self, stmts: &[Stmt]) -> Vec<Exec> {
         stmts.iter().flat_map(|s| self.exec(s, false)).collect()
     }
@@ -603,7 +616,7 @@ impl Builder<'_> {
             Stmt::Return(e) => Exec::Return(e.clone()),
             Stmt::Log { priority, expr } => Exec::Log(priority.clone(), expr.clone()),
             Stmt::On { events, body } => {
-                let handler = (!body.is_empty()).then(|| Handler(self.exec_list(body).into()));
+                let handler = (!body.is_empty()).then(|| self.handler(body));
                 Exec::On(
                     Events::from_names(events.iter().map(String::as_str)),
                     handler,

@@ -37,18 +37,36 @@ impl Events {
 /// The statements of an `on` block. Leases share them; two handlers are the same when they
 /// are the same block of the same configuration.
 #[derive(Debug, Clone)]
-pub struct Handler(pub Arc<[Exec]>);
+pub struct Handler {
+    stmts: Arc<[Exec]>,
+    /// The statements as text (`conf::print`), written into the lease file; `None` for
+    /// statements that are not printed.
+    text: Option<Arc<str>>,
+}
 
 impl Handler {
+    /// A handler running `stmts`, written to lease files as `text`.
+    pub fn new(stmts: Vec<Exec>, text: Option<String>) -> Handler {
+        Handler {
+            stmts: stmts.into(),
+            text: text.map(Arc::from),
+        }
+    }
+
     /// The statements to run.
     pub fn stmts(&self) -> &[Exec] {
-        &self.0
+        &self.stmts
+    }
+
+    /// The statements as the lease file holds them.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 }
 
 impl PartialEq for Handler {
     fn eq(&self, other: &Handler) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.stmts, &other.stmts)
     }
 }
 
@@ -92,7 +110,7 @@ mod tests {
     use super::*;
 
     fn handler() -> Handler {
-        Handler(Arc::from(vec![Exec::Break]))
+        Handler::new(vec![Exec::Break], None)
     }
 
     #[test]

@@ -273,6 +273,9 @@ pub struct Config {
     pub flood: Option<crate::lease::FloodLimit>,
     /// How long programs run by `execute` may take and how much of their output is logged.
     pub execute: ExecuteLimits,
+    /// The `on` blocks by their text (`conf::print`), to give leases read from a file the
+    /// handlers written with them.
+    pub handlers: HashMap<String, Handler>,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,

@@ -75,7 +75,7 @@ fn dhclient_files(lab: &Lab) {
 }
 
 #[test]
-fn r15_commit_and_release_run_their_programs_for_dhclient() {
+fn r15_commit_and_release_run_their_programs_for_dhclient_across_a_restart() {
     let dhclient = need("dhclient", "isc-dhcp-client");
     let lab = Lab::new();
     lab.set_client_mac("52:54:00:42:00:05");
@@ -97,10 +97,16 @@ fn r15_commit_and_release_run_their_programs_for_dhclient() {
         client.log(),
         server.log()
     );
-    // The lease was on disk before the hook ran.
+    // The lease was on disk before the hook ran, with its release statements.
     let table = lab.leases();
-    assert!(table.get(lab.ip(10)).is_some(), "{}", server.log());
+    let on_disk = table.get(lab.ip(10)).expect("lease on disk");
+    assert_eq!(on_disk.stored_on.len(), 1, "{on_disk:?}");
     drop(client);
+    // A restart: the release statements come back from the lease file.
+    let mut server = server;
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0), "{}", server.log());
+    let server = lab.start_ours(&notify_conf(&lab, &hook), &[]);
     let a = dhclient_args(&lab, &["-r", "-v"]);
     let argv: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = lab.cmd(&lab.cli, &dhclient).args(&argv).output().unwrap();

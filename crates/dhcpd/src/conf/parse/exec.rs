@@ -607,7 +607,7 @@ impl Parser<'_, '_, '_> {
 
     /// `on EVENT [or EVENT]... { statements }` or, with no statements, `on EVENT;`
     /// (`parse_on_statement`). `transmission` is accepted and never fires on a server.
-    fn on_statement(&mut self) -> Result<Stmt, Lose> {
+    pub(crate) fn on_statement(&mut self) -> Result<Stmt, Lose> {
         let mut events = Vec::new();
         let after = loop {
             let t = self.next();
