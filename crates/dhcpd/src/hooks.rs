@@ -104,7 +104,7 @@ fn what_for(hook: &Hook) -> String {
         .map_or_else(String::new, |e| format!("on {} ", e.name()));
     match hook.lease {
         Some(ip) => format!("({event}for lease {ip})"),
-        None => format!("({event}without a lease)").replace("( ", "("),
+        None => format!("({event}without a lease)"),
     }
 }
 

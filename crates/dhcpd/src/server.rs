@@ -18,6 +18,12 @@
 //! the queue growing. A failed commit leaves the file as it was (or rewrites it from the
 //! durable table) before any further reply that needs the disk leaves.
 //!
+//! Programs that `execute` statements ask for ([`crate::hooks`]) go to their own worker:
+//! those of a lease-changing outcome (`on commit`, `on release`) from the committer, once
+//! the leases are on disk and the reply has left; the others at once. Leases with an `on
+//! expiry` handler are kept in an index by end time, and expired (written, then their
+//! programs run) by a timer each second.
+//!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
 
