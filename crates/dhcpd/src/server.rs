@@ -18,9 +18,8 @@
 //! the queue growing. A failed commit leaves the file as it was (or rewrites it from the
 //! durable table) before any further reply that needs the disk leaves.
 //!
-//! Programs that `execute` statements ask for ([`crate::hooks`]) go to their own worker:
-//! those of a lease-changing outcome (`on commit`, `on release`) from the committer, once
-//! the leases are on disk and the reply has left; the others at once. Leases with an `on
+//! Programs that `execute` statements ask for ([`crate::hooks`]) go to their own worker from
+//! the committer, once the leases queued before them are on disk and their reply has left. Leases with an `on
 //! expiry` handler are kept in an index by end time, and expired (written, then their
 //! programs run) by a timer each second.
 //!
@@ -334,7 +333,9 @@ fn committer<S: LeaseStore>(
             };
             match committed {
                 Ok(()) => {
-                    metrics.count(Event::Commit(leases.len()));
+                    if !leases.is_empty() {
+                        metrics.count(Event::Commit(leases.len()));
+                    }
                     {
                         // The batch's lines in one write, before its replies leave.
                         let _held = pxe_daemon::logging::hold();
@@ -501,7 +502,6 @@ struct Core {
     sender: Sender,
     metrics: Arc<Metrics>,
     ifaces: Vec<Iface>,
-    hooks: HookRunner,
     /// Leases with an `on expiry` handler, by end time (entries of leases renewed since
     /// are stale and skipped).
     expiring: BTreeSet<(Time, Ipv4Addr)>,
@@ -565,8 +565,19 @@ impl Core {
             if let Some(b) = &o.boot {
                 record_boot(self.opts.state.as_ref(), b);
             }
-            for h in o.hooks {
-                self.hooks.submit(h, self.cfg.execute);
+            if !o.hooks.is_empty() {
+                // Through the committer all the same, behind what is on its way to the disk
+                // (a renewal answered from the table follows its lease's first commit).
+                jobs.push(Job {
+                    leases: Vec::new(),
+                    log: Vec::new(),
+                    exchange,
+                    reply: None,
+                    boot: None,
+                    hooks: o.hooks,
+                    limits: self.cfg.execute,
+                    received,
+                });
             }
         } else {
             jobs.push(Job {
@@ -761,8 +772,7 @@ async fn serve<S: LeaseStore>(
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
     let durable = table.clone();
-    let (hooks, hook_worker) = HookRunner::start()?;
-    let committer_hooks = hooks.clone();
+    let (committer_hooks, hook_worker) = HookRunner::start()?;
     let mut core = Core {
         opts,
         cfg: Arc::new(config),
@@ -770,7 +780,6 @@ async fn serve<S: LeaseStore>(
         sender: sender.try_clone()?,
         metrics,
         ifaces: crate::net::interfaces().unwrap_or_default(),
-        hooks,
         expiring: BTreeSet::new(),
     };
     // Leases read with `on expiry` statements expire through the timer too.
@@ -861,7 +870,6 @@ async fn serve<S: LeaseStore>(
     let _ = tokio::task::spawn_blocking(move || committer.join()).await;
     core.write_metrics();
     // The programs already queued still run (each within its timeout).
-    drop(core);
     let _ = tokio::task::spawn_blocking(move || hook_worker.join()).await;
     Ok(())
 }
