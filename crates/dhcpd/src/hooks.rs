@@ -18,7 +18,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::decide::Hook;
+use crate::metrics::{Event, Metrics};
 use crate::model::ExecuteLimits;
+use std::sync::Arc;
 
 /// Hooks that may wait for the worker; more are dropped.
 pub const HOOK_QUEUE: usize = 64;
@@ -47,20 +49,24 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct HookRunner {
     tx: mpsc::SyncSender<Job>,
+    metrics: Arc<Metrics>,
 }
 
 impl HookRunner {
     /// Start the worker thread; it stops when every runner is dropped and the queue is run.
-    pub fn start() -> std::io::Result<(HookRunner, std::thread::JoinHandle<()>)> {
+    pub fn start(
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(HookRunner, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::sync_channel::<Job>(HOOK_QUEUE);
+        let counted = metrics.clone();
         let worker = std::thread::Builder::new()
             .name("execute".into())
             .spawn(move || {
                 for job in rx {
-                    run(&job.hook, job.limits);
+                    counted.count(Event::Execute(run(&job.hook, job.limits)));
                 }
             })?;
-        Ok((HookRunner { tx }, worker))
+        Ok((HookRunner { tx, metrics }, worker))
     }
 
     /// Queue `hook`; `false` when it will not run: a NULL argument (logged at debug, as
@@ -68,11 +74,13 @@ impl HookRunner {
     pub fn submit(&self, hook: Hook, limits: ExecuteLimits) -> bool {
         if let Err(n) = &hook.call.args {
             tracing::debug!("execute: bad arg {n}");
+            self.metrics.count(Event::Execute("bad_arg"));
             return false;
         }
         match self.tx.try_send(Job { hook, limits }) {
             Ok(()) => true,
             Err(mpsc::TrySendError::Full(job)) => {
+                self.metrics.count(Event::Execute("dropped"));
                 tracing::error!(
                     "execute: queue full ({HOOK_QUEUE} waiting): {} {} not run",
                     program_text(&job.hook),
@@ -151,10 +159,11 @@ fn execute(argv: &[Vec<u8>], limits: ExecuteLimits) -> Ran {
     }
 }
 
-/// Run one hook and log what happened, in ISC's words where ISC has them.
-fn run(hook: &Hook, limits: ExecuteLimits) {
+/// Run one hook and log what happened, in ISC's words where ISC has them; returns how it
+/// ended, for the metrics.
+fn run(hook: &Hook, limits: ExecuteLimits) -> &'static str {
     let Some(argv) = hook.call.argv() else {
-        return;
+        return "bad_arg";
     };
     let prog = program_text(hook);
     for (i, a) in argv.iter().enumerate() {
@@ -164,6 +173,12 @@ fn run(hook: &Hook, limits: ExecuteLimits) {
         );
     }
     let ran = execute(&argv, limits);
+    let outcome = match &ran.ended {
+        Ended::NotStarted(_) => "not_started",
+        Ended::Killed(_) => "killed",
+        Ended::Exited(0) => "ok",
+        Ended::Exited(_) => "failed",
+    };
     let status = match ran.ended {
         Ended::NotStarted(e) => {
             tracing::error!(
@@ -189,6 +204,7 @@ fn run(hook: &Hook, limits: ExecuteLimits) {
     if status != 0 {
         tracing::error!("execute: {prog} exit status {status}");
     }
+    outcome
 }
 
 /// Start the program in its own process group, its output into one pipe read by a
@@ -365,9 +381,14 @@ mod tests {
         let layer = pxe_daemon::logging::message_only_layer(buf.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         let accepted = tracing::subscriber::with_default(subscriber, || {
-            let (runner, worker) = HookRunner::start().expect("worker");
+            let metrics = Arc::new(Metrics::default());
+            let (runner, worker) = HookRunner::start(metrics.clone()).expect("worker");
             // The worker is busy with the first for a second; the queue fills behind it.
-            let mut accepted = vec![runner.submit(hook(&["sleep", "1"], [10, 0, 0, 1]), LIMITS)];
+            let slow = ExecuteLimits {
+                timeout_secs: 10,
+                ..LIMITS
+            };
+            let mut accepted = vec![runner.submit(hook(&["sleep", "1"], [10, 0, 0, 1]), slow)];
             std::thread::sleep(Duration::from_millis(200));
             for i in 0..HOOK_QUEUE + 1 {
                 accepted.push(runner.submit(hook(&["true"], [10, 0, 1, i as u8]), LIMITS));
@@ -382,6 +403,14 @@ mod tests {
             accepted.push(runner.submit(bad, LIMITS));
             drop(runner);
             worker.join().expect("worker ends once the queue is run");
+            let text = metrics.render();
+            for counted in [
+                format!("dhcpd_execute_total{{outcome=\"ok\"}} {}", HOOK_QUEUE + 1),
+                "dhcpd_execute_total{outcome=\"dropped\"} 1".to_string(),
+                "dhcpd_execute_total{outcome=\"bad_arg\"} 1".to_string(),
+            ] {
+                assert!(text.contains(&counted), "{counted}\n{text}");
+            }
             accepted
         });
         assert!(accepted[0], "the first is taken");

@@ -772,7 +772,7 @@ async fn serve<S: LeaseStore>(
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
     let durable = table.clone();
-    let (committer_hooks, hook_worker) = HookRunner::start()?;
+    let (committer_hooks, hook_worker) = HookRunner::start(metrics.clone())?;
     let mut core = Core {
         opts,
         cfg: Arc::new(config),
