@@ -124,6 +124,7 @@ mod tests {
             reason: Reason::Offer,
             log: Vec::new(),
             boot: None,
+            hooks: Vec::new(),
         };
         let ex = Exchange::of(&req, &outcome);
         let json = capture(pxe_daemon::LogFormat::Json, false, &ex);

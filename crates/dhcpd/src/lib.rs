@@ -5,7 +5,8 @@
 //! (request, lease table and time in; reply, lease changes and reason out), with `eval` for
 //! ISC's expressions and statements; `lease` is the `dhcpd.leases` format, the lease table
 //! and the stores; `wire` turns bytes into requests and replies into bytes; `net`, `server`
-//! and `app` are the thin tokio shell (logging, metrics and signals from `pxe_daemon`).
+//! and `app` are the thin tokio shell (logging, metrics and signals from `pxe_daemon`);
+//! `hooks` runs the programs `execute` statements ask for, off the packet path.
 //! `cli` is ISC's command line, `check` its `-t`.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod decide;
 pub mod eval;
 pub mod exchange;
+pub mod hooks;
 pub mod lease;
 pub mod manual;
 pub mod metrics;

@@ -147,6 +147,14 @@ pub fn manual() -> Manual {
                      at the global scope",
                 ),
                 (
+                    "execute()",
+                    "programs that on commit, on release and on expiry run with execute() wait \
+                     in a queue of 64 (a full queue drops one, logged) for one worker, run \
+                     after the lease is on disk, and are killed with their process group after \
+                     30 seconds (option pxe-suite.execute-timeout S); the first 4096 bytes of \
+                     their output are logged (option pxe-suite.execute-output N)",
+                ),
+                (
                     "DHCPDECLINE",
                     "honoured only from the lease's owner, for the address it holds or was just \
                      offered, once per client per minute; others are logged and ignored",

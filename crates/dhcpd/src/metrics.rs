@@ -12,6 +12,9 @@ use pxe_daemon::metrics::{Counter, Family, Gauge, Histogram, Registry, latency_h
 /// A DHCP message type as a label: `type="discover"`, … `type="bootrequest"` for BOOTP.
 type TypeLabel = [(&'static str, &'static str); 1];
 
+/// How a program run by `execute()` ended, as a label: `outcome="killed"`.
+type OutcomeLabel = [(&'static str, &'static str); 1];
+
 /// A pool as a label: `pool="10.0.0.0/24#0"`.
 type PoolLabel = [(&'static str, String); 1];
 
@@ -49,6 +52,7 @@ pub struct Metrics {
     latency: Histogram,
     reloads: Counter,
     reload_errors: Counter,
+    executed: Family<OutcomeLabel, Counter>,
     pool_active: Family<PoolLabel, Gauge>,
     pool_size: Family<PoolLabel, Gauge>,
 }
@@ -79,6 +83,9 @@ pub enum Event {
     Latency(Duration),
     /// A reload (`true`: applied).
     Reload(bool),
+    /// A program `execute()` asked for: `ok`, `failed` (a non-zero status), `killed` (past
+    /// its timeout), `not_started`, `dropped` (queue full) or `bad_arg` (not run).
+    Execute(&'static str),
 }
 
 impl Default for Metrics {
@@ -97,6 +104,7 @@ impl Default for Metrics {
             latency: latency_histogram(),
             reloads: Counter::default(),
             reload_errors: Counter::default(),
+            executed: Family::default(),
             pool_active: Family::default(),
             pool_size: Family::default(),
             registry: Registry::default(),
@@ -176,6 +184,11 @@ impl Metrics {
             self.latency.clone(),
         );
         r.register(
+            "dhcpd_execute",
+            "Programs run by execute() (on commit, release, expiry), by how they ended",
+            self.executed.clone(),
+        );
+        r.register(
             "dhcpd_pool_leases_active",
             "Active leases per pool",
             self.pool_active.clone(),
@@ -227,6 +240,9 @@ impl Metrics {
             Event::Reload(false) => {
                 self.reload_errors.inc();
             }
+            Event::Execute(outcome) => {
+                self.executed.get_or_create(&[("outcome", outcome)]).inc();
+            }
         }
     }
 
@@ -268,6 +284,7 @@ mod tests {
         m.count(Event::Sent(Some(5)));
         m.count(Event::Commit(3));
         m.count(Event::Latency(Duration::from_micros(700)));
+        m.count(Event::Execute("killed"));
         m.set_pools(vec![("10.0.0.0/24#0".into(), 2, 11)]);
         let t = m.render();
         assert!(
@@ -280,6 +297,10 @@ mod tests {
         );
         assert!(t.contains("dhcpd_sent_total{type=\"ack\"} 1"), "{t}");
         assert!(t.contains("dhcpd_leases_committed_total 3"), "{t}");
+        assert!(
+            t.contains("dhcpd_execute_total{outcome=\"killed\"} 1"),
+            "{t}"
+        );
         assert!(
             t.contains("dhcpd_reply_latency_seconds_bucket{le=\"0.0005\"} 0"),
             "{t}"

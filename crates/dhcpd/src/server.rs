@@ -18,10 +18,16 @@
 //! the queue growing. A failed commit leaves the file as it was (or rewrites it from the
 //! durable table) before any further reply that needs the disk leaves.
 //!
+//! Programs that `execute` statements ask for ([`crate::hooks`]) go to their own worker from
+//! the committer, once the leases queued before them are on disk and their reply has left. Leases with an `on
+//! expiry` handler are kept in an index by end time, and expired (written, then their
+//! programs run) by a timer each second.
+//!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
 
 use crate::exchange::Exchange;
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,10 +38,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::conf::{Output, ParseOptions, parse_file};
-use crate::decide::{BootNote, Dest, decide, pool_usage};
+use crate::decide::{BootNote, Dest, Hook, decide, pool_usage};
+use crate::hooks::HookRunner;
 use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
-use crate::model::{Config, add_inventory, compile};
+use crate::model::{Config, ExecuteLimits, add_inventory, compile};
 use crate::net::{Bound, Iface, Listener, Received, Sender};
 use crate::request::RecvMeta;
 use crate::wire;
@@ -132,12 +139,33 @@ pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTabl
     let mut kept = Vec::with_capacity(file.leases.len());
     for l in &file.leases {
         if cfg.pool_of(l.ip).is_some() {
-            kept.push(l.clone());
+            let mut l = l.clone();
+            for events in l.attach_handlers(&cfg.handlers) {
+                log.push(format!(
+                    "lease {}: its {} statements are not in the configuration: dropped",
+                    l.ip,
+                    events_text(events)
+                ));
+            }
+            kept.push(l);
         } else {
             log.push(format!("lease {}: no subnet.", l.ip));
         }
     }
     (LeaseTable::from_leases(kept), log)
+}
+
+/// `on expiry or release`, as the lease file names the events of a block.
+fn events_text(events: crate::model::Events) -> String {
+    let names: Vec<&str> = [
+        (events.commit, "commit"),
+        (events.expiry, "expiry"),
+        (events.release, "release"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    format!("on {}", names.join(" or "))
 }
 
 /// Control messages for a running server (the binary sends them on signals).
@@ -173,6 +201,10 @@ struct Job {
     exchange: Exchange,
     reply: Option<Outgoing>,
     boot: Option<BootNote>,
+    /// Programs to run once the leases are on disk, with the limits of the configuration
+    /// that asked for them.
+    hooks: Vec<Hook>,
+    limits: ExecuteLimits,
     received: Instant,
 }
 
@@ -248,17 +280,31 @@ fn repair<S: LeaseStore>(store: &mut S, durable: &LeaseTable) -> bool {
     }
 }
 
-/// The committer thread: group commit, then send, then rewrite the file when due. `beat`
-/// is the last time (ms) it was not stuck, for the watchdog.
+/// Where the committer's work goes once the leases are on disk.
+struct CommitterOut {
+    sender: Sender,
+    metrics: Arc<Metrics>,
+    state: Option<pxe_model::FileStore>,
+    /// The last time (ms) the committer was not stuck, for the watchdog.
+    beat: Arc<AtomicU64>,
+    hooks: HookRunner,
+}
+
+/// The committer thread: group commit, then send, then run the hooks, then rewrite the
+/// file when due.
 fn committer<S: LeaseStore>(
     mut store: S,
     mut durable: LeaseTable,
     rx: std_mpsc::Receiver<Vec<Job>>,
-    mut sender: Sender,
-    metrics: Arc<Metrics>,
-    state: Option<pxe_model::FileStore>,
-    beat: Arc<AtomicU64>,
+    out: CommitterOut,
 ) {
+    let CommitterOut {
+        mut sender,
+        metrics,
+        state,
+        beat,
+        hooks,
+    } = out;
     loop {
         beat.store(now_ms(), Ordering::Relaxed);
         let mut batch: Vec<Job> = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -287,7 +333,9 @@ fn committer<S: LeaseStore>(
             };
             match committed {
                 Ok(()) => {
-                    metrics.count(Event::Commit(leases.len()));
+                    if !leases.is_empty() {
+                        metrics.count(Event::Commit(leases.len()));
+                    }
                     {
                         // The batch's lines in one write, before its replies leave.
                         let _held = pxe_daemon::logging::hold();
@@ -303,6 +351,12 @@ fn committer<S: LeaseStore>(
                     }
                     for b in batch.iter().filter_map(|j| j.boot.as_ref()) {
                         record_boot(state.as_ref(), b);
+                    }
+                    // On disk and answered: now the `execute` programs (on commit …) run.
+                    for j in &mut batch {
+                        for h in std::mem::take(&mut j.hooks) {
+                            hooks.submit(h, j.limits);
+                        }
                     }
                     for l in leases {
                         durable.insert(l);
@@ -448,6 +502,9 @@ struct Core {
     sender: Sender,
     metrics: Arc<Metrics>,
     ifaces: Vec<Iface>,
+    /// Leases with an `on expiry` handler, by end time (entries of leases renewed since
+    /// are stale and skipped).
+    expiring: BTreeSet<(Time, Ipv4Addr)>,
 }
 
 impl Core {
@@ -480,6 +537,7 @@ impl Core {
             if c.persist {
                 leases.push(c.lease.clone());
             }
+            self.note_expiry(&c.lease);
             c.apply_to(&mut self.table);
         }
         // What changes leases is logged once it is on disk (by the committer), the rest at
@@ -507,6 +565,20 @@ impl Core {
             if let Some(b) = &o.boot {
                 record_boot(self.opts.state.as_ref(), b);
             }
+            if !o.hooks.is_empty() {
+                // Through the committer all the same, behind what is on its way to the disk
+                // (a renewal answered from the table follows its lease's first commit).
+                jobs.push(Job {
+                    leases: Vec::new(),
+                    log: Vec::new(),
+                    exchange,
+                    reply: None,
+                    boot: None,
+                    hooks: o.hooks,
+                    limits: self.cfg.execute,
+                    received,
+                });
+            }
         } else {
             jobs.push(Job {
                 leases,
@@ -514,7 +586,57 @@ impl Core {
                 exchange,
                 reply,
                 boot: o.boot,
+                hooks: o.hooks,
+                limits: self.cfg.execute,
                 received,
+            });
+        }
+    }
+
+    /// Remember when a lease with an `on expiry` handler ends.
+    fn note_expiry(&mut self, lease: &Lease) {
+        if lease.on.expiry.is_some() && lease.state == crate::lease::BindingState::Active {
+            self.expiring.insert((lease.ends, lease.ip));
+        }
+    }
+
+    /// ISC's pool timer, for leases with an `on expiry` handler: each one whose end has
+    /// passed is expired (its handler's programs run once the expired lease is on disk).
+    fn expire_due(&mut self, now: Time, jobs: &mut Vec<Job>) {
+        while let Some(&(ends, ip)) = self.expiring.first() {
+            if ends > now {
+                break;
+            }
+            self.expiring.pop_first();
+            let Some(lease) = self.table.get(ip).filter(|l| l.ends == ends) else {
+                continue;
+            };
+            let Some(expired) = crate::decide::expire(&self.cfg, lease, now) else {
+                continue;
+            };
+            let exchange = Exchange {
+                iface: String::new(),
+                xid: String::new(),
+                mac: lease
+                    .hardware
+                    .as_ref()
+                    .map(|h| h.colon())
+                    .unwrap_or_default(),
+                client_id: None,
+                message_type: "expiry".into(),
+                reason: "Expired".into(),
+                address: Some(ip),
+            };
+            self.table.insert(expired.lease.clone());
+            jobs.push(Job {
+                leases: vec![expired.lease],
+                log: expired.log,
+                exchange,
+                reply: None,
+                boot: None,
+                hooks: expired.hooks,
+                limits: self.cfg.execute,
+                received: Instant::now(),
             });
         }
     }
@@ -552,6 +674,51 @@ impl Core {
             && let Err(e) = self.metrics.write_file(p)
         {
             tracing::warn!("metrics file {}: {e}", p.display());
+        }
+    }
+}
+
+/// How often leases with an `on expiry` handler are checked for their end.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
+/// The way to the committer: its bounded queue, and the count of bursts dropped since the
+/// last line about them.
+struct CommitQueue {
+    tx: std_mpsc::SyncSender<Vec<Job>>,
+    dropped: usize,
+    last_drop_log: Option<Instant>,
+}
+
+impl CommitQueue {
+    /// Hand `jobs` to the committer (dropped, counted and logged when its queue is full).
+    /// `false` when the committer has stopped.
+    fn push(&mut self, jobs: Vec<Job>, metrics: &Metrics) -> bool {
+        if jobs.is_empty() {
+            return true;
+        }
+        match self.tx.try_send(jobs) {
+            Ok(()) => true,
+            Err(std_mpsc::TrySendError::Full(jobs)) => {
+                metrics.count(Event::QueueFull(jobs.len()));
+                self.dropped += jobs.len();
+                if self
+                    .last_drop_log
+                    .is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY)
+                {
+                    tracing::error!(
+                        "lease committer queue full (slow or stuck disk): {} requests dropped; \
+                         their clients retransmit",
+                        self.dropped
+                    );
+                    self.dropped = 0;
+                    self.last_drop_log = Some(Instant::now());
+                }
+                true
+            }
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                tracing::error!("lease committer stopped; exiting");
+                false
+            }
         }
     }
 }
@@ -605,6 +772,7 @@ async fn serve<S: LeaseStore>(
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
     let durable = table.clone();
+    let (committer_hooks, hook_worker) = HookRunner::start(metrics.clone())?;
     let mut core = Core {
         opts,
         cfg: Arc::new(config),
@@ -612,25 +780,39 @@ async fn serve<S: LeaseStore>(
         sender: sender.try_clone()?,
         metrics,
         ifaces: crate::net::interfaces().unwrap_or_default(),
+        expiring: BTreeSet::new(),
     };
+    // Leases read with `on expiry` statements expire through the timer too.
+    let with_expiry: Vec<Lease> = core
+        .table
+        .iter()
+        .filter(|l| l.on.expiry.is_some())
+        .cloned()
+        .collect();
+    for l in &with_expiry {
+        core.note_expiry(l);
+    }
     let committer = std::thread::Builder::new()
         .name("lease-committer".into())
         .spawn(move || {
-            committer(
-                store,
-                durable,
-                job_rx,
+            let out = CommitterOut {
                 sender,
-                committer_metrics,
-                committer_state,
-                committer_beat,
-            )
+                metrics: committer_metrics,
+                state: committer_state,
+                beat: committer_beat,
+                hooks: committer_hooks,
+            };
+            committer(store, durable, job_rx, out)
         })?;
-    let mut dropped = 0usize;
-    let mut last_drop_log: Option<Instant> = None;
+    let mut queue = CommitQueue {
+        tx: job_tx,
+        dropped: 0,
+        last_drop_log: None,
+    };
     let mut buf = vec![0u8; crate::net::RECV_BUFFER];
     let mut burst = Vec::with_capacity(BURST);
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut expiry_tick = tokio::time::interval(EXPIRY_TICK);
     loop {
         tokio::select! {
             r = crate::net::any_readable(&listeners) => {
@@ -653,26 +835,8 @@ async fn serve<S: LeaseStore>(
                         tracing::warn!("receive error: {e}");
                     }
                 }
-                if !jobs.is_empty() {
-                    match job_tx.try_send(jobs) {
-                        Ok(()) => {}
-                        Err(std_mpsc::TrySendError::Full(jobs)) => {
-                            core.metrics.count(Event::QueueFull(jobs.len()));
-                            dropped += jobs.len();
-                            if last_drop_log.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
-                                tracing::error!(
-                                    "lease committer queue full (slow or stuck disk): {dropped} \
-                                     requests dropped; their clients retransmit"
-                                );
-                                dropped = 0;
-                                last_drop_log = Some(Instant::now());
-                            }
-                        }
-                        Err(std_mpsc::TrySendError::Disconnected(_)) => {
-                            tracing::error!("lease committer stopped; exiting");
-                            break;
-                        }
-                    }
+                if !queue.push(jobs, &core.metrics) {
+                    break;
                 }
                 if error.is_some() {
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -693,10 +857,19 @@ async fn serve<S: LeaseStore>(
                 }
             },
             _ = tick.tick() => core.write_metrics(),
+            _ = expiry_tick.tick() => {
+                let mut jobs = Vec::new();
+                core.expire_due(now(), &mut jobs);
+                if !queue.push(jobs, &core.metrics) {
+                    break;
+                }
+            }
         }
     }
-    drop(job_tx);
+    drop(queue);
     let _ = tokio::task::spawn_blocking(move || committer.join()).await;
     core.write_metrics();
+    // The programs already queued still run (each within its timeout).
+    let _ = tokio::task::spawn_blocking(move || hook_worker.join()).await;
     Ok(())
 }

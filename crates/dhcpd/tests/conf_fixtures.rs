@@ -117,6 +117,22 @@ fixture_test!(fixture_uefi_arch, "uefi-arch.conf");
 fixture_test!(fixture_unsupported_kept, "unsupported-kept.conf");
 fixture_test!(fixture_vendor_option_space, "vendor-option-space.conf");
 
+fixture_test!(fixture_cobbler, "cobbler.conf");
+fixture_test!(fixture_foreman, "foreman.conf");
+fixture_test!(fixture_maas_on_events, "maas-on-events.conf");
+fixture_test!(fixture_on_events_bodiless, "on-events-bodiless.conf");
+fixture_test!(fixture_err_execute_no_comma, "err-execute-no-comma.conf");
+fixture_test!(
+    fixture_err_execute_no_semicolon,
+    "err-execute-no-semicolon.conf"
+);
+fixture_test!(
+    fixture_err_execute_numeric_arg,
+    "err-execute-numeric-arg.conf"
+);
+fixture_test!(fixture_err_execute_unquoted, "err-execute-unquoted.conf");
+fixture_test!(fixture_err_on_unknown_event, "err-on-unknown-event.conf");
+
 #[test]
 fn every_fixture_is_listed_and_tested() {
     let exp = expected();
@@ -140,7 +156,7 @@ fn every_fixture_is_listed_and_tested() {
     assert!(on_disk.len() >= 40);
 }
 
-const COUNT: usize = 60;
+const COUNT: usize = 69;
 
 /// Parse `text` as `deep.conf` on a thread with the stack of a reload (tokio's blocking
 /// threads get 2 MiB): every error headline, and whether the file is accepted.

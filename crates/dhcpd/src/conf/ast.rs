@@ -215,11 +215,14 @@ pub enum Stmt {
     Return(Expr),
     /// `log (PRIORITY, EXPR);`.
     Log { priority: String, expr: Expr },
-    /// `on commit|release|expiry { ... }`.
+    /// `on commit|release|expiry|transmission [or ...] { ... }`; an empty body (also
+    /// `on EVENT;`) clears the lease's handler for those events.
     On {
         events: Vec<String>,
         body: Vec<Stmt>,
     },
+    /// `execute ("PROGRAM", ARG...);`: the program and its data-expression arguments.
+    Execute { command: Vec<u8>, args: Vec<Expr> },
     /// Parsed but not acted on (zone, key, failover, ...): keyword and raw text.
     Unsupported { keyword: String },
 }

@@ -8,6 +8,7 @@ mod keywords;
 pub mod lexer;
 pub mod options;
 pub(crate) mod parse;
+pub mod print;
 mod std_options;
 
 pub use ast::Config;

@@ -8,9 +8,10 @@ use std::net::Ipv4Addr;
 
 use crate::eval::{Bindings, OptionState, Sv, Val};
 use crate::lease::{BindingState, BindingValue, Lease, MAX_TIME, Time};
-use crate::model::{DHCP, GroupId, HostDecl, HostId, SERVER, Subnet};
+use crate::model::{DHCP, GroupId, HostDecl, HostId, OnStar, SERVER, Subnet};
 use crate::request::{BROADCAST_FLAG, Request, code, msg};
 
+use super::events::{LeaseEvent, run_handler};
 use super::find::Cand;
 use super::packet::{Ctx, Scoped};
 use super::reply::{
@@ -60,6 +61,14 @@ pub(super) fn to_val(v: &BindingValue) -> Val {
     }
 }
 
+/// Variables as a lease keeps them (functions are not kept).
+fn bindings_of(vars: &Bindings) -> Vec<(String, BindingValue)> {
+    vars.iter()
+        .rev()
+        .filter_map(|(n, v)| Some((n.to_string(), from_val(v)?)))
+        .collect()
+}
+
 fn from_val(v: &Val) -> Option<BindingValue> {
     Some(match v {
         Val::Data(d) => BindingValue::Data(d.clone()),
@@ -70,7 +79,7 @@ fn from_val(v: &Val) -> Option<BindingValue> {
 }
 
 /// A lease's variables as its scopes see them.
-fn lease_bindings(l: &Lease) -> Bindings {
+pub(super) fn lease_bindings(l: &Lease) -> Bindings {
     let mut vars = Bindings::new();
     for (n, v) in l.bindings.iter().rev() {
         vars.set(n, to_val(v));
@@ -181,6 +190,7 @@ impl Ctx<'_> {
         let mut sc = Scoped {
             st: OptionState::new(),
             vars: lease_bindings(&cand.lease),
+            on: self.inherited_handlers(&cand.lease, kind),
         };
         let mut scopes = vec![(subnet.group, None)];
         scopes.extend(cand.pool.and_then(|p| self.pool_scope(p)));
@@ -226,7 +236,11 @@ impl Ctx<'_> {
         if let Some(h) = ans.host {
             self.apply_boot_plan(h, cand.lease.ip, &mut sc.st);
         }
-        let (new, offered_expiry) = self.new_lease(&ans, when, &mut sc, billed);
+        let (mut new, offered_expiry) = self.new_lease(&ans, when, &mut sc, billed);
+        if kind != Kind::Offer {
+            self.run_commit(&ans, &mut new, &mut sc);
+        }
+        new.on = sc.on.clone();
         // Fixed addresses are not leases ISC keeps.
         let offered = if cand.fixed {
             offered_expiry
@@ -240,6 +254,39 @@ impl Ctx<'_> {
             .client_hostname
             .or_else(|| cand.lease.client_hostname.clone());
         self.send_lease_reply(&ans, reply, hostname);
+    }
+
+    /// The handlers a lease keeps while its scopes run again: an ACK (or BOOTREPLY) of a
+    /// lease that has ended starts from none, as ISC's `ack_lease` drops them; an offer, or
+    /// a lease still running, keeps its own (the scopes' `on` statements replace them).
+    fn inherited_handlers(&self, old: &Lease, kind: Kind) -> OnStar {
+        if old.ends <= self.now && kind != Kind::Offer {
+            OnStar::default()
+        } else {
+            old.on.clone()
+        }
+    }
+
+    /// ISC's `on commit` in `ack_lease`: the handler runs for the new lease (its times,
+    /// address and variables), with the packet and the reply's options, and is dropped;
+    /// what it sets stays in the lease's variables.
+    fn run_commit(&mut self, ans: &Answer<'_>, new: &mut Lease, sc: &mut Scoped) {
+        let Some(handler) = sc.on.commit.take() else {
+            return;
+        };
+        let env = self.env(Some(new), ans.host, ans.cand.fixed);
+        let run = run_handler(
+            &env,
+            &handler,
+            LeaseEvent::Commit,
+            (&mut sc.st, &mut sc.vars),
+            &mut sc.on,
+        );
+        new.bindings = bindings_of(&sc.vars);
+        self.out.hooks.extend(run.hooks);
+        for line in run.logs {
+            self.log(line);
+        }
     }
 
     /// `one-lease-per-client`: the client's other active leases are released.
@@ -365,12 +412,7 @@ impl Ctx<'_> {
         {
             sc.vars.set("billing-class", Val::Data(key));
         }
-        lt.bindings = sc
-            .vars
-            .iter()
-            .rev()
-            .filter_map(|(n, v)| Some((n.to_string(), from_val(v)?)))
-            .collect();
+        lt.bindings = bindings_of(&sc.vars);
         lt.agent_options = old.agent_options.clone();
         if !self.agent_stashed
             && req.option(code::RELAY_AGENT_INFORMATION).is_some()
@@ -399,6 +441,7 @@ impl Ctx<'_> {
             let mut l = old.clone();
             l.client_hostname = new.client_hostname.clone();
             l.bindings = new.bindings.clone();
+            l.on = new.on.clone();
             l.cltt = self.now;
             self.change(l, false);
             return ends;

@@ -302,7 +302,9 @@ fn decline_refusal(ctx: &Ctx<'_>, l: &Lease) -> Option<(Ignore, &'static str)> {
     None
 }
 
-/// ISC's `abandon_lease` for a declined address: no owner, for `abandon-lease-time`.
+/// ISC's `abandon_lease` for a declined address: no owner, for `abandon-lease-time`. An
+/// active lease leaving `active` runs its `on expiry` statements, as in ISC: for the
+/// abandoned lease (no hardware address, no variables).
 fn abandon(ctx: &mut Ctx<'_>, l: &Lease, st: &OptionState) {
     let mut n = l.clone();
     let abandon = st
@@ -318,6 +320,14 @@ fn abandon(ctx: &mut Ctx<'_>, l: &Lease, st: &OptionState) {
     n.client_hostname = None;
     n.tstp = n.ends;
     ctx.log(format!("Abandoning IP address {}: declined.", l.ip));
+    if l.state_at(ctx.now) == BindingState::Active {
+        let run = super::events::run_expiry(ctx.cfg, &n, ctx.now);
+        ctx.out.hooks.extend(run.hooks);
+        for line in run.logs {
+            ctx.log(line);
+        }
+    }
+    n.on = crate::model::OnStar::default();
     ctx.change(n, true);
 }
 

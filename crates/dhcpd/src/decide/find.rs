@@ -125,8 +125,9 @@ impl<'a> Ctx<'a> {
         c.pool.is_none_or(|p| self.pool_allows(p))
     }
 
-    /// ISC's `release_lease` on another lease of the client: an active (or abandoned)
-    /// lease becomes free now.
+    /// ISC's `release_lease` (a DHCPRELEASE, or another lease of a client with
+    /// `one-lease-per-client`): its `on release` runs, and an active (or abandoned) lease
+    /// becomes free now, without handlers.
     pub(super) fn release(&mut self, l: &Lease) {
         if matches!(
             self.state(l),
@@ -138,7 +139,9 @@ impl<'a> Ctx<'a> {
         ) {
             return;
         }
+        self.run_release(l);
         let mut n = l.clone();
+        n.on = crate::model::OnStar::default();
         n.ends = self.now;
         n.tstp = self.now;
         n.state = BindingState::Free;
@@ -147,6 +150,29 @@ impl<'a> Ctx<'a> {
         n.bindings.clear();
         n.client_hostname = None;
         self.change(n, true);
+    }
+
+    /// ISC's `on release` in `release_lease`: the handler runs for the lease, with the
+    /// packet and the lease's variables (dropped with the lease's bindings afterwards).
+    fn run_release(&mut self, l: &Lease) {
+        let Some(handler) = &l.on.release else {
+            return;
+        };
+        let mut st = crate::eval::OptionState::new();
+        let mut vars = super::ack::lease_bindings(l);
+        let mut on = l.on.clone();
+        let env = self.env(Some(l), None, false);
+        let run = super::events::run_handler(
+            &env,
+            handler,
+            super::events::LeaseEvent::Release,
+            (&mut st, &mut vars),
+            &mut on,
+        );
+        self.out.hooks.extend(run.hooks);
+        for line in run.logs {
+            self.log(line);
+        }
     }
 
     /// ISC's `mockup_lease`: the first fixed address of these hosts that lies in `share`.

@@ -7,13 +7,15 @@
 //!
 //! Module map: `packet` (network location, classes, hosts), `find` (ISC's `find_lease`
 //! and `allocate_lease`), `ack` (`ack_lease`: scopes, lease times, the new lease),
-//! `dhcp` (DISCOVER, REQUEST, RELEASE, DECLINE, INFORM, NAK), `bootp`, `plan` (inventory
+//! `dhcp` (DISCOVER, REQUEST, RELEASE, DECLINE, INFORM, NAK), `bootp`, `events` (`on
+//! commit`/`release`/`expiry` and the programs `execute` asks for), `plan` (inventory
 //! boot plans), [`reply`] (`cons_options`: which options, in which order, how big; where the
 //! reply goes).
 
 mod ack;
 mod bootp;
 mod dhcp;
+mod events;
 mod find;
 mod packet;
 mod plan;
@@ -28,6 +30,7 @@ use crate::lease::{DeclineMark, Lease, LeaseTable, Time};
 use crate::model::{Config, HostDecl};
 use crate::request::{Request, code, msg};
 
+pub use events::{Expired, Hook, LeaseEvent, expire};
 pub use reply::{Dest, Reply};
 
 /// What the shell knows about the client beyond its packet, looked up once per packet and
@@ -189,6 +192,9 @@ pub struct Outcome {
     pub log: Vec<String>,
     /// A boot event for an inventory machine (on ACK and BOOTREPLY).
     pub boot: Option<BootNote>,
+    /// Programs `execute` statements asked for, in order: the shell runs them once the
+    /// changed leases are on disk.
+    pub hooks: Vec<Hook>,
 }
 
 impl Outcome {
@@ -199,6 +205,7 @@ impl Outcome {
             reason,
             log: Vec::new(),
             boot: None,
+            hooks: Vec::new(),
         }
     }
 }

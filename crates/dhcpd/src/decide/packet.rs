@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use crate::eval::{Bindings, Effects, Env, OptionState};
 use crate::lease::{Lease, LeaseTable, Time};
-use crate::model::{ClassId, Config, GroupId, HostDecl, HostId, PoolId, SharedId};
+use crate::model::{ClassId, Config, GroupId, HostDecl, HostId, OnStar, PoolId, SharedId};
 use crate::request::{Request, code};
 
 use super::find::Cand;
@@ -29,6 +29,8 @@ pub(super) struct ClassMatch {
 pub(super) struct Scoped {
     pub(super) st: OptionState,
     pub(super) vars: Bindings,
+    /// The lease's event handlers, as the `on` statements run so far left them.
+    pub(super) on: OnStar,
 }
 
 /// A scope to run: a group, and the group at and above which it stops (run already).
@@ -241,7 +243,9 @@ impl<'a> Ctx<'a> {
         for (group, limit) in scopes {
             env.run_scope(*group, *limit, &mut sc.st, &mut sc.vars, &mut fx);
         }
-        self.apply_effects(fx);
+        super::events::apply_on(&mut sc.on, &fx);
+        let ip = lease.map(|c| c.lease.ip);
+        self.apply_effects(fx, ip);
     }
 
     /// Run the class scopes, last matched first (so the first matched wins), each limited
@@ -261,7 +265,8 @@ impl<'a> Ctx<'a> {
             let mut fx = Effects::default();
             self.env(lease, None, false)
                 .run_scope(group, limit, &mut sc.st, &mut sc.vars, &mut fx);
-            self.apply_effects(fx);
+            super::events::apply_on(&mut sc.on, &fx);
+            self.apply_effects(fx, lease.map(|l| l.ip));
         }
     }
 
@@ -383,8 +388,11 @@ impl<'a> Ctx<'a> {
         self.classes.push(m);
     }
 
-    /// Apply `add "CLASS";` effects.
-    pub(super) fn apply_effects(&mut self, fx: Effects) {
+    /// Apply `add "CLASS";` effects, keep the `log` lines, and the programs `execute`
+    /// statements outside `on` blocks asked for (for the lease on `ip`, if any).
+    pub(super) fn apply_effects(&mut self, mut fx: Effects, ip: Option<Ipv4Addr>) {
+        let hooks = super::events::hooks_of(&mut fx, None, ip);
+        self.out.hooks.extend(hooks);
         for name in fx.added_classes {
             if let Some(id) = self.cfg.class_by_name(&name)
                 && !self

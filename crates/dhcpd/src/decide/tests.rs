@@ -653,6 +653,27 @@ option pxe-suite.flood-hold code 2 = unsigned integer 32;
 ";
 
 #[test]
+fn execute_limits_from_the_configuration() {
+    use crate::model::ExecuteLimits;
+    assert_eq!(config(BASIC).execute, ExecuteLimits::default());
+    let set = format!(
+        "option space pxe-suite;
+option pxe-suite.execute-timeout code 3 = unsigned integer 32;
+option pxe-suite.execute-output code 4 = unsigned integer 32;
+option pxe-suite.execute-timeout 5;
+option pxe-suite.execute-output 100;
+{BASIC}"
+    );
+    assert_eq!(
+        config(&set).execute,
+        ExecuteLimits {
+            timeout_secs: 5,
+            output_bytes: 100
+        }
+    );
+}
+
+#[test]
 fn flood_limit_from_the_configuration() {
     use crate::lease::FloodLimit;
     assert_eq!(
@@ -1123,4 +1144,217 @@ fn renewals_use_the_stashed_relay_agent_options() {
                 53=ACK 54=10.0.0.1 51=43140 1=255.255.255.0 15="port7.test"
         "#]],
     );
+}
+
+/// The hooks of an outcome, one line each: event, lease, argv (or the bad argument).
+fn render_hooks(hooks: &[super::Hook]) -> String {
+    let mut out = String::new();
+    for h in hooks {
+        let event = h.event.map_or("-", super::LeaseEvent::name);
+        let lease = h.lease.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+        let argv = match h.call.argv() {
+            Some(argv) => argv
+                .iter()
+                .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => format!(
+                "{:?} bad arg {:?}",
+                String::from_utf8_lossy(&h.call.program),
+                h.call.args
+            ),
+        };
+        let _ = writeln!(out, "    {event} {lease}: {argv}");
+    }
+    out
+}
+
+/// Run `scenario` and return, per packet, the reason and the hooks. A line `EXPIRE` runs
+/// the expiry of every lease of the table at the current time.
+fn hooks(conf: &str, scenario: &str) -> String {
+    let cfg = config(conf);
+    let mut table = LeaseTable::new();
+    let mut now = T0;
+    let mut out = String::new();
+    for line in scenario.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(n) = line.strip_prefix('+') {
+            now += n.trim().parse::<Time>().unwrap();
+            continue;
+        }
+        if line == "EXPIRE" {
+            let expired: Vec<_> = table
+                .iter()
+                .filter_map(|l| super::expire(&cfg, l, now))
+                .collect();
+            for e in expired {
+                let _ = writeln!(out, "expired {}", e.lease.ip);
+                out.push_str(&render_hooks(&e.hooks));
+                table.insert(e.lease);
+            }
+            continue;
+        }
+        let o = decide(&cfg, &table, &packet(line), &Facts::default(), now);
+        for c in o.changes.clone() {
+            c.apply_to(&mut table);
+        }
+        let _ = writeln!(out, "{:?}", o.reason);
+        out.push_str(&render_hooks(&o.hooks));
+    }
+    out
+}
+
+const MAAS_EVENTS: &str = "
+default-lease-time 600;
+max-lease-time 600;
+subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }
+on commit {
+    set clhw = binary-to-ascii(16, 8, \":\", substring(hardware, 1, 6));
+    set clip = binary-to-ascii(10, 8, \".\", leased-address);
+    set cllt = binary-to-ascii(10, 32, \"\", encode-int(lease-time, 32));
+    set clht = pick-first-value(option agent.remote-id, option host-name, \"\");
+    execute(\"/usr/sbin/maas-dhcp-helper\", \"notify\", \"--action\", \"commit\", \"--mac\", clhw,
+            \"--ip-family\", \"ipv4\", \"--ip\", clip, \"--lease-time\", cllt, \"--hostname\", clht);
+}
+on expiry {
+    set clhw = binary-to-ascii(16, 8, \":\", substring(hardware, 1, 6));
+    set clip = binary-to-ascii(10, 8, \".\", leased-address);
+    execute(\"/usr/sbin/maas-dhcp-helper\", \"notify\", \"--action\", \"expiry\", \"--mac\", clhw,
+            \"--ip-family\", \"ipv4\", \"--ip\", clip);
+}
+on release {
+    set clhw = binary-to-ascii(16, 8, \":\", substring(hardware, 1, 6));
+    set clip = binary-to-ascii(10, 8, \".\", leased-address);
+    execute(\"/usr/sbin/maas-dhcp-helper\", \"notify\", \"--action\", \"release\", \"--mac\", clhw,
+            \"--ip-family\", \"ipv4\", \"--ip\", clip);
+}";
+
+#[test]
+fn maas_notifications_on_commit_release_and_expiry() {
+    expect![[r#"
+        Offer
+        Ack
+            commit 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "commit" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10" "--lease-time" "600" "--hostname" "node1"
+        Released { found: true }
+            release 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "release" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10"
+        Offer
+        Ack
+            commit 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "commit" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10" "--lease-time" "600" "--hostname" ""
+        Ack
+            commit 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "commit" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10" "--lease-time" "600" "--hostname" ""
+        expired 10.0.0.10
+            expiry 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "expiry" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10"
+        Released { found: true }
+    "#]]
+    .assert_eq(&hooks(
+        MAAS_EVENTS,
+        "DISCOVER host=node1
+         REQUEST req=10.0.0.10 host=node1
+         +10
+         RELEASE ci=10.0.0.10
+         DISCOVER
+         REQUEST req=10.0.0.10
+         +400
+         REQUEST ci=10.0.0.10
+         +599
+         EXPIRE
+         +1
+         EXPIRE
+         EXPIRE
+         RELEASE ci=10.0.0.10",
+    ));
+}
+
+#[test]
+fn a_declined_lease_runs_its_expiry_handler() {
+    // ISC's abandon_lease moves the lease out of `active`: its on-expiry statements run.
+    expect![[r#"
+        Ack
+            commit 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "commit" "--mac" "52:54:0:0:0:1" "--ip-family" "ipv4" "--ip" "10.0.0.10" "--lease-time" "600" "--hostname" ""
+        Declined { found: true }
+            expiry 10.0.0.10: "/usr/sbin/maas-dhcp-helper" "notify" "--action" "expiry" "--mac" "" "--ip-family" "ipv4" "--ip" "10.0.0.10"
+    "#]].assert_eq(&hooks(
+        MAAS_EVENTS,
+        "REQUEST req=10.0.0.10
+         DECLINE req=10.0.0.10
+         +700
+         EXPIRE",
+    ));
+}
+
+#[test]
+fn commit_variables_stay_with_the_lease() {
+    let cfg = config(MAAS_EVENTS);
+    let table = LeaseTable::new();
+    let o = decide(
+        &cfg,
+        &table,
+        &packet("REQUEST req=10.0.0.10 host=node1"),
+        &Facts::default(),
+        T0,
+    );
+    let lease = &o.changes[0].lease;
+    let names: Vec<&str> = lease.bindings.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["clht", "cllt", "clip", "clhw"],
+        "latest first, as ISC writes them"
+    );
+    assert!(
+        lease.on.commit.is_none(),
+        "the commit handler is dropped once run"
+    );
+    assert!(lease.on.release.is_some() && lease.on.expiry.is_some());
+}
+
+#[test]
+fn bodiless_on_clears_and_inner_scopes_replace() {
+    let conf = "
+        subnet 10.0.0.0 netmask 255.255.255.0 {
+          range 10.0.0.10 10.0.0.20;
+          on commit { execute (\"/bin/subnet\"); }
+        }
+        on commit { execute (\"/bin/global\"); }
+        on release { execute (\"/bin/release\"); }
+        class \"quiet\" { match if option host-name = \"quiet\"; on commit or release; }";
+    expect![[r#"
+        Ack
+            commit 10.0.0.10: "/bin/subnet"
+        Ack
+        Released { found: true }
+        Released { found: true }
+            release 10.0.0.10: "/bin/release"
+    "#]]
+    .assert_eq(&hooks(
+        conf,
+        "REQUEST req=10.0.0.10
+         REQUEST req=10.0.0.11 mac=52:54:00:00:00:02 host=quiet
+         RELEASE ci=10.0.0.11 mac=52:54:00:00:00:02
+         RELEASE ci=10.0.0.10",
+    ));
+}
+
+#[test]
+fn execute_arguments_as_isc_builds_them() {
+    let conf = "
+        subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }
+        on commit {
+          execute (\"/bin/nul\", 61:62:00:63, \"\", concat (\"host=\", option host-name));
+          execute (\"/bin/missing\", \"a\", option host-name, \"c\");
+          log (info, \"committed\");
+        }";
+    expect![[r#"
+        Offer
+        Ack
+            commit 10.0.0.10: "/bin/nul" "ab" "" "host=n1"
+            commit 10.0.0.10: "/bin/missing" "a" "n1" "c"
+        Ack
+            commit 10.0.0.10: "/bin/nul" bad arg Err(3)
+            commit 10.0.0.10: "/bin/missing" bad arg Err(2)
+    "#]]
+    .assert_eq(&hooks(
+        conf,
+        "DISCOVER host=n1
+         REQUEST req=10.0.0.10 host=n1
+         REQUEST ci=10.0.0.10",
+    ));
 }

@@ -1,11 +1,12 @@
 //! Running compiled statements into an [`OptionState`]: options with their combining rules
 //! (`default` only fills a gap, `append`/`prepend` join data), `if`/`switch` with ISC's
-//! fall-through cases, variables, `add`, `log`. [`Env::run_scope`] is ISC's
+//! fall-through cases, variables, `add`, `log`, `on` (recorded as effects) and `execute`
+//! (its argument vector built, not run: the shell runs it). [`Env::run_scope`] is ISC's
 //! `execute_statements_in_scope`: a group's ancestors first, stopping at the limiting group
 //! and everything above it, so inner scopes override outer ones.
 
 use crate::conf::ast::OptionOp;
-use crate::model::{Exec, GroupId, OptVal};
+use crate::model::{Events, Exec, GroupId, Handler, OptVal};
 
 use super::expr::{Bindings, Env, Val};
 use super::state::OptionState;
@@ -17,6 +18,38 @@ pub struct Effects {
     pub added_classes: Vec<String>,
     /// Lines from `log` statements.
     pub logs: Vec<String>,
+    /// `on` statements run, in order: the events and the handler they set (`None`: clear).
+    pub on: Vec<(Events, Option<Handler>)>,
+    /// `execute` statements run, in order, with their arguments evaluated.
+    pub execs: Vec<ExecCall>,
+}
+
+/// An `execute` statement evaluated: the program and its arguments as `execvp` gets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCall {
+    /// argv\[0\]: the program as written (looked up in `PATH`, no shell).
+    pub program: Vec<u8>,
+    /// The arguments, each up to its first NUL (ISC copies the data and NUL-terminates it);
+    /// `Err(n)` when argument `n` (from 1) evaluated to NULL: ISC then runs nothing
+    /// (`execute: bad arg N`).
+    pub args: Result<Vec<Vec<u8>>, usize>,
+}
+
+impl ExecCall {
+    /// The whole argument vector, argv\[0\] first (`None` for a call that is not run).
+    pub fn argv(&self) -> Option<Vec<Vec<u8>>> {
+        let args = self.args.as_ref().ok()?;
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(c_string(&self.program));
+        argv.extend(args.iter().cloned());
+        Some(argv)
+    }
+}
+
+/// The bytes a C string made of `data` holds: up to the first NUL.
+fn c_string(data: &[u8]) -> Vec<u8> {
+    let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+    data[..end].to_vec()
 }
 
 /// How a statement list ended.
@@ -66,6 +99,32 @@ impl Env<'_> {
         fx: &mut Effects,
     ) {
         self.run(stmts, st, vars, fx, 0);
+    }
+
+    /// Evaluate an `execute` statement's arguments, stopping at the first NULL as ISC does.
+    pub fn exec_call(
+        &self,
+        program: &[u8],
+        args: &[crate::conf::ast::Expr],
+        vars: &Bindings,
+        st: &OptionState,
+    ) -> ExecCall {
+        let mut values = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            match self.eval_data(a, vars, st) {
+                Some(d) => values.push(c_string(&d)),
+                None => {
+                    return ExecCall {
+                        program: program.to_vec(),
+                        args: Err(i + 1),
+                    };
+                }
+            }
+        }
+        ExecCall {
+            program: program.to_vec(),
+            args: Ok(values),
+        }
     }
 
     fn run(
@@ -160,6 +219,10 @@ impl Env<'_> {
                 }
                 Exec::Eval(e) => {
                     let _: Option<Val> = self.eval(e, vars, st);
+                }
+                Exec::On(events, handler) => fx.on.push((*events, handler.clone())),
+                Exec::Execute { program, args } => {
+                    fx.execs.push(self.exec_call(program, args, vars, st));
                 }
             }
         }

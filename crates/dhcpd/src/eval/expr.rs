@@ -312,9 +312,17 @@ impl Env<'_> {
                 Val::Data(out.get(sid, code)?.to_vec())
             }
             Expr::Hardware => {
-                let req = self.req?;
-                let mut v = vec![req.htype];
-                v.extend_from_slice(&req.hardware().addr);
+                // The packet's, else (an expiry has no packet) the lease's, as ISC: empty
+                // for a lease without one (an abandoned lease).
+                let hw = match self.req {
+                    Some(req) => req.hardware(),
+                    None => match &self.lease?.hardware {
+                        Some(hw) => hw.clone(),
+                        None => return Some(Val::Data(Vec::new())),
+                    },
+                };
+                let mut v = vec![hw.htype];
+                v.extend_from_slice(&hw.addr);
                 Val::Data(v)
             }
             Expr::LeasedAddress => Val::Data(self.lease?.ip.octets().to_vec()),

@@ -6,6 +6,6 @@ pub mod exec;
 pub mod expr;
 pub mod state;
 
-pub use exec::Effects;
+pub use exec::{Effects, ExecCall};
 pub use expr::{Bindings, Env, Val, packet_option};
 pub use state::{OptionState, Sv};

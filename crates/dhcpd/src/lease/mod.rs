@@ -153,6 +153,12 @@ pub struct Lease {
     pub bootp: bool,
     /// `reserved;`.
     pub reserved: bool,
+    /// Statements to run on its events (`on commit`/`release`/`expiry`); `on expiry` and
+    /// `on release` are written to the lease file with it.
+    pub on: crate::model::OnStar,
+    /// `on EVENTS { … }` blocks read from a lease file, as text (`conf::print`), until
+    /// they are matched with the configuration's ([`Lease::attach_handlers`]).
+    pub stored_on: Vec<(crate::model::Events, String)>,
 }
 
 impl Default for Lease {
@@ -175,6 +181,8 @@ impl Default for Lease {
             agent_options: Vec::new(),
             bootp: false,
             reserved: false,
+            on: crate::model::OnStar::default(),
+            stored_on: Vec::new(),
         }
     }
 }
@@ -211,10 +219,29 @@ impl Lease {
         l.rewind_state = state;
         l.bindings.clear();
         l.client_hostname = None;
+        l.on = crate::model::OnStar::default();
+        l.stored_on.clear();
         if l.tstp == 0 {
             l.tstp = l.ends;
         }
         l
+    }
+
+    /// Give the lease the configuration's handlers for the `on` blocks read with it from a
+    /// lease file (matched by their text); returns the events of blocks the configuration no
+    /// longer has (their statements are dropped).
+    pub fn attach_handlers(
+        &mut self,
+        handlers: &std::collections::HashMap<String, crate::model::Handler>,
+    ) -> Vec<crate::model::Events> {
+        let mut missing = Vec::new();
+        for (events, text) in std::mem::take(&mut self.stored_on) {
+            match handlers.get(&text) {
+                Some(h) => self.on.set(events, Some(h)),
+                None => missing.push(events),
+            }
+        }
+        missing
     }
 
     /// ISC writes a lease at a rewrite when it has a client or is not free.

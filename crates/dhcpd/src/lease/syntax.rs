@@ -50,6 +50,29 @@ const SEEN_REWIND: u32 = 512;
 const SEEN_TSTP: u32 = 65536;
 
 impl Parser<'_, '_, '_> {
+    /// `on EVENTS { … }` in a lease (ISC writes `on expiry` and `on release`): kept as text
+    /// ([`crate::conf::print`]), to be matched with the configuration's blocks. Statements
+    /// that do not parse without the configuration (an option only it defines) are skipped
+    /// without a word, as before the handlers were kept.
+    fn stored_on(&mut self, lease: &mut Lease) {
+        let (saved, out, errors) = (self.lx.clone(), self.g.out.len(), self.errors);
+        if let Ok(crate::conf::ast::Stmt::On { events, body }) = self.on_statement()
+            && self.errors == errors
+        {
+            if let Some(text) =
+                crate::conf::print::statements(&body, 4).filter(|_| !body.is_empty())
+            {
+                let events = crate::model::Events::from_names(events.iter().map(String::as_str));
+                lease.stored_on.push((events, text));
+            }
+            return;
+        }
+        self.lx = saved;
+        self.g.out.truncate(out);
+        self.errors = errors;
+        self.skip_to_rbrace(0);
+    }
+
     fn lease_file(&mut self, file: &mut LeaseFile) {
         loop {
             let t = self.next();
@@ -274,10 +297,8 @@ impl Parser<'_, '_, '_> {
                     self.skip_to_semi();
                 }
                 Tok::Kw("on") => {
-                    // `on expiry { … }` / `on release { … }`: statements of `on commit`
-                    // configurations, which this server does not run.
                     seenbit = 0;
-                    self.skip_to_rbrace(0);
+                    self.stored_on(&mut lease);
                 }
                 Tok::Kw("option" | "supersede") => {
                     seenbit = 0;

@@ -118,8 +118,23 @@ pub fn lease(l: &Lease) -> String {
     {
         let _ = write!(s, "\n  client-hostname {};", quote(h));
     }
+    write_handlers(&mut s, l);
     s.push_str("\n}\n");
     s
+}
+
+/// `on expiry { … }` and `on release { … }` (one `on expiry or release` block when they
+/// are the same), as ISC's `write_lease` adds them after the client hostname.
+fn write_handlers(s: &mut String, l: &Lease) {
+    let (expiry, release) = (&l.on.expiry, &l.on.release);
+    let same = expiry.is_some() && expiry == release;
+    if let Some(text) = expiry.as_ref().and_then(|h| h.text()) {
+        let events = if same { "expiry or release" } else { "expiry" };
+        let _ = write!(s, "\n  on {events} {{{text}\n  }}");
+    }
+    if !same && let Some(text) = release.as_ref().and_then(|h| h.text()) {
+        let _ = write!(s, "\n  on release {{{text}\n  }}");
+    }
 }
 
 fn agent_name(code: u8) -> String {
@@ -225,5 +240,94 @@ mod tests {
         let f = crate::lease::parse::parse("x", text.as_bytes());
         assert!(f.is_clean(), "{:?}", f.output);
         assert_eq!(f.leases, vec![l]);
+    }
+
+    /// A configuration with MAAS's kind of `on` blocks, compiled.
+    fn on_events_config() -> crate::model::Config {
+        let conf = "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.20; }
+            on expiry {
+              set clhw = binary-to-ascii(16, 8, \":\", substring(hardware, 1, 6));
+              execute(\"/bin/notify\", \"expiry\", clhw, 61:62:00:63, 5);
+              if option host-name = \"x\" { log (info, concat(\"x\", \"y\")); } else { unset clip; }
+            }
+            on release { execute(\"/bin/notify\", \"release\"); }";
+        let loaded = crate::conf::parse_str(
+            "t.conf",
+            conf.as_bytes(),
+            crate::conf::ParseOptions::default(),
+            &|_| Err(std::io::ErrorKind::NotFound.into()),
+        );
+        assert!(loaded.is_ok(), "{:?}", loaded.output);
+        crate::model::compile(&loaded.config, &crate::model::no_dns)
+            .expect("compiles")
+            .0
+    }
+
+    #[test]
+    fn on_expiry_and_release_are_written_and_find_their_block_again() {
+        let cfg = on_events_config();
+        let mut handlers: Vec<&crate::model::Handler> = cfg.handlers.values().collect();
+        handlers.sort_by_key(|h| h.text().map(str::len));
+        let (release, expiry) = (handlers[0].clone(), handlers[1].clone());
+        let mut l = Lease {
+            ip: Ipv4Addr::new(10, 0, 0, 10),
+            state: BindingState::Active,
+            ..Lease::default()
+        };
+        l.on.expiry = Some(expiry.clone());
+        l.on.release = Some(release.clone());
+        let text = lease(&l);
+        assert!(
+            text.ends_with(
+                "\n  on release {\n    execute (\"/bin/notify\", \"release\");\n  }\n}\n"
+            ),
+            "{text}"
+        );
+        let f = crate::lease::parse::parse("x", text.as_bytes());
+        assert!(f.is_clean(), "{:?}", f.output);
+        let mut read = f.leases[0].clone();
+        assert!(read.attach_handlers(&cfg.handlers).is_empty());
+        assert_eq!(read, l, "the same blocks of the same configuration");
+        l.on.release = Some(expiry);
+        assert!(
+            lease(&l).contains("\n  on expiry or release {"),
+            "one block for both"
+        );
+    }
+
+    #[test]
+    fn on_blocks_isc_wrote_find_the_configuration_s() {
+        // What ISC 4.4.3 wrote for a lease of this configuration (an on-expiry block in its
+        // own layout), then a block the configuration no longer has, then one that does not
+        // parse without the configuration (skipped as before).
+        let isc = "lease 10.0.0.10 {
+  binding state active;
+  on expiry {
+    set clhw = 
+       binary-to-ascii (16, 8, \":\", 
+                        substring (hardware, 1, 6)) ;
+    execute (\"/bin/notify\", \"expiry\", clhw, 61:62:00:63, 05);
+    if option host-name = \"x\" {
+      log (info, 
+          concat (\"x\", \"y\"));
+    } else {
+      unset clip ;
+    }
+  }
+  on release {
+    execute (\"/bin/other\");
+  }
+  on commit {
+    if option no-such-option = 1 { log (\"x\"); }
+  }
+}
+";
+        let cfg = on_events_config();
+        let f = crate::lease::parse::parse("x", isc.as_bytes());
+        assert!(f.is_clean(), "{:?}", f.output);
+        let mut l = f.leases[0].clone();
+        let missing = l.attach_handlers(&cfg.handlers);
+        assert_eq!(missing, vec![crate::model::Events::from_names(["release"])]);
+        assert!(l.on.expiry.is_some() && l.on.release.is_none() && l.on.commit.is_none());
     }
 }

@@ -16,8 +16,8 @@ use crate::lease::Hardware;
 
 use super::spaces::SERVER;
 use super::{
-    ClassDecl, Config, Exec, Group, GroupId, HostDecl, OptVal, Pool, PoolId, ROOT, Range, SharedId,
-    SharedNet, Spaces, Subclass, Subnet, SubnetId,
+    ClassDecl, Config, Events, Exec, ExecuteLimits, Group, GroupId, Handler, HostDecl, OptVal,
+    Pool, PoolId, ROOT, Range, SharedId, SharedNet, Spaces, Subclass, Subnet, SubnetId,
 };
 
 /// Resolves a host name to an address (DNS at the binary's edge; a table in tests).
@@ -70,6 +70,7 @@ pub fn compile(
     b.cfg.groups.push(Group::default());
     b.scope(&ast.root, ROOT, Ctx::default())?;
     b.cfg.flood = flood_limit(&ast.root);
+    b.cfg.execute = execute_limits(&ast.root);
     Ok((b.cfg, b.warnings))
 }
 
@@ -77,12 +78,10 @@ pub fn compile(
 /// syntax, and ISC ignores them (nothing encapsulates the space).
 pub(crate) const PXE_SUITE_SPACE: &str = "pxe-suite";
 
-/// `option pxe-suite.flood-limit N;` (requests per second from one client before it is
-/// ignored; 0 turns the limit off) and `option pxe-suite.flood-hold S;` (for how long), as
-/// constants at the global scope; the defaults otherwise.
-fn flood_limit(root: &ast::Scope) -> Option<crate::lease::FloodLimit> {
-    let mut limit = crate::lease::FloodLimit::default();
-    for item in &root.items {
+/// pxe-suite's own settings at the global scope (`option pxe-suite.NAME N;`, constants):
+/// name and value.
+fn pxe_suite_settings(root: &ast::Scope) -> impl Iterator<Item = (&str, u32)> {
+    root.items.iter().filter_map(|item| {
         let ast::Item::Stmt(
             _,
             ast::Stmt::Option {
@@ -93,22 +92,45 @@ fn flood_limit(root: &ast::Scope) -> Option<crate::lease::FloodLimit> {
             },
         ) = item
         else {
-            continue;
+            return None;
         };
         if space != PXE_SUITE_SPACE {
-            continue;
+            return None;
         }
         let Some(ast::Atom::Int { value, .. }) = atoms.first() else {
-            continue;
+            return None;
         };
-        let v = u32::try_from(*value).unwrap_or(u32::MAX);
-        match name.as_str() {
+        Some((name.as_str(), u32::try_from(*value).unwrap_or(u32::MAX)))
+    })
+}
+
+/// `option pxe-suite.flood-limit N;` (requests per second from one client before it is
+/// ignored; 0 turns the limit off) and `option pxe-suite.flood-hold S;` (for how long), as
+/// constants at the global scope; the defaults otherwise.
+fn flood_limit(root: &ast::Scope) -> Option<crate::lease::FloodLimit> {
+    let mut limit = crate::lease::FloodLimit::default();
+    for (name, v) in pxe_suite_settings(root) {
+        match name {
             "flood-limit" => limit.rate = v,
             "flood-hold" => limit.hold = i64::from(v),
             _ => {}
         }
     }
     (limit.rate > 0).then_some(limit)
+}
+
+/// `option pxe-suite.execute-timeout S;` (seconds a program `execute` runs may take before
+/// it is killed) and `option pxe-suite.execute-output N;` (bytes of its output logged).
+fn execute_limits(root: &ast::Scope) -> ExecuteLimits {
+    let mut limits = ExecuteLimits::default();
+    for (name, v) in pxe_suite_settings(root) {
+        match name {
+            "execute-timeout" => limits.timeout_secs = v.max(1),
+            "execute-output" => limits.output_bytes = v,
+            _ => {}
+        }
+    }
+    limits
 }
 
 fn server_flag_code(what: &str) -> Option<u32> {
@@ -511,6 +533,19 @@ impl Builder<'_> {
         }
     }
 
+    /// The handler of an `on` block, indexed by its text for leases read from a file.
+    fn handler(&mut self, body: &[Stmt]) -> Handler {
+        let text = crate::conf::print::statements(body, 4);
+        let handler = Handler::new(self.exec_list(body), text.clone());
+        if let Some(t) = text {
+            self.cfg
+                .handlers
+                .entry(t)
+                .or_insert_with(|| handler.clone());
+        }
+        handler
+    }
+
     fn exec_list(&mut self, stmts: &[Stmt]) -> Vec<Exec> {
         stmts.iter().flat_map(|s| self.exec(s, false)).collect()
     }
@@ -580,7 +615,18 @@ impl Builder<'_> {
             Stmt::Break => Exec::Break,
             Stmt::Return(e) => Exec::Return(e.clone()),
             Stmt::Log { priority, expr } => Exec::Log(priority.clone(), expr.clone()),
-            Stmt::On { .. } | Stmt::Unsupported { .. } => return Vec::new(),
+            Stmt::On { events, body } => {
+                let handler = (!body.is_empty()).then(|| self.handler(body));
+                Exec::On(
+                    Events::from_names(events.iter().map(String::as_str)),
+                    handler,
+                )
+            }
+            Stmt::Execute { command, args } => Exec::Execute {
+                program: command.clone(),
+                args: args.clone(),
+            },
+            Stmt::Unsupported { .. } => return Vec::new(),
         };
         vec![one]
     }

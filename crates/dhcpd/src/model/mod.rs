@@ -9,10 +9,12 @@
 //! a resolver the caller passes in.
 
 mod build;
+mod events;
 mod inventory;
 mod spaces;
 
 pub use build::{CompileError, Resolver, compile, no_dns};
+pub use events::{Events, Handler, OnStar};
 pub use inventory::add_inventory;
 pub use spaces::{AGENT, DHCP, SERVER, SpaceId, SpaceInfo, Spaces};
 
@@ -100,6 +102,15 @@ pub enum Exec {
     Log(String, Expr),
     /// `eval EXPR;` and bare expressions: evaluated, result dropped.
     Eval(Expr),
+    /// `on EVENTS { … }`: sets the lease's handlers (`None`: clears them).
+    On(Events, Option<Handler>),
+    /// `execute ("PROGRAM", ARG...);`.
+    Execute {
+        /// The program (argv\[0\], looked up in `PATH`).
+        program: Vec<u8>,
+        /// Data expressions, one per argument.
+        args: Vec<Expr>,
+    },
 }
 
 /// The value of an option statement.
@@ -217,6 +228,25 @@ pub struct ClassDecl {
     pub subclasses: HashMap<Vec<u8>, Subclass>,
 }
 
+/// Bounds on the programs `execute` statements run (`option pxe-suite.execute-timeout S;`,
+/// `option pxe-suite.execute-output N;` at the global scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecuteLimits {
+    /// Seconds before the program (and its process group) is killed.
+    pub timeout_secs: u32,
+    /// Bytes of its standard output and error kept and logged.
+    pub output_bytes: u32,
+}
+
+impl Default for ExecuteLimits {
+    fn default() -> Self {
+        ExecuteLimits {
+            timeout_secs: 30,
+            output_bytes: 4096,
+        }
+    }
+}
+
 /// The compiled configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -241,6 +271,11 @@ pub struct Config {
     /// The per-client flood limit (`option pxe-suite.flood-limit N;` and
     /// `option pxe-suite.flood-hold S;` at the global scope), `None` when set to 0.
     pub flood: Option<crate::lease::FloodLimit>,
+    /// How long programs run by `execute` may take and how much of their output is logged.
+    pub execute: ExecuteLimits,
+    /// The `on` blocks by their text (`conf::print`), to give leases read from a file the
+    /// handlers written with them.
+    pub handlers: HashMap<String, Handler>,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,

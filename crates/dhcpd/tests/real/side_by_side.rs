@@ -16,7 +16,7 @@ use crate::support::{Lab, Proc, in_netns, need, read_pcap, wait_for};
 const REPLY_WAIT: Duration = Duration::from_secs(8);
 
 /// A request in the compact notation of the core's table tests.
-struct Packet {
+pub(crate) struct Packet {
     bytes: Vec<u8>,
     /// Send from the relay address (port 67) to the server.
     relayed: bool,
@@ -32,7 +32,7 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn packet(line: &str, xid: u32) -> Packet {
+pub(crate) fn packet(line: &str, xid: u32) -> Packet {
     let mut words = line.split_whitespace();
     let kind = words.next().unwrap();
     let mut p = vec![0u8; 240];
@@ -158,12 +158,12 @@ fn render(r: &dhcpd::request::Request) -> String {
     s
 }
 
-enum Which {
+pub(crate) enum Which {
     Isc,
     Ours,
 }
 
-fn start(lab: &Lab, which: &Which, conf: &str) -> Proc {
+pub(crate) fn start(lab: &Lab, which: &Which, conf: &str) -> Proc {
     // A fresh lease file for each server.
     std::fs::write(lab.path("dhcpd.leases"), "").unwrap();
     match which {
@@ -201,7 +201,13 @@ fn start(lab: &Lab, which: &Which, conf: &str) -> Proc {
 }
 
 /// Run the packets against one server; the rendered reply (or "no reply") per packet.
-fn replies(lab: &Lab, which: &Which, conf: &str, packets: &[String], tag: &str) -> Vec<String> {
+pub(crate) fn replies(
+    lab: &Lab,
+    which: &Which,
+    conf: &str,
+    packets: &[String],
+    tag: &str,
+) -> Vec<String> {
     let server = start(lab, which, conf);
     let (cap, pcap) = lab.capture_dhcp(tag);
     let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! Executable statements (ISC `parse_executable_statement`): option statements with their
 //! operator, allow/deny/ignore, if/elsif/else, switch/case/default, set/define/unset, eval, add,
-//! break, return, log, on-events, zone and key blocks, server parameters by name, and the
+//! break, return, log, on-events, execute, zone and key blocks, server parameters by name, and the
 //! bare-name statement ISC accepts as an expression evaluation (`authorative;`).
 
 use super::super::ast::{OptionOp, Stmt};
@@ -185,7 +185,7 @@ impl Parser<'_, '_, '_> {
             }
             "on" => {
                 self.skip();
-                self.on_statement(loc).map(Some)
+                self.on_statement().map(Some)
             }
             "switch" => {
                 self.skip();
@@ -261,9 +261,7 @@ impl Parser<'_, '_, '_> {
             }
             "execute" => {
                 self.skip();
-                self.warn("define ENABLE_EXECUTE in site.h to enable execute(); expressions.");
-                self.skip_to_semi();
-                Err(true)
+                self.execute_statement()
             }
             "log" => {
                 self.skip();
@@ -273,6 +271,10 @@ impl Parser<'_, '_, '_> {
                 self.skip();
                 self.g.note_unsupported(kw, loc);
                 self.skip_block_statement();
+                // ISC takes BIND 8's `key NAME { … };` (MAAS and Foreman write it).
+                if kw == "key" && self.peek().is_punct(b';') {
+                    self.skip();
+                }
                 Ok(Some(Stmt::Unsupported {
                     keyword: kw.to_string(),
                 }))
@@ -456,7 +458,7 @@ impl Parser<'_, '_, '_> {
         Ok(Stmt::Switch { expr, body })
     }
 
-    /// `{ statements }` after an `if` condition or an `on` event list. A body with an error
+    /// `{ statements }` after an `if` condition. A body with an error
     /// is skipped up to a closing brace (or the end of the file), as ISC dhcpd does.
     fn braced_body(&mut self) -> Result<Vec<Stmt>, Lose> {
         if !self.next().is_punct(b'{') {
@@ -464,6 +466,11 @@ impl Parser<'_, '_, '_> {
             self.skip_to_semi();
             return Err(true);
         }
+        self.statements_to_rbrace()
+    }
+
+    /// The statements after a `{` and the closing `}`.
+    fn statements_to_rbrace(&mut self) -> Result<Vec<Stmt>, Lose> {
         let body = match self.executable_statements(None) {
             Ok(v) => v,
             Err(_) => {
@@ -598,25 +605,211 @@ impl Parser<'_, '_, '_> {
         Ok(Some(Stmt::Log { priority, expr }))
     }
 
-    fn on_statement(&mut self, loc: super::super::ast::Loc) -> Result<Stmt, Lose> {
+    /// `on EVENT [or EVENT]... { statements }` or, with no statements, `on EVENT;`
+    /// (`parse_on_statement`). `transmission` is accepted and never fires on a server.
+    pub(crate) fn on_statement(&mut self) -> Result<Stmt, Lose> {
         let mut events = Vec::new();
-        loop {
+        let after = loop {
             let t = self.next();
-            if !["expiry", "commit", "release"].iter().any(|k| t.is_kw(k)) {
-                self.warn("expecting a lease event identifier");
+            let Some(event) = ["expiry", "commit", "release", "transmission"]
+                .into_iter()
+                .find(|k| t.is_kw(k))
+            else {
+                self.warn("expecting a lease event type");
                 self.skip_to_semi();
                 return Err(true);
+            };
+            events.push(event.to_string());
+            let t = self.next();
+            if !t.is_kw("or") {
+                break t;
             }
-            events.push(t.text.to_ascii_lowercase());
-            if self.peek().is_kw("or") {
-                self.skip();
-            } else {
-                break;
-            }
+        };
+        if after.is_punct(b';') {
+            return Ok(Stmt::On {
+                events,
+                body: Vec::new(),
+            });
         }
-        self.g
-            .note_unsupported(&format!("on {}", events.join(" or ")), loc);
-        let body = self.braced_body()?;
+        if !after.is_punct(b'{') {
+            self.warn("left brace expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let body = self.statements_to_rbrace()?;
         Ok(Stmt::On { events, body })
+    }
+
+    /// `execute ("PROGRAM" [, DATA-EXPR]...);` as Debian's ISC dhcpd (built with
+    /// `ENABLE_EXECUTE`) parses it.
+    fn execute_statement(&mut self) -> Result<Option<Stmt>, Lose> {
+        if !self.next().is_punct(b'(') {
+            self.warn("left parenthesis expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        let Tok::Str(command) = self.next().tok else {
+            self.warn("Expecting a quoted string.");
+            self.skip_to_semi();
+            return Err(true);
+        };
+        let mut args = Vec::new();
+        let mut t = self.next();
+        while t.is_punct(b',') {
+            match self.data_expression() {
+                Ok(e) => args.push(e),
+                Err(lose) => {
+                    if !lose {
+                        self.warn("expecting expression.");
+                    }
+                    self.skip_to_semi();
+                    return Err(true);
+                }
+            }
+            t = self.next();
+        }
+        if !t.is_punct(b')') {
+            self.warn("right parenthesis expected.");
+            self.skip_to_semi();
+            return Err(true);
+        }
+        if !self.semi() {
+            // ISC reports the error but goes on with the next statement (the block's `}`
+            // was skipped with the rest of the line, so a `right brace expected.` follows).
+            return Ok(None);
+        }
+        Ok(Some(Stmt::Execute { command, args }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::ast::{Expr, Item, Stmt};
+    use crate::conf::{Loaded, ParseOptions, parse_str};
+
+    fn parse(text: &str) -> Loaded {
+        parse_str("t.conf", text.as_bytes(), ParseOptions::default(), &|_| {
+            Err(std::io::ErrorKind::NotFound.into())
+        })
+    }
+
+    /// Every error as (line, column, message).
+    fn errors(text: &str) -> Vec<(Option<u32>, u32, String)> {
+        parse(text)
+            .errors()
+            .map(|d| (d.line, d.col, d.message.clone()))
+            .collect()
+    }
+
+    fn statements(text: &str) -> Vec<Stmt> {
+        let loaded = parse(text);
+        assert!(loaded.is_ok(), "{:?}", loaded.output);
+        loaded
+            .config
+            .root
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Stmt(_, s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn on_without_a_body_is_accepted() {
+        let s = statements("on expiry;\non commit or release ;\non transmission { }\n");
+        assert_eq!(
+            s,
+            vec![
+                Stmt::On {
+                    events: vec!["expiry".into()],
+                    body: vec![]
+                },
+                Stmt::On {
+                    events: vec!["commit".into(), "release".into()],
+                    body: vec![]
+                },
+                Stmt::On {
+                    events: vec!["transmission".into()],
+                    body: vec![]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn execute_takes_a_program_and_data_expressions() {
+        let s = statements(
+            "on commit { execute (\"/bin/notify\", \"commit\", binary-to-ascii (10, 8, \".\", leased-address)); execute (\"/bin/x\"); }",
+        );
+        let [Stmt::On { events, body }] = s.as_slice() else {
+            panic!("{s:?}");
+        };
+        assert_eq!(events, &["commit".to_string()]);
+        let [
+            Stmt::Execute {
+                command: first,
+                args,
+            },
+            Stmt::Execute {
+                command: second,
+                args: none,
+            },
+        ] = body.as_slice()
+        else {
+            panic!("{body:?}");
+        };
+        assert_eq!(
+            (first.as_slice(), second.as_slice()),
+            (&b"/bin/notify"[..], &b"/bin/x"[..])
+        );
+        assert_eq!(args.len(), 2);
+        assert_eq!(args[0], Expr::ConstData(b"commit".to_vec()));
+        assert!(none.is_empty());
+    }
+
+    /// An error: line, column, message.
+    type Expected = (u32, u32, &'static str);
+
+    #[test]
+    fn execute_errors_are_isc_s_at_isc_s_place() {
+        let cases: [(&str, Vec<Expected>); 7] = [
+            (
+                "on commit { execute (foo); }",
+                vec![(1, 22, "Expecting a quoted string.")],
+            ),
+            (
+                "on commit { execute (\"a\" \"b\"); }",
+                vec![(1, 26, "right parenthesis expected.")],
+            ),
+            (
+                "on commit { execute (\"a\", ); }",
+                vec![(1, 25, "expecting expression.")],
+            ),
+            (
+                "on commit {\n  execute \"a\"; }",
+                vec![(2, 11, "left parenthesis expected.")],
+            ),
+            (
+                "on commit { execute (\"a\", lease-time); }",
+                vec![(1, 27, "Expecting a data expression.")],
+            ),
+            (
+                "on commit { execute (\"a\") }",
+                vec![
+                    (1, 27, "semicolon expected."),
+                    (1, 27, "right brace expected."),
+                ],
+            ),
+            ("on lease { }", vec![(1, 4, "expecting a lease event type")]),
+        ];
+        for (text, want) in cases {
+            let want: Vec<_> = want
+                .into_iter()
+                .map(|(l, c, m)| (Some(l), c, m.to_string()))
+                .collect();
+            assert_eq!(errors(text), want, "{text}");
+        }
     }
 }
