@@ -1,0 +1,220 @@
+//! `cargo xtask image --check`: the image boots from its disk under qemu (TCG) with
+//! SeaBIOS and with OVMF, no network device, each until the marker line shows on the
+//! serial console; the time to it is reported. The disk is opened with `snapshot=on`, so
+//! the image is never written.
+//!
+//! qemu is the one on PATH; when there is none, Debian's qemu-system-x86 and the libraries
+//! this machine lacks are unpacked (`apt-get download`, `dpkg -x`) under the target
+//! directory and run from there: installing the package would remove the machine's newer
+//! qemu-utils, which breaks it.
+
+use super::rootfs::{HOSTNAME, MARKER};
+use crate::lab::procs::Proc;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long a boot may take to show the marker (TCG on a shared machine).
+const LIMIT: Duration = Duration::from_secs(6 * 60);
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// Debian packages unpacked when qemu is not installed: qemu, its firmware, and the
+/// libraries of its dependencies that a machine without it usually lacks.
+const QEMU_DEBS: &[&str] = &[
+    "qemu-system-x86",
+    "qemu-system-common",
+    "qemu-system-data",
+    "seabios",
+    "libcapstone4",
+    "libfdt1",
+    "libpmem1",
+    "libndctl6",
+    "libdaxctl1",
+    "librdmacm1",
+    "libibverbs1",
+    "libnl-3-200",
+    "libnl-route-3-200",
+    "libslirp0",
+    "libvdeplug2",
+];
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Firmware {
+    SeaBios,
+    Ovmf,
+}
+
+impl Firmware {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Firmware::SeaBios => "SeaBIOS",
+            Firmware::Ovmf => "OVMF",
+        }
+    }
+}
+
+/// How to start qemu: the program, its library path and data directories.
+pub(crate) struct Qemu {
+    program: PathBuf,
+    lib_path: Option<PathBuf>,
+    data_dirs: Vec<PathBuf>,
+}
+
+impl Qemu {
+    /// The installed qemu, or one unpacked under `cache`.
+    pub(crate) fn find(cache: &Path) -> Result<Qemu> {
+        let installed = Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if installed {
+            return Ok(Qemu {
+                program: "qemu-system-x86_64".into(),
+                lib_path: None,
+                data_dirs: Vec::new(),
+            });
+        }
+        let root = cache.join("qemu-root");
+        let qemu = Qemu {
+            program: root.join("usr/bin/qemu-system-x86_64"),
+            lib_path: Some(root.join("usr/lib/x86_64-linux-gnu")),
+            data_dirs: vec![root.join("usr/share/qemu"), root.join("usr/share/seabios")],
+        };
+        if !qemu.runs() {
+            unpack(cache, &root)?;
+            if !qemu.runs() {
+                bail!("the qemu unpacked in {} does not start", root.display());
+            }
+        }
+        Ok(qemu)
+    }
+
+    fn runs(&self) -> bool {
+        self.base_command()
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn base_command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        if let Some(lib) = &self.lib_path {
+            cmd.env("LD_LIBRARY_PATH", lib);
+        }
+        cmd
+    }
+
+    /// The whole command line of a boot of `disk` with `firmware`, serial to `serial`.
+    fn argv(&self, disk: &Path, firmware: Firmware, serial: &Path, vars: &Path) -> Vec<String> {
+        let mut argv = vec![self.program.display().to_string()];
+        for dir in &self.data_dirs {
+            argv.extend(["-L".to_owned(), dir.display().to_string()]);
+        }
+        argv.extend(
+            [
+                "-accel",
+                "tcg",
+                "-m",
+                "1024",
+                "-nodefaults",
+                "-display",
+                "none",
+                "-no-reboot",
+            ]
+            .map(String::from),
+        );
+        argv.push("-serial".into());
+        argv.push(format!("file:{}", serial.display()));
+        argv.push("-drive".into());
+        argv.push(format!(
+            "file={},format=raw,if=virtio,snapshot=on",
+            disk.display()
+        ));
+        if let Firmware::Ovmf = firmware {
+            argv.push("-drive".into());
+            argv.push(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+            ));
+            argv.push("-drive".into());
+            argv.push(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                vars.display()
+            ));
+        }
+        argv
+    }
+}
+
+fn unpack(cache: &Path, root: &Path) -> Result<()> {
+    eprintln!(
+        "image: qemu-system-x86_64 is not installed; unpacking Debian's under {}",
+        root.display()
+    );
+    let debs = cache.join("qemu-debs");
+    let _ = std::fs::remove_dir_all(&debs);
+    std::fs::create_dir_all(&debs)?;
+    let status = Command::new("apt-get")
+        .args(["download", "-qq"])
+        .args(QEMU_DEBS)
+        .current_dir(&debs)
+        .status()
+        .context("running apt-get download")?;
+    if !status.success() {
+        bail!("apt-get download of qemu's packages failed ({status})");
+    }
+    for entry in std::fs::read_dir(&debs)? {
+        let deb = entry?.path();
+        let status = Command::new("dpkg")
+            .arg("-x")
+            .arg(&deb)
+            .arg(root)
+            .status()
+            .context("running dpkg -x")?;
+        if !status.success() {
+            bail!("dpkg -x {} failed", deb.display());
+        }
+    }
+    Ok(())
+}
+
+/// Boots `disk` once with `firmware`; returns the time to the marker.
+pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) -> Result<Duration> {
+    std::fs::create_dir_all(work)?;
+    let tag = firmware.name().to_ascii_lowercase();
+    let serial = work.join(format!("{tag}.serial.log"));
+    let vars = work.join(format!("{tag}.OVMF_VARS.fd"));
+    if let Firmware::Ovmf = firmware {
+        std::fs::copy(OVMF_VARS, &vars).context("copying OVMF's variables (package ovmf)")?;
+    }
+    let _ = std::fs::remove_file(&serial);
+    let argv = qemu.argv(disk, firmware, &serial, &vars);
+    let start = Instant::now();
+    let mut cmd = qemu.base_command();
+    cmd.args(&argv[1..]);
+    let mut vm = Proc::spawn_command(
+        &format!("qemu-{tag}"),
+        cmd,
+        &work.join(format!("{tag}.qemu.log")),
+    )?;
+    vm.log = serial.clone();
+    eprintln!(
+        "image: booting with {} (TCG, pid {}), waiting up to {} s for \"{MARKER} {HOSTNAME}\"",
+        firmware.name(),
+        vm.pid(),
+        LIMIT.as_secs()
+    );
+    let seen = vm.wait_for(&format!("{MARKER} {HOSTNAME}"), LIMIT);
+    let took = start.elapsed();
+    vm.stop();
+    if !seen {
+        bail!(
+            "{}: no \"{MARKER}\" line within {} s; serial console in {}",
+            firmware.name(),
+            LIMIT.as_secs(),
+            serial.display()
+        );
+    }
+    Ok(took)
+}
