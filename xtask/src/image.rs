@@ -102,7 +102,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     crate::ci::install(crate::lab::assets::IMAGE_PACKAGES)?;
     let mirror_dir = mirror::default_out();
     let index = mirror::build(&mirror_dir)?;
-    let stamp = stamp(&index);
+    // The image carries the mirror's keyring: a new key (a new cache) is a new image.
+    let keyring = mirror::sha256_file(&mirror_dir.join(mirror::KEYRING))?;
+    let stamp = stamp(&format!("{index}\n{keyring}"));
     let stamp_path = with_suffix(&opts.out, ".stamp");
     let fresh = std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
         && opts.out.exists()
@@ -373,23 +375,19 @@ fn check(image: &Path) -> Result<()> {
     let cache = mirror::lab_dir().join("cache");
     let qemu = boot::Qemu::find(&cache)?;
     let work = cache.join("image-check");
-    let mut times = Vec::new();
+    let mut lines = Vec::new();
     for fw in [boot::Firmware::SeaBios, boot::Firmware::Ovmf] {
-        let took = boot::boot(&qemu, image, fw, &work)?;
-        eprintln!(
-            "image: {} boot: marker after {:.0} s",
-            fw.name(),
-            took.as_secs_f64()
-        );
-        times.push((fw, took));
+        let times = boot::boot(&qemu, image, fw, &work)?;
+        let phases: Vec<String> = times
+            .iter()
+            .map(|(name, t)| format!("{name} {:.0} s", t.as_secs_f64()))
+            .collect();
+        lines.push(format!("{}: {}", fw.name(), phases.join(", ")));
     }
-    let summary: Vec<String> = times
-        .iter()
-        .map(|(fw, t)| format!("{} {:.0} s", fw.name(), t.as_secs_f64()))
-        .collect();
     println!(
-        "image check: booted to the marker with {}",
-        summary.join(", ")
+        "image check: booted from the disk to the login prompt and the marker, no network \
+         device, qemu TCG\n  {}",
+        lines.join("\n  ")
     );
     Ok(())
 }

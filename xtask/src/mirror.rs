@@ -20,6 +20,7 @@
 //! listed.
 
 mod apt;
+mod check;
 mod index;
 mod sign;
 
@@ -80,7 +81,7 @@ pub(crate) fn lab_dir() -> PathBuf {
 }
 
 const HELP: &str = "\
-usage: cargo xtask mirror [--out DIR]
+usage: cargo xtask mirror [--out DIR] [--check]
 
 Builds the Debian 12 (bookworm) archive the lab installs from without the internet: the
 packages of Priority required and important, a kernel (linux-image-amd64), GRUB for BIOS
@@ -103,6 +104,10 @@ missing and drops what is no longer listed. Progress goes to stderr.
 
 options:
   --out DIR   where the archive goes (default target/lab/mirror)
+  --check     then use it as a client would (as root): httpd-tree serves it on 127.0.0.1
+              in a network namespace made for the check; a private apt there, trusting
+              only the published keyring, runs apt-get update and downloads every package
+              set over HTTP; fails unless every file of the index came and verified
   -h, --help  this text
 ";
 
@@ -111,9 +116,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         eprint!("{HELP}");
         return Ok(());
     }
-    let out = parse_out(args, "mirror", default_out())?;
+    let check = args.iter().any(|a| a == "--check");
+    let rest: Vec<String> = args.iter().filter(|a| *a != "--check").cloned().collect();
+    let out = parse_out(&rest, "mirror", default_out())?;
     crate::ci::install(crate::lab::assets::MIRROR_PACKAGES)?;
     build(&out)?;
+    if check {
+        if !crate::lab::nix_is_root() {
+            bail!("cargo xtask mirror --check needs root (a network namespace)");
+        }
+        check::run(&out, &lab_dir().join("cache/mirror-check"))?;
+    }
     Ok(())
 }
 
@@ -177,7 +190,7 @@ fn release_dir(out: &Path) -> PathBuf {
     out.join("dists").join(SUITE)
 }
 
-fn packages_path(out: &Path) -> PathBuf {
+pub(crate) fn packages_path(out: &Path) -> PathBuf {
     release_dir(out).join("main/binary-amd64/Packages")
 }
 

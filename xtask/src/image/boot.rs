@@ -179,8 +179,37 @@ fn unpack(cache: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Boots `disk` once with `firmware`; returns the time to the marker.
-pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) -> Result<Duration> {
+/// What a boot shows on the serial console, in order, and what each line proves.
+pub(crate) const PHASES: &[(&str, &str)] = &[
+    ("GRUB", "GNU GRUB"),
+    ("kernel", "Linux version"),
+    ("login prompt", "login:"),
+    ("marker", MARKER),
+];
+
+/// When each of [`PHASES`] showed, from qemu's start.
+pub(crate) type Times = Vec<(&'static str, Duration)>;
+
+/// The needle of phase `name` for this image: the prompt and the marker name the host.
+fn needle(name: &str, text: &str) -> String {
+    match name {
+        "login prompt" => format!("{HOSTNAME} {text}"),
+        "marker" => format!("{text} {HOSTNAME}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// The phases of [`PHASES`] that `serial` shows (the console's text so far).
+pub(crate) fn seen(serial: &str) -> Vec<&'static str> {
+    PHASES
+        .iter()
+        .filter(|(name, text)| serial.contains(&needle(name, text)))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Boots `disk` once with `firmware` until every phase has shown; returns when each did.
+pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) -> Result<Times> {
     std::fs::create_dir_all(work)?;
     let tag = firmware.name().to_ascii_lowercase();
     let serial = work.join(format!("{tag}.serial.log"));
@@ -200,21 +229,63 @@ pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) ->
     )?;
     vm.log = serial.clone();
     eprintln!(
-        "image: booting with {} (TCG, pid {}), waiting up to {} s for \"{MARKER} {HOSTNAME}\"",
+        "image: booting with {} (TCG, pid {}), waiting up to {} s for \"{HOSTNAME} login:\" \
+         and \"{MARKER} {HOSTNAME}\"",
         firmware.name(),
         vm.pid(),
         LIMIT.as_secs()
     );
-    let seen = vm.wait_for(&format!("{MARKER} {HOSTNAME}"), LIMIT);
-    let took = start.elapsed();
+    let mut times: Times = Vec::new();
+    let mut ended = false;
+    while times.len() < PHASES.len() && start.elapsed() < LIMIT {
+        ended = !vm.alive();
+        for name in seen(&vm.log_text()) {
+            if !times.iter().any(|(n, _)| *n == name) {
+                let at = start.elapsed();
+                eprintln!(
+                    "image: {}: {name} after {:.1} s",
+                    firmware.name(),
+                    at.as_secs_f64()
+                );
+                times.push((name, at));
+            }
+        }
+        if ended {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     vm.stop();
-    if !seen {
+    if times.len() < PHASES.len() {
+        let missing: Vec<&str> = PHASES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !times.iter().any(|(n, _)| n == name))
+            .collect();
         bail!(
-            "{}: no \"{MARKER}\" line within {} s; serial console in {}",
+            "{}: no {} on the serial console within {} s (qemu {}); the console: {}",
             firmware.name(),
+            missing.join(", "),
             LIMIT.as_secs(),
+            if ended { "ended by itself" } else { "stopped" },
             serial.display()
         );
     }
-    Ok(took)
+    times.sort_by_key(|(_, t)| *t);
+    Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_name_the_host() {
+        let console = "GNU GRUB  version 2.06\r\n[    0.0] Linux version 6.1.0\r\n\
+                       debian12 login: [ 50.1] sh[399]: pxe-suite-image: booted debian12\r\n";
+        assert_eq!(seen(console), ["GRUB", "kernel", "login prompt", "marker"]);
+        // Another host's prompt and marker prove nothing.
+        let other = "GNU GRUB\nLinux version\nother login: pxe-suite-image: booted other\n";
+        assert_eq!(seen(other), ["GRUB", "kernel"]);
+    }
 }

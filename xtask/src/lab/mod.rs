@@ -108,7 +108,7 @@ fn root_dir() -> PathBuf {
     crate::ci::workspace_root()
 }
 
-fn build_daemons() -> Result<Bins> {
+pub(crate) fn build_daemons() -> Result<Bins> {
     // Prebuilt binaries (for example a release build) can be named instead.
     if let Some(dir) = std::env::var_os("PXE_LAB_BIN_DIR") {
         return Ok(Bins {

@@ -13,6 +13,8 @@ const SUITES: &[&str] = &["bookworm", "bookworm-updates", "bookworm-security"];
 
 pub(crate) struct Apt {
     dir: PathBuf,
+    /// The network namespace apt runs in (`ip netns exec`), if any.
+    netns: Option<String>,
 }
 
 /// A file to fetch: where from, where to, and the SHA-256 the index gives for it.
@@ -42,11 +44,25 @@ impl Apt {
         write(&dir.join("apt.conf"), &apt_conf(dir))?;
         Ok(Apt {
             dir: dir.to_owned(),
+            netns: None,
         })
     }
 
+    /// Runs apt in network namespace `ns` from now on.
+    pub(crate) fn in_netns(mut self, ns: &str) -> Apt {
+        self.netns = Some(ns.to_owned());
+        self
+    }
+
     fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        };
         cmd.env("APT_CONFIG", self.dir.join("apt.conf"))
             .env("DEBIAN_FRONTEND", "noninteractive")
             .env("LC_ALL", "C.UTF-8");
@@ -64,6 +80,29 @@ impl Apt {
             bail!("apt-get update (private configuration) failed ({status})");
         }
         Ok(())
+    }
+
+    /// `apt-get install --download-only` of `names` on the empty system: the files land in
+    /// [`Apt::archives`], each checked by apt against the index.
+    pub(crate) fn download_only(&self, names: &[String]) -> Result<()> {
+        let output = self
+            .command("apt-get")
+            .args(["install", "--download-only", "-qq", "-y"])
+            .args(names)
+            .output()
+            .context("running apt-get install --download-only")?;
+        if !output.status.success() {
+            bail!(
+                "apt-get install --download-only failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Where apt keeps what it downloaded.
+    pub(crate) fn archives(&self) -> PathBuf {
+        self.dir.join("archives")
     }
 
     /// Every stanza of every `Packages` list fetched.
