@@ -1,7 +1,8 @@
 //! `cargo xtask image [--out FILE] [--check]`: a bootable Debian 12 disk image built on
 //! this machine from the lab's mirror (`cargo xtask mirror`, run first, cached), default
-//! `target/lab/images/debian12.raw`, with a zstd copy (`.raw.zst`), the SHA-256 of each
-//! (`.sha256`, as sha256sum writes them) and `.info` (the identifiers a deploy needs).
+//! `target/lab/images/debian12.raw`, with a zstd copy (`.raw.zst`), a qcow2 copy
+//! (`debian12.qcow2`), the SHA-256 of each (`.sha256`, as sha256sum writes them) and
+//! `.info` (the identifiers a deploy needs).
 //!
 //! The disk: GPT, a BIOS boot partition, an ESP and an ext4 root (`image/disk.rs`), GRUB
 //! for i386-pc (embedded by hand, as grub-bios-setup does) and for x86_64-efi at the
@@ -73,18 +74,20 @@ SSH host keys or machine-id in the image: they are made on each machine's first 
 cloud-init reads a NoCloud seed (a CIDATA disk, or ds=nocloud;s=URL on the kernel's
 command line).
 
-Written next to FILE (default target/lab/images/debian12.raw): FILE.zst (zstd), FILE.sha256
-and FILE.zst.sha256 (sha256sum -c format), FILE.info (partition numbers, root UUID,
-kernel, marker). Cached: FILE.stamp names the mirror's index and this recipe; when neither
-changed, the image is not rebuilt and the run says \"up to date\". Progress goes to stderr.
-Needs root (mmdebstrap --mode=root); installs mmdebstrap, fdisk, dosfstools, mtools,
-grub-common and ovmf when missing.
+Written next to FILE (default target/lab/images/debian12.raw): FILE.zst (zstd), the same
+disk as qcow2 (debian12.qcow2), a .sha256 of each (sha256sum -c format), FILE.info
+(partition numbers, root UUID, kernel, marker). Cached: FILE.stamp names the mirror's
+index and keyring and this recipe; when none changed, the image is not rebuilt and the
+run says \"up to date\". Progress goes to stderr. Needs root (mmdebstrap --mode=root);
+installs mmdebstrap, fdisk, dosfstools, mtools, grub-common, zstd, qemu-utils and ovmf
+when missing.
 
 options:
   --out FILE  where the image goes
   --check     then boot it under qemu (TCG, no network device) with SeaBIOS
-              and with OVMF, each until the marker line shows on the serial console (at
-              most 6 minutes), and print the time each took; the image is opened with
+              and with OVMF, each until GRUB's menu, the kernel, the prompt
+              \"debian12 login:\" and the marker line show on the serial console (at
+              most 6 minutes), and print when each showed; the image is opened with
               snapshot=on and never written
   -h, --help  this text
 ";
@@ -107,8 +110,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let stamp = stamp(&format!("{index}\n{keyring}"));
     let stamp_path = with_suffix(&opts.out, ".stamp");
     let fresh = std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
-        && opts.out.exists()
-        && with_suffix(&opts.out, ".sha256").exists();
+        && [
+            opts.out.clone(),
+            with_suffix(&opts.out, ".sha256"),
+            with_suffix(&opts.out, ".zst.sha256"),
+            with_suffix(&opts.out.with_extension("qcow2"), ".sha256"),
+        ]
+        .iter()
+        .all(|p| p.exists());
     if fresh {
         eprintln!("image: up to date: {}", opts.out.display());
     } else {
@@ -320,7 +329,7 @@ fn kernel_version(root: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The `.sha256` files, the zstd copy and `.info`.
+/// The `.sha256` files, the zstd and qcow2 copies and `.info`.
 fn publish(out: &Path, ids: &rootfs::Ids, kernel: &str) -> Result<()> {
     let zst = with_suffix(out, ".zst");
     run_cmd(
@@ -330,7 +339,15 @@ fn publish(out: &Path, ids: &rootfs::Ids, kernel: &str) -> Result<()> {
             .arg(out),
         "zstd",
     )?;
-    for file in [out, zst.as_path()] {
+    let qcow2 = out.with_extension("qcow2");
+    run_cmd(
+        Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "qcow2"])
+            .arg(out)
+            .arg(&qcow2),
+        "qemu-img convert (package qemu-utils)",
+    )?;
+    for file in [out, zst.as_path(), qcow2.as_path()] {
         write_sha256(file)?;
     }
     let info = format!(

@@ -122,6 +122,9 @@ impl Qemu {
                 "-display",
                 "none",
                 "-no-reboot",
+                // No network device: the disk alone boots.
+                "-nic",
+                "none",
             ]
             .map(String::from),
         );

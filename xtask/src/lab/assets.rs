@@ -33,6 +33,8 @@ pub(crate) const IMAGE_PACKAGES: &[&str] = &[
     "e2fsprogs",
     "grub-common",
     "zstd",
+    // image: the qcow2 copy (qemu-img; a machine may have a newer one than Debian 12's)
+    "qemu-utils",
     // image --check: OVMF for the UEFI boot
     "ovmf",
 ];
