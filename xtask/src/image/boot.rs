@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// How long a boot may take to show the marker (TCG on a shared machine).
 const LIMIT: Duration = Duration::from_secs(6 * 60);
+/// How long GRUB's menu may take (seen here: under 7 s with either firmware); a disk the
+/// firmware cannot boot often shows nothing at all, so the check need not wait [`LIMIT`].
+const GRUB_LIMIT: Duration = Duration::from_secs(90);
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
@@ -107,7 +110,16 @@ impl Qemu {
     }
 
     /// The whole command line of a boot of `disk` with `firmware`, serial to `serial`.
-    fn argv(&self, disk: &Path, firmware: Firmware, serial: &Path, vars: &Path) -> Vec<String> {
+    /// `firmware_log` gets the firmware's debug port (0x402): SeaBIOS says there which
+    /// device it boots, or that none is bootable.
+    fn argv(
+        &self,
+        disk: &Path,
+        firmware: Firmware,
+        serial: &Path,
+        firmware_log: &Path,
+        vars: &Path,
+    ) -> Vec<String> {
         let mut argv = vec![self.program.display().to_string()];
         for dir in &self.data_dirs {
             argv.extend(["-L".to_owned(), dir.display().to_string()]);
@@ -130,6 +142,9 @@ impl Qemu {
         );
         argv.push("-serial".into());
         argv.push(format!("file:{}", serial.display()));
+        argv.push("-chardev".into());
+        argv.push(format!("file,id=firmware,path={}", firmware_log.display()));
+        argv.extend(["-device", "isa-debugcon,iobase=0x402,chardev=firmware"].map(String::from));
         argv.push("-drive".into());
         argv.push(format!(
             "file={},format=raw,if=virtio,snapshot=on",
@@ -190,6 +205,27 @@ pub(crate) const PHASES: &[(&str, &str)] = &[
     ("marker", MARKER),
 ];
 
+/// Lines after which the boot cannot succeed (on the serial console or the firmware's
+/// debug port): the check stops at once instead of waiting out its limit.
+pub(crate) const FATAL: &[&str] = &[
+    // SeaBIOS, when no disk has a boot sector.
+    "No bootable device",
+    // OVMF, when no boot option loads.
+    "No bootable option or device was found",
+    // GRUB, when its core finds no root or no modules.
+    "grub rescue>",
+    "Kernel panic",
+    // The initramfs, when it finds no root.
+    "(initramfs)",
+];
+
+/// The first line of `text` that holds one of [`FATAL`].
+pub(crate) fn fatal(text: &str) -> Option<&str> {
+    text.lines()
+        .find(|line| FATAL.iter().any(|f| line.contains(f)))
+        .map(str::trim)
+}
+
 /// When each of [`PHASES`] showed, from qemu's start.
 pub(crate) type Times = Vec<(&'static str, Duration)>;
 
@@ -220,8 +256,9 @@ pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) ->
     if let Firmware::Ovmf = firmware {
         std::fs::copy(OVMF_VARS, &vars).context("copying OVMF's variables (package ovmf)")?;
     }
+    let firmware_log = work.join(format!("{tag}.firmware.log"));
     let _ = std::fs::remove_file(&serial);
-    let argv = qemu.argv(disk, firmware, &serial, &vars);
+    let argv = qemu.argv(disk, firmware, &serial, &firmware_log, &vars);
     let start = Instant::now();
     let mut cmd = qemu.base_command();
     cmd.args(&argv[1..]);
@@ -242,7 +279,40 @@ pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) ->
     let mut ended = false;
     while times.len() < PHASES.len() && start.elapsed() < LIMIT {
         ended = !vm.alive();
-        for name in seen(&vm.log_text()) {
+        let console = vm.log_text();
+        let firmware_text = std::fs::read(&firmware_log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        if let Some(line) = fatal(&console).or_else(|| fatal(&firmware_text)) {
+            let line = line.to_owned();
+            vm.stop();
+            bail!(
+                "{}: the boot failed after {:.0} s: \"{line}\"; the console: {}, the firmware's \
+                 log: {}",
+                firmware.name(),
+                start.elapsed().as_secs_f64(),
+                serial.display(),
+                firmware_log.display()
+            );
+        }
+        if start.elapsed() > GRUB_LIMIT && !seen(&console).contains(&"GRUB") {
+            vm.stop();
+            let last = firmware_text
+                .lines()
+                .last()
+                .unwrap_or("(nothing)")
+                .trim()
+                .to_owned();
+            bail!(
+                "{}: no GRUB menu on the serial console within {} s; the firmware's last \
+                 word: \"{last}\"; the console: {}, the firmware's log: {}",
+                firmware.name(),
+                GRUB_LIMIT.as_secs(),
+                serial.display(),
+                firmware_log.display()
+            );
+        }
+        for name in seen(&console) {
             if !times.iter().any(|(n, _)| *n == name) {
                 let at = start.elapsed();
                 eprintln!(
@@ -266,12 +336,14 @@ pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) ->
             .filter(|name| !times.iter().any(|(n, _)| n == name))
             .collect();
         bail!(
-            "{}: no {} on the serial console within {} s (qemu {}); the console: {}",
+            "{}: no {} on the serial console within {} s (qemu {}); the console: {}, the \
+             firmware's log: {}",
             firmware.name(),
             missing.join(", "),
             LIMIT.as_secs(),
             if ended { "ended by itself" } else { "stopped" },
-            serial.display()
+            serial.display(),
+            firmware_log.display()
         );
     }
     times.sort_by_key(|(_, t)| *t);
@@ -290,5 +362,23 @@ mod tests {
         // Another host's prompt and marker prove nothing.
         let other = "GNU GRUB\nLinux version\nother login: pxe-suite-image: booted other\n";
         assert_eq!(seen(other), ["GRUB", "kernel"]);
+    }
+
+    #[test]
+    fn fatal_lines_stop_the_wait() {
+        let seabios = "Booting from Hard Disk...\nBoot failed: not a bootable disk\n\n\
+                       No bootable device.  Retrying in 60 seconds.\n";
+        assert_eq!(
+            fatal(seabios),
+            Some("No bootable device.  Retrying in 60 seconds.")
+        );
+        assert_eq!(
+            fatal("error: no such device: 1234.\ngrub rescue> "),
+            Some("grub rescue>")
+        );
+        assert_eq!(
+            fatal("GNU GRUB\n[ 1.0] Linux version 6.1\ndebian12 login:"),
+            None
+        );
     }
 }
