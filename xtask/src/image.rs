@@ -87,8 +87,9 @@ options:
   --check     then boot it under qemu (TCG, no network device) with SeaBIOS
               and with OVMF, each until GRUB's menu, the kernel, the prompt
               \"debian12 login:\" and the marker line show on the serial console (at
-              most 6 minutes), and print when each showed; the image is opened with
-              snapshot=on and never written
+              most 6 minutes; 90 s for GRUB's menu; at once on \"No bootable device\",
+              \"grub rescue>\", \"Kernel panic\" and the like), and print when each
+              showed; the image is opened with snapshot=on and never written
   -h, --help  this text
 ";
 

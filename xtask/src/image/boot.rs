@@ -212,6 +212,10 @@ pub(crate) const FATAL: &[&str] = &[
     "No bootable device",
     // OVMF, when no boot option loads.
     "No bootable option or device was found",
+    // OVMF, when the disk's option failed and the next one, its built-in shell, started
+    // (seen with BOOTX64.EFI removed from the ESP).
+    "starting Boot0002 \"EFI Internal Shell\"",
+    "Shell> ",
     // GRUB, when its core finds no root or no modules.
     "grub rescue>",
     "Kernel panic",
@@ -224,6 +228,20 @@ pub(crate) fn fatal(text: &str) -> Option<&str> {
     text.lines()
         .find(|line| FATAL.iter().any(|f| line.contains(f)))
         .map(str::trim)
+}
+
+/// The last line of `text` with letters in it, cut to 160 characters.
+fn last_line(text: &str) -> Option<&str> {
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.chars().any(char::is_alphabetic))?;
+    Some(
+        line.char_indices()
+            .nth(160)
+            .map_or(line, |(i, _)| &line[..i]),
+    )
 }
 
 /// When each of [`PHASES`] showed, from qemu's start.
@@ -297,15 +315,13 @@ pub(crate) fn boot(qemu: &Qemu, disk: &Path, firmware: Firmware, work: &Path) ->
         }
         if start.elapsed() > GRUB_LIMIT && !seen(&console).contains(&"GRUB") {
             vm.stop();
-            let last = firmware_text
-                .lines()
-                .last()
+            let last = last_line(&firmware_text)
+                .or_else(|| last_line(&console))
                 .unwrap_or("(nothing)")
-                .trim()
                 .to_owned();
             bail!(
-                "{}: no GRUB menu on the serial console within {} s; the firmware's last \
-                 word: \"{last}\"; the console: {}, the firmware's log: {}",
+                "{}: no GRUB menu on the serial console within {} s; the last line of the \
+                 firmware: \"{last}\"; the console: {}, the firmware's log: {}",
                 firmware.name(),
                 GRUB_LIMIT.as_secs(),
                 serial.display(),
