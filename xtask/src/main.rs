@@ -53,10 +53,12 @@ tasks:
           CI fails when the committed pages are not current
   mirror  the Debian 12 archive subset the lab installs from (target/lab/mirror): base
           system, kernel, GRUB BIOS and EFI, openssh-server, cloud-init and their
-          dependencies, signed; cached; --out DIR; see cargo xtask mirror --help
+          dependencies, signed; cached; --out DIR; --check serves it with httpd-tree
+          in a private namespace and fetches it all with apt; see --help
   image   a bootable Debian 12 disk image built from that mirror
-          (target/lab/images/debian12.raw: GPT, BIOS and UEFI GRUB, serial console);
-          cached; --check boots it with SeaBIOS and OVMF; as root; see --help
+          (target/lab/images/debian12.raw, .raw.zst, .qcow2: GPT, BIOS and UEFI GRUB,
+          serial console); cached; --check boots it with SeaBIOS and OVMF to the login
+          prompt; as root; see --help
   bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
           docs/performance.md
 ";
