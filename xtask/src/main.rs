@@ -13,8 +13,10 @@ mod bench;
 mod ci;
 mod dist;
 mod fuzz;
+mod image;
 mod lab;
 mod man;
+mod mirror;
 mod ops;
 mod tidy;
 
@@ -49,6 +51,14 @@ tasks:
           Containerfiles (hadolint, build steps run without an engine); CI runs it
   man     write the manual pages (deploy/man/) from the daemons' --help definitions;
           CI fails when the committed pages are not current
+  mirror  the Debian 12 archive subset the lab installs from (target/lab/mirror): base
+          system, kernel, GRUB BIOS and EFI, openssh-server, cloud-init and their
+          dependencies, signed; cached; --out DIR; --check serves it with httpd-tree
+          in a private namespace and fetches it all with apt; see --help
+  image   a bootable Debian 12 disk image built from that mirror
+          (target/lab/images/debian12.raw, .raw.zst, .qcow2: GPT, BIOS and UEFI GRUB,
+          serial console); cached; --check boots it with SeaBIOS and OVMF to the login
+          prompt; as root; see --help
   bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
           docs/performance.md
 ";
@@ -65,6 +75,8 @@ fn main() -> ExitCode {
         Some("man") => man::run(&args[1..]),
         Some("dist") => dist::run(&args[1..]),
         Some("ops") => ops::run(&args[1..]),
+        Some("mirror") => mirror::run(&args[1..]),
+        Some("image") => image::run(&args[1..]),
         Some("-h" | "--help") | None => {
             eprint!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -17,6 +17,28 @@ pub(crate) const PACKAGES: &[&str] = &[
     "iproute2",
 ];
 
+/// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):
+/// the signing key and signatures, `Packages.gz` and `Packages.xz`.
+pub(crate) const MIRROR_PACKAGES: &[&str] = &["gnupg", "gpgv", "gzip", "xz-utils"];
+
+/// Debian packages `cargo xtask image` needs besides [`MIRROR_PACKAGES`] (installed by it
+/// when missing, as root). qemu is not among them: the image's check unpacks its own when
+/// none is installed (see `image/boot.rs`).
+pub(crate) const IMAGE_PACKAGES: &[&str] = &[
+    // image: the root filesystem, the disk and its partitions
+    "mmdebstrap",
+    "fdisk",
+    "dosfstools",
+    "mtools",
+    "e2fsprogs",
+    "grub-common",
+    "zstd",
+    // image: the qcow2 copy (qemu-img; a machine may have a newer one than Debian 12's)
+    "qemu-utils",
+    // image --check: OVMF for the UEFI boot
+    "ovmf",
+];
+
 pub(crate) const PXELINUX: &str = "/usr/lib/PXELINUX/pxelinux.0";
 pub(crate) const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
 /// Debian's GRUB network image: prefix `/grub`, it asks for `/grub/grub.cfg`.

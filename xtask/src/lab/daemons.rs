@@ -11,7 +11,7 @@ pub(crate) struct Bins {
 }
 
 impl Bins {
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 }

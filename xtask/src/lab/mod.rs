@@ -2,7 +2,7 @@
 //! network namespaces that exist only for the run. `cargo xtask demo` runs one boot
 //! and shows it; `cargo xtask e2e` runs every case and fails if any fails.
 
-mod assets;
+pub(crate) mod assets;
 mod daemons;
 mod initramfs;
 pub(crate) mod net;
@@ -108,7 +108,7 @@ fn root_dir() -> PathBuf {
     crate::ci::workspace_root()
 }
 
-fn build_daemons() -> Result<Bins> {
+pub(crate) fn build_daemons() -> Result<Bins> {
     // Prebuilt binaries (for example a release build) can be named instead.
     if let Some(dir) = std::env::var_os("PXE_LAB_BIN_DIR") {
         return Ok(Bins {
@@ -169,7 +169,7 @@ fn setup(opts: &Options) -> Result<Lab> {
     })
 }
 
-fn nix_is_root() -> bool {
+pub(crate) fn nix_is_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()

@@ -16,16 +16,23 @@ pub(crate) struct Proc {
 impl Proc {
     /// Starts `argv` with stdout and stderr appended to `log`.
     pub(crate) fn spawn(name: &str, argv: &[String], log: &Path) -> Result<Proc> {
+        let (prog, args) = argv.split_first().context("empty command")?;
+        let mut cmd = Command::new(prog);
+        cmd.args(args);
+        Self::spawn_command(name, cmd, log)
+            .with_context(|| format!("starting {name}: {}", argv.join(" ")))
+    }
+
+    /// Starts `cmd` (with its own environment) with stdout and stderr appended to `log`.
+    pub(crate) fn spawn_command(name: &str, mut cmd: Command, log: &Path) -> Result<Proc> {
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone().context("duplicating log handle")?;
-        let (prog, args) = argv.split_first().context("empty command")?;
-        let child = Command::new(prog)
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .with_context(|| format!("starting {name}: {}", argv.join(" ")))?;
+            .with_context(|| format!("starting {name}"))?;
         Ok(Proc {
             name: name.to_owned(),
             log: log.to_owned(),
@@ -38,8 +45,12 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The log so far; bytes that are not UTF-8 (firmware screens on a serial console)
+    /// become U+FFFD instead of hiding the rest.
     pub(crate) fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Waits until the log contains `needle`, the process exits, or time runs out.
