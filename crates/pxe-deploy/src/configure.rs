@@ -208,7 +208,7 @@ pub fn enable_first_boot(root: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use pxe_model::deploy::{Disk, Image, ImageFormat, Source, User};
     use pxe_model::deploy_plan::{Network, PlanUrls};

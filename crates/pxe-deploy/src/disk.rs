@@ -13,23 +13,50 @@ pub struct Device {
 }
 
 impl Device {
-    /// `target` itself when it is a block device, else a loop device over the file
-    /// (with its partitions scanned).
+    /// `target` itself when it is a block device, else a loop device over the file; the
+    /// kernel is told the partitions of the table just written.
     pub fn attach(target: &Path, log: &mut Log) -> Result<Device, CommandError> {
         use std::os::unix::fs::FileTypeExt as _;
         let is_block = std::fs::metadata(target).is_ok_and(|m| m.file_type().is_block_device());
-        if is_block {
-            return Ok(Device {
+        let dev = if is_block {
+            Device {
                 path: target.to_owned(),
                 loop_of: None,
-            });
+            }
+        } else {
+            let shown = target.display().to_string();
+            let dev = run(log, "losetup", &["--find", "--show", "--partscan", &shown])?;
+            Device {
+                path: PathBuf::from(dev.trim()),
+                loop_of: Some(target.to_owned()),
+            }
+        };
+        dev.rescan(log)?;
+        Ok(dev)
+    }
+
+    /// Tells the kernel the disk's partitions as the table now has them: added, resized
+    /// and removed (`partx --update`; without udev, re-reading the table on attach is not
+    /// enough for loop devices, and the devtmpfs nodes appear only then).
+    pub fn rescan(&self, log: &mut Log) -> Result<(), CommandError> {
+        let disk = self.path.display().to_string();
+        // partx: 1 when the disk has no partition table, which grow_last then reports.
+        run_ok(log, "partx", &["--update", &disk], &[0, 1])?;
+        Ok(())
+    }
+}
+
+/// Waits (up to `timeout`) for a device node to appear in devtmpfs.
+pub fn wait_for_node(node: &Path, timeout: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if node.exists() {
+            return true;
         }
-        let shown = target.display().to_string();
-        let dev = run(log, "losetup", &["--find", "--show", "--partscan", &shown])?;
-        Ok(Device {
-            path: PathBuf::from(dev.trim()),
-            loop_of: Some(target.to_owned()),
-        })
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -58,6 +85,9 @@ pub struct Partition {
 /// The partition that ends last on the disk (the root of cloud images), from
 /// `sfdisk --json`'s output.
 pub fn last_partition(sfdisk_json: &str) -> Result<Partition, String> {
+    if sfdisk_json.trim().is_empty() {
+        return Err("the disk has no partition table the image could have brought".to_owned());
+    }
     let v: serde_json::Value =
         serde_json::from_str(sfdisk_json).map_err(|e| format!("sfdisk --json: {e}"))?;
     let parts = v["partitiontable"]["partitions"]
@@ -92,15 +122,21 @@ pub fn last_partition(sfdisk_json: &str) -> Result<Partition, String> {
 pub fn grow_last(dev: &Device, log: &mut Log) -> Result<(Partition, String), CommandError> {
     let disk = dev.path.display().to_string();
     // An image written to a larger disk has its backup GPT header in the middle.
-    let table = run(log, "sfdisk", &["--json", &disk])?;
+    // sfdisk: 1 with no output when the disk has no partition table.
+    let table = run_ok(log, "sfdisk", &["--json", &disk], &[0, 1])?;
     let part = last_partition(&table).map_err(|reason| CommandError {
         command: format!("sfdisk --json {disk}"),
         reason,
     })?;
     // growpart: 0 grown, 1 NOCHANGE (already at the end).
     run_ok(log, "growpart", &[&disk, &part.number.to_string()], &[0, 1])?;
-    let _ = run_ok(log, "partx", &["--update", &disk], &[0, 1]);
-    let _ = run_ok(log, "udevadm", &["settle"], &[0, 1, 127]);
+    dev.rescan(log)?;
+    if !wait_for_node(Path::new(&part.node), std::time::Duration::from_secs(10)) {
+        return Err(CommandError {
+            command: format!("partx --update {disk}"),
+            reason: format!("{} did not appear", part.node),
+        });
+    }
     let fstype = run(log, "blkid", &["-o", "value", "-s", "TYPE", &part.node])?
         .trim()
         .to_owned();
@@ -227,6 +263,8 @@ mod tests {
         );
         assert!(last_partition(r#"{"partitiontable": {"partitions": []}}"#).is_err());
         assert!(last_partition("not json").is_err());
+        let e = last_partition("").expect_err("no table");
+        assert!(e.contains("no partition table"), "{e}");
     }
 
     #[test]

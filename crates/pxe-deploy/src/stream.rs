@@ -374,4 +374,70 @@ mod tests {
             Err(ImageError::NotStreamable("qcow2"))
         ));
     }
+
+    /// A reader that hands out at most a few bytes at a time, as a slow network does.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        i: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let want = self.sizes[self.i % self.sizes.len()].max(1);
+            self.i += 1;
+            let n = want.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn any_format() -> impl proptest::strategy::Strategy<Value = ImageFormat> {
+        proptest::sample::select(STREAMED.to_vec())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Any image, in any streamed format, however the network splits it, lands on
+        /// the disk byte for byte, with the digest of what was fetched.
+        #[test]
+        fn any_image_lands_exactly(
+            len in 0usize..(2 * CHUNK + 100),
+            seed in proptest::prelude::any::<u64>(),
+            format in any_format(),
+            sizes in proptest::collection::vec(1usize..70_000, 1..8),
+        ) {
+            let raw: Vec<u8> = disk_like(len + (seed % 4096) as usize);
+            let fetched = compress(format, &raw);
+            let source = Trickle { data: &fetched, sizes, i: 0 };
+            let mut disk = Vec::new();
+            let w = write_image(source, Some(fetched.len() as u64), format, &sha(&fetched),
+                &mut disk, &mut |_| {});
+            let w = w.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert!(disk == raw);
+            proptest::prop_assert_eq!(w.fetched, fetched.len() as u64);
+            proptest::prop_assert_eq!(w.sha256, sha(&fetched));
+        }
+
+        /// One flipped bit anywhere in the fetch is never a success: the digest (or the
+        /// decompressor first) catches it.
+        #[test]
+        fn one_flipped_bit_is_never_a_success(
+            len in 1usize..200_000,
+            format in any_format(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let raw = disk_like(len);
+            let good = compress(format, &raw);
+            let mut bad = good.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= 1 << bit;
+            let r = write_image(&bad[..], Some(bad.len() as u64), format, &sha(&good),
+                &mut Vec::new(), &mut |_| {});
+            proptest::prop_assert!(r.is_err(), "{:?} with byte {} flipped was accepted", format, i);
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub enum Source {
 
 /// A disk image and how to check it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Image {
     /// Absolute URL (a `/path` in the inventory is made absolute on `servers.http`).
     pub url: String,
@@ -91,6 +92,7 @@ impl ImageFormat {
 
 /// A Debian system from a mirror.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Packages {
     /// Absolute URL of the mirror.
     pub mirror: String,
@@ -101,6 +103,7 @@ pub struct Packages {
 
 /// The target disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Disk {
     /// `/dev/...`; `None`: the first non-removable disk the agent finds.
     pub device: Option<String>,
@@ -162,6 +165,7 @@ impl Filesystem {
 
 /// A user of the installed system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
     pub ssh_keys: Vec<String>,
