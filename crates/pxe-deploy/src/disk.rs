@@ -156,6 +156,26 @@ pub fn grow_mounted(fstype: &str, mountpoint: &Path, log: &mut Log) -> Result<()
     Ok(())
 }
 
+/// Moves this process to a mount namespace of its own, with nothing propagating back:
+/// the installed root it mounts is then seen by no other process. Otherwise a process
+/// that copies the mount table meanwhile (`ip netns exec`, `unshare -m`, a container
+/// starting) keeps the file system mounted after the agent unmounts it, its journal
+/// not closed, and the disk is not clean when the machine reboots. Call it before any
+/// thread starts (unsharing the mount namespace unshares the working directory too).
+pub fn private_mount_namespace() -> Result<(), String> {
+    use nix::mount::MsFlags;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making / private: {e}"))
+}
+
 /// Mounts, and unmounts (lazily, in reverse order) when dropped.
 #[derive(Debug, Default)]
 pub struct Mounts {

@@ -47,6 +47,12 @@ fn main() -> ExitCode {
         work_dir: cli.work_dir,
     };
     let mut log = pxe_deploy::log::Log::default();
+    if let Err(e) = pxe_deploy::disk::private_mount_namespace() {
+        log.line(format!(
+            "{e}: mounting in the shared mount namespace; another process that copies it \
+             meanwhile keeps the installed root mounted"
+        ));
+    }
     match pxe_deploy::deploy(&opts, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -221,3 +221,38 @@ fn a_raw_image_lands_byte_exact_and_a_later_failure_is_reported_with_its_log() {
         "{m}"
     );
 }
+
+#[test]
+fn a_qcow2_image_is_converted_to_the_disk_by_qemu_img() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = golden(dir.path(), 24 * MIB, 13);
+    let raw = dir.path().join("golden.raw");
+    std::fs::write(&raw, &g.bytes).expect("raw");
+    let qcow2 = dir.path().join("golden.qcow2");
+    sh(
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            &raw.display().to_string(),
+            &qcow2.display().to_string(),
+        ],
+    );
+    let fetched = std::fs::read(&qcow2).expect("qcow2");
+    let lab = Lab::start("disk.qcow2", &fetched, &sha256_hex(&fetched));
+    let disk = lab.disk(48 * MIB);
+    let out = lab.agent(&disk);
+    assert!(out.status.success(), "the agent installed: {}", out.status);
+    let written = std::fs::read(&disk).expect("disk");
+    assert!(written[GAP] == g.bytes[GAP], "the image's bytes");
+    let root = Mounted::new(&disk);
+    assert!(root.read("payload") == g.payload, "the root's files");
+    assert_eq!(root.read("etc/hostname"), b"web01\n");
+    let steps = lab.steps();
+    let total = fetched.len() as u64;
+    assert_eq!(progress(&steps).last(), Some(&(total, total)), "{steps:#?}");
+    assert_eq!(lab.machine()["state"], "installed");
+}
