@@ -23,7 +23,7 @@ use std::process::Command;
 /// The programs the agent calls, by the Debian package that ships them.
 pub(crate) const TOOLS: &[(&str, &[&str])] = &[
     ("fdisk", &["sfdisk"]),
-    ("util-linux", &["partx", "blkid"]),
+    ("util-linux", &["partx", "blkid", "flock"]),
     ("mount", &["mount", "umount", "losetup"]),
     ("e2fsprogs", &["e2fsck", "resize2fs", "mke2fs", "mkfs.ext4"]),
     ("cloud-guest-utils", &["growpart"]),

@@ -1,7 +1,9 @@
 //! A deploy end to end, without a VM: the agent binary, httpd-tree, a file as the disk.
 
+use std::path::Path;
+
 use crate::support::{
-    GAP, KEY, Lab, MIB, Mounted, ROOT_START, golden, pseudo_random, sh, sha256_hex,
+    GAP, Golden, KEY, Lab, MIB, Mounted, ROOT_START, golden, pseudo_random, sh, sha256_hex,
 };
 
 /// The steps' progress entries: `image progress <done>/<total> bytes (<pct>%)`.
@@ -34,58 +36,7 @@ fn a_zstd_image_is_written_verified_grown_configured_and_reported() {
     let out = lab.agent(&disk);
     assert!(out.status.success(), "the agent installed: {}", out.status);
 
-    // The image landed: the bytes before the root exactly, the root's files, grown.
-    let written = std::fs::read(&disk).expect("disk");
-    assert!(
-        written[GAP] == g.bytes[GAP],
-        "the bytes between the table and the root are the image's"
-    );
-    let table = sh("sfdisk", &["--json", &disk.display().to_string()]);
-    let v: serde_json::Value = serde_json::from_str(&table).expect("json");
-    let part = &v["partitiontable"]["partitions"][0];
-    assert_eq!(part["start"], ROOT_START);
-    let sectors = part["size"].as_u64().expect("size");
-    assert!(
-        sectors > g.root_sectors + 100_000,
-        "the root grew to the disk: {sectors} sectors, {} in the image",
-        g.root_sectors
-    );
-    {
-        let root = Mounted::new(&disk);
-        assert!(root.read("payload") == g.payload, "the root's files");
-        assert_eq!(root.read("etc/hostname"), b"web01\n");
-        assert_eq!(
-            String::from_utf8(root.read("home/ops/.ssh/authorized_keys")).expect("utf-8"),
-            format!("{KEY}\n")
-        );
-        let passwd = String::from_utf8(root.read("etc/passwd")).expect("utf-8");
-        assert!(passwd.contains("\nops:x:"), "useradd made ops: {passwd}");
-        let token = String::from_utf8(root.read("etc/pxe-deploy/token")).expect("utf-8");
-        assert_eq!(token.trim().len(), 32, "the first boot's token");
-        assert!(
-            root.dir
-                .path()
-                .join("etc/systemd/system/multi-user.target.wants/pxe-first-boot.service")
-                .is_symlink()
-        );
-        let df = sh(
-            "df",
-            &[
-                "-B1",
-                "--output=size",
-                &root.dir.path().display().to_string(),
-            ],
-        );
-        let size: u64 = df
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse().ok())
-            .expect("df");
-        assert!(
-            size > 60 * MIB,
-            "the file system grew with its partition: {size}"
-        );
-    }
+    installed_disk(&disk, &g);
 
     // Every step reached httpd-tree, in order, with bytes of the total.
     let steps = lab.steps();
@@ -255,4 +206,60 @@ fn a_qcow2_image_is_converted_to_the_disk_by_qemu_img() {
     let total = fetched.len() as u64;
     assert_eq!(progress(&steps).last(), Some(&(total, total)), "{steps:#?}");
     assert_eq!(lab.machine()["state"], "installed");
+}
+
+/// The image landed on `disk` (a 96 MiB file): the bytes before the root exactly, the
+/// root's files, grown to the disk, configured as the plan says, the first-boot unit.
+pub(crate) fn installed_disk(disk: &Path, g: &Golden) {
+    let written = std::fs::read(disk).expect("disk");
+    assert!(
+        written[GAP] == g.bytes[GAP],
+        "the bytes between the table and the root are the image's"
+    );
+    let table = sh("sfdisk", &["--json", &disk.display().to_string()]);
+    let v: serde_json::Value = serde_json::from_str(&table).expect("json");
+    let part = &v["partitiontable"]["partitions"][0];
+    assert_eq!(part["start"], ROOT_START);
+    let sectors = part["size"].as_u64().expect("size");
+    assert!(
+        sectors > g.root_sectors + 100_000,
+        "the root grew to the disk: {sectors} sectors, {} in the image",
+        g.root_sectors
+    );
+    {
+        let root = Mounted::new(disk);
+        assert!(root.read("payload") == g.payload, "the root's files");
+        assert_eq!(root.read("etc/hostname"), b"web01\n");
+        assert_eq!(
+            String::from_utf8(root.read("home/ops/.ssh/authorized_keys")).expect("utf-8"),
+            format!("{KEY}\n")
+        );
+        let passwd = String::from_utf8(root.read("etc/passwd")).expect("utf-8");
+        assert!(passwd.contains("\nops:x:"), "useradd made ops: {passwd}");
+        let token = String::from_utf8(root.read("etc/pxe-deploy/token")).expect("utf-8");
+        assert_eq!(token.trim().len(), 32, "the first boot's token");
+        assert!(
+            root.dir
+                .path()
+                .join("etc/systemd/system/multi-user.target.wants/pxe-first-boot.service")
+                .is_symlink()
+        );
+        let df = sh(
+            "df",
+            &[
+                "-B1",
+                "--output=size",
+                &root.dir.path().display().to_string(),
+            ],
+        );
+        let size: u64 = df
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df");
+        assert!(
+            size > 60 * MIB,
+            "the file system grew with its partition: {size}"
+        );
+    }
 }

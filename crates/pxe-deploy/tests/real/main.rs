@@ -5,3 +5,4 @@
 
 mod deploy;
 mod support;
+mod vm;

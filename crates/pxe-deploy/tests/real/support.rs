@@ -149,6 +149,12 @@ pub(crate) struct Lab {
 impl Lab {
     /// `image` is put in the tree as `image_name`; the plan says `sha256`.
     pub(crate) fn start(image_name: &str, image: &[u8], sha256: &str) -> Lab {
+        Lab::start_as(image_name, image, sha256, "127.0.0.1")
+    }
+
+    /// As [`Lab::start`], the plan's URLs on `host` (a VM on qemu's user network
+    /// reaches this machine's 127.0.0.1 as 10.0.2.2).
+    pub(crate) fn start_as(image_name: &str, image: &[u8], sha256: &str, host: &str) -> Lab {
         need_root();
         let dir = tempfile::tempdir().expect("tempdir");
         let tree = dir.path().join("tree");
@@ -156,11 +162,12 @@ impl Lab {
         std::fs::write(tree.join(image_name), image).expect("image");
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
+        let plan_base = format!("http://{host}:{port}");
         let inventory = dir.path().join("inventory.yaml");
         std::fs::write(
             &inventory,
             format!(
-                "servers:\n  tftp: 127.0.0.1\n  http: {base}\n\
+                "servers:\n  tftp: 127.0.0.1\n  http: {plan_base}\n\
                  distros:\n  agent:\n    family: debian\n    tree: {tree}\n    kernel: vmlinuz\n    initrd: initrd.img\n\
                  profiles:\n  disk-image:\n    distro: agent\n    deploy:\n      image:\n\
                  \x20       url: /trees/agent/{image_name}\n        sha256: {sha256}\n\
@@ -205,6 +212,10 @@ impl Lab {
 
     pub(crate) fn plan_url(&self) -> String {
         format!("{}/deploy/{MAC}", self.base)
+    }
+
+    pub(crate) fn port(&self) -> &str {
+        self.base.rsplit(':').next().unwrap_or_default()
     }
 
     /// A disk (a file of `size` bytes, zeros) for the agent.
