@@ -35,6 +35,15 @@ pub fn agent() -> ureq::Agent {
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> Result<ureq::Response, FetchError> {
+    if !url.starts_with("http://") {
+        return Err(FetchError::Transport {
+            url: url.to_owned(),
+            message: "the deploy agent speaks plain HTTP only (no TLS in the initramfs): \
+                      serve the image from httpd-tree (`httpd-tree import`) or an http:// \
+                      mirror, and check it with the plan's sha256"
+                .to_owned(),
+        });
+    }
     match agent.get(url).call() {
         Ok(r) => Ok(r),
         Err(ureq::Error::Status(status, r)) => {
@@ -265,6 +274,23 @@ mod tests {
         );
         assert!(parse_plan("<html>404</html>").is_err());
         assert!(parse_plan("[1]").is_err());
+    }
+
+    #[test]
+    fn only_plain_http_is_fetched() {
+        let Err(e) = open(&agent(), "https://cloud.debian.org/images/x.raw") else {
+            panic!("https was fetched");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("GET https://cloud.debian.org/images/x.raw: "),
+            "{text}"
+        );
+        assert!(text.contains("plain HTTP only"), "{text}");
+        assert!(matches!(
+            fetch_plan(&agent(), "ftp://h/p"),
+            Err(FetchError::Transport { .. })
+        ));
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub(crate) fn deploy(node: &Node, profile: &str, d: &mut Diagnostics) -> Option<
     })
 }
 
-/// An `http(s)://` URL with a host, or a `/path` on httpd-tree.
+/// An `http://` URL with a host, or a `/path` on httpd-tree. Not `https://`: the deploy
+/// agent's initramfs has no TLS (the image's sha256 in the plan is what vouches for it).
 fn parse_fetch_url(s: &str) -> Result<String, String> {
     if s.contains(char::is_whitespace) {
         return Err(format!("a URL has no spaces, found \"{s}\""));
@@ -58,12 +59,16 @@ fn parse_fetch_url(s: &str) -> Result<String, String> {
     if s.starts_with('/') && !s.starts_with("//") {
         return Ok(s.to_owned());
     }
-    let rest = s
-        .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"))
-        .ok_or_else(|| {
-            format!("expected an http:// or https:// URL or a /path on httpd-tree, found \"{s}\"")
-        })?;
+    if s.starts_with("https://") {
+        return Err(format!(
+            "the deploy agent fetches plain http:// only (its initramfs has no TLS; the \
+             sha256 checks the image), found \"{s}\": serve it from httpd-tree (a /path) or \
+             an http:// mirror"
+        ));
+    }
+    let rest = s.strip_prefix("http://").ok_or_else(|| {
+        format!("expected an http:// URL or a /path on httpd-tree, found \"{s}\"")
+    })?;
     if rest.is_empty() || rest.starts_with('/') {
         return Err(format!("expected a URL with a host, found \"{s}\""));
     }
@@ -290,4 +295,24 @@ fn user(node: &Node, what: &str, d: &mut Diagnostics) -> Option<At<User>> {
         },
         name.pos,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_fetches_plain_http_or_httpd_tree_paths() {
+        assert_eq!(
+            parse_fetch_url("/trees/images/debian-12.raw.zst").as_deref(),
+            Ok("/trees/images/debian-12.raw.zst")
+        );
+        assert!(parse_fetch_url("http://mirror.lab/debian/").is_ok());
+        let e = parse_fetch_url("https://cloud.debian.org/images/x.qcow2").expect_err("https");
+        assert!(e.contains("plain http:// only"), "{e}");
+        assert!(parse_fetch_url("ftp://mirror/x.img").is_err());
+        assert!(parse_fetch_url("http:///x").is_err());
+        assert!(parse_fetch_url("//host/x").is_err());
+        assert!(parse_fetch_url("http://h/a b").is_err());
+    }
 }
