@@ -161,8 +161,11 @@ fn source_date_epoch(root: &Path) -> u64 {
 /// The agent, built for release and stripped (its C library comes from libc6).
 fn build_agent(root: &Path, cache: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Without SOURCE_DATE_EPOCH, which the C parts' build scripts watch: setting it for
+    // the archive must not rebuild the agent.
     let status = Command::new(cargo)
         .args(["build", "--release", "-p", "pxe-deploy"])
+        .env_remove("SOURCE_DATE_EPOCH")
         .current_dir(root)
         .status()
         .context("cargo build -p pxe-deploy")?;
