@@ -263,3 +263,78 @@ pub(crate) fn installed_disk(disk: &Path, g: &Golden) {
         );
     }
 }
+
+#[test]
+fn the_post_script_runs_in_the_installed_system() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = golden(dir.path(), 24 * MIB, 31);
+    let post = "#!/bin/sh\nread -r h < /etc/hostname\necho \"deployed on $h\" > /etc/motd\n\
+                test -e /proc/self/mounts && test -e /dev/null && echo mounts-ok > /post-mounts";
+    let lab = Lab::start_with_post(
+        "disk.raw",
+        &g.bytes,
+        &sha256_hex(&g.bytes),
+        "127.0.0.1",
+        post,
+    );
+    let disk = lab.disk(32 * MIB);
+    assert!(lab.agent(&disk).status.success(), "installed");
+    let steps = lab.steps();
+    assert!(
+        position(&steps, "configure done") < position(&steps, "post started")
+            && position(&steps, "post started") < position(&steps, "post done")
+            && position(&steps, "post done") < position(&steps, "first_boot done"),
+        "{steps:#?}"
+    );
+    let root = Mounted::new(&disk);
+    assert_eq!(root.read("etc/motd"), b"deployed on web01\n");
+    assert_eq!(
+        root.read("post-mounts"),
+        b"mounts-ok\n",
+        "/proc and /dev inside"
+    );
+    assert!(
+        !root.dir.path().join("pxe-deploy-post.sh").exists(),
+        "the script is removed"
+    );
+}
+
+#[test]
+fn a_failing_post_script_fails_the_deploy_with_its_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = golden(dir.path(), 24 * MIB, 33);
+    let post = "#!/bin/sh\necho post-script-says-no >&2\nexit 3";
+    let lab = Lab::start_with_post(
+        "disk.raw",
+        &g.bytes,
+        &sha256_hex(&g.bytes),
+        "127.0.0.1",
+        post,
+    );
+    let disk = lab.disk(32 * MIB);
+    assert_eq!(lab.agent(&disk).status.code(), Some(1), "failed");
+    let steps = lab.steps();
+    let failed = &steps[position(&steps, "post failed")];
+    assert!(failed.contains("exited 3"), "{failed}");
+    assert!(
+        failed.contains("post-script-says-no"),
+        "its output: {failed}"
+    );
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.starts_with("first_boot") || s.starts_with("finish")),
+        "{steps:#?}"
+    );
+    let m = lab.machine();
+    assert_eq!(m["state"], "failed", "{m}");
+    assert!(
+        m["failure"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("post failed")),
+        "{m}"
+    );
+    // Everything was unmounted and detached: the disk mounts again here.
+    let root = Mounted::new(&disk);
+    assert_eq!(root.read("etc/hostname"), b"web01\n");
+}

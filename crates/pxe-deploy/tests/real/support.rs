@@ -111,6 +111,7 @@ pub(crate) fn golden(dir: &Path, size: u64, seed: u64) -> Golden {
     std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
     std::fs::write(root.join("etc/gshadow"), "root:*::\n").expect("gshadow");
     std::fs::write(root.join("payload"), &payload).expect("payload");
+    host_shell(&root);
     let table = sh("sfdisk", &["--json", &img_s]);
     let v: serde_json::Value = serde_json::from_str(&table).expect("sfdisk json");
     let root_sectors = v["partitiontable"]["partitions"][0]["size"]
@@ -138,6 +139,27 @@ pub(crate) fn golden(dir: &Path, size: u64, seed: u64) -> Golden {
     }
 }
 
+/// This machine's busybox as the image's `/bin/sh`, with the libraries `ldd` names at
+/// their paths, so that the profile's post script runs in a chroot of the image.
+fn host_shell(root: &Path) {
+    let busybox = "/usr/bin/busybox";
+    for line in sh("ldd", &[busybox]).lines() {
+        let path = match line.split("=>").nth(1) {
+            Some(rest) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let at = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().expect("a parent")).expect("lib dir");
+        std::fs::copy(path, &at).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    std::fs::create_dir_all(root.join("bin")).expect("bin");
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("busybox (apt-get install busybox)");
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).expect("sh");
+}
+
 /// httpd-tree on 127.0.0.1 with an inventory whose profile deploys `image_name` from
 /// the distro tree `agent`.
 pub(crate) struct Lab {
@@ -155,6 +177,17 @@ impl Lab {
     /// As [`Lab::start`], the plan's URLs on `host` (a VM on qemu's user network
     /// reaches this machine's 127.0.0.1 as 10.0.2.2).
     pub(crate) fn start_as(image_name: &str, image: &[u8], sha256: &str, host: &str) -> Lab {
+        Lab::start_with_post(image_name, image, sha256, host, "")
+    }
+
+    /// As [`Lab::start_as`], the profile's `post` script `post` (none when empty).
+    pub(crate) fn start_with_post(
+        image_name: &str,
+        image: &[u8],
+        sha256: &str,
+        host: &str,
+        post: &str,
+    ) -> Lab {
         need_root();
         let dir = tempfile::tempdir().expect("tempdir");
         let tree = dir.path().join("tree");
@@ -172,8 +205,10 @@ impl Lab {
                  profiles:\n  disk-image:\n    distro: agent\n    deploy:\n      image:\n\
                  \x20       url: /trees/agent/{image_name}\n        sha256: {sha256}\n\
                  \x20     users:\n        -\n          name: ops\n          sudo: true\n          ssh_keys:\n            - {KEY}\n\
+                 {post}\
                  machines:\n  {MACHINE}:\n    mac: {MAC}\n    hostname: web01.lab.example\n    profile: disk-image\n",
-                tree = tree.display()
+                tree = tree.display(),
+                post = post_yaml(post),
             ),
         )
         .expect("inventory");
@@ -274,6 +309,20 @@ impl Lab {
             .map(|e| e.detail)
             .collect()
     }
+}
+
+/// The profile's `post:` key (a literal block), or nothing.
+fn post_yaml(script: &str) -> String {
+    if script.is_empty() {
+        return String::new();
+    }
+    let mut y = String::from("      post: |\n");
+    for l in script.lines() {
+        y.push_str("        ");
+        y.push_str(l);
+        y.push('\n');
+    }
+    y
 }
 
 fn free_port() -> u16 {
