@@ -8,9 +8,11 @@
 //!   classic config); CI runs it.
 //! - `ops`: the deployment checked for real (dist, units, xinetd, Containerfiles); CI runs it.
 //! - `dist`, `man`: the release tree and tarball; the manual pages.
+//! - `deploy-image`: the deploy agent's kernel and initramfs, from Debian packages.
 
 mod bench;
 mod ci;
+mod deploy_image;
 mod dist;
 mod fuzz;
 mod image;
@@ -49,6 +51,13 @@ tasks:
           machine, systemd-analyze verify and security on the units, each daemon started
           from its unit answering a real client, socket activation, xinetd, the
           Containerfiles (hadolint, build steps run without an engine); CI runs it
+  deploy-image
+          the deploy initramfs (target/deploy-image/out/initrd.gz, a sorted cpio with
+          one mtime: SOURCE_DATE_EPOCH or the last commit's) and its kernel (vmlinuz),
+          from Debian packages (apt-get download, cached): busybox-static, the disk
+          tools with their libraries, linux-image-amd64 and its modules, and pxe-deploy
+          (release build); --boot-check boots it under qemu (TCG) until the agent asks
+          for its plan
   man     write the manual pages (deploy/man/) from the daemons' --help definitions;
           CI fails when the committed pages are not current
   mirror  the Debian 12 archive subset the lab installs from (target/lab/mirror): base
@@ -74,6 +83,7 @@ fn main() -> ExitCode {
         Some("e2e") => lab::e2e(&args[1..]),
         Some("man") => man::run(&args[1..]),
         Some("dist") => dist::run(&args[1..]),
+        Some("deploy-image") => deploy_image::run(&args[1..]),
         Some("ops") => ops::run(&args[1..]),
         Some("mirror") => mirror::run(&args[1..]),
         Some("image") => image::run(&args[1..]),

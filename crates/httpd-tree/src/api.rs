@@ -25,7 +25,10 @@ fn milestones_json(m: &Milestones) -> Value {
         "loader": m.loader.as_ref().map_or(Value::Null, |(at, file)| json!({"at": time::rfc3339(*at), "file": file})),
         "kernel": time(m.kernel),
         "answer_file": time(m.answer),
+        "deploy_plan": time(m.plan),
+        "deploy_step": m.deploy_step.as_ref().map_or(Value::Null, |(at, what)| json!({"at": time::rfc3339(*at), "report": what})),
         "installed": time(m.installed),
+        "first_boot": time(m.first_boot),
     })
 }
 
@@ -43,6 +46,7 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record) -> Value {
         "distro": distro.map(|d| d.name.clone()),
         "netboot": match m.netboot { Netboot::Install => "install", Netboot::Local => "local" },
         "state": rec.state.state.as_str(),
+        "failure": timeline::failure(&rec.events, &rec.state),
         "since": time((rec.state.since > 0).then_some(rec.state.since)),
         "answer_url": distro.map(|d| urls::machine_answer_url(inv, d.family, m)),
         "milestones": milestones_json(&milestones),

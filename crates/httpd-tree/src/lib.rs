@@ -17,6 +17,7 @@ pub mod app;
 pub mod body;
 pub mod cli;
 pub mod conditional;
+pub mod deploy;
 pub mod html;
 pub mod import_cmd;
 pub mod manual;

@@ -136,6 +136,7 @@ pub struct MachineCounts {
     pub pending: u64,
     pub installing: u64,
     pub installed: u64,
+    pub failed: u64,
 }
 
 impl Metrics {
@@ -183,6 +184,7 @@ impl Metrics {
                 ("pending", m.pending),
                 ("installing", m.installing),
                 ("installed", m.installed),
+                ("failed", m.failed),
             ] {
                 self.machines
                     .get_or_create(&StateLabel { state })
@@ -215,6 +217,7 @@ mod tests {
             pending: 2,
             installing: 1,
             installed: 0,
+            failed: 0,
         }));
         let get = |n: &str| sample(&text, n).unwrap_or_else(|| panic!("{n} in\n{text}"));
         assert_eq!(

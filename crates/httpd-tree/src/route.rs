@@ -10,6 +10,7 @@
 
 use crate::safe_path::{self, Refused, Resolved};
 use http::{Method, Request, StatusCode, header};
+use pxe_model::deploy::Deploy;
 use pxe_model::render::{self, BootFileKind};
 use pxe_model::state::{Secret, StateEvent, token_shaped};
 use pxe_model::urls::{self, Action, Endpoint, NoCloud};
@@ -119,6 +120,17 @@ pub enum Route<'s> {
         distro: &'s Distro,
         part: AnswerPart,
     },
+    /// A machine's deploy plan (JSON, with its callback token), for the deploy agent.
+    DeployPlan {
+        machine: &'s Machine,
+        deploy: &'s Deploy,
+    },
+    /// A deploy agent's report (step, progress or failure), with the token it presented,
+    /// which the service checks against the machine's install generation.
+    DeployReport {
+        machine: &'s Machine,
+        token: String,
+    },
     /// A generated boot file (iPXE script, GRUB config, pxelinux config).
     BootFile {
         kind: BootFileKind,
@@ -156,7 +168,10 @@ impl<'s> Route<'s> {
     pub fn machine(&self) -> Option<&'s Machine> {
         match self {
             Route::Answer { machine, .. } => *machine,
-            Route::ApiMachine { machine } | Route::Callback { machine, .. } => Some(machine),
+            Route::ApiMachine { machine }
+            | Route::Callback { machine, .. }
+            | Route::DeployPlan { machine, .. }
+            | Route::DeployReport { machine, .. } => Some(machine),
             Route::File { note, .. } | Route::BootFile { note, .. } => {
                 note.as_ref().map(|n| n.machine)
             }
@@ -170,6 +185,7 @@ impl<'s> Route<'s> {
     pub fn owner(&self) -> Option<&'s Machine> {
         match self {
             Route::Answer { machine, .. } => *machine,
+            Route::DeployPlan { machine, .. } => Some(machine),
             Route::BootFile {
                 kind:
                     BootFileKind::PxelinuxMachine(_)
@@ -198,10 +214,10 @@ impl<'s> Route<'s> {
             Route::Listing { .. } | Route::TreesIndex => "listing",
             Route::Redirect { .. } => "redirect",
             Route::Index => "index",
-            Route::Answer { .. } => "answer",
+            Route::Answer { .. } | Route::DeployPlan { .. } => "answer",
             Route::BootFile { .. } => "boot_file",
             Route::ApiMachines | Route::ApiMachine { .. } => "api",
-            Route::Callback { .. } => "callback",
+            Route::Callback { .. } | Route::DeployReport { .. } => "callback",
             Route::Status { .. } => "status",
             Route::Metrics => "metrics",
             Route::Refused { .. } => "refused",
@@ -347,7 +363,12 @@ pub fn route<'s>(state: &'s State, req: &Request<()>) -> Route<'s> {
     };
     // A callback has checked its method (POST) already.
     let readable = req.method() == Method::GET || req.method() == Method::HEAD;
-    if readable || matches!(r, Route::Refused { .. } | Route::Callback { .. }) {
+    if readable
+        || matches!(
+            r,
+            Route::Refused { .. } | Route::Callback { .. } | Route::DeployReport { .. }
+        )
+    {
         r
     } else {
         Route::Refused {
@@ -396,6 +417,22 @@ fn inventory_endpoint<'s>(
         Endpoint::IpxeScript { key } => {
             boot_file(inv, req, t.decoded).unwrap_or_else(|| unknown_machine(inv, key))
         }
+        Endpoint::DeployPlan { key } => deploy_plan(inv, key),
+    }
+}
+
+/// A machine's deploy plan: only for a machine whose profile has a `deploy` section.
+fn deploy_plan<'s>(inv: &'s Inventory, key: &str) -> Route<'s> {
+    let Some(m) = inv.find_machine(key) else {
+        return unknown_machine(inv, key);
+    };
+    match inv.profile_of(m).and_then(|(p, _)| p.deploy.as_ref()) {
+        Some(deploy) => Route::DeployPlan { machine: m, deploy },
+        None => not_found(format!(
+            "machine {} installs with its distro's installer, not the deploy agent: its \
+             profile has no deploy section",
+            m.name
+        )),
     }
 }
 
@@ -582,6 +619,16 @@ fn callback<'s>(
             by: Caller::Admin,
         },
         Action::Reinstall => invalid(),
+        // Only the machine itself reports its deploy and its first boot.
+        Action::Report if state.secret.is_some() && token_shaped(&token) => {
+            Route::DeployReport { machine: m, token }
+        }
+        Action::Booted if state.secret.is_some() && token_shaped(&token) => Route::Callback {
+            machine: m,
+            event: StateEvent::Booted,
+            by: Caller::Machine(token),
+        },
+        Action::Report | Action::Booted => invalid(),
     }
 }
 

@@ -142,6 +142,7 @@ fn handler(endpoint: &Endpoint<'_>) -> &'static str {
         | Endpoint::ProfileAnswer { .. }
         | Endpoint::ProfileAutoinstall { .. } => "answer",
         Endpoint::IpxeScript { .. } => "boot_file",
+        Endpoint::DeployPlan { .. } => "answer",
         Endpoint::Machines | Endpoint::Machine { .. } => "api",
         Endpoint::Callback { .. } => "callback",
         Endpoint::Tree { .. } => "tree",

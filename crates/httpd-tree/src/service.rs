@@ -67,7 +67,7 @@ pub fn plain(status: StatusCode, text: impl Into<String>) -> Response<Body> {
     typed(status, mime::TEXT, Bytes::from(text.into()))
 }
 
-fn typed(status: StatusCode, ctype: &'static str, body: Bytes) -> Response<Body> {
+pub(crate) fn typed(status: StatusCode, ctype: &'static str, body: Bytes) -> Response<Body> {
     let len = body.len();
     let mut r = Response::new(Body::bytes(body));
     *r.status_mut() = status;
@@ -78,7 +78,7 @@ fn typed(status: StatusCode, ctype: &'static str, body: Bytes) -> Response<Body>
     r
 }
 
-fn no_store(mut r: Response<Body>) -> Response<Body> {
+pub(crate) fn no_store(mut r: Response<Body>) -> Response<Body> {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -86,7 +86,7 @@ fn no_store(mut r: Response<Body>) -> Response<Body> {
 
 /// Runs store work on the blocking pool; `None` without a store or when it failed
 /// (failures are logged).
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     store: &Option<Arc<FileStore>>,
     what: &'static str,
     f: impl FnOnce(&FileStore) -> Result<T, pxe_model::state::StateError> + Send + 'static,
@@ -105,7 +105,13 @@ async fn with_store<T: Send + 'static>(
     }
 }
 
-async fn record(shared: &Shared, machine: String, phase: Phase, detail: String, at: u64) {
+pub(crate) async fn record(
+    shared: &Shared,
+    machine: String,
+    phase: Phase,
+    detail: String,
+    at: u64,
+) {
     let event = BootEvent { at, phase, detail };
     with_store(&shared.store, "record", move |s| s.record(&machine, &event)).await;
 }
@@ -139,7 +145,7 @@ async fn records(
     .unwrap_or_default()
 }
 
-fn json(value: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json(value: &serde_json::Value) -> Response<Body> {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     no_store(typed(StatusCode::OK, mime::JSON, Bytes::from(text)))
@@ -181,20 +187,10 @@ pub async fn respond(
             };
             // The token is bound to the machine's install generation.
             let generation = match machine {
-                Some(m) if part == AnswerPart::Main && shared.store.is_some() => {
-                    let name = m.name.clone();
-                    match with_store(&shared.store, "read", move |s| Ok(s.get(&name)?.generation))
-                        .await
-                    {
-                        Some(g) => g,
-                        None => {
-                            return plain(
-                                StatusCode::INTERNAL_SERVER_ERROR,
-                                "cannot read the install state; see the server log\n",
-                            );
-                        }
-                    }
-                }
+                Some(m) if part == AnswerPart::Main => match generation_of(shared, m).await {
+                    Ok(g) => g,
+                    Err(resp) => return resp,
+                },
                 _ => 0,
             };
             let text = match answer_text(state, inv, machine, profile, distro, part, generation) {
@@ -206,9 +202,15 @@ pub async fn respond(
                 && part == AnswerPart::Main
                 && let Some(m) = machine
             {
-                answer_fetched(shared, m, req.uri().path(), now).await;
+                answer_fetched(shared, m, Phase::AnswerFile, req.uri().path(), now).await;
             }
             no_store(plain(StatusCode::OK, text))
+        }
+        Route::DeployPlan { machine, deploy } => {
+            crate::deploy::plan(shared, state, req, machine, deploy, now).await
+        }
+        Route::DeployReport { machine, token } => {
+            crate::deploy::report(shared, state, req, machine, token, now).await
         }
         Route::BootFile { kind, note } => boot_file(shared, state, get, &kind, note, now).await,
         Route::ApiMachines => api_machines(shared, state).await,
@@ -221,7 +223,7 @@ pub async fn respond(
     }
 }
 
-fn no_inventory() -> Response<Body> {
+pub(crate) fn no_inventory() -> Response<Body> {
     plain(StatusCode::NOT_FOUND, "no inventory\n")
 }
 
@@ -257,7 +259,11 @@ async fn status(shared: &Shared, state: &State, full: bool, now: u64) -> Respons
     no_store(typed(StatusCode::OK, mime::HTML, Bytes::from(html)))
 }
 
-fn refusal(status: StatusCode, reason: &str, allow: Option<&'static str>) -> Response<Body> {
+pub(crate) fn refusal(
+    status: StatusCode,
+    reason: &str,
+    allow: Option<&'static str>,
+) -> Response<Body> {
     let mut r = plain(status, format!("{reason}\n"));
     if let Some(a) = allow {
         r.headers_mut()
@@ -377,6 +383,7 @@ async fn machine_counts(shared: &Shared, inv: &Inventory) -> MachineCounts {
             InstallState::Pending => c.pending += 1,
             InstallState::Installing => c.installing += 1,
             InstallState::Installed => c.installed += 1,
+            InstallState::Failed => c.failed += 1,
         }
     }
     c
@@ -498,10 +505,36 @@ fn answer_text(
     )
 }
 
-/// A machine fetched its answer file: its install starts (state and timeline). The
-/// state file is only written when the state changes (a pending machine starts
-/// installing); fetching it again writes no state.
-async fn answer_fetched(shared: &Shared, machine: &Machine, path: &str, now: u64) {
+/// The machine's install generation, which its token is bound to (0 without a store), or
+/// the error response when the store cannot be read.
+pub(crate) async fn generation_of(
+    shared: &Shared,
+    machine: &Machine,
+) -> Result<u64, Response<Body>> {
+    if shared.store.is_none() {
+        return Ok(0);
+    }
+    let name = machine.name.clone();
+    with_store(&shared.store, "read", move |s| Ok(s.get(&name)?.generation))
+        .await
+        .ok_or_else(|| {
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the install state; see the server log\n",
+            )
+        })
+}
+
+/// A machine fetched its answer file or deploy plan (`phase` says which): its install
+/// starts (state and timeline). The state file is only written when the state changes
+/// (a pending or failed machine starts installing); fetching it again writes no state.
+pub(crate) async fn answer_fetched(
+    shared: &Shared,
+    machine: &Machine,
+    phase: Phase,
+    path: &str,
+    now: u64,
+) {
     let name = machine.name.clone();
     let applied = with_store(&shared.store, "apply", move |s| {
         s.apply_if(&name, StateEvent::AnswerFetched, now, &|st| {
@@ -513,14 +546,7 @@ async fn answer_fetched(shared: &Shared, machine: &Machine, path: &str, now: u64
     if let Some((st, Some(t))) = &applied {
         tracing::info!(machine = %machine.name, from = t.from.as_str(), to = st.state.as_str(), "answer file fetched");
     }
-    record(
-        shared,
-        machine.name.clone(),
-        Phase::AnswerFile,
-        path.to_owned(),
-        now,
-    )
-    .await;
+    record(shared, machine.name.clone(), phase, path.to_owned(), now).await;
 }
 
 async fn callback(
@@ -538,9 +564,13 @@ async fn callback(
     let applied = with_store(&shared.store, "apply", move |s| {
         s.apply_if(&name, event, now, &|st| match &by {
             Caller::Admin => true,
-            Caller::Machine(token) => secret
-                .as_ref()
-                .is_some_and(|secret| st.accepts_token(secret, &name, token)),
+            Caller::Machine(token) => secret.as_ref().is_some_and(|secret| {
+                if event == StateEvent::Booted {
+                    st.accepts_boot_token(secret, &name, token)
+                } else {
+                    st.accepts_token(secret, &name, token)
+                }
+            }),
         })
     })
     .await;
@@ -555,12 +585,12 @@ async fn callback(
             "the token is not valid for machine {machine}: not its token, or stale (issued \
              before a reinstall), or already used (the install is over)"
         );
-        tracing::warn!(%machine, "installed callback refused: {reason}");
+        tracing::warn!(%machine, event = ?event, "callback refused: {reason}");
         record(
             shared,
             machine.to_owned(),
             Phase::Refused,
-            "installed callback with a stale, used or foreign token".to_owned(),
+            format!("{event:?} callback with a stale, used or foreign token"),
             now,
         )
         .await;
@@ -570,6 +600,8 @@ async fn callback(
         StateEvent::Installed => (Phase::Installed, "installer reported completion"),
         StateEvent::Reinstall => (Phase::Reinstall, "reinstall requested"),
         StateEvent::AnswerFetched => (Phase::AnswerFile, "answer file fetched"),
+        StateEvent::Failed => (Phase::DeployFailed, "deploy failed"),
+        StateEvent::Booted => (Phase::FirstBoot, "installed system booted"),
     };
     tracing::info!(%machine, state = st.state.as_str(), changed = transition.is_some(), "{detail}");
     record(shared, machine.to_owned(), phase, detail.to_owned(), now).await;
@@ -692,11 +724,18 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Tracked> {
-    let (parts, _body) = req.into_parts();
+    let wants_body = crate::deploy::wants_body(&req);
+    let (mut parts, body) = req.into_parts();
+    if wants_body {
+        parts
+            .extensions
+            .insert(crate::deploy::read_body(body).await);
+    }
     handle_head(shared, peer, Request::from_parts(parts, ())).await
 }
 
-/// Handles one request from `peer` by its head (no request body is read).
+/// Handles one request from `peer` by its head (a deploy report's body, read by
+/// [`handle`], comes as a [`crate::deploy::ReportBody`] extension).
 pub async fn handle_head(
     shared: Arc<Shared>,
     peer: SocketAddr,

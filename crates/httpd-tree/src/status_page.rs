@@ -30,9 +30,9 @@ pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: 
     );
     let _ = writeln!(
         body,
-        "<table id=\"summary\">\n<tr><th>Pending</th><th>Installing</th><th>Installed</th></tr>\n\
-         <tr><td class=\"pending\">{}</td><td class=\"installing\">{}</td><td class=\"installed\">{}</td></tr>\n</table>",
-        counts.pending, counts.installing, counts.installed
+        "<table id=\"summary\">\n<tr><th>Pending</th><th>Installing</th><th>Installed</th><th>Failed</th></tr>\n\
+         <tr><td class=\"pending\">{}</td><td class=\"installing\">{}</td><td class=\"installed\">{}</td><td class=\"failed\">{}</td></tr>\n</table>",
+        counts.pending, counts.installing, counts.installed, counts.failed
     );
     body.push_str(
         "<p>Machines and their timelines are shown with the admin or the read-only token, \
@@ -59,7 +59,7 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
         time::readable(now_ms)
     );
     body.push_str("<table id=\"machines\">\n<thead><tr><th>Machine</th><th>MAC</th><th>Profile</th><th>State</th>\
-        <th>DHCP</th><th>Loader</th><th>Kernel</th><th>Answer file</th><th>Installed</th></tr></thead>\n<tbody>\n");
+        <th>DHCP</th><th>Loader</th><th>Kernel</th><th>Answer file / plan</th><th>Deploy</th><th>Installed</th><th>First boot</th></tr></thead>\n<tbody>\n");
     let mut details = String::new();
     for m in inv.machines.values() {
         let rec = records(&m.name);
@@ -76,12 +76,27 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
         let _ = writeln!(
             body,
             "<tr data-machine=\"{n}\"><td class=\"machine\"><a href=\"#m-{n}\">{n}</a></td><td class=\"mac\">{mac}</td>\
-             <td class=\"profile\">{p}</td><td class=\"state {state}\">{state}</td><td>{}</td><td>{loader}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"profile\">{p}</td><td class=\"state {state}\">{state}{why}</td><td>{}</td><td>{loader}</td>\
+             <td>{}</td><td>{}</td><td class=\"deploy\">{step}</td><td>{}</td><td>{}</td></tr>",
             cell(ms.dhcp),
             cell(ms.kernel),
-            cell(ms.answer),
+            cell(ms.answer.or(ms.plan)),
             cell(ms.installed),
+            cell(ms.first_boot),
+            why = timeline::failure(&rec.events, &rec.state).map_or_else(String::new, |f| {
+                format!(
+                    "<br><small class=\"reason\">{}</small>",
+                    escape(f.lines().next().unwrap_or(f))
+                )
+            }),
+            step = ms.deploy_step.as_ref().map_or_else(
+                || "–".to_owned(),
+                |(at, what)| format!(
+                    "{} <small>{}</small>",
+                    time::readable(*at),
+                    escape(what.lines().next().unwrap_or(what))
+                )
+            ),
             n = escape(&m.name),
             p = escape(&m.profile),
         );
@@ -95,12 +110,16 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
+                // A failed deploy step carries its log tail: keep its lines.
+                let detail = match e.detail.split_once('\n') {
+                    Some((first, rest)) => format!("{}<pre>{}</pre>", escape(first), escape(rest)),
+                    None => escape(&e.detail),
+                };
                 let _ = writeln!(
                     details,
-                    "<li>{} <b>{}</b> {}</li>",
+                    "<li>{} <b>{}</b> {detail}</li>",
                     time::readable(e.at),
                     escape(&phase),
-                    escape(&e.detail)
                 );
             }
             details.push_str("</ol>\n");
@@ -163,6 +182,7 @@ mod tests {
             pending: 1,
             installing: 0,
             installed: 1,
+            failed: 0,
         };
         let html = summary(&inv, &counts, 0);
         assert!(html.contains("2 machines"), "{html}");

@@ -1,5 +1,6 @@
 //! A machine's boot timeline, reduced to the milestones a person looks for:
-//! DHCP → loader → kernel → answer file → installed.
+//! DHCP → loader → kernel → answer file or deploy plan → deploy steps → installed → first
+//! boot.
 
 use pxe_model::state::{BootEvent, MachineState, Phase, StateEvent};
 use pxe_model::{Distro, InstallState};
@@ -12,7 +13,25 @@ pub struct Milestones {
     pub loader: Option<(u64, String)>,
     pub kernel: Option<u64>,
     pub answer: Option<u64>,
+    /// The deploy agent fetched its plan.
+    pub plan: Option<u64>,
+    /// The deploy agent's latest report (step, progress or failure), and when.
+    pub deploy_step: Option<(u64, String)>,
     pub installed: Option<u64>,
+    /// The installed system's first boot.
+    pub first_boot: Option<u64>,
+}
+
+/// Why a `failed` machine failed: the step, its message and log tail, as reported.
+pub fn failure<'e>(events: &'e [BootEvent], state: &MachineState) -> Option<&'e str> {
+    if state.state != InstallState::Failed {
+        return None;
+    }
+    events
+        .iter()
+        .rev()
+        .find(|e| e.phase == Phase::DeployFailed)
+        .map(|e| e.detail.as_str())
 }
 
 fn is_file(e: &BootEvent) -> bool {
@@ -62,10 +81,25 @@ pub fn milestones(
             .iter()
             .find(|e| e.phase == Phase::AnswerFile)
             .map(|e| e.at),
+        plan: recent
+            .iter()
+            .find(|e| e.phase == Phase::DeployPlan)
+            .map(|e| e.at),
+        deploy_step: recent
+            .iter()
+            .rev()
+            .find(|e| matches!(e.phase, Phase::DeployStep | Phase::DeployFailed))
+            .map(|e| (e.at, e.detail.clone())),
         installed: recent
             .iter()
             .find(|e| e.phase == Phase::Installed)
             .map(|e| e.at),
+        first_boot: events
+            .iter()
+            .rev()
+            .find(|e| e.phase == Phase::FirstBoot)
+            .map(|e| e.at)
+            .or(state.booted),
     };
     if m.installed.is_none() && state.state == InstallState::Installed {
         // The state history knows when, even if the timeline was trimmed.
@@ -122,8 +156,41 @@ mod tests {
                 kernel: Some(13),
                 answer: Some(20),
                 installed: Some(30),
+                ..Milestones::default()
             }
         );
+    }
+
+    #[test]
+    fn deploy_milestones_and_the_reason_of_a_failure() {
+        let d = distro();
+        let events = vec![
+            ev(10, Phase::Dhcp, "DHCPACK 10.0.0.50"),
+            ev(20, Phase::DeployPlan, "/deploy/52:54:00:12:34:56"),
+            ev(21, Phase::DeployStep, "image started"),
+            ev(22, Phase::DeployStep, "image progress 1/4 bytes (25%)"),
+            ev(
+                23,
+                Phase::DeployFailed,
+                "image failed: sha256 mismatch\nlog",
+            ),
+        ];
+        let mut state = MachineState::default();
+        state.apply(StateEvent::AnswerFetched, 20);
+        let m = milestones(&events, &state, Some(&d));
+        assert_eq!(m.plan, Some(20));
+        assert_eq!(
+            m.deploy_step,
+            Some((23, "image failed: sha256 mismatch\nlog".into()))
+        );
+        assert_eq!(failure(&events, &state), None, "not failed yet");
+        state.apply(StateEvent::Failed, 23);
+        assert_eq!(
+            failure(&events, &state),
+            Some("image failed: sha256 mismatch\nlog")
+        );
+        state.apply(StateEvent::Reinstall, 24);
+        assert_eq!(failure(&events, &state), None, "a reinstall clears it");
     }
 
     #[test]

@@ -308,6 +308,7 @@ struct RawProfile {
     chain: Option<Chain>,
     description: Option<String>,
     vars: BTreeMap<String, String>,
+    deploy: Option<crate::deploy::Deploy>,
 }
 
 fn profiles(
@@ -349,6 +350,9 @@ fn profiles(
             chain,
             description: f.text("description", d).map(|t| t.value),
             vars,
+            deploy: f
+                .get("deploy")
+                .and_then(|n| crate::build_deploy::deploy(n, &name.value, d)),
             name: name.clone(),
         };
         raw.insert(name.value, p);
@@ -440,6 +444,7 @@ fn profiles(
                 .find_map(|q| q.description.clone())
                 .unwrap_or_else(|| format!("{} ({})", p.name.value, dist.value.name)),
             vars,
+            deploy: chain_of.iter().find_map(|q| q.deploy.clone()),
         };
         out.insert(p.name.value.clone(), At::new(profile, p.name.pos));
     }

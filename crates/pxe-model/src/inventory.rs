@@ -187,6 +187,8 @@ pub struct Profile {
     pub description: String,
     /// Template variables, merged down the inheritance chain (nearest wins).
     pub vars: BTreeMap<String, String>,
+    /// Installed by the deploy agent (the nearest definition wins, whole).
+    pub deploy: Option<crate::deploy::Deploy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

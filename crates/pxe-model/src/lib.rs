@@ -13,7 +13,10 @@
 //! for import.
 
 mod build;
+mod build_deploy;
 pub mod client;
+pub mod deploy;
+pub mod deploy_plan;
 pub mod diag;
 pub mod import;
 pub mod inventory;

@@ -188,7 +188,31 @@ pub fn install_boot(
         None => urls::profile_answer_url(inv, distro.family, profile),
     };
     let tree = urls::tree_url(inv, distro);
-    let mut args: Vec<String> = match distro.family {
+    let mut args: Vec<String> = match (machine, &profile.deploy) {
+        // The deploy agent's initramfs: it fetches its plan, nothing else.
+        (Some(m), Some(_)) => vec![
+            "ip=dhcp".into(),
+            format!("pxe.plan={}", crate::deploy_plan::plan_url(inv, m)),
+        ],
+        _ => family_args(distro.family, &answer_url, &tree),
+    };
+    if let (Some(m), Family::Debian, None) = (machine, distro.family, &profile.deploy) {
+        args.push(format!("hostname={}", short_hostname(&m.hostname)));
+    }
+    if !profile.kernel_args.trim().is_empty() {
+        args.push(profile.kernel_args.trim().to_owned());
+    }
+    InstallBoot {
+        kernel,
+        initrd,
+        cmdline: args.join(" "),
+        answer_url,
+    }
+}
+
+/// The kernel arguments an installer of `family` needs to find its answer file and tree.
+fn family_args(family: Family, answer_url: &str, tree: &str) -> Vec<String> {
+    match family {
         Family::Redhat => vec![format!("inst.ks={answer_url}"), format!("inst.repo={tree}")],
         Family::Debian => vec![
             "auto=true".into(),
@@ -203,18 +227,6 @@ pub fn install_boot(
                 format!("ds=nocloud-net;s={seed}"),
             ]
         }
-    };
-    if let (Some(m), Family::Debian) = (machine, distro.family) {
-        args.push(format!("hostname={}", short_hostname(&m.hostname)));
-    }
-    if !profile.kernel_args.trim().is_empty() {
-        args.push(profile.kernel_args.trim().to_owned());
-    }
-    InstallBoot {
-        kernel,
-        initrd,
-        cmdline: args.join(" "),
-        answer_url,
     }
 }
 

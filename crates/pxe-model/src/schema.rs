@@ -226,6 +226,133 @@ pub const PROFILE: Mapping = Mapping {
             "vars",
             "Free-form template variables (timezone, root_password_hash, mirror_host, ...).",
         ),
+        opt(
+            "deploy",
+            "Install with the deploy agent (pxe-deploy) instead of the distro's installer: \
+             a mapping with image or packages, disk, users and post (see \
+             profiles.NAME.deploy). The distro is then the deploy initramfs's kernel and \
+             initrd.",
+        ),
+    ],
+};
+
+/// `profiles.NAME.deploy`.
+pub const DEPLOY: Mapping = Mapping {
+    path: "profiles.NAME.deploy",
+    doc: "What the deploy agent writes: exactly one of image and packages, then the disk, \
+          the users and the post-install script. The machine gets it as its deploy plan \
+          (/deploy/MAC), only at its own address.",
+    keys: &[
+        opt(
+            "image",
+            "A disk image to stream to the disk: a mapping with url, format and sha256 \
+             (see profiles.NAME.deploy.image).",
+        ),
+        opt(
+            "packages",
+            "Build the system with debootstrap: a mapping with mirror, suite and packages \
+             (see profiles.NAME.deploy.packages).",
+        ),
+        opt(
+            "disk",
+            "The target disk: a mapping with device, firmware and filesystem (see \
+             profiles.NAME.deploy.disk); the defaults fit most machines.",
+        ),
+        opt(
+            "users",
+            "The users to create: a list of mappings with name, ssh_keys, sudo and \
+             password_hash (see profiles.NAME.deploy.users).",
+        ),
+        opt(
+            "post",
+            "A shell script run in the installed system (chroot) after everything else.",
+        ),
+    ],
+};
+
+/// `profiles.NAME.deploy.image`.
+pub const DEPLOY_IMAGE: Mapping = Mapping {
+    path: "profiles.NAME.deploy.image",
+    doc: "A disk image, written whole to the disk while its checksum is verified.",
+    keys: &[
+        req(
+            "url",
+            "Where to fetch it: an http:// or https:// URL, or a path beginning with / on \
+             httpd-tree (servers.http).",
+        ),
+        opt(
+            "format",
+            "raw, raw.zst, raw.xz, raw.gz or qcow2 (default: from the URL's ending, else raw).",
+        ),
+        req(
+            "sha256",
+            "The SHA-256 of the file as fetched (compressed if it is), 64 hex digits; a \
+             mismatch fails the deploy.",
+        ),
+    ],
+};
+
+/// `profiles.NAME.deploy.packages`.
+pub const DEPLOY_PACKAGES: Mapping = Mapping {
+    path: "profiles.NAME.deploy.packages",
+    doc: "A Debian system built on the disk by debootstrap.",
+    keys: &[
+        req(
+            "mirror",
+            "The Debian mirror's URL (http:// or https://, or a path on httpd-tree).",
+        ),
+        req("suite", "The suite or codename, such as bookworm."),
+        opt(
+            "packages",
+            "Extra packages, a list (the kernel, GRUB and openssh-server are always added).",
+        ),
+    ],
+};
+
+/// `profiles.NAME.deploy.disk`.
+pub const DEPLOY_DISK: Mapping = Mapping {
+    path: "profiles.NAME.deploy.disk",
+    doc: "The whole disk the system goes to. An image brings its own partitions (the last \
+          one is grown to the disk); packages mode partitions with GPT: a BIOS boot \
+          partition, an EFI system partition and the root file system, as firmware says.",
+    keys: &[
+        opt(
+            "device",
+            "The disk, such as /dev/sda or /dev/nvme0n1 (default: the first non-removable \
+             disk the agent finds).",
+        ),
+        opt(
+            "firmware",
+            "bios, uefi or both (the default: boots either way).",
+        ),
+        opt(
+            "filesystem",
+            "The root file system in packages mode: ext4 (the default) or xfs.",
+        ),
+    ],
+};
+
+/// `profiles.NAME.deploy.users[]`.
+pub const DEPLOY_USER: Mapping = Mapping {
+    path: "profiles.NAME.deploy.users[]",
+    doc: "A user of the installed system.",
+    keys: &[
+        req(
+            "name",
+            "The login name (lower-case letters, digits, - and _).",
+        ),
+        opt(
+            "ssh_keys",
+            "Public SSH keys for ~/.ssh/authorized_keys, one or a list.",
+        ),
+        opt(
+            "sudo",
+            "true: may run anything with sudo, without a password.",
+        ),
+        opt(
+            "password_hash",
+            "A crypt(3) hash for /etc/shadow (default: no password, SSH keys only).",
+        ),
     ],
 };
 
@@ -255,7 +382,20 @@ pub const MACHINE: Mapping = Mapping {
 };
 
 /// Every mapping, in the manual's order.
-pub const ALL: &[Mapping] = &[TOP, SERVERS, MENU, LOADERS, DISTRO, PROFILE, MACHINE];
+pub const ALL: &[Mapping] = &[
+    TOP,
+    SERVERS,
+    MENU,
+    LOADERS,
+    DISTRO,
+    PROFILE,
+    DEPLOY,
+    DEPLOY_IMAGE,
+    DEPLOY_PACKAGES,
+    DEPLOY_DISK,
+    DEPLOY_USER,
+    MACHINE,
+];
 
 #[cfg(test)]
 mod tests {

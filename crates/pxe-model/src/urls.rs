@@ -56,17 +56,28 @@ pub enum Action {
     Installed,
     /// `reinstall`: the operator wants the machine installed again.
     Reinstall,
+    /// `report`: the deploy agent reports a step, its progress or its failure.
+    Report,
+    /// `booted`: the installed system's first boot.
+    Booted,
 }
 
 impl Action {
     /// Both actions.
-    pub const ALL: [Action; 2] = [Action::Installed, Action::Reinstall];
+    pub const ALL: [Action; 4] = [
+        Action::Installed,
+        Action::Reinstall,
+        Action::Report,
+        Action::Booted,
+    ];
 
     /// The last segment of the URL.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Installed => "installed",
             Action::Reinstall => "reinstall",
+            Action::Report => "report",
+            Action::Booted => "booted",
         }
     }
 
@@ -93,6 +104,8 @@ pub enum Endpoint<'a> {
     ProfileAutoinstall { profile: &'a str, file: &'a str },
     /// `/boot/<key>.ipxe`: a machine's iPXE script.
     IpxeScript { key: &'a str },
+    /// `/deploy/<key>`: a machine's deploy plan (JSON), for the deploy agent.
+    DeployPlan { key: &'a str },
     /// `/api/v1/machines`.
     Machines,
     /// `/api/v1/machines/<key>`.
@@ -150,6 +163,7 @@ impl<'a> Endpoint<'a> {
             ["boot", name] => Endpoint::IpxeScript {
                 key: name.strip_suffix(IPXE_SUFFIX)?,
             },
+            ["deploy", key] => Endpoint::DeployPlan { key },
             ["api", "v1", "machines"] => Endpoint::Machines,
             ["api", "v1", "machines", key] => Endpoint::Machine { key },
             ["api", "v1", "machines", key, action] => Endpoint::Callback {
@@ -182,6 +196,7 @@ impl fmt::Display for Endpoint<'_> {
                 write!(f, "/profiles/{profile}/autoinstall/{file}")
             }
             Endpoint::IpxeScript { key } => write!(f, "/boot/{key}{IPXE_SUFFIX}"),
+            Endpoint::DeployPlan { key } => write!(f, "/deploy/{key}"),
             Endpoint::Machines => f.write_str("/api/v1/machines"),
             Endpoint::Machine { key } => write!(f, "/api/v1/machines/{key}"),
             Endpoint::Callback { key, action } => {
@@ -346,6 +361,26 @@ mod tests {
                     key: "52:54:00:12:34:56",
                 },
                 "/boot/52:54:00:12:34:56.ipxe",
+            ),
+            (
+                Endpoint::DeployPlan {
+                    key: "52:54:00:12:34:56",
+                },
+                "/deploy/52:54:00:12:34:56",
+            ),
+            (
+                Endpoint::Callback {
+                    key: "web01",
+                    action: Action::Report,
+                },
+                "/api/v1/machines/web01/report",
+            ),
+            (
+                Endpoint::Callback {
+                    key: "web01",
+                    action: Action::Booted,
+                },
+                "/api/v1/machines/web01/booted",
             ),
             (Endpoint::Machines, "/api/v1/machines"),
             (Endpoint::Machine { key: "web01" }, "/api/v1/machines/web01"),

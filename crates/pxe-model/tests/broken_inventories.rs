@@ -96,4 +96,5 @@ cases! {
     bad_hostname => "40-bad-hostname",
     menu_timeout_not_a_number => "41-menu-timeout-not-a-number",
     many_errors_at_once => "42-many-errors-at-once",
+    deploy_errors => "43-deploy-errors",
 }

@@ -34,7 +34,7 @@ fn rows(dom: &str) -> Vec<(String, Vec<String>)> {
                 text.trim().to_owned()
             })
             .collect();
-        assert_eq!(cells.len(), 9, "nine columns in {row}");
+        assert_eq!(cells.len(), 11, "eleven columns in {row}");
         out.push((name, cells));
     }
     out
@@ -152,7 +152,8 @@ fn chromium_reads_the_machine_table() {
     );
     assert_eq!(db01[6], "2023-11-14 22:13:23Z", "kernel: {db01:?}");
     assert_eq!(db01[7], "–", "no answer file yet: {db01:?}");
-    assert!(cells("ub01")[8].ends_with('Z'), "installed time");
+    assert_eq!(db01[8], "–", "no deploy step: {db01:?}");
+    assert!(cells("ub01")[9].ends_with('Z'), "installed time");
     // Chromium's request is in the access log like any other.
     assert!(
         server.log().contains("\"GET /status HTTP/1.1\" 200"),

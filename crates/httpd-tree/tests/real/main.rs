@@ -7,6 +7,7 @@ mod big_file;
 mod chromium;
 mod cli;
 mod curl_client;
+mod deploy_agent;
 mod hostile;
 mod install_loop;
 mod limits;

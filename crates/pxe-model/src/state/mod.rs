@@ -25,6 +25,10 @@ pub enum InstallState {
     Installing,
     /// Its installer called back: it boots from disk.
     Installed,
+    /// The deploy agent reported a failed step; the timeline says which and why. The
+    /// machine is not marked installed, so it never boots a half-written disk as if it
+    /// were done; a reinstall (or its next plan fetch) starts over.
+    Failed,
 }
 
 impl InstallState {
@@ -33,6 +37,7 @@ impl InstallState {
             InstallState::Pending => "pending",
             InstallState::Installing => "installing",
             InstallState::Installed => "installed",
+            InstallState::Failed => "failed",
         }
     }
 }
@@ -47,15 +52,21 @@ pub enum StateEvent {
     Installed,
     /// An operator asked for a new install.
     Reinstall,
+    /// The deploy agent reported a failed step.
+    Failed,
+    /// The installed system booted for the first time (changes no state; see
+    /// [`MachineState::booted`]).
+    Booted,
 }
 
 /// The pure transition rule. `None`: the event changes nothing.
 pub fn next(state: InstallState, event: StateEvent) -> Option<InstallState> {
     use InstallState::*;
     match (state, event) {
-        (Pending, StateEvent::AnswerFetched) => Some(Installing),
-        (Pending | Installing, StateEvent::Installed) => Some(Installed),
-        (Installing | Installed, StateEvent::Reinstall) => Some(Pending),
+        (Pending | Failed, StateEvent::AnswerFetched) => Some(Installing),
+        (Pending | Installing | Failed, StateEvent::Installed) => Some(Installed),
+        (Installing | Installed | Failed, StateEvent::Reinstall) => Some(Pending),
+        (Pending | Installing, StateEvent::Failed) => Some(Failed),
         // An answer fetched again while installing, or by hand after the install,
         // and repeated callbacks or reinstall requests change nothing.
         _ => None,
@@ -86,12 +97,19 @@ pub struct MachineState {
     pub generation: u64,
     /// Every change, oldest first.
     pub history: Vec<Transition>,
+    /// Unix time in milliseconds of the installed system's first boot, in this
+    /// generation (reset by a reinstall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booted: Option<u64>,
 }
 
 impl MachineState {
     /// Applies an event; returns the transition if the state changed.
     pub fn apply(&mut self, event: StateEvent, at: u64) -> Option<Transition> {
         self.version += 1;
+        if event == StateEvent::Booted && self.state == InstallState::Installed {
+            self.booted.get_or_insert(at);
+        }
         let to = next(self.state, event)?;
         let t = Transition {
             from: self.state,
@@ -103,6 +121,7 @@ impl MachineState {
         self.since = at;
         if event == StateEvent::Reinstall {
             self.generation += 1;
+            self.booted = None;
         }
         self.history.push(t.clone());
         Some(t)
@@ -113,6 +132,14 @@ impl MachineState {
     /// machine's token, no longer work).
     pub fn accepts_token(&self, secret: &Secret, machine: &str, presented: &str) -> bool {
         self.state != InstallState::Installed
+            && token_matches(secret, machine, self.generation, presented)
+    }
+
+    /// Whether `presented` may report the installed system's first boot: the token of
+    /// the current generation, once the install is over and only once.
+    pub fn accepts_boot_token(&self, secret: &Secret, machine: &str, presented: &str) -> bool {
+        self.state == InstallState::Installed
+            && self.booted.is_none()
             && token_matches(secret, machine, self.generation, presented)
     }
 }
@@ -136,6 +163,14 @@ pub enum Phase {
     /// A per-machine file (answer file, boot script, per-MAC boot config) or a callback
     /// was refused to a requester that is not the machine.
     Refused,
+    /// The deploy agent fetched its plan.
+    DeployPlan,
+    /// The deploy agent reported a step (started, progress, done).
+    DeployStep,
+    /// The deploy agent reported a failed step, with its log tail.
+    DeployFailed,
+    /// The installed system booted for the first time and reported it.
+    FirstBoot,
 }
 
 /// One entry of a machine's boot timeline.
@@ -232,6 +267,15 @@ mod tests {
             (Installed, StateEvent::AnswerFetched, None),
             (Installed, StateEvent::Installed, None),
             (Installed, StateEvent::Reinstall, Some(Pending)),
+            (Pending, StateEvent::Failed, Some(Failed)),
+            (Installing, StateEvent::Failed, Some(Failed)),
+            (Installed, StateEvent::Failed, None),
+            (Failed, StateEvent::Failed, None),
+            (Failed, StateEvent::Reinstall, Some(Pending)),
+            (Failed, StateEvent::AnswerFetched, Some(Installing)),
+            (Failed, StateEvent::Installed, Some(Installed)),
+            (Installing, StateEvent::Booted, None),
+            (Installed, StateEvent::Booted, None),
         ];
         for (from, ev, want) in cases {
             assert_eq!(next(from, ev), want, "{from:?} + {ev:?}");
@@ -269,6 +313,23 @@ mod tests {
         // A reinstall that changes nothing (already pending) starts no new generation.
         s.apply(StateEvent::Reinstall, 4);
         assert_eq!(s.generation, 1);
+        // The first boot is reported once per generation, after the install.
+        let t1_boot = machine_token(&secret, "web01", 1);
+        assert!(
+            !s.accepts_boot_token(&secret, "web01", &t1_boot),
+            "not installed yet"
+        );
+        s.apply(StateEvent::Installed, 5);
+        assert!(s.accepts_boot_token(&secret, "web01", &t1_boot));
+        assert!(!s.accepts_boot_token(&secret, "web01", &t0), "stale");
+        s.apply(StateEvent::Booted, 6);
+        assert_eq!(s.booted, Some(6));
+        assert!(
+            !s.accepts_boot_token(&secret, "web01", &t1_boot),
+            "only once"
+        );
+        s.apply(StateEvent::Reinstall, 7);
+        assert_eq!(s.booted, None, "a new generation boots anew");
         // Stored states from before generations read as generation 0.
         let old: MachineState =
             serde_json::from_str(r#"{"state":"installed","since":5,"version":2,"history":[]}"#)
