@@ -408,8 +408,14 @@ mod tests {
         assert!(!dir.path().join("absent").exists());
         let existing = dir.path().join("dhcpd.leases.existing");
         std::fs::write(&existing, "kept").expect("existing");
-        assert!(create_fresh(&existing).is_err(), "an existing file is not reused");
-        assert_eq!(std::fs::read_to_string(&target).expect("read"), "root:x:0:0\n");
+        assert!(
+            create_fresh(&existing).is_err(),
+            "an existing file is not reused"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("read"),
+            "root:x:0:0\n"
+        );
         assert_eq!(std::fs::read_to_string(&existing).expect("read"), "kept");
         assert!(create_fresh(&dir.path().join("dhcpd.leases.fresh")).is_ok());
     }
