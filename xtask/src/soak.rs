@@ -102,7 +102,7 @@ fn summary(r: &Value) -> String {
         "xtask soak: {} kills of {} asked for ({} in a storm, {} during start-up of which {} mid-rewrite, {} just after it), {} build, seed {}
   ACKs captured: {} ({} leases), lease lookups: {}
   ACKed leases lost: {}, addresses ACKed twice: {}, lease-file errors: {}
-  torn records dropped on start: {} (files torn after a kill: {})
+  torn records dropped on start: {} (files torn after a kill: {}), rewrite temporaries removed on start: {}
   restart (spawn to ready): median {} ms, max {} ms over {} restarts
   lease file at the end: {} bytes, {} leases, rewrite temporaries left: {}
   wall time: {} s",
@@ -126,6 +126,7 @@ fn summary(r: &Value) -> String {
             .map_or(0, Vec::len),
         f("torn_dropped_on_start"),
         f("torn_after_kill"),
+        f("rewrite_temporaries_removed_on_start"),
         f("restart_median_ms"),
         f("restart_max_ms"),
         f("restarts"),

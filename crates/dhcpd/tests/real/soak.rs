@@ -9,7 +9,8 @@
 //! ACKed lease still running must be in it: active, for the client the ACK named, ending no
 //! earlier than the ACK said ([`ledger`]). After the last kill the server is started once more,
 //! stopped cleanly, and the file must read without a single error, by the test and by
-//! `dhcpd -T`. [`figures`] holds what was counted.
+//! `dhcpd -T`, and no rewrite temporary may be left beside it (each start removes those a
+//! kill left). [`figures`] holds what was counted.
 //!
 //! `crash::every_acked_lease_survives_sigkill` runs ten rounds of the steady schedule in the
 //! normal suite; [`sigkill_soak`] (ignored: `cargo xtask soak`) runs `PXE_SOAK_KILLS` rounds
@@ -40,6 +41,27 @@ const READY_LINE: &str = "Server starting service.";
 
 /// What dhcpd logs when it cuts off a torn last record at start (`dhcpd::lease::file`).
 const TORN_LINE: &str = "dropped an unterminated last record";
+
+/// What dhcpd logs when it removes a rewrite's temporary at start (`dhcpd::lease::temporary`).
+const REMOVED_LINE: &str = "a lease-file rewrite a crash interrupted";
+
+/// What a start's log says it repaired.
+#[derive(Debug, Clone, Copy)]
+struct Repairs {
+    /// Torn last records dropped.
+    torn: usize,
+    /// Rewrite temporaries of an earlier run removed.
+    removed: usize,
+}
+
+impl Repairs {
+    fn in_log(log: &str) -> Repairs {
+        Repairs {
+            torn: log.matches(TORN_LINE).count(),
+            removed: log.matches(REMOVED_LINE).count(),
+        }
+    }
+}
 
 /// The xid of the packet that closes a round's capture.
 const MARKER_XID: u32 = 0x5eed_0f0f;
@@ -238,9 +260,8 @@ fn temporaries(dir: &Path) -> HashSet<PathBuf> {
         .collect()
 }
 
-/// Wait until `server` serves: the time from `spawned`, and how many torn records it
-/// dropped on the way.
-fn wait_ready(server: &mut Proc, spawned: Instant, round: u32) -> (Duration, usize) {
+/// Wait until `server` serves: the time from `spawned`, and what it repaired on the way.
+fn wait_ready(server: &mut Proc, spawned: Instant, round: u32) -> (Duration, Repairs) {
     let ready = poll(PATIENCE, Duration::from_millis(2), || {
         matches!(server.child.try_wait(), Ok(Some(_))) || server.log().contains(READY_LINE)
     });
@@ -251,7 +272,7 @@ fn wait_ready(server: &mut Proc, spawned: Instant, round: u32) -> (Duration, usi
         "round {round}: dhcpd did not start:\n{}",
         tail(&log, 40)
     );
-    (took, log.matches(TORN_LINE).count())
+    (took, Repairs::in_log(&log))
 }
 
 /// One lab, one lease file, the kills so far.
@@ -302,10 +323,16 @@ impl Soak {
         (self.lab.spawn_ours(&self.conf, &[], &[]), at)
     }
 
-    /// Count a start that reached service: the torn records it dropped, and its time as a
-    /// restart unless it is the first.
-    fn note_start(&mut self, round: u32, (took, torn): (Duration, usize)) {
-        self.figures.torn_dropped_on_start += torn;
+    /// Count what a start (whole or killed) repaired.
+    fn note_repairs(&mut self, r: Repairs) {
+        self.figures.torn_dropped_on_start += r.torn;
+        self.figures.temporaries_removed_on_start += r.removed;
+    }
+
+    /// Count a start that reached service: what it repaired, and its time as a restart
+    /// unless it is the first.
+    fn note_start(&mut self, round: u32, (took, repairs): (Duration, Repairs)) {
+        self.note_repairs(repairs);
         if round > 0 {
             self.figures.restarts.push(took);
         }
@@ -322,15 +349,15 @@ impl Soak {
     /// Kill the server at `moment` of its start-up; a kill that leaves a rewrite's temporary
     /// file behind landed in the middle of the rewrite.
     fn kill_start_up(&mut self, round: u32, moment: Moment) {
-        let dir = self.lab.dir.path();
-        let before = temporaries(dir);
+        let dir = self.lab.dir.path().to_path_buf();
+        let before = temporaries(&dir);
         let (mut server, spawned) = self.spawn_server();
         match moment {
             Moment::AfterSpawn(after) => {
                 std::thread::sleep(after.saturating_sub(spawned.elapsed()));
             }
             Moment::IntoRewrite(after) => {
-                let rewriting = || temporaries(dir).difference(&before).count() > 0;
+                let rewriting = || temporaries(&dir).difference(&before).count() > 0;
                 let over = |p: &mut Proc| {
                     matches!(p.child.try_wait(), Ok(Some(_))) || p.log().contains(READY_LINE)
                 };
@@ -346,13 +373,13 @@ impl Soak {
         }
         sigkill(&mut server);
         let log = server.log();
-        self.figures.torn_dropped_on_start += log.matches(TORN_LINE).count();
+        self.note_repairs(Repairs::in_log(&log));
         if log.contains(READY_LINE) {
             self.figures.idle_kills += 1;
             return;
         }
         self.figures.startup_kills += 1;
-        if temporaries(dir).difference(&before).count() > 0 {
+        if temporaries(&dir).difference(&before).count() > 0 {
             self.figures.mid_rewrite_kills += 1;
         }
     }
@@ -450,7 +477,21 @@ impl Soak {
                 .push("after the clean stop: the file ends in a torn record".into());
         }
         self.test_with_dhcpd();
-        self.figures.temporaries_left = temporaries(self.lab.dir.path()).len();
+        self.check_no_temporaries();
+    }
+
+    /// After the final restart no rewrite temporary may be left: each start removes those an
+    /// earlier kill left, and the last run stopped cleanly.
+    fn check_no_temporaries(&mut self) {
+        let mut left: Vec<_> = temporaries(self.lab.dir.path()).into_iter().collect();
+        left.sort();
+        self.figures.temporaries_left = left.len();
+        if !left.is_empty() {
+            self.figures.file_errors.push(format!(
+                "{} rewrite temporaries left after the final restart: {left:?}",
+                left.len()
+            ));
+        }
     }
 
     /// `dhcpd -T` on the final file: exit 0, every lease of the file kept, no lease without

@@ -48,7 +48,11 @@ pub(crate) struct Figures {
     pub(crate) restarts: Vec<Duration>,
     pub(crate) file_bytes: u64,
     pub(crate) file_leases: usize,
-    /// Rewrite temporaries (`dhcpd.leases.<time>.<random>`) left in the lease directory.
+    /// Rewrite temporaries of an earlier run that starts removed (`removed, a lease-file
+    /// rewrite a crash interrupted` lines in their logs).
+    pub(crate) temporaries_removed_on_start: usize,
+    /// Rewrite temporaries (`dhcpd.leases.<time>.<random>`) left in the lease directory
+    /// after the final restart and clean stop (must be none).
     pub(crate) temporaries_left: usize,
     pub(crate) wall: Duration,
 }
@@ -117,7 +121,7 @@ impl Figures {
   ACKs captured: {} ({} leases; packets the capture dropped: {}); lease lookups after the kills: {}
   ACKed leases lost: {}; addresses ACKed to two clients at once: {}
   lease-file errors: {}
-  torn records dropped on start: {} (files ending torn after a kill: {})
+  torn records dropped on start: {} (files ending torn after a kill: {}); rewrite temporaries removed on start: {}
   restart, spawn to ready: median {:.1} ms, max {:.1} ms ({} restarts)
   lease file at the end: {} bytes, {} leases; rewrite temporaries left: {}
   wall time: {:.0} s ({:.2} s a kill)",
@@ -136,6 +140,7 @@ impl Figures {
             self.file_errors.len(),
             self.torn_dropped_on_start,
             self.torn_after_kill,
+            self.temporaries_removed_on_start,
             millis(median),
             millis(max),
             self.restarts.len(),
@@ -169,6 +174,7 @@ impl Figures {
             "file_errors": self.file_errors,
             "torn_dropped_on_start": self.torn_dropped_on_start,
             "torn_after_kill": self.torn_after_kill,
+            "rewrite_temporaries_removed_on_start": self.temporaries_removed_on_start,
             "restarts": self.restarts.len(),
             "restart_median_ms": millis(median),
             "restart_max_ms": millis(max),
