@@ -234,7 +234,14 @@ fn run(
         .context("starting the runtime")?;
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(forward_signals(tx));
+        // Installed before the ready line, not in the task (which first runs at the first
+        // await): a SIGTERM right after readiness stops the server instead of killing it.
+        match pxe_daemon::signals::Signals::install() {
+            Ok(signals) => {
+                tokio::spawn(forward_signals(signals, tx));
+            }
+            Err(e) => tracing::error!("cannot install signal handlers: {e}"),
+        }
         tracing::info!("Server starting service.");
         // The watchdog is fed by the lease committer's progress (in `server`).
         pxe_daemon::notify::ready("serving");
@@ -255,14 +262,10 @@ fn run(
 
 /// SIGHUP becomes [`Control::Reload`] (the server reloads between bursts and tells systemd),
 /// SIGTERM and SIGINT [`Control::Stop`].
-async fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) {
-    let mut signals = match pxe_daemon::signals::Signals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
-            return;
-        }
-    };
+async fn forward_signals(
+    mut signals: pxe_daemon::signals::Signals,
+    tx: tokio::sync::mpsc::Sender<Control>,
+) {
     loop {
         let control = match signals.next().await {
             pxe_daemon::signals::Signal::Reload => Control::Reload,

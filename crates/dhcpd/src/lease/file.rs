@@ -1,15 +1,16 @@
 //! The `dhcpd.leases` file as a journal, the way ISC uses it: every changed lease is appended
 //! and the file is `fdatasync`ed before the replies that depend on it leave; a batch of many
 //! leases shares one sync (group commit). Now and then the file is rewritten from the live
-//! table: the new file is written as `dhcpd.leases.<time>`, synced, the old file is kept as
-//! `dhcpd.leases~` (a hard link, as ISC does) and the new one renamed over it.
+//! table: the new file is written as `dhcpd.leases.<time>.<random>`, synced, the old file is
+//! kept as `dhcpd.leases~` (a hard link, as ISC does) and the new one renamed over it.
 //!
 //! Unlike ISC, a bad disk never leaves a half-written record behind a later ACK: a failed
 //! `write` truncates the file back to the end of the last durable record, a failed sync (or
 //! a failed truncation) marks the store as needing a rewrite from the durable table before it
 //! accepts another commit, and an unterminated last record (a crash in the middle of an
 //! append) is cut off at start instead of being read as a lease. Rewrites go to a temporary
-//! file created with `O_EXCL|O_NOFOLLOW` under a random name.
+//! file created with `O_EXCL|O_NOFOLLOW` under a random name; the temporaries a crash left
+//! in the middle of a rewrite are removed at start ([`super::temporary`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -176,6 +177,11 @@ impl LeaseStore for FileStore {
             None => &bytes[..],
         };
         let mut parsed = super::parse::parse(&name, whole);
+        // Only once the file was read: with the file missing, a temporary is evidence.
+        let removed = super::temporary::remove_stale(&self.path);
+        parsed
+            .output
+            .splice(0..0, removed.into_iter().map(crate::conf::Output::Log));
         if let Some(cut) = torn {
             parsed.output.insert(
                 0,
@@ -238,9 +244,7 @@ impl LeaseStore for FileStore {
         {
             text.push_str(&write::lease(&l));
         }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".{now}.{:016x}", random_u64()));
-        let tmp = PathBuf::from(tmp);
+        let tmp = super::temporary::name(&self.path, now, random_u64());
         let written = (|| {
             let mut f = create_fresh(&tmp)?;
             f.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
@@ -418,6 +422,26 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&existing).expect("read"), "kept");
         assert!(create_fresh(&dir.path().join("dhcpd.leases.fresh")).is_ok());
+    }
+
+    #[test]
+    fn a_load_removes_what_an_interrupted_rewrite_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dhcpd.leases");
+        let stale = super::super::temporary::name(&path, 1_700_000_000, random_u64());
+        std::fs::write(&stale, write::header()).expect("stale temporary");
+        let mut s = FileStore::new(&path, FileStoreOptions::default());
+        assert!(matches!(s.load(), Err(StoreError::Missing(_))));
+        assert!(stale.exists(), "kept while the lease file is missing");
+        std::fs::write(&path, write::lease(&active(10, 1_700_000_600))).expect("lease file");
+        let f = s.load().expect("load");
+        assert!(!stale.exists());
+        assert_eq!(f.leases.len(), 1);
+        assert!(
+            matches!(&f.output[..], [crate::conf::Output::Log(l)] if l.contains("removed")),
+            "{:?}",
+            f.output
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod parse;
 pub mod store;
 pub mod syntax;
 mod table;
+mod temporary;
 pub mod time;
 pub mod write;
 

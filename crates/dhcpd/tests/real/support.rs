@@ -245,24 +245,24 @@ impl Lab {
     /// tcpdump on the client's side of the link (`c0`) writing the DHCP packets it sees to
     /// `<tag>.pcap` as they come; returns once it listens. Dropping the process stops it.
     pub fn capture_dhcp(&self, tag: &str) -> (Proc, PathBuf) {
+        self.capture(tag, "udp port 67 or udp port 68", &[])
+    }
+
+    /// [`Lab::capture_dhcp`] of the packets the pcap filter `filter` selects, with a kernel
+    /// buffer of 32 MiB so that a storm loses none (`packets dropped by kernel` when
+    /// tcpdump stops says if it did).
+    pub fn capture_storm(&self, tag: &str, filter: &str) -> (Proc, PathBuf) {
+        self.capture(tag, filter, &["-B", "32768"])
+    }
+
+    fn capture(&self, tag: &str, filter: &str, extra: &[&str]) -> (Proc, PathBuf) {
         let tcpdump = need("tcpdump", "tcpdump");
         let pcap = self.path(&format!("{tag}.pcap"));
         let p = pcap.display().to_string();
-        let cap = self.spawn(
-            &self.cli,
-            &tcpdump,
-            &[
-                "-i",
-                "c0",
-                "-U",
-                "--immediate-mode",
-                "-n",
-                "-w",
-                &p,
-                "udp port 67 or udp port 68",
-            ],
-            &format!("{tag}.tcpdump.log"),
-        );
+        let mut args = vec!["-i", "c0", "-U", "--immediate-mode", "-n"];
+        args.extend_from_slice(extra);
+        args.extend(["-w", &p, filter]);
+        let cap = self.spawn(&self.cli, &tcpdump, &args, &format!("{tag}.tcpdump.log"));
         assert!(
             wait_for(Duration::from_secs(10), || cap
                 .log()
@@ -281,6 +281,17 @@ impl Lab {
 
     /// [`Lab::start_ours`] with environment variables (`PXE_LOG_FORMAT`, …) for dhcpd.
     pub fn start_ours_env(&self, conf: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+        let p = self.spawn_ours(conf, extra, env);
+        assert!(
+            p.wait_log("Server starting service.", Duration::from_secs(20)),
+            "our dhcpd did not start:\n{}",
+            p.log()
+        );
+        p
+    }
+
+    /// [`Lab::start_ours_env`] without waiting: returns as soon as the process is spawned.
+    pub fn spawn_ours(&self, conf: &str, extra: &[&str], env: &[(&str, &str)]) -> Proc {
         std::fs::write(self.path("dhcpd.conf"), conf).expect("conf");
         let leases = self.path("dhcpd.leases");
         if !leases.exists() {
@@ -305,13 +316,7 @@ impl Lab {
             args.retain(|a| a != "--all-interfaces");
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let p = self.spawn_env(&self.srv, &bin, &argv, env, "dhcpd.log");
-        assert!(
-            p.wait_log("Server starting service.", Duration::from_secs(20)),
-            "our dhcpd did not start:\n{}",
-            p.log()
-        );
-        p
+        self.spawn_env(&self.srv, &bin, &argv, env, "dhcpd.log")
     }
 
     /// The lease file as a table (last entry per address wins).
