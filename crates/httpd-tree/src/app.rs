@@ -163,9 +163,18 @@ fn check(args: &ServeArgs) -> ExitCode {
 
 /// SIGHUP reopens the access log (logrotate) and reloads the configuration; SIGTERM and
 /// SIGINT stop serving.
-async fn signals(shared: Arc<Shared>, args: ServeArgs, stop: tokio::sync::watch::Sender<bool>) {
-    pxe_daemon::signals::until_stopped(|| reload(Arc::clone(&shared), args.clone())).await;
-    let _ = stop.send(true);
+fn signals(
+    shared: Arc<Shared>,
+    args: ServeArgs,
+    stop: tokio::sync::watch::Sender<bool>,
+) -> impl std::future::Future<Output = ()> {
+    // The handlers are installed here, before the caller announces readiness.
+    let stopped =
+        pxe_daemon::signals::until_stopped(move || reload(Arc::clone(&shared), args.clone()));
+    async move {
+        stopped.await;
+        let _ = stop.send(true);
+    }
 }
 
 async fn reload(shared: Arc<Shared>, args: ServeArgs) {

@@ -47,21 +47,36 @@ impl Signals {
 }
 
 /// Handles signals until a stop is asked for: each SIGHUP runs `reload` between systemd's
-/// `RELOADING=1` and `READY=1`; SIGTERM or SIGINT sends `STOPPING=1` and returns. Without
-/// handlers (cannot be installed) it logs the error and never returns, so the daemon serves
-/// on and the default signal action applies.
-pub async fn until_stopped<F, Fut>(mut reload: F)
+/// `RELOADING=1` and `READY=1`; SIGTERM or SIGINT sends `STOPPING=1` and the future ends.
+///
+/// The handlers are installed by this call, not when the future is first polled: call it
+/// (inside the runtime) before telling systemd the daemon is ready, so a SIGTERM that comes
+/// right after readiness stops the daemon instead of killing it. Without handlers (cannot be
+/// installed) it logs the error and never ends, so the daemon serves on and the default
+/// signal action applies.
+pub fn until_stopped<F, Fut>(reload: F) -> impl Future<Output = ()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut signals = match Signals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
-            return std::future::pending().await;
+    let installed = Signals::install();
+    async move {
+        match installed {
+            Ok(signals) => handle_until_stopped(signals, reload).await,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                std::future::pending().await
+            }
         }
-    };
+    }
+}
+
+/// The loop of [`until_stopped`], with its handlers installed.
+async fn handle_until_stopped<F, Fut>(mut signals: Signals, mut reload: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
     loop {
         match signals.next().await {
             Signal::Reload => {
@@ -159,5 +174,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(reloads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sigterm_before_the_first_poll_stops_instead_of_killing() {
+        // Handlers installed only at the first poll would leave SIGTERM's default action
+        // here, and the test process would die.
+        let stopped = until_stopped(|| async {});
+        let me = nix::unistd::Pid::this();
+        nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGTERM).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        tokio::time::timeout(std::time::Duration::from_secs(5), stopped)
+            .await
+            .unwrap();
     }
 }
