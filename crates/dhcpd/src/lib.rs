@@ -6,7 +6,8 @@
 //! ISC's expressions and statements; `lease` is the `dhcpd.leases` format, the lease table
 //! and the stores; `wire` turns bytes into requests and replies into bytes; `net`, `server`
 //! and `app` are the thin tokio shell (logging, metrics and signals from `pxe_daemon`);
-//! `hooks` runs the programs `execute` statements ask for, off the packet path.
+//! `hooks` runs the programs `execute` statements ask for, off the packet path; `durable`
+//! tracks which leases of the table are on disk yet.
 //! `cli` is ISC's command line, `check` its `-t`.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod conf;
 pub mod daemon;
 pub mod decide;
+mod durable;
 pub mod eval;
 pub mod exchange;
 pub mod hooks;

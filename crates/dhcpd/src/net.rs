@@ -361,6 +361,20 @@ impl Sender {
         })
     }
 
+    /// A sender on one loopback socket that sends to `client_port` (tests of the server
+    /// path: with `-s 127.0.0.1` every reply goes there).
+    #[cfg(test)]
+    pub(crate) fn loopback(client_port: u16) -> io::Result<Sender> {
+        Ok(Sender {
+            any: StdUdp::bind((Ipv4Addr::LOCALHOST, 0))?,
+            by_index: HashMap::new(),
+            packet: None,
+            server_port: 67,
+            client_port,
+            ifaces: Vec::new(),
+        })
+    }
+
     /// The interface with this index, refreshing the list once if it is unknown.
     pub fn iface(&mut self, index: u32) -> Option<Iface> {
         if let Some(i) = self.ifaces.iter().find(|i| i.index == index) {

@@ -8,8 +8,12 @@
 //! leases to the lease file with one sync (group commit), and only then logs them and sends
 //! the replies: a lease is on disk before its ACK leaves (and before `DHCPACK on …` or
 //! `DHCPRELEASE of …` is logged). The committer keeps its own copy of what is on disk and
-//! rewrites the file from it when due. Both hold their log lines for a burst and write them at
-//! once ([`pxe_daemon::logging::hold`]).
+//! rewrites the file from it when due. It reports which writes are synced, so the core task
+//! knows which leases of its table are on disk (`crate::durable`): a reply that writes
+//! nothing (ISC's `dhcp-cache-threshold` reuse) but states a lease whose last write is still
+//! queued, was dropped or failed goes to the committer with that lease, behind the write.
+//! Both hold their log lines for a burst and write them at once
+//! ([`pxe_daemon::logging::hold`]).
 //!
 //! The committer's queue is bounded ([`COMMIT_QUEUE`] bursts): when the disk cannot keep up,
 //! further bursts of lease-changing replies are dropped (counted, and logged at most every
@@ -38,13 +42,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::conf::{Output, ParseOptions, parse_file};
-use crate::decide::{BootNote, Dest, Hook, decide, pool_usage};
+use crate::decide::{BootNote, Change, Dest, Hook, decide, pool_usage};
+use crate::durable::{Committed, Durability};
 use crate::hooks::HookRunner;
 use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
 use crate::model::{Config, ExecuteLimits, add_inventory, compile};
 use crate::net::{Bound, Iface, Listener, Received, Sender};
-use crate::request::RecvMeta;
+use crate::request::{RecvMeta, msg};
 use crate::wire;
 
 /// Unix seconds now (the shell's clock; the core takes it as an argument).
@@ -206,6 +211,8 @@ struct Job {
     hooks: Vec<Hook>,
     limits: ExecuteLimits,
     received: Instant,
+    /// Its number for [`Durability`] (0: it writes no lease).
+    seq: u64,
 }
 
 struct Outgoing {
@@ -288,6 +295,8 @@ struct CommitterOut {
     /// The last time (ms) the committer was not stuck, for the watchdog.
     beat: Arc<AtomicU64>,
     hooks: HookRunner,
+    /// Tells the core task which writes are on disk (or failed).
+    reports: std_mpsc::Sender<Committed>,
 }
 
 /// The committer thread: group commit, then send, then run the hooks, then rewrite the
@@ -304,6 +313,7 @@ fn committer<S: LeaseStore>(
         state,
         beat,
         hooks,
+        reports,
     } = out;
     loop {
         beat.store(now_ms(), Ordering::Relaxed);
@@ -320,6 +330,7 @@ fn committer<S: LeaseStore>(
             }
         }
         if !batch.is_empty() {
+            let upto = batch.iter().map(|j| j.seq).max().unwrap_or(0);
             let leases: Vec<Lease> = batch
                 .iter_mut()
                 .flat_map(|j| std::mem::take(&mut j.leases))
@@ -361,6 +372,7 @@ fn committer<S: LeaseStore>(
                     for l in leases {
                         durable.insert(l);
                     }
+                    report(&reports, upto, true);
                 }
                 Err(e) => {
                     metrics.count(Event::CommitError);
@@ -370,6 +382,7 @@ fn committer<S: LeaseStore>(
                     );
                     // Repair now (when the disk allows) rather than at the next request.
                     repair(&mut store, &durable);
+                    report(&reports, upto, false);
                 }
             }
         }
@@ -388,6 +401,14 @@ fn committer<S: LeaseStore>(
                 Err(e) => tracing::error!("can't rewrite lease database: {e}"),
             }
         }
+    }
+}
+
+/// Tell the core task that the writes numbered up to `upto` are on disk (`ok`) or not.
+fn report(reports: &std_mpsc::Sender<Committed>, upto: u64, ok: bool) {
+    if upto > 0 {
+        // The core task gone means the server is stopping: nobody to tell.
+        let _ = reports.send(Committed { upto, ok });
     }
 }
 
@@ -505,6 +526,8 @@ struct Core {
     /// Leases with an `on expiry` handler, by end time (entries of leases renewed since
     /// are stale and skipped).
     expiring: BTreeSet<(Time, Ipv4Addr)>,
+    /// Which leases of `table` are on disk as it holds them.
+    durability: Durability,
 }
 
 impl Core {
@@ -532,9 +555,10 @@ impl Core {
         };
         let received = Instant::now();
         let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
+        self.durability.settle();
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
-            if c.persist {
+            if c.persist || self.states_unsaved(o.reply.as_ref(), &c) {
                 leases.push(c.lease.clone());
             }
             self.note_expiry(&c.lease);
@@ -577,9 +601,11 @@ impl Core {
                     hooks: o.hooks,
                     limits: self.cfg.execute,
                     received,
+                    seq: 0,
                 });
             }
         } else {
+            let seq = self.durability.queue(leases.iter().map(|l| l.ip));
             jobs.push(Job {
                 leases,
                 log: o.log,
@@ -589,8 +615,19 @@ impl Core {
                 hooks: o.hooks,
                 limits: self.cfg.execute,
                 received,
+                seq,
             });
         }
+    }
+
+    /// Does `reply` state the lease of a change that writes nothing (ISC's
+    /// `dhcp-cache-threshold` reuse) while the table is ahead of the disk for it (its last
+    /// write still queued, dropped or failed)? Then the lease is written again with the
+    /// reply, which leaves once it is on disk: behind the pending write, never before it.
+    fn states_unsaved(&self, reply: Option<&crate::decide::Reply>, c: &Change) -> bool {
+        let Some(r) = reply else { return false };
+        let states_lease = matches!(r.msg_type(), Some(msg::ACK) | None);
+        states_lease && r.yiaddr == c.lease.ip && !self.durability.is_durable(c.lease.ip)
     }
 
     /// Remember when a lease with an `on expiry` handler ends.
@@ -628,6 +665,7 @@ impl Core {
                 address: Some(ip),
             };
             self.table.insert(expired.lease.clone());
+            let seq = self.durability.queue([ip]);
             jobs.push(Job {
                 leases: vec![expired.lease],
                 log: expired.log,
@@ -637,6 +675,7 @@ impl Core {
                 hooks: expired.hooks,
                 limits: self.cfg.execute,
                 received: Instant::now(),
+                seq,
             });
         }
     }
@@ -692,7 +731,8 @@ struct CommitQueue {
 impl CommitQueue {
     /// Hand `jobs` to the committer (dropped, counted and logged when its queue is full).
     /// `false` when the committer has stopped.
-    fn push(&mut self, jobs: Vec<Job>, metrics: &Metrics) -> bool {
+    /// The leases of dropped jobs are not on disk: `durability` is told.
+    fn push(&mut self, jobs: Vec<Job>, metrics: &Metrics, durability: &mut Durability) -> bool {
         if jobs.is_empty() {
             return true;
         }
@@ -700,6 +740,7 @@ impl CommitQueue {
             Ok(()) => true,
             Err(std_mpsc::TrySendError::Full(jobs)) => {
                 metrics.count(Event::QueueFull(jobs.len()));
+                durability.dropped(jobs.iter().flat_map(|j| j.leases.iter().map(|l| l.ip)));
                 self.dropped += jobs.len();
                 if self
                     .last_drop_log
@@ -773,6 +814,7 @@ async fn serve<S: LeaseStore>(
     let committer_state = opts.state.clone();
     let durable = table.clone();
     let (committer_hooks, hook_worker) = HookRunner::start(metrics.clone())?;
+    let (durability, reports) = Durability::new();
     let mut core = Core {
         opts,
         cfg: Arc::new(config),
@@ -781,6 +823,7 @@ async fn serve<S: LeaseStore>(
         metrics,
         ifaces: crate::net::interfaces().unwrap_or_default(),
         expiring: BTreeSet::new(),
+        durability,
     };
     // Leases read with `on expiry` statements expire through the timer too.
     let with_expiry: Vec<Lease> = core
@@ -801,6 +844,7 @@ async fn serve<S: LeaseStore>(
                 state: committer_state,
                 beat: committer_beat,
                 hooks: committer_hooks,
+                reports,
             };
             committer(store, durable, job_rx, out)
         })?;
@@ -835,7 +879,7 @@ async fn serve<S: LeaseStore>(
                         tracing::warn!("receive error: {e}");
                     }
                 }
-                if !queue.push(jobs, &core.metrics) {
+                if !queue.push(jobs, &core.metrics, &mut core.durability) {
                     break;
                 }
                 if error.is_some() {
@@ -860,7 +904,7 @@ async fn serve<S: LeaseStore>(
             _ = expiry_tick.tick() => {
                 let mut jobs = Vec::new();
                 core.expire_due(now(), &mut jobs);
-                if !queue.push(jobs, &core.metrics) {
+                if !queue.push(jobs, &core.metrics, &mut core.durability) {
                     break;
                 }
             }
@@ -872,4 +916,183 @@ async fn serve<S: LeaseStore>(
     // The programs already queued still run (each within its timeout).
     let _ = tokio::task::spawn_blocking(move || hook_worker.join()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+    use std::net::{SocketAddrV4, UdpSocket};
+
+    const CONF: &str = "
+default-lease-time 600;
+subnet 10.0.0.0 netmask 255.255.255.0 {
+  range 10.0.0.10 10.0.0.20;
+}";
+
+    /// A hand-built DHCP packet from 52:54:00:00:00:01 with these options after the magic.
+    fn packet(options: &[&[u8]]) -> Received {
+        let mut p = vec![0u8; 240];
+        p[..3].copy_from_slice(&[1, 1, 6]);
+        p[4..8].copy_from_slice(&0x1234u32.to_be_bytes());
+        p[28..34].copy_from_slice(&[0x52, 0x54, 0, 0, 0, 1]);
+        p[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        for o in options {
+            p.extend_from_slice(o);
+        }
+        p.push(255);
+        Received {
+            data: p,
+            from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+            ifindex: None,
+        }
+    }
+
+    fn discover() -> Received {
+        packet(&[&[53, 1, 1]])
+    }
+
+    fn request() -> Received {
+        packet(&[&[53, 1, 3], &[50, 4, 10, 0, 0, 10], &[54, 4, 10, 0, 0, 1]])
+    }
+
+    fn eth1() -> Iface {
+        Iface {
+            name: "eth1".into(),
+            index: 1,
+            addrs: vec![Ipv4Addr::new(10, 0, 0, 1)],
+            mac: None,
+        }
+    }
+
+    /// A core serving [`CONF`] whose replies all go (`-s 127.0.0.1`) to the returned socket,
+    /// and the committer's end of its reports (no committer runs: it is backed up).
+    fn core() -> (Core, UdpSocket, std_mpsc::Sender<Committed>) {
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let port = client.local_addr().unwrap().port();
+        let loaded = crate::conf::parse_str(
+            "test.conf",
+            CONF.as_bytes(),
+            ParseOptions::default(),
+            &|_| Err(std::io::ErrorKind::NotFound.into()),
+        );
+        let cfg = compile(&loaded.config, &crate::model::no_dns).unwrap().0;
+        let (durability, reports) = Durability::new();
+        let core = Core {
+            opts: ServeOptions {
+                reply_to: Some(Ipv4Addr::LOCALHOST),
+                ..ServeOptions::default()
+            },
+            cfg: Arc::new(cfg),
+            table: LeaseTable::default(),
+            sender: Sender::loopback(port).unwrap(),
+            metrics: Arc::new(Metrics::default()),
+            ifaces: Vec::new(),
+            expiring: BTreeSet::new(),
+            durability,
+        };
+        (core, client, reports)
+    }
+
+    /// The DHCP message types that reached the client so far.
+    fn received(client: &UdpSocket) -> Vec<u8> {
+        let mut types = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Ok(n) = client.recv(&mut buf) {
+            types.extend(message_type(&buf[..n]));
+        }
+        types
+    }
+
+    /// Option 53 of a reply (ours puts the options after the magic, not overloaded).
+    fn message_type(p: &[u8]) -> Option<u8> {
+        let mut i = 240;
+        while let Some(&code) = p.get(i) {
+            match code {
+                0 => i += 1,
+                255 => return None,
+                53 => return p.get(i + 2).copied(),
+                _ => i += 2 + usize::from(*p.get(i + 1)?),
+            }
+        }
+        None
+    }
+
+    /// Found by review: with the committer backed up, a retransmitted DHCPREQUEST was
+    /// answered from the table (`dhcp-cache-threshold`: the lease is young, so it is reused
+    /// without a write) while the first REQUEST's lease still waited for the disk: an ACK
+    /// left for a lease that a crash would lose. It must wait behind the write instead.
+    #[test]
+    fn a_retransmitted_request_is_not_acked_before_its_lease_is_on_disk() {
+        let (mut core, client, _reports) = core();
+        let iface = eth1();
+        let mut jobs = Vec::new();
+        core.handle(&discover(), Some(&iface), &mut jobs);
+        assert_eq!(received(&client), vec![2], "the OFFER leaves at once");
+        core.handle(&request(), Some(&iface), &mut jobs);
+        assert_eq!(jobs.len(), 1, "the first ACK waits for the committer");
+        // The committer is backed up: that job is not on disk yet. The client retransmits.
+        core.handle(&request(), Some(&iface), &mut jobs);
+        assert_eq!(
+            received(&client),
+            Vec::<u8>::new(),
+            "an ACK left before the disk"
+        );
+        let second = jobs
+            .get(1)
+            .expect("the retransmit's ACK waits for the committer");
+        assert!(second.reply.is_some());
+        assert_eq!(second.leases.len(), 1, "its lease is written with it");
+    }
+
+    /// Once the committer reports the first ACK's lease on disk, a retransmit within the
+    /// cache threshold is answered from the table at once, as in ISC (nothing written).
+    #[test]
+    fn a_retransmit_is_answered_from_the_table_once_the_lease_is_on_disk() {
+        let (mut core, client, reports) = core();
+        let iface = eth1();
+        let mut jobs = Vec::new();
+        core.handle(&discover(), Some(&iface), &mut jobs);
+        core.handle(&request(), Some(&iface), &mut jobs);
+        let first = jobs.first().unwrap().seq;
+        reports
+            .send(Committed {
+                upto: first,
+                ok: true,
+            })
+            .unwrap();
+        assert_eq!(received(&client), vec![2]);
+        core.handle(&request(), Some(&iface), &mut jobs);
+        assert_eq!(received(&client), vec![5], "answered from the table");
+        assert_eq!(jobs.len(), 1, "nothing more for the disk");
+    }
+
+    /// A first ACK dropped on a full committer queue never reached the disk: the
+    /// retransmit's lease is written (its ACK waits for it), not answered from the table.
+    #[test]
+    fn a_retransmit_after_a_dropped_write_writes_the_lease() {
+        let (mut core, client, reports) = core();
+        let iface = eth1();
+        let mut jobs = Vec::new();
+        core.handle(&discover(), Some(&iface), &mut jobs);
+        core.handle(&request(), Some(&iface), &mut jobs);
+        let dropped: Vec<Job> = std::mem::take(&mut jobs);
+        core.durability
+            .dropped(dropped.iter().flat_map(|j| j.leases.iter().map(|l| l.ip)));
+        // A later batch on disk does not cover the dropped write.
+        let later = core.durability.queue([]);
+        reports
+            .send(Committed {
+                upto: later,
+                ok: true,
+            })
+            .unwrap();
+        core.handle(&request(), Some(&iface), &mut jobs);
+        assert_eq!(received(&client), vec![2], "only the OFFER left");
+        let job = jobs.first().expect("the ACK waits for the disk");
+        assert_eq!(job.leases.len(), 1);
+        assert!(job.reply.is_some());
+    }
 }
