@@ -132,6 +132,11 @@ mod tests {
 
     use super::*;
 
+    /// Signals go to the whole process, and the test harness runs tests on parallel
+    /// threads: one test's SIGTERM would stop the other's loop. The tests that send
+    /// signals take this lock first.
+    static SENDS_SIGNALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_refused_reload_keeps_nothing_and_a_good_one_returns_its_value() {
         let good = reload_blocking(
@@ -154,6 +159,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn sighup_reloads_and_sigterm_stops() {
+        let _alone = SENDS_SIGNALS.lock().await;
         let reloads = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counted = reloads.clone();
         let task = tokio::spawn(until_stopped(move || {
@@ -180,6 +186,7 @@ mod tests {
     async fn a_sigterm_before_the_first_poll_stops_instead_of_killing() {
         // Handlers installed only at the first poll would leave SIGTERM's default action
         // here, and the test process would die.
+        let _alone = SENDS_SIGNALS.lock().await;
         let stopped = until_stopped(|| async {});
         let me = nix::unistd::Pid::this();
         nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGTERM).unwrap();
