@@ -72,9 +72,11 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                 _ => bail!("--dhcpd takes ours or isc"),
             },
             "--keep" => o.keep = true,
+            // `cargo xtask demo --install`: the install cases, with their live phases.
+            "--install" => o.named.extend(install::select("install")?),
             other => {
                 bail!(
-                    "unknown option {other} (options: --case LETTERS|install|NAME, --dhcpd ours|isc, --keep)"
+                    "unknown option {other} (options: --case LETTERS|install|NAME, --install, --dhcpd ours|isc, --keep)"
                 )
             }
         }
@@ -869,4 +871,33 @@ pub(crate) fn demo(args: &[String]) -> Result<()> {
         bail!("the demo boot failed; rerun with --keep to keep its logs");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_options;
+
+    fn parse(args: &[&str]) -> anyhow::Result<super::Options> {
+        parse_options(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn cases_are_letters_or_install_names() {
+        let o = parse(&["--case", "ab,e"]).expect("letters");
+        assert_eq!(o.cases, vec!['a', 'b', 'e']);
+        assert!(o.named.is_empty());
+        let o = parse(&["--case", "install"]).expect("install");
+        assert!(o.cases.is_empty());
+        assert_eq!(o.named, vec!["install-image-bios"]);
+        let o = parse(&["--case", "a,install-image-bios"]).expect("both");
+        assert_eq!(o.cases, vec!['a']);
+        assert_eq!(o.named, vec!["install-image-bios"]);
+        assert_eq!(parse(&["--install"]).expect("--install").named.len(), 1);
+        let e = parse(&["--case", "install-image-uefi"])
+            .err()
+            .expect("unknown name");
+        assert!(e.to_string().contains("install-image-bios"), "{e}");
+        let e = parse(&["--case", "az"]).err().expect("unknown letter");
+        assert!(e.to_string().contains("'z'"), "{e}");
+    }
 }
