@@ -42,9 +42,14 @@ tasks:
           --quick: only the first three
   demo    the PXE lab: a VM network-boots through our dhcpd, tftpd and httpd-tree,
           installs (a marker initramfs makes the installer's calls), then boots again
-          and gets its local disk; as root, installs what it needs
+          and gets its local disk; as root, installs what it needs; --install: a real
+          install instead (install-image-bios, see e2e), its phases shown live
   e2e     every lab case, a to g, with the phases each passed through; fails if any fails
-          options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep
+          options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep;
+          --case install runs the install cases instead (an empty disk installed by the
+          deploy agent, booted from disk, then booted with no network; named only, not
+          in the default run; --case install-image-bios picks one; builds cargo xtask
+          image and deploy-image first, cached)
   fuzz    bounded runs of the fuzz targets (cargo-fuzz): --seconds N (default 30),
           --sanitizer address|none, TARGET...; fails on any crash
   dist    release binaries, manual pages, units and example configurations laid out as

@@ -5,6 +5,7 @@
 pub(crate) mod assets;
 mod daemons;
 mod initramfs;
+mod install;
 pub(crate) mod net;
 mod probe;
 pub(crate) mod procs;
@@ -28,8 +29,11 @@ fn interrupted() -> bool {
 
 /// Options of a lab run.
 pub(crate) struct Options {
-    /// Case letters to run (`a`..`g`); empty: all.
+    /// Case letters to run (`a`..`g`); empty (and no `named`): all of them.
     pub(crate) cases: Vec<char>,
+    /// Cases chosen by name (the install cases: `install-image-bios`, or `install` for
+    /// all of them); never run unless named.
+    pub(crate) named: Vec<&'static str>,
     pub(crate) dhcp: Dhcp,
     /// Keep the work directory for inspection.
     pub(crate) keep: bool,
@@ -38,6 +42,7 @@ pub(crate) struct Options {
 pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
     let mut o = Options {
         cases: Vec::new(),
+        named: Vec::new(),
         dhcp: Dhcp::Ours,
         keep: false,
     };
@@ -45,8 +50,21 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--case" => {
-                let v = it.next().context("--case needs letters, e.g. --case ab")?;
-                o.cases.extend(v.chars().filter(|c| *c != ','));
+                let v = it
+                    .next()
+                    .context("--case needs letters or names, e.g. --case ab, --case install")?;
+                for word in v.split(',').filter(|w| !w.is_empty()) {
+                    if word.starts_with("install") {
+                        o.named.extend(install::select(word)?);
+                    } else if let Some(c) = word.chars().find(|c| !('a'..='g').contains(c)) {
+                        bail!(
+                            "--case {word}: no case {c:?} (cases: letters a to g, {})",
+                            install::NAMES.join(", ")
+                        );
+                    } else {
+                        o.cases.extend(word.chars());
+                    }
+                }
             }
             "--dhcpd" => match it.next().map(String::as_str) {
                 Some("ours") => o.dhcp = Dhcp::Ours,
@@ -54,8 +72,12 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                 _ => bail!("--dhcpd takes ours or isc"),
             },
             "--keep" => o.keep = true,
+            // `cargo xtask demo --install`: the install cases, with their live phases.
+            "--install" => o.named.extend(install::select("install")?),
             other => {
-                bail!("unknown option {other} (options: --case LETTERS, --dhcpd ours|isc, --keep)")
+                bail!(
+                    "unknown option {other} (options: --case LETTERS|install|NAME, --install, --dhcpd ours|isc, --keep)"
+                )
             }
         }
     }
@@ -189,12 +211,18 @@ fn ns_name(role: &str) -> String {
 }
 
 impl Lab {
-    /// Copies the lab inventory next to the trees and gives it a fresh state directory.
-    fn inventory(&self, tag: &str) -> Result<(PathBuf, PathBuf)> {
+    /// Copies the lab inventory (or writes `text` instead) next to the trees and gives it
+    /// a fresh state directory.
+    fn inventory(&self, tag: &str, text: Option<&str>) -> Result<(PathBuf, PathBuf)> {
         let dir = self.work.join(format!("inv-{tag}"));
         std::fs::create_dir_all(&dir)?;
         let inv = dir.join("inventory.yaml");
-        std::fs::copy(root_dir().join("deploy/examples/lab/inventory.yaml"), &inv)?;
+        match text {
+            Some(text) => std::fs::write(&inv, text)?,
+            None => {
+                std::fs::copy(root_dir().join("deploy/examples/lab/inventory.yaml"), &inv)?;
+            }
+        }
         // The trees sit beside the inventory, as its relative paths say.
         let trees = dir.join("trees");
         if !trees.exists() {
@@ -206,21 +234,23 @@ impl Lab {
     }
 
     /// One namespace with a bridge carrying the TFTP and HTTP addresses; all three
-    /// daemons and the VMs live there.
+    /// daemons and the VMs live there. `inventory`: the lab's (`Some(None)`), another
+    /// (`Some(Some(text))`) or none.
     fn single_host(
         &mut self,
         tag: &str,
         conf: &Path,
-        with_inventory: bool,
+        inventory: Option<Option<&str>>,
         tftp_root: &Path,
     ) -> Result<(String, Logs, PathBuf)> {
+        let with_inventory = inventory.is_some();
         let ns = Netns::create(&ns_name(tag))?;
         ns.bridge("br0")?;
         ns.addr("br0", "10.77.0.2/24")?;
         ns.addr("br0", "10.77.0.3/24")?;
         let name = ns.name.clone();
         self.nets.push(ns);
-        let (inv, state) = self.inventory(tag)?;
+        let (inv, state) = self.inventory(tag, inventory.flatten())?;
         let invref = Inv {
             file: &inv,
             state: &state,
@@ -274,7 +304,7 @@ impl Lab {
         }
         let lan_name = lan.name.clone();
         self.nets.push(lan);
-        let (inv, state) = self.inventory("split")?;
+        let (inv, state) = self.inventory("split", None)?;
         let invref = Inv {
             file: &inv,
             state: &state,
@@ -677,7 +707,7 @@ fn classic_tftp_root(lab: &Lab) -> Result<PathBuf> {
 fn case_g(lab: &mut Lab) -> Result<Report> {
     let root = classic_tftp_root(lab)?;
     let conf = root_dir().join("deploy/examples/lab/dhcpd-classic.conf");
-    let (ns, logs, _) = lab.single_host("classic", &conf, false, &root)?;
+    let (ns, logs, _) = lab.single_host("classic", &conf, None, &root)?;
     let spec = Spec {
         title: "g. Classic ISC-style config, no inventory",
         vm: "classic-vm",
@@ -745,13 +775,13 @@ fn print_summary(reports: &[Report]) -> bool {
     failed == 0
 }
 
-fn run_cases(lab: &mut Lab, wanted: &[char]) -> Result<Vec<Report>> {
-    let want = |c: char| wanted.is_empty() || wanted.contains(&c);
+fn run_cases(lab: &mut Lab, wanted: &[char], named: &[&str]) -> Result<Vec<Report>> {
+    let want = |c: char| (wanted.is_empty() && named.is_empty()) || wanted.contains(&c);
     let mut reports = Vec::new();
     if ['a', 'b', 'c', 'd', 'e'].iter().any(|c| want(*c)) {
         let conf = lab_conf(lab.dhcp);
         let root = lab.assets.tftp_root.clone();
-        let (ns, logs, state) = lab.single_host("one", &conf, true, &root)?;
+        let (ns, logs, state) = lab.single_host("one", &conf, Some(None), &root)?;
         type Case = fn(&mut Lab, &str, &Logs) -> Result<Report>;
         let cases: [(char, Case); 4] = [('a', case_a), ('b', case_b), ('c', case_c), ('d', case_d)];
         for (letter, case) in cases {
@@ -777,6 +807,13 @@ fn run_cases(lab: &mut Lab, wanted: &[char]) -> Result<Vec<Report>> {
     if want('g') && !interrupted() {
         println!("\n{}", describe('g'));
         reports.push(case_g(lab)?);
+    }
+    for name in named {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        println!("\n{}", install::describe(name));
+        reports.push(install::run(lab, name)?);
     }
     Ok(reports)
 }
@@ -816,7 +853,7 @@ pub(crate) fn e2e(args: &[String]) -> Result<()> {
 pub(crate) fn e2e_counts(args: &[String]) -> Result<(u64, u64)> {
     let opts = parse_options(args)?;
     let mut lab = setup(&opts)?;
-    let reports = run_cases(&mut lab, &opts.cases)?;
+    let reports = run_cases(&mut lab, &opts.cases, &opts.named)?;
     print_summary(&reports);
     let failed = reports.iter().filter(|r| !r.ok).count() as u64;
     Ok((reports.len() as u64 - failed, failed))
@@ -825,13 +862,42 @@ pub(crate) fn e2e_counts(args: &[String]) -> Result<(u64, u64)> {
 /// `cargo xtask demo`: one VM installs itself (case a), then boots again from disk (e).
 pub(crate) fn demo(args: &[String]) -> Result<()> {
     let mut opts = parse_options(args)?;
-    if opts.cases.is_empty() {
+    if opts.cases.is_empty() && opts.named.is_empty() {
         opts.cases = vec!['a', 'e'];
     }
     let mut lab = setup(&opts)?;
-    let reports = run_cases(&mut lab, &opts.cases)?;
+    let reports = run_cases(&mut lab, &opts.cases, &opts.named)?;
     if !print_summary(&reports) {
         bail!("the demo boot failed; rerun with --keep to keep its logs");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_options;
+
+    fn parse(args: &[&str]) -> anyhow::Result<super::Options> {
+        parse_options(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn cases_are_letters_or_install_names() {
+        let o = parse(&["--case", "ab,e"]).expect("letters");
+        assert_eq!(o.cases, vec!['a', 'b', 'e']);
+        assert!(o.named.is_empty());
+        let o = parse(&["--case", "install"]).expect("install");
+        assert!(o.cases.is_empty());
+        assert_eq!(o.named, vec!["install-image-bios"]);
+        let o = parse(&["--case", "a,install-image-bios"]).expect("both");
+        assert_eq!(o.cases, vec!['a']);
+        assert_eq!(o.named, vec!["install-image-bios"]);
+        assert_eq!(parse(&["--install"]).expect("--install").named.len(), 1);
+        let e = parse(&["--case", "install-image-uefi"])
+            .err()
+            .expect("unknown name");
+        assert!(e.to_string().contains("install-image-bios"), "{e}");
+        let e = parse(&["--case", "az"]).err().expect("unknown letter");
+        assert!(e.to_string().contains("'z'"), "{e}");
+    }
 }

@@ -11,6 +11,11 @@ pub(crate) enum Source {
     Tftp,
     Http,
     Serial,
+    /// The firmware's debug port (SeaBIOS says there which device it boots).
+    Firmware,
+    /// The machine's timeline in the state directory (`events/<machine>.jsonl`): the
+    /// deploy agent's steps and the first-boot report.
+    Timeline,
 }
 
 impl Source {
@@ -20,6 +25,8 @@ impl Source {
             Source::Tftp => "TFTP",
             Source::Http => "HTTP",
             Source::Serial => "VM",
+            Source::Firmware => "BIOS",
+            Source::Timeline => "STEP",
         }
     }
 }
@@ -104,11 +111,26 @@ pub(crate) fn watch(
     done: &Phase,
     limit: Duration,
     interrupted: &dyn Fn() -> bool,
-    mut alive: impl FnMut() -> bool,
+    alive: impl FnMut() -> bool,
 ) -> Vec<Option<Duration>> {
+    watch_until(logs, phases, done, &[], limit, interrupted, alive).0
+}
+
+/// As [`watch`], and stops at once when one of `fatal` shows: then returns the line
+/// (with its source) that showed it. A `done` without needles ([`all_seen`]) ends the
+/// watch once every phase was seen.
+pub(crate) fn watch_until(
+    logs: &Logs,
+    phases: &[Phase],
+    done: &Phase,
+    fatal: &[Phase],
+    limit: Duration,
+    interrupted: &dyn Fn() -> bool,
+    mut alive: impl FnMut() -> bool,
+) -> (Vec<Option<Duration>>, Option<String>) {
     let start = Instant::now();
     let mut seen: Vec<Option<Duration>> = vec![None; phases.len()];
-    loop {
+    let look = |seen: &mut Vec<Option<Duration>>| {
         for (i, p) in phases.iter().enumerate() {
             if seen[i].is_none() && p.seen_in(logs) {
                 let t = start.elapsed();
@@ -121,22 +143,48 @@ pub(crate) fn watch(
                 );
             }
         }
-        let finished = done.seen_in(logs);
+    };
+    loop {
+        look(&mut seen);
+        if let Some(line) = fatal_line(logs, fatal) {
+            look(&mut seen);
+            return (seen, Some(line));
+        }
+        let finished = if done.needles.is_empty() {
+            seen.iter().all(Option::is_some)
+        } else {
+            done.seen_in(logs)
+        };
         if finished || start.elapsed() > limit || interrupted() || !alive() {
             // One last look: the log may have grown while we decided to stop.
-            for (i, p) in phases.iter().enumerate() {
-                if seen[i].is_none() && p.seen_in(logs) {
-                    seen[i] = Some(start.elapsed());
-                    println!(
-                        "  {:>6.1}s  {:<4}  {}",
-                        start.elapsed().as_secs_f64(),
-                        p.source.name(),
-                        p.label
-                    );
-                }
-            }
-            return seen;
+            look(&mut seen);
+            let fatal = fatal_line(logs, fatal);
+            return (seen, fatal);
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// The `done` of [`watch_until`] that waits for every phase, in whatever order they come.
+pub(crate) fn all_seen() -> Phase {
+    Phase {
+        label: String::new(),
+        source: Source::Serial,
+        needles: Vec::new(),
+    }
+}
+
+/// The first line of a log that holds one of `fatal`'s needles, as `SOURCE: line`.
+fn fatal_line(logs: &Logs, fatal: &[Phase]) -> Option<String> {
+    for f in fatal {
+        let text = logs.text(f.source);
+        if let Some(line) = text
+            .lines()
+            .find(|l| f.needles.iter().any(|n| l.contains(n.as_str())))
+        {
+            let line: String = line.trim().chars().take(300).collect();
+            return Some(format!("{}: {line}", f.source.name()));
+        }
+    }
+    None
 }

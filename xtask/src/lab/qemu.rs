@@ -143,3 +143,69 @@ pub(crate) fn detect(work: &Path, kernel: &Path, initrd: &Path, marker: &str) ->
         Accel::Tcg
     }
 }
+
+/// A VM of the install cases: SeaBIOS, a virtio disk, and a NIC (with qemu's iPXE ROM)
+/// first in the boot order when there is one; with none (`-nic none`) the disk alone.
+pub(crate) struct DiskVm<'a> {
+    pub(crate) name: &'a str,
+    /// The namespace and the VM's tap and MAC; `None`: no network device at all.
+    pub(crate) nic: Option<(&'a str, &'a str, &'a str)>,
+    /// A qcow2 file.
+    pub(crate) disk: &'a Path,
+    pub(crate) serial: &'a Path,
+    /// SeaBIOS's debug port (0x402): which device it boots, or that none is bootable.
+    pub(crate) firmware_log: &'a Path,
+}
+
+/// Starts a [`DiskVm`]. Zero writes become zero clusters (`detect-zeroes`) and the host's
+/// page cache takes the writes (`cache=unsafe`): the disk is the run's own, and the
+/// deploy agent writes a whole raw image.
+pub(crate) fn start_disk_vm(vm: &DiskVm<'_>, accel: Accel, work: &Path) -> Result<Proc> {
+    let mut argv = match vm.nic {
+        Some((ns, _, _)) => in_ns(ns),
+        None => Vec::new(),
+    };
+    argv.extend(
+        [
+            "qemu-system-x86_64",
+            "-name",
+            vm.name,
+            "-m",
+            "1024",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-serial",
+        ]
+        .map(String::from),
+    );
+    argv.push(format!("file:{}", vm.serial.display()));
+    argv.extend(accel.args());
+    argv.push("-chardev".into());
+    argv.push(format!(
+        "file,id=firmware,path={}",
+        vm.firmware_log.display()
+    ));
+    argv.extend(["-device", "isa-debugcon,iobase=0x402,chardev=firmware"].map(String::from));
+    argv.push("-drive".into());
+    argv.push(format!(
+        "file={},format=qcow2,if=none,id=d0,cache=unsafe,detect-zeroes=unmap,discard=unmap",
+        vm.disk.display()
+    ));
+    argv.extend(["-device", "virtio-blk-pci,drive=d0,bootindex=2"].map(String::from));
+    match vm.nic {
+        Some((_, tap, mac)) => {
+            argv.push("-netdev".into());
+            argv.push(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
+            argv.push("-device".into());
+            argv.push(format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1"));
+        }
+        None => argv.extend(["-nic", "none"].map(String::from)),
+    }
+    let mut p = Proc::spawn(vm.name, &argv, &work.join(format!("{}.qemu.log", vm.name)))?;
+    p.log = vm.serial.to_owned();
+    Ok(p)
+}
