@@ -62,6 +62,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     }
 }
 
+/// The syslog socket: `DHCPD_SYSLOG_SOCKET`, else `/dev/log`.
+fn syslog_socket() -> PathBuf {
+    std::env::var_os("DHCPD_SYSLOG_SOCKET").map_or_else(|| PathBuf::from("/dev/log"), PathBuf::from)
+}
+
 /// What start-up prepared before the sockets open: configuration, leases, state.
 struct Prepared {
     config: Config,
@@ -88,7 +93,11 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         route: Route::Syslog {
             also_stderr: args.debug,
         },
-        syslog_socket: Path::new("/dev/log"),
+        syslog_socket: &syslog_socket(),
+        facility: prepared
+            .config
+            .log_facility
+            .unwrap_or(logging::syslog::FACILITY_DAEMON),
     });
     let port = args.port.unwrap_or(67);
     let (listeners, sender) = crate::net::bind(port, &args.interfaces)

@@ -128,6 +128,11 @@ pub fn manual() -> Manual {
                      lines are ISC's words alone",
                 ),
                 (
+                    "DHCPD_SYSLOG_SOCKET",
+                    "the syslog socket lines are sent to (default /dev/log), in the facility \
+                     log-facility names (default daemon)",
+                ),
+                (
                     "NOTIFY_SOCKET, WATCHDOG_USEC",
                     "set by systemd: READY=1 is sent once the sockets are bound, RELOADING=1 \
                      around a SIGHUP reload, WATCHDOG=1 at half the watchdog interval while the \

@@ -34,6 +34,7 @@ fn init_logging(args: &ServeArgs) {
         text: pxe_daemon::logging::TextStyle::Full,
         route: pxe_daemon::logging::Route::Stderr,
         syslog_socket: std::path::Path::new("/dev/log"),
+        facility: pxe_daemon::logging::syslog::FACILITY_DAEMON,
     });
 }
 

@@ -201,6 +201,7 @@ fn init_logging(verbosity: u32) {
         text: pxe_daemon::logging::TextStyle::Full,
         route: pxe_daemon::logging::Route::StderrUnlessInetd,
         syslog_socket: &socket,
+        facility: pxe_daemon::logging::syslog::FACILITY_DAEMON,
     });
 }
 

@@ -71,6 +71,7 @@ pub fn compile(
     b.scope(&ast.root, ROOT, Ctx::default())?;
     b.cfg.flood = flood_limit(&ast.root);
     b.cfg.execute = execute_limits(&ast.root);
+    b.cfg.log_facility = log_facility(&ast.root);
     Ok((b.cfg, b.warnings))
 }
 
@@ -131,6 +132,28 @@ fn execute_limits(root: &ast::Scope) -> ExecuteLimits {
         }
     }
     limits
+}
+
+/// `log-facility NAME;` at the global scope (the last one wins, as ISC reads it): the
+/// facility shifted as syslog's PRI field wants it.
+fn log_facility(root: &ast::Scope) -> Option<u8> {
+    let mut facility = None;
+    for item in &root.items {
+        if let ast::Item::Stmt(
+            _,
+            ast::Stmt::Option {
+                name,
+                value: ast::OptionValue::Atoms(atoms),
+                ..
+            },
+        ) = item
+            && name == "log-facility"
+            && let Some(ast::Atom::Enum(_, value)) = atoms.first()
+        {
+            facility = Some(*value);
+        }
+    }
+    facility
 }
 
 fn server_flag_code(what: &str) -> Option<u32> {

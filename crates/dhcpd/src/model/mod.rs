@@ -273,6 +273,9 @@ pub struct Config {
     pub flood: Option<crate::lease::FloodLimit>,
     /// How long programs run by `execute` may take and how much of their output is logged.
     pub execute: ExecuteLimits,
+    /// The syslog facility of the log lines (`log-facility NAME;`; `daemon` without it),
+    /// shifted as syslog's PRI field wants it.
+    pub log_facility: Option<u8>,
     /// The `on` blocks by their text (`conf::print`), to give leases read from a file the
     /// handlers written with them.
     pub handlers: HashMap<String, Handler>,

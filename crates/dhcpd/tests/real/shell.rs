@@ -409,3 +409,46 @@ fn leased(udhcpc_out: &str) -> String {
         .unwrap_or("no address")
         .to_owned()
 }
+
+/// The syslog datagrams `sock` has received so far (waits up to `limit` for the first).
+fn syslog_lines(sock: &std::os::unix::net::UnixDatagram, limit: Duration) -> Vec<String> {
+    sock.set_read_timeout(Some(limit)).unwrap();
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+    }
+    lines
+}
+
+#[test]
+fn log_facility_names_the_syslog_facility_of_every_line() {
+    let lab = Lab::new();
+    let socket_path = lab.path("syslog.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let conf = format!("log-facility local7;\n{}", simple(&lab, "seven"));
+    let socket_text = socket_path.display().to_string();
+    let mut server = lab.start_ours_env(&conf, &[], &[("DHCPD_SYSLOG_SOCKET", &socket_text)]);
+    let out = one_lease(&lab, &[]);
+    assert!(out.contains("boot_file=seven.0"), "{out}");
+    assert!(server.wait_log("DHCPACK", WAIT), "{}", server.log());
+    let lines = syslog_lines(&syslog, WAIT);
+    server.signal("TERM");
+    server.wait_exit(WAIT);
+    // local7 is facility 23: PRI 23 * 8 + 6 (info) = 190, where daemon would give 30.
+    let ack = lines
+        .iter()
+        .find(|l| l.contains("DHCPACK on"))
+        .unwrap_or_else(|| panic!("no DHCPACK line in syslog: {lines:?}"));
+    assert!(ack.starts_with("<190>dhcpd["), "{ack}");
+    let facility = |line: &str| -> Option<u32> {
+        let pri = line.strip_prefix('<')?.split_once('>')?.0;
+        Some(pri.parse::<u32>().ok()? >> 3)
+    };
+    assert!(
+        lines.iter().all(|l| facility(l) == Some(23)),
+        "a line in another facility: {lines:?}"
+    );
+}

@@ -62,6 +62,9 @@ pub struct Setup<'a> {
     pub route: Route,
     /// The syslog socket, normally `/dev/log`.
     pub syslog_socket: &'a Path,
+    /// The syslog facility, shifted as the PRI field wants it ([`syslog::FACILITY_DAEMON`]
+    /// unless the configuration names another).
+    pub facility: u8,
 }
 
 /// The filter: `PXE_LOG`, then `RUST_LOG`, then `default`. A value that does not parse is
@@ -118,7 +121,7 @@ pub fn init(setup: &Setup<'_>) {
 
 /// Whether lines go to standard error, and the syslog socket they go to.
 fn destinations(setup: &Setup<'_>, format: LogFormat) -> (bool, Option<Syslog>) {
-    let connect = || Syslog::connect(setup.syslog_socket, setup.ident).ok();
+    let connect = || Syslog::connect(setup.syslog_socket, setup.ident, setup.facility).ok();
     match setup.route {
         Route::Stderr => (true, None),
         Route::Syslog { also_stderr } => {

@@ -1,5 +1,6 @@
 //! Log lines as syslog datagrams on a local socket (`/dev/log`), one per event, facility
-//! `daemon` as ISC dhcpd and tftpd-hpa use it: `<PRI>ident[pid]: message`. Lines go through
+//! `daemon` as ISC dhcpd and tftpd-hpa use it unless told otherwise (dhcpd's
+//! `log-facility`): `<PRI>ident[pid]: message`. Lines go through
 //! [`super::held`], so a thread that holds its lines sends them when its burst ends.
 
 use std::io::{self, Write};
@@ -13,30 +14,33 @@ use tracing_subscriber::fmt::MakeWriter;
 use super::held::{self, Held};
 
 /// The `daemon` facility (3), shifted as the PRI field wants it.
-const FACILITY_DAEMON: u8 = 3 << 3;
+pub const FACILITY_DAEMON: u8 = 3 << 3;
 
-/// A connected syslog socket and the name lines carry.
+/// A connected syslog socket, the name lines carry and their facility.
 #[derive(Debug, Clone)]
 pub struct Syslog {
     sock: Arc<UnixDatagram>,
     ident: Arc<str>,
+    facility: u8,
 }
 
 impl Syslog {
-    /// Connects to the syslog socket at `path`.
-    pub fn connect(path: &Path, ident: &str) -> io::Result<Syslog> {
+    /// Connects to the syslog socket at `path`; lines go to `facility` (already shifted,
+    /// as [`FACILITY_DAEMON`]).
+    pub fn connect(path: &Path, ident: &str, facility: u8) -> io::Result<Syslog> {
         let sock = UnixDatagram::unbound()?;
         sock.connect(path)?;
         Ok(Syslog {
             sock: Arc::new(sock),
             ident: ident.into(),
+            facility,
         })
     }
 }
 
-/// The syslog PRI of an event at `level`, facility daemon.
-pub fn pri(level: &Level) -> u8 {
-    FACILITY_DAEMON + super::format::priority(level)
+/// The syslog PRI of an event at `level` in `facility` (shifted, as [`FACILITY_DAEMON`]).
+pub fn pri(facility: u8, level: &Level) -> u8 {
+    (facility & !7) | super::format::priority(level)
 }
 
 /// `<PRI>ident[pid]: text`: one datagram.
@@ -96,7 +100,7 @@ impl Syslog {
     fn line(&self, level: &Level) -> SyslogLine {
         SyslogLine {
             target: self.clone(),
-            pri: pri(level),
+            pri: pri(self.facility, level),
             buf: Vec::new(),
         }
     }
@@ -113,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let server = UnixDatagram::bind(&path).unwrap();
-        let syslog = Syslog::connect(&path, "tftpd").unwrap();
+        let syslog = Syslog::connect(&path, "tftpd", FACILITY_DAEMON).unwrap();
         {
             let mut w = syslog.make_writer();
             write!(w, "transfer ").unwrap();
@@ -124,7 +128,9 @@ mod tests {
         let got = String::from_utf8_lossy(buf.get(..n).unwrap());
         assert!(got.starts_with("<30>tftpd["), "{got}");
         assert!(got.ends_with("]: transfer result=ok"), "{got}");
-        assert_eq!(pri(&Level::ERROR), 27);
-        assert_eq!(pri(&Level::DEBUG), 31);
+        assert_eq!(pri(FACILITY_DAEMON, &Level::ERROR), 27);
+        assert_eq!(pri(FACILITY_DAEMON, &Level::DEBUG), 31);
+        // local7 (23 << 3): ISC's `log-facility local7;`.
+        assert_eq!(pri(184, &Level::INFO), 190);
     }
 }
