@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use crate::eval::{OptionState, Sv};
 use crate::lease::Hardware;
-use crate::model::{Config, DHCP, HostDecl, SERVER};
+use crate::model::{Config, DHCP, HostDecl, SERVER, SpaceId};
 use crate::request::{BROADCAST_FLAG, Request, code, msg};
 
 use super::packet::Ctx;
@@ -208,9 +208,23 @@ fn encapsulate(cfg: &Config, st: &OptionState, space: usize) -> Vec<u8> {
     out
 }
 
-/// The value to send for DHCP option `code`: configured, or built from the space it
-/// encapsulates (`vendor-encapsulated-options` from the `vendor-option-space`).
+/// The space `site-option-space` names, and the code from which options are taken from it
+/// rather than from the DHCP space (`None`: no site space, or one that is not declared).
+fn site_space(cfg: &Config, st: &OptionState) -> Option<(SpaceId, u32)> {
+    let name = st.get(SERVER, Sv::SiteOptionSpace)?;
+    let space = cfg.spaces.id(&String::from_utf8_lossy(name))?;
+    Some((space, cfg.spaces.site_code_min(space)))
+}
+
+/// The value to send for DHCP option `code`: from the site space for site-local codes when
+/// `site-option-space` names one; else configured, or built from the space it encapsulates
+/// (`vendor-encapsulated-options` from the `vendor-option-space`).
 fn option_value(cfg: &Config, st: &OptionState, code: u32) -> Option<Vec<u8>> {
+    if let Some((site, min)) = site_space(cfg, st)
+        && code >= min
+    {
+        return st.get(site, code).map(<[u8]>::to_vec);
+    }
     if let Some(d) = st.get(DHCP, code) {
         return Some(d.to_vec());
     }
@@ -267,7 +281,18 @@ pub(super) fn priority(cfg: &Config, req: &Request, c: &Cons<'_>) -> Vec<u32> {
         }
         None => {
             list.extend(DEFAULT_REQUEST_LIST.map(u32::from));
-            list.extend(c.st.hash_order(DHCP).into_iter().filter(|x| *x != agent));
+            // With a site space, its options follow the DHCP space's, which then stop
+            // below the first site-local code.
+            let site = site_space(cfg, c.st);
+            let below_site = |x: &u32| site.is_none_or(|(_, min)| *x < min);
+            list.extend(
+                c.st.hash_order(DHCP)
+                    .into_iter()
+                    .filter(|x| *x != agent && below_site(x)),
+            );
+            if let Some((space, _)) = site {
+                list.extend(c.st.hash_order(space));
+            }
             let mut enc: Vec<u32> = cfg.spaces.encapsulations().map(|(code, _)| code).collect();
             enc.sort_unstable();
             list.extend(enc.into_iter().filter(|x| *x != agent));

@@ -45,6 +45,8 @@ pub enum Sv {
     VendorOptionSpace = 19,
     /// `always-reply-rfc1048`.
     AlwaysReplyRfc1048 = 20,
+    /// `site-option-space`.
+    SiteOptionSpace = 21,
     /// `always-broadcast`.
     AlwaysBroadcast = 22,
     /// `declines` (`allow`/`deny`/`ignore declines`).

@@ -130,6 +130,17 @@ impl Spaces {
             .filter_map(|(code, sp)| sp.map(|s| (*code, s)))
     }
 
+    /// The first site-local code of `space` as `site-option-space` uses it: 224 (RFC 3942),
+    /// or the space's lowest declared code when that is lower, as ISC takes it (codes from
+    /// there up are looked up in the site space instead of the DHCP space).
+    pub fn site_code_min(&self, space: SpaceId) -> u32 {
+        self.formats
+            .keys()
+            .filter(|(s, code)| *s == space && *code > 0)
+            .map(|(_, code)| *code)
+            .fold(224, u32::min)
+    }
+
     /// Does a format hold text (ISC NUL-terminates those for broken clients)?
     pub fn is_text(&self, space: SpaceId, code: u32) -> bool {
         self.format(space, code)

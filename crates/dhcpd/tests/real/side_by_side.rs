@@ -466,6 +466,24 @@ class "httpclients" {{
             ],
         },
         Scenario {
+            // Site-local codes (224 and up) come from the space `site-option-space` names,
+            // and a DHCP-space option with such a code is then not sent.
+            name: "site option space",
+            conf: format!(
+                "option space local;\noption local.clock-name code 224 = text;\noption local.boot-mode code 230 = unsigned integer 8;\noption local.rack code 240 = ip-address;\noption dhcp-224 code 224 = text;\noption dhcp-224 \"from the dhcp space\";\noption local.clock-name \"clock.lab\";\noption local.boot-mode 2;\nclass \"racked\" {{\n  match if substring (option vendor-class-identifier, 0, 4) = \"rack\";\n  site-option-space \"local\";\n  option local.rack {net}.7;\n}}\noption space low;\noption low.early code 200 = text;\noption low.late code 231 = unsigned integer 8;\noption dhcp-210 code 210 = text;\noption dhcp-210 \"dhcp 210\";\nclass \"low\" {{\n  match if option vendor-class-identifier = \"low\";\n  site-option-space \"low\";\n  option low.early \"early\";\n  option low.late 7;\n}}\n{}",
+                subnet("")
+            ),
+            packets: vec![
+                "DISCOVER mac=52:54:00:99:11:01 vci=rack1 prl=1,3,224,230,240".to_string(),
+                "DISCOVER mac=52:54:00:99:11:02 vci=rack2".to_string(),
+                "DISCOVER mac=52:54:00:99:11:03 prl=1,3,224,230,240".to_string(),
+                "DISCOVER mac=52:54:00:99:11:04".to_string(),
+                // A site space declaring a code below 224 moves the cut-off down to it.
+                "DISCOVER mac=52:54:00:99:11:05 vci=low prl=1,3,200,210,224,231".to_string(),
+                "DISCOVER mac=52:54:00:99:11:06 vci=low".to_string(),
+            ],
+        },
+        Scenario {
             // Through a relay: from a client on the segment, ours ignores option 118 (ISC
             // honours it; see docs/migrate-from-isc-dhcpd.md).
             name: "subnet selection option",
