@@ -62,6 +62,18 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     }
 }
 
+/// The raw socket `ping-check` sends its echoes on; without one (no CAP_NET_RAW) offers go
+/// out unpinged, as with `ping-check false`, and a warning says so.
+fn open_icmp() -> Option<socket2::Socket> {
+    match crate::ping::open() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("No ICMP socket ({e}): offers are sent without a ping check");
+            None
+        }
+    }
+}
+
 /// The syslog socket: `DHCPD_SYSLOG_SOCKET`, else `/dev/log`.
 fn syslog_socket() -> PathBuf {
     std::env::var_os("DHCPD_SYSLOG_SOCKET").map_or_else(|| PathBuf::from("/dev/log"), PathBuf::from)
@@ -103,6 +115,8 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let (listeners, sender) = crate::net::bind(port, &args.interfaces)
         .with_context(|| format!("binding UDP port {port}"))?;
     log_listeners(&prepared.config, &listeners, &sender, port);
+    // Before privileges go: a raw socket needs CAP_NET_RAW.
+    let icmp = open_icmp();
     if !args.foreground {
         crate::daemon::detach().context("detaching")?;
     }
@@ -122,7 +136,7 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = logging::start_writer() {
         tracing::warn!("no log-writer thread ({e}): lines are written as they come");
     }
-    let result = run(args, prepared, listeners, sender);
+    let result = run(args, prepared, listeners, sender, icmp);
     logging::stop_writer();
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
@@ -229,6 +243,7 @@ fn run(
     prepared: Prepared,
     listeners: Vec<Listener>,
     sender: Sender,
+    icmp: Option<socket2::Socket>,
 ) -> anyhow::Result<()> {
     let opts = ServeOptions {
         conf_path: args.conf.clone(),
@@ -262,6 +277,7 @@ fn run(
             sockets: listeners,
             sender,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            icmp,
         }
         .run(rx)
         .await

@@ -125,6 +125,7 @@ mod tests {
             log: Vec::new(),
             boot: None,
             hooks: Vec::new(),
+            ping: None,
         };
         let ex = Exchange::of(&req, &outcome);
         let json = capture(pxe_daemon::LogFormat::Json, false, &ex);

@@ -27,6 +27,10 @@
 //! expiry` handler are kept in an index by end time, and expired (written, then their
 //! programs run) by a timer each second.
 //!
+//! An offer that wants a ping (`ping-check`, [`crate::ping`]) is held instead of sent: the
+//! echo goes out, and the offer leaves when its wait is over, or the address is abandoned
+//! (and written) when the echo is answered.
+//!
 //! Control messages reload the configuration (a bad one is refused and the old one keeps
 //! serving; leases are untouched) or stop the server after the pending commits.
 
@@ -490,6 +494,8 @@ pub struct Server<S: LeaseStore> {
     pub sender: Sender,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The raw ICMP socket for `ping-check` (none: offers go out unpinged).
+    pub icmp: Option<socket2::Socket>,
 }
 
 impl<S: LeaseStore> Server<S> {
@@ -503,9 +509,16 @@ impl<S: LeaseStore> Server<S> {
             sockets,
             sender,
             metrics,
+            icmp,
         } = self;
+        // The raw socket goes through tokio's datagram socket type: the calls are the same
+        // (sendto, recvfrom, readiness), and no unsafe registration is needed.
+        let icmp = icmp
+            .map(|s| IcmpSocket::from_std(std::net::UdpSocket::from(s)))
+            .transpose()?
+            .map(Arc::new);
         serve(
-            opts, config, table, store, sockets, sender, control, metrics,
+            opts, config, table, store, sockets, sender, control, metrics, icmp,
         )
         .await
     }
@@ -528,6 +541,46 @@ struct Core {
     expiring: BTreeSet<(Time, Ipv4Addr)>,
     /// Which leases of `table` are on disk as it holds them.
     durability: Durability,
+    /// Offers waiting for their ping, and the socket pings go out on.
+    pings: Pings,
+}
+
+/// The ICMP side of `ping-check`: the socket (none: offers go out at once), the echo
+/// identifier and sequence, and the offers held.
+#[derive(Default)]
+struct Pings {
+    sock: Option<Arc<IcmpSocket>>,
+    ident: u16,
+    seq: u16,
+    held: crate::ping::Held<HeldOffer>,
+}
+
+/// The raw ICMP socket, driven as a datagram socket.
+type IcmpSocket = tokio::net::UdpSocket;
+
+/// An offer waiting for its ping: the reply, its `DHCPOFFER on …` line, the exchange's
+/// fields, and how long the address is abandoned for if the ping is answered.
+struct HeldOffer {
+    reply: Outgoing,
+    lines: Vec<String>,
+    exchange: Exchange,
+    abandon_secs: i64,
+}
+
+impl Pings {
+    /// Sends an echo to `ip`; false when it could not leave.
+    fn send_echo(&mut self, ip: Ipv4Addr) -> bool {
+        let Some(sock) = &self.sock else { return false };
+        self.seq = self.seq.wrapping_add(1);
+        let echo = crate::ping::echo_request(self.ident, self.seq);
+        match sock.try_send_to(&echo, std::net::SocketAddr::from((ip, 0))) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!("ping of {ip} not sent: {e}");
+                false
+            }
+        }
+    }
 }
 
 impl Core {
@@ -567,7 +620,10 @@ impl Core {
         // What changes leases is logged once it is on disk (by the committer), the rest at
         // once.
         let exchange = Exchange::of(&req, &o);
-        if leases.is_empty() {
+        let ping = o
+            .ping
+            .filter(|_| leases.is_empty() && o.reply.is_some() && self.pings.sock.is_some());
+        if leases.is_empty() && ping.is_none() {
             exchange.log(&o.log);
         }
         let reply = o.reply.as_ref().map(|rep| Outgoing {
@@ -582,6 +638,13 @@ impl Core {
         if reply.is_none() {
             self.metrics.count(Event::Ignored);
         }
+        let reply = match (ping, reply) {
+            (Some(check), Some(out)) => {
+                self.hold_for_ping(check, out, o.log, exchange);
+                return;
+            }
+            (_, reply) => reply,
+        };
         if leases.is_empty() {
             if let Some(out) = &reply {
                 send(&mut self.sender, &self.metrics, out);
@@ -618,6 +681,78 @@ impl Core {
                 seq,
             });
         }
+    }
+
+    /// Holds an offer until its address has had `check.timeout_ms` to answer a ping: its
+    /// `DHCPOFFER on …` line waits with it, the other lines are written now. An offer of an
+    /// address already held replaces that one; with the table full, it goes out at once.
+    fn hold_for_ping(
+        &mut self,
+        check: crate::decide::PingCheck,
+        reply: Outgoing,
+        log: Vec<String>,
+        exchange: Exchange,
+    ) {
+        let (offer_lines, now_lines): (Vec<String>, Vec<String>) = log
+            .into_iter()
+            .partition(|l| l.starts_with("DHCPOFFER on "));
+        exchange.log(&now_lines);
+        let held = HeldOffer {
+            reply,
+            lines: offer_lines,
+            exchange,
+            abandon_secs: check.abandon_secs,
+        };
+        let wait = Duration::from_millis(u64::from(check.timeout_ms));
+        match self.pings.held.hold(check.ip, held, Instant::now(), wait) {
+            (crate::ping::Hold::Ping, _) => {
+                if !self.pings.send_echo(check.ip) {
+                    // No ping left: the offer goes when its wait is over all the same.
+                    tracing::debug!("offer of {} waits without a ping", check.ip);
+                }
+            }
+            (crate::ping::Hold::Replaced, _) => {}
+            (crate::ping::Hold::Full, Some(h)) => self.send_held(h),
+            (crate::ping::Hold::Full, None) => {}
+        }
+    }
+
+    fn send_held(&mut self, h: HeldOffer) {
+        h.exchange.log(&h.lines);
+        send(&mut self.sender, &self.metrics, &h.reply);
+    }
+
+    /// The offers whose ping went unanswered in time leave.
+    fn send_unanswered(&mut self) {
+        for (_, h) in self.pings.held.due(Instant::now()) {
+            self.send_held(h);
+        }
+    }
+
+    /// `ip` answered the ping of a held offer: the offer is dropped and the address
+    /// abandoned (written like any lease change).
+    fn pinged(&mut self, ip: Ipv4Addr, jobs: &mut Vec<Job>) {
+        let Some(h) = self.pings.held.answered(ip) else {
+            tracing::debug!("ICMP Echo Reply for {ip} late or spurious.");
+            return;
+        };
+        let Some(lease) = self.table.get(ip) else {
+            return;
+        };
+        let (abandoned, line) = crate::decide::abandon_pinged(lease, h.abandon_secs, now());
+        self.table.insert(abandoned.clone());
+        let seq = self.durability.queue([ip]);
+        jobs.push(Job {
+            leases: vec![abandoned],
+            log: vec![line],
+            exchange: h.exchange,
+            reply: None,
+            boot: None,
+            hooks: Vec::new(),
+            limits: self.cfg.execute,
+            received: Instant::now(),
+            seq,
+        });
     }
 
     /// Does `reply` state the lease of a change that writes nothing (ISC's
@@ -801,6 +936,7 @@ async fn serve<S: LeaseStore>(
     sender: Sender,
     mut control: mpsc::Receiver<Control>,
     metrics: Arc<Metrics>,
+    icmp: Option<Arc<IcmpSocket>>,
 ) -> std::io::Result<()> {
     let listeners = listeners
         .into_iter()
@@ -824,6 +960,11 @@ async fn serve<S: LeaseStore>(
         ifaces: crate::net::interfaces().unwrap_or_default(),
         expiring: BTreeSet::new(),
         durability,
+        pings: Pings {
+            sock: icmp.clone(),
+            ident: (std::process::id() & 0xffff) as u16,
+            ..Pings::default()
+        },
     };
     // Leases read with `on expiry` statements expire through the timer too.
     let with_expiry: Vec<Lease> = core
@@ -858,6 +999,7 @@ async fn serve<S: LeaseStore>(
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut expiry_tick = tokio::time::interval(EXPIRY_TICK);
     loop {
+        let next_ping_deadline = core.pings.held.next_deadline();
         tokio::select! {
             r = crate::net::any_readable(&listeners) => {
                 if let Err(e) = r {
@@ -900,6 +1042,21 @@ async fn serve<S: LeaseStore>(
                     break;
                 }
             },
+            ready = icmp_readable(icmp.as_deref()) => {
+                let mut jobs = Vec::new();
+                match ready {
+                    Ok(sock) => {
+                        for ip in echo_replies(sock, core.pings.ident) {
+                            core.pinged(ip, &mut jobs);
+                        }
+                    }
+                    Err(e) => tracing::warn!("ICMP receive error: {e}"),
+                }
+                if !queue.push(jobs, &core.metrics, &mut core.durability) {
+                    break;
+                }
+            }
+            _ = sleep_until(next_ping_deadline) => core.send_unanswered(),
             _ = tick.tick() => core.write_metrics(),
             _ = expiry_tick.tick() => {
                 let mut jobs = Vec::new();
@@ -916,6 +1073,37 @@ async fn serve<S: LeaseStore>(
     // The programs already queued still run (each within its timeout).
     let _ = tokio::task::spawn_blocking(move || hook_worker.join()).await;
     Ok(())
+}
+
+/// Waits until the ICMP socket has something to read (never, without one).
+async fn icmp_readable(icmp: Option<&IcmpSocket>) -> std::io::Result<&IcmpSocket> {
+    match icmp {
+        Some(sock) => sock.readable().await.map(|()| sock),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline` (for ever without one).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The senders of every echo reply to our pings waiting on the socket (read until it
+/// would block).
+fn echo_replies(sock: &IcmpSocket, ident: u16) -> Vec<Ipv4Addr> {
+    let mut from = Vec::new();
+    let mut buf = [0u8; 1500];
+    loop {
+        match sock.try_recv(&mut buf) {
+            Ok(n) => from.extend(crate::ping::echo_reply_from(&buf[..n], ident)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    from
 }
 
 #[cfg(test)]
@@ -992,6 +1180,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             ifaces: Vec::new(),
             expiring: BTreeSet::new(),
             durability,
+            pings: Pings::default(),
         };
         (core, client, reports)
     }

@@ -20,6 +20,9 @@ use super::reply::{
 };
 use super::{BootNote, Ignore, Reason, hostname_part, via};
 
+/// `ping-cltt-secs` when the configuration does not set it.
+const DEFAULT_PING_CLTT_SECS: i64 = 60;
+
 /// What `ack_lease` is answering with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -250,10 +253,61 @@ impl Ctx<'_> {
         self.lease_options(&ans, offered, &mut sc.st);
         self.log(msg_text);
         let reply = self.lease_reply(&ans, &sc.st);
+        if kind == Kind::Offer {
+            self.out.ping = self.ping_check(&cand, &sc.st);
+        }
         let hostname = new
             .client_hostname
             .or_else(|| cand.lease.client_hostname.clone());
         self.send_lease_reply(&ans, reply, hostname);
+    }
+
+    /// Whether ISC would ping the address before this offer (`dhcpd.conf(5)`,
+    /// `ping-cltt-secs`): ping-check on (the default), not a fixed address, the lease not
+    /// active, and this its first offer, or to another client than its last, or to that
+    /// client more than `ping-cltt-secs` (60) after its last transaction, or a reclaim of
+    /// an abandoned address.
+    fn ping_check(&self, cand: &Cand, st: &OptionState) -> Option<super::PingCheck> {
+        if cand.fixed || st.flag(Sv::PingCheck) == Some(false) {
+            return None;
+        }
+        let old = &cand.lease;
+        if old.state_at(self.now) == BindingState::Active {
+            return None;
+        }
+        let cltt_secs = st
+            .u32(SERVER, Sv::PingClttSecs)
+            .map_or(DEFAULT_PING_CLTT_SECS, i64::from);
+        let wanted = old.cltt == 0
+            || !self.was_last_owner(old)
+            || self.now - old.cltt > cltt_secs
+            || old.state == BindingState::Abandoned;
+        if !wanted {
+            return None;
+        }
+        let timeout_ms = match st.u32(SERVER, Sv::PingTimeoutMs).filter(|ms| *ms > 0) {
+            Some(ms) => ms,
+            None => st
+                .u32(SERVER, Sv::PingTimeout)
+                .unwrap_or(1)
+                .saturating_mul(1000),
+        };
+        let abandon_secs = st
+            .u32(SERVER, Sv::AbandonLeaseTime)
+            .map_or(super::dhcp::DEFAULT_ABANDON_LEASE_TIME, i64::from);
+        Some(super::PingCheck {
+            ip: old.ip,
+            timeout_ms,
+            abandon_secs,
+        })
+    }
+
+    /// Did this client hold `old` last (by client identifier, else hardware address)?
+    fn was_last_owner(&self, old: &Lease) -> bool {
+        match (&old.uid, self.req.client_id()) {
+            (Some(had), Some(has)) => had.as_slice() == has,
+            _ => old.hardware.as_ref() == Some(&self.req.hardware()),
+        }
     }
 
     /// The handlers a lease keeps while its scopes run again: an ACK (or BOOTREPLY) of a

@@ -19,7 +19,7 @@ use super::reply::{
 use super::{Ignore, NakReason, Reason, hostname_part, via};
 
 /// ISC's `abandon-lease-time` default.
-const DEFAULT_ABANDON_LEASE_TIME: i64 = 86_400;
+pub(super) const DEFAULT_ABANDON_LEASE_TIME: i64 = 86_400;
 
 /// ISC's `dhcp()`: locate the network, classify, dispatch.
 pub(super) fn dhcp(ctx: &mut Ctx<'_>, t: u8) {

@@ -24,9 +24,11 @@ pub mod reply;
 #[cfg(test)]
 mod tests;
 
+use std::net::Ipv4Addr;
+
 use pxe_model::InstallState;
 
-use crate::lease::{DeclineMark, Lease, LeaseTable, Time};
+use crate::lease::{BindingState, DeclineMark, Lease, LeaseTable, MAX_TIME, Time};
 use crate::model::{Config, HostDecl};
 use crate::request::{Request, code, msg};
 
@@ -195,6 +197,39 @@ pub struct Outcome {
     /// Programs `execute` statements asked for, in order: the shell runs them once the
     /// changed leases are on disk.
     pub hooks: Vec<Hook>,
+    /// An offer to hold until a ping of its address goes unanswered (`ping-check`).
+    pub ping: Option<PingCheck>,
+}
+
+/// ISC's `ping-check` for an offer: send an ICMP echo to the address, send the offer when
+/// no reply comes within `timeout_ms`, and abandon the address (see [`abandon_pinged`])
+/// when one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingCheck {
+    /// The address offered.
+    pub ip: Ipv4Addr,
+    /// How long to wait for an echo reply (`ping-timeout-ms`, else `ping-timeout`, 1 s).
+    pub timeout_ms: u32,
+    /// How long the address stays abandoned when a reply comes (`abandon-lease-time`).
+    pub abandon_secs: i64,
+}
+
+/// The lease an offer held once its address answered the ping, and ISC's line for it: no
+/// owner, `abandoned` for `abandon_secs`.
+pub fn abandon_pinged(held: &Lease, abandon_secs: i64, now: Time) -> (Lease, String) {
+    let mut n = held.clone();
+    n.ends = (now + abandon_secs).min(MAX_TIME);
+    n.state = BindingState::Abandoned;
+    n.next_state = BindingState::Abandoned;
+    n.rewind_state = BindingState::Abandoned;
+    n.hardware = None;
+    n.uid = None;
+    n.bindings.clear();
+    n.client_hostname = None;
+    n.tstp = n.ends;
+    n.on = crate::model::OnStar::default();
+    let line = format!("Abandoning IP address {}: pinged before offer", held.ip);
+    (n, line)
 }
 
 impl Outcome {
@@ -206,6 +241,7 @@ impl Outcome {
             log: Vec::new(),
             boot: None,
             hooks: Vec::new(),
+            ping: None,
         }
     }
 }
@@ -354,7 +390,7 @@ pub fn pool_usage(cfg: &Config, leases: &LeaseTable, now: Time) -> Vec<(String, 
             size += u64::from(u32::from(r.high) - u32::from(r.low)) + 1;
             used += leases
                 .range(r.low, r.high)
-                .filter(|l| l.state_at(now) == crate::lease::BindingState::Active)
+                .filter(|l| l.state_at(now) == BindingState::Active)
                 .count() as u64;
         }
         let name = cfg

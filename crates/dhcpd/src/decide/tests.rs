@@ -1358,3 +1358,88 @@ fn execute_arguments_as_isc_builds_them() {
          REQUEST ci=10.0.0.10",
     ));
 }
+
+/// Run `scenario` and return, per packet, its reason and the ping asked for before it.
+fn pings(conf: &str, scenario: &str) -> String {
+    let cfg = config(conf);
+    let mut table = LeaseTable::new();
+    let mut now = T0;
+    let mut out = String::new();
+    for line in scenario.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(n) = line.strip_prefix('+') {
+            now += n.trim().parse::<Time>().unwrap();
+            continue;
+        }
+        let o = decide(&cfg, &table, &packet(line), &Facts::default(), now);
+        for c in o.changes.clone() {
+            c.apply_to(&mut table);
+        }
+        let ping = o.ping.map_or("no ping".to_owned(), |p| {
+            format!(
+                "ping {} for {} ms, else abandon {} s",
+                p.ip, p.timeout_ms, p.abandon_secs
+            )
+        });
+        let _ = writeln!(out, "{:?}: {ping}", o.reason);
+    }
+    out
+}
+
+#[test]
+fn offers_of_new_or_reclaimed_addresses_are_pinged_first() {
+    let text = pings(
+        BASIC,
+        "DISCOVER
+         REQUEST req=10.0.0.10
+         +10
+         RELEASE ci=10.0.0.10
+         DISCOVER
+         DISCOVER mac=52:54:00:00:00:02
+         +120
+         DISCOVER",
+    );
+    // The first offer of .10, and of .11 to :02: pinged; .10 back to its owner 10 s after
+    // it released it: not; to that owner again more than 60 s (ping-cltt-secs) later: pinged.
+    expect![[r#"
+        Offer: ping 10.0.0.10 for 1000 ms, else abandon 86400 s
+        Ack: no ping
+        Released { found: true }: no ping
+        Offer: no ping
+        Offer: ping 10.0.0.11 for 1000 ms, else abandon 86400 s
+        Offer: ping 10.0.0.10 for 1000 ms, else abandon 86400 s
+    "#]]
+    .assert_eq(&text);
+}
+
+#[test]
+fn ping_check_settings_and_fixed_addresses() {
+    let conf = |extra: &str| {
+        format!(
+            "{extra}\nsubnet 10.0.0.0 netmask 255.255.255.0 {{ range 10.0.0.10 10.0.0.20; }}\nhost fixed {{ hardware ethernet 52:54:00:00:00:09; fixed-address 10.0.0.50; }}"
+        )
+    };
+    let scenario = "DISCOVER\nDISCOVER mac=52:54:00:00:00:09";
+    let text = [
+        "",
+        "ping-check false;",
+        "ping-timeout 3; abandon-lease-time 600;",
+        "ping-timeout 3; ping-timeout-ms 250;",
+    ]
+    .map(|extra| format!("{extra}\n{}", pings(&conf(extra), scenario)))
+    .concat();
+    expect![[r#"
+
+        Offer: ping 10.0.0.10 for 1000 ms, else abandon 86400 s
+        Offer: no ping
+        ping-check false;
+        Offer: no ping
+        Offer: no ping
+        ping-timeout 3; abandon-lease-time 600;
+        Offer: ping 10.0.0.10 for 3000 ms, else abandon 600 s
+        Offer: no ping
+        ping-timeout 3; ping-timeout-ms 250;
+        Offer: ping 10.0.0.10 for 250 ms, else abandon 86400 s
+        Offer: no ping
+    "#]]
+    .assert_eq(&text);
+}

@@ -61,6 +61,14 @@ pub enum Sv {
     EchoClientId = 85,
     /// `abandon-lease-time`.
     AbandonLeaseTime = 89,
+    /// `ping-check`.
+    PingCheck = 42,
+    /// `ping-timeout` (seconds).
+    PingTimeout = 46,
+    /// `ping-cltt-secs`.
+    PingClttSecs = 99,
+    /// `ping-timeout-ms`.
+    PingTimeoutMs = 100,
 }
 
 impl From<Sv> for u32 {

@@ -14,6 +14,7 @@ mod crash;
 mod hostile;
 mod on_events;
 mod perf;
+mod ping_check;
 mod shell;
 mod side_by_side;
 mod soak;
