@@ -21,6 +21,7 @@ pub mod eval;
 pub mod exchange;
 pub mod hooks;
 pub mod lease;
+pub mod lease_names;
 pub mod manual;
 pub mod metrics;
 pub mod model;

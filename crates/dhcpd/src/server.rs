@@ -543,6 +543,35 @@ struct Core {
     durability: Durability,
     /// Offers waiting for their ping, and the socket pings go out on.
     pings: Pings,
+    /// Names of pool addresses for `get-lease-hostnames` (when the configuration asks).
+    lease_names: Option<crate::lease_names::Shared>,
+}
+
+/// [`start_lease_names`] off the core task (it waits for the first round of lookups).
+async fn lease_names_for(cfg: Arc<Config>) -> Option<crate::lease_names::Shared> {
+    tokio::task::spawn_blocking(move || start_lease_names(&cfg))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The lookups `get-lease-hostnames` needs for `cfg`, started (none when no scope sets it).
+fn start_lease_names(cfg: &Config) -> Option<crate::lease_names::Shared> {
+    if !crate::lease_names::wanted(cfg) {
+        return None;
+    }
+    let addresses = crate::lease_names::pool_addresses(cfg);
+    tracing::info!(
+        "get-lease-hostnames: looking up the names of {} pool addresses",
+        addresses.len()
+    );
+    match crate::lease_names::start(addresses) {
+        Ok(names) => Some(names),
+        Err(e) => {
+            tracing::error!("get-lease-hostnames: no lookup thread ({e}): no names are given");
+            None
+        }
+    }
 }
 
 /// The ICMP side of `ping-check`: the socket (none: offers go out at once), the echo
@@ -603,11 +632,14 @@ impl Core {
             }
             return;
         }
+        let names = self.lease_names.as_ref().and_then(|n| n.read().ok());
         let facts = crate::decide::Facts {
             install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
+            lease_hostnames: names.as_deref(),
         };
         let received = Instant::now();
         let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
+        drop(names);
         self.durability.settle();
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
@@ -825,6 +857,7 @@ impl Core {
                     tracing::warn!("{w}");
                 }
                 self.cfg = Arc::new(new.config);
+                self.lease_names = lease_names_for(self.cfg.clone()).await;
                 self.metrics.count(Event::Reload(true));
                 tracing::info!("configuration reloaded from {}", self.opts.conf_path);
             }
@@ -965,7 +998,9 @@ async fn serve<S: LeaseStore>(
             ident: (std::process::id() & 0xffff) as u16,
             ..Pings::default()
         },
+        lease_names: None,
     };
+    core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
     let with_expiry: Vec<Lease> = core
         .table
@@ -1181,6 +1216,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             expiring: BTreeSet::new(),
             durability,
             pings: Pings::default(),
+            lease_names: None,
         };
         (core, client, reports)
     }

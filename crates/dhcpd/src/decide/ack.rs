@@ -517,7 +517,7 @@ impl Ctx<'_> {
     /// The protocol options of an OFFER or ACK (message type, server identifier, lease
     /// times) and ISC's defaults, set in ISC's order (which decides the option order of a
     /// reply without a request list).
-    fn lease_options(&self, ans: &Answer<'_>, offered: Time, st: &mut OptionState) {
+    fn lease_options(&mut self, ans: &Answer<'_>, offered: Time, st: &mut OptionState) {
         let req = self.req;
         // Echoed only when it was honoured (RFC 3011): on relayed packets.
         if let Some(sel) = req.option(code::SUBNET_SELECTION)
@@ -544,8 +544,29 @@ impl Ctx<'_> {
         {
             st.set(DHCP, code::CLIENT_IDENTIFIER, id.to_vec());
         }
+        self.lease_hostname(ans.cand.lease.ip, st);
         if st.flag(Sv::UseLeaseAddrForDefaultRoute) == Some(true) && !st.has(DHCP, code::ROUTER) {
             st.set(DHCP, code::ROUTER, ans.cand.lease.ip.octets().to_vec());
+        }
+    }
+
+    /// `get-lease-hostnames`: a reply without a host name (configured, or a host's with
+    /// `use-host-decl-names`) gets the lease address's name by reverse lookup, with a NUL
+    /// at its end as ISC sends it, or ISC's `No hostname for …` line when the lookup found
+    /// none (both seen in ISC 4.4.3's replies). The lookups are the shell's, made ahead of
+    /// time; an address not looked up yet gets no name.
+    fn lease_hostname(&mut self, ip: Ipv4Addr, st: &mut OptionState) {
+        if st.has(DHCP, code::HOST_NAME) || st.flag(Sv::GetLeaseHostnames) != Some(true) {
+            return;
+        }
+        match self.facts.lease_hostnames.and_then(|names| names.get(&ip)) {
+            Some(Some(name)) => {
+                let mut value = name.as_bytes().to_vec();
+                value.push(0);
+                st.set(DHCP, code::HOST_NAME, value);
+            }
+            Some(None) => self.log(format!("No hostname for {ip}")),
+            None => {}
         }
     }
 

@@ -38,11 +38,17 @@ pub use reply::{Dest, Reply};
 /// What the shell knows about the client beyond its packet, looked up once per packet and
 /// handed to [`decide`] beside it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Facts {
+pub struct Facts<'a> {
     /// For a machine the inventory knows: its install state from the state store (`None`:
     /// not known, planned as [`InstallState::Pending`]).
     pub install_state: Option<InstallState>,
+    /// Names of lease addresses for `get-lease-hostnames`, looked up off the packet path.
+    pub lease_hostnames: Option<&'a LeaseHostnames>,
 }
+
+/// Names of addresses from reverse lookups (`get-lease-hostnames`): `Some(name)`, or `None`
+/// when the lookup found no name; an address not in the map is not looked up yet.
+pub type LeaseHostnames = std::collections::HashMap<Ipv4Addr, Option<String>>;
 
 /// A lease that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +257,7 @@ pub fn decide(
     cfg: &Config,
     leases: &LeaseTable,
     req: &Request,
-    facts: &Facts,
+    facts: &Facts<'_>,
     now: Time,
 ) -> Outcome {
     let mut out = Outcome::new(Reason::Ignored(Ignore::NotBootRequest));

@@ -42,7 +42,7 @@ pub(super) struct Ctx<'a> {
     pub(super) leases: &'a LeaseTable,
     pub(super) req: &'a Request,
     /// What the shell knows about the client.
-    pub(super) facts: &'a Facts,
+    pub(super) facts: &'a Facts<'a>,
     pub(super) now: Time,
     /// ISC's `packet->shared_network`.
     pub(super) shared: Option<SharedId>,
@@ -69,7 +69,7 @@ impl<'a> Ctx<'a> {
         cfg: &'a Config,
         leases: &'a LeaseTable,
         req: &'a Request,
-        facts: &'a Facts,
+        facts: &'a Facts<'a>,
         now: Time,
     ) -> Self {
         Ctx {

@@ -1060,6 +1060,7 @@ fn check_inventory(
                     .find(|(n, _)| *n == m.name)
                     .map_or(pxe_model::InstallState::Pending, |(_, s)| *s)
             }),
+            ..Facts::default()
         };
         let o = decide(&cfg, &table, &req, &facts, T0);
         for c in o.changes.clone() {
@@ -1442,4 +1443,68 @@ fn ping_check_settings_and_fixed_addresses() {
         Offer: no ping
     "#]]
     .assert_eq(&text);
+}
+
+#[test]
+fn get_lease_hostnames_names_the_lease_from_the_shells_lookups() {
+    let conf = |extra: &str| {
+        format!(
+            "get-lease-hostnames true;\nsubnet 10.0.0.0 netmask 255.255.255.0 {{ range 10.0.0.10 10.0.0.20; {extra} }}"
+        )
+    };
+    let mut names = crate::decide::LeaseHostnames::new();
+    names.insert(
+        Ipv4Addr::new(10, 0, 0, 10),
+        Some("alpha.example.test".into()),
+    );
+    names.insert(Ipv4Addr::new(10, 0, 0, 11), None);
+    let facts = Facts {
+        lease_hostnames: Some(&names),
+        ..Facts::default()
+    };
+    let mut out = String::new();
+    for extra in ["", "option host-name \"configured\";"] {
+        let cfg = config(&conf(extra));
+        let mut table = LeaseTable::new();
+        let _ = writeln!(out, "[{extra}]");
+        // .10 has a name, .11 none, .12 is not looked up yet.
+        for mac in [
+            "52:54:00:00:00:01",
+            "52:54:00:00:00:02",
+            "52:54:00:00:00:03",
+        ] {
+            let o = decide(
+                &cfg,
+                &table,
+                &packet(&format!("DISCOVER mac={mac} prl=1,12")),
+                &facts,
+                T0,
+            );
+            for c in o.changes.clone() {
+                c.apply_to(&mut table);
+            }
+            let _ = writeln!(out, "{}", render(&o));
+            for l in o.log.iter().filter(|l| l.starts_with("No hostname")) {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    expect![[r#"
+        []
+        OFFER yi=10.0.0.10 si=0.0.0.0 to=link 10.0.0.10 52:54:00:00:00:01
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 12="alpha.example.test\0"
+        OFFER yi=10.0.0.11 si=0.0.0.0 to=link 10.0.0.11 52:54:00:00:00:02
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+            No hostname for 10.0.0.11
+        OFFER yi=10.0.0.12 si=0.0.0.0 to=link 10.0.0.12 52:54:00:00:00:03
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+        [option host-name "configured";]
+        OFFER yi=10.0.0.10 si=0.0.0.0 to=link 10.0.0.10 52:54:00:00:00:01
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 12="configured"
+        OFFER yi=10.0.0.11 si=0.0.0.0 to=link 10.0.0.11 52:54:00:00:00:02
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 12="configured"
+        OFFER yi=10.0.0.12 si=0.0.0.0 to=link 10.0.0.12 52:54:00:00:00:03
+            53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 12="configured"
+    "#]]
+    .assert_eq(&out);
 }

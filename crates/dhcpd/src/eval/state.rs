@@ -29,6 +29,8 @@ pub enum Sv {
     AllowBooting = 9,
     /// `one-lease-per-client`.
     OneLeasePerClient = 10,
+    /// `get-lease-hostnames`.
+    GetLeaseHostnames = 11,
     /// `use-host-decl-names`.
     UseHostDeclNames = 12,
     /// `use-lease-addr-for-default-route`.

@@ -466,6 +466,22 @@ class "httpclients" {{
             ],
         },
         Scenario {
+            // Names of lease addresses by reverse lookup, from the server namespace's own
+            // /etc/hosts ([`EtcForNamespace`]); one configured host name is replaced.
+            name: "get-lease-hostnames",
+            conf: format!(
+                "get-lease-hostnames true;\nclass \"named\" {{\n  match if option vendor-class-identifier = \"named\";\n  option host-name \"configured\";\n}}\n{}",
+                subnet("")
+            ),
+            packets: vec![
+                "DISCOVER mac=52:54:00:99:12:01 prl=1,3,12".to_string(),
+                "DISCOVER mac=52:54:00:99:12:02".to_string(),
+                "DISCOVER mac=52:54:00:99:12:03 prl=1,3,12".to_string(),
+                "DISCOVER mac=52:54:00:99:12:04 vci=named prl=1,3,12".to_string(),
+                "DISCOVER mac=52:54:00:99:12:05 vci=named prl=1,3,12".to_string(),
+            ],
+        },
+        Scenario {
             // Site-local codes (224 and up) come from the space `site-option-space` names,
             // and a DHCP-space option with such a code is then not sent.
             name: "site option space",
@@ -493,10 +509,39 @@ class "httpclients" {{
     ]
 }
 
+/// `/etc/netns/NS/`: `ip netns exec NS` mounts its files over `/etc`, so the servers of the
+/// namespace read these `hosts` (names for some of the lab's addresses) and `resolv.conf`
+/// (a name server on the namespace's own loopback, where nothing listens: no lookup leaves
+/// the namespace). Removed when dropped.
+struct EtcForNamespace(std::path::PathBuf);
+
+impl EtcForNamespace {
+    fn new(lab: &Lab) -> EtcForNamespace {
+        let dir = std::path::Path::new("/etc/netns").join(&lab.srv);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hosts = format!(
+            "127.0.0.1 localhost\n{} alpha.lab.test alpha\n{} beta.lab.test\n{} delta.lab.test\n",
+            lab.ip(10),
+            lab.ip(11),
+            lab.ip(14)
+        );
+        std::fs::write(dir.join("hosts"), hosts).unwrap();
+        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        EtcForNamespace(dir)
+    }
+}
+
+impl Drop for EtcForNamespace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn replies_match_isc_dhcpd() {
     let lab = Lab::new();
     lab.client_addresses();
+    let _etc = EtcForNamespace::new(&lab);
     let mut differ = Vec::new();
     let mut pairs = 0;
     for (i, s) in scenarios(&lab).iter().enumerate() {
