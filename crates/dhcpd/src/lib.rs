@@ -25,6 +25,7 @@ pub mod manual;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod omapi;
 pub mod request;
 pub mod server;
 pub mod wire;
