@@ -69,6 +69,8 @@ struct Prepared {
     store: FileStore,
     ids: Option<(u32, u32)>,
     state: Option<pxe_model::FileStore>,
+    /// The host records of the lease file (entered into `config`).
+    host_records: Vec<crate::lease::hosts::HostRecord>,
 }
 
 /// A refusal at start-up that ISC reports on standard error and exits 1 for.
@@ -94,6 +96,10 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let (listeners, sender) = crate::net::bind(port, &args.interfaces)
         .with_context(|| format!("binding UDP port {port}"))?;
     log_listeners(&prepared.config, &listeners, &sender, port);
+    let omapi = match &prepared.config.omapi {
+        Some(s) => Some(bind_omapi(s)?),
+        None => None,
+    };
     if !args.foreground {
         crate::daemon::detach().context("detaching")?;
     }
@@ -113,7 +119,7 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = logging::start_writer() {
         tracing::warn!("no log-writer thread ({e}): lines are written as they come");
     }
-    let result = run(args, prepared, listeners, sender);
+    let result = run(args, prepared, listeners, sender, omapi);
     logging::stop_writer();
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
@@ -159,7 +165,11 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
             return Ok(Err(Refused));
         }
     };
-    let config = loaded.config;
+    let mut config = loaded.config;
+    // Hosts made and deleted over OMAPI, as the lease file records them.
+    for problem in crate::omapi::state::replay(&mut config, &file.hosts) {
+        eprintln!("{problem}");
+    }
     let (table, log) = server::initial_table(&config, &file);
     for l in &log {
         eprintln!("{l}");
@@ -187,6 +197,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
         store,
         ids,
         state,
+        host_records: file.hosts,
     }))
 }
 
@@ -215,11 +226,27 @@ fn log_listeners(config: &Config, listeners: &[Listener], sender: &Sender, port:
 
 /// Serves on one thread (network and protocol core; the lease committer has its own, so
 /// there is no hand-over between threads per packet) until SIGTERM or SIGINT.
+/// The OMAPI listener: on every address, as ISC's; without a key anyone who reaches the
+/// port may add and delete hosts, which is said at start.
+fn bind_omapi(s: &crate::omapi::settings::OmapiSettings) -> anyhow::Result<std::net::TcpListener> {
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], s.port));
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding OMAPI TCP port {}", s.port))?;
+    match &s.key {
+        Some(k) => tracing::info!("Listening on OMAPI/{addr} (key {})", k.name),
+        None => tracing::warn!(
+            "OMAPI listens on {addr} without omapi-key: anyone who can reach this port can add and delete hosts"
+        ),
+    }
+    Ok(l)
+}
+
 fn run(
     args: &Args,
     prepared: Prepared,
     listeners: Vec<Listener>,
     sender: Sender,
+    omapi: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let opts = ServeOptions {
         conf_path: args.conf.clone(),
@@ -253,6 +280,8 @@ fn run(
             sockets: listeners,
             sender,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            omapi,
+            host_records: prepared.host_records,
         }
         .run(rx)
         .await

@@ -133,6 +133,10 @@ pub struct Host {
     pub group: Option<String>,
     /// Statements inside the host.
     pub body: Scope,
+    /// `dynamic;`: made over OMAPI (the records ISC appends to dhcpd.leases).
+    pub dynamic: bool,
+    /// `deleted;`: the host of this name is gone (a record of an OMAPI delete).
+    pub deleted: bool,
 }
 
 /// An address or a DNS name.

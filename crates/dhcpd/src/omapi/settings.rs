@@ -18,10 +18,10 @@ pub struct OmapiSettings {
 #[non_exhaustive]
 pub enum SettingsError {
     /// `omapi-key` names no `key` block.
-    #[error("omapi-key {0}: no key block of that name")]
+    #[error("{0}: not found")]
     UnknownKey(String),
     /// The key's algorithm is not an HMAC ISC supports.
-    #[error("key {name}: unsupported algorithm {algorithm:?}")]
+    #[error("{name}: unsupported algorithm {algorithm:?}")]
     Algorithm {
         /// The key.
         name: String,
@@ -29,7 +29,7 @@ pub enum SettingsError {
         algorithm: String,
     },
     /// The key has no valid base64 secret.
-    #[error("key {0}: missing or invalid secret")]
+    #[error("{0}: missing or invalid secret")]
     Secret(String),
 }
 

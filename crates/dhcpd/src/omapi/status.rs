@@ -21,6 +21,8 @@ impl Status {
     pub const FAILURE: Status = Status(25);
     /// `not implemented`.
     pub const NOT_IMPLEMENTED: Status = Status(27);
+    /// `I/O error`.
+    pub const IO_ERROR: Status = Status(26);
     /// `no more`.
     pub const NO_MORE: Status = Status(29);
     /// `unexpected error`.
@@ -55,6 +57,7 @@ impl Status {
             18 => "already exists",
             23 => "not found",
             25 => "failure",
+            26 => "I/O error",
             27 => "not implemented",
             29 => "no more",
             34 => "unexpected error",

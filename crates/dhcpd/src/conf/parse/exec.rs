@@ -10,7 +10,6 @@ use super::{Lose, Parser};
 /// Server parameters that are parsed and kept but not acted on yet.
 const UNSUPPORTED_PARAMS: &[&str] = &[
     "ddns-",
-    "omapi-",
     "update-",
     "do-forward-updates",
     "do-reverse-updates",
