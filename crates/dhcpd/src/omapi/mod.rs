@@ -17,3 +17,6 @@ pub mod sign;
 pub mod state;
 pub mod status;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
