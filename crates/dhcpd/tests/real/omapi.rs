@@ -4,7 +4,7 @@
 //! lookups), an unsigned request and a wrong key, against ISC dhcpd and against ours, the
 //! outputs compared with handles masked and the lease files' host records compared; then a
 //! host added over OMAPI boots ISC's dhclient with its fixed address and file name, and it
-//! and its deletion survive restarts. Hostile clients: an oversized message and a pile of
+//! and its deletion survive reloads and restarts; pypureomapi's calls get what ISC gives. Hostile clients: an oversized message and a pile of
 //! connections from one address do not keep omshell out.
 
 use std::io::{Read, Write};
@@ -272,7 +272,7 @@ fn dhclient_run(lab: &Lab) -> String {
 }
 
 #[test]
-fn r15_an_omapi_host_boots_dhclient_and_outlives_restarts() {
+fn r15_an_omapi_host_boots_dhclient_and_outlives_reloads_and_restarts() {
     let lab = Lab::new();
     lab.set_client_mac("52:54:00:15:00:01");
     let conf = conf(&lab);
@@ -286,6 +286,14 @@ fn r15_an_omapi_host_boots_dhclient_and_outlives_restarts() {
     assert!(out.contains("hardware-type = 00:00:00:01"), "{out}");
     // At once, without a reload.
     let want = format!("{} pxelinux.0\n", lab.ip(77));
+    assert_eq!(dhclient_run(&lab), want, "{}", server.log());
+    // A reload of dhcpd.conf keeps it.
+    server.signal("HUP");
+    assert!(
+        server.wait_log("configuration reloaded", WAIT),
+        "{}",
+        server.log()
+    );
     assert_eq!(dhclient_run(&lab), want, "{}", server.log());
     // A restart reads the host back from dhcpd.leases.
     server.signal("TERM");
@@ -376,4 +384,44 @@ fn r15_a_pile_of_connections_from_one_address_does_not_keep_omshell_out() {
     let out = omshell(&lab, Some(SECRET), "new host\nset name = \"nobody\"\nopen");
     assert!(out.contains("can't open object: not found"), "{out}");
     drop(kept);
+}
+
+/// pypureomapi's calls (as MAAS-era tools make them) against a server in `lab`: its output.
+fn pypureomapi_calls(lab: &Lab) -> String {
+    let python = need("python3", "python3");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/omapi/pypureomapi_calls.py");
+    let out = lab
+        .cmd(&lab.srv, &python)
+        .arg(&script)
+        .args(["127.0.0.1", "7911", "omapi_key", SECRET])
+        .args([lab.ip(60), lab.ip(61), lab.ip(20)].map(|ip| ip.to_string()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pypureomapi (apt-get install python3-pypureomapi): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn r15_pypureomapi_adds_looks_up_and_deletes_as_with_isc_dhcpd() {
+    let isc_lab = Lab::new();
+    let ours_lab = Lab::new();
+    let _isc = start(&isc_lab, &Which::Isc, &conf(&isc_lab));
+    let ours = start(&ours_lab, &Which::Ours, &conf(&ours_lab));
+    let theirs = pypureomapi_calls(&isc_lab).replace(&format!("10.199.{}.", isc_lab.net), "NET.");
+    let mine = pypureomapi_calls(&ours_lab).replace(&format!("10.199.{}.", ours_lab.net), "NET.");
+    for must in [
+        "add_host: None",
+        "add_host again: OmapiError add failed",
+        "lookup_ip_host: 'NET.60'",
+        "del_host again: OmapiErrorNotFound",
+        "wrong key: OmapiError received message is signed with wrong authenticator",
+    ] {
+        assert!(theirs.contains(must), "ISC said:\n{theirs}");
+    }
+    assert_eq!(mine, theirs, "{}", ours.log());
 }
