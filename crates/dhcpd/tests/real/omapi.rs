@@ -425,3 +425,100 @@ fn r15_pypureomapi_adds_looks_up_and_deletes_as_with_isc_dhcpd() {
     }
     assert_eq!(mine, theirs, "{}", ours.log());
 }
+
+#[test]
+fn r15_an_omapi_port_without_a_key_is_warned_about_and_serves_unsigned() {
+    let lab = Lab::new();
+    let unkeyed = conf(&lab).replace("omapi-key omapi_key;\n", "");
+    let server = lab.start_ours(&unkeyed, &[]);
+    assert!(
+        server.log().contains(
+            "OMAPI listens on 0.0.0.0:7911 without omapi-key: anyone who can reach this port can add and delete hosts"
+        ),
+        "{}",
+        server.log()
+    );
+    let out = omshell(&lab, None, "new host\nset name = \"nobody\"\nopen");
+    assert!(out.contains("can't open object: not found"), "{out}");
+}
+
+/// Start ISC's dhcpd in `lab` on the lease file as it stands.
+fn start_isc_keeping_leases(lab: &Lab, conf: &str) -> crate::support::Proc {
+    std::fs::write(lab.path("dhcpd.conf"), conf).unwrap();
+    let isc = need("dhcpd", "isc-dhcp-server");
+    let (cf, lf, pf) = (
+        lab.path("dhcpd.conf").display().to_string(),
+        lab.path("dhcpd.leases").display().to_string(),
+        lab.path("isc.pid").display().to_string(),
+    );
+    let argv = ["-f", "-d", "-4", "-cf", &cf, "-lf", &lf, "-pf", &pf, "s0"];
+    let p = lab.spawn(&lab.srv, &isc, &argv, "isc.log");
+    assert!(
+        p.wait_log("Server starting service.", WAIT),
+        "ISC dhcpd did not start:\n{}",
+        p.log()
+    );
+    p
+}
+
+#[test]
+fn r15_host_records_pass_between_ours_and_isc_dhcpd() {
+    let lab = Lab::new();
+    let conf = conf(&lab);
+    let lookup = |name: &str| {
+        omshell(
+            &lab,
+            Some(SECRET),
+            &format!("new host\nset name = \"{name}\"\nopen"),
+        )
+    };
+    let add = |name: &str, mac: &str, ip: u8| {
+        format!(
+            "new host\nset name = \"{name}\"\nset ip-address = {}\nset hardware-address = {mac}\n\
+             set statements = \"filename = \\\"pxelinux.0\\\";\"\ncreate",
+            lab.ip(ip)
+        )
+    };
+    // Ours writes a host; ISC, started on the same file (switching back), serves it.
+    let mut ours = lab.start_ours(&conf, &[]);
+    assert!(
+        omshell(&lab, Some(SECRET), &add("ours1", "52:54:00:17:00:01", 81))
+            .contains("hardware-type")
+    );
+    ours.signal("TERM");
+    assert_eq!(ours.wait_exit(WAIT), Some(0), "{}", ours.log());
+    let mut isc = start_isc_keeping_leases(&lab, &conf);
+    let seen = lookup("ours1");
+    assert!(
+        seen.contains("hardware-address = 52:54:00:17:00:01"),
+        "{seen}\n{}",
+        isc.log()
+    );
+    // ISC writes one (in its own statement form) and deletes ours; ours reads both.
+    assert!(
+        omshell(&lab, Some(SECRET), &add("isc1", "52:54:00:17:00:02", 82))
+            .contains("hardware-type")
+    );
+    let gone = omshell(
+        &lab,
+        Some(SECRET),
+        "new host\nset name = \"ours1\"\nopen\nremove",
+    );
+    assert!(gone.ends_with("obj: <null>\n> "), "{gone}");
+    isc.signal("TERM");
+    assert!(isc.wait_exit(WAIT).is_some());
+    let leases = std::fs::read_to_string(lab.path("dhcpd.leases")).unwrap();
+    assert!(
+        leases.contains("supersede server.filename = \"pxelinux.0\";"),
+        "{leases}"
+    );
+    let ours = lab.start_ours(&conf, &[]);
+    let seen = lookup("isc1");
+    assert!(
+        seen.contains("hardware-address = 52:54:00:17:00:02"),
+        "{seen}\n{}",
+        ours.log()
+    );
+    assert!(lookup("ours1").contains("can't open object: not found"));
+    assert!(!ours.log().contains("host record"), "{}", ours.log());
+}
