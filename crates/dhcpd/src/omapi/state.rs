@@ -12,6 +12,8 @@ use crate::model::Config;
 pub struct OmapiState {
     handles: Handles,
     records: Vec<HostRecord>,
+    /// How many records there were after the last compaction.
+    compacted: usize,
 }
 
 impl OmapiState {
@@ -20,6 +22,7 @@ impl OmapiState {
         OmapiState {
             handles: Handles::default(),
             records,
+            compacted: 0,
         }
     }
 
@@ -38,7 +41,14 @@ impl OmapiState {
             records: &mut self.records,
             now,
         };
-        process(req, &mut w)
+        let out = process(req, &mut w);
+        // Hosts made and deleted again need no record: keep the list to what a rewritten
+        // lease file would hold once it has doubled (a reload replays it).
+        if self.records.len() > 2 * self.compacted + 64 {
+            self.records = crate::lease::hosts::compact(&self.records);
+            self.compacted = self.records.len();
+        }
+        out
     }
 
     /// Enter every host record into a configuration just read (a reload).
