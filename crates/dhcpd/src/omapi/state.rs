@@ -51,6 +51,11 @@ impl OmapiState {
         out
     }
 
+    /// The host records kept (what a reload replays).
+    pub fn records(&self) -> &[HostRecord] {
+        &self.records
+    }
+
     /// Enter every host record into a configuration just read (a reload).
     pub fn replay(&self, cfg: &mut Config) -> Vec<String> {
         replay(cfg, &self.records)

@@ -402,3 +402,51 @@ fn leases_are_found_by_address_and_not_made() {
     let (r, _) = s.ask(Op::Open, 0, &[("type", b"group")], &[("name", b"g")]);
     assert_eq!(status(&r), Status::NOT_IMPLEMENTED);
 }
+
+#[test]
+fn hosts_made_and_deleted_again_leave_no_records_behind() {
+    let mut state = super::state::OmapiState::new(Vec::new());
+    let mut cfg = config();
+    let table = LeaseTable::new();
+    let req = |op: Op, handle: u32, message: Vec<(&str, &[u8])>, object: Vec<(&str, &[u8])>| {
+        let list = |l: Vec<(&str, &[u8])>| {
+            l.into_iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
+                .collect()
+        };
+        Request {
+            op: op.code(),
+            handle,
+            message: list(message),
+            object: list(object),
+        }
+    };
+    for _ in 0..500 {
+        let made = state.handle(
+            &mut cfg,
+            &table,
+            &req(
+                Op::Open,
+                0,
+                vec![("type", b"host"), ("create", ONE)],
+                vec![("name", b"cycle"), ("hardware-address", MAC)],
+            ),
+            0,
+        );
+        let Response::Update { handle, .. } = made.response else {
+            panic!("{:?}", made.response)
+        };
+        let gone = state.handle(
+            &mut cfg,
+            &table,
+            &req(Op::Delete, handle, vec![], vec![]),
+            0,
+        );
+        assert_eq!(status(&gone.response), Status::SUCCESS);
+    }
+    assert!(state.records().len() <= 130, "{}", state.records().len());
+    // What is kept still replays to the same end: no host named `cycle`.
+    let mut fresh = config();
+    assert!(state.replay(&mut fresh).is_empty());
+    assert_eq!(fresh.host_by_name("cycle"), None);
+}
