@@ -198,11 +198,8 @@ pub(super) fn create(
         return Err(Status::INVALID_ARG);
     }
     if h.name.is_empty() {
-        h.name = format!(
-            "nh{:08x}{:08x}",
-            w.now as u32,
-            w.handles.of(Obj::Unentered(0))
-        );
+        // ISC: the time and the object's address; here the time and a number used once.
+        h.name = format!("nh{:08x}{:08x}", w.now as u32, w.handles.fresh());
     }
     if w.cfg.host_by_name(&h.name).is_some() {
         return Err(Status::EXISTS);

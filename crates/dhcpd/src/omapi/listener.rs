@@ -231,3 +231,69 @@ fn first_id() -> u32 {
         .unwrap_or(1);
     t | 1
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+    use super::*;
+
+    /// A listener on loopback with short bounds; the address to reach it.
+    async fn start(b: Bounds) -> (SocketAddr, mpsc::Receiver<Job>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(serve(l, None, tx, b));
+        (addr, rx)
+    }
+
+    /// Connect and exchange startups.
+    async fn client(addr: SocketAddr) -> TcpStream {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut intro = [0u8; 8];
+        s.read_exact(&mut intro).await.unwrap();
+        s.write_all(&wire::encode_startup()).await.unwrap();
+        s
+    }
+
+    /// The server closes the connection (EOF) within `limit`.
+    async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+        let mut b = [0u8; 64];
+        matches!(tokio::time::timeout(limit, s.read(&mut b)).await, Ok(Ok(0)))
+    }
+
+    #[tokio::test]
+    async fn a_trickled_message_and_a_silent_connection_are_closed() {
+        let b = Bounds {
+            message: Duration::from_millis(300),
+            idle: Duration::from_millis(600),
+            ..Bounds::default()
+        };
+        let (addr, _rx) = start(b).await;
+        // Half a header, then a byte now and then: closed 300 ms after the first byte.
+        let mut s = client(addr).await;
+        s.write_all(&[0; 10]).await.unwrap();
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s.write_all(&[0]).await.unwrap();
+        }
+        assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+        // Nothing at all after the startup: closed once idle.
+        let mut s = client(addr).await;
+        assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+        // A client that never sends its startup.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut intro = [0u8; 8];
+        s.read_exact(&mut intro).await.unwrap();
+        assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn another_protocol_version_is_closed_at_once() {
+        let (addr, _rx) = start(Bounds::default()).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut intro = [0u8; 8];
+        s.read_exact(&mut intro).await.unwrap();
+        s.write_all(&[0, 0, 0, 101, 0, 0, 0, 24]).await.unwrap();
+        assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+    }
+}

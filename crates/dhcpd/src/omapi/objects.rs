@@ -54,6 +54,12 @@ impl Handles {
         h
     }
 
+    /// A number no handle had or will have (for ISC's generated host names).
+    pub fn fresh(&mut self) -> u32 {
+        self.last = self.last.wrapping_add(1).max(1);
+        self.last
+    }
+
     /// The object handle `h` names.
     pub fn get(&self, h: u32) -> Option<&Obj> {
         self.by_number.get(&h)
@@ -242,7 +248,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
         }
         (None, Kind::Host) if !(create || update) => {
             // ISC makes an empty host object that is never entered.
-            let n = w.handles.last.wrapping_add(1);
+            let n = w.handles.fresh();
             let h = w.handles.of(Obj::Unentered(n));
             return Response::Update {
                 handle: h,

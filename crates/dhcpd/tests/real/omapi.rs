@@ -395,7 +395,7 @@ fn pypureomapi_calls(lab: &Lab) -> String {
         .cmd(&lab.srv, &python)
         .arg(&script)
         .args(["127.0.0.1", "7911", "omapi_key", SECRET])
-        .args([lab.ip(60), lab.ip(61), lab.ip(20)].map(|ip| ip.to_string()))
+        .args([lab.ip(60), lab.ip(61), lab.ip(62), lab.ip(20)].map(|ip| ip.to_string()))
         .output()
         .unwrap();
     assert!(
@@ -417,6 +417,7 @@ fn r15_pypureomapi_adds_looks_up_and_deletes_as_with_isc_dhcpd() {
     for must in [
         "add_host: None",
         "add_host again: OmapiError add failed",
+        "add_host of a second unnamed host: None",
         "lookup_ip_host: 'NET.60'",
         "del_host again: OmapiErrorNotFound",
         "wrong key: OmapiError received message is signed with wrong authenticator",
