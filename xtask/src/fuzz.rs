@@ -17,7 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every target, in the order they run.
-const TARGETS: &[&str] = &["tftp_request", "tftp_path", "dhcpd_conf", "dhcp_packet"];
+const TARGETS: &[&str] = &[
+    "tftp_request",
+    "tftp_path",
+    "dhcpd_conf",
+    "dhcp_packet",
+    "omapi_message",
+];
 
 /// Extra seed directories per target, relative to the workspace root.
 fn seed_dirs(target: &str) -> Vec<&'static str> {

@@ -86,6 +86,8 @@ struct Prepared {
     store: FileStore,
     ids: Option<(u32, u32)>,
     state: Option<pxe_model::FileStore>,
+    /// The host records of the lease file (entered into `config`).
+    host_records: Vec<crate::lease::hosts::HostRecord>,
 }
 
 /// A refusal at start-up that ISC reports on standard error and exits 1 for.
@@ -117,6 +119,10 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     log_listeners(&prepared.config, &listeners, &sender, port);
     // Before privileges go: a raw socket needs CAP_NET_RAW.
     let icmp = open_icmp();
+    let omapi = match &prepared.config.omapi {
+        Some(s) => Some(bind_omapi(s)?),
+        None => None,
+    };
     if !args.foreground {
         crate::daemon::detach().context("detaching")?;
     }
@@ -136,7 +142,7 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = logging::start_writer() {
         tracing::warn!("no log-writer thread ({e}): lines are written as they come");
     }
-    let result = run(args, prepared, listeners, sender, icmp);
+    let result = run(args, prepared, listeners, sender, icmp, omapi);
     logging::stop_writer();
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
@@ -182,7 +188,11 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
             return Ok(Err(Refused));
         }
     };
-    let config = loaded.config;
+    let mut config = loaded.config;
+    // Hosts made and deleted over OMAPI, as the lease file records them.
+    for problem in crate::omapi::state::replay(&mut config, &file.hosts) {
+        eprintln!("{problem}");
+    }
     let (table, log) = server::initial_table(&config, &file);
     for l in &log {
         eprintln!("{l}");
@@ -210,6 +220,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
         store,
         ids,
         state,
+        host_records: file.hosts,
     }))
 }
 
@@ -238,12 +249,28 @@ fn log_listeners(config: &Config, listeners: &[Listener], sender: &Sender, port:
 
 /// Serves on one thread (network and protocol core; the lease committer has its own, so
 /// there is no hand-over between threads per packet) until SIGTERM or SIGINT.
+/// The OMAPI listener: on every address, as ISC's; without a key anyone who reaches the
+/// port may add and delete hosts, which is said at start.
+fn bind_omapi(s: &crate::omapi::settings::OmapiSettings) -> anyhow::Result<std::net::TcpListener> {
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], s.port));
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding OMAPI TCP port {}", s.port))?;
+    match &s.key {
+        Some(k) => tracing::info!("Listening on OMAPI/{addr} (key {})", k.name),
+        None => tracing::warn!(
+            "OMAPI listens on {addr} without omapi-key: anyone who can reach this port can add and delete hosts"
+        ),
+    }
+    Ok(l)
+}
+
 fn run(
     args: &Args,
     prepared: Prepared,
     listeners: Vec<Listener>,
     sender: Sender,
     icmp: Option<socket2::Socket>,
+    omapi: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let opts = ServeOptions {
         conf_path: args.conf.clone(),
@@ -278,6 +305,8 @@ fn run(
             sender,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             icmp,
+            omapi,
+            host_records: prepared.host_records,
         }
         .run(rx)
         .await

@@ -26,6 +26,7 @@ pub mod manual;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod omapi;
 pub mod ping;
 pub mod request;
 pub mod server;

@@ -43,16 +43,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::conf::{Output, ParseOptions, parse_file};
 use crate::decide::{BootNote, Change, Dest, Hook, decide, pool_usage};
 use crate::durable::{Committed, Durability};
 use crate::hooks::HookRunner;
+use crate::lease::hosts::HostRecord;
 use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
 use crate::model::{Config, ExecuteLimits, add_inventory, compile};
 use crate::net::{Bound, Iface, Listener, Received, Sender};
+use crate::omapi::objects::Response as OmapiResponse;
+use crate::omapi::state::OmapiState;
+use crate::omapi::status::Status as OmapiStatus;
 use crate::request::{RecvMeta, msg};
 use crate::wire;
 
@@ -217,6 +221,10 @@ struct Job {
     received: Instant,
     /// Its number for [`Durability`] (0: it writes no lease).
     seq: u64,
+    /// Host records (OMAPI) to make durable with the leases.
+    hosts: Vec<HostRecord>,
+    /// An OMAPI answer that leaves once `hosts` are on disk (else a failure does).
+    omapi: Option<(oneshot::Sender<OmapiResponse>, OmapiResponse)>,
 }
 
 struct Outgoing {
@@ -346,6 +354,12 @@ fn committer<S: LeaseStore>(
                     "the lease database",
                 )))
             };
+            let hosts: Vec<HostRecord> = batch
+                .iter_mut()
+                .flat_map(|j| std::mem::take(&mut j.hosts))
+                .collect();
+            let committed = committed.and_then(|()| store.commit_hosts(&hosts));
+            answer_omapi(&mut batch, committed.is_ok());
             match committed {
                 Ok(()) => {
                     if !leases.is_empty() {
@@ -404,6 +418,26 @@ fn committer<S: LeaseStore>(
                 }
                 Err(e) => tracing::error!("can't rewrite lease database: {e}"),
             }
+        }
+    }
+}
+
+/// Send the OMAPI answers of a batch: theirs once the host records are on disk (`ok`), an
+/// I/O error status otherwise (the host stays in effect until the next start, as in ISC).
+fn answer_omapi(batch: &mut [Job], ok: bool) {
+    for j in batch {
+        if let Some((tx, response)) = j.omapi.take() {
+            let response = if ok {
+                response
+            } else {
+                tracing::error!("OMAPI: host record not written: answered with an I/O error");
+                OmapiResponse::Status {
+                    result: OmapiStatus::IO_ERROR,
+                    text: None,
+                }
+            };
+            // The connection may be gone: nothing to answer then.
+            let _ = tx.send(response);
         }
     }
 }
@@ -496,6 +530,10 @@ pub struct Server<S: LeaseStore> {
     pub metrics: Arc<Metrics>,
     /// The raw ICMP socket for `ping-check` (none: offers go out unpinged).
     pub icmp: Option<socket2::Socket>,
+    /// The OMAPI listener (bound when `omapi-port` is set).
+    pub omapi: Option<std::net::TcpListener>,
+    /// The host records of the lease file (already entered into `config`).
+    pub host_records: Vec<HostRecord>,
 }
 
 impl<S: LeaseStore> Server<S> {
@@ -510,6 +548,8 @@ impl<S: LeaseStore> Server<S> {
             sender,
             metrics,
             icmp,
+            omapi,
+            host_records,
         } = self;
         // The raw socket goes through tokio's datagram socket type: the calls are the same
         // (sendto, recvfrom, readiness), and no unsafe registration is needed.
@@ -517,8 +557,12 @@ impl<S: LeaseStore> Server<S> {
             .map(|s| IcmpSocket::from_std(std::net::UdpSocket::from(s)))
             .transpose()?
             .map(Arc::new);
+        let omapi = Omapi {
+            listener: omapi,
+            records: host_records,
+        };
         serve(
-            opts, config, table, store, sockets, sender, control, metrics, icmp,
+            opts, config, table, store, sockets, sender, control, metrics, icmp, omapi,
         )
         .await
     }
@@ -545,6 +589,8 @@ struct Core {
     pings: Pings,
     /// Names of pool addresses for `get-lease-hostnames` (when the configuration asks).
     lease_names: Option<crate::lease_names::Shared>,
+    /// Handles and host records of OMAPI.
+    omapi: OmapiState,
 }
 
 /// [`start_lease_names`] off the core task (it waits for the first round of lookups).
@@ -610,6 +656,12 @@ impl Pings {
             }
         }
     }
+}
+
+/// The OMAPI side a server starts with.
+struct Omapi {
+    listener: Option<std::net::TcpListener>,
+    records: Vec<HostRecord>,
 }
 
 impl Core {
@@ -697,6 +749,8 @@ impl Core {
                     limits: self.cfg.execute,
                     received,
                     seq: 0,
+                    hosts: Vec::new(),
+                    omapi: None,
                 });
             }
         } else {
@@ -711,6 +765,8 @@ impl Core {
                 limits: self.cfg.execute,
                 received,
                 seq,
+                hosts: Vec::new(),
+                omapi: None,
             });
         }
     }
@@ -781,6 +837,8 @@ impl Core {
             reply: None,
             boot: None,
             hooks: Vec::new(),
+            hosts: Vec::new(),
+            omapi: None,
             limits: self.cfg.execute,
             received: Instant::now(),
             seq,
@@ -795,6 +853,43 @@ impl Core {
         let Some(r) = reply else { return false };
         let states_lease = matches!(r.msg_type(), Some(msg::ACK) | None);
         states_lease && r.yiaddr == c.lease.ip && !self.durability.is_durable(c.lease.ip)
+    }
+
+    /// One OMAPI request: answered at once when it changes nothing on disk, else through the
+    /// committer once its host records are durable. A host change takes effect here, for
+    /// the next packet.
+    fn omapi(&mut self, job: crate::omapi::listener::Job, jobs: &mut Vec<Job>) {
+        let cfg = Arc::make_mut(&mut self.cfg);
+        let out = self.omapi.handle(cfg, &self.table, &job.request, now());
+        if out.records.is_empty() {
+            let _ = job.reply.send(out.response);
+            return;
+        }
+        for r in &out.records {
+            let what = if r.deleted { "deleted" } else { "added" };
+            tracing::info!("OMAPI: host {} {what}", r.name);
+        }
+        jobs.push(Job {
+            leases: Vec::new(),
+            log: Vec::new(),
+            exchange: Exchange {
+                iface: String::new(),
+                xid: String::new(),
+                mac: String::new(),
+                client_id: None,
+                message_type: "omapi".into(),
+                reason: "HostChanged".into(),
+                address: None,
+            },
+            reply: None,
+            boot: None,
+            hooks: Vec::new(),
+            limits: self.cfg.execute,
+            received: Instant::now(),
+            seq: 0,
+            hosts: out.records,
+            omapi: Some((job.reply, out.response)),
+        });
     }
 
     /// Remember when a lease with an `on expiry` handler ends.
@@ -843,6 +938,8 @@ impl Core {
                 limits: self.cfg.execute,
                 received: Instant::now(),
                 seq,
+                hosts: Vec::new(),
+                omapi: None,
             });
         }
     }
@@ -856,7 +953,11 @@ impl Core {
                 for w in &new.warnings {
                     tracing::warn!("{w}");
                 }
-                self.cfg = Arc::new(new.config);
+                let mut config = new.config;
+                for w in self.omapi.replay(&mut config) {
+                    tracing::warn!("{w}");
+                }
+                self.cfg = Arc::new(config);
                 self.lease_names = lease_names_for(self.cfg.clone()).await;
                 self.metrics.count(Event::Reload(true));
                 tracing::info!("configuration reloaded from {}", self.opts.conf_path);
@@ -882,6 +983,16 @@ impl Core {
         {
             tracing::warn!("metrics file {}: {e}", p.display());
         }
+    }
+}
+
+/// The next OMAPI request (never, without a listener).
+async fn next_omapi(
+    rx: &mut Option<mpsc::Receiver<crate::omapi::listener::Job>>,
+) -> Option<crate::omapi::listener::Job> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -970,7 +1081,24 @@ async fn serve<S: LeaseStore>(
     mut control: mpsc::Receiver<Control>,
     metrics: Arc<Metrics>,
     icmp: Option<Arc<IcmpSocket>>,
+    omapi: Omapi,
 ) -> std::io::Result<()> {
+    let mut omapi_rx = match (omapi.listener, config.omapi.as_ref()) {
+        (Some(l), Some(settings)) => {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let (tx, rx) = mpsc::channel(crate::omapi::listener::QUEUE);
+            let key = settings.key.clone();
+            tokio::spawn(crate::omapi::listener::serve(
+                l,
+                key,
+                tx,
+                crate::omapi::listener::Bounds::default(),
+            ));
+            Some(rx)
+        }
+        _ => None,
+    };
     let listeners = listeners
         .into_iter()
         .map(Bound::listen)
@@ -999,6 +1127,7 @@ async fn serve<S: LeaseStore>(
             ..Pings::default()
         },
         lease_names: None,
+        omapi: OmapiState::new(omapi.records),
     };
     core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
@@ -1087,6 +1216,13 @@ async fn serve<S: LeaseStore>(
                     }
                     Err(e) => tracing::warn!("ICMP receive error: {e}"),
                 }
+                if !queue.push(jobs, &core.metrics, &mut core.durability) {
+                    break;
+                }
+            }
+            Some(job) = next_omapi(&mut omapi_rx) => {
+                let mut jobs = Vec::new();
+                core.omapi(job, &mut jobs);
                 if !queue.push(jobs, &core.metrics, &mut core.durability) {
                     break;
                 }
@@ -1217,6 +1353,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             durability,
             pings: Pings::default(),
             lease_names: None,
+            omapi: OmapiState::default(),
         };
         (core, client, reports)
     }

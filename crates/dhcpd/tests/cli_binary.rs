@@ -119,3 +119,29 @@ fn dash_t_reports_too_deep_nesting_with_its_line() {
     );
     assert!(err.contains("Configuration file errors encountered -- exiting"));
 }
+
+#[test]
+fn dash_t_refuses_an_omapi_key_with_no_key_block() {
+    // ISC 4.4.3 exits 1 too, naming the key with garbage bytes (`OMAPI key M-\@M-5a^E: not
+    // found`); ours names it.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("omapi.conf");
+    let good = "key omapi_key { algorithm hmac-md5; secret \"c2VjcmV0\"; }\nomapi-port 7911;\n";
+    std::fs::write(&conf, format!("{good}omapi-key nokey;\n")).unwrap();
+    let path = conf.display().to_string();
+    let out = run(&["-t", "-cf", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("OMAPI key nokey: not found\n\nexiting."),
+        "{err}"
+    );
+    std::fs::write(&conf, format!("{good}omapi-key omapi_key;\n")).unwrap();
+    let out = run(&["-t", "-cf", &path]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -37,6 +37,12 @@ pub fn report(args: &Args, loaded: &Loaded, err: &mut dyn Write) -> std::io::Res
     for w in loaded.unsupported_warnings() {
         writeln!(err, "{w}")?;
     }
+    // ISC reads `omapi-key` when it sets up OMAPI, also under -t, and stops without its key.
+    if let Err(e) = crate::omapi::settings::omapi_settings(&loaded.config) {
+        writeln!(err, "OMAPI key {e}")?;
+        writeln!(err, "\nexiting.")?;
+        return Ok(1);
+    }
     if !args.quiet {
         writeln!(err, "Config file: {}", args.conf)?;
         writeln!(err, "Database file: {}", args.leases)?;

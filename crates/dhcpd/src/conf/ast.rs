@@ -26,6 +26,8 @@ pub struct Config {
     pub option_defs: Vec<OptionDef>,
     /// Accepted statements we do not act on, one entry per keyword (first use).
     pub unsupported: Vec<Unsupported>,
+    /// `key NAME { algorithm …; secret …; }` blocks, in order (OMAPI's `omapi-key` names one).
+    pub keys: Vec<KeyDecl>,
     /// Every option space and definition known at the end of the file (built-in ones and
     /// those the file declared), for evaluating `option NAME` expressions.
     pub registry: super::options::Registry,
@@ -131,6 +133,10 @@ pub struct Host {
     pub group: Option<String>,
     /// Statements inside the host.
     pub body: Scope,
+    /// `dynamic;`: made over OMAPI (the records ISC appends to dhcpd.leases).
+    pub dynamic: bool,
+    /// `deleted;`: the host of this name is gone (a record of an OMAPI delete).
+    pub deleted: bool,
 }
 
 /// An address or a DNS name.
@@ -401,6 +407,21 @@ pub struct OptionDef {
     pub code: u32,
     /// ISC format string (see `format.rs`).
     pub format: String,
+}
+
+/// A `key` block: its name and the texts of its `algorithm` and `secret` statements
+/// (token texts joined, so `HMAC-MD5.SIG-ALG.REG.INT.` and an unquoted base64 secret come
+/// out whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDecl {
+    /// The key's name (quotes removed).
+    pub name: String,
+    /// `algorithm`, as written.
+    pub algorithm: Option<String>,
+    /// `secret`, as written (base64).
+    pub secret: Option<String>,
+    /// Where the block starts.
+    pub loc: Loc,
 }
 
 /// A statement we accept and keep but do not act on.

@@ -434,6 +434,12 @@ impl<'a> Lexer<'a> {
         t
     }
 
+    /// Bytes of the input consumed so far, when no token is peeked (a peeked token's bytes
+    /// are consumed already).
+    pub fn offset(&self) -> Option<usize> {
+        self.peeked.is_none().then_some(self.bufix)
+    }
+
     /// Current line number of the last token (ISC's `lexline`).
     #[allow(clippy::misnamed_getters)] // ISC's `lexline`: the line of the last token
     pub fn line(&self) -> u32 {

@@ -90,6 +90,37 @@ pub fn parse_str(
     }
 }
 
+/// Parse one `host NAME { … }` declaration (an OMAPI-made host, or a host record of
+/// dhcpd.leases) with the option spaces and definitions of a configuration already read.
+/// `Err`: the first error's headline.
+pub fn parse_host(
+    registry: &options::Registry,
+    name: &str,
+    text: &[u8],
+) -> Result<ast::Host, String> {
+    let no_includes = |_: &str| Err(std::io::ErrorKind::Unsupported.into());
+    let mut g = parse::Global::new(&no_includes);
+    g.reg = registry.clone();
+    let (root, errors) = parse::parse_text(name, text, &mut g);
+    let first_error = g.out.iter().find_map(|o| match o {
+        Output::Error(d) => Some(d.headline()),
+        Output::Log(_) => None,
+    });
+    if errors > 0 || first_error.is_some() || g.fatal.is_some() {
+        return Err(first_error
+            .or(g.fatal)
+            .unwrap_or_else(|| format!("{name}: parse error")));
+    }
+    let mut hosts = root.items.into_iter().filter_map(|i| match i {
+        ast::Item::Decl(_, ast::Decl::Host(h)) => Some(h),
+        _ => None,
+    });
+    match (hosts.next(), hosts.next()) {
+        (Some(h), None) => Ok(h),
+        _ => Err(format!("{name}: not one host declaration")),
+    }
+}
+
 /// Read and parse the file at `path` as ISC does: `path` and include paths are used as given
 /// (relative ones against the working directory).
 pub fn parse_file(path: &str, opts: ParseOptions) -> Loaded {

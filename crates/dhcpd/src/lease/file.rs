@@ -18,6 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::LeaseFile;
+use super::hosts::HostRecord;
 use super::store::{LeaseStore, StoreError};
 use super::{Lease, LeaseTable, Time, write};
 
@@ -68,6 +69,9 @@ pub struct FileStore {
     /// A failed sync or truncation left the file in doubt: it must be rewritten from the
     /// durable table ([`LeaseStore::compact`]) before another commit.
     poisoned: bool,
+    /// The host records of the file (read at load, appended since): a rewrite keeps what
+    /// [`super::hosts::compact`] keeps of them.
+    hosts: Vec<HostRecord>,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -91,6 +95,7 @@ impl FileStore {
             last_rewrite: 0,
             good_len: 0,
             poisoned: false,
+            hosts: Vec::new(),
         }
     }
 
@@ -136,6 +141,32 @@ impl FileStore {
             self.poisoned = true;
             self.file = None;
         }
+    }
+
+    /// Append `text` and make it durable (a failed write is cut back; a failed sync leaves
+    /// the file to be rewritten from the durable table).
+    fn append(&mut self, text: String) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::NeedsRewrite(self.path.clone()));
+        }
+        let sync = self.opts.sync;
+        let path = self.path.clone();
+        let f = self.append_handle()?;
+        if let Err(e) = f.write_all(text.as_bytes()) {
+            self.roll_back();
+            return Err(io("writing", &path)(e));
+        }
+        if sync && let Err(e) = f.sync_data() {
+            // After a failed sync the kernel may have dropped the dirty pages: nothing
+            // written since the last good sync can be trusted, not even after a truncation.
+            self.roll_back();
+            self.poisoned = true;
+            self.file = None;
+            return Err(io("syncing", &path)(e));
+        }
+        self.appended += text.len() as u64;
+        self.good_len += text.len() as u64;
+        Ok(())
     }
 
     fn sync_dir(&self) {
@@ -193,6 +224,7 @@ impl LeaseStore for FileStore {
             );
         }
         self.server_duid = parsed.server_duid.clone();
+        self.hosts = parsed.hosts.clone();
         self.base_size = whole.len() as u64;
         self.good_len = whole.len() as u64;
         self.poisoned = false;
@@ -209,26 +241,16 @@ impl LeaseStore for FileStore {
         for l in leases {
             text.push_str(&write::lease(l));
         }
-        if self.poisoned {
-            return Err(StoreError::NeedsRewrite(self.path.clone()));
+        self.append(text)
+    }
+
+    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError> {
+        if hosts.is_empty() {
+            return Ok(());
         }
-        let sync = self.opts.sync;
-        let path = self.path.clone();
-        let f = self.append_handle()?;
-        if let Err(e) = f.write_all(text.as_bytes()) {
-            self.roll_back();
-            return Err(io("writing", &path)(e));
-        }
-        if sync && let Err(e) = f.sync_data() {
-            // After a failed sync the kernel may have dropped the dirty pages: nothing
-            // written since the last good sync can be trusted, not even after a truncation.
-            self.roll_back();
-            self.poisoned = true;
-            self.file = None;
-            return Err(io("syncing", &path)(e));
-        }
-        self.appended += text.len() as u64;
-        self.good_len += text.len() as u64;
+        let text: String = hosts.iter().map(|h| h.text.as_str()).collect();
+        self.append(text)?;
+        self.hosts.extend_from_slice(hosts);
         Ok(())
     }
 
@@ -236,6 +258,10 @@ impl LeaseStore for FileStore {
         let mut text = write::header();
         if let Some(d) = &self.server_duid {
             text.push_str(&write::server_duid(d));
+        }
+        let hosts = super::hosts::compact(&self.hosts);
+        for h in &hosts {
+            text.push_str(&h.text);
         }
         for l in live
             .iter()
@@ -276,6 +302,7 @@ impl LeaseStore for FileStore {
         self.good_len = text.len() as u64;
         self.poisoned = false;
         self.last_rewrite = now;
+        self.hosts = hosts;
         Ok(())
     }
 

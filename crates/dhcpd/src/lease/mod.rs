@@ -6,6 +6,7 @@
 //! [`MAX_TIME`] is ISC's `never`.
 
 pub mod file;
+pub mod hosts;
 pub mod parse;
 pub mod store;
 pub mod syntax;

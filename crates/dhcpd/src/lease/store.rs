@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::LeaseFile;
+use super::hosts::HostRecord;
 use super::{Lease, LeaseTable, Time};
 
 /// Why a store failed.
@@ -42,6 +43,9 @@ pub trait LeaseStore: Send + 'static {
     /// Make `leases` durable: when this returns `Ok`, they survive a crash. Many ACKs share
     /// one call (group commit).
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError>;
+    /// Make host records (of hosts made or deleted over OMAPI) durable, after the leases
+    /// committed before them; a rewrite keeps what [`super::hosts::compact`] keeps.
+    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError>;
     /// Replace the stored history by the live table as it stands at `now`.
     fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError>;
     /// Whether an earlier failure must be repaired by [`LeaseStore::compact`] (from the
@@ -62,6 +66,8 @@ pub struct MemState {
     pub initial: Vec<Lease>,
     /// Every committed lease, in commit order, since the last compaction.
     pub log: Vec<Lease>,
+    /// Host records read at start and committed since, in order.
+    pub hosts: Vec<HostRecord>,
     /// Number of `commit` calls (one per batch).
     pub commits: usize,
     /// Number of compactions.
@@ -104,10 +110,25 @@ impl MemStore {
 
 impl LeaseStore for MemStore {
     fn load(&mut self) -> Result<LeaseFile, StoreError> {
+        let s = self.state();
         Ok(LeaseFile {
-            leases: self.state().initial.clone(),
+            leases: s.initial.clone(),
+            hosts: s.hosts.clone(),
             ..LeaseFile::default()
         })
+    }
+
+    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.fail_commits {
+            return Err(StoreError::Io {
+                what: "writing",
+                path: PathBuf::from("<memory>"),
+                source: std::io::Error::other("commit failure injected by a test"),
+            });
+        }
+        s.hosts.extend_from_slice(hosts);
+        Ok(())
     }
 
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError> {
@@ -132,6 +153,7 @@ impl LeaseStore for MemStore {
             .filter(Lease::worth_writing)
             .collect();
         s.log.clear();
+        s.hosts = super::hosts::compact(&s.hosts);
         s.compactions += 1;
         Ok(())
     }

@@ -21,6 +21,8 @@ pub struct LeaseFile {
     pub byte_order: Option<String>,
     /// Errors and log lines, in the order ISC prints them.
     pub output: Vec<Output>,
+    /// Host records (of hosts made or deleted over OMAPI), in file order.
+    pub hosts: Vec<super::hosts::HostRecord>,
 }
 
 impl LeaseFile {
@@ -37,7 +39,7 @@ pub fn parse(name: &str, text: &[u8]) -> LeaseFile {
     let mut file = LeaseFile::default();
     {
         let mut p = Parser::new(name, text, &mut g);
-        p.lease_file(&mut file);
+        p.lease_file(&mut file, text);
     }
     file.output = g.out;
     file
@@ -50,6 +52,33 @@ const SEEN_REWIND: u32 = 512;
 const SEEN_TSTP: u32 = 65536;
 
 impl Parser<'_, '_, '_> {
+    /// A `host` declaration (the keyword read; `before`: where it started): its name and
+    /// flags, and its text. Its statements are parsed again with the configuration at start.
+    fn host_record(
+        &mut self,
+        before: Option<usize>,
+        text: &[u8],
+    ) -> Option<super::hosts::HostRecord> {
+        let (out, errors) = (self.g.out.len(), self.errors);
+        let decl = self.host_decl(crate::conf::parse::Ctx::root());
+        // Statements naming options that only the configuration defines fail here; the
+        // record is kept all the same, and judged with the configuration at start.
+        self.g.out.truncate(out);
+        self.errors = errors;
+        let Some(crate::conf::ast::Decl::Host(h)) = decl else {
+            self.skip_to_rbrace(1);
+            return None;
+        };
+        let span = text.get(before?..self.lx.offset()?)?;
+        let span = String::from_utf8_lossy(span);
+        Some(super::hosts::HostRecord {
+            name: h.name,
+            dynamic: h.dynamic,
+            deleted: h.deleted,
+            text: format!("{}\n", span.trim()),
+        })
+    }
+
     /// `on EVENTS { … }` in a lease (ISC writes `on expiry` and `on release`): kept as text
     /// ([`crate::conf::print`]), to be matched with the configuration's blocks. Statements
     /// that do not parse without the configuration (an option only it defines) are skipped
@@ -73,8 +102,9 @@ impl Parser<'_, '_, '_> {
         self.skip_to_rbrace(0);
     }
 
-    fn lease_file(&mut self, file: &mut LeaseFile) {
+    fn lease_file(&mut self, file: &mut LeaseFile, text: &[u8]) {
         loop {
+            let before = self.lx.offset();
             let t = self.next();
             match t.tok {
                 Tok::Eof => break,
@@ -82,7 +112,12 @@ impl Parser<'_, '_, '_> {
                     Some(l) => file.leases.push(l),
                     None => self.warn("possibly corrupt lease file"),
                 },
-                Tok::Kw("class" | "subclass" | "host" | "group" | "failover") => {
+                Tok::Kw("host") => {
+                    if let Some(r) = self.host_record(before, text) {
+                        file.hosts.push(r);
+                    }
+                }
+                Tok::Kw("class" | "subclass" | "group" | "failover") => {
                     // Declarations ISC keeps in the lease file for OMAPI-made objects and
                     // failover state: not used by this server, skipped whole.
                     self.skip_to_rbrace(0);

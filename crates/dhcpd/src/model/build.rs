@@ -35,6 +35,9 @@ pub enum CompileError {
     /// `subclass` of a class that does not exist.
     #[error("subclass of unknown class \"{0}\"")]
     UnknownClass(String),
+    /// `omapi-key` names no usable `key` block (ISC exits then too).
+    #[error("OMAPI key {0}")]
+    Omapi(#[from] crate::omapi::settings::SettingsError),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -72,7 +75,26 @@ pub fn compile(
     b.cfg.flood = flood_limit(&ast.root);
     b.cfg.execute = execute_limits(&ast.root);
     b.cfg.log_facility = log_facility(&ast.root);
+    b.cfg.omapi = crate::omapi::settings::omapi_settings(ast)?;
+    b.cfg.registry = ast.registry.clone();
     Ok((b.cfg, b.warnings))
+}
+
+/// Enter one more `host` declaration (an OMAPI-made host, or a host record of
+/// dhcpd.leases) into a compiled configuration, as ISC's `enter_host` does: it replaces a
+/// host of the same name, and a `deleted` one only removes it. Returns warnings (names
+/// that did not resolve). A `group NAME` it names is not found (named groups are known
+/// only while the configuration compiles): the host goes in the global scope then.
+pub fn enter_host(cfg: &mut Config, h: &ast::Host, resolve: Resolver<'_>) -> Vec<String> {
+    let mut b = Builder {
+        cfg: std::mem::take(cfg),
+        resolve,
+        warnings: Vec::new(),
+        named_groups: HashMap::new(),
+    };
+    b.host(h, ROOT);
+    *cfg = b.cfg;
+    b.warnings
 }
 
 /// The option space of pxe-suite's own settings: options declared in it are valid ISC
@@ -484,6 +506,12 @@ impl Builder<'_> {
     }
 
     fn host(&mut self, h: &ast::Host, group: GroupId) {
+        // A `deleted` record removes the host of that name (ISC's `delete_host`); a new
+        // declaration of a name replaces the earlier one.
+        self.cfg.remove_hosts_named(&h.name);
+        if h.deleted {
+            return;
+        }
         let parent = h
             .group
             .as_ref()
@@ -522,6 +550,8 @@ impl Builder<'_> {
             identifier,
             group: g,
             machine: None,
+            dynamic: h.dynamic,
+            removed: false,
         };
         self.cfg.add_host(decl);
     }

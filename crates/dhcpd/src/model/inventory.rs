@@ -42,6 +42,8 @@ pub fn add_inventory(cfg: &mut Config, inv: Arc<Inventory>) {
                 identifier: None,
                 group,
                 machine: Some(m.name.clone()),
+                dynamic: false,
+                removed: false,
             });
         }
     }

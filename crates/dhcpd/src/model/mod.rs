@@ -13,7 +13,7 @@ mod events;
 mod inventory;
 mod spaces;
 
-pub use build::{CompileError, Resolver, compile, no_dns};
+pub use build::{CompileError, Resolver, compile, enter_host, no_dns};
 pub use events::{Events, Handler, OnStar};
 pub use inventory::add_inventory;
 pub use spaces::{AGENT, DHCP, SERVER, SpaceId, SpaceInfo, Spaces};
@@ -200,6 +200,10 @@ pub struct HostDecl {
     pub group: GroupId,
     /// For an inventory machine: its machine name in the inventory.
     pub machine: Option<String>,
+    /// Made over OMAPI (or read from a `dynamic` record of dhcpd.leases).
+    pub dynamic: bool,
+    /// Deleted (over OMAPI, or by a `deleted` record): it matches no client any more.
+    pub removed: bool,
 }
 
 /// A subclass of a class: its key and its scope.
@@ -279,6 +283,11 @@ pub struct Config {
     /// The `on` blocks by their text (`conf::print`), to give leases read from a file the
     /// handlers written with them.
     pub handlers: HashMap<String, Handler>,
+    /// The option spaces and definitions the configuration declared, to parse the host
+    /// statements OMAPI sends (and host records of dhcpd.leases) as it would.
+    pub registry: crate::conf::options::Registry,
+    /// The OMAPI listener's settings (`omapi-port`, `omapi-key`), when it is on.
+    pub omapi: Option<crate::omapi::settings::OmapiSettings>,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,
@@ -341,6 +350,40 @@ impl Config {
         }
         self.hosts.push(h);
         id
+    }
+
+    /// The host named `name` that is not removed.
+    pub fn host_by_name(&self, name: &str) -> Option<HostId> {
+        self.hosts.iter().position(|h| !h.removed && h.name == name)
+    }
+
+    /// Remove the hosts named `name`: they stay in the list (ids do not move) but match no
+    /// client and no lookup. Returns how many were removed.
+    pub fn remove_hosts_named(&mut self, name: &str) -> usize {
+        let mut n = 0;
+        for id in 0..self.hosts.len() {
+            let Some(h) = self.hosts.get_mut(id) else {
+                continue;
+            };
+            if h.removed || h.name != name {
+                continue;
+            }
+            h.removed = true;
+            h.identifier = None;
+            n += 1;
+            for index in [
+                h.hardware
+                    .as_ref()
+                    .and_then(|hw| self.hosts_by_hw.get_mut(hw)),
+                h.uid.as_ref().and_then(|u| self.hosts_by_uid.get_mut(u)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                index.retain(|i| *i != id);
+            }
+        }
+        n
     }
 
     /// Add a group and return its id.

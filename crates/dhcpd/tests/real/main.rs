@@ -12,6 +12,7 @@ mod support;
 mod clients;
 mod crash;
 mod hostile;
+mod omapi;
 mod on_events;
 mod perf;
 mod ping_check;

@@ -10,7 +10,6 @@ use super::{Lose, Parser};
 /// Server parameters that are parsed and kept but not acted on yet.
 const UNSUPPORTED_PARAMS: &[&str] = &[
     "ddns-",
-    "omapi-",
     "update-",
     "do-forward-updates",
     "do-reverse-updates",
@@ -267,7 +266,19 @@ impl Parser<'_, '_, '_> {
                 self.skip();
                 self.log_statement()
             }
-            "zone" | "key" => {
+            "key" => {
+                self.skip();
+                let words = self.block_words();
+                if let Some(k) = key_decl(&words, loc) {
+                    self.g.config.keys.push(k);
+                }
+                // ISC takes BIND 8's `key NAME { … };` (MAAS and Foreman write it).
+                if self.peek().is_punct(b';') {
+                    self.skip();
+                }
+                Ok(None)
+            }
+            "zone" => {
                 self.skip();
                 self.g.note_unsupported(kw, loc);
                 self.skip_block_statement();
@@ -680,6 +691,60 @@ impl Parser<'_, '_, '_> {
         }
         Ok(Some(Stmt::Execute { command, args }))
     }
+}
+
+impl Parser<'_, '_, '_> {
+    /// Like `skip_block_statement`, but keeps the token texts it passes, with `;`, `{` and
+    /// `}` as words of their own.
+    fn block_words(&mut self) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut depth = 0u32;
+        loop {
+            let t = self.peek();
+            if t.tok == super::super::lexer::Tok::Eof {
+                self.warn("unexpected end of file");
+                return words;
+            }
+            self.skip();
+            if t.is_punct(b';') && depth == 0 {
+                return words;
+            }
+            if t.is_punct(b'{') {
+                depth += 1;
+            } else if t.is_punct(b'}') {
+                depth = depth.saturating_sub(1);
+                words.push(t.text);
+                if depth == 0 {
+                    return words;
+                }
+                continue;
+            }
+            words.push(t.text);
+        }
+    }
+}
+
+/// A key block from its words: `NAME { algorithm WORDS ; secret WORDS ; }`.
+fn key_decl(words: &[String], loc: super::super::ast::Loc) -> Option<super::super::ast::KeyDecl> {
+    let open = words.iter().position(|w| w == "{")?;
+    let name: String = words.get(..open)?.concat();
+    let mut k = super::super::ast::KeyDecl {
+        name: name.trim_end_matches('.').to_string(),
+        algorithm: None,
+        secret: None,
+        loc,
+    };
+    for stmt in words.get(open + 1..)?.split(|w| w == ";" || w == "}") {
+        let Some((first, rest)) = stmt.split_first() else {
+            continue;
+        };
+        match first.to_ascii_lowercase().as_str() {
+            "algorithm" => k.algorithm = Some(rest.concat()),
+            "secret" => k.secret = Some(rest.concat()),
+            _ => {}
+        }
+    }
+    Some(k)
 }
 
 #[cfg(test)]

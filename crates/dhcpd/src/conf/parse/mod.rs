@@ -7,6 +7,7 @@ mod exec;
 mod expr;
 mod optdata;
 mod stmt;
+pub(crate) use stmt::Ctx;
 
 use std::net::Ipv4Addr;
 

@@ -477,13 +477,16 @@ impl Parser<'_, '_, '_> {
     /// The items of a host or class body up to its closing brace, the `dynamic;` and
     /// `deleted;` flags (of declarations written by OMAPI) skipped; `item` parses the others
     /// and says whether to go on.
-    fn flagged_body(&mut self, mut item: impl FnMut(&mut Self, &Token) -> bool) {
+    fn flagged_body(&mut self, mut item: impl FnMut(&mut Self, &Token) -> bool) -> Flags {
+        let mut flags = Flags::default();
         loop {
             if self.at_block_end() {
                 break;
             }
             let t = self.peek();
             if t.is_kw("dynamic") || t.is_kw("deleted") {
+                flags.dynamic |= t.is_kw("dynamic");
+                flags.deleted |= t.is_kw("deleted");
                 self.skip();
                 if !self.semi() {
                     break;
@@ -494,11 +497,12 @@ impl Parser<'_, '_, '_> {
                 break;
             }
         }
+        flags
     }
 
     /// `host NAME { ... }` (hosts are global: declared in a subnet or shared network, ISC
     /// warns once).
-    fn host_decl(&mut self, ctx: Ctx) -> Option<Decl> {
+    pub(crate) fn host_decl(&mut self, ctx: Ctx) -> Option<Decl> {
         if self.g.host_warning_pending && matches!(ctx.kind, Kind::Subnet | Kind::SharedNet) {
             self.g.host_warning_pending = false;
             self.log("WARNING: Host declarations are global.  They are not limited to the scope you declared them in.");
@@ -516,13 +520,15 @@ impl Parser<'_, '_, '_> {
             host_identifier: None,
             group: None,
             body: Scope::default(),
+            dynamic: false,
+            deleted: false,
         };
         if !self.lbrace() {
             return None;
         }
         let hctx = ctx.with(Kind::Host);
         let mut declaration = false;
-        self.flagged_body(|p, t| {
+        let flags = self.flagged_body(|p, t| {
             if t.is_kw("group") {
                 return p.host_group(&mut host);
             }
@@ -537,6 +543,8 @@ impl Parser<'_, '_, '_> {
             host.body = body;
             true
         });
+        host.dynamic = flags.dynamic;
+        host.deleted = flags.deleted;
         // `option dhcp-client-identifier` inside a host doubles as its uid, as in ISC.
         if host.uid.is_none() {
             host.uid = client_id_option(&host.body);
@@ -1172,4 +1180,10 @@ fn client_id_option(body: &Scope) -> Option<Vec<u8>> {
 pub(crate) fn atoi(s: &str) -> i64 {
     let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().unwrap_or(0)
+}
+/// The `dynamic;` and `deleted;` flags of a host or class body.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    dynamic: bool,
+    deleted: bool,
 }

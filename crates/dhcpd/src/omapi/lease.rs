@@ -1,0 +1,132 @@
+//! OMAPI `lease` objects, as ISC's `dhcp_lease_lookup` and `dhcp_lease_stuff_values` treat
+//! them: found by handle, address (every address of a range is a lease, a free one when
+//! nobody had it), client identifier or hardware address; read with the fields ISC sends.
+
+use std::net::Ipv4Addr;
+
+use super::objects::{Obj, World};
+use super::status::Status;
+use super::wire::{Value, find, int};
+use crate::lease::{BindingState, Hardware, Lease};
+
+/// The lease a key found, merged into what earlier keys found.
+fn merge(found: &mut Option<Ipv4Addr>, ip: Option<Ipv4Addr>) -> Result<(), Status> {
+    match (*found, ip) {
+        (Some(a), b) if Some(a) != b => Err(Status::KEY_CONFLICT),
+        (_, None) => Err(Status::NOT_FOUND),
+        (None, Some(b)) => {
+            *found = Some(b);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The one lease whose field matches (more than one: MULTIPLE, as ISC's `n_hw`/`n_uid`).
+fn only<'a>(mut leases: impl Iterator<Item = &'a Lease>) -> Result<Option<Ipv4Addr>, Status> {
+    match (leases.next(), leases.next()) {
+        (Some(_), Some(_)) => Err(Status::MULTIPLE),
+        (l, _) => Ok(l.map(|l| l.ip)),
+    }
+}
+
+/// The lease the object values name.
+pub(super) fn lookup(values: &[Value], w: &mut World<'_>) -> Result<Ipv4Addr, Status> {
+    let mut found = None;
+    if let Some(v) = find(values, "handle") {
+        let h = int(v).ok_or(Status::INVALID_ARG)?;
+        match w.handles.get(h) {
+            Some(Obj::Lease(ip)) => found = Some(*ip),
+            Some(_) => return Err(Status::INVALID_ARG),
+            None => return Err(Status::NOT_FOUND),
+        }
+    }
+    if let Some(v) = find(values, "ip-address") {
+        let ip = <[u8; 4]>::try_from(v)
+            .ok()
+            .map(Ipv4Addr::from)
+            .filter(|ip| w.table.get(*ip).is_some() || w.cfg.pool_of(*ip).is_some());
+        merge(&mut found, ip)?;
+    }
+    if let Some(uid) = find(values, "dhcp-client-identifier") {
+        let ip = only(w.table.iter().filter(|l| l.uid.as_deref() == Some(uid)))?;
+        merge(&mut found, ip)?;
+    }
+    if let Some(addr) = find(values, "hardware-address") {
+        let htype = match find(values, "hardware-type") {
+            None => 1,
+            Some([0, 0, 0, t]) => *t,
+            Some(_) => return Err(Status::INVALID_ARG),
+        };
+        let hw = Hardware {
+            htype,
+            addr: addr.to_vec(),
+        };
+        let ip = only(w.table.iter().filter(|l| l.hardware.as_ref() == Some(&hw)))?;
+        merge(&mut found, ip)?;
+    }
+    found.ok_or(Status::NO_KEYS)
+}
+
+/// ISC's numbers for binding states (`FTS_FREE` = 1 …).
+fn state_number(s: BindingState) -> u32 {
+    match s {
+        BindingState::Free => 1,
+        BindingState::Active => 2,
+        BindingState::Expired => 3,
+        BindingState::Released => 4,
+        BindingState::Abandoned => 5,
+        BindingState::Reset => 6,
+        BindingState::Backup => 7,
+    }
+}
+
+fn u32_value(name: &str, v: u32) -> Value {
+    (name.as_bytes().to_vec(), v.to_be_bytes().to_vec())
+}
+
+/// The values ISC sends for a lease, in its order: state, ip-address,
+/// dhcp-client-identifier, client-hostname, subnet, pool, hardware-address and -type,
+/// ends, starts, tstp, tsfp, atsfp, cltt, flags.
+pub(super) fn values(ip: Ipv4Addr, w: &mut World<'_>) -> Vec<Value> {
+    let free = Lease {
+        ip,
+        ..Lease::default()
+    };
+    let l = w.table.get(ip).cloned().unwrap_or(free);
+    let mut out = vec![
+        u32_value("state", state_number(l.state)),
+        (b"ip-address".to_vec(), ip.octets().to_vec()),
+    ];
+    if let Some(uid) = &l.uid {
+        out.push((b"dhcp-client-identifier".to_vec(), uid.clone()));
+    }
+    if let Some(name) = &l.client_hostname {
+        out.push((b"client-hostname".to_vec(), name.clone()));
+    }
+    let subnet = w.cfg.find_subnet(ip).map(|s| w.handles.of(Obj::Subnet(s)));
+    let pool = w.cfg.pool_of(ip).map(|(p, _)| w.handles.of(Obj::Pool(p)));
+    out.push(u32_value("subnet", subnet.unwrap_or(0)));
+    out.push(u32_value("pool", pool.unwrap_or(0)));
+    if let Some(hw) = &l.hardware {
+        out.push((b"hardware-address".to_vec(), hw.addr.clone()));
+        out.push(u32_value("hardware-type", u32::from(hw.htype)));
+    }
+    for (name, t) in [
+        ("ends", l.ends),
+        ("starts", l.starts),
+        ("tstp", l.tstp),
+        ("tsfp", l.tsfp),
+        ("atsfp", l.atsfp),
+        ("cltt", l.cltt),
+    ] {
+        out.push(u32_value(name, t as u32));
+    }
+    out.push((b"flags".to_vec(), vec![0]));
+    out
+}
+
+/// Changing a lease over OMAPI (its state, ends) is not done by this server.
+pub(super) fn update(_values: &[Value]) -> Result<Vec<crate::lease::hosts::HostRecord>, Status> {
+    Err(Status::NOT_IMPLEMENTED)
+}
