@@ -192,16 +192,26 @@ impl Case {
         }
     }
 
-    /// From the DHCP answer to the machine's own boot file.
-    fn loader_phases(&self, entry: &str) -> Vec<Phase> {
+    /// From the DHCP answer to the machine's own boot file; `again`: the machine was
+    /// installed and boots from the network once more, and its file is the local-boot entry.
+    fn loader_phases(&self, again: bool) -> Vec<Phase> {
         let file = self.boot_file();
+        let entry = if again {
+            "local-boot entry"
+        } else {
+            "deploy entry"
+        };
+        let dhcp = |first: &str| {
+            let label = if again {
+                "DHCP: the installed machine boots from the network again"
+            } else {
+                first
+            };
+            phase(Source::Dhcp, "DHCPACK on", label)
+        };
         match self.firmware {
             Firmware::Bios => vec![
-                phase(
-                    Source::Dhcp,
-                    "DHCPACK on",
-                    "DHCP: address and boot file (pxelinux.0)",
-                ),
+                dhcp("DHCP: address and boot file (pxelinux.0)"),
                 phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
                 phase(
                     Source::Tftp,
@@ -210,11 +220,7 @@ impl Case {
                 ),
             ],
             Firmware::Uefi => vec![
-                phase(
-                    Source::Dhcp,
-                    "DHCPACK on",
-                    "DHCP: address and boot file (grubnetx64.efi, arch 7)",
-                ),
+                dhcp("DHCP: address and boot file (grubnetx64.efi, arch 7)"),
                 phase(
                     Source::Serial,
                     &format!(
@@ -256,19 +262,24 @@ impl Case {
         }
     }
 
-    /// What no good boot of the disk shows.
-    fn disk_fatal(&self) -> Vec<Phase> {
-        let mut f = match self.firmware {
+    /// What the firmware shows when it found nothing to boot, in any of the boots.
+    fn firmware_fatal(&self) -> Vec<Phase> {
+        match self.firmware {
             Firmware::Bios => vec![phase(Source::Firmware, "No bootable device", "")],
             Firmware::Uefi => vec![
                 // What GRUB's `exit` leads to on OVMF: its setup menu, waiting for a key.
                 phase(Source::Serial, "\"UiApp\"", ""),
                 phase(Source::Serial, "No bootable option or device was found", ""),
                 phase(Source::Serial, "\"EFI Internal Shell\"", ""),
-                phase(Source::Serial, "local boot: no UEFI loader found", ""),
             ],
-        };
+        }
+    }
+
+    /// What no good boot of the disk shows.
+    fn disk_fatal(&self) -> Vec<Phase> {
+        let mut f = self.firmware_fatal();
         f.extend([
+            phase(Source::Serial, "local boot: no UEFI loader found", ""),
             phase(Source::Serial, "grub rescue>", ""),
             phase(Source::Serial, "Kernel panic", ""),
             phase(Source::Serial, "(initramfs)", ""),
@@ -317,7 +328,7 @@ struct BootResult {
 fn deploy_boot(c: &Case) -> Boot {
     let plan = format!("/deploy/{}", c.mac);
     let plan_encoded = format!("/deploy/{}", c.mac.replace(':', "%3A"));
-    let mut phases = c.loader_phases("deploy entry");
+    let mut phases = c.loader_phases(false);
     phases.extend([
         phase(
             Source::Tftp,
@@ -392,7 +403,7 @@ fn deploy_boot(c: &Case) -> Boot {
         phase(Source::Serial, "no DHCP answer on any interface", ""),
         phase(Source::Serial, "Kernel panic", ""),
     ];
-    fatal.extend(c.disk_fatal().into_iter().take(1));
+    fatal.extend(c.firmware_fatal());
     Boot {
         label: "boot 1: network, deploy",
         network: true,
@@ -404,8 +415,7 @@ fn deploy_boot(c: &Case) -> Boot {
 }
 
 fn first_disk_boot(c: &Case) -> Boot {
-    let mut phases = c.loader_phases("local-boot entry");
-    phases[0].label = "DHCP: the installed machine boots from the network again".into();
+    let mut phases = c.loader_phases(true);
     phases.extend(c.disk_handover(true));
     phases.extend(c.disk_boot_phases());
     phases.push(phase(
