@@ -52,8 +52,9 @@ pub fn manual() -> Manual {
             "Each machine is pending, installing (its answer file was fetched) or installed \
              (its installer called POST /api/v1/machines/MAC/installed with its token). An \
              installed machine, or one with netboot: local, gets local boot from every \
-             generated file (pxelinux LOCALBOOT 0, GRUB exit, iPXE exit), so it never \
-             reinstalls in a loop. POST /api/v1/machines/MAC/reinstall with the admin token \
+             generated file (pxelinux LOCALBOOT 0; GRUB on UEFI chainloads the disk's own \
+             loader from its EFI system partition, and exits on BIOS or when it finds none; \
+             iPXE exit), so it never reinstalls in a loop. POST /api/v1/machines/MAC/reinstall with the admin token \
              puts it back to pending. The state lives in the state directory (--state-dir) \
              shared by the daemons."
                 .into(),

@@ -69,6 +69,42 @@ fn grub_files() {
     ));
 }
 
+/// GRUB's own parser (`grub-script-check`, Debian package grub-common) accepts every
+/// file we generate for GRUB, the UEFI local-boot entry's loops and conditions included.
+#[test]
+fn grub_files_parse_with_grub_script_check() {
+    let inv = common::lab();
+    let files = [
+        ("root", grub::root_config(&inv)),
+        ("menu", grub::menu(&inv)),
+        (
+            "web01 pending",
+            grub::machine_file(&inv, machine(&inv, "web01"), InstallState::Pending),
+        ),
+        (
+            "web01 installed",
+            grub::machine_file(&inv, machine(&inv, "web01"), InstallState::Installed),
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("pxe-model-grub-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    for (what, text) in files {
+        let path = dir.join("grub.cfg");
+        std::fs::write(&path, &text).expect("writing the file");
+        let out = std::process::Command::new("grub-script-check")
+            .arg(&path)
+            .output()
+            .expect("grub-script-check (Debian package grub-common; cargo xtask ci installs it)");
+        assert!(
+            out.status.success(),
+            "{what}: grub-script-check refuses it: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn ipxe_scripts() {
     let inv = common::lab();

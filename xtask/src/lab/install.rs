@@ -2,77 +2,123 @@
 //! through our three daemons, reboots, boots that disk, reports its first boot, and then
 //! boots the disk once more with no network device at all.
 //!
-//! `install-image-bios`: SeaBIOS with qemu's iPXE ROM → pxelinux → the deploy kernel and
-//! initramfs (the machine's profile has a `deploy` section) → the agent streams the
-//! lab's Debian 12 image (`debian12.raw.zst`, served by httpd-tree as a tree) to the disk,
-//! grows and configures it → install-complete callback → reboot (qemu exits:
-//! `-no-reboot`) → network boot again → the generated `LOCALBOOT 0` entry → SeaBIOS boots
-//! the disk → GRUB → Debian → the first-boot unit reports to httpd-tree → a last boot with
-//! `-nic none` shows the inventory's hostname at the login prompt.
+//! Both cases run the same three boots of one machine; what differs is its firmware
+//! ([`Case`]), so the loader's files, how the local-boot answer hands over to the disk and
+//! what a failed boot looks like are per firmware, and the rest is shared:
 //!
-//! Selected by name only (`cargo xtask e2e --case install`, or `--case
-//! install-image-bios`): they need `cargo xtask image` and `cargo xtask deploy-image`
-//! (both cached under the target directory) and take minutes under TCG.
+//! - `install-image-bios`: SeaBIOS with qemu's iPXE ROM → pxelinux → the deploy kernel and
+//!   initramfs (the machine's profile has a `deploy` section) → the agent streams the lab's
+//!   Debian 12 image (`debian12.raw.zst`, served by httpd-tree as a tree) to the disk,
+//!   grows and configures it → install-complete callback → reboot (qemu exits:
+//!   `-no-reboot`) → network boot again → the generated `LOCALBOOT 0` entry → SeaBIOS
+//!   boots the disk → GRUB → Debian → the first-boot unit reports to httpd-tree → a last
+//!   boot with `-nic none` shows the inventory's hostname at the login prompt.
+//! - `install-image-uefi`: the same with OVMF and its own PXE → GRUB's network image →
+//!   the generated `grub.cfg-<mac>`; after the install its local-boot entry finds the
+//!   disk's EFI system partition and chainloads `\EFI\BOOT\BOOTX64.EFI` (GRUB's `exit`
+//!   would leave OVMF in its setup menu, see `pxe_model::render::grub`); the last boot is
+//!   OVMF booting the disk by itself.
+//!
+//! Selected by name only (`cargo xtask e2e --case install`, or one name): they need
+//! `cargo xtask image` and `cargo xtask deploy-image` (both cached under the target
+//! directory) and take minutes under TCG.
 
 use super::probe::{Logs, Phase, Source, all_seen, phase, phase_any};
-use super::qemu::{self, DiskVm};
+use super::qemu::{self, DiskFirmware, DiskVm};
 use super::{Lab, Report, interrupted, net};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// One install case: a machine of the inventory and its firmware.
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    machine: &'static str,
+    mac: &'static str,
+    hostname: &'static str,
+    firmware: Firmware,
+    describe: &'static str,
+}
+
+/// The firmware of a case, as the phases see it (the VM's own is [`DiskFirmware`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Firmware {
+    Bios,
+    Uefi,
+}
+
 /// The install cases, in the order `--case install` runs them.
-pub(crate) const NAMES: &[&str] = &["install-image-bios"];
+pub(crate) const CASES: &[Case] = &[
+    Case {
+        name: "install-image-bios",
+        machine: "install-bios",
+        mac: "52:54:00:77:00:30",
+        hostname: "install-bios.lab.example",
+        firmware: Firmware::Bios,
+        describe: "case install-image-bios: SeaBIOS + iPXE ROM, pxelinux, deploy initramfs, \
+                   Debian 12 image to an empty disk, callback, reboot, LOCALBOOT, the disk \
+                   boots, first boot reported, then a boot with no network device",
+    },
+    Case {
+        name: "install-image-uefi",
+        machine: "install-uefi",
+        mac: "52:54:00:77:00:31",
+        hostname: "install-uefi.lab.example",
+        firmware: Firmware::Uefi,
+        describe: "case install-image-uefi: OVMF's own PXE, GRUB, deploy initramfs, Debian 12 \
+                   image to an empty disk, callback, reboot, GRUB's local-boot entry \
+                   chainloads the disk's ESP, first boot reported, then a boot with no \
+                   network device",
+    },
+];
+
+/// The names of the install cases.
+pub(crate) fn names() -> Vec<&'static str> {
+    CASES.iter().map(|c| c.name).collect()
+}
 
 /// The cases a `--case` word names: `install` is all of them.
 pub(crate) fn select(word: &str) -> Result<Vec<&'static str>> {
     if word == "install" {
-        return Ok(NAMES.to_vec());
+        return Ok(names());
     }
-    match NAMES.iter().find(|n| **n == word) {
-        Some(n) => Ok(vec![*n]),
+    match CASES.iter().find(|c| c.name == word) {
+        Some(c) => Ok(vec![c.name]),
         None => bail!(
             "--case {word}: no such install case (install cases: {}; `install` runs them all)",
-            NAMES.join(", ")
+            names().join(", ")
         ),
     }
 }
 
+fn case(name: &str) -> Result<&'static Case> {
+    CASES
+        .iter()
+        .find(|c| c.name == name)
+        .with_context(|| format!("no install case {name}"))
+}
+
 pub(crate) fn describe(name: &str) -> &'static str {
-    match name {
-        "install-image-bios" => {
-            "case install-image-bios: SeaBIOS + iPXE ROM, pxelinux, deploy initramfs, Debian 12 image \
-             to an empty disk, callback, reboot, LOCALBOOT, the disk boots, first boot reported, \
-             then a boot with no network device"
-        }
-        _ => "an install case",
-    }
+    case(name).map_or("an install case", |c| c.describe)
 }
 
 pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
-    match name {
-        "install-image-bios" => {
-            let r = image_bios(lab);
-            lab.stop_all();
-            r
-        }
-        other => bail!("no install case {other}"),
-    }
+    let c = case(name)?;
+    let r = install(lab, c);
+    lab.stop_all();
+    r
 }
 
-const MAC: &str = "52:54:00:77:00:30";
-const MACHINE: &str = "install-bios";
-const HOSTNAME: &str = "install-bios.lab.example";
 /// The machine's disk: the image's 2 GiB and room for the agent to grow the root into.
 const DISK_SIZE: &str = "3G";
 /// A public key in the right form; nobody holds its private half.
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpsKeyForTheLabOnly ops@lab";
 
-/// The inventory of the install cases: the deploy initramfs as a distro, the lab's
-/// images as a tree httpd-tree serves, one machine whose profile deploys the image.
-fn inventory(deploy_dir: &Path, images_dir: &Path, sha256: &str) -> String {
+/// The inventory of an install case: the deploy initramfs as a distro, the lab's images as
+/// a tree httpd-tree serves, one machine whose profile deploys the image.
+fn inventory(c: &Case, deploy_dir: &Path, images_dir: &Path, sha256: &str) -> String {
     format!(
-        "# Written by cargo xtask e2e --case install.
+        "# Written by cargo xtask e2e --case {name}.
 servers:
   tftp: 10.77.0.2
   http: http://10.77.0.3:8080
@@ -105,28 +151,159 @@ profiles:
       image:
         url: /trees/lab-images/debian12.raw.zst
         sha256: {sha256}
-      disk: {{device: /dev/vda, firmware: bios}}
+      disk: {{device: /dev/vda, firmware: {firmware}}}
       users:
         - name: ops
           sudo: true
           ssh_keys: [{KEY}]
       post: |
         #!/bin/sh
-        echo 'installed by pxe-suite (install-image-bios)' > /etc/motd
+        echo 'installed by pxe-suite ({name})' > /etc/motd
 
 machines:
-  {MACHINE}:
-    mac: {MAC}
-    hostname: {HOSTNAME}
+  {machine}:
+    mac: {mac}
+    hostname: {hostname}
     profile: debian12-image
 ",
+        name = c.name,
+        machine = c.machine,
+        mac = c.mac,
+        hostname = c.hostname,
+        firmware = match c.firmware {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        },
         deploy = deploy_dir.display(),
         images = images_dir.display(),
     )
 }
 
-fn short_hostname() -> &'static str {
-    HOSTNAME.split('.').next().unwrap_or(HOSTNAME)
+impl Case {
+    fn short_hostname(&self) -> &'static str {
+        self.hostname.split('.').next().unwrap_or(self.hostname)
+    }
+
+    /// The generated boot file the firmware's loader asks for by MAC.
+    fn boot_file(&self) -> String {
+        match self.firmware {
+            Firmware::Bios => super::pxelinux_name(self.mac),
+            Firmware::Uefi => format!("grub.cfg-{}", self.mac),
+        }
+    }
+
+    /// From the DHCP answer to the machine's own boot file; `again`: the machine was
+    /// installed and boots from the network once more, and its file is the local-boot entry.
+    fn loader_phases(&self, again: bool) -> Vec<Phase> {
+        let file = self.boot_file();
+        let entry = if again {
+            "local-boot entry"
+        } else {
+            "deploy entry"
+        };
+        let dhcp = |first: &str| {
+            let label = if again {
+                "DHCP: the installed machine boots from the network again"
+            } else {
+                first
+            };
+            phase(Source::Dhcp, "DHCPACK on", label)
+        };
+        match self.firmware {
+            Firmware::Bios => vec![
+                dhcp("DHCP: address and boot file (pxelinux.0)"),
+                phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
+                phase(
+                    Source::Tftp,
+                    &file,
+                    &format!("TFTP: generated pxelinux.cfg/01-<mac> ({entry})"),
+                ),
+            ],
+            Firmware::Uefi => vec![
+                dhcp("DHCP: address and boot file (grubnetx64.efi, arch 7)"),
+                phase(
+                    Source::Serial,
+                    &format!(
+                        "starting Boot0002 \"UEFI PXEv4 (MAC:{})\"",
+                        self.mac.replace(':', "").to_uppercase()
+                    ),
+                    "UEFI: OVMF starts its PXE boot option",
+                ),
+                phase(Source::Tftp, "grubnetx64.efi", "TFTP: GRUB network image"),
+                phase(Source::Tftp, "grub/grub.cfg", "TFTP: generated grub.cfg"),
+                phase(
+                    Source::Tftp,
+                    &file,
+                    &format!("TFTP: generated grub.cfg-<mac> ({entry})"),
+                ),
+            ],
+        }
+    }
+
+    /// How the firmware (or the local-boot answer) is seen handing over to the disk.
+    fn disk_handover(&self, from_network: bool) -> Vec<Phase> {
+        match (self.firmware, from_network) {
+            (Firmware::Bios, _) => vec![phase(
+                Source::Firmware,
+                "Booting from Hard Disk",
+                "BIOS: SeaBIOS boots the disk",
+            )],
+            (Firmware::Uefi, true) => vec![phase(
+                Source::Serial,
+                "local boot: chainloading (hd0,gpt2)/EFI/BOOT/BOOTX64.EFI",
+                "GRUB: the local-boot entry chainloads the disk's ESP loader",
+            )],
+            // The option OVMF makes for a disk with the removable path and no NVRAM entry.
+            (Firmware::Uefi, false) => vec![phase(
+                Source::Serial,
+                "starting Boot0001 \"UEFI Misc Device\"",
+                "UEFI: OVMF boots the disk (\\EFI\\BOOT\\BOOTX64.EFI)",
+            )],
+        }
+    }
+
+    /// What the firmware shows when it found nothing to boot, in any of the boots.
+    fn firmware_fatal(&self) -> Vec<Phase> {
+        match self.firmware {
+            Firmware::Bios => vec![phase(Source::Firmware, "No bootable device", "")],
+            Firmware::Uefi => vec![
+                // What GRUB's `exit` leads to on OVMF: its setup menu, waiting for a key.
+                phase(Source::Serial, "\"UiApp\"", ""),
+                phase(Source::Serial, "No bootable option or device was found", ""),
+                phase(Source::Serial, "\"EFI Internal Shell\"", ""),
+            ],
+        }
+    }
+
+    /// What no good boot of the disk shows.
+    fn disk_fatal(&self) -> Vec<Phase> {
+        let mut f = self.firmware_fatal();
+        f.extend([
+            phase(Source::Serial, "local boot: no UEFI loader found", ""),
+            phase(Source::Serial, "grub rescue>", ""),
+            phase(Source::Serial, "Kernel panic", ""),
+            phase(Source::Serial, "(initramfs)", ""),
+        ]);
+        f
+    }
+
+    /// Debian's boot on the disk, up to the login prompt with the inventory's hostname.
+    fn disk_boot_phases(&self) -> Vec<Phase> {
+        vec![
+            // The disk's GRUB menu entry (the network GRUB has no such entry).
+            phase(
+                Source::Serial,
+                "Debian GNU/Linux 12 (pxe-suite image)",
+                "VM: GRUB from the disk",
+            ),
+            phase(Source::Serial, "Linux version", "VM: Debian's kernel"),
+            phase(
+                Source::Serial,
+                &format!("{} login:", self.short_hostname()),
+                "VM: login prompt with the inventory's hostname",
+            ),
+        ]
+    }
 }
 
 /// One boot of the case's VM.
@@ -148,184 +325,131 @@ struct BootResult {
     took: Duration,
 }
 
-/// What no good boot of the disk shows (SeaBIOS's debug port, the serial console).
-fn disk_fatal() -> Vec<Phase> {
-    vec![
-        phase(Source::Firmware, "No bootable device", ""),
-        phase(Source::Serial, "grub rescue>", ""),
+fn deploy_boot(c: &Case) -> Boot {
+    let plan = format!("/deploy/{}", c.mac);
+    let plan_encoded = format!("/deploy/{}", c.mac.replace(':', "%3A"));
+    let mut phases = c.loader_phases(false);
+    phases.extend([
+        phase(
+            Source::Tftp,
+            "trees/pxe-deploy/vmlinuz",
+            "TFTP: deploy kernel",
+        ),
+        phase(
+            Source::Tftp,
+            "trees/pxe-deploy/initrd.gz",
+            "TFTP: deploy initramfs",
+        ),
+        phase(Source::Serial, "Linux version", "VM: deploy kernel running"),
+        phase(
+            Source::Serial,
+            "network up, starting the agent",
+            "VM: initramfs got its address, agent starts",
+        ),
+        phase_any(
+            Source::Http,
+            &[&plan, &plan_encoded],
+            "HTTP: deploy plan fetched",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"image started",
+            "STEP: image started (debian12.raw.zst)",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"image progress",
+            "STEP: image progress reported",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"image done",
+            "STEP: image written, sha256 verified",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"grow done",
+            "STEP: root grown",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"configure done",
+            "STEP: configured (hostname, network, users)",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"post done",
+            "STEP: post script ran",
+        ),
+        phase(
+            Source::Timeline,
+            "\"detail\":\"first_boot done",
+            "STEP: first-boot unit installed",
+        ),
+        phase(
+            Source::Timeline,
+            "\"phase\":\"installed\"",
+            "HTTP: install-complete callback",
+        ),
+        phase(
+            Source::Serial,
+            "reboot: Restarting system",
+            "VM: the agent rebooted",
+        ),
+    ]);
+    let mut fatal = vec![
+        phase(Source::Timeline, "\"phase\":\"deploy_failed\"", ""),
+        phase(Source::Serial, "the machine is not installed", ""),
+        phase(Source::Serial, "no DHCP answer on any interface", ""),
         phase(Source::Serial, "Kernel panic", ""),
-        phase(Source::Serial, "(initramfs)", ""),
-    ]
-}
-
-fn pxelinux_cfg() -> String {
-    super::pxelinux_name(MAC)
-}
-
-fn deploy_boot() -> Boot {
-    let plan = format!("/deploy/{MAC}");
-    let plan_encoded = format!("/deploy/{}", MAC.replace(':', "%3A"));
+    ];
+    fatal.extend(c.firmware_fatal());
     Boot {
         label: "boot 1: network, deploy",
         network: true,
-        phases: vec![
-            phase(
-                Source::Dhcp,
-                "DHCPACK on",
-                "DHCP: address and boot file (pxelinux.0)",
-            ),
-            phase(Source::Tftp, "pxelinux.0", "TFTP: pxelinux.0"),
-            phase(
-                Source::Tftp,
-                &pxelinux_cfg(),
-                "TFTP: generated pxelinux.cfg/01-<mac> (deploy entry)",
-            ),
-            phase(
-                Source::Tftp,
-                "trees/pxe-deploy/vmlinuz",
-                "TFTP: deploy kernel",
-            ),
-            phase(
-                Source::Tftp,
-                "trees/pxe-deploy/initrd.gz",
-                "TFTP: deploy initramfs",
-            ),
-            phase(Source::Serial, "Linux version", "VM: deploy kernel running"),
-            phase(
-                Source::Serial,
-                "network up, starting the agent",
-                "VM: initramfs got its address, agent starts",
-            ),
-            phase_any(
-                Source::Http,
-                &[&plan, &plan_encoded],
-                "HTTP: deploy plan fetched",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"image started",
-                "STEP: image started (debian12.raw.zst)",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"image progress",
-                "STEP: image progress reported",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"image done",
-                "STEP: image written, sha256 verified",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"grow done",
-                "STEP: root grown",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"configure done",
-                "STEP: configured (hostname, network, users)",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"post done",
-                "STEP: post script ran",
-            ),
-            phase(
-                Source::Timeline,
-                "\"detail\":\"first_boot done",
-                "STEP: first-boot unit installed",
-            ),
-            phase(
-                Source::Timeline,
-                "\"phase\":\"installed\"",
-                "HTTP: install-complete callback",
-            ),
-            phase(
-                Source::Serial,
-                "reboot: Restarting system",
-                "VM: the agent rebooted",
-            ),
-        ],
+        phases,
         done: phase(Source::Serial, "reboot: Restarting system", ""),
-        fatal: vec![
-            phase(Source::Timeline, "\"phase\":\"deploy_failed\"", ""),
-            phase(Source::Serial, "the machine is not installed", ""),
-            phase(Source::Serial, "no DHCP answer on any interface", ""),
-            phase(Source::Serial, "Kernel panic", ""),
-            phase(Source::Firmware, "No bootable device", ""),
-        ],
+        fatal,
         limit: Duration::from_secs(480),
     }
 }
 
-fn first_disk_boot() -> Boot {
-    let host = short_hostname();
+fn first_disk_boot(c: &Case) -> Boot {
+    let mut phases = c.loader_phases(true);
+    phases.extend(c.disk_handover(true));
+    phases.extend(c.disk_boot_phases());
+    phases.push(phase(
+        Source::Timeline,
+        "\"phase\":\"first_boot\"",
+        "HTTP: first boot reported (first-boot unit)",
+    ));
+    let mut fatal = c.disk_fatal();
+    // An installed machine must not be handed the deploy kernel again.
+    fatal.push(phase(Source::Tftp, "trees/pxe-deploy/vmlinuz", ""));
     Boot {
         label: "boot 2: network again, local boot, first boot from disk",
         network: true,
-        phases: vec![
-            phase(
-                Source::Dhcp,
-                "DHCPACK on",
-                "DHCP: the installed machine boots from the network again",
-            ),
-            phase(
-                Source::Tftp,
-                &pxelinux_cfg(),
-                "TFTP: generated pxelinux.cfg/01-<mac> (LOCALBOOT 0)",
-            ),
-            phase(
-                Source::Firmware,
-                "Booting from Hard Disk",
-                "BIOS: SeaBIOS boots the disk",
-            ),
-            phase(Source::Serial, "GNU GRUB", "VM: GRUB from the disk"),
-            phase(Source::Serial, "Linux version", "VM: Debian's kernel"),
-            phase(
-                Source::Serial,
-                &format!("{host} login:"),
-                "VM: login prompt with the inventory's hostname",
-            ),
-            phase(
-                Source::Timeline,
-                "\"phase\":\"first_boot\"",
-                "HTTP: first boot reported (first-boot unit)",
-            ),
-        ],
+        phases,
         // The first-boot report and the login prompt come in either order.
         done: all_seen(),
-        fatal: {
-            let mut f = disk_fatal();
-            // An installed machine must not be handed the deploy kernel again.
-            f.push(phase(Source::Tftp, "trees/pxe-deploy/vmlinuz", ""));
-            f
-        },
+        fatal,
         limit: Duration::from_secs(360),
     }
 }
 
-fn offline_boot() -> Boot {
-    let host = short_hostname();
+fn offline_boot(c: &Case) -> Boot {
+    let mut phases = c.disk_handover(false);
+    phases.extend(c.disk_boot_phases());
     Boot {
         label: "boot 3: the disk alone, no network device",
         network: false,
-        phases: vec![
-            phase(
-                Source::Firmware,
-                "Booting from Hard Disk",
-                "BIOS: SeaBIOS boots the disk",
-            ),
-            phase(Source::Serial, "GNU GRUB", "VM: GRUB"),
-            phase(Source::Serial, "Linux version", "VM: kernel"),
-            phase(
-                Source::Serial,
-                &format!("{host} login:"),
-                "VM: login prompt with the inventory's hostname",
-            ),
-        ],
-        done: phase(Source::Serial, &format!("{host} login:"), ""),
-        fatal: disk_fatal(),
+        phases,
+        done: phase(
+            Source::Serial,
+            &format!("{} login:", c.short_hostname()),
+            "",
+        ),
+        fatal: c.disk_fatal(),
         limit: Duration::from_secs(300),
     }
 }
@@ -353,7 +477,7 @@ fn prepare() -> Result<(PathBuf, PathBuf, String)> {
     Ok((deploy_dir, images, sha256))
 }
 
-fn image_bios(lab: &mut Lab) -> Result<Report> {
+fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
     let started = Instant::now();
     if lab.dhcp != super::Dhcp::Ours {
         bail!("the install cases need our dhcpd (it reads the inventory); drop --dhcpd isc");
@@ -364,11 +488,11 @@ fn image_bios(lab: &mut Lab) -> Result<Report> {
         started.elapsed().as_secs_f64(),
         images.join("debian12.raw.zst").display()
     );
-    let inv = inventory(&deploy_dir, &images, &sha256);
+    let inv = inventory(c, &deploy_dir, &images, &sha256);
     let conf = super::lab_conf(lab.dhcp);
     let root = lab.assets.tftp_root.clone();
-    let (ns, logs, state) = lab.single_host("install", &conf, Some(Some(&inv)), &root)?;
-    let disk = lab.work.join(format!("{MACHINE}.qcow2"));
+    let (ns, logs, state) = lab.single_host(c.name, &conf, Some(Some(&inv)), &root)?;
+    let disk = lab.work.join(format!("{}.qcow2", c.machine));
     let out = std::process::Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
         .arg(&disk)
@@ -381,21 +505,36 @@ fn image_bios(lab: &mut Lab) -> Result<Report> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    // The machine's firmware, and for UEFI its NVRAM: new and empty, then kept.
+    let firmware = match c.firmware {
+        Firmware::Bios => DiskFirmware::Bios,
+        Firmware::Uefi => {
+            let vars = lab.work.join(format!("{}.OVMF_VARS.fd", c.machine));
+            qemu::fresh_ovmf_vars(&vars)?;
+            DiskFirmware::Uefi { vars }
+        }
+    };
     println!(
-        "          an empty {DISK_SIZE} qcow2 disk; machine {MACHINE} ({MAC}), hostname {HOSTNAME}"
+        "          an empty {DISK_SIZE} qcow2 disk; machine {} ({}), hostname {}",
+        c.machine, c.mac, c.hostname
     );
-    let timeline = state.join(format!("events/{MACHINE}.jsonl"));
+    let timeline = state.join(format!("events/{}.jsonl", c.machine));
     let mut report = Report {
-        name: "install-image-bios".into(),
+        name: c.name.into(),
         ok: true,
         why: String::new(),
         took: Duration::ZERO,
     };
-    let boots = [deploy_boot(), first_disk_boot(), offline_boot()];
+    let boots = [deploy_boot(c), first_disk_boot(c), offline_boot(c)];
     let mut times = Vec::new();
     for (i, b) in boots.iter().enumerate() {
         println!("  {}", b.label);
-        let r = boot(lab, &ns, &logs, &timeline, &disk, i + 1, b)?;
+        let vm = VmOf {
+            case: c,
+            firmware: &firmware,
+            disk: &disk,
+        };
+        let r = boot(lab, &ns, &logs, &timeline, &vm, i + 1, b)?;
         times.push(format!("{} {:.0} s", i + 1, r.took.as_secs_f64()));
         let mut why = Vec::new();
         if let Some(f) = &r.fatal {
@@ -410,7 +549,7 @@ fn image_bios(lab: &mut Lab) -> Result<Report> {
             break;
         }
         if i == 0
-            && let Some(line) = image_stats(&state)
+            && let Some(line) = image_stats(&state, c.machine)
         {
             println!("  {line}");
         }
@@ -429,11 +568,11 @@ fn image_bios(lab: &mut Lab) -> Result<Report> {
 }
 
 /// How long the image step took and what it moved, from the machine's timeline.
-fn image_stats(state: &Path) -> Option<String> {
+fn image_stats(state: &Path, machine: &str) -> Option<String> {
     use pxe_model::StateStore as _;
     let events = pxe_model::FileStore::open(state)
         .ok()?
-        .events(MACHINE, 1000)
+        .events(machine, 1000)
         .ok()?;
     let at = |prefix: &str| {
         events
@@ -472,17 +611,24 @@ fn first_boot_proof(timeline: &Path) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The case's VM: its machine, firmware and disk, the same over its boots.
+struct VmOf<'a> {
+    case: &'a Case,
+    firmware: &'a DiskFirmware,
+    disk: &'a Path,
+}
+
 fn boot(
     lab: &mut Lab,
     ns: &str,
     logs: &Logs,
     timeline: &Path,
-    disk: &Path,
+    vm_of: &VmOf<'_>,
     n: usize,
     b: &Boot,
 ) -> Result<BootResult> {
     let start = Instant::now();
-    let name = format!("{MACHINE}-{n}");
+    let name = format!("{}-{n}", vm_of.case.machine);
     let serial = lab.work.join(format!("{name}.serial.log"));
     let firmware_log = lab.work.join(format!("{name}.firmware.log"));
     for f in [&serial, &firmware_log] {
@@ -506,8 +652,9 @@ fn boot(
     }
     let vm = DiskVm {
         name: &name,
-        nic: b.network.then_some((ns, tap, MAC)),
-        disk,
+        firmware: vm_of.firmware,
+        nic: b.network.then_some((ns, tap, vm_of.case.mac)),
+        disk: vm_of.disk,
         serial: &serial,
         firmware_log: &firmware_log,
     };

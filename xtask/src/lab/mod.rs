@@ -31,8 +31,8 @@ fn interrupted() -> bool {
 pub(crate) struct Options {
     /// Case letters to run (`a`..`g`); empty (and no `named`): all of them.
     pub(crate) cases: Vec<char>,
-    /// Cases chosen by name (the install cases: `install-image-bios`, or `install` for
-    /// all of them); never run unless named.
+    /// Cases chosen by name (the install cases: `install-image-bios`,
+    /// `install-image-uefi`, or `install` for all of them); never run unless named.
     pub(crate) named: Vec<&'static str>,
     pub(crate) dhcp: Dhcp,
     /// Keep the work directory for inspection.
@@ -59,7 +59,7 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                     } else if let Some(c) = word.chars().find(|c| !('a'..='g').contains(c)) {
                         bail!(
                             "--case {word}: no case {c:?} (cases: letters a to g, {})",
-                            install::NAMES.join(", ")
+                            install::names().join(", ")
                         );
                     } else {
                         o.cases.extend(word.chars());
@@ -72,8 +72,9 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                 _ => bail!("--dhcpd takes ours or isc"),
             },
             "--keep" => o.keep = true,
-            // `cargo xtask demo --install`: the install cases, with their live phases.
-            "--install" => o.named.extend(install::select("install")?),
+            // `cargo xtask demo --install`: the BIOS install case, with its live phases
+            // (`--case install` runs every install case).
+            "--install" => o.named.extend(install::select("install-image-bios")?),
             other => {
                 bail!(
                     "unknown option {other} (options: --case LETTERS|install|NAME, --install, --dhcpd ours|isc, --keep)"
@@ -888,15 +889,22 @@ mod tests {
         assert!(o.named.is_empty());
         let o = parse(&["--case", "install"]).expect("install");
         assert!(o.cases.is_empty());
-        assert_eq!(o.named, vec!["install-image-bios"]);
-        let o = parse(&["--case", "a,install-image-bios"]).expect("both");
+        assert_eq!(o.named, vec!["install-image-bios", "install-image-uefi"]);
+        let o = parse(&["--case", "a,install-image-uefi"]).expect("both");
         assert_eq!(o.cases, vec!['a']);
-        assert_eq!(o.named, vec!["install-image-bios"]);
-        assert_eq!(parse(&["--install"]).expect("--install").named.len(), 1);
-        let e = parse(&["--case", "install-image-uefi"])
+        assert_eq!(o.named, vec!["install-image-uefi"]);
+        assert_eq!(
+            parse(&["--install"]).expect("--install").named,
+            vec!["install-image-bios"]
+        );
+        let e = parse(&["--case", "install-packages-ipxe"])
             .err()
             .expect("unknown name");
-        assert!(e.to_string().contains("install-image-bios"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("install-image-bios, install-image-uefi"),
+            "{e}"
+        );
         let e = parse(&["--case", "az"]).err().expect("unknown letter");
         assert!(e.to_string().contains("'z'"), "{e}");
     }

@@ -3,8 +3,8 @@
 
 use super::net::in_ns;
 use super::procs::Proc;
-use anyhow::Result;
-use std::path::Path;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 
 /// How the VM's firmware boots from the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,16 +144,39 @@ pub(crate) fn detect(work: &Path, kernel: &Path, initrd: &Path, marker: &str) ->
     }
 }
 
-/// A VM of the install cases: SeaBIOS, a virtio disk, and a NIC (with qemu's iPXE ROM)
-/// first in the boot order when there is one; with none (`-nic none`) the disk alone.
+/// The firmware of an install case's VM, and how it boots from the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DiskFirmware {
+    /// SeaBIOS, with qemu's iPXE option ROM on the NIC.
+    Bios,
+    /// OVMF with its own PXE (the NIC's ROM removed: client architecture 7) and the
+    /// machine's own variable store, kept from one boot to the next as NVRAM is.
+    Uefi {
+        /// A writable copy of `OVMF_VARS_4M.fd` (see [`fresh_ovmf_vars`]).
+        vars: PathBuf,
+    },
+}
+
+/// A new machine's empty UEFI variable store: no boot entries yet.
+pub(crate) fn fresh_ovmf_vars(to: &Path) -> Result<()> {
+    std::fs::copy(OVMF_VARS, to)
+        .with_context(|| format!("copying {OVMF_VARS} to {} (package ovmf)", to.display()))?;
+    Ok(())
+}
+
+/// A VM of the install cases: a virtio disk, and a NIC first in the boot order when there
+/// is one; with none (`-nic none`) the disk alone.
 pub(crate) struct DiskVm<'a> {
     pub(crate) name: &'a str,
+    pub(crate) firmware: &'a DiskFirmware,
     /// The namespace and the VM's tap and MAC; `None`: no network device at all.
     pub(crate) nic: Option<(&'a str, &'a str, &'a str)>,
     /// A qcow2 file.
     pub(crate) disk: &'a Path,
     pub(crate) serial: &'a Path,
-    /// SeaBIOS's debug port (0x402): which device it boots, or that none is bootable.
+    /// The debug port (0x402): SeaBIOS says there which device it boots, or that none is
+    /// bootable. Debian's OVMF is a release build and writes nothing there; it says what
+    /// it boots on the serial console (`BdsDxe: starting Boot0001 …`).
     pub(crate) firmware_log: &'a Path,
 }
 
@@ -190,6 +213,20 @@ pub(crate) fn start_disk_vm(vm: &DiskVm<'_>, accel: Accel, work: &Path) -> Resul
         vm.firmware_log.display()
     ));
     argv.extend(["-device", "isa-debugcon,iobase=0x402,chardev=firmware"].map(String::from));
+    // OVMF follows `bootindex`, as SeaBIOS does.
+    let mut rom = "";
+    if let DiskFirmware::Uefi { vars } = vm.firmware {
+        rom = ",romfile=";
+        argv.push("-drive".into());
+        argv.push(format!(
+            "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+        ));
+        argv.push("-drive".into());
+        argv.push(format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            vars.display()
+        ));
+    }
     argv.push("-drive".into());
     argv.push(format!(
         "file={},format=qcow2,if=none,id=d0,cache=unsafe,detect-zeroes=unmap,discard=unmap",
@@ -201,7 +238,9 @@ pub(crate) fn start_disk_vm(vm: &DiskVm<'_>, accel: Accel, work: &Path) -> Resul
             argv.push("-netdev".into());
             argv.push(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
             argv.push("-device".into());
-            argv.push(format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1"));
+            argv.push(format!(
+                "virtio-net-pci,netdev=n0,mac={mac},bootindex=1{rom}"
+            ));
         }
         None => argv.extend(["-nic", "none"].map(String::from)),
     }

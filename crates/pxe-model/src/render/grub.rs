@@ -33,9 +33,65 @@ fn header(out: &mut String, inv: &Inventory, what: &str) {
     out.push_str(&super::generated_by(inv, &format!("GRUB {what}")));
 }
 
+/// Where an installed disk's own UEFI loader lives on its ESP, in the order the local-boot
+/// entry tries them: the distributions' NVRAM targets first (shim, then GRUB alone), Windows,
+/// and last the removable-media path every UEFI disk image carries. `{arch}` and `{ARCH}`
+/// are GRUB variables set from `$grub_cpu` (`x64`/`X64`, `aa64`/`AA64`, `ia32`/`IA32`).
+///
+/// The removable path comes last because on a disk that also has a distribution's
+/// directory it is often shim with `fbx64.efi` beside it: shim then runs the fallback
+/// loader, which writes a new NVRAM boot entry ahead of the network and resets the machine,
+/// so the next network boot would never happen.
+pub const EFI_LOADERS: &[&str] = &[
+    "/EFI/debian/shim${arch}.efi",
+    "/EFI/debian/grub${arch}.efi",
+    "/EFI/ubuntu/shim${arch}.efi",
+    "/EFI/ubuntu/grub${arch}.efi",
+    "/EFI/redhat/shim${arch}.efi",
+    "/EFI/rocky/shim${arch}.efi",
+    "/EFI/almalinux/shim${arch}.efi",
+    "/EFI/centos/shim${arch}.efi",
+    "/EFI/fedora/shim${arch}.efi",
+    "/EFI/Microsoft/Boot/bootmgfw.efi",
+    "/EFI/BOOT/BOOT${ARCH}.EFI",
+];
+
+/// The local-boot entry.
+///
+/// On UEFI, GRUB's `exit` is not enough: Debian 12's GRUB (2.06) always exits with
+/// `EFI_SUCCESS`, and edk2's boot manager (OVMF, and the many firmwares built on edk2)
+/// answers a boot option that returns success by opening its own menu (`UiApp`) instead
+/// of trying the next boot option. Seen in the lab: the VM sat in the firmware's setup
+/// menu. So the entry finds the disk's own loader on its ESP and chainloads it, with
+/// `root` set to that partition first: GRUB's `chainloader` gives the loaded image the
+/// device path of `root`, and shim looks for `grub*.efi` beside itself on that device
+/// (left on the network device, it would fetch the network GRUB again). `exit` stays as
+/// the last resort (a disk with none of these loaders) and is what BIOS GRUB does.
 fn local_entry(out: &mut String) {
-    // `exit` returns to the firmware, which boots the next entry of its boot order.
-    out.push_str("menuentry 'Boot from local disk' --id local {\n  exit\n}\n");
+    out.push_str("menuentry 'Boot from local disk' --id local {\n");
+    out.push_str("  if [ \"$grub_platform\" = \"efi\" ]; then\n");
+    out.push_str(concat!(
+        "    if [ \"$grub_cpu\" = \"x86_64\" ]; then arch=x64; ARCH=X64;\n",
+        "    elif [ \"$grub_cpu\" = \"arm64\" ]; then arch=aa64; ARCH=AA64;\n",
+        "    else arch=ia32; ARCH=IA32; fi\n",
+    ));
+    out.push_str("    for loader in");
+    for l in EFI_LOADERS {
+        let _ = write!(out, " {l}");
+    }
+    out.push_str("; do\n");
+    out.push_str(concat!(
+        "      if search --no-floppy --file --set=root \"$loader\"; then\n",
+        "        echo \"local boot: chainloading ($root)$loader\"\n",
+        "        chainloader \"$loader\"\n",
+        "        boot\n",
+        "      fi\n",
+        "    done\n",
+        "    echo \"local boot: no UEFI loader found on any disk\"\n",
+        "  fi\n",
+        "  exit\n",
+        "}\n",
+    ));
 }
 
 /// The root `grub.cfg`: hands over to the file named after the MAC GRUB booted from
@@ -120,6 +176,57 @@ pub fn machine_file(inv: &Inventory, m: &Machine, state: InstallState) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The words of the entry's `for loader in …;` list.
+    fn loader_list(entry: &str) -> Vec<&str> {
+        let line = entry
+            .lines()
+            .find(|l| l.trim_start().starts_with("for loader in "))
+            .expect("a loader loop");
+        let list = line.trim_start()["for loader in ".len()..]
+            .split(';')
+            .next()
+            .unwrap_or_default();
+        list.split_whitespace().collect()
+    }
+
+    #[test]
+    fn uefi_local_boot_chainloads_the_disks_loader_and_exits_only_last() {
+        let mut entry = String::new();
+        local_entry(&mut entry);
+        let at = |needle: &str| {
+            entry
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{entry}"))
+        };
+        // On UEFI: root set to the partition that holds a loader, then chainload and boot
+        // it; `exit` (which edk2 answers with its own menu) only after every loader failed.
+        let efi = at("if [ \"$grub_platform\" = \"efi\" ]; then");
+        let search = at("search --no-floppy --file --set=root \"$loader\"");
+        let chain = at("chainloader \"$loader\"");
+        let boot = at("        boot\n");
+        let done = at("    done\n");
+        let fi = at("  fi\n  exit\n}");
+        assert!(efi < search && search < chain && chain < boot && boot < done && done < fi);
+        assert_eq!(entry.matches("exit").count(), 1, "{entry}");
+        // The architecture's names, from GRUB's own variable.
+        for (cpu, arch, upper) in [("x86_64", "x64", "X64"), ("arm64", "aa64", "AA64")] {
+            assert!(
+                entry.contains(&format!(
+                    "\"$grub_cpu\" = \"{cpu}\" ]; then arch={arch}; ARCH={upper};"
+                )),
+                "{entry}"
+            );
+        }
+        // Every loader is tried; distributions' own before the removable path.
+        let list = loader_list(&entry);
+        assert_eq!(list, EFI_LOADERS);
+        assert_eq!(list.first(), Some(&"/EFI/debian/shim${arch}.efi"));
+        assert_eq!(list.last(), Some(&"/EFI/BOOT/BOOT${ARCH}.EFI"));
+        // Exactly one entry, closed.
+        assert!(entry.starts_with("menuentry 'Boot from local disk' --id local {\n"));
+        assert!(entry.ends_with("  exit\n}\n"));
+    }
 
     #[test]
     fn semicolons_are_quoted() {
