@@ -27,6 +27,7 @@ pub mod render;
 pub mod schema;
 pub mod state;
 mod template;
+pub mod timeline;
 pub mod urls;
 mod yaml;
 
