@@ -1,9 +1,10 @@
 //! Building an `Inventory` from its YAML: every check, every error collected.
 
+use crate::anaconda::{Anaconda, treeinfo_release};
 use crate::diag::{At, Diagnostics, Pos, defined_list};
 use crate::inventory::{
-    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Servers,
-    Tree, UnknownPolicy,
+    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
+    ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
 use crate::mac::MacAddr;
 use crate::schema;
@@ -245,10 +246,12 @@ fn distros(
             |n| loaders(n, &what, defaults.clone(), d),
         );
         check_name(&name, "distro", d);
+        let version = f.text("version", d);
         let (Some(family), Some(tree), Some(kernel), Some(initrd)) = (family, tree, kernel, initrd)
         else {
             continue;
         };
+        let release = release(family.value, version, &tree, d);
         let distro = Distro {
             name: name.value.clone(),
             arch: arch.map_or(Arch::X86_64, |a| a.value),
@@ -257,10 +260,46 @@ fn distros(
             kernel: kernel.value,
             initrd: initrd.value,
             loaders,
+            release,
         };
         out.insert(name.value, At::new(distro, name.pos));
     }
     out
+}
+
+/// A distro's release: its `version`, or for a Red Hat family tree on disk its
+/// `.treeinfo` (the installer generation, hence its kernel arguments, follows from it).
+fn release(
+    family: Family,
+    version: Option<At<String>>,
+    tree: &Tree,
+    d: &mut Diagnostics,
+) -> Option<Release> {
+    if let Some(v) = version {
+        if family == Family::Redhat && Anaconda::of_release(&v.value).is_none() {
+            d.error(
+                v.pos,
+                format!(
+                    "expected a release with its major version, such as 6.10, 7, \"CentOS \
+                     5.11\" or \"Fedora 18\", found \"{}\"",
+                    v.value
+                ),
+            );
+        }
+        return Some(Release {
+            text: v.value,
+            from: ReleaseFrom::Inventory,
+        });
+    }
+    let (Family::Redhat, Tree::Dir(dir)) = (family, tree) else {
+        return None;
+    };
+    // A tree that is not there yet (checked on another host) says nothing.
+    let text = std::fs::read_to_string(dir.join(".treeinfo")).ok()?;
+    Some(Release {
+        text: treeinfo_release(&text)?,
+        from: ReleaseFrom::Treeinfo,
+    })
 }
 
 /// Kernel and initrd paths are served under the tree: no `..` may climb out of it.

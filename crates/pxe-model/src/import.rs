@@ -34,6 +34,12 @@ impl Imported {
         let _ = writeln!(out, "    tree: {}", self.tree.display());
         let _ = writeln!(out, "    kernel: {}", self.kernel);
         let _ = writeln!(out, "    initrd: {}", self.initrd);
+        if self.family == Family::Redhat
+            && crate::anaconda::Anaconda::of_release(&self.release).is_some()
+        {
+            // The installer generation, hence its kernel arguments, follows from it.
+            let _ = writeln!(out, "    version: \"{}\"", self.release.replace('"', ""));
+        }
         out
     }
 }

@@ -190,6 +190,14 @@ pub const DISTRO: Mapping = Mapping {
             "loaders",
             "Overrides of the top-level loaders for this distro.",
         ),
+        opt(
+            "version",
+            "The release its installer belongs to (6.10, 7, \"CentOS 5.11\", \"Fedora \
+             18\"). For the redhat family it picks the kernel arguments: ks= and method= \
+             for EL 5, ks= and repo= for EL 6 (and Fedora before 19), inst.ks= and \
+             inst.repo= for EL 7 and later. Without it, a tree on disk is asked (its \
+             .treeinfo), else EL 7 and later is assumed.",
+        ),
     ],
 };
 

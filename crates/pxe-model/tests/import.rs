@@ -50,6 +50,12 @@ fn loads(found: &Imported) {
         .unwrap_or_else(|d| panic!("{}\n{yaml}", d.render()));
     let d = &inv.distros[&found.name];
     assert_eq!(d.kernel, found.kernel);
+    if found.family == Family::Redhat {
+        // The release is written down, so the installer's generation stays with the entry.
+        let release = d.release.as_ref().expect("a version");
+        assert_eq!(release.text, found.release);
+        assert_eq!(release.from, pxe_model::ReleaseFrom::Inventory);
+    }
     assert_eq!(d.tree, pxe_model::Tree::Dir(PathBuf::from(&found.tree)));
 }
 
@@ -66,6 +72,56 @@ fn centos7_treeinfo() {
         "images/pxeboot/initrd.img",
     );
     loads(&found);
+}
+
+#[test]
+fn centos5_and_6_treeinfo_and_their_installer_generations() {
+    use pxe_model::anaconda::Anaconda;
+    for (file, name, release, generation) in [
+        (
+            "centos5.treeinfo",
+            "centos5-x86_64",
+            "CentOS 5.11",
+            Anaconda::El5,
+        ),
+        (
+            "centos6.treeinfo",
+            "centos6-x86_64",
+            "CentOS 6.10",
+            Anaconda::El6,
+        ),
+        (
+            "centos7.treeinfo",
+            "centos7-x86_64",
+            "CentOS 7",
+            Anaconda::El7,
+        ),
+    ] {
+        let t = redhat_tree(file);
+        let found = import(t.path(), None).expect("import");
+        check(
+            &found,
+            name,
+            release,
+            Family::Redhat,
+            "images/pxeboot/vmlinuz",
+            "images/pxeboot/initrd.img",
+        );
+        assert!(
+            found
+                .to_yaml(name)
+                .contains(&format!("    version: \"{release}\"\n")),
+            "{}",
+            found.to_yaml(name)
+        );
+        loads(&found);
+        let yaml = format!(
+            "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\ndistros:\n{}",
+            found.to_yaml(name)
+        );
+        let inv = pxe_model::load_str("i.yaml", &yaml, Path::new(".")).expect("loads");
+        assert_eq!(inv.distros[name].anaconda(), generation, "{file}");
+    }
 }
 
 #[test]
