@@ -20,6 +20,7 @@ pub mod conditional;
 pub mod deploy;
 pub mod html;
 pub mod import_cmd;
+pub mod import_more;
 pub mod manual;
 pub mod metrics;
 pub mod mime;

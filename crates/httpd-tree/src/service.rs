@@ -447,6 +447,13 @@ fn trees_index(state: &State) -> Response<Body> {
                 )),
             }
         }
+        for name in inv.trees.keys() {
+            body.push_str(&format!(
+                "<li><a href=\"./{}/\">{}/</a> (tree)</li>\n",
+                html::encode_segment(name),
+                html::escape(name),
+            ));
+        }
     }
     body.push_str("</ul>\n");
     typed(

@@ -43,6 +43,7 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         .map(|n| loaders(n, "the inventory", Loaders::default(), &mut d))
         .unwrap_or_default();
     let distros = distros(top.get("distros"), &global_loaders, base_dir, &mut d);
+    let trees = trees(top.get("trees"), &distros, base_dir, &mut d);
     let declared_distros = declared(top.get("distros"));
     let declared_profiles = declared(top.get("profiles"));
     let mut templates = Templates::new();
@@ -76,6 +77,7 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         menu,
         loaders: global_loaders,
         distros: distros.into_iter().map(|(k, v)| (k, v.value)).collect(),
+        trees,
         profiles: profiles.into_iter().map(|(k, v)| (k, v.value)).collect(),
         machines,
         templates,
@@ -263,6 +265,47 @@ fn distros(
             release,
         };
         out.insert(name.value, At::new(distro, name.pos));
+    }
+    out
+}
+
+/// `trees`: plain directories served at `/trees/<name>/` (a Debian archive for package
+/// deploys, a directory of disk images), sharing the URL space of the distros' trees.
+fn trees(
+    node: Option<&Node>,
+    distros: &BTreeMap<String, At<Distro>>,
+    base_dir: &Path,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, std::path::PathBuf> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    for (name, n) in node.entries("trees", d) {
+        check_name(&name, "tree", d);
+        let Some(path) = n.text(&format!("the directory of tree \"{}\"", name.value), d) else {
+            continue;
+        };
+        if distros.contains_key(&name.value) {
+            d.error(
+                name.pos,
+                format!(
+                    "tree \"{}\" has the name of a distro: /trees/{}/ would be two directories",
+                    name.value, name.value
+                ),
+            );
+            continue;
+        }
+        if path.value.contains("://") {
+            d.error(
+                path.pos,
+                format!(
+                    "expected a directory served by httpd-tree, found the URL \"{}\" (a mirror \
+                     elsewhere needs no entry: give its URL to the profile)",
+                    path.value
+                ),
+            );
+            continue;
+        }
+        out.insert(name.value, base_dir.join(&path.value));
     }
     out
 }

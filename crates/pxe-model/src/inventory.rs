@@ -252,6 +252,9 @@ pub struct Inventory {
     /// Loaders for machines the inventory does not know (distros may override each).
     pub loaders: Loaders,
     pub distros: BTreeMap<String, Distro>,
+    /// Plain trees served at `/trees/<name>/` beside the distros' (a Debian archive, a
+    /// directory of disk images): name → directory.
+    pub trees: BTreeMap<String, PathBuf>,
     pub profiles: BTreeMap<String, Profile>,
     pub machines: BTreeMap<String, Machine>,
     pub(crate) templates: Templates,

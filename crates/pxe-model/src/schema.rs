@@ -81,6 +81,13 @@ pub const TOP: Mapping = Mapping {
             "Boot loader file names under the TFTP root, per firmware (see loaders).",
         ),
         opt("distros", "Distribution name to distro (see distros.NAME)."),
+        opt(
+            "trees",
+            "Tree name to a directory served at /trees/NAME/ like a distro's tree, with no \
+             kernel: a Debian archive for deploy: packages:, a directory of disk images for \
+             deploy: image:. Relative paths start at the inventory's directory; a name may \
+             not be a distro's. httpd-tree import PATH --name NAME writes one.",
+        ),
         opt("profiles", "Profile name to profile (see profiles.NAME)."),
         opt("machines", "Machine name to machine (see machines.NAME)."),
     ],

@@ -209,3 +209,30 @@ fn an_empty_directory_is_not_a_tree() {
     let t = tree(&[]);
     assert!(import(t.path(), None).is_err());
 }
+
+#[test]
+fn trees_are_directories_beside_the_distros() {
+    let base = "servers: {tftp: 10.0.0.2, http: \"http://10.0.0.3\"}\ndistros:\n  d12: {family: debian, tree: /srv/d12, kernel: linux, initrd: initrd.gz}\n";
+    let ok = format!("{base}trees:\n  mirror: mirror\n  images: /srv/images\n");
+    let inv = pxe_model::load_str("t.yaml", &ok, Path::new("/etc/pxe")).expect("loads");
+    assert_eq!(inv.trees["mirror"], PathBuf::from("/etc/pxe/mirror"));
+    assert_eq!(inv.trees["images"], PathBuf::from("/srv/images"));
+    for (trees, want) in [
+        (
+            "trees:\n  d12: /srv/other\n",
+            "t.yaml:5:3: tree \"d12\" has the name of a distro: /trees/d12/ would be two directories",
+        ),
+        (
+            "trees:\n  m: http://mirror.example/debian\n",
+            "t.yaml:5:6: expected a directory served by httpd-tree, found the URL",
+        ),
+        (
+            "trees:\n  ../x: /srv/x\n",
+            "t.yaml:5:3: tree name \"../x\" must be letters",
+        ),
+    ] {
+        let text = format!("{base}{trees}");
+        let err = pxe_model::load_str("t.yaml", &text, Path::new(".")).expect_err(trees);
+        assert!(err.render().contains(want), "{}", err.render());
+    }
+}

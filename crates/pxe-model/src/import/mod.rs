@@ -5,6 +5,9 @@
 //! `[images-<arch>]`). Debian and Ubuntu trees are recognised by their layout. No
 //! signature file is needed: the tree says what it is.
 
+pub mod archive;
+pub mod image;
+
 use crate::inventory::{Arch, Family};
 use std::collections::BTreeMap;
 use std::fmt::Write;
