@@ -1,3 +1,6 @@
+//! Tests of `timeline::build`: a deploy from DHCP to the first boot with its durations, a
+//! running step, a failed one, which events are the install, and the JSON document.
+
 use super::*;
 use crate::state::Transition;
 
