@@ -1,9 +1,10 @@
-//! The JSON API's documents: machines with their profile, install state and boot
-//! timeline. Pure: the records are read by the caller.
+//! The JSON API's documents: machines with their profile, install state, their latest
+//! install stage by stage with durations ([`pxe_model::timeline`]) and the boot timeline.
+//! Pure: the records and the time are read by the caller.
 
-use crate::timeline::{self, Milestones};
 use pxe_daemon::time;
 use pxe_model::state::{BootEvent, MachineState};
+use pxe_model::timeline::{self, Install, Stage};
 use pxe_model::{Inventory, Machine, Netboot, urls};
 use serde_json::{Value, json};
 
@@ -19,24 +20,53 @@ fn time(ms: Option<u64>) -> Value {
     ms.map_or(Value::Null, |t| Value::String(time::rfc3339(t)))
 }
 
-fn milestones_json(m: &Milestones) -> Value {
+/// When each stage of the install began: the short form.
+fn milestones_json(i: &Install) -> Value {
+    let at = |stage: Stage| time(i.stage(stage).map(|s| s.at));
     json!({
-        "dhcp": time(m.dhcp),
-        "loader": m.loader.as_ref().map_or(Value::Null, |(at, file)| json!({"at": time::rfc3339(*at), "file": file})),
-        "kernel": time(m.kernel),
-        "answer_file": time(m.answer),
-        "deploy_plan": time(m.plan),
-        "deploy_step": m.deploy_step.as_ref().map_or(Value::Null, |(at, what)| json!({"at": time::rfc3339(*at), "report": what})),
-        "installed": time(m.installed),
-        "first_boot": time(m.first_boot),
+        "dhcp": at(Stage::Dhcp),
+        "loader": i.stage(Stage::Loader).map_or(Value::Null, |s| json!({"at": time::rfc3339(s.at), "file": s.detail})),
+        "kernel": at(Stage::Kernel),
+        "answer_file": at(Stage::AnswerFile),
+        "deploy_plan": at(Stage::DeployPlan),
+        "deploy_step": i.last_step().map_or(Value::Null, |s| {
+            let mut v = stage_json(s);
+            v["report"] = json!(s.detail);
+            v
+        }),
+        "installed": at(Stage::Installed),
+        "first_boot": at(Stage::FirstBoot),
     })
 }
 
-/// One machine's document.
-pub fn machine(inv: &Inventory, m: &Machine, rec: &Record) -> Value {
+/// One stage: its name (and step), when it began (RFC 3339 and Unix milliseconds), how
+/// long after the first event, how long it took, and a step's status and bytes.
+fn stage_json(s: &timeline::StageEntry) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    v["at"] = json!(time::rfc3339(s.at));
+    v["at_ms"] = json!(s.at);
+    v["label"] = json!(s.stage.label());
+    if let Some(p) = s.percent() {
+        v["percent"] = json!(p);
+    }
+    v
+}
+
+/// The latest install, stage by stage.
+fn install_json(i: &Install) -> Value {
+    json!({
+        "start": time(i.start),
+        "install_ms": i.install_ms,
+        "to_first_boot_ms": i.to_first_boot_ms,
+        "stages": i.stages.iter().map(stage_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One machine's document; `now` is when it is made (how long a running stage ran).
+pub fn machine(inv: &Inventory, m: &Machine, rec: &Record, now: u64) -> Value {
     let pd = inv.profile_of(m);
     let distro = pd.map(|(_, d)| d);
-    let milestones = timeline::milestones(&rec.events, &rec.state, distro);
+    let install = timeline::build(&rec.events, &rec.state, distro, now);
     json!({
         "name": m.name,
         "hostname": m.hostname,
@@ -49,7 +79,8 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record) -> Value {
         "failure": timeline::failure(&rec.events, &rec.state),
         "since": time((rec.state.since > 0).then_some(rec.state.since)),
         "answer_url": distro.map(|d| urls::machine_answer_url(inv, d.family, m)),
-        "milestones": milestones_json(&milestones),
+        "milestones": milestones_json(&install),
+        "install": install_json(&install),
         "timeline": rec.events.iter().map(|e| json!({
             "at": time::rfc3339(e.at),
             "at_ms": e.at,
@@ -66,11 +97,11 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record) -> Value {
 }
 
 /// Every machine, in inventory order.
-pub fn machines(inv: &Inventory, records: &dyn Fn(&str) -> Record) -> Value {
+pub fn machines(inv: &Inventory, records: &dyn Fn(&str) -> Record, now: u64) -> Value {
     let list: Vec<Value> = inv
         .machines
         .values()
-        .map(|m| machine(inv, m, &records(&m.name)))
+        .map(|m| machine(inv, m, &records(&m.name), now))
         .collect();
     json!({ "inventory": inv.source_name(), "machines": list })
 }
@@ -95,7 +126,7 @@ mod tests {
             phase: Phase::AnswerFile,
             detail: "/ks/52:54:00:12:34:56".into(),
         });
-        let doc = machines(&inv, &|_| rec.clone());
+        let doc = machines(&inv, &|_| rec.clone(), 1_700_000_002_500);
         let m = &doc["machines"][0];
         assert_eq!(m["name"], "web01");
         assert_eq!(m["macs"][0], "52:54:00:12:34:56");
@@ -106,6 +137,11 @@ mod tests {
         assert_eq!(m["answer_url"], "http://10.0.0.3/ks/52:54:00:12:34:56");
         assert_eq!(m["milestones"]["answer_file"], "2023-11-14T22:13:20.000Z");
         assert_eq!(m["milestones"]["installed"], Value::Null);
+        let stage = &m["install"]["stages"][0];
+        assert_eq!(stage["stage"], "answer_file");
+        assert_eq!(stage["at"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(stage["took_ms"], 2_500, "running until now");
+        assert_eq!(stage["running"], true);
         assert_eq!(m["timeline"][0]["phase"], "answer_file");
         assert_eq!(m["history"][0]["to"], "installing");
     }

@@ -91,24 +91,29 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read an install tree and print its distro entry (or add it to an inventory).
+    /// Read an install tree, a Debian archive or a disk image and print its inventory
+    /// entry (or add it to an inventory).
     Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The tree: a copied DVD, a mounted ISO, or a netboot directory.
+    /// What to import: an install tree (a copied DVD, a mounted ISO, a netboot
+    /// directory), a Debian archive (dists/<suite>/Release), or a disk image file (raw,
+    /// .zst, .xz, .gz, qcow2).
     pub path: PathBuf,
-    /// The distro's name in the inventory.
-    #[arg(long, value_name = "NAME")]
-    pub distro: String,
+    /// The name in the inventory: the distro's, or the tree's for an archive or the
+    /// directory of an image.
+    #[arg(long, visible_alias = "distro", value_name = "NAME")]
+    pub name: String,
     /// The architecture, when the tree has several (x86_64, i386, aarch64).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
-    /// Copy the tree to DIR/<NAME> first (with a progress bar) and import the copy.
+    /// Copy the tree or archive to DIR/<NAME> first (with a progress bar) and import the
+    /// copy.
     #[arg(long, value_name = "DIR")]
     pub copy_to: Option<PathBuf>,
-    /// Add the distro to this inventory file instead of printing it.
+    /// Add the distro (or the tree) to this inventory file instead of printing it.
     #[arg(long, value_name = "INVENTORY")]
     pub write: Option<PathBuf>,
 }
@@ -146,11 +151,14 @@ mod tests {
             .expect("parses");
         match c.command {
             Some(Command::Import(a)) => {
-                assert_eq!(a.distro, "rocky9");
+                assert_eq!(a.name, "rocky9");
                 assert_eq!(a.path, PathBuf::from("/mnt/iso"));
             }
             None => panic!("import expected"),
         }
+        let c = Cli::try_parse_from(["httpd-tree", "import", "/srv/mirror", "--name", "m"])
+            .expect("parses");
+        assert!(matches!(c.command, Some(Command::Import(a)) if a.name == "m"));
         assert!(Cli::try_parse_from(["httpd-tree", "--listen", "nonsense"]).is_err());
     }
 }

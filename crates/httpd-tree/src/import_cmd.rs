@@ -1,11 +1,13 @@
-//! `httpd-tree import PATH --distro NAME`: read an install tree with pxe-model's
-//! import, optionally copy it first (with a progress bar), and print the distro entry
-//! or add it to an inventory file (validated before it is written).
+//! `httpd-tree import PATH --name NAME`: read an install tree with pxe-model's import,
+//! optionally copy it first (with a progress bar), and print the distro entry or add it
+//! to an inventory file (validated before it is written). A Debian archive or a disk
+//! image becomes a tree entry instead ([`crate::import_more`]).
 
 use crate::cli::ImportArgs;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use pxe_model::Arch;
+use pxe_model::import::{ImportError, archive};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +28,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     }
 }
 
-fn valid_distro_name(name: &str) -> bool {
+pub(crate) fn valid_distro_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -36,10 +38,10 @@ fn valid_distro_name(name: &str) -> bool {
 }
 
 fn import(args: &ImportArgs) -> anyhow::Result<Option<String>> {
-    if !valid_distro_name(&args.distro) {
+    if !valid_distro_name(&args.name) {
         bail!(
-            "distro name {:?}: use letters, digits, '.', '_' and '-'",
-            args.distro
+            "name {:?}: use letters, digits, '.', '_' and '-'",
+            args.name
         );
     }
     let arch = match &args.arch {
@@ -53,46 +55,87 @@ fn import(args: &ImportArgs) -> anyhow::Result<Option<String>> {
         .path
         .canonicalize()
         .with_context(|| format!("{}", args.path.display()))?;
+    if source.is_file() {
+        return crate::import_more::image(args, &source);
+    }
     // Recognise the tree before copying gigabytes of something else.
-    pxe_model::import::import(&source, arch)?;
-    let tree = match &args.copy_to {
-        Some(dir) => {
-            let dest = dir.join(&args.distro);
-            copy_tree(&source, &dest)?;
-            dest.canonicalize()
-                .with_context(|| format!("{}", dest.display()))?
+    match pxe_model::import::import(&source, arch) {
+        Ok(_) => {}
+        Err(ImportError::Unknown(_)) => {
+            return match archive::read(&source)? {
+                Some(_) => crate::import_more::archive(args, &source),
+                None => bail!(
+                    "{}: not an install tree, a Debian archive or a disk image: expected a \
+                     .treeinfo, a debian-installer/, install.*/ or casper/ directory, a \
+                     dists/<suite>/Release file, or an image file (raw, .zst, .xz, .gz, qcow2)",
+                    source.display()
+                ),
+            };
         }
-        None => source,
-    };
+        Err(e) => return Err(e.into()),
+    }
+    let tree = copied(args, source)?;
     let found = pxe_model::import::import(&tree, arch)?;
-    let entry = found.to_yaml(&args.distro);
+    let entry = found.to_yaml(&args.name);
     match &args.write {
         None => Ok(Some(format!("distros:\n{entry}"))),
         Some(inv_path) => {
-            let text = std::fs::read_to_string(inv_path)
-                .with_context(|| format!("cannot read {}", inv_path.display()))?;
-            let base = inv_path.parent().unwrap_or(Path::new("."));
-            let name = inv_path.display().to_string();
-            if let Ok(inv) = pxe_model::load_str(&name, &text, base)
-                && inv.distros.contains_key(&args.distro)
-            {
-                bail!("{name} already has a distro {}", args.distro);
-            }
-            let new = add_distro(&text, &entry).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            if let Err(d) = pxe_model::load_str(&name, &new, base) {
-                bail!(
-                    "the inventory would not load with the new distro; nothing written:\n{}",
-                    d.render()
-                );
-            }
-            write_atomic(inv_path, new.as_bytes())?;
-            eprintln!("added distro {} ({}) to {name}", args.distro, found.release);
+            let release = found.release.clone();
+            add(inv_path, "distros", &args.name, &entry, |inv| {
+                inv.distros.contains_key(&args.name) || inv.trees.contains_key(&args.name)
+            })?;
+            eprintln!(
+                "added distro {} ({release}) to {}",
+                args.name,
+                inv_path.display()
+            );
             Ok(None)
         }
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// The tree to import: `source`, or its copy under `--copy-to`.
+pub(crate) fn copied(args: &ImportArgs, source: PathBuf) -> anyhow::Result<PathBuf> {
+    match &args.copy_to {
+        Some(dir) => {
+            let dest = dir.join(&args.name);
+            copy_tree(&source, &dest)?;
+            dest.canonicalize()
+                .with_context(|| format!("{}", dest.display()))
+        }
+        None => Ok(source),
+    }
+}
+
+/// Adds `entry` to the inventory's `section` (checked to load before it is written),
+/// unless `taken` says the name is used.
+pub(crate) fn add(
+    inv_path: &Path,
+    section: &str,
+    name: &str,
+    entry: &str,
+    taken: impl Fn(&pxe_model::Inventory) -> bool,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(inv_path)
+        .with_context(|| format!("cannot read {}", inv_path.display()))?;
+    let base = inv_path.parent().unwrap_or(Path::new("."));
+    let shown = inv_path.display().to_string();
+    if let Ok(inv) = pxe_model::load_str(&shown, &text, base)
+        && taken(&inv)
+    {
+        bail!("{shown} already has a distro or tree {name}");
+    }
+    let new = add_entry(&text, section, entry).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    if let Err(d) = pxe_model::load_str(&shown, &new, base) {
+        bail!(
+            "the inventory would not load with the new entry; nothing written:\n{}",
+            d.render()
+        );
+    }
+    write_atomic(inv_path, new.as_bytes())
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -112,25 +155,27 @@ fn is_blank_or_comment(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
-/// Inserts a distro entry (indented by two spaces, as `Imported::to_yaml` writes it)
-/// at the end of the inventory's block-style `distros:` mapping, re-indented to match
-/// it; or appends a `distros:` section when there is none.
-pub fn add_distro(text: &str, entry: &str) -> Result<String, String> {
+/// Inserts an entry (indented by two spaces, as `Imported::to_yaml` writes it) at the
+/// end of the inventory's block-style `section:` mapping (`distros`, `trees`),
+/// re-indented to match it; or appends the section when there is none.
+pub fn add_entry(text: &str, section: &str, entry: &str) -> Result<String, String> {
     let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines
-        .iter()
-        .position(|l| l.strip_prefix("distros:").is_some_and(is_blank_or_comment))
-    else {
-        if lines.iter().any(|l| l.starts_with("distros:")) {
-            return Err(
-                "its distros: mapping is written in flow style; add the entry by hand".into(),
-            );
+    let head = format!("{section}:");
+    let Some(start) = lines.iter().position(|l| {
+        l.strip_prefix(head.as_str())
+            .is_some_and(is_blank_or_comment)
+    }) else {
+        if lines.iter().any(|l| l.starts_with(head.as_str())) {
+            return Err(format!(
+                "its {head} mapping is written in flow style; add the entry by hand"
+            ));
         }
         let mut out = text.to_owned();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        out.push_str("distros:\n");
+        out.push_str(&head);
+        out.push('\n');
         out.push_str(entry);
         return Ok(out);
     };
@@ -262,7 +307,7 @@ mod tests {
     #[test]
     fn inserted_at_the_end_of_the_block_with_its_indent() {
         let text = "servers: {tftp: 10.0.0.2, http: \"http://h\"}\ndistros:\n    c7:\n        family: redhat\n        tree: /srv/c7\n        kernel: k\n        initrd: i\n\n# profiles next\nprofiles:\n    p: {distro: c7}\n";
-        let out = add_distro(text, ENTRY).expect("adds");
+        let out = add_entry(text, "distros", ENTRY).expect("adds");
         let inv = pxe_model::load_str("t.yaml", &out, Path::new(".")).expect(&out);
         assert!(inv.distros.contains_key("rocky9"));
         assert!(inv.distros.contains_key("c7"));
@@ -276,10 +321,10 @@ mod tests {
     #[test]
     fn appended_when_missing_and_refused_in_flow_style() {
         let text = "servers: {tftp: 10.0.0.2, http: \"http://h\"}";
-        let out = add_distro(text, ENTRY).expect("adds");
+        let out = add_entry(text, "distros", ENTRY).expect("adds");
         let inv = pxe_model::load_str("t.yaml", &out, Path::new(".")).expect(&out);
         assert!(inv.distros.contains_key("rocky9"));
-        assert!(add_distro("distros: {}\n", ENTRY).is_err());
+        assert!(add_entry("distros: {}\n", "distros", ENTRY).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! Architecture invariants: a path served from disk always went through
 //! [`safe_path`]; nothing under `route`, `owner`, `conditional`, `range`, `html`, `status_page`,
-//! `api`, `timeline` or `metrics` touches a socket or reads the clock.
+//! `api` or `metrics` touches a socket or reads the clock.
 
 pub mod access_log;
 pub mod api;
@@ -20,6 +20,7 @@ pub mod conditional;
 pub mod deploy;
 pub mod html;
 pub mod import_cmd;
+pub mod import_more;
 pub mod manual;
 pub mod metrics;
 pub mod mime;
@@ -31,5 +32,4 @@ pub mod server;
 pub mod service;
 pub mod static_file;
 pub mod status_page;
-pub mod timeline;
 pub mod write_timeout;

@@ -696,7 +696,7 @@ fn tree<'s>(
     inside: &[&str],
 ) -> Route<'s> {
     let Some(d) = inv.distros.get(distro) else {
-        return not_found(format!("no distro {distro:?} in {}", inv.source_name()));
+        return plain_tree(inv, t, distro, inside);
     };
     let dir = match &d.tree {
         Tree::Dir(dir) => dir,
@@ -716,6 +716,29 @@ fn tree<'s>(
         Ok(r) => r,
         Err(Refused::NotFound) if !Path::new(dir).is_dir() => not_found(format!(
             "the tree of {distro} ({}) is not there: not mounted?",
+            dir.display()
+        )),
+        Err(r) => from_refusal(r),
+    }
+}
+
+/// A tree of the inventory's `trees` (an archive, images): files for anyone, no notes.
+fn plain_tree<'s>(inv: &'s Inventory, t: &Target<'_>, name: &str, inside: &[&str]) -> Route<'s> {
+    let Some(dir) = inv.trees.get(name) else {
+        return not_found(format!(
+            "no distro or tree {name:?} in {}",
+            inv.source_name()
+        ));
+    };
+    let shown = Endpoint::Tree {
+        distro: name,
+        inside,
+    }
+    .to_string();
+    match on_disk(dir, inside, t, &shown, Area::Tree(name.to_owned())) {
+        Ok(r) => r,
+        Err(Refused::NotFound) if !dir.is_dir() => not_found(format!(
+            "the tree {name} ({}) is not there: not mounted?",
             dir.display()
         )),
         Err(r) => from_refusal(r),

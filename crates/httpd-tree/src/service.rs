@@ -213,8 +213,8 @@ pub async fn respond(
             crate::deploy::report(shared, state, req, machine, token, now).await
         }
         Route::BootFile { kind, note } => boot_file(shared, state, get, &kind, note, now).await,
-        Route::ApiMachines => api_machines(shared, state).await,
-        Route::ApiMachine { machine } => api_machine(shared, state, machine).await,
+        Route::ApiMachines => api_machines(shared, state, now).await,
+        Route::ApiMachine { machine } => api_machine(shared, state, machine, now).await,
         Route::Callback { machine, event, by } => {
             callback(shared, state, &machine.name, event, by, now).await
         }
@@ -227,23 +227,30 @@ pub(crate) fn no_inventory() -> Response<Body> {
     plain(StatusCode::NOT_FOUND, "no inventory\n")
 }
 
-async fn api_machines(shared: &Shared, state: &State) -> Response<Body> {
+async fn api_machines(shared: &Shared, state: &State, now: u64) -> Response<Body> {
     let Some(inv) = state.inventory.as_ref() else {
         return no_inventory();
     };
     let recs = records(shared, all_names(state)).await;
-    json(&api::machines(inv, &|n| {
-        recs.get(n).cloned().unwrap_or_default()
-    }))
+    json(&api::machines(
+        inv,
+        &|n| recs.get(n).cloned().unwrap_or_default(),
+        now,
+    ))
 }
 
-async fn api_machine(shared: &Shared, state: &State, machine: &Machine) -> Response<Body> {
+async fn api_machine(
+    shared: &Shared,
+    state: &State,
+    machine: &Machine,
+    now: u64,
+) -> Response<Body> {
     let Some(inv) = state.inventory.as_ref() else {
         return no_inventory();
     };
     let mut recs = records(shared, vec![machine.name.clone()]).await;
     let rec = recs.remove(&machine.name).unwrap_or_default();
-    json(&api::machine(inv, machine, &rec))
+    json(&api::machine(inv, machine, &rec, now))
 }
 
 async fn status(shared: &Shared, state: &State, full: bool, now: u64) -> Response<Body> {
@@ -439,6 +446,13 @@ fn trees_index(state: &State) -> Response<Body> {
                     html::escape(u)
                 )),
             }
+        }
+        for name in inv.trees.keys() {
+            body.push_str(&format!(
+                "<li><a href=\"./{}/\">{}/</a> (tree)</li>\n",
+                html::encode_segment(name),
+                html::escape(name),
+            ));
         }
     }
     body.push_str("</ul>\n");

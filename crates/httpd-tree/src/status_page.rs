@@ -1,21 +1,108 @@
 //! `/status`: the page a person reads while machines install. Every machine, its
-//! install state, and its latest boot as DHCP → loader → kernel → answer file →
-//! installed, with times; then each machine's recent timeline. Without
+//! install state, and its latest install as DHCP → loader → kernel → answer file or
+//! deploy plan → deploy steps with bytes written → installed → first boot, each with its
+//! time and how long after the first event; then each machine's install stage by stage
+//! (how long each took) and its recent timeline. Without
 //! `--public-status` and without a token, anyone gets only the [`summary`]: how many
 //! machines are in each state, no names, MACs or timelines.
 
 use crate::api::Record;
 use crate::html::{escape, page};
-use crate::timeline;
 use pxe_daemon::time;
 use pxe_model::Inventory;
+use pxe_model::timeline::{self, Install, Stage, StageEntry, human_bytes, human_ms};
 use std::fmt::Write;
 
 /// How often the page reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 15;
 
-fn cell(t: Option<u64>) -> String {
-    t.map(time::readable).unwrap_or_else(|| "–".to_owned())
+/// When a stage began, and how long after the install's first event.
+fn cell(s: Option<&StageEntry>) -> String {
+    match s {
+        Some(s) if s.since_start_ms > 0 => format!(
+            "{} <small class=\"since\">+{}</small>",
+            time::readable(s.at),
+            human_ms(s.since_start_ms)
+        ),
+        Some(s) => time::readable(s.at),
+        None => "–".to_owned(),
+    }
+}
+
+/// A deploy step's bytes: `200.0 MiB of 400.0 MiB (50%)`.
+fn bytes(s: &StageEntry) -> String {
+    match (s.done_bytes, s.total_bytes, s.percent()) {
+        (Some(done), Some(total), Some(p)) => {
+            format!("{} of {} ({p}%)", human_bytes(done), human_bytes(total))
+        }
+        (Some(done), _, _) => human_bytes(done),
+        _ => String::new(),
+    }
+}
+
+/// How long a stage took, or has been running.
+fn took(s: &StageEntry) -> String {
+    match (s.took_ms, s.running) {
+        (Some(ms), true) => format!("running for {}", human_ms(ms)),
+        (Some(ms), false) => human_ms(ms),
+        (None, _) => "–".to_owned(),
+    }
+}
+
+/// The deploy column: the latest step, its status, bytes and time.
+fn deploy_cell(install: &Install) -> String {
+    let Some(s) = install.last_step() else {
+        return "–".to_owned();
+    };
+    let status = s.status.map_or("", |st| st.as_str());
+    let mut out = format!("{} {status}", escape(&s.stage.label()));
+    let b = bytes(s);
+    if !b.is_empty() {
+        let _ = write!(out, ", {b}");
+    }
+    let _ = write!(out, " <small>{}</small>", took(s));
+    out
+}
+
+/// A machine's install, one row per stage.
+fn install_table(install: &Install) -> String {
+    let mut t = String::from(
+        "<table class=\"install\">\n<thead><tr><th>Stage</th><th>Began</th><th>Since start</th>\
+         <th>Took</th><th>Progress</th><th>Detail</th></tr></thead>\n<tbody>\n",
+    );
+    for s in &install.stages {
+        let detail = s.detail.lines().next().unwrap_or_default();
+        let stage = match s.stage {
+            Stage::DeployStep(step) => format!("deploy-{}", step.as_str()),
+            other => other.label().replace(' ', "-").to_lowercase(),
+        };
+        let status = s
+            .status
+            .map_or(String::new(), |st| format!(" {}", st.as_str()));
+        let _ = writeln!(
+            t,
+            "<tr class=\"stage {stage}{}\"><td>{}{status}</td><td>{}</td><td>+{}</td><td class=\"took\">{}</td><td class=\"bytes\">{}</td><td>{}</td></tr>",
+            if s.running { " running" } else { "" },
+            escape(&s.stage.label()),
+            time::readable(s.at),
+            human_ms(s.since_start_ms),
+            took(s),
+            bytes(s),
+            escape(detail),
+        );
+    }
+    t.push_str("</tbody>\n</table>\n");
+    let mut totals = Vec::new();
+    if let Some(ms) = install.install_ms {
+        totals.push(format!("installed {} after the first event", human_ms(ms)));
+    }
+    if let Some(ms) = install.to_first_boot_ms {
+        totals.push(format!("first boot after {}", human_ms(ms)));
+    }
+    if !totals.is_empty() {
+        let _ = writeln!(t, "<p class=\"totals\">{}.</p>", totals.join(", "));
+    }
+    t
 }
 
 /// The public summary: counts only. `now_ms` is when it was generated.
@@ -64,13 +151,11 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
     for m in inv.machines.values() {
         let rec = records(&m.name);
         let distro = inv.profile_of(m).map(|(_, d)| d);
-        let ms = timeline::milestones(&rec.events, &rec.state, distro);
+        let install = timeline::build(&rec.events, &rec.state, distro, now_ms);
         let state = rec.state.state.as_str();
         let mac = m.macs.first().map(|x| x.colon()).unwrap_or_default();
-        let loader = match &ms.loader {
-            Some((at, file)) => {
-                format!("{} <small>{}</small>", time::readable(*at), escape(file))
-            }
+        let loader = match install.stage(Stage::Loader) {
+            Some(l) => format!("{} <small>{}</small>", cell(Some(l)), escape(&l.detail)),
             None => "–".to_owned(),
         };
         let _ = writeln!(
@@ -78,29 +163,29 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
             "<tr data-machine=\"{n}\"><td class=\"machine\"><a href=\"#m-{n}\">{n}</a></td><td class=\"mac\">{mac}</td>\
              <td class=\"profile\">{p}</td><td class=\"state {state}\">{state}{why}</td><td>{}</td><td>{loader}</td>\
              <td>{}</td><td>{}</td><td class=\"deploy\">{step}</td><td>{}</td><td>{}</td></tr>",
-            cell(ms.dhcp),
-            cell(ms.kernel),
-            cell(ms.answer.or(ms.plan)),
-            cell(ms.installed),
-            cell(ms.first_boot),
+            cell(install.stage(Stage::Dhcp)),
+            cell(install.stage(Stage::Kernel)),
+            cell(
+                install
+                    .stage(Stage::AnswerFile)
+                    .or(install.stage(Stage::DeployPlan))
+            ),
+            cell(install.stage(Stage::Installed)),
+            cell(install.stage(Stage::FirstBoot)),
             why = timeline::failure(&rec.events, &rec.state).map_or_else(String::new, |f| {
                 format!(
                     "<br><small class=\"reason\">{}</small>",
                     escape(f.lines().next().unwrap_or(f))
                 )
             }),
-            step = ms.deploy_step.as_ref().map_or_else(
-                || "–".to_owned(),
-                |(at, what)| format!(
-                    "{} <small>{}</small>",
-                    time::readable(*at),
-                    escape(what.lines().next().unwrap_or(what))
-                )
-            ),
+            step = deploy_cell(&install),
             n = escape(&m.name),
             p = escape(&m.profile),
         );
         let _ = writeln!(details, "<h2 id=\"m-{0}\">{0}</h2>", escape(&m.name));
+        if !install.stages.is_empty() {
+            details.push_str(&install_table(&install));
+        }
         if rec.events.is_empty() {
             details.push_str("<p>No boot recorded yet.</p>\n");
         } else {

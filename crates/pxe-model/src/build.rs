@@ -1,9 +1,10 @@
 //! Building an `Inventory` from its YAML: every check, every error collected.
 
+use crate::anaconda::{Anaconda, treeinfo_release};
 use crate::diag::{At, Diagnostics, Pos, defined_list};
 use crate::inventory::{
-    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Servers,
-    Tree, UnknownPolicy,
+    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
+    ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
 use crate::mac::MacAddr;
 use crate::schema;
@@ -42,6 +43,7 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         .map(|n| loaders(n, "the inventory", Loaders::default(), &mut d))
         .unwrap_or_default();
     let distros = distros(top.get("distros"), &global_loaders, base_dir, &mut d);
+    let trees = trees(top.get("trees"), &distros, base_dir, &mut d);
     let declared_distros = declared(top.get("distros"));
     let declared_profiles = declared(top.get("profiles"));
     let mut templates = Templates::new();
@@ -75,6 +77,7 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         menu,
         loaders: global_loaders,
         distros: distros.into_iter().map(|(k, v)| (k, v.value)).collect(),
+        trees,
         profiles: profiles.into_iter().map(|(k, v)| (k, v.value)).collect(),
         machines,
         templates,
@@ -245,10 +248,12 @@ fn distros(
             |n| loaders(n, &what, defaults.clone(), d),
         );
         check_name(&name, "distro", d);
+        let version = f.text("version", d);
         let (Some(family), Some(tree), Some(kernel), Some(initrd)) = (family, tree, kernel, initrd)
         else {
             continue;
         };
+        let release = release(family.value, version, &tree, d);
         let distro = Distro {
             name: name.value.clone(),
             arch: arch.map_or(Arch::X86_64, |a| a.value),
@@ -257,10 +262,87 @@ fn distros(
             kernel: kernel.value,
             initrd: initrd.value,
             loaders,
+            release,
         };
         out.insert(name.value, At::new(distro, name.pos));
     }
     out
+}
+
+/// `trees`: plain directories served at `/trees/<name>/` (a Debian archive for package
+/// deploys, a directory of disk images), sharing the URL space of the distros' trees.
+fn trees(
+    node: Option<&Node>,
+    distros: &BTreeMap<String, At<Distro>>,
+    base_dir: &Path,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, std::path::PathBuf> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    for (name, n) in node.entries("trees", d) {
+        check_name(&name, "tree", d);
+        let Some(path) = n.text(&format!("the directory of tree \"{}\"", name.value), d) else {
+            continue;
+        };
+        if distros.contains_key(&name.value) {
+            d.error(
+                name.pos,
+                format!(
+                    "tree \"{}\" has the name of a distro: /trees/{}/ would be two directories",
+                    name.value, name.value
+                ),
+            );
+            continue;
+        }
+        if path.value.contains("://") {
+            d.error(
+                path.pos,
+                format!(
+                    "expected a directory served by httpd-tree, found the URL \"{}\" (a mirror \
+                     elsewhere needs no entry: give its URL to the profile)",
+                    path.value
+                ),
+            );
+            continue;
+        }
+        out.insert(name.value, base_dir.join(&path.value));
+    }
+    out
+}
+
+/// A distro's release: its `version`, or for a Red Hat family tree on disk its
+/// `.treeinfo` (the installer generation, hence its kernel arguments, follows from it).
+fn release(
+    family: Family,
+    version: Option<At<String>>,
+    tree: &Tree,
+    d: &mut Diagnostics,
+) -> Option<Release> {
+    if let Some(v) = version {
+        if family == Family::Redhat && Anaconda::of_release(&v.value).is_none() {
+            d.error(
+                v.pos,
+                format!(
+                    "expected a release with its major version, such as 6.10, 7, \"CentOS \
+                     5.11\" or \"Fedora 18\", found \"{}\"",
+                    v.value
+                ),
+            );
+        }
+        return Some(Release {
+            text: v.value,
+            from: ReleaseFrom::Inventory,
+        });
+    }
+    let (Family::Redhat, Tree::Dir(dir)) = (family, tree) else {
+        return None;
+    };
+    // A tree that is not there yet (checked on another host) says nothing.
+    let text = std::fs::read_to_string(dir.join(".treeinfo")).ok()?;
+    Some(Release {
+        text: treeinfo_release(&text)?,
+        from: ReleaseFrom::Treeinfo,
+    })
 }
 
 /// Kernel and initrd paths are served under the tree: no `..` may climb out of it.

@@ -101,7 +101,26 @@ impl Step {
             Step::Finish => "finish",
         }
     }
+
+    /// The step named `name` ([`Step::as_str`]'s inverse).
+    pub fn parse(name: &str) -> Option<Step> {
+        STEPS.iter().copied().find(|s| s.as_str() == name)
+    }
 }
+
+/// Every step, in the order the agent runs them.
+pub const STEPS: [Step; 10] = [
+    Step::Plan,
+    Step::Image,
+    Step::Grow,
+    Step::Partition,
+    Step::Debootstrap,
+    Step::Bootloader,
+    Step::Configure,
+    Step::Post,
+    Step::FirstBoot,
+    Step::Finish,
+];
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,17 +152,36 @@ pub struct Report {
     pub log_tail: String,
 }
 
-impl Report {
-    /// The timeline entry's text: `image progress 1048576/4194304 bytes (25%)`,
-    /// `image failed: sha256 mismatch ...`, with the end of the log tail.
-    pub fn timeline_detail(&self) -> String {
-        let status = match self.status {
+/// The marker between a timeline entry's first line and the log tail of a failure.
+const LOG_TAIL_MARK: &str = "\n--- log tail ---\n";
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
             StepStatus::Started => "started",
             StepStatus::Progress => "progress",
             StepStatus::Done => "done",
             StepStatus::Failed => "failed",
-        };
-        let mut s = format!("{} {status}", self.step.as_str());
+        }
+    }
+
+    fn parse(name: &str) -> Option<StepStatus> {
+        [
+            StepStatus::Started,
+            StepStatus::Progress,
+            StepStatus::Done,
+            StepStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+impl Report {
+    /// The timeline entry's text: `image progress 1048576/4194304 bytes (25%)`,
+    /// `image failed: sha256 mismatch ...`, with the end of the log tail.
+    pub fn timeline_detail(&self) -> String {
+        let mut s = format!("{} {}", self.step.as_str(), self.status.as_str());
         match (self.done_bytes, self.total_bytes) {
             (Some(done), Some(total)) if total > 0 => s.push_str(&format!(
                 " {done}/{total} bytes ({}%)",
@@ -158,10 +196,47 @@ impl Report {
             s.push_str(&message);
         }
         if !self.log_tail.is_empty() {
-            s.push_str("\n--- log tail ---\n");
+            s.push_str(LOG_TAIL_MARK);
             s.push_str(tail(&self.log_tail, LOG_TAIL_KEPT));
         }
         s
+    }
+
+    /// The report a timeline entry was written from ([`Report::timeline_detail`]'s
+    /// inverse, up to what the entry keeps: the message on one line, the end of the log).
+    /// `None` when the entry is not a report's.
+    pub fn from_timeline_detail(detail: &str) -> Option<Report> {
+        let (line, log_tail) = match detail.split_once(LOG_TAIL_MARK) {
+            Some((line, tail)) => (line, tail.to_owned()),
+            None => (detail, String::new()),
+        };
+        let (head, message) = match line.split_once(": ") {
+            Some((head, message)) => (head, message.to_owned()),
+            None => (line, String::new()),
+        };
+        let mut words = head.split(' ');
+        let step = Step::parse(words.next()?)?;
+        let status = StepStatus::parse(words.next()?)?;
+        let (done_bytes, total_bytes) = match (words.next(), words.next(), words.next()) {
+            (None, _, _) => (None, None),
+            (Some(n), Some("bytes"), None) => (Some(n.parse().ok()?), None),
+            (Some(pair), Some("bytes"), Some(_percent)) => {
+                let (done, total) = pair.split_once('/')?;
+                (Some(done.parse().ok()?), Some(total.parse().ok()?))
+            }
+            _ => return None,
+        };
+        if words.next().is_some() {
+            return None;
+        }
+        Some(Report {
+            step,
+            status,
+            done_bytes,
+            total_bytes,
+            message,
+            log_tail,
+        })
     }
 }
 
@@ -272,6 +347,69 @@ mod tests {
             "{}",
             d.len()
         );
+    }
+
+    #[test]
+    fn a_timeline_entry_gives_its_report_back() {
+        let reports = [
+            Report {
+                step: Step::Image,
+                status: StepStatus::Progress,
+                done_bytes: Some(1 << 20),
+                total_bytes: Some(4 << 20),
+                message: String::new(),
+                log_tail: String::new(),
+            },
+            Report {
+                step: Step::FirstBoot,
+                status: StepStatus::Done,
+                done_bytes: Some(7),
+                total_bytes: None,
+                message: "unit installed: pxe-firstboot.service".into(),
+                log_tail: String::new(),
+            },
+            Report {
+                step: Step::Grow,
+                status: StepStatus::Failed,
+                done_bytes: None,
+                total_bytes: None,
+                message: "resize2fs exited 1: bad superblock".into(),
+                log_tail: "line one\nline two: x".into(),
+            },
+            // A total of 0 is written without it, and read back so.
+            Report {
+                step: Step::Plan,
+                status: StepStatus::Started,
+                done_bytes: Some(0),
+                total_bytes: None,
+                message: String::new(),
+                log_tail: String::new(),
+            },
+        ];
+        for r in reports {
+            let detail = r.timeline_detail();
+            assert_eq!(
+                Report::from_timeline_detail(&detail).as_ref(),
+                Some(&r),
+                "{detail}"
+            );
+        }
+        for other in [
+            "",
+            "DHCPACK 10.0.0.50",
+            "pxelinux.0",
+            "image",
+            "disk started",
+            "image begun",
+            "image progress x/4 bytes (25%)",
+            "image progress 1/4 bytes (25%) more",
+            "image progress 1/4 (25%)",
+        ] {
+            assert_eq!(Report::from_timeline_detail(other), None, "{other:?}");
+        }
+        for s in STEPS {
+            assert_eq!(Step::parse(s.as_str()), Some(s));
+        }
     }
 
     #[test]

@@ -157,6 +157,36 @@ pub struct Distro {
     /// Initrd path, relative to the tree (or absolute on the boot server).
     pub initrd: String,
     pub loaders: Loaders,
+    /// The release its installer belongs to: the inventory's `version`, or a Red Hat
+    /// family tree's `.treeinfo`; `None` when neither says.
+    pub release: Option<Release>,
+}
+
+/// A distro's release and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// `6.10`, `CentOS 5.11`, `Rocky Linux 9.3`, `Fedora 18`.
+    pub text: String,
+    pub from: ReleaseFrom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseFrom {
+    /// The distro's `version` key.
+    Inventory,
+    /// The tree's `.treeinfo`, read when the inventory was loaded.
+    Treeinfo,
+}
+
+impl Distro {
+    /// The anaconda generation of a Red Hat family distro (EL 7 and later when its
+    /// release says nothing).
+    pub fn anaconda(&self) -> crate::anaconda::Anaconda {
+        self.release
+            .as_ref()
+            .and_then(|r| crate::anaconda::Anaconda::of_release(&r.text))
+            .unwrap_or(crate::anaconda::Anaconda::El7)
+    }
 }
 
 /// Which loaders a profile boots through.
@@ -222,6 +252,9 @@ pub struct Inventory {
     /// Loaders for machines the inventory does not know (distros may override each).
     pub loaders: Loaders,
     pub distros: BTreeMap<String, Distro>,
+    /// Plain trees served at `/trees/<name>/` beside the distros' (a Debian archive, a
+    /// directory of disk images): name → directory.
+    pub trees: BTreeMap<String, PathBuf>,
     pub profiles: BTreeMap<String, Profile>,
     pub machines: BTreeMap<String, Machine>,
     pub(crate) templates: Templates,

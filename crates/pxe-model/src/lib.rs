@@ -12,6 +12,7 @@
 //! loading the inventory and templates, the state store, and reading install trees
 //! for import.
 
+pub mod anaconda;
 mod build;
 mod build_deploy;
 pub mod client;
@@ -27,14 +28,15 @@ pub mod render;
 pub mod schema;
 pub mod state;
 mod template;
+pub mod timeline;
 pub mod urls;
 mod yaml;
 
 pub use client::{ClientArch, ClientInfo, Firmware};
 pub use diag::{Diagnostic, Diagnostics, Pos};
 pub use inventory::{
-    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Servers,
-    Tree, UnknownPolicy,
+    Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
+    ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
 pub use mac::MacAddr;
 pub use plan::{BootFile, BootPlan, NoBoot, Target, plan};

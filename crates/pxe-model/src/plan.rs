@@ -194,7 +194,7 @@ pub fn install_boot(
             "ip=dhcp".into(),
             format!("pxe.plan={}", crate::deploy_plan::plan_url(inv, m)),
         ],
-        _ => family_args(distro.family, &answer_url, &tree),
+        _ => family_args(distro, &answer_url, &tree),
     };
     if let (Some(m), Family::Debian, None) = (machine, distro.family, &profile.deploy) {
         args.push(format!("hostname={}", short_hostname(&m.hostname)));
@@ -210,10 +210,11 @@ pub fn install_boot(
     }
 }
 
-/// The kernel arguments an installer of `family` needs to find its answer file and tree.
-fn family_args(family: Family, answer_url: &str, tree: &str) -> Vec<String> {
-    match family {
-        Family::Redhat => vec![format!("inst.ks={answer_url}"), format!("inst.repo={tree}")],
+/// The kernel arguments the distro's installer needs to find its answer file and tree
+/// (for anaconda, those of its generation).
+fn family_args(distro: &Distro, answer_url: &str, tree: &str) -> Vec<String> {
+    match distro.family {
+        Family::Redhat => distro.anaconda().args(answer_url, tree),
         Family::Debian => vec![
             "auto=true".into(),
             "priority=critical".into(),

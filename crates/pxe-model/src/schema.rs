@@ -81,6 +81,13 @@ pub const TOP: Mapping = Mapping {
             "Boot loader file names under the TFTP root, per firmware (see loaders).",
         ),
         opt("distros", "Distribution name to distro (see distros.NAME)."),
+        opt(
+            "trees",
+            "Tree name to a directory served at /trees/NAME/ like a distro's tree, with no \
+             kernel: a Debian archive for deploy: packages:, a directory of disk images for \
+             deploy: image:. Relative paths start at the inventory's directory; a name may \
+             not be a distro's. httpd-tree import PATH --name NAME writes one.",
+        ),
         opt("profiles", "Profile name to profile (see profiles.NAME)."),
         opt("machines", "Machine name to machine (see machines.NAME)."),
     ],
@@ -189,6 +196,14 @@ pub const DISTRO: Mapping = Mapping {
         opt(
             "loaders",
             "Overrides of the top-level loaders for this distro.",
+        ),
+        opt(
+            "version",
+            "The release its installer belongs to (6.10, 7, \"CentOS 5.11\", \"Fedora \
+             18\"). For the redhat family it picks the kernel arguments: ks= and method= \
+             for EL 5, ks= and repo= for EL 6 (and Fedora before 19), inst.ks= and \
+             inst.repo= for EL 7 and later. Without it, a tree on disk is asked (its \
+             .treeinfo), else EL 7 and later is assumed.",
         ),
     ],
 };

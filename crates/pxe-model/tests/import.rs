@@ -50,6 +50,12 @@ fn loads(found: &Imported) {
         .unwrap_or_else(|d| panic!("{}\n{yaml}", d.render()));
     let d = &inv.distros[&found.name];
     assert_eq!(d.kernel, found.kernel);
+    if found.family == Family::Redhat {
+        // The release is written down, so the installer's generation stays with the entry.
+        let release = d.release.as_ref().expect("a version");
+        assert_eq!(release.text, found.release);
+        assert_eq!(release.from, pxe_model::ReleaseFrom::Inventory);
+    }
     assert_eq!(d.tree, pxe_model::Tree::Dir(PathBuf::from(&found.tree)));
 }
 
@@ -66,6 +72,56 @@ fn centos7_treeinfo() {
         "images/pxeboot/initrd.img",
     );
     loads(&found);
+}
+
+#[test]
+fn centos5_and_6_treeinfo_and_their_installer_generations() {
+    use pxe_model::anaconda::Anaconda;
+    for (file, name, release, generation) in [
+        (
+            "centos5.treeinfo",
+            "centos5-x86_64",
+            "CentOS 5.11",
+            Anaconda::El5,
+        ),
+        (
+            "centos6.treeinfo",
+            "centos6-x86_64",
+            "CentOS 6.10",
+            Anaconda::El6,
+        ),
+        (
+            "centos7.treeinfo",
+            "centos7-x86_64",
+            "CentOS 7",
+            Anaconda::El7,
+        ),
+    ] {
+        let t = redhat_tree(file);
+        let found = import(t.path(), None).expect("import");
+        check(
+            &found,
+            name,
+            release,
+            Family::Redhat,
+            "images/pxeboot/vmlinuz",
+            "images/pxeboot/initrd.img",
+        );
+        assert!(
+            found
+                .to_yaml(name)
+                .contains(&format!("    version: \"{release}\"\n")),
+            "{}",
+            found.to_yaml(name)
+        );
+        loads(&found);
+        let yaml = format!(
+            "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\ndistros:\n{}",
+            found.to_yaml(name)
+        );
+        let inv = pxe_model::load_str("i.yaml", &yaml, Path::new(".")).expect("loads");
+        assert_eq!(inv.distros[name].anaconda(), generation, "{file}");
+    }
 }
 
 #[test]
@@ -152,4 +208,31 @@ fn ubuntu_live_server_layout() {
 fn an_empty_directory_is_not_a_tree() {
     let t = tree(&[]);
     assert!(import(t.path(), None).is_err());
+}
+
+#[test]
+fn trees_are_directories_beside_the_distros() {
+    let base = "servers: {tftp: 10.0.0.2, http: \"http://10.0.0.3\"}\ndistros:\n  d12: {family: debian, tree: /srv/d12, kernel: linux, initrd: initrd.gz}\n";
+    let ok = format!("{base}trees:\n  mirror: mirror\n  images: /srv/images\n");
+    let inv = pxe_model::load_str("t.yaml", &ok, Path::new("/etc/pxe")).expect("loads");
+    assert_eq!(inv.trees["mirror"], PathBuf::from("/etc/pxe/mirror"));
+    assert_eq!(inv.trees["images"], PathBuf::from("/srv/images"));
+    for (trees, want) in [
+        (
+            "trees:\n  d12: /srv/other\n",
+            "t.yaml:5:3: tree \"d12\" has the name of a distro: /trees/d12/ would be two directories",
+        ),
+        (
+            "trees:\n  m: http://mirror.example/debian\n",
+            "t.yaml:5:6: expected a directory served by httpd-tree, found the URL",
+        ),
+        (
+            "trees:\n  ../x: /srv/x\n",
+            "t.yaml:5:3: tree name \"../x\" must be letters",
+        ),
+    ] {
+        let text = format!("{base}{trees}");
+        let err = pxe_model::load_str("t.yaml", &text, Path::new(".")).expect_err(trees);
+        assert!(err.render().contains(want), "{}", err.render());
+    }
 }

@@ -172,6 +172,8 @@ fn build_agent(root: &Path, cache: &Path) -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --release -p pxe-deploy: {status}");
     }
+    // A fresh target directory has no cache yet, and strip does not make it.
+    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
     let stripped = cache.join("pxe-deploy.stripped");
     debs::output(
         Command::new("strip")

@@ -549,7 +549,7 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
             break;
         }
         if i == 0
-            && let Some(line) = image_stats(&state, c.machine)
+            && let Some(line) = image_stats(&state, &inv, c.machine)
         {
             println!("  {line}");
         }
@@ -563,43 +563,75 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
     {
         println!("  first-boot proof on the timeline: {line}");
     }
+    let stages = stage_lines(&state, &inv, c.machine);
+    if !stages.is_empty() {
+        println!("  the install on /status, stage by stage:");
+        for line in stages {
+            println!("    {line}");
+        }
+    }
     report.took = started.elapsed();
     Ok(report)
 }
 
-/// How long the image step took and what it moved, from the machine's timeline.
-fn image_stats(state: &Path, machine: &str) -> Option<String> {
+/// The machine's install as httpd-tree's `/status` and API build it from the timeline
+/// in the state directory (`pxe_model::timeline`).
+fn install_of(state: &Path, inv: &str, machine: &str) -> Option<pxe_model::timeline::Install> {
     use pxe_model::StateStore as _;
-    let events = pxe_model::FileStore::open(state)
-        .ok()?
-        .events(machine, 1000)
-        .ok()?;
-    let at = |prefix: &str| {
-        events
-            .iter()
-            .find(|e| e.detail.starts_with(prefix))
-            .map(|e| (e.at, e.detail.clone()))
-    };
-    let (t0, _) = at("image started")?;
-    let (t1, done) = at("image done")?;
-    let fetched = events
-        .iter()
-        .filter(|e| e.detail.starts_with("image progress "))
-        .filter_map(|e| {
-            e.detail["image progress ".len()..]
-                .split('/')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()?;
-    let secs = t1.saturating_sub(t0) as f64 / 1000.0;
+    let store = pxe_model::FileStore::open(state).ok()?;
+    let events = store.events(machine, 1000).ok()?;
+    let st = store.get(machine).ok()?;
+    let inv = pxe_model::load_str("inventory.yaml", inv, Path::new(".")).ok()?;
+    let distro = inv
+        .machines
+        .get(machine)
+        .and_then(|m| inv.profile_of(m))
+        .map(|(_, d)| d);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Some(pxe_model::timeline::build(&events, &st, distro, now))
+}
+
+/// How long the image step took and what it moved, from the machine's timeline.
+fn image_stats(state: &Path, inv: &str, machine: &str) -> Option<String> {
+    use pxe_model::deploy_plan::Step;
+    use pxe_model::timeline::Stage;
+    let install = install_of(state, inv, machine)?;
+    let image = install.stage(Stage::DeployStep(Step::Image))?;
+    let fetched = image.done_bytes?;
+    let secs = image.took_ms? as f64 / 1000.0;
     let mib = fetched as f64 / 1_048_576.0;
     Some(format!(
         "image step: {mib:.0} MiB fetched (zstd) in {secs:.1} s ({:.1} MiB/s); {}",
         mib / secs.max(0.001),
-        done.trim_start_matches("image done: ")
+        image.detail
     ))
+}
+
+/// The install stage by stage, as `/status` shows it: since the first event, and took.
+fn stage_lines(state: &Path, inv: &str, machine: &str) -> Vec<String> {
+    use pxe_model::timeline::{human_bytes, human_ms};
+    let Some(install) = install_of(state, inv, machine) else {
+        return Vec::new();
+    };
+    install
+        .stages
+        .iter()
+        .map(|s| {
+            let bytes = match (s.done_bytes, s.total_bytes) {
+                (Some(d), Some(t)) => format!(" {} of {}", human_bytes(d), human_bytes(t)),
+                (Some(d), None) => format!(" {}", human_bytes(d)),
+                _ => String::new(),
+            };
+            format!(
+                "{:<18} +{:<12} took {:<12}{bytes}",
+                s.stage.label(),
+                human_ms(s.since_start_ms),
+                s.took_ms.map_or_else(|| "-".to_owned(), human_ms),
+            )
+        })
+        .collect()
 }
 
 /// The timeline's first-boot entry, as the state directory holds it.

@@ -143,14 +143,15 @@ fn chromium_reads_the_machine_table() {
     );
     assert_eq!(web01[1], "52:54:00:12:34:56");
     assert_eq!(web01[2], "centos7-ks");
-    // db01's boot: DHCP → loader → kernel, as the other daemons recorded it.
+    // db01's boot: DHCP → loader → kernel, as the other daemons recorded it, each with
+    // the time since the boot's first event.
     let db01 = cells("db01");
     assert_eq!(db01[4], "2023-11-14 22:13:20Z", "DHCP: {db01:?}");
     assert_eq!(
-        db01[5], "2023-11-14 22:13:21Z pxelinux.0",
+        db01[5], "2023-11-14 22:13:21Z +1.0 s pxelinux.0",
         "loader: {db01:?}"
     );
-    assert_eq!(db01[6], "2023-11-14 22:13:23Z", "kernel: {db01:?}");
+    assert_eq!(db01[6], "2023-11-14 22:13:23Z +3.0 s", "kernel: {db01:?}");
     assert_eq!(db01[7], "–", "no answer file yet: {db01:?}");
     assert_eq!(db01[8], "–", "no deploy step: {db01:?}");
     assert!(cells("ub01")[9].ends_with('Z'), "installed time");

@@ -335,7 +335,7 @@ fn import_prints_writes_and_copies() {
     let o = bin(&["import", src_s, "--distro", "rocky9", "--write", inv]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("already has a distro rocky9"),
+        text(&o).contains("already has a distro or tree rocky9"),
         "{}",
         text(&o)
     );
@@ -355,4 +355,334 @@ fn import_prints_writes_and_copies() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("not an install tree"), "{}", text(&o));
+}
+
+/// A tiny Debian archive: one suite with a Release file and a package index, and
+/// `stable` as a link to it.
+fn tiny_archive(root: &std::path::Path, release: &str) {
+    let suite = root.join("dists/bookworm");
+    std::fs::create_dir_all(suite.join("main/binary-amd64")).expect("mkdir");
+    std::fs::create_dir_all(root.join("pool/main/h")).expect("mkdir");
+    std::fs::write(root.join("pool/main/h/hello_1.0_amd64.deb"), b"!<arch>\n").expect("deb");
+    std::fs::write(
+        suite.join("main/binary-amd64/Packages"),
+        "Package: hello\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/main/h/hello_1.0_amd64.deb\nSize: 8\n\n",
+    )
+    .expect("Packages");
+    std::fs::write(suite.join("Release"), release).expect("Release");
+    std::os::unix::fs::symlink("bookworm", root.join("dists/stable")).expect("symlink");
+}
+
+const RELEASE: &str = "Origin: Debian\nLabel: Debian\nSuite: stable\nVersion: 12.8\nCodename: bookworm\nDate: Sat, 05 Dec 2026 10:00:00 UTC\nArchitectures: amd64 all\nComponents: main\nDescription: a tiny archive\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000       86 main/binary-amd64/Packages\n";
+
+#[test]
+fn import_turns_a_debian_archive_into_a_served_tree() {
+    let lab = lab();
+    let root = lab.path("mirror");
+    tiny_archive(&root, RELEASE);
+    let root_s = root.to_str().expect("path");
+    let o = bin(&["import", root_s, "--name", "debian12-mirror"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let canon = root.canonicalize().expect("canon");
+    assert!(
+        out.starts_with(&format!(
+            "trees:\n  debian12-mirror: \"{}\"  # Debian archive: bookworm (stable 12.8; amd64, all; main)\n",
+            canon.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("packages: {mirror: /trees/debian12-mirror/, suite: bookworm, packages: []}"),
+        "{out}"
+    );
+    // Written into the inventory, it loads, and httpd-tree serves the archive.
+    let inv = lab.inventory.to_str().expect("path");
+    let o = bin(&[
+        "import",
+        root_s,
+        "--name",
+        "debian12-mirror",
+        "--write",
+        inv,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let loaded = pxe_model::load(&lab.inventory).expect("loads");
+    assert_eq!(loaded.trees["debian12-mirror"], canon);
+    // A profile deploys packages from it, as the hint says.
+    let mut text_inv = std::fs::read_to_string(&lab.inventory).expect("read");
+    text_inv = text_inv.replace(
+        "profiles:\n",
+        "profiles:\n  from-mirror:\n    distro: debian12\n    deploy:\n      packages: {mirror: /trees/debian12-mirror/, suite: bookworm, packages: []}\n",
+    );
+    let with_profile = pxe_model::load_str("i.yaml", &text_inv, &lab.path(""))
+        .unwrap_or_else(|d| panic!("{}", d.render()));
+    assert!(with_profile.profiles["from-mirror"].deploy.is_some());
+    let server = Server::for_lab(&lab, &[]);
+    let got = curl(&[
+        "-sf",
+        &server.url("/trees/debian12-mirror/dists/bookworm/Release"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&got), RELEASE);
+    let got = curl(&[
+        "-sf",
+        &server.url("/trees/debian12-mirror/dists/stable/main/binary-amd64/Packages"),
+    ]);
+    assert!(String::from_utf8_lossy(&got).starts_with("Package: hello\n"));
+    let index = curl(&["-sf", &server.url("/trees/")]);
+    assert!(String::from_utf8_lossy(&index).contains("debian12-mirror/</a> (tree)"));
+}
+
+#[test]
+fn import_says_what_an_archive_lacks() {
+    let lab = lab();
+    for (release, want) in [
+        (
+            RELEASE.replace("Architectures: amd64 all\n", ""),
+            "dists/bookworm/Release: no Architectures field",
+        ),
+        (
+            RELEASE.replace("amd64 all", "arm64"),
+            "no package index for arm64 (expected dists/bookworm/<component>/binary-<arch>/Packages, .gz or .xz)",
+        ),
+        (
+            "<html>Not found</html>\n".to_owned(),
+            "not a `Field: value` line",
+        ),
+    ] {
+        let root = tempfile::tempdir_in(lab.path("")).expect("tempdir");
+        tiny_archive(root.path(), &release);
+        let o = bin(&["import", root.path().to_str().expect("path"), "--name", "m"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("not a usable Debian archive") && t.contains(want),
+            "{want}: {t}"
+        );
+    }
+}
+
+/// Runs a tool of the machine, which must succeed.
+fn tool(program: &str, args: &[&str]) {
+    let o = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        o.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn sha256sum(path: &std::path::Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
+}
+
+/// The `image:` block of import's output, and the tree it names.
+fn image_block(out: &str) -> &str {
+    &out[out
+        .find("image:\n")
+        .unwrap_or_else(|| panic!("no image: in {out}"))..]
+}
+
+#[test]
+fn import_recognises_disk_images_by_their_bytes() {
+    let lab = lab();
+    let images = lab.path("images");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    // A 4 MiB raw disk with a GPT and one partition (sfdisk), then its compressed
+    // copies (zstd, xz, gzip) and a qcow2 (qemu-img).
+    let raw = images.join("disk.raw");
+    std::fs::write(&raw, vec![0u8; 4 << 20]).expect("raw");
+    let sfdisk = Command::new("sfdisk")
+        .args(["--quiet", raw.to_str().expect("path")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"label: gpt\n,,L\n")?;
+            c.wait()
+        })
+        .expect("sfdisk");
+    assert!(sfdisk.success());
+    let p = |n: &str| images.join(n).to_str().expect("path").to_owned();
+    tool(
+        "zstd",
+        &["-q", "-k", &p("disk.raw"), "-o", &p("disk.raw.zst")],
+    );
+    tool(
+        "sh",
+        &[
+            "-c",
+            &format!("xz -k -c {} > {}", p("disk.raw"), p("disk.raw.xz")),
+        ],
+    );
+    tool(
+        "sh",
+        &[
+            "-c",
+            &format!("gzip -k -c {} > {}", p("disk.raw"), p("disk.raw.gz")),
+        ],
+    );
+    tool(
+        "qemu-img",
+        &[
+            "convert",
+            "-q",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            &p("disk.raw"),
+            &p("disk.qcow2"),
+        ],
+    );
+    // Named as something else: the bytes decide.
+    std::fs::copy(images.join("disk.raw.zst"), images.join("misnamed.img")).expect("copy");
+    for (file, format) in [
+        ("disk.raw", "raw"),
+        ("disk.raw.zst", "raw.zst"),
+        ("disk.raw.xz", "raw.xz"),
+        ("disk.raw.gz", "raw.gz"),
+        ("disk.qcow2", "qcow2"),
+        ("misnamed.img", "raw.zst"),
+    ] {
+        let o = bin(&["import", &p(file), "--name", "images"]);
+        assert!(o.status.success(), "{file}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let block = image_block(&out);
+        assert_eq!(
+            block,
+            format!(
+                "image:\n  url: /trees/images/{file}\n  format: {format}\n  sha256: {}\n",
+                sha256sum(&images.join(file))
+            ),
+            "{file}"
+        );
+        assert!(
+            out.starts_with(&format!(
+                "trees:\n  images: \"{}\"",
+                images.canonicalize().expect("canon").display()
+            )),
+            "{out}"
+        );
+    }
+    let o = bin(&["import", &p("misnamed.img"), "--name", "images"]);
+    assert!(
+        text(&o).contains("its name says raw but its bytes say raw.zst"),
+        "{}",
+        text(&o)
+    );
+
+    // Written into the inventory: the directory becomes a tree, the image block goes into a
+    // profile, and the deploy plan points at the file httpd-tree serves.
+    let inv = lab.inventory.to_str().expect("path");
+    let o = bin(&[
+        "import",
+        &p("disk.raw.zst"),
+        "--name",
+        "images",
+        "--write",
+        inv,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let block = image_block(&String::from_utf8_lossy(&o.stdout)).to_owned();
+    // A second image in the same directory reuses its tree.
+    let o = bin(&[
+        "import",
+        &p("disk.qcow2"),
+        "--name",
+        "other",
+        "--write",
+        inv,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("served already as the tree images"),
+        "{}",
+        text(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("url: /trees/images/disk.qcow2"));
+    let indented: String = block.lines().map(|l| format!("      {l}\n")).collect();
+    let text_inv = std::fs::read_to_string(&lab.inventory)
+        .expect("read")
+        .replace(
+            "profiles:\n",
+            &format!("profiles:\n  imaged:\n    distro: debian12\n    deploy:\n{indented}"),
+        );
+    let loaded = pxe_model::load_str("i.yaml", &text_inv, &lab.path(""))
+        .unwrap_or_else(|d| panic!("{}\n{text_inv}", d.render()));
+    let deploy = loaded.profiles["imaged"].deploy.as_ref().expect("deploy");
+    let pxe_model::deploy::Source::Image(img) = &deploy.source else {
+        panic!("an image deploy: {deploy:?}");
+    };
+    assert_eq!(img.format, pxe_model::deploy::ImageFormat::RawZstd);
+    assert_eq!(img.sha256, sha256sum(&images.join("disk.raw.zst")));
+    let server = Server::for_lab(&lab, &[]);
+    let got = curl(&["-sf", &server.url("/trees/images/disk.raw.zst")]);
+    assert_eq!(
+        got,
+        std::fs::read(images.join("disk.raw.zst")).expect("read")
+    );
+}
+
+#[test]
+fn import_refuses_what_is_not_a_disk_image() {
+    let lab = lab();
+    let dir = lab.path("junk");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let p = |n: &str| dir.join(n).to_str().expect("path").to_owned();
+    std::fs::write(dir.join("notes.txt"), "not a disk\n").expect("write");
+    std::fs::write(dir.join("blank.raw"), vec![0u8; 1 << 20]).expect("write");
+    tool(
+        "sh",
+        &[
+            "-c",
+            &format!("gzip -c {} > {}", p("notes.txt"), p("notes.txt.gz")),
+        ],
+    );
+    tool(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", &p("empty.qcow2"), "1M"],
+    );
+    for (file, want) in [
+        (
+            "notes.txt",
+            "not a disk image: expected a qcow2, zstd, xz or gzip file, or a raw disk with an MBR or GPT partition table",
+        ),
+        ("blank.raw", "not a disk image"),
+        (
+            "notes.txt.gz",
+            "a gzip file whose content is not a raw disk",
+        ),
+    ] {
+        let o = bin(&["import", &p(file), "--name", "x"]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", text(&o));
+        assert!(text(&o).contains(want), "{file}: {}", text(&o));
+    }
+    // A qcow2 holds any disk: its header is what is checked.
+    let o = bin(&["import", &p("empty.qcow2"), "--name", "x"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bin(&[
+        "import",
+        &p("empty.qcow2"),
+        "--name",
+        "x",
+        "--copy-to",
+        &p("c"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("--copy-to copies trees"), "{}", text(&o));
 }

@@ -278,3 +278,172 @@ fn installed_then_first_boot_once() {
     assert!(doc["milestones"]["first_boot"].is_string(), "{doc}");
     assert!(doc["milestones"]["installed"].is_string(), "{doc}");
 }
+
+/// Unix time in milliseconds, as the server's clock reads it.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// Milliseconds in a stage document's field, or a panic naming it.
+fn ms(stage: &serde_json::Value, field: &str) -> u64 {
+    stage[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {stage}"))
+}
+
+#[test]
+fn the_timeline_shows_the_install_stage_by_stage_with_durations() {
+    use pxe_model::state::BootEvent;
+    use pxe_model::timeline::human_ms;
+    let lab = deploy_lab();
+    // dhcpd and tftpd write the same state directory: a boot 30 s ago, as they record it.
+    let store = lab.store();
+    let t0 = now_ms() - 30_000;
+    for (at, phase, detail) in [
+        (
+            t0,
+            Phase::Dhcp,
+            "DHCPACK 127.0.0.1 to 52:54:00:de:01:02 pxelinux.0",
+        ),
+        (t0 + 150, Phase::Tftp, "pxelinux.0 (42480 bytes)"),
+        (
+            t0 + 300,
+            Phase::Tftp,
+            "pxelinux.cfg/01-52-54-00-de-01-02 (190 bytes)",
+        ),
+        (
+            t0 + 2_000,
+            Phase::Tftp,
+            "trees/pxe-deploy/vmlinuz (8193984 bytes)",
+        ),
+        (
+            t0 + 4_000,
+            Phase::Tftp,
+            "trees/pxe-deploy/initrd.img (13954321 bytes)",
+        ),
+        (
+            t0 + 20_000,
+            Phase::Dhcp,
+            "DHCPACK 127.0.0.1 to 52:54:00:de:01:02",
+        ),
+    ] {
+        let detail = detail.to_owned();
+        store
+            .record(MACHINE, &BootEvent { at, phase, detail })
+            .expect("record");
+    }
+    let plan = lab.plan();
+    let report = |body: &str| {
+        let (status, text) = lab.post("report", &plan.token, body);
+        assert_eq!(status, 200, "{body}: {text}");
+    };
+    report(r#"{"step":"plan","status":"done"}"#);
+    let image_started = now_ms();
+    report(r#"{"step":"image","status":"started"}"#);
+    report(r#"{"step":"image","status":"progress","done_bytes":0,"total_bytes":4194304}"#);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    report(r#"{"step":"image","status":"progress","done_bytes":2097152,"total_bytes":4194304}"#);
+    // Half written, still running: the API and the page say so.
+    let api = lab.admin(&format!("/api/v1/machines/{MAC}"));
+    let doc: serde_json::Value = serde_json::from_str(&api).expect("json");
+    let stages = doc["install"]["stages"].as_array().expect("stages");
+    let last = stages.last().expect("a stage");
+    assert_eq!(last["stage"], "deploy_step", "{last}");
+    assert_eq!(last["step"], "image");
+    assert_eq!(last["running"], true);
+    assert_eq!(last["percent"], 50);
+    assert_eq!(last["done_bytes"], 2_097_152);
+    assert!(ms(last, "took_ms") >= 400, "{last}");
+    let page = lab.admin("/status");
+    assert!(
+        page.contains("deploy: image progress, 2.0 MiB of 4.0 MiB (50%) <small>running for "),
+        "{page}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    report(r#"{"step":"image","status":"progress","done_bytes":4194304,"total_bytes":4194304}"#);
+    report(r#"{"step":"image","status":"done"}"#);
+    let image_done = now_ms();
+    report(r#"{"step":"finish","status":"started"}"#);
+    assert_eq!(lab.post("installed", &plan.token, "").0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(lab.post("booted", &plan.token, "").0, 200);
+
+    let api = lab.admin(&format!("/api/v1/machines/{MAC}"));
+    let doc: serde_json::Value = serde_json::from_str(&api).expect("json");
+    let install = &doc["install"];
+    let labels: Vec<&str> = install["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["label"].as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "DHCP",
+            "loader",
+            "kernel",
+            "deploy plan",
+            "deploy: plan",
+            "deploy: image",
+            "deploy: finish",
+            "installed",
+            "first boot"
+        ],
+        "{install}"
+    );
+    let stage = |i: usize| &install["stages"][i];
+    assert_eq!(
+        stage(0)["detail"],
+        "DHCPACK 127.0.0.1 to 52:54:00:de:01:02 pxelinux.0"
+    );
+    assert_eq!(stage(0)["took_ms"], 150);
+    assert_eq!(stage(1)["detail"], "pxelinux.0 (42480 bytes)");
+    assert_eq!(stage(2)["since_start_ms"], 2_000);
+    assert!(ms(stage(3), "since_start_ms") >= 30_000, "{}", stage(3));
+    let image = stage(5);
+    assert_eq!(image["status"], "done");
+    assert_eq!(image["done_bytes"], 4_194_304);
+    assert_eq!(image["total_bytes"], 4_194_304);
+    assert_eq!(image["running"], false);
+    let took = ms(image, "took_ms");
+    assert!(
+        (700..=image_done - image_started).contains(&took),
+        "image took {took} ms, measured at most {} ms",
+        image_done - image_started
+    );
+    assert!(
+        ms(stage(7), "took_ms") >= 200,
+        "installed until the first boot"
+    );
+    assert_eq!(stage(8)["took_ms"], serde_json::Value::Null);
+    assert!(ms(install, "install_ms") >= 30_000);
+    assert!(ms(install, "to_first_boot_ms") > ms(install, "install_ms"));
+    assert_eq!(doc["milestones"]["deploy_step"]["step"], "finish");
+
+    let page = lab.admin("/status");
+    let totals = format!(
+        "installed {} after the first event, first boot after {}.",
+        human_ms(ms(install, "install_ms")),
+        human_ms(ms(install, "to_first_boot_ms"))
+    );
+    for want in [
+        "<tr class=\"stage deploy-image\"><td>deploy: image done</td>",
+        "<td class=\"bytes\">4.0 MiB of 4.0 MiB (100%)</td>",
+        "<td>+2.0 s</td>",
+        &totals,
+    ] {
+        assert!(page.contains(want), "{want} in {page}");
+    }
+    // Who may see it: the machine list and timelines need a token, as before.
+    let (status, body) = lab.get(OWNER, &format!("/api/v1/machines/{MAC}"), &[]);
+    assert_eq!(status, 401, "{body}");
+    let (status, summary) = lab.get(STRANGER, "/status", &[]);
+    assert_eq!(status, 200);
+    for hidden in [MACHINE, "deploy: image", "4.0 MiB", "pxelinux.0"] {
+        assert!(!summary.contains(hidden), "{hidden} in {summary}");
+    }
+}

@@ -31,6 +31,11 @@ struct DistroVars<'a> {
     name: &'a str,
     family: &'a str,
     arch: &'a str,
+    /// The release (`version` or the tree's `.treeinfo`), empty when unknown.
+    version: &'a str,
+    /// For the redhat family, anaconda's generation: `el5`, `el6` or `el7+`; empty for
+    /// the other families.
+    installer: &'a str,
 }
 
 #[derive(Serialize)]
@@ -101,6 +106,11 @@ pub fn render(
             name: &distro.name,
             family: distro.family.as_str(),
             arch: distro.arch.as_str(),
+            version: distro.release.as_ref().map_or("", |r| r.text.as_str()),
+            installer: match distro.family {
+                crate::Family::Redhat => distro.anaconda().as_str(),
+                _ => "",
+            },
         },
         server: ServerVars {
             tftp: inv.servers.tftp.to_string(),

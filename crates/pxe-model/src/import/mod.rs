@@ -5,6 +5,9 @@
 //! `[images-<arch>]`). Debian and Ubuntu trees are recognised by their layout. No
 //! signature file is needed: the tree says what it is.
 
+pub mod archive;
+pub mod image;
+
 use crate::inventory::{Arch, Family};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -34,6 +37,12 @@ impl Imported {
         let _ = writeln!(out, "    tree: {}", self.tree.display());
         let _ = writeln!(out, "    kernel: {}", self.kernel);
         let _ = writeln!(out, "    initrd: {}", self.initrd);
+        if self.family == Family::Redhat
+            && crate::anaconda::Anaconda::of_release(&self.release).is_some()
+        {
+            // The installer generation, hence its kernel arguments, follows from it.
+            let _ = writeln!(out, "    version: \"{}\"", self.release.replace('"', ""));
+        }
         out
     }
 }
