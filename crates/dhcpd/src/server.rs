@@ -861,6 +861,10 @@ impl Core {
     fn omapi(&mut self, job: crate::omapi::listener::Job, jobs: &mut Vec<Job>) {
         let cfg = Arc::make_mut(&mut self.cfg);
         let out = self.omapi.handle(cfg, &self.table, &job.request, now());
+        if let Some((lease, lines)) = out.lease {
+            self.omapi_lease_changed(lease, lines, (job.reply, out.response), jobs);
+            return;
+        }
         if out.records.is_empty() {
             let _ = job.reply.send(out.response);
             return;
@@ -889,6 +893,45 @@ impl Core {
             seq: 0,
             hosts: out.records,
             omapi: Some((job.reply, out.response)),
+        });
+    }
+
+    /// A lease changed over OMAPI: in the table now, and written before the answer (and
+    /// its log lines) go out.
+    fn omapi_lease_changed(
+        &mut self,
+        lease: Lease,
+        lines: Vec<String>,
+        answer: (
+            tokio::sync::oneshot::Sender<crate::omapi::objects::Response>,
+            crate::omapi::objects::Response,
+        ),
+        jobs: &mut Vec<Job>,
+    ) {
+        let ip = lease.ip;
+        self.note_expiry(&lease);
+        self.table.insert(lease.clone());
+        let seq = self.durability.queue([ip]);
+        jobs.push(Job {
+            leases: vec![lease],
+            log: lines,
+            exchange: Exchange {
+                iface: String::new(),
+                xid: String::new(),
+                mac: String::new(),
+                client_id: None,
+                message_type: "omapi".into(),
+                reason: "LeaseChanged".into(),
+                address: Some(ip),
+            },
+            reply: None,
+            boot: None,
+            hooks: Vec::new(),
+            limits: self.cfg.execute,
+            received: Instant::now(),
+            seq,
+            hosts: Vec::new(),
+            omapi: Some(answer),
         });
     }
 

@@ -1,13 +1,17 @@
 //! OMAPI `lease` objects, as ISC's `dhcp_lease_lookup` and `dhcp_lease_stuff_values` treat
 //! them: found by handle, address (every address of a range is a lease, a free one when
-//! nobody had it), client identifier or hardware address; read with the fields ISC sends.
+//! nobody had it), client identifier or hardware address; read with the fields ISC sends;
+//! changed in `state` and `ends` (other values are ignored, as ISC ignores them; a new end
+//! moves the lease to its next binding state, as ISC's re-commit does), with ISC's
+//! log lines (`lease … state changed from active to released`, `lease … end changed from …
+//! to …`), as ISC 4.4.3-P1 does it on this machine.
 
 use std::net::Ipv4Addr;
 
 use super::objects::{Obj, World};
 use super::status::Status;
 use super::wire::{Value, find, int};
-use crate::lease::{BindingState, Hardware, Lease};
+use crate::lease::{BindingState, BindingValue, Hardware, Lease};
 
 /// The lease a key found, merged into what earlier keys found.
 fn merge(found: &mut Option<Ipv4Addr>, ip: Option<Ipv4Addr>) -> Result<(), Status> {
@@ -93,7 +97,7 @@ pub(super) fn values(ip: Ipv4Addr, w: &mut World<'_>) -> Vec<Value> {
         ip,
         ..Lease::default()
     };
-    let l = w.table.get(ip).cloned().unwrap_or(free);
+    let l = current(ip, w).unwrap_or(free);
     let mut out = vec![
         u32_value("state", state_number(l.state)),
         (b"ip-address".to_vec(), ip.octets().to_vec()),
@@ -123,10 +127,93 @@ pub(super) fn values(ip: Ipv4Addr, w: &mut World<'_>) -> Vec<Value> {
         out.push(u32_value(name, t as u32));
     }
     out.push((b"flags".to_vec(), vec![0]));
+    // The lease's variables (`set vendor-class-identifier = …` and the like), as ISC's
+    // `binding_scope_stuff_values` sends them: data as is, numbers and booleans as 4 bytes.
+    for (name, value) in &l.bindings {
+        let bytes = match value {
+            BindingValue::Data(d) => d.clone(),
+            BindingValue::Number(n) => (*n as u32).to_be_bytes().to_vec(),
+            BindingValue::Bool(b) => u32::from(*b).to_be_bytes().to_vec(),
+        };
+        out.push((name.as_bytes().to_vec(), bytes));
+    }
     out
 }
 
-/// Changing a lease over OMAPI (its state, ends) is not done by this server.
-pub(super) fn update(_values: &[Value]) -> Result<Vec<crate::lease::hosts::HostRecord>, Status> {
-    Err(Status::NOT_IMPLEMENTED)
+/// The lease at `ip` as this request sees it: changed by it, else in the table.
+fn current(ip: Ipv4Addr, w: &World<'_>) -> Option<Lease> {
+    match &w.changed_lease {
+        Some((l, _)) if l.ip == ip => Some(l.clone()),
+        _ => w.table.get(ip).cloned(),
+    }
+}
+
+/// ISC's binding state for its number (the inverse of [`state_number`]).
+fn state_of(n: u32) -> Option<BindingState> {
+    [
+        BindingState::Free,
+        BindingState::Active,
+        BindingState::Expired,
+        BindingState::Released,
+        BindingState::Abandoned,
+        BindingState::Reset,
+        BindingState::Backup,
+    ]
+    .into_iter()
+    .find(|s| state_number(*s) == n)
+}
+
+/// An update of the lease at `ip`: `state` (1 to 7) and `ends` (seconds since the epoch)
+/// are taken, in the order sent; a bad value refuses the whole update. The changed lease
+/// waits in `w.changed_lease` for the shell to write it. Host records never change.
+pub(super) fn update(
+    ip: Ipv4Addr,
+    values: &[Value],
+    w: &mut World<'_>,
+) -> Result<Vec<crate::lease::hosts::HostRecord>, Status> {
+    let old = current(ip, w).unwrap_or(Lease {
+        ip,
+        ..Lease::default()
+    });
+    let mut new = old.clone();
+    let mut lines = Vec::new();
+    for (name, v) in values {
+        match name.as_slice() {
+            b"state" => {
+                let state = int(v).and_then(state_of).ok_or(Status::INVALID_ARG)?;
+                if state != new.state {
+                    lines.push(format!(
+                        "lease {ip} state changed from {} to {}",
+                        new.state.name(),
+                        state.name()
+                    ));
+                    new.state = state;
+                    new.next_state = if state == BindingState::Active {
+                        BindingState::Free
+                    } else {
+                        state
+                    };
+                }
+            }
+            b"ends" => {
+                let ends = crate::lease::Time::from(int(v).ok_or(Status::INVALID_ARG)?);
+                if ends != new.ends {
+                    lines.push(format!(
+                        "lease {ip} end changed from {} to {ends}",
+                        new.ends
+                    ));
+                    // ISC re-commits the lease with it: it takes its next binding state
+                    // (an active lease becomes free) and that state's time is the new end.
+                    new.ends = ends;
+                    new.state = new.next_state;
+                    new.tstp = ends;
+                }
+            }
+            _ => {}
+        }
+    }
+    if new != old {
+        w.changed_lease = Some((new, lines));
+    }
+    Ok(Vec::new())
 }

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use super::status::Status;
 use super::wire::{Op, Value, find, int};
 use crate::lease::hosts::HostRecord;
-use crate::lease::{LeaseTable, Time};
+use crate::lease::{Lease, LeaseTable, Time};
 use crate::model::Config;
 
 /// An object a handle names.
@@ -132,6 +132,9 @@ pub struct Outcome {
     /// Host records to make durable before the answer leaves (the configuration has taken
     /// the change already).
     pub records: Vec<HostRecord>,
+    /// A lease changed by an update (`state`, `ends`), with ISC's log lines for it: the
+    /// shell enters it in the table and writes it before the answer leaves.
+    pub lease: Option<(Lease, Vec<String>)>,
 }
 
 impl From<Response> for Outcome {
@@ -139,6 +142,7 @@ impl From<Response> for Outcome {
         Outcome {
             response,
             records: Vec::new(),
+            lease: None,
         }
     }
 }
@@ -156,6 +160,8 @@ pub struct World<'a> {
     pub records: &'a mut Vec<HostRecord>,
     /// The time now.
     pub now: Time,
+    /// A lease this request changed (not in `table` yet), with its log lines.
+    pub changed_lease: Option<(Lease, Vec<String>)>,
 }
 
 /// An OMAPI boolean or integer flag (4 bytes; absent: false).
@@ -263,6 +269,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
                     Outcome {
                         response: values_of(&Obj::Host(name), h, w),
                         records,
+                        lease: None,
                     }
                 }
                 Err(s) => Response::status(s, "can't update object").into(),
@@ -280,6 +287,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     Outcome {
         response: values_of(&obj, h, w),
         records,
+        lease: None,
     }
 }
 
@@ -287,7 +295,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
 fn change(o: &Obj, values: &[Value], w: &mut World<'_>) -> Result<Vec<HostRecord>, Status> {
     match o {
         Obj::Host(name) => super::host::update(name, values, w),
-        Obj::Lease(_) => super::lease::update(values),
+        Obj::Lease(ip) => super::lease::update(*ip, values, w),
         _ => Err(Status::NOT_IMPLEMENTED),
     }
 }
@@ -306,6 +314,7 @@ fn update(req: &Request, w: &mut World<'_>) -> Outcome {
                 text: None,
             },
             records,
+            lease: None,
         },
         Err(s) => Response::status(s, "can't update object").into(),
     }
@@ -323,6 +332,7 @@ fn delete(req: &Request, w: &mut World<'_>) -> Outcome {
                     text: None,
                 },
                 records,
+                lease: None,
             },
             Err(s) => Response::Status {
                 result: s,

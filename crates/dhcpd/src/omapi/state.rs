@@ -40,8 +40,12 @@ impl OmapiState {
             handles: &mut self.handles,
             records: &mut self.records,
             now,
+            changed_lease: None,
         };
-        let out = process(req, &mut w);
+        let mut out = process(req, &mut w);
+        if out.lease.is_none() {
+            out.lease = w.changed_lease.take();
+        }
         // Hosts made and deleted again need no record: keep the list to what a rewritten
         // lease file would hold once it has doubled (a reload replays it).
         if self.records.len() > 2 * self.compacted + 64 {

@@ -230,6 +230,7 @@ impl Server {
             handles: &mut self.handles,
             records: &mut self.records,
             now: 1_700_000_000,
+            changed_lease: None,
         };
         let out = process(&req, &mut w);
         (out.response, out.records)

@@ -523,3 +523,122 @@ fn r15_host_records_pass_between_ours_and_isc_dhcpd() {
     assert!(lookup("ours1").contains("can't open object: not found"));
     assert!(!ours.log().contains("host record"), "{}", ours.log());
 }
+
+/// One DORA from the client namespace with busybox udhcpc (client identifier 01:MAC).
+fn take_a_lease(lab: &Lab) {
+    let busybox = need("busybox", "busybox");
+    let out = lab
+        .cmd(&lab.cli, &busybox)
+        .args([
+            "udhcpc",
+            "-q",
+            "-f",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-i",
+            "c0",
+            "-s",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// omshell's output with the times of the DORA (which differ between the labs) masked.
+fn mask_times(out: &str) -> String {
+    mask(out)
+        .lines()
+        .map(|l| {
+            for name in ["starts = ", "cltt = ", "tstp = ", "ends = "] {
+                if l.starts_with(name) && !l.ends_with("7f:00:00:00") {
+                    return format!("{name}<time>");
+                }
+            }
+            l.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn r15_lease_state_and_end_changed_over_omapi_as_isc_dhcpd_does() {
+    let labs = [Lab::new(), Lab::new()];
+    for lab in &labs {
+        lab.set_client_mac("52:54:00:15:00:20");
+    }
+    let mut servers = vec![
+        start(&labs[0], &Which::Isc, &conf(&labs[0])),
+        start(&labs[1], &Which::Ours, &conf(&labs[1])),
+    ];
+    let open = |lab: &Lab| format!("new lease\nset ip-address = {}\nopen", lab.ip(10));
+    let steps = |lab: &Lab| {
+        vec![
+            format!("{}\nset ends = 7f:00:00:00\nupdate", open(lab)),
+            format!("{}\nset state = 00:00:00:04\nupdate", open(lab)),
+            format!("{}\nset state = 00:00:00:09\nupdate", open(lab)),
+            format!("{}\nset client-hostname = \"renamed\"\nupdate", open(lab)),
+            open(lab),
+        ]
+    };
+    let mut outputs: Vec<Vec<String>> = Vec::new();
+    for lab in &labs {
+        take_a_lease(lab);
+        let theirs_net = format!("0a:c7:{:02x}:", labs[0].net);
+        let net = format!("0a:c7:{:02x}:", lab.net);
+        outputs.push(
+            steps(lab)
+                .iter()
+                .map(|body| {
+                    mask_times(&omshell(lab, Some(SECRET), body)).replace(&net, &theirs_net)
+                })
+                .collect(),
+        );
+    }
+    assert!(
+        outputs[0][0].contains("ends = 7f:00:00:00"),
+        "{}",
+        outputs[0][0]
+    );
+    assert!(
+        outputs[0][1].contains("state = 00:00:00:04"),
+        "{}",
+        outputs[0][1]
+    );
+    assert!(
+        outputs[0][2].contains("can't update object: invalid argument"),
+        "{}",
+        outputs[0][2]
+    );
+    for (i, (theirs, ours)) in outputs[0].iter().zip(&outputs[1]).enumerate() {
+        assert_eq!(ours, theirs, "step {i}: ours vs ISC\n{}", servers[1].log());
+    }
+    for (lab, server) in labs.iter().zip(&servers) {
+        let log = server.log();
+        for line in [
+            format!("lease {} end changed from ", lab.ip(10)),
+            // The new end re-committed the active lease as free first (as ISC does).
+            format!("lease {} state changed from free to released", lab.ip(10)),
+        ] {
+            assert!(log.contains(&line), "{line} not in\n{log}");
+        }
+    }
+    // Ours wrote the change before answering: it is there after a restart.
+    let ours = servers.pop().unwrap();
+    ours.signal("TERM");
+    drop(ours);
+    let restarted = labs[1].start_ours(&conf(&labs[1]), &[]);
+    let after = omshell(&labs[1], Some(SECRET), &open(&labs[1]));
+    assert!(
+        after.contains("state = 00:00:00:04") && after.contains("ends = 7f:00:00:00"),
+        "{after}\n{}",
+        restarted.log()
+    );
+}
