@@ -591,6 +591,8 @@ struct Core {
     lease_names: Option<crate::lease_names::Shared>,
     /// Handles and host records of OMAPI.
     omapi: OmapiState,
+    /// An OMAPI client set the `control` object's state to shutdown.
+    stop_requested: bool,
 }
 
 /// [`start_lease_names`] off the core task (it waits for the first round of lookups).
@@ -861,6 +863,10 @@ impl Core {
     fn omapi(&mut self, job: crate::omapi::listener::Job, jobs: &mut Vec<Job>) {
         let cfg = Arc::make_mut(&mut self.cfg);
         let out = self.omapi.handle(cfg, &self.table, &job.request, now());
+        if out.shutdown {
+            tracing::info!("OMAPI: shutdown requested: stopping");
+            self.stop_requested = true;
+        }
         if let Some((lease, lines)) = out.lease {
             self.omapi_lease_changed(lease, lines, (job.reply, out.response), jobs);
             return;
@@ -1039,6 +1045,9 @@ async fn next_omapi(
     }
 }
 
+/// How long a shutdown asked for over OMAPI waits for its answer to be written.
+const OMAPI_SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// How often leases with an `on expiry` handler are checked for their end.
 const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
@@ -1171,6 +1180,7 @@ async fn serve<S: LeaseStore>(
         },
         lease_names: None,
         omapi: OmapiState::new(omapi.records),
+        stop_requested: false,
     };
     core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
@@ -1267,6 +1277,12 @@ async fn serve<S: LeaseStore>(
                 let mut jobs = Vec::new();
                 core.omapi(job, &mut jobs);
                 if !queue.push(jobs, &core.metrics, &mut core.durability) {
+                    break;
+                }
+                if core.stop_requested {
+                    // The answer is on its way to the client; then stop as on SIGTERM.
+                    tokio::time::sleep(OMAPI_SHUTDOWN_GRACE).await;
+                    pxe_daemon::notify::stopping();
                     break;
                 }
             }
@@ -1397,6 +1413,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             pings: Pings::default(),
             lease_names: None,
             omapi: OmapiState::default(),
+            stop_requested: false,
         };
         (core, client, reports)
     }

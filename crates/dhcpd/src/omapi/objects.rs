@@ -28,6 +28,8 @@ pub enum Obj {
     Subnet(usize),
     /// A pool (only named by leases).
     Pool(usize),
+    /// The server itself (ISC's `control` object: `state = 2` shuts it down).
+    Control,
 }
 
 /// At most this many handles are kept; past it, those of objects that are gone are dropped.
@@ -135,6 +137,8 @@ pub struct Outcome {
     /// A lease changed by an update (`state`, `ends`), with ISC's log lines for it: the
     /// shell enters it in the table and writes it before the answer leaves.
     pub lease: Option<(Lease, Vec<String>)>,
+    /// The `control` object was set to `state = 2`: the server stops once it has answered.
+    pub shutdown: bool,
 }
 
 impl From<Response> for Outcome {
@@ -143,6 +147,7 @@ impl From<Response> for Outcome {
             response,
             records: Vec::new(),
             lease: None,
+            shutdown: false,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct World<'a> {
     pub now: Time,
     /// A lease this request changed (not in `table` yet), with its log lines.
     pub changed_lease: Option<(Lease, Vec<String>)>,
+    /// This request asked the server to shut down.
+    pub shutdown: bool,
 }
 
 /// An OMAPI boolean or integer flag (4 bytes; absent: false).
@@ -196,6 +203,7 @@ pub fn process(req: &Request, w: &mut World<'_>) -> Outcome {
 enum Kind {
     Host,
     Lease,
+    Control,
 }
 
 fn open(req: &Request, w: &mut World<'_>) -> Outcome {
@@ -211,10 +219,15 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     let kind = match find(&req.message, "type") {
         Some(b"host") => Some(Kind::Host),
         Some(b"lease") => Some(Kind::Lease),
+        Some(b"control") => Some(Kind::Control),
+        // No failover peer is ever configured here: ISC, without one, finds none.
+        Some(b"failover-state") => {
+            return Response::status(Status::NOT_FOUND, "no object matches specification").into();
+        }
         // Types ISC knows that this server does not serve over OMAPI.
         Some(
-            b"group" | b"control" | b"failover-state" | b"class" | b"subclass" | b"pool"
-            | b"subnet" | b"shared-network" | b"failover-link" | b"failover-listener",
+            b"group" | b"class" | b"subclass" | b"pool" | b"subnet" | b"shared-network"
+            | b"failover-link" | b"failover-listener",
         ) => {
             return Response::status(Status::NOT_IMPLEMENTED, "unsearchable object type").into();
         }
@@ -232,6 +245,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     let found = match kind {
         Kind::Host => super::host::lookup(&req.object, w).map(Obj::Host),
         Kind::Lease => super::lease::lookup(&req.object, w).map(Obj::Lease),
+        Kind::Control => Ok(Obj::Control),
     };
     let found = match found {
         Ok(o) => Some(o),
@@ -249,7 +263,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     }
     let obj = match (found, kind) {
         (Some(o), _) => o,
-        (None, Kind::Lease) => {
+        (None, Kind::Lease | Kind::Control) => {
             return Response::status(Status::NOT_IMPLEMENTED, "can't create new object").into();
         }
         (None, Kind::Host) if !(create || update) => {
@@ -270,6 +284,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
                         response: values_of(&Obj::Host(name), h, w),
                         records,
                         lease: None,
+                        shutdown: false,
                     }
                 }
                 Err(s) => Response::status(s, "can't update object").into(),
@@ -288,6 +303,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
         response: values_of(&obj, h, w),
         records,
         lease: None,
+        shutdown: false,
     }
 }
 
@@ -296,6 +312,14 @@ fn change(o: &Obj, values: &[Value], w: &mut World<'_>) -> Result<Vec<HostRecord
     match o {
         Obj::Host(name) => super::host::update(name, values, w),
         Obj::Lease(ip) => super::lease::update(*ip, values, w),
+        Obj::Control => {
+            // ISC's server states: 2 is shutdown; the others change nothing.
+            if let Some(v) = find(values, "state") {
+                let state = int(v).ok_or(Status::INVALID_ARG)?;
+                w.shutdown |= state == 2;
+            }
+            Ok(Vec::new())
+        }
         _ => Err(Status::NOT_IMPLEMENTED),
     }
 }
@@ -308,6 +332,8 @@ fn update(req: &Request, w: &mut World<'_>) -> Outcome {
         return Response::status(Status::SUCCESS, "cannot update authenticator").into();
     }
     match change(&o, &req.object, w) {
+        // ISC goes down without answering: the client sees its connection reset.
+        Ok(_) if w.shutdown => Response::Close.into(),
         Ok(records) => Outcome {
             response: Response::Status {
                 result: Status::SUCCESS,
@@ -315,6 +341,7 @@ fn update(req: &Request, w: &mut World<'_>) -> Outcome {
             },
             records,
             lease: None,
+            shutdown: false,
         },
         Err(s) => Response::status(s, "can't update object").into(),
     }
@@ -333,6 +360,7 @@ fn delete(req: &Request, w: &mut World<'_>) -> Outcome {
                 },
                 records,
                 lease: None,
+                shutdown: false,
             },
             Err(s) => Response::Status {
                 result: s,
@@ -359,6 +387,7 @@ fn values_of(o: &Obj, handle: u32, w: &mut World<'_>) -> Response {
         },
         Obj::Lease(ip) => super::lease::values(*ip, w),
         Obj::Authenticator(name) => vec![(b"name".to_vec(), name.as_bytes().to_vec())],
+        Obj::Control => vec![(b"state".to_vec(), vec![0, 0, 0, 0])],
         Obj::Unentered(_) | Obj::Subnet(_) | Obj::Pool(_) => Vec::new(),
     };
     Response::Update { handle, object }

@@ -41,8 +41,10 @@ impl OmapiState {
             records: &mut self.records,
             now,
             changed_lease: None,
+            shutdown: false,
         };
         let mut out = process(req, &mut w);
+        out.shutdown |= w.shutdown;
         if out.lease.is_none() {
             out.lease = w.changed_lease.take();
         }

@@ -231,6 +231,7 @@ impl Server {
             records: &mut self.records,
             now: 1_700_000_000,
             changed_lease: None,
+            shutdown: false,
         };
         let out = process(&req, &mut w);
         (out.response, out.records)

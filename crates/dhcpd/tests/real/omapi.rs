@@ -642,3 +642,48 @@ fn r15_lease_state_and_end_changed_over_omapi_as_isc_dhcpd_does() {
         restarted.log()
     );
 }
+
+#[test]
+fn r15_control_shuts_the_server_down_and_failover_state_is_not_found_as_with_isc_dhcpd() {
+    let labs = [Lab::new(), Lab::new()];
+    let mut servers = [
+        start(&labs[0], &Which::Isc, &conf(&labs[0])),
+        start(&labs[1], &Which::Ours, &conf(&labs[1])),
+    ];
+    let steps = [
+        "new failover-state\nset name = \"peer\"\nopen",
+        "new control\nopen",
+        "new control\nopen\nset state = 00:00:00:02\nupdate",
+    ];
+    let mut outputs: Vec<Vec<String>> = Vec::new();
+    for lab in &labs {
+        outputs.push(
+            steps
+                .iter()
+                .map(|b| omshell(lab, Some(SECRET), b))
+                .collect(),
+        );
+    }
+    assert!(
+        outputs[0][0].contains("can't open object: not found"),
+        "{}",
+        outputs[0][0]
+    );
+    assert!(
+        outputs[0][2].contains("state = 00:00:00:02"),
+        "{}",
+        outputs[0][2]
+    );
+    for (i, (theirs, ours)) in outputs[0].iter().zip(&outputs[1]).enumerate() {
+        assert_eq!(ours, theirs, "step {i}: ours vs ISC\n{}", servers[1].log());
+    }
+    for (name, server) in ["ISC", "ours"].iter().zip(servers.iter_mut()) {
+        let code = server.wait_exit(WAIT);
+        assert_eq!(code, Some(0), "{name} did not stop:\n{}", server.log());
+    }
+    assert!(
+        servers[1].log().contains("OMAPI: shutdown requested"),
+        "{}",
+        servers[1].log()
+    );
+}
