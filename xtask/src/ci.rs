@@ -42,14 +42,9 @@ pub(crate) fn run() -> Result<()> {
     let (passed, failed) = (test_passed + ops_passed, test_failed + ops_failed);
     // The lab boots real VMs through the daemons just tested.
     eprintln!("xtask: cargo xtask e2e");
-    let (case_passed, case_failed) = crate::lab::e2e_counts(&[])?;
-    // One real install from an empty disk: mirror, image and deploy initramfs built
-    // (or found cached), the image written by the agent, the disk booted with and
-    // without a network (about 5 minutes under TCG, plus the builds on a fresh machine).
-    eprintln!("xtask: cargo xtask e2e --case install-image-bios");
-    let (install_passed, install_failed) =
-        crate::lab::e2e_counts(&["--case".to_owned(), "install-image-bios".to_owned()])?;
-    let (lab_passed, lab_failed) = (case_passed + install_passed, case_failed + install_failed);
+    // The install cases (`cargo xtask e2e --case install`, about 5 minutes each plus the
+    // image builds) are run by hand for now: with them CI passes 60 minutes on this machine.
+    let (lab_passed, lab_failed) = crate::lab::e2e_counts(&[])?;
     // One closing line for the whole run: the last line cargo prints is a doc-test
     // binary's, often "0 passed", which says nothing about the run.
     println!(

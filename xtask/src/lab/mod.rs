@@ -201,9 +201,16 @@ pub(crate) fn nix_is_root() -> bool {
 }
 
 fn ctrlc_handler() -> Result<()> {
-    // Ctrl-C sets a flag; every wait loop checks it, and `Lab`'s drop cleans up.
+    // Ctrl-C sets a flag; every wait loop checks it, and `Lab`'s drop cleans up. Installed
+    // once per process: `cargo xtask ci` sets up the lab twice (the cases, then an install).
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if INSTALLED.get().is_some() {
+        return Ok(());
+    }
     ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("installing the Ctrl-C handler")
+        .context("installing the Ctrl-C handler")?;
+    let _ = INSTALLED.set(());
+    Ok(())
 }
 
 /// A namespace name unique to this run.
