@@ -30,6 +30,20 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The fields of a change no DHCP packet asked for (an OMAPI request, a timer):
+    /// what, why, and the address it is about.
+    pub fn internal(message_type: &str, reason: &str, address: Option<Ipv4Addr>) -> Exchange {
+        Exchange {
+            iface: String::new(),
+            xid: String::new(),
+            mac: String::new(),
+            client_id: None,
+            message_type: message_type.into(),
+            reason: reason.into(),
+            address,
+        }
+    }
+
     /// The fields of `req` and what was decided for it.
     pub fn of(req: &Request, outcome: &Outcome) -> Exchange {
         let offered = outcome

@@ -882,15 +882,7 @@ impl Core {
         jobs.push(Job {
             leases: Vec::new(),
             log: Vec::new(),
-            exchange: Exchange {
-                iface: String::new(),
-                xid: String::new(),
-                mac: String::new(),
-                client_id: None,
-                message_type: "omapi".into(),
-                reason: "HostChanged".into(),
-                address: None,
-            },
+            exchange: Exchange::internal("omapi", "HostChanged", None),
             reply: None,
             boot: None,
             hooks: Vec::new(),
@@ -921,15 +913,7 @@ impl Core {
         jobs.push(Job {
             leases: vec![lease],
             log: lines,
-            exchange: Exchange {
-                iface: String::new(),
-                xid: String::new(),
-                mac: String::new(),
-                client_id: None,
-                message_type: "omapi".into(),
-                reason: "LeaseChanged".into(),
-                address: Some(ip),
-            },
+            exchange: Exchange::internal("omapi", "LeaseChanged", Some(ip)),
             reply: None,
             boot: None,
             hooks: Vec::new(),

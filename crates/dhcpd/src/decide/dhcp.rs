@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::eval::state::IGNORE;
 use crate::eval::{Effects, OptionState, Sv};
-use crate::lease::{BindingState, DECLINE_INTERVAL, DeclineMark, Lease, MAX_TIME};
+use crate::lease::{BindingState, DECLINE_INTERVAL, DeclineMark, Lease};
 use crate::model::{DHCP, GroupId, HostId, PoolId, ROOT, SERVER, Subnet};
 use crate::request::{BROADCAST_FLAG, code, msg};
 
@@ -306,19 +306,10 @@ fn decline_refusal(ctx: &Ctx<'_>, l: &Lease) -> Option<(Ignore, &'static str)> {
 /// active lease leaving `active` runs its `on expiry` statements, as in ISC: for the
 /// abandoned lease (no hardware address, no variables).
 fn abandon(ctx: &mut Ctx<'_>, l: &Lease, st: &OptionState) {
-    let mut n = l.clone();
     let abandon = st
         .u32(SERVER, Sv::AbandonLeaseTime)
         .map_or(DEFAULT_ABANDON_LEASE_TIME, i64::from);
-    n.ends = (ctx.now + abandon).min(MAX_TIME);
-    n.state = BindingState::Abandoned;
-    n.next_state = BindingState::Abandoned;
-    n.rewind_state = BindingState::Abandoned;
-    n.hardware = None;
-    n.uid = None;
-    n.bindings.clear();
-    n.client_hostname = None;
-    n.tstp = n.ends;
+    let mut n = super::abandoned(l, abandon, ctx.now);
     ctx.log(format!("Abandoning IP address {}: declined.", l.ip));
     if l.state_at(ctx.now) == BindingState::Active {
         let run = super::events::run_expiry(ctx.cfg, &n, ctx.now);

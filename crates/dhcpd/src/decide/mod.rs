@@ -220,10 +220,11 @@ pub struct PingCheck {
     pub abandon_secs: i64,
 }
 
-/// The lease an offer held once its address answered the ping, and ISC's line for it: no
-/// owner, `abandoned` for `abandon_secs`.
-pub fn abandon_pinged(held: &Lease, abandon_secs: i64, now: Time) -> (Lease, String) {
-    let mut n = held.clone();
+/// `l` abandoned, as ISC's `abandon_lease` leaves it: no owner, no variables, `abandoned`
+/// for `abandon_secs` from `now`. (Its `on` handlers are the caller's: a declined active
+/// lease runs `on expiry` first.)
+pub(crate) fn abandoned(l: &Lease, abandon_secs: i64, now: Time) -> Lease {
+    let mut n = l.clone();
     n.ends = (now + abandon_secs).min(MAX_TIME);
     n.state = BindingState::Abandoned;
     n.next_state = BindingState::Abandoned;
@@ -233,6 +234,13 @@ pub fn abandon_pinged(held: &Lease, abandon_secs: i64, now: Time) -> (Lease, Str
     n.bindings.clear();
     n.client_hostname = None;
     n.tstp = n.ends;
+    n
+}
+
+/// The lease an offer held once its address answered the ping, and ISC's line for it: no
+/// owner, `abandoned` for `abandon_secs`.
+pub fn abandon_pinged(held: &Lease, abandon_secs: i64, now: Time) -> (Lease, String) {
+    let mut n = abandoned(held, abandon_secs, now);
     n.on = crate::model::OnStar::default();
     let line = format!("Abandoning IP address {}: pinged before offer", held.ip);
     (n, line)
