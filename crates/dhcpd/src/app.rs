@@ -86,8 +86,8 @@ struct Prepared {
     store: FileStore,
     ids: Option<(u32, u32)>,
     state: Option<pxe_model::FileStore>,
-    /// The host records of the lease file (entered into `config`).
-    host_records: Vec<crate::lease::hosts::HostRecord>,
+    /// The host and group records of the lease file (entered into `config`).
+    object_records: Vec<crate::lease::records::ObjectRecord>,
 }
 
 /// A refusal at start-up that ISC reports on standard error and exits 1 for.
@@ -190,7 +190,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
     };
     let mut config = loaded.config;
     // Hosts made and deleted over OMAPI, as the lease file records them.
-    for problem in crate::omapi::state::replay(&mut config, &file.hosts) {
+    for problem in crate::omapi::state::replay(&mut config, &file.records) {
         eprintln!("{problem}");
     }
     let (table, log) = server::initial_table(&config, &file);
@@ -220,7 +220,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
         store,
         ids,
         state,
-        host_records: file.hosts,
+        object_records: file.records,
     }))
 }
 
@@ -306,7 +306,7 @@ fn run(
             metrics: Arc::new(crate::metrics::Metrics::default()),
             icmp,
             omapi,
-            host_records: prepared.host_records,
+            object_records: prepared.object_records,
         }
         .run(rx)
         .await

@@ -49,7 +49,7 @@ use crate::conf::{Output, ParseOptions, parse_file};
 use crate::decide::{BootNote, Change, Dest, Hook, decide, pool_usage};
 use crate::durable::{Committed, Durability};
 use crate::hooks::HookRunner;
-use crate::lease::hosts::HostRecord;
+use crate::lease::records::ObjectRecord;
 use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
 use crate::model::{Config, ExecuteLimits, add_inventory, compile};
@@ -221,8 +221,8 @@ struct Job {
     received: Instant,
     /// Its number for [`Durability`] (0: it writes no lease).
     seq: u64,
-    /// Host records (OMAPI) to make durable with the leases.
-    hosts: Vec<HostRecord>,
+    /// Host and group records (OMAPI) to make durable with the leases.
+    omapi_records: Vec<ObjectRecord>,
     /// An OMAPI answer that leaves once `hosts` are on disk (else a failure does).
     omapi: Option<(oneshot::Sender<OmapiResponse>, OmapiResponse)>,
 }
@@ -354,11 +354,11 @@ fn committer<S: LeaseStore>(
                     "the lease database",
                 )))
             };
-            let hosts: Vec<HostRecord> = batch
+            let records: Vec<ObjectRecord> = batch
                 .iter_mut()
-                .flat_map(|j| std::mem::take(&mut j.hosts))
+                .flat_map(|j| std::mem::take(&mut j.omapi_records))
                 .collect();
-            let committed = committed.and_then(|()| store.commit_hosts(&hosts));
+            let committed = committed.and_then(|()| store.commit_records(&records));
             answer_omapi(&mut batch, committed.is_ok());
             match committed {
                 Ok(()) => {
@@ -422,7 +422,7 @@ fn committer<S: LeaseStore>(
     }
 }
 
-/// Send the OMAPI answers of a batch: theirs once the host records are on disk (`ok`), an
+/// Send the OMAPI answers of a batch: theirs once the host and group records are on disk (`ok`), an
 /// I/O error status otherwise (the host stays in effect until the next start, as in ISC).
 fn answer_omapi(batch: &mut [Job], ok: bool) {
     for j in batch {
@@ -430,7 +430,7 @@ fn answer_omapi(batch: &mut [Job], ok: bool) {
             let response = if ok {
                 response
             } else {
-                tracing::error!("OMAPI: host record not written: answered with an I/O error");
+                tracing::error!("OMAPI: record not written: answered with an I/O error");
                 OmapiResponse::Status {
                     result: OmapiStatus::IO_ERROR,
                     text: None,
@@ -532,8 +532,8 @@ pub struct Server<S: LeaseStore> {
     pub icmp: Option<socket2::Socket>,
     /// The OMAPI listener (bound when `omapi-port` is set).
     pub omapi: Option<std::net::TcpListener>,
-    /// The host records of the lease file (already entered into `config`).
-    pub host_records: Vec<HostRecord>,
+    /// The host and group records of the lease file (already entered into `config`).
+    pub object_records: Vec<ObjectRecord>,
 }
 
 impl<S: LeaseStore> Server<S> {
@@ -549,7 +549,7 @@ impl<S: LeaseStore> Server<S> {
             metrics,
             icmp,
             omapi,
-            host_records,
+            object_records,
         } = self;
         // The raw socket goes through tokio's datagram socket type: the calls are the same
         // (sendto, recvfrom, readiness), and no unsafe registration is needed.
@@ -559,7 +559,7 @@ impl<S: LeaseStore> Server<S> {
             .map(Arc::new);
         let omapi = Omapi {
             listener: omapi,
-            records: host_records,
+            records: object_records,
         };
         serve(
             opts, config, table, store, sockets, sender, control, metrics, icmp, omapi,
@@ -589,7 +589,7 @@ struct Core {
     pings: Pings,
     /// Names of pool addresses for `get-lease-hostnames` (when the configuration asks).
     lease_names: Option<crate::lease_names::Shared>,
-    /// Handles and host records of OMAPI.
+    /// Handles and host and group records of OMAPI.
     omapi: OmapiState,
     /// An OMAPI client set the `control` object's state to shutdown.
     stop_requested: bool,
@@ -663,7 +663,7 @@ impl Pings {
 /// The OMAPI side a server starts with.
 struct Omapi {
     listener: Option<std::net::TcpListener>,
-    records: Vec<HostRecord>,
+    records: Vec<ObjectRecord>,
 }
 
 impl Core {
@@ -751,7 +751,7 @@ impl Core {
                     limits: self.cfg.execute,
                     received,
                     seq: 0,
-                    hosts: Vec::new(),
+                    omapi_records: Vec::new(),
                     omapi: None,
                 });
             }
@@ -767,7 +767,7 @@ impl Core {
                 limits: self.cfg.execute,
                 received,
                 seq,
-                hosts: Vec::new(),
+                omapi_records: Vec::new(),
                 omapi: None,
             });
         }
@@ -839,7 +839,7 @@ impl Core {
             reply: None,
             boot: None,
             hooks: Vec::new(),
-            hosts: Vec::new(),
+            omapi_records: Vec::new(),
             omapi: None,
             limits: self.cfg.execute,
             received: Instant::now(),
@@ -858,7 +858,7 @@ impl Core {
     }
 
     /// One OMAPI request: answered at once when it changes nothing on disk, else through the
-    /// committer once its host records are durable. A host change takes effect here, for
+    /// committer once its records are durable. A host or group change takes effect here, for
     /// the next packet.
     fn omapi(&mut self, job: crate::omapi::listener::Job, jobs: &mut Vec<Job>) {
         let cfg = Arc::make_mut(&mut self.cfg);
@@ -889,7 +889,7 @@ impl Core {
             limits: self.cfg.execute,
             received: Instant::now(),
             seq: 0,
-            hosts: out.records,
+            omapi_records: out.records,
             omapi: Some((job.reply, out.response)),
         });
     }
@@ -920,7 +920,7 @@ impl Core {
             limits: self.cfg.execute,
             received: Instant::now(),
             seq,
-            hosts: Vec::new(),
+            omapi_records: Vec::new(),
             omapi: Some(answer),
         });
     }
@@ -971,7 +971,7 @@ impl Core {
                 limits: self.cfg.execute,
                 received: Instant::now(),
                 seq,
-                hosts: Vec::new(),
+                omapi_records: Vec::new(),
                 omapi: None,
             });
         }

@@ -73,7 +73,7 @@ pub enum Decl {
     /// `host NAME { ... }`.
     Host(Host),
     /// `group [NAME] { ... }`.
-    Group { name: Option<String>, body: Scope },
+    Group(GroupDecl),
     /// `class "NAME" { ... }`.
     Class(Class),
     /// `subclass "PARENT" DATA [{ ... } | ;]`.
@@ -136,6 +136,19 @@ pub struct Host {
     /// `dynamic;`: made over OMAPI (the records ISC appends to dhcpd.leases).
     pub dynamic: bool,
     /// `deleted;`: the host of this name is gone (a record of an OMAPI delete).
+    pub deleted: bool,
+}
+
+/// A `group [NAME] { ... }` declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDecl {
+    /// Its name, when it has one (hosts name it in `group NAME;`).
+    pub name: Option<String>,
+    /// Its statements and declarations.
+    pub body: Scope,
+    /// `dynamic;`: made over OMAPI (the records ISC appends to dhcpd.leases).
+    pub dynamic: bool,
+    /// `deleted;`: the group of this name is gone (a record of an OMAPI remove).
     pub deleted: bool,
 }
 

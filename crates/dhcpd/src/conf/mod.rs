@@ -90,14 +90,14 @@ pub fn parse_str(
     }
 }
 
-/// Parse one `host NAME { … }` declaration (an OMAPI-made host, or a host record of
-/// dhcpd.leases) with the option spaces and definitions of a configuration already read.
-/// `Err`: the first error's headline.
-pub fn parse_host(
+/// Parse one `host NAME { … }` or `group NAME { … }` declaration (an object made over
+/// OMAPI, or its record in dhcpd.leases) with the option spaces and definitions of a
+/// configuration already read. `Err`: the first error's headline.
+pub fn parse_record(
     registry: &options::Registry,
     name: &str,
     text: &[u8],
-) -> Result<ast::Host, String> {
+) -> Result<ast::Decl, String> {
     let no_includes = |_: &str| Err(std::io::ErrorKind::Unsupported.into());
     let mut g = parse::Global::new(&no_includes);
     g.reg = registry.clone();
@@ -111,13 +111,13 @@ pub fn parse_host(
             .or(g.fatal)
             .unwrap_or_else(|| format!("{name}: parse error")));
     }
-    let mut hosts = root.items.into_iter().filter_map(|i| match i {
-        ast::Item::Decl(_, ast::Decl::Host(h)) => Some(h),
+    let mut decls = root.items.into_iter().filter_map(|i| match i {
+        ast::Item::Decl(_, d @ (ast::Decl::Host(_) | ast::Decl::Group(_))) => Some(d),
         _ => None,
     });
-    match (hosts.next(), hosts.next()) {
-        (Some(h), None) => Ok(h),
-        _ => Err(format!("{name}: not one host declaration")),
+    match (decls.next(), decls.next()) {
+        (Some(d), None) => Ok(d),
+        _ => Err(format!("{name}: not one host or group declaration")),
     }
 }
 

@@ -18,7 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::LeaseFile;
-use super::hosts::HostRecord;
+use super::records::ObjectRecord;
 use super::store::{LeaseStore, StoreError};
 use super::{Lease, LeaseTable, Time, write};
 
@@ -69,9 +69,9 @@ pub struct FileStore {
     /// A failed sync or truncation left the file in doubt: it must be rewritten from the
     /// durable table ([`LeaseStore::compact`]) before another commit.
     poisoned: bool,
-    /// The host records of the file (read at load, appended since): a rewrite keeps what
-    /// [`super::hosts::compact`] keeps of them.
-    hosts: Vec<HostRecord>,
+    /// The host and group records of the file (read at load, appended since): a rewrite keeps what
+    /// [`super::records::compact`] keeps of them.
+    records: Vec<ObjectRecord>,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -95,7 +95,7 @@ impl FileStore {
             last_rewrite: 0,
             good_len: 0,
             poisoned: false,
-            hosts: Vec::new(),
+            records: Vec::new(),
         }
     }
 
@@ -224,7 +224,7 @@ impl LeaseStore for FileStore {
             );
         }
         self.server_duid = parsed.server_duid.clone();
-        self.hosts = parsed.hosts.clone();
+        self.records = parsed.records.clone();
         self.base_size = whole.len() as u64;
         self.good_len = whole.len() as u64;
         self.poisoned = false;
@@ -244,13 +244,13 @@ impl LeaseStore for FileStore {
         self.append(text)
     }
 
-    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError> {
-        if hosts.is_empty() {
+    fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
             return Ok(());
         }
-        let text: String = hosts.iter().map(|h| h.text.as_str()).collect();
+        let text: String = records.iter().map(|h| h.text.as_str()).collect();
         self.append(text)?;
-        self.hosts.extend_from_slice(hosts);
+        self.records.extend_from_slice(records);
         Ok(())
     }
 
@@ -259,8 +259,8 @@ impl LeaseStore for FileStore {
         if let Some(d) = &self.server_duid {
             text.push_str(&write::server_duid(d));
         }
-        let hosts = super::hosts::compact(&self.hosts);
-        for h in &hosts {
+        let records = super::records::compact(&self.records);
+        for h in &records {
             text.push_str(&h.text);
         }
         for l in live
@@ -302,7 +302,7 @@ impl LeaseStore for FileStore {
         self.good_len = text.len() as u64;
         self.poisoned = false;
         self.last_rewrite = now;
-        self.hosts = hosts;
+        self.records = records;
         Ok(())
     }
 

@@ -6,8 +6,8 @@
 //! [`MAX_TIME`] is ISC's `never`.
 
 pub mod file;
-pub mod hosts;
 pub mod parse;
+pub mod records;
 pub mod store;
 pub mod syntax;
 mod table;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::LeaseFile;
-use super::hosts::HostRecord;
+use super::records::ObjectRecord;
 use super::{Lease, LeaseTable, Time};
 
 /// Why a store failed.
@@ -43,9 +43,9 @@ pub trait LeaseStore: Send + 'static {
     /// Make `leases` durable: when this returns `Ok`, they survive a crash. Many ACKs share
     /// one call (group commit).
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError>;
-    /// Make host records (of hosts made or deleted over OMAPI) durable, after the leases
-    /// committed before them; a rewrite keeps what [`super::hosts::compact`] keeps.
-    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError>;
+    /// Make host and group records (of objects made or deleted over OMAPI) durable, after the leases
+    /// committed before them; a rewrite keeps what [`super::records::compact`] keeps.
+    fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError>;
     /// Replace the stored history by the live table as it stands at `now`.
     fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError>;
     /// Whether an earlier failure must be repaired by [`LeaseStore::compact`] (from the
@@ -66,8 +66,8 @@ pub struct MemState {
     pub initial: Vec<Lease>,
     /// Every committed lease, in commit order, since the last compaction.
     pub log: Vec<Lease>,
-    /// Host records read at start and committed since, in order.
-    pub hosts: Vec<HostRecord>,
+    /// Host and group records read at start and committed since, in order.
+    pub records: Vec<ObjectRecord>,
     /// Number of `commit` calls (one per batch).
     pub commits: usize,
     /// Number of compactions.
@@ -113,12 +113,12 @@ impl LeaseStore for MemStore {
         let s = self.state();
         Ok(LeaseFile {
             leases: s.initial.clone(),
-            hosts: s.hosts.clone(),
+            records: s.records.clone(),
             ..LeaseFile::default()
         })
     }
 
-    fn commit_hosts(&mut self, hosts: &[HostRecord]) -> Result<(), StoreError> {
+    fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
         let mut s = self.state();
         if s.fail_commits {
             return Err(StoreError::Io {
@@ -127,7 +127,7 @@ impl LeaseStore for MemStore {
                 source: std::io::Error::other("commit failure injected by a test"),
             });
         }
-        s.hosts.extend_from_slice(hosts);
+        s.records.extend_from_slice(records);
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl LeaseStore for MemStore {
             .filter(Lease::worth_writing)
             .collect();
         s.log.clear();
-        s.hosts = super::hosts::compact(&s.hosts);
+        s.records = super::records::compact(&s.records);
         s.compactions += 1;
         Ok(())
     }

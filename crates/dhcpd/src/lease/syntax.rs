@@ -4,8 +4,10 @@
 
 use std::net::Ipv4Addr;
 
+use super::records::{ObjectRecord, RecordKind};
 use super::time::{DateParts, value};
 use super::{BindingState, BindingValue, Hardware, Lease, MAX_TIME, Time};
+use crate::conf::ast::{Decl, GroupDecl};
 use crate::conf::lexer::Tok;
 use crate::conf::parse::{Global, Output, Parser};
 
@@ -21,8 +23,8 @@ pub struct LeaseFile {
     pub byte_order: Option<String>,
     /// Errors and log lines, in the order ISC prints them.
     pub output: Vec<Output>,
-    /// Host records (of hosts made or deleted over OMAPI), in file order.
-    pub hosts: Vec<super::hosts::HostRecord>,
+    /// Host and group records (of objects made or deleted over OMAPI), in file order.
+    pub records: Vec<ObjectRecord>,
 }
 
 impl LeaseFile {
@@ -52,29 +54,44 @@ const SEEN_REWIND: u32 = 512;
 const SEEN_TSTP: u32 = 65536;
 
 impl Parser<'_, '_, '_> {
-    /// A `host` declaration (the keyword read; `before`: where it started): its name and
-    /// flags, and its text. Its statements are parsed again with the configuration at start.
-    fn host_record(
+    /// A `host` or `group` record (after its keyword, which starts at `before`): the
+    /// declaration's flags and its whole text. Statements naming options that only the
+    /// configuration defines fail here; the record is kept all the same, and judged with the
+    /// configuration at start.
+    fn object_record(
         &mut self,
+        kind: RecordKind,
         before: Option<usize>,
         text: &[u8],
-    ) -> Option<super::hosts::HostRecord> {
+    ) -> Option<ObjectRecord> {
         let (out, errors) = (self.g.out.len(), self.errors);
-        let decl = self.host_decl(crate::conf::parse::Ctx::root());
-        // Statements naming options that only the configuration defines fail here; the
-        // record is kept all the same, and judged with the configuration at start.
+        let ctx = crate::conf::parse::Ctx::root();
+        let decl = match kind {
+            RecordKind::Host => self.host_decl(ctx),
+            RecordKind::Group => self.group_decl(ctx),
+        };
         self.g.out.truncate(out);
         self.errors = errors;
-        let Some(crate::conf::ast::Decl::Host(h)) = decl else {
-            self.skip_to_rbrace(1);
-            return None;
+        let (name, dynamic, deleted) = match decl {
+            Some(Decl::Host(h)) => (h.name, h.dynamic, h.deleted),
+            Some(Decl::Group(GroupDecl {
+                name: Some(name),
+                dynamic,
+                deleted,
+                ..
+            })) => (name, dynamic, deleted),
+            _ => {
+                self.skip_to_rbrace(1);
+                return None;
+            }
         };
         let span = text.get(before?..self.lx.offset()?)?;
         let span = String::from_utf8_lossy(span);
-        Some(super::hosts::HostRecord {
-            name: h.name,
-            dynamic: h.dynamic,
-            deleted: h.deleted,
+        Some(ObjectRecord {
+            kind,
+            name,
+            dynamic,
+            deleted,
             text: format!("{}\n", span.trim()),
         })
     }
@@ -113,11 +130,16 @@ impl Parser<'_, '_, '_> {
                     None => self.warn("possibly corrupt lease file"),
                 },
                 Tok::Kw("host") => {
-                    if let Some(r) = self.host_record(before, text) {
-                        file.hosts.push(r);
+                    if let Some(r) = self.object_record(RecordKind::Host, before, text) {
+                        file.records.push(r);
                     }
                 }
-                Tok::Kw("class" | "subclass" | "group" | "failover") => {
+                Tok::Kw("group") => {
+                    if let Some(r) = self.object_record(RecordKind::Group, before, text) {
+                        file.records.push(r);
+                    }
+                }
+                Tok::Kw("class" | "subclass" | "failover") => {
                     // Declarations ISC keeps in the lease file for OMAPI-made objects and
                     // failover state: not used by this server, skipped whole.
                     self.skip_to_rbrace(0);

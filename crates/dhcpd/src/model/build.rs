@@ -16,8 +16,8 @@ use crate::lease::Hardware;
 
 use super::spaces::SERVER;
 use super::{
-    ClassDecl, Config, Events, Exec, ExecuteLimits, Group, GroupId, Handler, HostDecl, OptVal,
-    Pool, PoolId, ROOT, Range, SharedId, SharedNet, Spaces, Subclass, Subnet, SubnetId,
+    ClassDecl, Config, Events, Exec, ExecuteLimits, Group, GroupId, Handler, HostDecl, NamedGroup,
+    OptVal, Pool, PoolId, ROOT, Range, SharedId, SharedNet, Spaces, Subclass, Subnet, SubnetId,
 };
 
 /// Resolves a host name to an address (DNS at the binary's edge; a table in tests).
@@ -53,7 +53,6 @@ struct Builder<'r> {
     cfg: Config,
     resolve: Resolver<'r>,
     warnings: Vec<String>,
-    named_groups: HashMap<String, GroupId>,
 }
 
 /// Compile `ast`. Returns the configuration and warnings (names that did not resolve).
@@ -68,7 +67,6 @@ pub fn compile(
         },
         resolve,
         warnings: Vec::new(),
-        named_groups: HashMap::new(),
     };
     b.cfg.groups.push(Group::default());
     b.scope(&ast.root, ROOT, Ctx::default())?;
@@ -83,18 +81,47 @@ pub fn compile(
 /// Enter one more `host` declaration (an OMAPI-made host, or a host record of
 /// dhcpd.leases) into a compiled configuration, as ISC's `enter_host` does: it replaces a
 /// host of the same name, and a `deleted` one only removes it. Returns warnings (names
-/// that did not resolve). A `group NAME` it names is not found (named groups are known
-/// only while the configuration compiles): the host goes in the global scope then.
+/// that did not resolve). A `group NAME` it names that is not known puts the host in the
+/// global scope.
 pub fn enter_host(cfg: &mut Config, h: &ast::Host, resolve: Resolver<'_>) -> Vec<String> {
     let mut b = Builder {
         cfg: std::mem::take(cfg),
         resolve,
         warnings: Vec::new(),
-        named_groups: HashMap::new(),
     };
     b.host(h, ROOT);
     *cfg = b.cfg;
     b.warnings
+}
+
+/// Enter one more named group (an OMAPI-made group, or a group record of dhcpd.leases) into
+/// a compiled configuration, as ISC's `supersede_group` does: it replaces a group of the same
+/// name for the hosts entered from now on, and a `deleted` one only removes the name. The
+/// hosts already in the old group keep its statements, as in ISC.
+pub fn enter_group(cfg: &mut Config, g: &ast::GroupDecl) {
+    let Some(name) = &g.name else {
+        return;
+    };
+    cfg.named_groups.remove(name);
+    if g.deleted {
+        return;
+    }
+    let mut b = Builder {
+        cfg: std::mem::take(cfg),
+        resolve: &no_dns,
+        warnings: Vec::new(),
+    };
+    let id = b.new_group(ROOT);
+    let stmts = b.scope_stmts(&g.body);
+    b.push_stmts(id, stmts);
+    b.cfg.named_groups.insert(
+        name.clone(),
+        NamedGroup {
+            id,
+            dynamic: g.dynamic,
+        },
+    );
+    *cfg = b.cfg;
 }
 
 /// The option space of pxe-suite's own settings: options declared in it are valid ISC
@@ -327,12 +354,16 @@ impl Builder<'_> {
                 high,
             } => self.range(*dynamic_bootp, *low, *high, ctx),
             Decl::Host(h) => self.host(h, group),
-            Decl::Group { name, body } => {
+            Decl::Group(decl) => {
                 let g = self.new_group(group);
-                if let Some(n) = name {
-                    self.named_groups.insert(n.clone(), g);
+                if let Some(n) = &decl.name {
+                    let named = NamedGroup {
+                        id: g,
+                        dynamic: false,
+                    };
+                    self.cfg.named_groups.insert(n.clone(), named);
                 }
-                self.scope(body, g, ctx)?;
+                self.scope(&decl.body, g, ctx)?;
             }
             Decl::Class(c) => {
                 let g = self.new_group(group);
@@ -512,11 +543,15 @@ impl Builder<'_> {
         if h.deleted {
             return;
         }
-        let parent = h
+        let named_group = h
             .group
             .as_ref()
-            .and_then(|n| self.named_groups.get(n).copied())
-            .unwrap_or(group);
+            .filter(|n| self.cfg.named_groups.contains_key(n.as_str()))
+            .cloned();
+        let parent = named_group
+            .as_ref()
+            .and_then(|n| self.cfg.named_groups.get(n))
+            .map_or(group, |n| n.id);
         let g = self.new_group(parent);
         let stmts = self.scope_stmts(&h.body);
         self.push_stmts(g, stmts);
@@ -552,6 +587,7 @@ impl Builder<'_> {
             machine: None,
             dynamic: h.dynamic,
             removed: false,
+            named_group,
         };
         self.cfg.add_host(decl);
     }

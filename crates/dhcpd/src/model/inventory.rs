@@ -44,6 +44,7 @@ pub fn add_inventory(cfg: &mut Config, inv: Arc<Inventory>) {
                 machine: Some(m.name.clone()),
                 dynamic: false,
                 removed: false,
+                named_group: None,
             });
         }
     }

@@ -13,7 +13,7 @@ mod events;
 mod inventory;
 mod spaces;
 
-pub use build::{CompileError, Resolver, compile, enter_host, no_dns};
+pub use build::{CompileError, Resolver, compile, enter_group, enter_host, no_dns};
 pub use events::{Events, Handler, OnStar};
 pub use inventory::add_inventory;
 pub use spaces::{AGENT, DHCP, SERVER, SpaceId, SpaceInfo, Spaces};
@@ -204,6 +204,17 @@ pub struct HostDecl {
     pub dynamic: bool,
     /// Deleted (over OMAPI, or by a `deleted` record): it matches no client any more.
     pub removed: bool,
+    /// The named group it is in (`group NAME;`), when that group was found.
+    pub named_group: Option<String>,
+}
+
+/// A named group: `group NAME { … }` of dhcpd.conf, or one made over OMAPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedGroup {
+    /// Its scope.
+    pub id: GroupId,
+    /// Made over OMAPI (or read from a `dynamic` record of dhcpd.leases).
+    pub dynamic: bool,
 }
 
 /// A subclass of a class: its key and its scope.
@@ -284,10 +295,12 @@ pub struct Config {
     /// handlers written with them.
     pub handlers: HashMap<String, Handler>,
     /// The option spaces and definitions the configuration declared, to parse the host
-    /// statements OMAPI sends (and host records of dhcpd.leases) as it would.
+    /// statements OMAPI sends (and host and group records of dhcpd.leases) as it would.
     pub registry: crate::conf::options::Registry,
     /// The OMAPI listener's settings (`omapi-port`, `omapi-key`), when it is on.
     pub omapi: Option<crate::omapi::settings::OmapiSettings>,
+    /// The named groups hosts can be put in, by name (those removed are gone from here).
+    pub named_groups: HashMap<String, NamedGroup>,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,

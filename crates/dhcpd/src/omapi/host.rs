@@ -11,8 +11,11 @@ use super::objects::{Obj, World};
 use super::status::Status;
 use super::wire::{Value, find, int};
 use crate::lease::Hardware;
-use crate::lease::hosts::{HostRecord, NewHost};
-use crate::model::{Config, HostId};
+use crate::lease::records::{NewHost, ObjectRecord};
+use crate::model::{Config, HostId, NamedGroup};
+
+/// The named groups of a configuration, by name.
+type NamedGroups = std::collections::HashMap<String, NamedGroup>;
 
 /// The longest hardware address ISC's host objects hold.
 const MAX_HW: usize = 16;
@@ -120,8 +123,15 @@ pub(super) fn values(cfg: &Config, id: HostId) -> Vec<Value> {
     out
 }
 
-/// Set one value on a host being made or changed, as ISC's `dhcp_host_set_value`.
-fn set(h: &mut NewHost, name: &[u8], v: &[u8], values: &[Value]) -> Result<(), Status> {
+/// Set one value on a host being made or changed, as ISC's `dhcp_host_set_value`
+/// (`groups`: the named groups a host can be put in).
+fn set(
+    h: &mut NewHost,
+    name: &[u8],
+    v: &[u8],
+    values: &[Value],
+    groups: &NamedGroups,
+) -> Result<(), Status> {
     match name {
         b"name" => {
             if !h.name.is_empty() {
@@ -129,8 +139,14 @@ fn set(h: &mut NewHost, name: &[u8], v: &[u8], values: &[Value]) -> Result<(), S
             }
             h.name = String::from_utf8_lossy(v).into_owned();
         }
-        // Named groups are known only while the configuration compiles.
-        b"group" => return Err(Status::NOT_FOUND),
+        // A named group of dhcpd.conf or one made over OMAPI (ISC: not found otherwise).
+        b"group" => {
+            let name = String::from_utf8_lossy(v).into_owned();
+            if !groups.contains_key(&name) {
+                return Err(Status::NOT_FOUND);
+            }
+            h.group = Some(name);
+        }
         b"hardware-address" => {
             if h.hardware.is_some() {
                 return Err(Status::EXISTS);
@@ -174,24 +190,18 @@ fn set(h: &mut NewHost, name: &[u8], v: &[u8], values: &[Value]) -> Result<(), S
 }
 
 /// Enter `h` (its record parsed as dhcpd.conf text) into the configuration.
-fn enter(h: &NewHost, w: &mut World<'_>) -> Result<HostRecord, Status> {
-    let record = HostRecord::created(h);
-    let ast = crate::conf::parse_host(&w.cfg.registry, "OMAPI", record.text.as_bytes())
-        .map_err(|_| Status::BAD_PARSE)?;
-    // Names are not looked up in the DNS over OMAPI (addresses come as addresses).
-    crate::model::enter_host(w.cfg, &ast, &crate::model::no_dns);
-    w.records.push(record.clone());
-    Ok(record)
+fn enter(h: &NewHost, w: &mut World<'_>) -> Result<ObjectRecord, Status> {
+    super::state::enter_new_record(ObjectRecord::created(h), w)
 }
 
 /// Make a host from the object values (`create` of an OPEN that found none).
 pub(super) fn create(
     values: &[Value],
     w: &mut World<'_>,
-) -> Result<(String, Vec<HostRecord>), Status> {
+) -> Result<(String, Vec<ObjectRecord>), Status> {
     let mut h = NewHost::default();
     for (name, v) in values {
-        set(&mut h, name, v, values)?;
+        set(&mut h, name, v, values, &w.cfg.named_groups)?;
     }
     // ISC's "updated" signal: a host needs some identifier, and a name of its own.
     if h.hardware.is_none() && h.uid.is_none() {
@@ -226,7 +236,7 @@ pub(super) fn update(
     name: &str,
     values: &[Value],
     w: &mut World<'_>,
-) -> Result<Vec<HostRecord>, Status> {
+) -> Result<Vec<ObjectRecord>, Status> {
     let id = w.cfg.host_by_name(name).ok_or(Status::NOT_FOUND)?;
     let decl = w.cfg.hosts.get(id).ok_or(Status::NOT_FOUND)?;
     if !decl.dynamic {
@@ -242,20 +252,21 @@ pub(super) fn update(
         hardware: decl.hardware.clone(),
         uid: decl.uid.clone(),
         fixed: decl.fixed.clone(),
+        group: decl.named_group.clone(),
         statements: last.and_then(|r| record_statements(&r.text)),
     };
     for (n, v) in values {
-        set(&mut h, n, v, values)?;
+        set(&mut h, n, v, values, &w.cfg.named_groups)?;
     }
     Ok(vec![enter(&h, w)?])
 }
 
 /// Remove the host `name` (OMAPI's `remove`): ISC's `delete_host`.
-pub(super) fn remove(name: &str, w: &mut World<'_>) -> Result<Vec<HostRecord>, Status> {
+pub(super) fn remove(name: &str, w: &mut World<'_>) -> Result<Vec<ObjectRecord>, Status> {
     let id = w.cfg.host_by_name(name).ok_or(Status::NOT_FOUND)?;
     let dynamic = w.cfg.hosts.get(id).is_some_and(|h| h.dynamic);
     w.cfg.remove_hosts_named(name);
-    let record = HostRecord::deleted(name, dynamic);
+    let record = ObjectRecord::deleted(name, dynamic);
     w.records.push(record.clone());
     Ok(vec![record])
 }

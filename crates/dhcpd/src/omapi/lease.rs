@@ -165,12 +165,12 @@ fn state_of(n: u32) -> Option<BindingState> {
 
 /// An update of the lease at `ip`: `state` (1 to 7) and `ends` (seconds since the epoch)
 /// are taken, in the order sent; a bad value refuses the whole update. The changed lease
-/// waits in `w.changed_lease` for the shell to write it. Host records never change.
+/// waits in `w.changed_lease` for the shell to write it. Host and group records never change.
 pub(super) fn update(
     ip: Ipv4Addr,
     values: &[Value],
     w: &mut World<'_>,
-) -> Result<Vec<crate::lease::hosts::HostRecord>, Status> {
+) -> Result<Vec<crate::lease::records::ObjectRecord>, Status> {
     let old = current(ip, w).unwrap_or(Lease {
         ip,
         ..Lease::default()

@@ -1,14 +1,14 @@
 //! What OMAPI requests do to the server's objects, as ISC's `omapi_message_process` does it:
 //! a pure function of the request, the configuration and the lease table. Handles name the
-//! objects a client has seen; `host` objects can be made, changed and removed (the change
-//! comes back as host records for dhcpd.leases), `lease` objects read.
+//! objects a client has seen; `host` and `group` objects can be made, changed and removed
+//! (the change comes back as records for dhcpd.leases), `lease` objects read and changed.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::status::Status;
 use super::wire::{Op, Value, find, int};
-use crate::lease::hosts::HostRecord;
+use crate::lease::records::ObjectRecord;
 use crate::lease::{Lease, LeaseTable, Time};
 use crate::model::Config;
 
@@ -19,6 +19,8 @@ pub enum Obj {
     Authenticator(String),
     /// A host, by name.
     Host(String),
+    /// A named group, by name.
+    Group(String),
     /// A host object made by an OPEN without keys and never entered (as ISC: it has no
     /// values and is in no table).
     Unentered(u32),
@@ -74,6 +76,7 @@ impl Handles {
         }
         self.by_number.retain(|_, o| match o {
             Obj::Host(name) => cfg.host_by_name(name).is_some(),
+            Obj::Group(name) => cfg.named_groups.contains_key(name),
             Obj::Unentered(_) => false,
             _ => true,
         });
@@ -131,9 +134,9 @@ impl Response {
 pub struct Outcome {
     /// The answer.
     pub response: Response,
-    /// Host records to make durable before the answer leaves (the configuration has taken
+    /// Host and group records to make durable before the answer leaves (the configuration has taken
     /// the change already).
-    pub records: Vec<HostRecord>,
+    pub records: Vec<ObjectRecord>,
     /// A lease changed by an update (`state`, `ends`), with ISC's log lines for it: the
     /// shell enters it in the table and writes it before the answer leaves.
     pub lease: Option<(Lease, Vec<String>)>,
@@ -160,9 +163,9 @@ pub struct World<'a> {
     pub table: &'a LeaseTable,
     /// The handles.
     pub handles: &'a mut Handles,
-    /// Every host record so far (read at start, then made), in order: changes of a host
+    /// Every host and group record so far (read at start, then made), in order: changes of a host
     /// start from its last record.
-    pub records: &'a mut Vec<HostRecord>,
+    pub records: &'a mut Vec<ObjectRecord>,
     /// The time now.
     pub now: Time,
     /// A lease this request changed (not in `table` yet), with its log lines.
@@ -202,6 +205,7 @@ pub fn process(req: &Request, w: &mut World<'_>) -> Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Host,
+    Group,
     Lease,
     Control,
 }
@@ -218,6 +222,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     };
     let kind = match find(&req.message, "type") {
         Some(b"host") => Some(Kind::Host),
+        Some(b"group") => Some(Kind::Group),
         Some(b"lease") => Some(Kind::Lease),
         Some(b"control") => Some(Kind::Control),
         // No failover peer is ever configured here: ISC, without one, finds none.
@@ -226,8 +231,8 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
         }
         // Types ISC knows that this server does not serve over OMAPI.
         Some(
-            b"group" | b"class" | b"subclass" | b"pool" | b"subnet" | b"shared-network"
-            | b"failover-link" | b"failover-listener",
+            b"class" | b"subclass" | b"pool" | b"subnet" | b"shared-network" | b"failover-link"
+            | b"failover-listener",
         ) => {
             return Response::status(Status::NOT_IMPLEMENTED, "unsearchable object type").into();
         }
@@ -244,6 +249,7 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
     };
     let found = match kind {
         Kind::Host => super::host::lookup(&req.object, w).map(Obj::Host),
+        Kind::Group => super::group::lookup(&req.object, w).map(Obj::Group),
         Kind::Lease => super::lease::lookup(&req.object, w).map(Obj::Lease),
         Kind::Control => Ok(Obj::Control),
     };
@@ -276,12 +282,18 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
             }
             .into();
         }
-        (None, Kind::Host) => {
-            return match super::host::create(&req.object, w) {
-                Ok((name, records)) => {
-                    let h = w.handles.of(Obj::Host(name.clone()));
+        (None, Kind::Host | Kind::Group) => {
+            let made = match kind {
+                Kind::Group => {
+                    super::group::create(&req.object, w).map(|(n, r)| (Obj::Group(n), r))
+                }
+                _ => super::host::create(&req.object, w).map(|(n, r)| (Obj::Host(n), r)),
+            };
+            return match made {
+                Ok((obj, records)) => {
+                    let h = w.handles.of(obj.clone());
                     Outcome {
-                        response: values_of(&Obj::Host(name), h, w),
+                        response: values_of(&obj, h, w),
                         records,
                         lease: None,
                         shutdown: false,
@@ -308,9 +320,10 @@ fn open(req: &Request, w: &mut World<'_>) -> Outcome {
 }
 
 /// Apply `values` to an existing object.
-fn change(o: &Obj, values: &[Value], w: &mut World<'_>) -> Result<Vec<HostRecord>, Status> {
+fn change(o: &Obj, values: &[Value], w: &mut World<'_>) -> Result<Vec<ObjectRecord>, Status> {
     match o {
         Obj::Host(name) => super::host::update(name, values, w),
+        Obj::Group(name) => super::group::update(name, values, w).map(|()| Vec::new()),
         Obj::Lease(ip) => super::lease::update(*ip, values, w),
         Obj::Control => {
             // ISC's server states: 2 is shutdown; the others change nothing.
@@ -351,8 +364,13 @@ fn delete(req: &Request, w: &mut World<'_>) -> Outcome {
     let Some(o) = w.handles.get(req.handle).cloned() else {
         return Response::status(Status::NOT_FOUND, "no matching handle").into();
     };
-    match o {
-        Obj::Host(name) => match super::host::remove(&name, w) {
+    let removed = match &o {
+        Obj::Host(name) => Some(super::host::remove(name, w)),
+        Obj::Group(name) => Some(super::group::remove(name, w)),
+        _ => None,
+    };
+    match (o, removed) {
+        (_, Some(removed)) => match removed {
             Ok(records) => Outcome {
                 response: Response::Status {
                     result: Status::SUCCESS,
@@ -368,7 +386,7 @@ fn delete(req: &Request, w: &mut World<'_>) -> Outcome {
             }
             .into(),
         },
-        Obj::Unentered(_) => Response::Status {
+        (Obj::Unentered(_), None) => Response::Status {
             result: Status::SUCCESS,
             text: None,
         }
@@ -385,6 +403,7 @@ fn values_of(o: &Obj, handle: u32, w: &mut World<'_>) -> Response {
             // The handle of a host deleted since.
             None => Vec::new(),
         },
+        Obj::Group(name) => super::group::values(name, w),
         Obj::Lease(ip) => super::lease::values(*ip, w),
         Obj::Authenticator(name) => vec![(b"name".to_vec(), name.as_bytes().to_vec())],
         Obj::Control => vec![(b"state".to_vec(), vec![0, 0, 0, 0])],

@@ -9,7 +9,7 @@ use super::sign::{Algorithm, Key};
 use super::status::Status;
 use super::wire::{Limits, Message, Op, decode, encode_unsigned, find, int};
 use crate::lease::LeaseTable;
-use crate::lease::hosts::HostRecord;
+use crate::lease::records::ObjectRecord;
 use crate::model::{Config, compile, no_dns};
 
 fn key() -> Key {
@@ -193,7 +193,7 @@ struct Server {
     cfg: Config,
     table: LeaseTable,
     handles: Handles,
-    records: Vec<HostRecord>,
+    records: Vec<ObjectRecord>,
 }
 
 impl Server {
@@ -212,7 +212,7 @@ impl Server {
         handle: u32,
         message: &[(&str, &[u8])],
         object: &[(&str, &[u8])],
-    ) -> (Response, Vec<HostRecord>) {
+    ) -> (Response, Vec<ObjectRecord>) {
         let list = |l: &[(&str, &[u8])]| {
             l.iter()
                 .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
@@ -241,7 +241,7 @@ impl Server {
 const ONE: &[u8] = &[0, 0, 0, 1];
 const MAC: &[u8] = &[0x52, 0x54, 0, 0, 0, 1];
 
-fn create(s: &mut Server, name: &str, mac: &[u8], ip: [u8; 4]) -> (Response, Vec<HostRecord>) {
+fn create(s: &mut Server, name: &str, mac: &[u8], ip: [u8; 4]) -> (Response, Vec<ObjectRecord>) {
     s.ask(
         Op::Open,
         0,
@@ -303,7 +303,7 @@ fn foreman_adds_looks_up_and_deletes_a_host() {
     // Removed by its handle: gone from lookups and from the packet path, and recorded.
     let (r, records) = s.ask(Op::Delete, handle, &[], &[]);
     assert_eq!(status(&r), Status::SUCCESS);
-    assert_eq!(records, vec![HostRecord::deleted("web1", true)]);
+    assert_eq!(records, vec![ObjectRecord::deleted("web1", true)]);
     assert!(s.cfg.hosts_by_hardware(&hw).is_empty());
     let (r, _) = s.ask(
         Op::Open,
@@ -323,7 +323,7 @@ fn foreman_adds_looks_up_and_deletes_a_host() {
         panic!("{r:?}")
     };
     let (_, records) = s.ask(Op::Delete, handle, &[], &[]);
-    assert_eq!(records, vec![HostRecord::deleted("conf", false)]);
+    assert_eq!(records, vec![ObjectRecord::deleted("conf", false)]);
 }
 
 #[test]
@@ -401,7 +401,7 @@ fn leases_are_found_by_address_and_not_made() {
         &[("hardware-address", MAC)],
     );
     assert_eq!(status(&r), Status::NOT_IMPLEMENTED);
-    let (r, _) = s.ask(Op::Open, 0, &[("type", b"group")], &[("name", b"g")]);
+    let (r, _) = s.ask(Op::Open, 0, &[("type", b"class")], &[("name", b"g")]);
     assert_eq!(status(&r), Status::NOT_IMPLEMENTED);
 }
 
@@ -451,4 +451,75 @@ fn hosts_made_and_deleted_again_leave_no_records_behind() {
     let mut fresh = config();
     assert!(state.replay(&mut fresh).is_empty());
     assert_eq!(fresh.host_by_name("cycle"), None);
+}
+
+fn make_group(s: &mut Server, name: &str) -> u32 {
+    let (r, records) = s.ask(
+        Op::Open,
+        0,
+        &[("type", b"group"), ("create", ONE), ("exclusive", ONE)],
+        &[
+            ("name", name.as_bytes()),
+            ("statements", b"filename \"g.0\";"),
+        ],
+    );
+    let Response::Update { handle, object } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(object, vec![(b"name".to_vec(), name.as_bytes().to_vec())]);
+    assert_eq!(records.len(), 1);
+    handle
+}
+
+#[test]
+fn groups_are_found_by_handle_and_name_and_hold_the_hosts_put_in_them() {
+    let mut s = Server::new();
+    let g1 = make_group(&mut s, "g1");
+    make_group(&mut s, "g2");
+    // A handle and a name that name different groups are a key conflict, as in ISC.
+    let handle = g1.to_be_bytes();
+    let (r, _) = s.ask(
+        Op::Open,
+        0,
+        &[("type", b"group")],
+        &[("handle", &handle), ("name", b"g2")],
+    );
+    assert_eq!(status(&r), Status::KEY_CONFLICT);
+    // A host made in g1 has g1's scope as its parent.
+    let (r, records) = s.ask(
+        Op::Open,
+        0,
+        &[("type", b"host"), ("create", ONE)],
+        &[("name", b"h1"), ("hardware-address", MAC), ("group", b"g1")],
+    );
+    assert!(matches!(r, Response::Update { .. }), "{r:?}");
+    assert!(records[0].text.contains("\n  group \"g1\";"), "{records:?}");
+    let h1 = s.cfg.host_by_name("h1").unwrap();
+    let parent = s.cfg.groups[s.cfg.hosts[h1].group].parent;
+    assert_eq!(parent, Some(s.cfg.named_groups["g1"].id));
+    // Removed: its handle finds nothing, and hosts can no longer name it.
+    let (r, records) = s.ask(Op::Delete, g1, &[], &[]);
+    assert_eq!(status(&r), Status::SUCCESS);
+    assert!(records[0].deleted);
+    let (r, _) = s.ask(Op::Refresh, g1, &[], &[]);
+    assert_eq!(
+        r,
+        Response::Update {
+            handle: g1,
+            object: Vec::new()
+        }
+    );
+    let (r, _) = s.ask(Op::Open, 0, &[("type", b"group")], &[("handle", &handle)]);
+    assert_eq!(status(&r), Status::NOT_FOUND);
+    let (r, _) = s.ask(
+        Op::Open,
+        0,
+        &[("type", b"host"), ("create", ONE)],
+        &[
+            ("name", b"h2"),
+            ("hardware-address", &[1, 2, 3, 4, 5, 6]),
+            ("group", b"g1"),
+        ],
+    );
+    assert_eq!(status(&r), Status::NOT_FOUND);
 }

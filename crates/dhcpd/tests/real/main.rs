@@ -13,6 +13,7 @@ mod clients;
 mod crash;
 mod hostile;
 mod omapi;
+mod omapi_groups;
 mod on_events;
 mod perf;
 mod ping_check;

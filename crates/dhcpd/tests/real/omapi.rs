@@ -16,11 +16,11 @@ use std::time::Duration;
 use crate::side_by_side::{Which, start};
 use crate::support::{Lab, in_netns, need, run, wait_for};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// The key of the tests' dhcpd.conf (`secretsecret`), as Foreman's installer writes it.
-const SECRET: &str = "c2VjcmV0c2VjcmV0";
+pub(crate) const SECRET: &str = "c2VjcmV0c2VjcmV0";
 
-fn conf(lab: &Lab) -> String {
+pub(crate) fn conf(lab: &Lab) -> String {
     format!(
         "key omapi_key {{ algorithm HMAC-MD5; secret \"{SECRET}\"; }}
 omapi-port 7911;
@@ -37,7 +37,7 @@ subnet 10.199.{n}.0 netmask 255.255.255.0 {{ range {lo} {hi}; }}
 
 /// omshell in the server's namespace against 127.0.0.1:7911: the key (when given), connect,
 /// then `body`. Its whole output.
-fn omshell(lab: &Lab, secret: Option<&str>, body: &str) -> String {
+pub(crate) fn omshell(lab: &Lab, secret: Option<&str>, body: &str) -> String {
     let omshell = need("omshell", "isc-dhcp-server");
     let mut script = String::new();
     if let Some(s) = secret {
@@ -72,7 +72,7 @@ fn omshell(lab: &Lab, secret: Option<&str>, body: &str) -> String {
 }
 
 /// Handles differ between servers (they number objects as they meet them): masked.
-fn mask(out: &str) -> String {
+pub(crate) fn mask(out: &str) -> String {
     out.lines()
         .map(|l| {
             for name in ["subnet = ", "pool = ", "host = "] {
@@ -232,7 +232,7 @@ fn r15_omshell_foreman_sequences_answer_as_isc_dhcpd() {
 }
 
 /// dhclient's files: a script that writes what it was given.
-fn dhclient_run(lab: &Lab) -> String {
+pub(crate) fn dhclient_run(lab: &Lab) -> String {
     let dhclient = need("dhclient", "isc-dhcp-client");
     let seen = lab.path("seen.txt");
     let script = lab.path("dhclient-script.sh");

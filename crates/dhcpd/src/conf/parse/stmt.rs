@@ -3,8 +3,8 @@
 //! authoritative, option definitions and option statements.
 
 use super::super::ast::{
-    Atom, Class, Decl, Host, HostAddr, Item, Loc, OptionOp, OptionValue, Permit, PermitKind, Scope,
-    Stmt,
+    Atom, Class, Decl, GroupDecl, Host, HostAddr, Item, Loc, OptionOp, OptionValue, Permit,
+    PermitKind, Scope, Stmt,
 };
 use super::super::lexer::{Tok, Token};
 use super::{Lose, Parser};
@@ -671,7 +671,9 @@ impl Parser<'_, '_, '_> {
         Some(out)
     }
 
-    fn group_decl(&mut self, ctx: Ctx) -> Option<Decl> {
+    /// `group [NAME] { ... }`, with the `dynamic;`, `static;` and `deleted;` flags of the
+    /// records ISC writes to dhcpd.leases.
+    pub(crate) fn group_decl(&mut self, ctx: Ctx) -> Option<Decl> {
         let t = self.peek();
         let name = if t.is_identifier() || matches!(t.tok, Tok::Str(_)) {
             self.skip();
@@ -685,18 +687,27 @@ impl Parser<'_, '_, '_> {
         let gctx = ctx.with(Kind::Group);
         let mut body = Scope::default();
         let mut declaration = false;
+        let (mut dynamic, mut deleted) = (false, false);
         loop {
             if self.at_block_end() {
                 break;
             }
             let t = self.peek();
             if t.is_kw("deleted") || t.is_kw("dynamic") || t.is_kw("static") {
+                dynamic |= t.is_kw("dynamic");
+                deleted |= t.is_kw("deleted");
                 self.skip();
                 self.semi();
+                continue;
             }
             declaration = self.statement(&mut body, gctx, None, declaration);
         }
-        Some(Decl::Group { name, body })
+        Some(Decl::Group(GroupDecl {
+            name,
+            body,
+            dynamic,
+            deleted,
+        }))
     }
 
     fn shared_net_decl(&mut self, ctx: Ctx) -> Option<Decl> {
