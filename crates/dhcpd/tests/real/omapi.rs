@@ -444,7 +444,7 @@ fn r15_an_omapi_port_without_a_key_is_warned_about_and_serves_unsigned() {
 }
 
 /// Start ISC's dhcpd in `lab` on the lease file as it stands.
-fn start_isc_keeping_leases(lab: &Lab, conf: &str) -> crate::support::Proc {
+pub(crate) fn start_isc_keeping_leases(lab: &Lab, conf: &str) -> crate::support::Proc {
     std::fs::write(lab.path("dhcpd.conf"), conf).unwrap();
     let isc = need("dhcpd", "isc-dhcp-server");
     let (cf, lf, pf) = (

@@ -4,7 +4,8 @@
 //! in an unknown one, a change refused, removal; outputs compared with handles masked, and
 //! the group records both servers write to dhcpd.leases compared. Then a host in an OMAPI
 //! group boots dhclient with the group's file name, also after a restart (the group and the
-//! host's reference to it read back from dhcpd.leases), and a removed group stays removed.
+//! host's reference to it read back from dhcpd.leases), and a removed group stays removed;
+//! ISC, started on a lease file ours wrote, reads our group and host records.
 
 use std::path::Path;
 
@@ -176,4 +177,37 @@ fn r15_a_host_in_an_omapi_group_boots_with_its_statements_and_outlives_a_restart
         "{out}\n{}",
         server.log()
     );
+}
+
+#[test]
+fn r15_group_records_written_by_ours_are_read_by_isc_dhcpd() {
+    let lab = Lab::new();
+    let conf = conf(&lab);
+    let mut ours = lab.start_ours(&conf, &[]);
+    assert!(omshell(&lab, Some(SECRET), MAKE_PXE).contains("name = \"pxe\""));
+    let host = "new host\nset name = \"in-pxe\"\nset hardware-address = 52:54:00:15:00:34\n\
+                set hardware-type = 1\nset group = \"pxe\"\ncreate";
+    assert!(omshell(&lab, Some(SECRET), host).contains("name = \"in-pxe\""));
+    ours.signal("TERM");
+    assert_eq!(
+        ours.wait_exit(crate::omapi::WAIT),
+        Some(0),
+        "{}",
+        ours.log()
+    );
+    // Switching back: ISC, started on the file ours wrote, knows the group and the host.
+    let isc = crate::omapi::start_isc_keeping_leases(&lab, &conf);
+    let group = omshell(&lab, Some(SECRET), "new group\nset name = \"pxe\"\nopen");
+    assert!(
+        group.ends_with("name = \"pxe\"\n> "),
+        "{group}\n{}",
+        isc.log()
+    );
+    let host = omshell(&lab, Some(SECRET), "new host\nset name = \"in-pxe\"\nopen");
+    assert!(
+        host.contains("hardware-address = 52:54:00:15:00:34"),
+        "{host}\n{}",
+        isc.log()
+    );
+    assert!(!isc.log().contains("unknown group"), "{}", isc.log());
 }
