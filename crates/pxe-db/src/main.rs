@@ -1,0 +1,89 @@
+//! `pxe-db`: the schema of pxe-suite's shared database, for operators who migrate by hand
+//! (the daemons also migrate at start).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pxe_db::{DatabaseUrl, migrate, status};
+
+/// pxe-suite's shared PostgreSQL database: show or apply the schema's migrations.
+///
+/// The database is named as the daemons name it: --database URL, or the PXE_DATABASE_URL
+/// environment variable; a libpq URL (postgresql://user:password@host:port/dbname?sslmode=
+/// verify-full&sslrootcert=/etc/ssl/ca.pem) or key=value string.
+#[derive(Debug, Parser)]
+#[command(name = "pxe-db", version)]
+struct Cli {
+    /// The database (else PXE_DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the schema version, the steps applied (with when) and those this binary would
+    /// apply. Exits 0 when current, 3 when steps are pending, 4 when the database is newer
+    /// than this binary.
+    Status,
+    /// Apply the missing steps (each once, even with daemons starting at the same time).
+    Migrate,
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, pxe_db::DbError> {
+    let Some(url) = DatabaseUrl::from_arg_or_env(cli.database.as_deref())? else {
+        return Err(pxe_db::DbError::Url(format!(
+            "no database: give --database URL or set {}",
+            pxe_db::ENV
+        )));
+    };
+    let mut client = url.for_application("pxe-db").connect()?;
+    match cli.command {
+        Command::Status => {
+            let s = status(&mut client)?;
+            println!(
+                "schema version {} (this binary knows up to {})",
+                s.version(),
+                s.binary
+            );
+            for (v, name, when) in &s.applied {
+                println!("  applied {v}: {name} ({when})");
+            }
+            if s.version() > s.binary {
+                println!("the database is newer than this binary");
+                return Ok(ExitCode::from(4));
+            }
+            let pending = s.pending();
+            for m in &pending {
+                println!("  pending {}: {}", m.version, m.name);
+            }
+            Ok(if pending.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Migrate => {
+            let done = migrate(&mut client, "pxe-db")?;
+            if done.is_empty() {
+                println!("schema already current");
+            }
+            for v in done {
+                println!("applied {v}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pxe-db: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
