@@ -79,11 +79,85 @@ fn syslog_socket() -> PathBuf {
     std::env::var_os("DHCPD_SYSLOG_SOCKET").map_or_else(|| PathBuf::from("/dev/log"), PathBuf::from)
 }
 
+/// The lease file (`-lf`), read: ISC's refusal is printed when it cannot be.
+fn open_lease_file(
+    args: &Args,
+    owner: Option<(u32, u32)>,
+) -> Result<(Box<dyn LeaseStore>, crate::lease::LeaseFile), Refused> {
+    let options = FileStoreOptions {
+        owner,
+        ..FileStoreOptions::default()
+    };
+    let mut store = FileStore::new(&args.leases, options);
+    match store.load() {
+        Ok(f) => Ok((Box::new(store), f)),
+        Err(e) => {
+            eprintln!("{e}\n\nexiting.");
+            Err(Refused)
+        }
+    }
+}
+
+/// How long start-up waits between tries while the lease database cannot be reached.
+const DATABASE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The lease database (`--database`), its schema migrated and its leases read, after
+/// copying the lease file into it with `--import-leases`. While it cannot be reached, the
+/// server waits (it says so once a minute) rather than serve without its leases.
+fn open_database(
+    url: pxe_db::DatabaseUrl,
+    args: &Args,
+) -> Result<(Box<dyn LeaseStore>, crate::lease::LeaseFile), Refused> {
+    let mut store = crate::lease::PgStore::new(url);
+    let mut tries = 0u32;
+    let mut file = loop {
+        match store.load() {
+            Ok(f) => break f,
+            Err(e) => {
+                if tries.is_multiple_of(30) {
+                    eprintln!("{e}: waiting for the lease database");
+                }
+                tries += 1;
+                std::thread::sleep(DATABASE_RETRY);
+            }
+        }
+    };
+    if args.import_leases {
+        let lease_file = match FileStore::new(&args.leases, FileStoreOptions::default()).load() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("--import-leases: {e}\n\nexiting.");
+                return Err(Refused);
+            }
+        };
+        match store.import(&lease_file) {
+            Ok(n) => eprintln!(
+                "Imported {n} leases from {} into the lease database.",
+                args.leases
+            ),
+            Err(e) => {
+                eprintln!("--import-leases: {e}\n\nexiting.");
+                return Err(Refused);
+            }
+        }
+        file = match store.load() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{e}\n\nexiting.");
+                return Err(Refused);
+            }
+        };
+    }
+    // The connection is made again by the committer (after the fork into the background).
+    store.disconnect();
+    Ok((Box::new(store), file))
+}
+
 /// What start-up prepared before the sockets open: configuration, leases, state.
 struct Prepared {
     config: Config,
     table: LeaseTable,
-    store: FileStore,
+    store: Box<dyn LeaseStore>,
     ids: Option<(u32, u32)>,
     state: Option<pxe_model::FileStore>,
     /// The host and group records of the lease file (entered into `config`).
@@ -169,27 +243,33 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
-    if !args.quiet {
-        eprintln!("Config file: {}", args.conf);
-        eprintln!("Database file: {}", args.leases);
-        eprintln!("PID file: {}", args.pid_file);
-    }
-    let ids = crate::daemon::resolve_ids(args.user.as_deref(), args.group.as_deref())
-        .context("looking up -user/-group")?;
-    let options = FileStoreOptions {
-        owner: ids,
-        ..FileStoreOptions::default()
-    };
-    let mut store = FileStore::new(&args.leases, options);
-    let file = match store.load() {
-        Ok(f) => f,
+    let database = match pxe_db::DatabaseUrl::from_arg_or_env(args.database.as_deref()) {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("{e}\n\nexiting.");
             return Ok(Err(Refused));
         }
     };
+    if !args.quiet {
+        eprintln!("Config file: {}", args.conf);
+        match &database {
+            Some(url) => eprintln!("Database: {url}"),
+            None => eprintln!("Database file: {}", args.leases),
+        }
+        eprintln!("PID file: {}", args.pid_file);
+    }
+    let ids = crate::daemon::resolve_ids(args.user.as_deref(), args.group.as_deref())
+        .context("looking up -user/-group")?;
+    let on_file = database.is_none();
+    let opened = match database {
+        Some(url) => open_database(url, args),
+        None => open_lease_file(args, ids),
+    };
+    let Ok((mut store, file)) = opened else {
+        return Ok(Err(Refused));
+    };
     let mut config = loaded.config;
-    // Hosts made and deleted over OMAPI, as the lease file records them.
+    // Hosts and groups made and deleted over OMAPI, as the lease file records them.
     for problem in crate::omapi::state::replay(&mut config, &file.records) {
         eprintln!("{problem}");
     }
@@ -197,16 +277,19 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
     for l in &log {
         eprintln!("{l}");
     }
-    let now = server::now();
-    store
-        .compact(&table, now)
-        .with_context(|| format!("rewriting {}", args.leases))?;
-    let kept = table
-        .iter()
-        .map(|l| l.settled(now))
-        .filter(crate::lease::Lease::worth_writing)
-        .count();
-    eprintln!("Wrote {kept} leases to leases file.");
+    if on_file {
+        // The file is rewritten from the table (database rows are kept current as written).
+        let now = server::now();
+        store
+            .compact(&table, now)
+            .with_context(|| format!("rewriting {}", args.leases))?;
+        let kept = table
+            .iter()
+            .map(|l| l.settled(now))
+            .filter(crate::lease::Lease::worth_writing)
+            .count();
+        eprintln!("Wrote {kept} leases to leases file.");
+    }
     let state = match &args.state_dir {
         Some(d) => Some(
             pxe_model::FileStore::open(Path::new(d))

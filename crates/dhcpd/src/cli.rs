@@ -64,6 +64,10 @@ pub struct Args {
     pub state_dir: Option<String>,
     /// `--metrics-file FILE` (ours): Prometheus text, rewritten every few seconds.
     pub metrics_file: Option<String>,
+    /// `--database URL` (ours): leases in PostgreSQL instead of the lease file.
+    pub database: Option<String>,
+    /// `--import-leases` (ours): copy the lease file into the database at start.
+    pub import_leases: bool,
     /// Interfaces to listen on.
     pub interfaces: Vec<String>,
 }
@@ -89,6 +93,8 @@ impl Default for Args {
             inventory: None,
             state_dir: None,
             metrics_file: None,
+            database: None,
+            import_leases: false,
             interfaces: Vec::new(),
         }
     }
@@ -124,6 +130,7 @@ pub const USAGE: &str = "Usage: dhcpd [-p <UDP port #>] [-f] [-d] [-q] [-t|-T]
              [-play trace-input-file]
              [-pf pid-file] [--no-pid] [-s server]
              [--inventory FILE] [--state-dir DIR] [--metrics-file FILE]
+             [--database URL [--import-leases]]
              [if0 [...ifN]]
        dhcpd {--version|--help|-h}";
 
@@ -181,6 +188,8 @@ where
             "--inventory" => a.inventory = Some(value("--inventory")?),
             "--state-dir" => a.state_dir = Some(value("--state-dir")?),
             "--metrics-file" => a.metrics_file = Some(value("--metrics-file")?),
+            "--database" => a.database = Some(value("--database")?),
+            "--import-leases" => a.import_leases = true,
             "-4" => {
                 if family == Some("-6") {
                     return Err(CliError::BothFamilies);

@@ -17,12 +17,16 @@ use std::sync::mpsc;
 
 /// What the committer says of one batch: every job numbered up to `upto` that reached it is
 /// on disk (`ok`) or was not written (a failed commit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Committed {
     /// The highest sequence number of the batch.
     pub upto: u64,
     /// The batch is on disk.
     pub ok: bool,
+    /// Leases another server wrote first (a shared database's lost race), as they are
+    /// stored now: the table takes them, so that the client's retransmission is decided
+    /// against them.
+    pub fresh: Vec<crate::lease::Lease>,
 }
 
 /// Why a lease of the table is not (yet) on disk as the table holds it.
@@ -72,14 +76,21 @@ impl Durability {
         }
     }
 
-    /// Take in what the committer reported since the last call (never waits).
-    pub(crate) fn settle(&mut self) {
+    /// Take in what the committer reported since the last call (never waits). Returns the
+    /// leases another server wrote first, for the table (durable as they are).
+    pub(crate) fn settle(&mut self) -> Vec<crate::lease::Lease> {
+        let mut fresh = Vec::new();
         while let Ok(c) = self.reports.try_recv() {
-            self.apply(c);
+            self.apply(&c);
+            for l in c.fresh {
+                self.pending.remove(&l.ip);
+                fresh.push(l);
+            }
         }
+        fresh
     }
 
-    fn apply(&mut self, c: Committed) {
+    fn apply(&mut self, c: &Committed) {
         if c.ok {
             self.pending
                 .retain(|_, p| !matches!(p, Pending::Queued(s) if *s <= c.upto));
@@ -117,6 +128,7 @@ mod tests {
         tx.send(Committed {
             upto: first,
             ok: true,
+            ..Committed::default()
         })
         .unwrap();
         d.settle();
@@ -124,6 +136,7 @@ mod tests {
         tx.send(Committed {
             upto: second,
             ok: true,
+            ..Committed::default()
         })
         .unwrap();
         d.settle();
@@ -138,6 +151,7 @@ mod tests {
         tx.send(Committed {
             upto: failed,
             ok: false,
+            ..Committed::default()
         })
         .unwrap();
         d.settle();
@@ -145,6 +159,7 @@ mod tests {
         tx.send(Committed {
             upto: later,
             ok: true,
+            ..Committed::default()
         })
         .unwrap();
         d.settle();
@@ -157,6 +172,7 @@ mod tests {
         tx.send(Committed {
             upto: again,
             ok: true,
+            ..Committed::default()
         })
         .unwrap();
         d.settle();

@@ -94,6 +94,21 @@ pub fn manual() -> Manual {
                     "--metrics-file FILE",
                     "write counters in the Prometheus text format to FILE every 5 s",
                 ),
+                Opt::new(
+                    "--database URL",
+                    "keep leases (and OMAPI hosts) in this PostgreSQL database instead of the \
+                     lease file, shared with every dhcpd that names it (also PXE_DATABASE_URL; \
+                     a libpq URL such as postgresql://pxe@db/pxe?sslmode=verify-full&\
+                     sslrootcert=/etc/ssl/db-ca.pem, or a key=value string). The schema is \
+                     made or migrated at start; no ACK leaves before its lease is committed; \
+                     while the database is unreachable nothing is acknowledged and the server \
+                     waits for it",
+                ),
+                Opt::new(
+                    "--import-leases",
+                    "with --database: copy the lease file (-lf) into the database at start \
+                     (addresses it does not hold yet, and the OMAPI records when it has none)",
+                ),
                 Opt::new("--version", "print the version and exit"),
                 Opt::new("--help, -h", "print this help and exit"),
             ],

@@ -48,6 +48,8 @@ pub struct Metrics {
     committed_leases: Counter,
     commit_errors: Counter,
     commit_queue_drops: Counter,
+    store_up: Gauge,
+    conflicts: Counter,
     rewrites: Counter,
     latency: Histogram,
     reloads: Counter,
@@ -77,6 +79,12 @@ pub enum Event {
     /// The committer's queue was full: this many replies waiting for a commit were dropped
     /// (their clients retransmit).
     QueueFull(usize),
+    /// The lease store took a commit (`true`) or failed one for a reason other than a lost
+    /// race (`false`: a disk error, an unreachable database).
+    StoreUp(bool),
+    /// Leases another server sharing the database wrote first (their batch's replies were
+    /// not sent).
+    Conflict(usize),
     /// The lease file was rewritten.
     Rewrite,
     /// A reply that waited for its commit left after this long.
@@ -100,6 +108,8 @@ impl Default for Metrics {
             committed_leases: Counter::default(),
             commit_errors: Counter::default(),
             commit_queue_drops: Counter::default(),
+            store_up: Gauge::default(),
+            conflicts: Counter::default(),
             rewrites: Counter::default(),
             latency: latency_histogram(),
             reloads: Counter::default(),
@@ -109,6 +119,7 @@ impl Default for Metrics {
             pool_size: Family::default(),
             registry: Registry::default(),
         };
+        m.store_up.set(1);
         let mut registry = Registry::default();
         m.register(&mut registry);
         m.registry = registry;
@@ -162,6 +173,16 @@ impl Metrics {
             "dhcpd_lease_commit_queue_drops",
             "Replies dropped because the lease committer's queue was full (a slow or stuck disk)",
             self.commit_queue_drops.clone(),
+        );
+        r.register(
+            "dhcpd_lease_store_up",
+            "1 while the lease store (file or database) takes commits, 0 from a failed commit until the next one succeeds",
+            self.store_up.clone(),
+        );
+        r.register(
+            "dhcpd_lease_conflicts",
+            "Leases another server sharing the database wrote first (their batch's replies were not sent)",
+            self.conflicts.clone(),
         );
         r.register(
             "dhcpd_lease_file_rewrites",
@@ -229,6 +250,12 @@ impl Metrics {
             }
             Event::QueueFull(n) => {
                 self.commit_queue_drops.inc_by(n as u64);
+            }
+            Event::StoreUp(up) => {
+                self.store_up.set(i64::from(up));
+            }
+            Event::Conflict(n) => {
+                self.conflicts.inc_by(n as u64);
             }
             Event::Rewrite => {
                 self.rewrites.inc();

@@ -327,6 +327,7 @@ fn committer<S: LeaseStore>(
         hooks,
         reports,
     } = out;
+    let mut store_down = false;
     loop {
         beat.store(now_ms(), Ordering::Relaxed);
         let mut batch: Vec<Job> = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -365,6 +366,7 @@ fn committer<S: LeaseStore>(
                     if !leases.is_empty() {
                         metrics.count(Event::Commit(leases.len()));
                     }
+                    note_store_up(&metrics, &mut store_down, true);
                     {
                         // The batch's lines in one write, before its replies leave.
                         let _held = pxe_daemon::logging::hold();
@@ -390,7 +392,7 @@ fn committer<S: LeaseStore>(
                     for l in leases {
                         durable.insert(l);
                     }
-                    report(&reports, upto, true);
+                    report(&reports, upto, true, Vec::new());
                 }
                 Err(e) => {
                     metrics.count(Event::CommitError);
@@ -400,7 +402,22 @@ fn committer<S: LeaseStore>(
                     );
                     // Repair now (when the disk allows) rather than at the next request.
                     repair(&mut store, &durable);
-                    report(&reports, upto, false);
+                    // A lost race on a shared database: the winners' leases, for both tables.
+                    let fresh = match e {
+                        crate::lease::StoreError::Conflict(won) => {
+                            metrics.count(Event::Conflict(won.len()));
+                            note_store_up(&metrics, &mut store_down, true);
+                            won
+                        }
+                        _ => {
+                            note_store_up(&metrics, &mut store_down, false);
+                            Vec::new()
+                        }
+                    };
+                    for l in &fresh {
+                        durable.insert(l.clone());
+                    }
+                    report(&reports, upto, false, fresh);
                 }
             }
         }
@@ -419,6 +436,21 @@ fn committer<S: LeaseStore>(
                 Err(e) => tracing::error!("can't rewrite lease database: {e}"),
             }
         }
+    }
+}
+
+/// The store's health for the `dhcpd_lease_store_up` gauge and systemd's status line (a
+/// change only: the status is not rewritten at every commit).
+fn note_store_up(metrics: &Metrics, down: &mut bool, up: bool) {
+    metrics.count(Event::StoreUp(up));
+    let was_down = std::mem::replace(down, !up);
+    // Down then up, or up then down.
+    if was_down == up {
+        pxe_daemon::notify::status(if up {
+            "serving"
+        } else {
+            "lease store failing: no ACK is sent until a commit succeeds"
+        });
     }
 }
 
@@ -443,10 +475,10 @@ fn answer_omapi(batch: &mut [Job], ok: bool) {
 }
 
 /// Tell the core task that the writes numbered up to `upto` are on disk (`ok`) or not.
-fn report(reports: &std_mpsc::Sender<Committed>, upto: u64, ok: bool) {
-    if upto > 0 {
+fn report(reports: &std_mpsc::Sender<Committed>, upto: u64, ok: bool, fresh: Vec<Lease>) {
+    if upto > 0 || !fresh.is_empty() {
         // The core task gone means the server is stopping: nobody to tell.
-        let _ = reports.send(Committed { upto, ok });
+        let _ = reports.send(Committed { upto, ok, fresh });
     }
 }
 
@@ -692,9 +724,12 @@ impl Core {
             lease_hostnames: names.as_deref(),
         };
         let received = Instant::now();
+        // Leases another server sharing the database wrote first count from now on.
+        for l in self.durability.settle() {
+            self.table.insert(l);
+        }
         let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
         drop(names);
-        self.durability.settle();
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
             if c.persist || self.states_unsaved(o.reply.as_ref(), &c) {
@@ -1467,6 +1502,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             .send(Committed {
                 upto: first,
                 ok: true,
+                ..Committed::default()
             })
             .unwrap();
         assert_eq!(received(&client), vec![2]);
@@ -1493,6 +1529,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             .send(Committed {
                 upto: later,
                 ok: true,
+                ..Committed::default()
             })
             .unwrap();
         core.handle(&request(), Some(&iface), &mut jobs);

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod parse;
+pub mod pg;
 pub mod records;
 pub mod store;
 pub mod syntax;
@@ -17,6 +18,7 @@ pub mod write;
 
 pub use file::{FileStore, FileStoreOptions};
 pub use parse::LeaseFile;
+pub use pg::PgStore;
 pub use store::{LeaseStore, MemStore, StoreError};
 pub use table::{Admit, DECLINE_INTERVAL, DeclineMark, FloodLimit, LeaseTable, Queue};
 

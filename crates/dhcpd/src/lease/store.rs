@@ -34,6 +34,13 @@ pub enum StoreError {
     /// before another commit.
     #[error("{0} needs a rewrite after a failed write or sync")]
     NeedsRewrite(PathBuf),
+    /// The lease database failed a request or could not be reached.
+    #[error("lease database: {0}")]
+    Database(String),
+    /// Another server changed these leases since this one read them (they are given as they
+    /// are stored now): nothing of the batch was written.
+    #[error("{} lease(s) changed by another server first", .0.len())]
+    Conflict(Vec<Lease>),
 }
 
 /// A place that keeps leases durably. Owned by one committer thread, hence `&mut self`.
@@ -56,6 +63,27 @@ pub trait LeaseStore: Send + 'static {
     /// Whether a rewrite is due (by size or by age).
     fn compaction_due(&self, _now: Time) -> bool {
         false
+    }
+}
+
+impl<S: LeaseStore + ?Sized> LeaseStore for Box<S> {
+    fn load(&mut self) -> Result<LeaseFile, StoreError> {
+        (**self).load()
+    }
+    fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError> {
+        (**self).commit(leases)
+    }
+    fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
+        (**self).commit_records(records)
+    }
+    fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError> {
+        (**self).compact(live, now)
+    }
+    fn needs_rewrite(&self) -> bool {
+        (**self).needs_rewrite()
+    }
+    fn compaction_due(&self, now: Time) -> bool {
+        (**self).compaction_due(now)
     }
 }
 

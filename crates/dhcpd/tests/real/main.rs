@@ -11,6 +11,7 @@ mod support;
 
 mod clients;
 mod crash;
+mod database;
 mod hostile;
 mod omapi;
 mod omapi_groups;

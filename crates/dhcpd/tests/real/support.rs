@@ -116,10 +116,19 @@ pub struct Lab {
 impl Lab {
     pub fn new() -> Lab {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        Lab::with_net(n, 10 + ((std::process::id() + n * 7) % 200) as u8)
+    }
+
+    /// A second lab numbered as `other` (its namespaces are its own, so the same addresses
+    /// do not meet): two servers with one configuration, as on one network.
+    pub fn new_like(other: &Lab) -> Lab {
+        Lab::with_net(NEXT.fetch_add(1, Ordering::SeqCst), other.net)
+    }
+
+    fn with_net(n: u32, net: u8) -> Lab {
         let id = format!("{}{n}", std::process::id() % 100_000);
         let srv = format!("dhs{id}");
         let cli = format!("dhc{id}");
-        let net = 10 + ((std::process::id() + n * 7) % 200) as u8;
         let lab = Lab {
             srv,
             cli,

@@ -1,0 +1,350 @@
+//! Leases in PostgreSQL ([`PgStore`]): the [`LeaseStore`] every dhcpd sharing one database
+//! uses. A row per address (`dhcp_leases`, see pxe-db's migrations) holds the lease's
+//! searchable fields and its whole text in dhcpd.leases syntax, which is what is read back,
+//! so nothing the file backend keeps is lost. Every write is a compare-and-swap on the row's
+//! `version`: a new row is an insert that loses on conflict, a change names the version this
+//! server last read or wrote; a lost race rolls the whole batch back (no reply of it leaves,
+//! the clients retransmit) and the rows are read again. A batch is one transaction with
+//! synchronous commit: when `commit` returns, the leases are on the database's disk. While
+//! the database cannot be reached every commit fails (no ACK leaves) and the next one tries
+//! to connect again, so the server recovers by itself when the database returns.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use postgres::Client;
+use pxe_db::DatabaseUrl;
+
+use super::records::ObjectRecord;
+use super::store::{LeaseStore, StoreError};
+use super::{Lease, LeaseFile, LeaseTable, Time};
+
+/// A batch's outcome: the new version of each address, or the addresses another server
+/// wrote first.
+type Written = Result<Vec<(Ipv4Addr, i64)>, Vec<Ipv4Addr>>;
+
+/// The lease store on a PostgreSQL database.
+pub struct PgStore {
+    url: DatabaseUrl,
+    client: Option<Client>,
+    /// The row version of each address as this server last read or wrote it.
+    versions: HashMap<Ipv4Addr, i64>,
+    /// Who writes (`written_by`): `dhcpd@HOSTNAME`.
+    writer: String,
+    /// The database could not be reached at the last try (logged once per outage).
+    down: bool,
+}
+
+fn db_error(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+    move |e| StoreError::Database(format!("{what}: {e}"))
+}
+
+/// Relay agent sub-options as they came in option 82: code, length, data.
+fn agent_bytes(l: &Lease) -> Option<Vec<u8>> {
+    if l.agent_options.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (code, data) in &l.agent_options {
+        out.push(*code);
+        out.push(u8::try_from(data.len()).unwrap_or(u8::MAX));
+        out.extend(data.iter().take(255));
+    }
+    Some(out)
+}
+
+const INSERT: &str =
+    "INSERT INTO dhcp_leases (address, binding_state, next_binding_state, starts, ends,
+        tstp, cltt, hardware_type, hardware_address, client_id, client_hostname, agent_options,
+        lease, version, written_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14)
+    ON CONFLICT (address) DO NOTHING";
+
+const UPDATE: &str = "UPDATE dhcp_leases SET binding_state = $2, next_binding_state = $3,
+        starts = $4, ends = $5, tstp = $6, cltt = $7, hardware_type = $8,
+        hardware_address = $9, client_id = $10, client_hostname = $11, agent_options = $12,
+        lease = $13, version = version + 1, written_by = $14, written_at = now()
+    WHERE address = $1 AND version = $15";
+
+impl PgStore {
+    /// A store on `url` (nothing is opened until [`LeaseStore::load`]).
+    pub fn new(url: DatabaseUrl) -> PgStore {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "unknown".into());
+        PgStore {
+            url: url.for_application("dhcpd"),
+            client: None,
+            versions: HashMap::new(),
+            writer: format!("dhcpd@{host}"),
+            down: false,
+        }
+    }
+
+    /// The open connection, made (and the schema migrated) when there is none.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let opened = self.url.connect().and_then(|mut c| {
+                pxe_db::migrate(&mut c, &self.writer)?;
+                Ok(c)
+            });
+            match opened {
+                Ok(c) => {
+                    if self.down {
+                        tracing::info!("lease database {} reachable again", self.url);
+                        self.down = false;
+                    }
+                    self.client = Some(c);
+                }
+                Err(e) => {
+                    if !self.down {
+                        tracing::error!("lease database {} unreachable: {e}", self.url);
+                        self.down = true;
+                    }
+                    return Err(StoreError::Database(e.to_string()));
+                }
+            }
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Database("no connection".into()))
+    }
+
+    /// Close the connection (the next request opens one): before the process forks into
+    /// the background, so that the child does not share a connection with its parent.
+    pub fn disconnect(&mut self) {
+        self.client = None;
+    }
+
+    /// After a failed request: drop a connection that broke, so the next call reconnects.
+    fn forget_broken(&mut self) {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+        }
+    }
+
+    /// Write one batch in one transaction: `Ok(Err(addresses))` when another server changed
+    /// those since this one read them (nothing of the batch is written then), else the new
+    /// versions.
+    fn write_batch(&mut self, leases: &[&Lease]) -> Result<Written, StoreError> {
+        let writer = self.writer.clone();
+        let known: Vec<Option<i64>> = leases
+            .iter()
+            .map(|l| self.versions.get(&l.ip).copied())
+            .collect();
+        let client = self.client()?;
+        let mut tx = client
+            .transaction()
+            .map_err(db_error("starting a commit"))?;
+        let insert = tx.prepare(INSERT).map_err(db_error("preparing"))?;
+        let update = tx.prepare(UPDATE).map_err(db_error("preparing"))?;
+        let mut lost = Vec::new();
+        let mut written = Vec::new();
+        for (l, version) in leases.iter().zip(known) {
+            let address = IpAddr::V4(l.ip);
+            let (state, next) = (l.state.name(), l.next_state.name());
+            let (htype, haddr) = match &l.hardware {
+                Some(h) => (Some(i16::from(h.htype)), Some(h.addr.clone())),
+                None => (None, None),
+            };
+            let text = super::write::lease(l);
+            let agent = agent_bytes(l);
+            let params: [&(dyn postgres::types::ToSql + Sync); 14] = [
+                &address,
+                &state,
+                &next,
+                &l.starts,
+                &l.ends,
+                &l.tstp,
+                &l.cltt,
+                &htype,
+                &haddr,
+                &l.uid,
+                &l.client_hostname,
+                &agent,
+                &text,
+                &writer,
+            ];
+            let rows = match version {
+                None => tx.execute(&insert, &params),
+                Some(v) => {
+                    let mut with_version = params.to_vec();
+                    with_version.push(&v);
+                    tx.execute(&update, &with_version)
+                }
+            }
+            .map_err(db_error("writing a lease"))?;
+            if rows == 1 {
+                written.push((l.ip, version.map_or(1, |v| v + 1)));
+            } else {
+                lost.push(l.ip);
+            }
+        }
+        if !lost.is_empty() {
+            // Dropped without a commit: the transaction rolls back.
+            return Ok(Err(lost));
+        }
+        tx.commit().map_err(db_error("committing"))?;
+        Ok(Ok(written))
+    }
+
+    /// The leases at `ips` as stored now, their versions remembered (after a lost race: the
+    /// server decides against them from now on).
+    fn reread(&mut self, ips: &[Ipv4Addr]) -> Result<Vec<Lease>, StoreError> {
+        let addresses: Vec<IpAddr> = ips.iter().map(|ip| IpAddr::V4(*ip)).collect();
+        let client = self.client()?;
+        let rows = client
+            .query(
+                "SELECT address, version, lease FROM dhcp_leases WHERE address = ANY($1)",
+                &[&addresses],
+            )
+            .map_err(db_error("reading leases"))?;
+        let mut text = String::new();
+        for r in &rows {
+            if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
+                self.versions.insert(ip, r.get(1));
+            }
+            text.push_str(r.get::<_, &str>(2));
+        }
+        Ok(super::parse::parse("lease database", text.as_bytes()).leases)
+    }
+
+    /// Copy the leases and OMAPI records of an ISC-format lease file into the database:
+    /// leases whose address has no row yet, and the records (only when the database has
+    /// none). Returns how many leases were copied.
+    pub fn import(&mut self, file: &LeaseFile) -> Result<usize, StoreError> {
+        // The last lease of each address is the one that counts, as when a file is read.
+        let mut last: HashMap<Ipv4Addr, &Lease> = HashMap::new();
+        for l in &file.leases {
+            last.insert(l.ip, l);
+        }
+        let mut fresh: Vec<&Lease> = last
+            .into_values()
+            .filter(|l| !self.versions.contains_key(&l.ip))
+            .collect();
+        fresh.sort_by_key(|l| l.ip);
+        let written = match self.write_batch(&fresh) {
+            Ok(Ok(w)) => w,
+            // Another server imported or served these addresses meanwhile.
+            Ok(Err(lost)) => {
+                return Err(StoreError::Database(format!(
+                    "{} address(es) written by another server during the import; run it again",
+                    lost.len()
+                )));
+            }
+            Err(e) => {
+                self.forget_broken();
+                return Err(e);
+            }
+        };
+        let copied = written.len();
+        self.versions.extend(written);
+        let client = self.client()?;
+        let has_records: bool = client
+            .query_one("SELECT exists (SELECT 1 FROM dhcp_omapi_records)", &[])
+            .map_err(db_error("reading OMAPI records"))?
+            .get(0);
+        if !has_records {
+            self.commit_records(&file.records)?;
+        }
+        Ok(copied)
+    }
+}
+
+impl LeaseStore for PgStore {
+    fn load(&mut self) -> Result<LeaseFile, StoreError> {
+        let client = self.client()?;
+        let rows = client
+            .query(
+                "SELECT address, version, lease FROM dhcp_leases ORDER BY address",
+                &[],
+            )
+            .map_err(db_error("reading leases"))?;
+        let records = client
+            .query("SELECT record FROM dhcp_omapi_records ORDER BY seq", &[])
+            .map_err(db_error("reading OMAPI records"))?;
+        let mut text = String::new();
+        self.versions.clear();
+        for r in &rows {
+            if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
+                self.versions.insert(ip, r.get(1));
+            }
+            text.push_str(r.get::<_, &str>(2));
+        }
+        for r in &records {
+            text.push_str(r.get::<_, &str>(0));
+        }
+        Ok(super::parse::parse(
+            &format!("lease database {}", self.url),
+            text.as_bytes(),
+        ))
+    }
+
+    fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError> {
+        if leases.is_empty() {
+            return Ok(());
+        }
+        // One write per address: the batch's last version of it.
+        let mut last: HashMap<Ipv4Addr, &Lease> = HashMap::new();
+        for l in leases {
+            last.insert(l.ip, l);
+        }
+        let mut batch: Vec<&Lease> = last.into_values().collect();
+        // The same order on every server, so two batches never wait on each other's rows.
+        batch.sort_by_key(|l| l.ip);
+        match self.write_batch(&batch) {
+            Ok(Ok(written)) => {
+                self.versions.extend(written);
+                Ok(())
+            }
+            Ok(Err(lost)) => {
+                tracing::warn!(
+                    "lease database: {} written by another server first: the batch's replies are not sent",
+                    lost.iter()
+                        .map(Ipv4Addr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let won = self.reread(&lost).inspect_err(|_| self.forget_broken())?;
+                Err(StoreError::Conflict(won))
+            }
+            Err(e) => {
+                self.forget_broken();
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer.clone();
+        let client = self.client()?;
+        let written = (|| {
+            let mut tx = client.transaction()?;
+            for r in records {
+                tx.execute(
+                    "INSERT INTO dhcp_omapi_records (kind, name, dynamic, deleted, record, written_by)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&r.kind.word(), &r.name, &r.dynamic, &r.deleted, &r.text, &writer],
+                )?;
+            }
+            tx.commit()
+        })();
+        if let Err(e) = written {
+            self.forget_broken();
+            return Err(StoreError::Database(format!("writing OMAPI records: {e}")));
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, _live: &LeaseTable, _now: Time) -> Result<(), StoreError> {
+        // Rows are rewritten in place: there is no history to fold.
+        Ok(())
+    }
+}

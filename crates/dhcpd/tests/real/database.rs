@@ -1,0 +1,257 @@
+//! Leases in PostgreSQL (issue 14 part 2) with real clients: dhclient and udhcpc against our
+//! dhcpd on a throwaway PostgreSQL server. Leases are rows (checked in SQL), not lines of
+//! the lease file, and outlive a restart; while the database is down nothing is
+//! acknowledged, and the server recovers by itself when it returns; `--import-leases`
+//! copies an ISC lease file in.
+
+use std::time::Duration;
+
+use pxe_db::scratch::ScratchServer;
+
+use crate::omapi::{conf, dhclient_run};
+use crate::support::{Lab, need, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn sql(pg: &ScratchServer) -> postgres::Client {
+    pg.url()
+        .parse::<pxe_db::DatabaseUrl>()
+        .unwrap()
+        .connect()
+        .unwrap()
+}
+
+/// The active leases in the database: address and hardware address, by address.
+fn active_rows(pg: &ScratchServer) -> Vec<(String, String)> {
+    sql(pg)
+        .query(
+            "SELECT host(address), encode(hardware_address, 'hex') FROM dhcp_leases
+             WHERE binding_state = 'active' ORDER BY address",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// One DHCP exchange with busybox udhcpc (3 tries, 1 s apart): whether it got a lease.
+fn udhcpc_bound(lab: &Lab) -> bool {
+    let busybox = need("busybox", "busybox");
+    lab.cmd(&lab.cli, &busybox)
+        .args([
+            "udhcpc",
+            "-q",
+            "-f",
+            "-n",
+            "-t",
+            "3",
+            "-T",
+            "1",
+            "-i",
+            "c0",
+            "-s",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn r14_leases_are_rows_in_postgresql_and_outlive_a_restart() {
+    let pg = ScratchServer::start().unwrap();
+    let lab = Lab::new();
+    let conf = conf(&lab);
+    let url = pg.url();
+    let args = ["--database", url.as_str()];
+    lab.set_client_mac("52:54:00:14:00:01");
+    let mut server = lab.start_ours(&conf, &args);
+    assert_eq!(
+        dhclient_run(&lab),
+        format!("{} \n", lab.ip(10)),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        active_rows(&pg),
+        vec![(lab.ip(10).to_string(), "525400140001".to_string())]
+    );
+    let file = std::fs::read_to_string(lab.path("dhcpd.leases")).unwrap();
+    assert!(
+        !file.contains("lease "),
+        "the lease file got a lease:\n{file}"
+    );
+    // After a restart the lease is still the first client's: a second client gets the next
+    // address.
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0), "{}", server.log());
+    let server = lab.start_ours(&conf, &args);
+    lab.set_client_mac("52:54:00:14:00:02");
+    assert_eq!(
+        dhclient_run(&lab),
+        format!("{} \n", lab.ip(11)),
+        "{}",
+        server.log()
+    );
+    assert_eq!(active_rows(&pg).len(), 2, "{}", server.log());
+}
+
+#[test]
+fn r14_nothing_is_acknowledged_while_the_database_is_down_and_the_server_recovers_alone() {
+    let mut pg = ScratchServer::start().unwrap();
+    let lab = Lab::new();
+    let url = pg.url();
+    let metrics = lab.path("metrics.txt").display().to_string();
+    let server = lab.start_ours(
+        &conf(&lab),
+        &[
+            "--database",
+            url.as_str(),
+            "--metrics-file",
+            metrics.as_str(),
+        ],
+    );
+    let store_up = |v: &str| {
+        wait_for(Duration::from_secs(15), || {
+            std::fs::read_to_string(&metrics)
+                .is_ok_and(|m| m.contains(&format!("dhcpd_lease_store_up {v}\n")))
+        })
+    };
+    lab.set_client_mac("52:54:00:14:00:11");
+    assert!(udhcpc_bound(&lab), "{}", server.log());
+    pg.stop().unwrap();
+    lab.set_client_mac("52:54:00:14:00:12");
+    assert!(
+        !udhcpc_bound(&lab),
+        "acknowledged without a database:\n{}",
+        server.log()
+    );
+    assert!(
+        server.wait_log("unreachable", WAIT),
+        "the outage is not logged:\n{}",
+        server.log()
+    );
+    assert!(store_up("0"), "the metric does not show the outage");
+    // The database returns; the same server acknowledges again, without a restart.
+    pg.start_server().unwrap();
+    assert!(udhcpc_bound(&lab), "{}", server.log());
+    assert!(server.wait_log("reachable again", WAIT), "{}", server.log());
+    assert!(store_up("1"), "the metric does not show the recovery");
+    let rows = active_rows(&pg);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].1, "525400140012");
+}
+
+#[test]
+fn r14_import_leases_copies_an_isc_lease_file_into_the_database() {
+    let pg = ScratchServer::start().unwrap();
+    let lab = Lab::new();
+    let conf = conf(&lab);
+    std::fs::write(
+        lab.path("dhcpd.leases"),
+        format!(
+            "lease {} {{\n  starts 4 2026/12/03 10:00:00;\n  ends never;\n  binding state active;\n  \
+             next binding state free;\n  hardware ethernet 52:54:00:14:00:21;\n}}\n",
+            lab.ip(10)
+        ),
+    )
+    .unwrap();
+    let url = pg.url();
+    let mut server = lab.start_ours(&conf, &["--database", url.as_str(), "--import-leases"]);
+    assert!(
+        server.log().contains("Imported 1 leases from"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        active_rows(&pg),
+        vec![(lab.ip(10).to_string(), "525400140021".to_string())]
+    );
+    // The imported lease is honoured: another client gets the next address.
+    lab.set_client_mac("52:54:00:14:00:22");
+    assert_eq!(
+        dhclient_run(&lab),
+        format!("{} \n", lab.ip(11)),
+        "{}",
+        server.log()
+    );
+    // Importing again copies nothing over the database's own rows.
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0), "{}", server.log());
+    let server = lab.start_ours(&conf, &["--database", url.as_str(), "--import-leases"]);
+    assert!(
+        server.log().contains("Imported 0 leases from"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(active_rows(&pg).len(), 2);
+}
+
+/// The rows of the database by address: hardware address of each (no address twice, as the
+/// key says; no hardware address on two active rows either).
+fn assert_one_client_per_address(pg: &ScratchServer) {
+    let twice: i64 = sql(pg)
+        .query_one(
+            "SELECT count(*) FROM (SELECT hardware_address FROM dhcp_leases
+             WHERE binding_state = 'active' GROUP BY hardware_address HAVING count(*) > 1) t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(twice, 0, "a client holds two active leases");
+}
+
+#[test]
+fn r14_two_servers_on_one_database_never_give_one_address_twice_and_carry_on_for_each_other() {
+    let pg = ScratchServer::start().unwrap();
+    // Two servers with one configuration, each on its own copy of the network.
+    let a_lab = Lab::new();
+    let b_lab = Lab::new_like(&a_lab);
+    let conf = conf(&a_lab);
+    let url = pg.url();
+    let args = ["--database", url.as_str()];
+    let mut a = a_lab.start_ours(&conf, &args);
+    let b = b_lab.start_ours(&conf, &args);
+    a_lab.set_client_mac("52:54:00:14:00:31");
+    assert_eq!(
+        dhclient_run(&a_lab),
+        format!("{} \n", a_lab.ip(10)),
+        "{}",
+        a.log()
+    );
+    // B has not seen that lease: it offers the same address, loses the insert, learns the
+    // lease and gives its client the next one.
+    b_lab.set_client_mac("52:54:00:14:00:32");
+    assert_eq!(
+        dhclient_run(&b_lab),
+        format!("{} \n", a_lab.ip(11)),
+        "{}",
+        b.log()
+    );
+    assert!(
+        b.log().contains("written by another server first"),
+        "{}",
+        b.log()
+    );
+    assert_eq!(
+        active_rows(&pg),
+        vec![
+            (a_lab.ip(10).to_string(), "525400140031".to_string()),
+            (a_lab.ip(11).to_string(), "525400140032".to_string()),
+        ]
+    );
+    // A dies; its client comes to B, which gives it back its own address.
+    a.signal("KILL");
+    a.wait_exit(WAIT);
+    b_lab.set_client_mac("52:54:00:14:00:31");
+    assert_eq!(
+        dhclient_run(&b_lab),
+        format!("{} \n", a_lab.ip(10)),
+        "{}",
+        b.log()
+    );
+    assert_eq!(active_rows(&pg).len(), 2, "{}", b.log());
+    assert_one_client_per_address(&pg);
+}
