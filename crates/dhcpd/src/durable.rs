@@ -24,9 +24,9 @@ pub(crate) struct Committed {
     /// The batch is on disk.
     pub ok: bool,
     /// Leases another server wrote first (a shared database's lost race), as they are
-    /// stored now: the table takes them, so that the client's retransmission is decided
-    /// against them.
-    pub fresh: Vec<crate::lease::Lease>,
+    /// stored now, with their row versions: the table takes them, so that the client's
+    /// retransmission is decided against them.
+    pub fresh: Vec<crate::lease::RowNow>,
 }
 
 /// Why a lease of the table is not (yet) on disk as the table holds it.
@@ -77,14 +77,17 @@ impl Durability {
     }
 
     /// Take in what the committer reported since the last call (never waits). Returns the
-    /// leases another server wrote first, for the table (durable as they are).
-    pub(crate) fn settle(&mut self) -> Vec<crate::lease::Lease> {
+    /// database rows that were not as the table expected, for the table (their leases are
+    /// durable as they are).
+    pub(crate) fn settle(&mut self) -> Vec<crate::lease::RowNow> {
         let mut fresh = Vec::new();
         while let Ok(c) = self.reports.try_recv() {
             self.apply(&c);
-            for l in c.fresh {
-                self.pending.remove(&l.ip);
-                fresh.push(l);
+            for row in c.fresh {
+                if row.lease.is_some() {
+                    self.pending.remove(&row.ip);
+                }
+                fresh.push(row);
             }
         }
         fresh

@@ -50,7 +50,7 @@ use crate::decide::{BootNote, Change, Dest, Hook, decide, pool_usage};
 use crate::durable::{Committed, Durability};
 use crate::hooks::HookRunner;
 use crate::lease::records::ObjectRecord;
-use crate::lease::{Lease, LeaseStore, LeaseTable, Time};
+use crate::lease::{Cas, Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
 use crate::model::{Config, ExecuteLimits, add_inventory, compile};
 use crate::net::{Bound, Iface, Listener, Received, Sender};
@@ -165,7 +165,11 @@ pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTabl
             log.push(format!("lease {}: no subnet.", l.ip));
         }
     }
-    (LeaseTable::from_leases(kept), log)
+    let mut table = LeaseTable::from_leases(kept);
+    for (ip, v) in &file.db_versions {
+        table.set_db_version(*ip, *v);
+    }
+    (table, log)
 }
 
 /// `on expiry or release`, as the lease file names the events of a block.
@@ -208,6 +212,8 @@ pub struct ServeOptions {
 /// A reply waiting for its leases to be on disk.
 struct Job {
     leases: Vec<Lease>,
+    /// Each lease's compare-and-swap, for a shared database (`cas[i]` is `leases[i]`'s).
+    cas: Vec<Cas>,
     /// Log lines, written once the leases are on disk.
     log: Vec<String>,
     /// The fields every line of the exchange carries.
@@ -348,8 +354,12 @@ fn committer<S: LeaseStore>(
                 .iter_mut()
                 .flat_map(|j| std::mem::take(&mut j.leases))
                 .collect();
+            let cas: Vec<Cas> = batch
+                .iter_mut()
+                .flat_map(|j| std::mem::take(&mut j.cas))
+                .collect();
             let committed = if repair(&mut store, &durable) {
-                store.commit(&leases)
+                store.commit_cas(&leases, &cas)
             } else {
                 Err(crate::lease::StoreError::NeedsRewrite(PathBuf::from(
                     "the lease database",
@@ -414,8 +424,10 @@ fn committer<S: LeaseStore>(
                             Vec::new()
                         }
                     };
-                    for l in &fresh {
-                        durable.insert(l.clone());
+                    for row in &fresh {
+                        if let Some(l) = &row.lease {
+                            durable.insert(l.clone());
+                        }
                     }
                     report(&reports, upto, false, fresh);
                 }
@@ -475,7 +487,12 @@ fn answer_omapi(batch: &mut [Job], ok: bool) {
 }
 
 /// Tell the core task that the writes numbered up to `upto` are on disk (`ok`) or not.
-fn report(reports: &std_mpsc::Sender<Committed>, upto: u64, ok: bool, fresh: Vec<Lease>) {
+fn report(
+    reports: &std_mpsc::Sender<Committed>,
+    upto: u64,
+    ok: bool,
+    fresh: Vec<crate::lease::RowNow>,
+) {
     if upto > 0 || !fresh.is_empty() {
         // The core task gone means the server is stopping: nobody to tell.
         let _ = reports.send(Committed { upto, ok, fresh });
@@ -625,6 +642,8 @@ struct Core {
     omapi: OmapiState,
     /// An OMAPI client set the `control` object's state to shutdown.
     stop_requested: bool,
+    /// Where the row versions of writes come from (see [`Core::queue_write`]).
+    versions: fastrand::Rng,
 }
 
 /// [`start_lease_names`] off the core task (it waits for the first round of lookups).
@@ -725,8 +744,11 @@ impl Core {
         };
         let received = Instant::now();
         // Leases another server sharing the database wrote first count from now on.
-        for l in self.durability.settle() {
-            self.table.insert(l);
+        for row in self.durability.settle() {
+            if let Some(l) = row.lease {
+                self.table.insert(l);
+            }
+            self.table.set_db_version(row.ip, row.version);
         }
         let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
         drop(names);
@@ -778,6 +800,7 @@ impl Core {
                 // (a renewal answered from the table follows its lease's first commit).
                 jobs.push(Job {
                     leases: Vec::new(),
+                    cas: Vec::new(),
                     log: Vec::new(),
                     exchange,
                     reply: None,
@@ -791,9 +814,10 @@ impl Core {
                 });
             }
         } else {
-            let seq = self.durability.queue(leases.iter().map(|l| l.ip));
+            let (seq, cas) = self.queue_write(&leases);
             jobs.push(Job {
                 leases,
+                cas,
                 log: o.log,
                 exchange,
                 reply,
@@ -866,9 +890,10 @@ impl Core {
         };
         let (abandoned, line) = crate::decide::abandon_pinged(lease, h.abandon_secs, now());
         self.table.insert(abandoned.clone());
-        let seq = self.durability.queue([ip]);
+        let (seq, cas) = self.queue_write(std::slice::from_ref(&abandoned));
         jobs.push(Job {
             leases: vec![abandoned],
+            cas,
             log: vec![line],
             exchange: h.exchange,
             reply: None,
@@ -916,6 +941,7 @@ impl Core {
         }
         jobs.push(Job {
             leases: Vec::new(),
+            cas: Vec::new(),
             log: Vec::new(),
             exchange: Exchange::internal("omapi", "HostChanged", None),
             reply: None,
@@ -944,9 +970,10 @@ impl Core {
         let ip = lease.ip;
         self.note_expiry(&lease);
         self.table.insert(lease.clone());
-        let seq = self.durability.queue([ip]);
+        let (seq, cas) = self.queue_write(std::slice::from_ref(&lease));
         jobs.push(Job {
             leases: vec![lease],
+            cas,
             log: lines,
             exchange: Exchange::internal("omapi", "LeaseChanged", Some(ip)),
             reply: None,
@@ -958,6 +985,24 @@ impl Core {
             omapi_records: Vec::new(),
             omapi: Some(answer),
         });
+    }
+
+    /// A job writing `leases` is made: its number for [`Durability`], and each lease's
+    /// compare-and-swap for a shared database, the table now standing for the versions the
+    /// writes give the rows.
+    fn queue_write(&mut self, leases: &[Lease]) -> (u64, Vec<Cas>) {
+        let seq = self.durability.queue(leases.iter().map(|l| l.ip));
+        let cas = leases
+            .iter()
+            .map(|l| {
+                let expected = self.table.db_version(l.ip);
+                // Random: two servers never give a row the same version.
+                let written = self.versions.i64(1..);
+                self.table.set_db_version(l.ip, written);
+                Cas { expected, written }
+            })
+            .collect();
+        (seq, cas)
     }
 
     /// Remember when a lease with an `on expiry` handler ends.
@@ -995,9 +1040,10 @@ impl Core {
                 address: Some(ip),
             };
             self.table.insert(expired.lease.clone());
-            let seq = self.durability.queue([ip]);
+            let (seq, cas) = self.queue_write(std::slice::from_ref(&expired.lease));
             jobs.push(Job {
                 leases: vec![expired.lease],
+                cas,
                 log: expired.log,
                 exchange,
                 reply: None,
@@ -1200,6 +1246,7 @@ async fn serve<S: LeaseStore>(
         lease_names: None,
         omapi: OmapiState::new(omapi.records),
         stop_requested: false,
+        versions: fastrand::Rng::new(),
     };
     core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
@@ -1433,6 +1480,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             lease_names: None,
             omapi: OmapiState::default(),
             stop_requested: false,
+            versions: fastrand::Rng::new(),
         };
         (core, client, reports)
     }

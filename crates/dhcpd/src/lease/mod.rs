@@ -19,7 +19,7 @@ pub mod write;
 pub use file::{FileStore, FileStoreOptions};
 pub use parse::LeaseFile;
 pub use pg::PgStore;
-pub use store::{LeaseStore, MemStore, StoreError};
+pub use store::{Cas, LeaseStore, MemStore, RowNow, StoreError};
 pub use table::{Admit, DECLINE_INTERVAL, DeclineMark, FloodLimit, LeaseTable, Queue};
 
 use std::net::Ipv4Addr;

@@ -2,9 +2,11 @@
 //! uses. A row per address (`dhcp_leases`, see pxe-db's migrations) holds the lease's
 //! searchable fields and its whole text in dhcpd.leases syntax, which is what is read back,
 //! so nothing the file backend keeps is lost. Every write is a compare-and-swap on the row's
-//! `version`: a new row is an insert that loses on conflict, a change names the version this
-//! server last read or wrote; a lost race rolls the whole batch back (no reply of it leaves,
-//! the clients retransmit) and the rows are read again. A batch is one transaction with
+//! `version` ([`Cas`]): a new row is an insert that loses on conflict, a change names the
+//! version the server's decision was made against (the core task's table keeps it, so a
+//! decision and its check always agree) and gives the row a new random one; a lost race
+//! rolls the whole batch back (no reply of it leaves, the clients retransmit) and the
+//! winning rows are read and handed back to the core task. A batch is one transaction with
 //! synchronous commit: when `commit` returns, the leases are on the database's disk. While
 //! the database cannot be reached every commit fails (no ACK leaves) and the next one tries
 //! to connect again, so the server recovers by itself when the database returns.
@@ -16,19 +18,16 @@ use postgres::Client;
 use pxe_db::DatabaseUrl;
 
 use super::records::ObjectRecord;
-use super::store::{LeaseStore, StoreError};
+use super::store::{Cas, LeaseStore, RowNow, StoreError};
 use super::{Lease, LeaseFile, LeaseTable, Time};
 
-/// A batch's outcome: the new version of each address, or the addresses another server
-/// wrote first.
-type Written = Result<Vec<(Ipv4Addr, i64)>, Vec<Ipv4Addr>>;
+/// A batch's outcome: written, or the addresses another server wrote first.
+type Written = Result<(), Vec<Ipv4Addr>>;
 
 /// The lease store on a PostgreSQL database.
 pub struct PgStore {
     url: DatabaseUrl,
     client: Option<Client>,
-    /// The row version of each address as this server last read or wrote it.
-    versions: HashMap<Ipv4Addr, i64>,
     /// Who writes (`written_by`): `dhcpd@HOSTNAME`.
     writer: String,
     /// The database could not be reached at the last try (logged once per outage).
@@ -57,14 +56,14 @@ const INSERT: &str =
     "INSERT INTO dhcp_leases (address, binding_state, next_binding_state, starts, ends,
         tstp, cltt, hardware_type, hardware_address, client_id, client_hostname, agent_options,
         lease, version, written_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $14)
     ON CONFLICT (address) DO NOTHING";
 
 const UPDATE: &str = "UPDATE dhcp_leases SET binding_state = $2, next_binding_state = $3,
         starts = $4, ends = $5, tstp = $6, cltt = $7, hardware_type = $8,
         hardware_address = $9, client_id = $10, client_hostname = $11, agent_options = $12,
-        lease = $13, version = version + 1, written_by = $14, written_at = now()
-    WHERE address = $1 AND version = $15";
+        lease = $13, version = $15, written_by = $14, written_at = now()
+    WHERE address = $1 AND version = $16";
 
 impl PgStore {
     /// A store on `url` (nothing is opened until [`LeaseStore::load`]).
@@ -76,7 +75,6 @@ impl PgStore {
         PgStore {
             url: url.for_application("dhcpd"),
             client: None,
-            versions: HashMap::new(),
             writer: format!("dhcpd@{host}"),
             down: false,
         }
@@ -127,15 +125,11 @@ impl PgStore {
         }
     }
 
-    /// Write one batch in one transaction: `Ok(Err(addresses))` when another server changed
-    /// those since this one read them (nothing of the batch is written then), else the new
-    /// versions.
-    fn write_batch(&mut self, leases: &[&Lease]) -> Result<Written, StoreError> {
+    /// Write one batch in one transaction, each lease with its compare-and-swap:
+    /// `Ok(Err(addresses))` when another server wrote those first (nothing of the batch is
+    /// written then).
+    fn write_batch(&mut self, writes: &[(&Lease, Cas)]) -> Result<Written, StoreError> {
         let writer = self.writer.clone();
-        let known: Vec<Option<i64>> = leases
-            .iter()
-            .map(|l| self.versions.get(&l.ip).copied())
-            .collect();
         let client = self.client()?;
         let mut tx = client
             .transaction()
@@ -143,8 +137,7 @@ impl PgStore {
         let insert = tx.prepare(INSERT).map_err(db_error("preparing"))?;
         let update = tx.prepare(UPDATE).map_err(db_error("preparing"))?;
         let mut lost = Vec::new();
-        let mut written = Vec::new();
-        for (l, version) in leases.iter().zip(known) {
+        for (l, cas) in writes {
             let address = IpAddr::V4(l.ip);
             let (state, next) = (l.state.name(), l.next_state.name());
             let (htype, haddr) = match &l.hardware {
@@ -153,7 +146,7 @@ impl PgStore {
             };
             let text = super::write::lease(l);
             let agent = agent_bytes(l);
-            let params: [&(dyn postgres::types::ToSql + Sync); 14] = [
+            let params: [&(dyn postgres::types::ToSql + Sync); 16] = [
                 &address,
                 &state,
                 &next,
@@ -168,19 +161,16 @@ impl PgStore {
                 &agent,
                 &text,
                 &writer,
+                &cas.written,
+                &cas.expected,
             ];
-            let rows = match version {
-                None => tx.execute(&insert, &params),
-                Some(v) => {
-                    let mut with_version = params.to_vec();
-                    with_version.push(&v);
-                    tx.execute(&update, &with_version)
-                }
+            let rows = if cas.expected == 0 {
+                tx.execute(&insert, &params[..15])
+            } else {
+                tx.execute(&update, &params)
             }
             .map_err(db_error("writing a lease"))?;
-            if rows == 1 {
-                written.push((l.ip, version.map_or(1, |v| v + 1)));
-            } else {
+            if rows != 1 {
                 lost.push(l.ip);
             }
         }
@@ -189,12 +179,12 @@ impl PgStore {
             return Ok(Err(lost));
         }
         tx.commit().map_err(db_error("committing"))?;
-        Ok(Ok(written))
+        Ok(Ok(()))
     }
 
-    /// The leases at `ips` as stored now, their versions remembered (after a lost race: the
-    /// server decides against them from now on).
-    fn reread(&mut self, ips: &[Ipv4Addr]) -> Result<Vec<Lease>, StoreError> {
+    /// The rows at `ips` as they are now (after a lost race: the server decides against
+    /// them from now on), those without a row included.
+    fn reread(&mut self, ips: &[Ipv4Addr]) -> Result<Vec<RowNow>, StoreError> {
         let addresses: Vec<IpAddr> = ips.iter().map(|ip| IpAddr::V4(*ip)).collect();
         let client = self.client()?;
         let rows = client
@@ -204,13 +194,27 @@ impl PgStore {
             )
             .map_err(db_error("reading leases"))?;
         let mut text = String::new();
+        let mut versions = HashMap::new();
         for r in &rows {
             if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
-                self.versions.insert(ip, r.get(1));
+                versions.insert(ip, r.get::<_, i64>(1));
             }
             text.push_str(r.get::<_, &str>(2));
         }
-        Ok(super::parse::parse("lease database", text.as_bytes()).leases)
+        let mut leases: HashMap<Ipv4Addr, Lease> =
+            super::parse::parse("lease database", text.as_bytes())
+                .leases
+                .into_iter()
+                .map(|l| (l.ip, l))
+                .collect();
+        Ok(ips
+            .iter()
+            .map(|ip| RowNow {
+                ip: *ip,
+                lease: leases.remove(ip),
+                version: versions.get(ip).copied().unwrap_or(0),
+            })
+            .collect())
     }
 
     /// Copy the leases and OMAPI records of an ISC-format lease file into the database:
@@ -222,27 +226,24 @@ impl PgStore {
         for l in &file.leases {
             last.insert(l.ip, l);
         }
-        let mut fresh: Vec<&Lease> = last
-            .into_values()
-            .filter(|l| !self.versions.contains_key(&l.ip))
-            .collect();
-        fresh.sort_by_key(|l| l.ip);
-        let written = match self.write_batch(&fresh) {
-            Ok(Ok(w)) => w,
-            // Another server imported or served these addresses meanwhile.
-            Ok(Err(lost)) => {
-                return Err(StoreError::Database(format!(
-                    "{} address(es) written by another server during the import; run it again",
-                    lost.len()
-                )));
+        let mut leases: Vec<&Lease> = last.into_values().collect();
+        leases.sort_by_key(|l| l.ip);
+        let mut copied = 0;
+        // One address at a time: an address another server holds is skipped, not a failure.
+        for l in leases {
+            let cas = Cas {
+                expected: 0,
+                written: fastrand::i64(1..),
+            };
+            match self.write_batch(&[(l, cas)]) {
+                Ok(Ok(())) => copied += 1,
+                Ok(Err(_)) => {}
+                Err(e) => {
+                    self.forget_broken();
+                    return Err(e);
+                }
             }
-            Err(e) => {
-                self.forget_broken();
-                return Err(e);
-            }
-        };
-        let copied = written.len();
-        self.versions.extend(written);
+        }
         let client = self.client()?;
         let has_records: bool = client
             .query_one("SELECT exists (SELECT 1 FROM dhcp_omapi_records)", &[])
@@ -268,42 +269,53 @@ impl LeaseStore for PgStore {
             .query("SELECT record FROM dhcp_omapi_records ORDER BY seq", &[])
             .map_err(db_error("reading OMAPI records"))?;
         let mut text = String::new();
-        self.versions.clear();
+        let mut versions = HashMap::new();
         for r in &rows {
             if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
-                self.versions.insert(ip, r.get(1));
+                versions.insert(ip, r.get::<_, i64>(1));
             }
             text.push_str(r.get::<_, &str>(2));
         }
         for r in &records {
             text.push_str(r.get::<_, &str>(0));
         }
-        Ok(super::parse::parse(
-            &format!("lease database {}", self.url),
-            text.as_bytes(),
+        let mut file =
+            super::parse::parse(&format!("lease database {}", self.url), text.as_bytes());
+        file.db_versions = versions;
+        Ok(file)
+    }
+
+    fn commit(&mut self, _leases: &[Lease]) -> Result<(), StoreError> {
+        // Every write to a shared database names the version its decision saw.
+        Err(StoreError::Database(
+            "a lease write without its compare-and-swap versions".into(),
         ))
     }
 
-    fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError> {
+    fn commit_cas(&mut self, leases: &[Lease], cas: &[Cas]) -> Result<(), StoreError> {
         if leases.is_empty() {
             return Ok(());
         }
-        // One write per address: the batch's last version of it.
-        let mut last: HashMap<Ipv4Addr, &Lease> = HashMap::new();
-        for l in leases {
-            last.insert(l.ip, l);
+        // One write per address: the batch's last lease of it, from the version its first
+        // write expected to the one its last write gives.
+        let mut by_ip: HashMap<Ipv4Addr, (&Lease, Cas)> = HashMap::new();
+        for (l, c) in leases.iter().zip(cas) {
+            by_ip
+                .entry(l.ip)
+                .and_modify(|(last, w)| {
+                    *last = l;
+                    w.written = c.written;
+                })
+                .or_insert((l, *c));
         }
-        let mut batch: Vec<&Lease> = last.into_values().collect();
+        let mut batch: Vec<(&Lease, Cas)> = by_ip.into_values().collect();
         // The same order on every server, so two batches never wait on each other's rows.
-        batch.sort_by_key(|l| l.ip);
+        batch.sort_by_key(|(l, _)| l.ip);
         match self.write_batch(&batch) {
-            Ok(Ok(written)) => {
-                self.versions.extend(written);
-                Ok(())
-            }
+            Ok(Ok(())) => Ok(()),
             Ok(Err(lost)) => {
                 tracing::warn!(
-                    "lease database: {} written by another server first: the batch's replies are not sent",
+                    "lease database: {} not as this server last saw them (written by another server, or an earlier write lost): the batch's replies are not sent",
                     lost.iter()
                         .map(Ipv4Addr::to_string)
                         .collect::<Vec<_>>()

@@ -37,10 +37,33 @@ pub enum StoreError {
     /// The lease database failed a request or could not be reached.
     #[error("lease database: {0}")]
     Database(String),
-    /// Another server changed these leases since this one read them (they are given as they
-    /// are stored now): nothing of the batch was written.
-    #[error("{} lease(s) changed by another server first", .0.len())]
-    Conflict(Vec<Lease>),
+    /// Rows that did not have the versions the writes expected (another server wrote them
+    /// first, or an earlier write of ours never committed): nothing of the batch was written.
+    #[error("{} lease(s) not as expected in the database", .0.len())]
+    Conflict(Vec<RowNow>),
+}
+
+/// The compare-and-swap of one lease write on a shared database: the row version the
+/// decision was made against (0: no row) and the one the write gives the row (a random
+/// number, so that two servers never write the same version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cas {
+    /// The version the row must have.
+    pub expected: i64,
+    /// The version the write gives it.
+    pub written: i64,
+}
+
+/// A database row as it is now, after a lost compare-and-swap: its lease (none: no row) and
+/// version (0: no row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowNow {
+    /// The address.
+    pub ip: std::net::Ipv4Addr,
+    /// The row's lease.
+    pub lease: Option<Lease>,
+    /// The row's version.
+    pub version: i64,
 }
 
 /// A place that keeps leases durably. Owned by one committer thread, hence `&mut self`.
@@ -50,6 +73,14 @@ pub trait LeaseStore: Send + 'static {
     /// Make `leases` durable: when this returns `Ok`, they survive a crash. Many ACKs share
     /// one call (group commit).
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError>;
+    /// [`LeaseStore::commit`] with each lease's compare-and-swap (`cas[i]` for `leases[i]`):
+    /// a store shared by several servers writes a lease only when its row still has the
+    /// expected version ([`StoreError::Conflict`] otherwise). Stores of one server ignore
+    /// the versions.
+    fn commit_cas(&mut self, leases: &[Lease], cas: &[Cas]) -> Result<(), StoreError> {
+        let _ = cas;
+        self.commit(leases)
+    }
     /// Make host and group records (of objects made or deleted over OMAPI) durable, after the leases
     /// committed before them; a rewrite keeps what [`super::records::compact`] keeps.
     fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError>;
@@ -72,6 +103,9 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Box<S> {
     }
     fn commit(&mut self, leases: &[Lease]) -> Result<(), StoreError> {
         (**self).commit(leases)
+    }
+    fn commit_cas(&mut self, leases: &[Lease], cas: &[Cas]) -> Result<(), StoreError> {
+        (**self).commit_cas(leases, cas)
     }
     fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
         (**self).commit_records(records)

@@ -25,6 +25,8 @@ pub struct LeaseFile {
     pub output: Vec<Output>,
     /// Host and group records (of objects made or deleted over OMAPI), in file order.
     pub records: Vec<ObjectRecord>,
+    /// Read from a lease database: each address's row version (empty for a file).
+    pub db_versions: std::collections::HashMap<Ipv4Addr, i64>,
 }
 
 impl LeaseFile {

@@ -31,6 +31,9 @@ pub struct LeaseTable {
     flood: HashMap<Hardware, FloodCount>,
     /// Size of `flood` after its last pruning.
     flood_pruned: usize,
+    /// With a shared lease database: the row version of each address this table's lease
+    /// stands for (what a write of it must find, compare-and-swap). Absent: no row.
+    db_versions: HashMap<Ipv4Addr, i64>,
 }
 
 /// The per-client flood limit: a client (by hardware address) that sends more than `rate`
@@ -216,6 +219,7 @@ impl Clone for LeaseTable {
             flood: self.flood.clone(),
             flood_pruned: self.flood_pruned,
             queues: Mutex::new(HashMap::new()),
+            db_versions: self.db_versions.clone(),
         }
     }
 }
@@ -228,6 +232,17 @@ impl LeaseTable {
     /// An empty table.
     pub fn new() -> LeaseTable {
         LeaseTable::default()
+    }
+
+    /// The database row version the lease at `ip` stands for (0: no row known).
+    pub fn db_version(&self, ip: Ipv4Addr) -> i64 {
+        self.db_versions.get(&ip).copied().unwrap_or(0)
+    }
+
+    /// The lease at `ip` now stands for row version `v` (a write of it was stamped, or the
+    /// row was read).
+    pub fn set_db_version(&mut self, ip: Ipv4Addr, v: i64) {
+        self.db_versions.insert(ip, v);
     }
 
     /// A table holding `leases`; for an address given twice the last one wins, as when ISC

@@ -231,7 +231,7 @@ fn r14_two_servers_on_one_database_never_give_one_address_twice_and_carry_on_for
         b.log()
     );
     assert!(
-        b.log().contains("written by another server first"),
+        b.log().contains("not as this server last saw them"),
         "{}",
         b.log()
     );
