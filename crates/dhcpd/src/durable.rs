@@ -27,6 +27,9 @@ pub(crate) struct Committed {
     /// stored now, with their row versions: the table takes them, so that the client's
     /// retransmission is decided against them.
     pub fresh: Vec<crate::lease::RowNow>,
+    /// Rows other servers wrote, heard of as they were written: the table takes those of
+    /// addresses with no write of ours on its way (that write's compare-and-swap decides).
+    pub observed: Vec<crate::lease::RowNow>,
 }
 
 /// Why a lease of the table is not (yet) on disk as the table holds it.
@@ -89,6 +92,11 @@ impl Durability {
                 }
                 fresh.push(row);
             }
+            fresh.extend(
+                c.observed
+                    .into_iter()
+                    .filter(|row| !matches!(self.pending.get(&row.ip), Some(Pending::Queued(_)))),
+            );
         }
         fresh
     }

@@ -433,6 +433,19 @@ fn committer<S: LeaseStore>(
                 }
             }
         }
+        // What other servers sharing the database wrote, for both tables.
+        let observed = store.observed();
+        if !observed.is_empty() {
+            for row in &observed {
+                if let Some(l) = &row.lease {
+                    durable.insert(l.clone());
+                }
+            }
+            let _ = reports.send(Committed {
+                observed,
+                ..Committed::default()
+            });
+        }
         let t = now();
         if store.compaction_due(t) {
             match store.compact(&durable, t) {
@@ -495,7 +508,12 @@ fn report(
 ) {
     if upto > 0 || !fresh.is_empty() {
         // The core task gone means the server is stopping: nobody to tell.
-        let _ = reports.send(Committed { upto, ok, fresh });
+        let _ = reports.send(Committed {
+            upto,
+            ok,
+            fresh,
+            observed: Vec::new(),
+        });
     }
 }
 

@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every step, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "dhcp leases and OMAPI records",
-    sql: include_str!("../migrations/0001_dhcp_leases.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "dhcp leases and OMAPI records",
+        sql: include_str!("../migrations/0001_dhcp_leases.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "lease writes announced to the other servers",
+        sql: include_str!("../migrations/0002_dhcp_lease_notify.sql"),
+    },
+];
 
 /// The newest version this binary knows.
 pub fn newest() -> i32 {

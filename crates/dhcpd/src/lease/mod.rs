@@ -8,6 +8,7 @@
 pub mod file;
 pub mod parse;
 pub mod pg;
+mod pg_watch;
 pub mod records;
 pub mod store;
 pub mod syntax;

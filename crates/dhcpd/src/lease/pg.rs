@@ -28,8 +28,11 @@ type Written = Result<(), Vec<Ipv4Addr>>;
 pub struct PgStore {
     url: DatabaseUrl,
     client: Option<Client>,
-    /// Who writes (`written_by`): `dhcpd@HOSTNAME`.
+    /// Who writes (`written_by`): `dhcpd@HOSTNAME/PID`, one name per server process.
     writer: String,
+    /// The listener for other servers' writes (started by the committer's first
+    /// [`LeaseStore::observed`], after the process forked into the background).
+    watch: Option<super::pg_watch::Watch>,
     /// The database could not be reached at the last try (logged once per outage).
     down: bool,
 }
@@ -75,7 +78,8 @@ impl PgStore {
         PgStore {
             url: url.for_application("dhcpd"),
             client: None,
-            writer: format!("dhcpd@{host}"),
+            writer: format!("dhcpd@{host}/{}", std::process::id()),
+            watch: None,
             down: false,
         }
     }
@@ -353,6 +357,19 @@ impl LeaseStore for PgStore {
             return Err(StoreError::Database(format!("writing OMAPI records: {e}")));
         }
         Ok(())
+    }
+
+    fn observed(&mut self) -> Vec<RowNow> {
+        match &self.watch {
+            Some(w) => w.take(),
+            None => {
+                self.watch = Some(super::pg_watch::Watch::start(
+                    self.url.clone(),
+                    self.writer.clone(),
+                ));
+                Vec::new()
+            }
+        }
     }
 
     fn compact(&mut self, _live: &LeaseTable, _now: Time) -> Result<(), StoreError> {

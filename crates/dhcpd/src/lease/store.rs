@@ -84,6 +84,11 @@ pub trait LeaseStore: Send + 'static {
     /// Make host and group records (of objects made or deleted over OMAPI) durable, after the leases
     /// committed before them; a rewrite keeps what [`super::records::compact`] keeps.
     fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError>;
+    /// Leases other servers sharing the store wrote since the last call, as their rows are
+    /// now (never waits; a store of one server has none).
+    fn observed(&mut self) -> Vec<RowNow> {
+        Vec::new()
+    }
     /// Replace the stored history by the live table as it stands at `now`.
     fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError>;
     /// Whether an earlier failure must be repaired by [`LeaseStore::compact`] (from the
@@ -109,6 +114,9 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Box<S> {
     }
     fn commit_records(&mut self, records: &[ObjectRecord]) -> Result<(), StoreError> {
         (**self).commit_records(records)
+    }
+    fn observed(&mut self) -> Vec<RowNow> {
+        (**self).observed()
     }
     fn compact(&mut self, live: &LeaseTable, now: Time) -> Result<(), StoreError> {
         (**self).compact(live, now)
