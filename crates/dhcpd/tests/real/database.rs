@@ -35,28 +35,24 @@ fn active_rows(pg: &ScratchServer) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One DHCP exchange with busybox udhcpc (3 tries, 1 s apart): whether it got a lease.
-fn udhcpc_bound(lab: &Lab) -> bool {
+/// One DHCP exchange with busybox udhcpc (3 tries, 1 s apart; client identifier 01 and the
+/// MAC): the address it got.
+fn udhcpc_address(lab: &Lab) -> Option<std::net::Ipv4Addr> {
     let busybox = need("busybox", "busybox");
-    lab.cmd(&lab.cli, &busybox)
-        .args([
-            "udhcpc",
-            "-q",
-            "-f",
-            "-n",
-            "-t",
-            "3",
-            "-T",
-            "1",
-            "-i",
-            "c0",
-            "-s",
-            "/bin/true",
-        ])
+    let out = lab
+        .cmd(&lab.cli, &busybox)
+        .args(["udhcpc", "-q", "-f", "-n", "-t", "3", "-T", "1"])
+        .args(["-i", "c0", "-s", "/bin/true"])
         .output()
-        .unwrap()
-        .status
-        .success()
+        .unwrap();
+    // "udhcpc: lease of 10.199.7.10 obtained from 10.199.7.1, lease time 600"
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.split("lease of ").nth(1)?.split(' ').next()?.parse().ok())
+}
+
+fn udhcpc_bound(lab: &Lab) -> bool {
+    udhcpc_address(lab).is_some()
 }
 
 #[test]
@@ -289,4 +285,99 @@ fn r14_a_write_the_server_never_heard_of_costs_a_retransmission_not_an_address_t
     assert!(server.log().contains(LOST_RACE), "{}", server.log());
     assert_one_client_per_address(&pg);
     assert_eq!(active_rows(&pg).len(), 2);
+}
+
+/// perfdhcp on the link of `lab`: `rate` DORAs a second for `seconds`, from up to 200 MACs
+/// after `base`.
+fn link_storm(lab: &Lab, base: &str, seconds: u32, log: &str) -> crate::support::Proc {
+    let perfdhcp = need("perfdhcp", "kea-admin");
+    let seconds = seconds.to_string();
+    lab.spawn(
+        &lab.cli,
+        &perfdhcp,
+        &[
+            "-4", "-l", "c0", "-r", "50", "-R", "200", "-b", base, "-p", &seconds,
+        ],
+        log,
+    )
+}
+
+/// The ACKs of a capture: address and client hardware address.
+fn acks_in(pcap: &std::path::Path) -> Vec<(std::net::Ipv4Addr, [u8; 6])> {
+    crate::support::read_pcap(pcap)
+        .iter()
+        .filter(|s| s.msg_type == Some(5))
+        .map(|s| (s.yiaddr, s.chaddr))
+        .collect()
+}
+
+#[test]
+fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
+    let pg = ScratchServer::start().unwrap();
+    let a_lab = Lab::new();
+    let b_lab = Lab::new_like(&a_lab);
+    a_lab.client_addresses();
+    b_lab.client_addresses();
+    let conf = crate::perf::two_networks(&a_lab);
+    let url = pg.url();
+    let args = ["--database", url.as_str()];
+    let mut a = a_lab.start_ours(&conf, &args);
+    let b = b_lab.start_ours(&conf, &args);
+    let filter = "udp port 67 or udp port 68";
+    let (mut a_cap, a_pcap) = a_lab.capture_storm("a", filter);
+    let (mut b_cap, b_pcap) = b_lab.capture_storm("b", filter);
+    // Both servers' clients compete for one pool; A is killed in the middle.
+    let mut a_storm = link_storm(&a_lab, "mac=00:0a:00:00:00:00", 8, "a-perfdhcp.log");
+    let mut b_storm = link_storm(&b_lab, "mac=00:0b:00:00:00:00", 8, "b-perfdhcp.log");
+    std::thread::sleep(Duration::from_secs(3));
+    a.signal("KILL");
+    a.wait_exit(WAIT);
+    for storm in [&mut a_storm, &mut b_storm] {
+        assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
+    }
+    for cap in [&mut a_cap, &mut b_cap] {
+        cap.signal("INT");
+        cap.wait_exit(WAIT);
+    }
+    let (a_acks, b_acks) = (acks_in(&a_pcap), acks_in(&b_pcap));
+    assert!(
+        a_acks.len() >= 20,
+        "A acknowledged {}: {}",
+        a_acks.len(),
+        a.log()
+    );
+    assert!(
+        b_acks.len() >= 60,
+        "B acknowledged {}: {}",
+        b_acks.len(),
+        b.log()
+    );
+    // On the wire: no address acknowledged to two clients.
+    let mut owner: std::collections::HashMap<std::net::Ipv4Addr, [u8; 6]> =
+        std::collections::HashMap::new();
+    for (ip, mac) in a_acks.iter().chain(&b_acks) {
+        let first = *owner.entry(*ip).or_insert(*mac);
+        assert_eq!(first, *mac, "{ip} acknowledged to two clients");
+    }
+    // In SQL: every acknowledged lease is there, active, for its client.
+    let rows: std::collections::HashMap<String, String> = active_rows(&pg).into_iter().collect();
+    for (ip, mac) in &owner {
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            rows.get(&ip.to_string()),
+            Some(&hex),
+            "ACK of {ip} not in the database"
+        );
+    }
+    assert_one_client_per_address(&pg);
+    // B carries A's clients: one of them (busybox udhcpc sends the client identifier
+    // perfdhcp sent, 01 and the MAC), asking B, gets its own address back.
+    let (ip, mac) = a_acks[0];
+    let mac = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    b_lab.set_client_mac(&mac);
+    assert_eq!(udhcpc_address(&b_lab), Some(ip), "{}", b.log());
 }
