@@ -6,6 +6,7 @@ use crate::inventory::{
     Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
     ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
+use crate::location::TreeSpec;
 use crate::mac::MacAddr;
 use crate::schema;
 use crate::template::{Templates, builtin_for};
@@ -230,14 +231,23 @@ fn distros(
             );
             None
         };
-        let tree = f.required_text("tree", &what, d).map(|t| {
-            if t.value.starts_with("http://") || t.value.starts_with("https://") {
-                Tree::Url(t.value.trim_end_matches('/').to_owned())
-            } else {
+        let tree = f.required_text("tree", &what, d).and_then(|t| {
+            match crate::location::parse_tree(&t.value) {
+                Ok(TreeSpec::Url(u)) => Some(At::new(Tree::Url(u), t.pos)),
                 // Relative to the inventory file, like template paths.
-                Tree::Dir(base_dir.join(&t.value))
+                Ok(TreeSpec::Dir(p)) => Some(At::new(Tree::Dir(base_dir.join(p)), t.pos)),
+                Err(e) => {
+                    d.error(t.pos, e);
+                    None
+                }
             }
         });
+        if let (Some(fam), Some(t)) = (&family, &tree)
+            && let Err(e) = crate::location::family_reaches(fam.value, &t.value)
+        {
+            d.error(t.pos, format!("{what}: {e}"));
+        }
+        let tree = tree.map(|t| t.value);
         let kernel = f.required_text("kernel", &what, d);
         let initrd = f.required_text("initrd", &what, d);
         for path in [&kernel, &initrd].into_iter().flatten() {
@@ -498,7 +508,7 @@ fn profiles(
             .iter()
             .find_map(|q| q.chain)
             .unwrap_or(Chain::Classic);
-        if chain == Chain::Classic && matches!(dist.value.tree, Tree::Url(_)) {
+        if chain == Chain::Classic && !crate::location::bootable_over_tftp(&dist.value) {
             d.error(
                 p.name.pos,
                 format!(

@@ -21,6 +21,7 @@ pub mod deploy_plan;
 pub mod diag;
 pub mod import;
 pub mod inventory;
+pub mod location;
 pub mod mac;
 pub mod owner;
 pub mod plan;

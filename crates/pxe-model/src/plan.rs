@@ -173,7 +173,17 @@ pub fn install_boot(
     machine: Option<&Machine>,
     transport: Transport,
 ) -> InstallBoot {
+    let on_root = crate::location::boot_files_on_tftp_root(distro);
     let (kernel, initrd) = match transport {
+        // A tree on an FTP or NFS server: kernel and initrd are on the TFTP root.
+        Transport::Tftp if on_root => (
+            distro.kernel.trim_start_matches('/').to_owned(),
+            distro.initrd.trim_start_matches('/').to_owned(),
+        ),
+        Transport::Http if on_root => (
+            urls::loader_url(inv, &distro.kernel),
+            urls::loader_url(inv, &distro.initrd),
+        ),
         Transport::Tftp => (
             urls::tree_path(distro, &distro.kernel),
             urls::tree_path(distro, &distro.initrd),

@@ -182,8 +182,13 @@ pub const DISTRO: Mapping = Mapping {
         req(
             "tree",
             "The install tree: a directory (relative to the inventory's directory; served \
-             at /trees/NAME/ over HTTP and trees/NAME/ over TFTP, without copying) or an \
-             http:// or https:// mirror URL (then only the ipxe chain can boot it).",
+             at /trees/NAME/ over HTTP and trees/NAME/ over TFTP, without copying), an \
+             http:// or https:// mirror URL (then only the ipxe chain can boot it), or a \
+             tree on an FTP or NFS server, ftp://HOST/PATH or nfs:HOST:/PATH (then kernel \
+             and initrd are paths under the TFTP root, and the kernel arguments and answer \
+             file point the installer at the server: inst.repo=nfs:..., kickstart nfs \
+             --server, preseed mirror/ftp/...; Debian takes no NFS tree, Ubuntu only \
+             http and https). Any other scheme, or HOST:/PATH without nfs:, is an error.",
         ),
         req(
             "kernel",

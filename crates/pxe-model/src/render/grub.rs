@@ -1,7 +1,7 @@
 //! GRUB configuration files: the root `grub.cfg` (a menu that first loads the
 //! machine's own file) and `grub.cfg-01-<mac>` / `grub.cfg-<aa:bb:..>`.
 
-use crate::inventory::{Inventory, Machine, Tree};
+use crate::inventory::{Inventory, Machine};
 use crate::plan::{Target, Transport, install_boot, machine_target};
 use crate::state::InstallState;
 use std::fmt::Write;
@@ -126,7 +126,7 @@ fn menu_body(out: &mut String, inv: &Inventory) {
         let Some(distro) = inv.distros.get(&profile.distro) else {
             continue;
         };
-        if matches!(distro.tree, Tree::Url(_)) {
+        if !crate::location::bootable_over_tftp(distro) {
             continue;
         }
         let boot = install_boot(inv, profile, distro, None, Transport::Tftp);

@@ -1,6 +1,6 @@
 //! pxelinux configuration files: the default menu and the per-machine file.
 
-use crate::inventory::{Inventory, Machine, Tree};
+use crate::inventory::{Inventory, Machine};
 use crate::plan::{Target, Transport, install_boot, machine_target};
 use crate::state::InstallState;
 use std::fmt::Write;
@@ -56,7 +56,7 @@ pub fn default_menu(inv: &Inventory) -> String {
         let Some(distro) = inv.distros.get(&profile.distro) else {
             continue;
         };
-        if matches!(distro.tree, Tree::Url(_)) {
+        if !crate::location::bootable_over_tftp(distro) {
             continue; // not reachable over TFTP
         }
         let boot = install_boot(inv, profile, distro, None, Transport::Tftp);
