@@ -57,7 +57,13 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         &mut d,
     );
     let machines = machines(top.get("machines"), &declared_profiles, &mut d);
-    let menu = menu(menu_node, &declared_profiles, &mut d);
+    let menu = menu(
+        menu_node,
+        &distros,
+        &declared_distros,
+        &declared_profiles,
+        &mut d,
+    );
     d.finish();
     if !d.is_empty() {
         return Err(d);
@@ -160,16 +166,26 @@ fn addresses(node: Option<&Node>, what: &str, d: &mut Diagnostics) -> Vec<std::n
     found
 }
 
-fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -> Option<Menu> {
+fn menu(
+    node: Option<&Node>,
+    distros: &BTreeMap<String, At<Distro>>,
+    declared_distros: &BTreeSet<String>,
+    profiles: &BTreeSet<String>,
+    d: &mut Diagnostics,
+) -> Option<Menu> {
     let mut menu = Menu {
         title: "pxe-suite boot menu".into(),
         timeout: 10,
         default: "local".into(),
+        look: crate::menu::Look::default(),
+        entries: Vec::new(),
     };
     let Some(node) = node else {
         return Some(menu);
     };
     let f = Fields::open(node, node.pos, "menu", &schema::MENU.names(), d);
+    menu.look = crate::menu::look(&f, d);
+    menu.entries = crate::menu::entries(f.get("entries"), distros, declared_distros, profiles, d);
     if let Some(t) = f.text("title", d) {
         menu.title = t.value;
     }
@@ -182,13 +198,26 @@ fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -
         menu.timeout = t.value;
     }
     if let Some(t) = f.text("default", d) {
-        if t.value != "local" && !profiles.contains(&t.value) {
+        let entry = menu.entries.iter().any(|e| e.name == t.value);
+        if t.value != "local" && !profiles.contains(&t.value) && !entry {
             d.error(
                 t.pos,
                 format!(
-                    "menu default \"{}\" is neither `local` nor a profile {}",
+                    "menu default \"{}\" is neither `local` nor a profile {}{}",
                     t.value,
-                    defined_list(profiles.iter())
+                    defined_list(profiles.iter()),
+                    if menu.entries.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " nor a menu entry ({})",
+                            menu.entries
+                                .iter()
+                                .map(|e| e.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
                 ),
             );
         }

@@ -23,6 +23,7 @@ pub mod import;
 pub mod inventory;
 pub mod location;
 pub mod mac;
+pub mod menu;
 pub mod owner;
 pub mod plan;
 pub mod render;

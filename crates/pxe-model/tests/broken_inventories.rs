@@ -98,4 +98,5 @@ cases! {
     many_errors_at_once => "42-many-errors-at-once",
     deploy_errors => "43-deploy-errors",
     tree_locations => "44-tree-locations",
+    menu_entries => "45-menu-entries",
 }
