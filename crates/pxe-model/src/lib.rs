@@ -29,6 +29,7 @@ pub mod plan;
 pub mod render;
 pub mod schema;
 pub mod state;
+pub mod syslinux;
 mod template;
 pub mod timeline;
 pub mod urls;
