@@ -236,6 +236,20 @@ fn check_file(
                 );
             }
         }
+    } else if directive == "KERNEL" && name.to_ascii_lowercase().ends_with(".bin") {
+        // ldlinux picks the image type by extension: .bin is a boot sector.
+        report(
+            col,
+            format!(
+                "KERNEL {file}: pxelinux loads a .bin as a boot sector, not as a kernel (memtest86+.bin is a kernel): use LINUX {file}"
+            ),
+        );
+        if !exists(path) {
+            report(
+                col,
+                format!("kernel file {path} is not under the TFTP root"),
+            );
+        }
     } else if !exists(path) {
         let what = if directive == "UI" {
             "menu module"

@@ -89,6 +89,7 @@ fn the_seed_guides_mistakes_with_line_and_column() {
         [
             "15:43: `,initrd=` is glued to `ks=nfs:10.0.0.5:/export/ks/c7.cfg` with a comma: the kernel gets it as part of that argument and pxelinux loads no initrd; separate it with a space",
             "25:9: unknown COM32 module chian.c32: syslinux 6 has no such module (a typo, or one from another version?)",
+            "32:10: KERNEL memtest86+.bin: pxelinux loads a .bin as a boot sector, not as a kernel (memtest86+.bin is a kernel): use LINUX memtest86+.bin",
         ]
     );
 }

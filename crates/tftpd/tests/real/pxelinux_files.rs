@@ -77,7 +77,8 @@ fn check_lints_hand_written_files_with_file_line_and_column() {
     let mended = String::from_utf8(seed())
         .expect("utf-8")
         .replace("c7.cfg,initrd=", "c7.cfg initrd=")
-        .replace("chian.c32", "chain.c32");
+        .replace("chian.c32", "chain.c32")
+        .replace("KERNEL memtest86+.bin", "LINUX memtest86+.bin");
     lab.tree.file("pxelinux.cfg/default", mended.as_bytes());
     for f in [
         "centos7/vmlinuz",
