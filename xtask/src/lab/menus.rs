@@ -183,6 +183,80 @@ pub(crate) fn case_h(lab: &mut Lab) -> Result<Report> {
     Ok(r)
 }
 
+const MEMTEST_MAC: &str = "52:54:00:77:00:22";
+
+/// Debian's memtest86+ for BIOS (a Linux-bootable image, named `.bin`).
+const MEMTEST: &str = "/boot/memtest86+x64.bin";
+
+const MEMTEST_INVENTORY: &str = "\
+# Case i: the menu's memtest entry is its default.
+servers:
+  tftp: 10.77.0.2
+  http: http://10.77.0.3:8080
+menu:
+  timeout: 1
+  default: memtest
+  entries:
+    memtest:
+      kind: memtest
+      label: Memory test
+      kernel: memtest86+x64.bin
+      kernel_args: console=ttyS0,115200
+";
+
+/// Case i: the generated menu's memtest entry starts Debian's memtest86+ through pxelinux
+/// (a `LINUX` line: under `KERNEL`, ldlinux would load the `.bin` as a boot sector).
+pub(crate) fn case_i(lab: &mut Lab) -> Result<Report> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = lab.work.join("memtest-tftpboot");
+    std::fs::create_dir_all(&root)?;
+    std::fs::copy(super::assets::PXELINUX, root.join("pxelinux.0"))?;
+    for m in ["ldlinux.c32", "libutil.c32", "menu.c32"] {
+        std::fs::copy(
+            Path::new("/usr/lib/syslinux/modules/bios").join(m),
+            root.join(m),
+        )?;
+    }
+    std::fs::copy(MEMTEST, root.join("memtest86+x64.bin")).context("memtest86+")?;
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
+    for e in std::fs::read_dir(&root)? {
+        std::fs::set_permissions(e?.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    let conf = root_dir().join("deploy/examples/lab/dhcpd-classic.conf");
+    let (ns, logs, _) = lab.single_host("memtest", &conf, Some(Some(MEMTEST_INVENTORY)), &root)?;
+    let spec = super::Spec {
+        title: "i. Real pxelinux: the menu's memtest entry runs memtest86+",
+        vm: "memtest-vm",
+        mac: MEMTEST_MAC,
+        firmware: qemu::Firmware::BiosIpxeRom,
+        phases: vec![
+            phase(Source::Dhcp, "DHCPACK on", "DHCP: address and pxelinux.0"),
+            phase(Source::Tftp, "file=pxelinux.0", "TFTP: Debian's pxelinux.0"),
+            phase(
+                Source::Tftp,
+                "file=pxelinux.cfg/default",
+                "TFTP: generated pxelinux.cfg/default (memtest entry)",
+            ),
+            phase(Source::Tftp, "file=menu.c32", "TFTP: menu.c32"),
+            phase(
+                Source::Tftp,
+                "file=memtest86+x64.bin",
+                "TFTP: memtest86+x64.bin",
+            ),
+            phase(
+                Source::Serial,
+                "Memtest86+",
+                "VM: memtest86+ runs (serial console)",
+            ),
+        ],
+        done: phase(Source::Serial, "Memtest86+", ""),
+        tcg_secs: 240,
+    };
+    let r = lab.run(&ns, &logs, &spec);
+    lab.stop_all();
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +285,17 @@ mod tests {
             assert!(menu.contains(want), "{want}\n{menu}");
         }
         assert_eq!(pxe_model::syslinux::menu_modules(&inv), MODULES);
+    }
+
+    #[test]
+    fn the_memtest_menu_loads_it_as_a_linux_image() {
+        let inv = pxe_model::load_str("case-i.yaml", MEMTEST_INVENTORY, Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let menu = pxe_model::render::pxelinux::default_menu(&inv);
+        assert!(
+            menu.contains("DEFAULT memtest\n")
+                && menu.contains("  LINUX memtest86+x64.bin\n  APPEND console=ttyS0,115200\n"),
+            "{menu}"
+        );
     }
 }
