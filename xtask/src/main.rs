@@ -44,7 +44,7 @@ tasks:
           installs (a marker initramfs makes the installer's calls), then boots again
           and gets its local disk; as root, installs what it needs; --install: a real
           install instead (install-image-bios, see e2e), its phases shown live
-  e2e     every lab case, a to g, with the phases each passed through; fails if any fails
+  e2e     every lab case, a to i, with the phases each passed through; fails if any fails
           options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep;
           --case install runs the install cases instead (an empty disk installed by the
           deploy agent, booted from disk, then booted with no network, on SeaBIOS and on

@@ -6,6 +6,7 @@ use crate::inventory::{
     Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
     ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
+use crate::location::TreeSpec;
 use crate::mac::MacAddr;
 use crate::schema;
 use crate::template::{Templates, builtin_for};
@@ -56,7 +57,13 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         &mut d,
     );
     let machines = machines(top.get("machines"), &declared_profiles, &mut d);
-    let menu = menu(menu_node, &declared_profiles, &mut d);
+    let menu = menu(
+        menu_node,
+        &distros,
+        &declared_distros,
+        &declared_profiles,
+        &mut d,
+    );
     d.finish();
     if !d.is_empty() {
         return Err(d);
@@ -159,16 +166,26 @@ fn addresses(node: Option<&Node>, what: &str, d: &mut Diagnostics) -> Vec<std::n
     found
 }
 
-fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -> Option<Menu> {
+fn menu(
+    node: Option<&Node>,
+    distros: &BTreeMap<String, At<Distro>>,
+    declared_distros: &BTreeSet<String>,
+    profiles: &BTreeSet<String>,
+    d: &mut Diagnostics,
+) -> Option<Menu> {
     let mut menu = Menu {
         title: "pxe-suite boot menu".into(),
         timeout: 10,
         default: "local".into(),
+        look: crate::menu::Look::default(),
+        entries: Vec::new(),
     };
     let Some(node) = node else {
         return Some(menu);
     };
     let f = Fields::open(node, node.pos, "menu", &schema::MENU.names(), d);
+    menu.look = crate::menu::look(&f, d);
+    menu.entries = crate::menu::entries(f.get("entries"), distros, declared_distros, profiles, d);
     if let Some(t) = f.text("title", d) {
         menu.title = t.value;
     }
@@ -181,13 +198,26 @@ fn menu(node: Option<&Node>, profiles: &BTreeSet<String>, d: &mut Diagnostics) -
         menu.timeout = t.value;
     }
     if let Some(t) = f.text("default", d) {
-        if t.value != "local" && !profiles.contains(&t.value) {
+        let entry = menu.entries.iter().any(|e| e.name == t.value);
+        if t.value != "local" && !profiles.contains(&t.value) && !entry {
             d.error(
                 t.pos,
                 format!(
-                    "menu default \"{}\" is neither `local` nor a profile {}",
+                    "menu default \"{}\" is neither `local` nor a profile {}{}",
                     t.value,
-                    defined_list(profiles.iter())
+                    defined_list(profiles.iter()),
+                    if menu.entries.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " nor a menu entry ({})",
+                            menu.entries
+                                .iter()
+                                .map(|e| e.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
                 ),
             );
         }
@@ -230,14 +260,23 @@ fn distros(
             );
             None
         };
-        let tree = f.required_text("tree", &what, d).map(|t| {
-            if t.value.starts_with("http://") || t.value.starts_with("https://") {
-                Tree::Url(t.value.trim_end_matches('/').to_owned())
-            } else {
+        let tree = f.required_text("tree", &what, d).and_then(|t| {
+            match crate::location::parse_tree(&t.value) {
+                Ok(TreeSpec::Url(u)) => Some(At::new(Tree::Url(u), t.pos)),
                 // Relative to the inventory file, like template paths.
-                Tree::Dir(base_dir.join(&t.value))
+                Ok(TreeSpec::Dir(p)) => Some(At::new(Tree::Dir(base_dir.join(p)), t.pos)),
+                Err(e) => {
+                    d.error(t.pos, e);
+                    None
+                }
             }
         });
+        if let (Some(fam), Some(t)) = (&family, &tree)
+            && let Err(e) = crate::location::family_reaches(fam.value, &t.value)
+        {
+            d.error(t.pos, format!("{what}: {e}"));
+        }
+        let tree = tree.map(|t| t.value);
         let kernel = f.required_text("kernel", &what, d);
         let initrd = f.required_text("initrd", &what, d);
         for path in [&kernel, &initrd].into_iter().flatten() {
@@ -498,7 +537,7 @@ fn profiles(
             .iter()
             .find_map(|q| q.chain)
             .unwrap_or(Chain::Classic);
-        if chain == Chain::Classic && matches!(dist.value.tree, Tree::Url(_)) {
+        if chain == Chain::Classic && !crate::location::bootable_over_tftp(&dist.value) {
             d.error(
                 p.name.pos,
                 format!(

@@ -40,8 +40,12 @@ pub struct Menu {
     pub title: String,
     /// Seconds before the default entry boots.
     pub timeout: u32,
-    /// `local` or a profile name.
+    /// `local`, a profile name or an entry's name.
     pub default: String,
+    /// How pxelinux draws it.
+    pub look: crate::menu::Look,
+    /// Entries after local boot and the profiles.
+    pub entries: Vec<crate::menu::Entry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

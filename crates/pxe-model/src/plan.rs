@@ -173,16 +173,7 @@ pub fn install_boot(
     machine: Option<&Machine>,
     transport: Transport,
 ) -> InstallBoot {
-    let (kernel, initrd) = match transport {
-        Transport::Tftp => (
-            urls::tree_path(distro, &distro.kernel),
-            urls::tree_path(distro, &distro.initrd),
-        ),
-        Transport::Http => (
-            urls::tree_file_url(inv, distro, &distro.kernel),
-            urls::tree_file_url(inv, distro, &distro.initrd),
-        ),
-    };
+    let (kernel, initrd) = boot_files(inv, distro, transport);
     let answer_url = match machine {
         Some(m) => urls::machine_answer_url(inv, distro.family, m),
         None => urls::profile_answer_url(inv, distro.family, profile),
@@ -207,6 +198,30 @@ pub fn install_boot(
         initrd,
         cmdline: args.join(" "),
         answer_url,
+    }
+}
+
+/// Where a loader fetches the distro's installer kernel and initrd over `transport`.
+pub fn boot_files(inv: &Inventory, distro: &Distro, transport: Transport) -> (String, String) {
+    let on_root = crate::location::boot_files_on_tftp_root(distro);
+    match transport {
+        // A tree on an FTP or NFS server: kernel and initrd are on the TFTP root.
+        Transport::Tftp if on_root => (
+            distro.kernel.trim_start_matches('/').to_owned(),
+            distro.initrd.trim_start_matches('/').to_owned(),
+        ),
+        Transport::Http if on_root => (
+            urls::loader_url(inv, &distro.kernel),
+            urls::loader_url(inv, &distro.initrd),
+        ),
+        Transport::Tftp => (
+            urls::tree_path(distro, &distro.kernel),
+            urls::tree_path(distro, &distro.initrd),
+        ),
+        Transport::Http => (
+            urls::tree_file_url(inv, distro, &distro.kernel),
+            urls::tree_file_url(inv, distro, &distro.initrd),
+        ),
     }
 }
 

@@ -141,7 +141,113 @@ pub const MENU: Mapping = Mapping {
         ),
         opt(
             "default",
-            "local (the default, so a menu never installs by itself) or a profile name.",
+            "local (the default, so a menu never installs by itself), a profile name or \
+             the name of one of the entries (a loader that cannot show that entry starts \
+             local instead).",
+        ),
+        opt(
+            "ui",
+            "The pxelinux menu module: menu (menu.c32, the default) or vesamenu \
+             (vesamenu.c32, graphical). tftpd --check lists the COM32 modules the menu \
+             needs and says which are missing from the TFTP root.",
+        ),
+        opt(
+            "background",
+            "MENU BACKGROUND: an image (PNG, JPEG or LSS16, normally 640x480) under the \
+             TFTP root; needs ui: vesamenu.",
+        ),
+        opt(
+            "colors",
+            "MENU COLOR per element: a mapping from an element (screen, border, title, \
+             unsel, hotkey, sel, hotsel, disabled, scrollbar, tabmsg, cmdmark, cmdline, \
+             pwdborder, pwdheader, pwdentry, timeout_msg, timeout, help, msgXX) to \
+             \"ansi foreground background shadow\", as syslinux's menu.txt describes.",
+        ),
+        opt(
+            "help",
+            "Help screens: a mapping from a function key (F1 to F12) to a text file under \
+             the TFTP root that pxelinux shows when the key is pressed.",
+        ),
+        opt(
+            "prompt",
+            "true or false: pxelinux's PROMPT 1 or 0 (default true).",
+        ),
+        opt(
+            "entries",
+            "More menu entries after local boot and the profiles: entry name to entry \
+             (see menu.entries.NAME), in the order written.",
+        ),
+    ],
+};
+
+/// `menu.entries.NAME`.
+pub const MENU_ENTRY: Mapping = Mapping {
+    path: "menu.entries.NAME",
+    doc: "A menu entry that is not a profile's install. Each loader renders the kinds it \
+          can boot and leaves out the others: pxelinux all but winpe, GRUB local, \
+          memtest with efi_kernel, rescue, install and chain with efi, iPXE all. Files \
+          named here are paths under the TFTP root (iPXE fetches them from httpd-tree's \
+          loaders).",
+    keys: &[
+        req(
+            "kind",
+            "local, memtest, rescue, install (interactive, no answer file), chain or \
+             winpe.",
+        ),
+        opt("label", "The text shown (default: the entry's name)."),
+        opt(
+            "localboot",
+            "kind local: pxelinux's LOCALBOOT type, 0 (the default), 4, 5, or -1 (0xffff, \
+             written as -1) to hand back to the BIOS for its next boot device. GRUB finds \
+             the disk's own UEFI loader; iPXE exits.",
+        ),
+        opt(
+            "disk",
+            "kind local: boot BIOS disk hdN through chain.c32 instead (hd0, hd1, ...); \
+             iPXE uses sanboot --drive 0x80+N.",
+        ),
+        opt(
+            "partition",
+            "kind local with disk: the partition chain.c32 boots.",
+        ),
+        opt(
+            "kernel",
+            "kind memtest: memtest86+ for BIOS (loaded with LINUX, since pxelinux would \
+             take a .bin for a boot sector).",
+        ),
+        opt(
+            "efi_kernel",
+            "kind memtest: memtest86+ for UEFI (memtest86+x64.efi), for GRUB and iPXE on \
+             UEFI.",
+        ),
+        opt(
+            "distro",
+            "kinds rescue and install: the distro whose installer boots (rescue: \
+             inst.rescue, rescue, rescue/enable=true per family; Ubuntu has none).",
+        ),
+        opt(
+            "kernel_args",
+            "kinds memtest, rescue and install: kernel arguments added.",
+        ),
+        opt(
+            "bios",
+            "kind chain: a network boot program for BIOS, chained by pxelinux through \
+             pxechn.c32.",
+        ),
+        opt("efi", "kind chain: an EFI program GRUB chainloads."),
+        opt(
+            "url",
+            "kind chain: what iPXE chains to (http://, https://, tftp://).",
+        ),
+        opt(
+            "wimboot",
+            "kind winpe: wimboot, a path under the TFTP root or a URL.",
+        ),
+        opt(
+            "files",
+            "kind winpe: the directory (path under the TFTP root or URL) holding \
+             boot/bcd, boot/boot.sdi and sources/boot.wim. No Windows image could be \
+             booted where this suite is tested.",
         ),
     ],
 };
@@ -182,8 +288,13 @@ pub const DISTRO: Mapping = Mapping {
         req(
             "tree",
             "The install tree: a directory (relative to the inventory's directory; served \
-             at /trees/NAME/ over HTTP and trees/NAME/ over TFTP, without copying) or an \
-             http:// or https:// mirror URL (then only the ipxe chain can boot it).",
+             at /trees/NAME/ over HTTP and trees/NAME/ over TFTP, without copying), an \
+             http:// or https:// mirror URL (then only the ipxe chain can boot it), or a \
+             tree on an FTP or NFS server, ftp://HOST/PATH or nfs:HOST:/PATH (then kernel \
+             and initrd are paths under the TFTP root, and the kernel arguments and answer \
+             file point the installer at the server: inst.repo=nfs:..., kickstart nfs \
+             --server, preseed mirror/ftp/...; Debian takes no NFS tree, Ubuntu only \
+             http and https). Any other scheme, or HOST:/PATH without nfs:, is an error.",
         ),
         req(
             "kernel",
@@ -401,6 +512,7 @@ pub const ALL: &[Mapping] = &[
     TOP,
     SERVERS,
     MENU,
+    MENU_ENTRY,
     LOADERS,
     DISTRO,
     PROFILE,

@@ -97,4 +97,6 @@ cases! {
     menu_timeout_not_a_number => "41-menu-timeout-not-a-number",
     many_errors_at_once => "42-many-errors-at-once",
     deploy_errors => "43-deploy-errors",
+    tree_locations => "44-tree-locations",
+    menu_entries => "45-menu-entries",
 }

@@ -68,8 +68,23 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
         #[allow(clippy::print_stdout)] // --check reports on stdout, as httpd-tree --check
         {
             println!("configuration ok");
-            if let Some(inv) = &inventory {
-                println!("inventory ok: {}", summary(&inv.inventory()));
+            let inv = inventory.as_ref().map(|i| i.inventory());
+            if let Some(inv) = &inv {
+                println!("inventory ok: {}", summary(inv));
+            }
+            let report = crate::pxelinux_check::check(&config.dirs, inv.as_deref());
+            for note in &report.notes {
+                println!("{note}");
+            }
+            for e in &report.errors {
+                eprintln!("error: {e}");
+            }
+            if !report.errors.is_empty() {
+                eprintln!(
+                    "{} problem(s) in hand-written pxelinux files",
+                    report.errors.len()
+                );
+                return ExitCode::from(1);
             }
         }
         return ExitCode::SUCCESS;

@@ -26,6 +26,7 @@ pub mod options;
 pub mod owner;
 pub mod packet;
 pub mod pktinfo;
+pub mod pxelinux_check;
 pub mod receive;
 pub mod remap;
 pub mod remap_file;

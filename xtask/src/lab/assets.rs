@@ -12,6 +12,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "ovmf",
     "pxelinux",
     "syslinux-common",
+    // lab case i: the menu's memtest entry
+    "memtest86+",
     "grub-efi-amd64-bin",
     "debian-installer-12-netboot-amd64",
     "iproute2",

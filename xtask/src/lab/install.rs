@@ -689,6 +689,7 @@ fn boot(
         disk: vm_of.disk,
         serial: &serial,
         firmware_log: &firmware_log,
+        vga: false,
     };
     let mut q = qemu::start_disk_vm(&vm, lab.accel, &lab.work)?;
     let (seen, fatal) = super::probe::watch_until(

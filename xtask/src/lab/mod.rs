@@ -6,6 +6,7 @@ pub(crate) mod assets;
 mod daemons;
 mod initramfs;
 mod install;
+mod menus;
 pub(crate) mod net;
 mod probe;
 pub(crate) mod procs;
@@ -56,9 +57,9 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                 for word in v.split(',').filter(|w| !w.is_empty()) {
                     if word.starts_with("install") {
                         o.named.extend(install::select(word)?);
-                    } else if let Some(c) = word.chars().find(|c| !('a'..='g').contains(c)) {
+                    } else if let Some(c) = word.chars().find(|c| !('a'..='i').contains(c)) {
                         bail!(
-                            "--case {word}: no case {c:?} (cases: letters a to g, {})",
+                            "--case {word}: no case {c:?} (cases: letters a to i, {})",
                             install::names().join(", ")
                         );
                     } else {
@@ -816,6 +817,14 @@ fn run_cases(lab: &mut Lab, wanted: &[char], named: &[&str]) -> Result<Vec<Repor
         println!("\n{}", describe('g'));
         reports.push(case_g(lab)?);
     }
+    if want('h') && !interrupted() {
+        println!("\n{}", describe('h'));
+        reports.push(menus::case_h(lab)?);
+    }
+    if want('i') && !interrupted() {
+        println!("\n{}", describe('i'));
+        reports.push(menus::case_i(lab)?);
+    }
     for name in named {
         if interrupted() {
             bail!("interrupted");
@@ -842,6 +851,12 @@ fn describe(letter: char) -> &'static str {
         }
         'e' => "case e: after the callback, the same VM boots again and gets the local-boot entry",
         'f' => "case f: split hosts: dhcpd, tftpd and httpd-tree each in its own namespace",
+        'i' => {
+            "case i: Debian's pxelinux runs the generated menu's memtest entry: memtest86+ starts"
+        }
+        'h' => {
+            "case h: Debian's pxelinux runs the generated vesamenu menu (background, colours) and its LOCALBOOT -1 entry boots the disk"
+        }
         _ => {
             "case g: a hand-written ISC-style dhcpd.conf and a static pxelinux.cfg/default, no inventory"
         }

@@ -178,6 +178,8 @@ pub(crate) struct DiskVm<'a> {
     /// bootable. Debian's OVMF is a release build and writes nothing there; it says what
     /// it boots on the serial console (`BdsDxe: starting Boot0001 …`).
     pub(crate) firmware_log: &'a Path,
+    /// A VGA card (qemu's std VGA, with VESA modes), as graphical boot menus want.
+    pub(crate) vga: bool,
 }
 
 /// Starts a [`DiskVm`]. Zero writes become zero clusters (`detect-zeroes`) and the host's
@@ -213,6 +215,9 @@ pub(crate) fn start_disk_vm(vm: &DiskVm<'_>, accel: Accel, work: &Path) -> Resul
         vm.firmware_log.display()
     ));
     argv.extend(["-device", "isa-debugcon,iobase=0x402,chardev=firmware"].map(String::from));
+    if vm.vga {
+        argv.extend(["-vga", "std"].map(String::from));
+    }
     // OVMF follows `bootindex`, as SeaBIOS does.
     let mut rom = "";
     if let DiskFirmware::Uefi { vars } = vm.firmware {

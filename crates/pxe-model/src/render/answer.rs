@@ -66,16 +66,6 @@ struct Context<'a> {
     token: &'a str,
 }
 
-/// Splits `http://host:port/path` into its scheme, host (with port) and path.
-fn split_url(url: &str) -> (String, String, String) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    (scheme.to_owned(), host.to_owned(), path.to_owned())
-}
-
 /// Renders the answer file of `profile` for `machine` (with its callback and token),
 /// or for no machine (a menu entry's answer file, with no callback).
 pub fn render(
@@ -85,7 +75,7 @@ pub fn render(
     machine: Option<(&Machine, &str)>,
 ) -> Result<String, TemplateError> {
     let tree = urls::tree_url(inv, distro);
-    let (tree_scheme, tree_host, tree_path) = split_url(&tree);
+    let (tree_scheme, tree_host, tree_path) = crate::location::split(&tree);
     let ctx = Context {
         machine: machine.map(|(m, _)| MachineVars {
             name: &m.name,
@@ -133,25 +123,4 @@ pub fn render(
         token: machine.map_or("", |(_, t)| t),
     };
     inv.templates.render(&profile.template, &ctx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_split() {
-        assert_eq!(
-            split_url("http://10.0.0.3:8080/trees/debian12"),
-            (
-                "http".into(),
-                "10.0.0.3:8080".into(),
-                "/trees/debian12".into()
-            )
-        );
-        assert_eq!(
-            split_url("https://m.example"),
-            ("https".into(), "m.example".into(), "/".into())
-        );
-    }
 }

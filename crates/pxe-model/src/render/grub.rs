@@ -1,7 +1,7 @@
 //! GRUB configuration files: the root `grub.cfg` (a menu that first loads the
 //! machine's own file) and `grub.cfg-01-<mac>` / `grub.cfg-<aa:bb:..>`.
 
-use crate::inventory::{Inventory, Machine, Tree};
+use crate::inventory::{Inventory, Machine};
 use crate::plan::{Target, Transport, install_boot, machine_target};
 use crate::state::InstallState;
 use std::fmt::Write;
@@ -15,7 +15,7 @@ pub fn machine_names(mac: &crate::mac::MacAddr) -> [String; 2] {
 }
 
 /// Quotes a kernel argument for GRUB's shell-like parser when it needs it.
-fn quote_args(cmdline: &str) -> String {
+pub(super) fn quote_args(cmdline: &str) -> String {
     cmdline
         .split(' ')
         .map(|a| {
@@ -68,7 +68,12 @@ pub const EFI_LOADERS: &[&str] = &[
 /// (left on the network device, it would fetch the network GRUB again). `exit` stays as
 /// the last resort (a disk with none of these loaders) and is what BIOS GRUB does.
 fn local_entry(out: &mut String) {
-    out.push_str("menuentry 'Boot from local disk' --id local {\n");
+    local_entry_as(out, "Boot from local disk", "local");
+}
+
+/// The local-boot entry under another label and id (a menu's own local entries).
+fn local_entry_as(out: &mut String, label: &str, id: &str) {
+    let _ = writeln!(out, "menuentry '{label}' --id {id} {{");
     out.push_str("  if [ \"$grub_platform\" = \"efi\" ]; then\n");
     out.push_str(concat!(
         "    if [ \"$grub_cpu\" = \"x86_64\" ]; then arch=x64; ARCH=X64;\n",
@@ -119,14 +124,18 @@ pub fn menu(inv: &Inventory) -> String {
 }
 
 fn menu_body(out: &mut String, inv: &Inventory) {
-    let _ = writeln!(out, "set default='{}'", inv.menu.default);
+    let _ = writeln!(
+        out,
+        "set default='{}'",
+        super::entries::default_for(inv, super::entries::Loader::Grub)
+    );
     let _ = writeln!(out, "set timeout={}\n", inv.menu.timeout);
     local_entry(out);
     for profile in inv.profiles.values() {
         let Some(distro) = inv.distros.get(&profile.distro) else {
             continue;
         };
-        if matches!(distro.tree, Tree::Url(_)) {
+        if !crate::location::bootable_over_tftp(distro) {
             continue;
         }
         let boot = install_boot(inv, profile, distro, None, Transport::Tftp);
@@ -140,6 +149,7 @@ fn menu_body(out: &mut String, inv: &Inventory) {
             boot.initrd
         );
     }
+    super::entries::grub(out, inv, local_entry_as);
 }
 
 /// The file of one machine.

@@ -57,10 +57,11 @@ pub fn menu_script(inv: &Inventory) -> String {
     for p in inv.profiles.values() {
         let _ = writeln!(out, "item {} {}", p.name, p.description);
     }
+    super::entries::ipxe_items(&mut out, inv);
     let _ = writeln!(
         out,
         "choose --default {} --timeout {} target && goto ${{target}} || goto local",
-        inv.menu.default,
+        super::entries::default_for(inv, super::entries::Loader::Ipxe),
         u64::from(inv.menu.timeout) * 1000
     );
     out.push_str("\n:local\nexit\n");
@@ -74,5 +75,6 @@ pub fn menu_script(inv: &Inventory) -> String {
         let _ = writeln!(out, "initrd --name initrd {}", boot.initrd);
         out.push_str("boot\n");
     }
+    super::entries::ipxe_sections(&mut out, inv);
     out
 }

@@ -5,6 +5,7 @@
 //! generated for it, so that tftpd and httpd-tree answer the same names alike.
 
 pub mod answer;
+pub mod entries;
 pub mod grub;
 pub mod ipxe;
 pub mod pxelinux;

@@ -1,6 +1,7 @@
 //! pxelinux configuration files: the default menu and the per-machine file.
 
-use crate::inventory::{Inventory, Machine, Tree};
+use super::entries;
+use crate::inventory::{Inventory, Machine};
 use crate::plan::{Target, Transport, install_boot, machine_target};
 use crate::state::InstallState;
 use std::fmt::Write;
@@ -44,19 +45,28 @@ fn local_entry(out: &mut String) {
 pub fn default_menu(inv: &Inventory) -> String {
     let mut out = String::new();
     header(&mut out, inv, "default menu");
-    let _ = writeln!(out, "UI menu.c32");
-    let _ = writeln!(out, "DEFAULT {}", inv.menu.default);
-    let _ = writeln!(out, "PROMPT 1");
+    let _ = writeln!(out, "UI {}", inv.menu.look.ui.module());
+    let _ = writeln!(
+        out,
+        "DEFAULT {}",
+        entries::default_for(inv, entries::Loader::Pxelinux)
+    );
+    let _ = writeln!(
+        out,
+        "PROMPT {}",
+        u8::from(inv.menu.look.prompt.unwrap_or(true))
+    );
     // pxelinux counts its timeout in tenths of a second.
     let _ = writeln!(out, "TIMEOUT {}", inv.menu.timeout * 10);
     let _ = writeln!(out, "MENU TITLE {}", inv.menu.title);
+    entries::pxelinux_look(&mut out, inv);
     out.push('\n');
     local_entry(&mut out);
     for profile in inv.profiles.values() {
         let Some(distro) = inv.distros.get(&profile.distro) else {
             continue;
         };
-        if matches!(distro.tree, Tree::Url(_)) {
+        if !crate::location::bootable_over_tftp(distro) {
             continue; // not reachable over TFTP
         }
         let boot = install_boot(inv, profile, distro, None, Transport::Tftp);
@@ -66,6 +76,7 @@ pub fn default_menu(inv: &Inventory) -> String {
         let _ = writeln!(out, "  KERNEL {}", boot.kernel);
         let _ = writeln!(out, "  APPEND initrd={} {}", boot.initrd, boot.cmdline);
     }
+    entries::pxelinux(&mut out, inv);
     out
 }
 

@@ -321,7 +321,13 @@ fn check_validates_the_inventory_with_located_errors() {
         out.lines().collect::<Vec<_>>(),
         [
             "configuration ok",
-            "inventory ok: 4 machines, 3 profiles, 3 distros"
+            "inventory ok: 4 machines, 3 profiles, 3 distros",
+            "pxelinux menu (ui menu.c32) needs: ldlinux.c32 libutil.c32 menu.c32",
+            &format!(
+                "warning: not under the TFTP root ({root}): ldlinux.c32 libutil.c32 menu.c32; \
+                 the generated pxelinux menu will not start on BIOS machines (Debian: copy \
+                 them from /usr/lib/syslinux/modules/bios/)"
+            ),
         ]
     );
 

@@ -8,5 +8,6 @@ mod limits;
 mod owner;
 mod privileges;
 mod protocol;
+mod pxelinux_files;
 mod remap;
 mod support;
