@@ -78,6 +78,7 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record, now: u64) -> Value {
         "netboot": match m.netboot { Netboot::Install => "install", Netboot::Local => "local" },
         "state": rec.state.state.as_str(),
         "failure": timeline::failure(&rec.events, &rec.state),
+        "diagnosis": pxe_model::stall::diagnose(&rec.events, &rec.state, distro, now),
         "since": time((rec.state.since > 0).then_some(rec.state.since)),
         "answer_url": distro.map(|d| urls::machine_answer_url(inv, d.family, m)),
         "milestones": milestones_json(&install),

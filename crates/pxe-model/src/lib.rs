@@ -27,6 +27,7 @@ pub mod owner;
 pub mod plan;
 pub mod render;
 pub mod schema;
+pub mod stall;
 pub mod state;
 mod template;
 pub mod timeline;
