@@ -15,7 +15,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a burst of changes must be quiet before the reload.
 pub const SETTLE: Duration = Duration::from_millis(200);
@@ -122,19 +122,22 @@ fn run(
         if !relevant(&ev) {
             continue;
         }
-        let mut created_dir = ev
-            .paths
-            .iter()
-            .any(|p| Some(p) == paths.machines_dir.as_ref());
+        let is_dir = |ev: &Event| {
+            ev.paths
+                .iter()
+                .any(|p| Some(p) == paths.machines_dir.as_ref())
+        };
+        let mut created_dir = is_dir(&ev);
+        // Settles once no relevant change came for SETTLE; other files of the directory (a
+        // log or lease file written all the time) neither delay nor trigger the reload.
+        let mut deadline = Instant::now() + SETTLE;
         loop {
-            match rx.recv_timeout(SETTLE) {
-                Ok(ev) => {
-                    created_dir |= relevant(&ev)
-                        && ev
-                            .paths
-                            .iter()
-                            .any(|p| Some(p) == paths.machines_dir.as_ref());
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(ev) if relevant(&ev) => {
+                    created_dir |= is_dir(&ev);
+                    deadline = Instant::now() + SETTLE;
                 }
+                Ok(_) => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => break,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
@@ -159,8 +162,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     fn wait_for(count: &AtomicUsize, n: usize) -> bool {
         let until = Instant::now() + Duration::from_secs(5);
@@ -190,10 +192,29 @@ mod tests {
         std::fs::write(dir.path().join("dhcpd.leases"), "x").unwrap();
         std::thread::sleep(SETTLE * 3);
         assert_eq!(count.load(Ordering::SeqCst), 0);
-        // The inventory replaced by a rename, as editors do.
+        // The inventory replaced by a rename, as editors do, while a log file beside it is
+        // written all the time: that neither triggers nor holds up the reload.
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (stop, log) = (Arc::clone(&stop), dir.path().join("dhcpd.log"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    std::fs::write(&log, "line").unwrap();
+                    std::thread::sleep(SETTLE / 4);
+                }
+            })
+        };
         std::fs::write(dir.path().join(".inventory.yaml.swp"), "b").unwrap();
         std::fs::rename(dir.path().join(".inventory.yaml.swp"), &inv).unwrap();
         assert!(wait_for(&count, 1), "the rename reloads");
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+        std::thread::sleep(SETTLE * 2);
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "the log file does not reload"
+        );
         // The machines directory created later, then a machine file in it.
         std::fs::create_dir(&md).unwrap();
         assert!(wait_for(&count, 2), "the new directory reloads");
