@@ -292,6 +292,35 @@ fn add_serve_restart_reinstall_remove() {
         out.contains("db03") && out.contains("ub01") && !out.contains("db02"),
         "{out}"
     );
+    // A change (PUT): db03 moves to another profile; the inventory file's web01 cannot.
+    let put = |name: &str, body: &str| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &bearer(ADMIN),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+            &server.url(&format!("/api/v1/machines/{name}")),
+        ])
+    };
+    let (status, body) = put(
+        "db03",
+        r#"{"mac": "52:54:00:aa:bb:03", "profile": "debian12-preseed"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let text = std::fs::read_to_string(lab.machines_dir().join("db03.yaml")).unwrap();
+    assert!(text.contains("debian12-preseed"), "{text}");
+    let out = lab.ok(&server, &["machines", "--profile", "debian12-preseed"]);
+    assert!(out.contains("db03"), "{out}");
+    let (status, body) = put(
+        "web01",
+        r#"{"mac": "52:54:00:12:34:56", "profile": "ubuntu-auto"}"#,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains(r#""field": "name""#), "{body}");
     let out = lab.ok(&server, &["machines", "--name", "db0?"]);
     assert!(
         out.contains("db02") && out.contains("db03") && !out.contains("web01"),
