@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! usr/sbin/{dhcpd,tftpd,httpd-tree}              release binaries
-//! usr/share/man/man8/*.8, man5/pxe-inventory.5   manual pages (deploy/man, kept current by CI)
+//! usr/bin/pxectl                                 the operator's client of httpd-tree's API
+//! usr/share/man/man8/*.8, man5/pxe-inventory.5,  manual pages (deploy/man, kept current by CI)
+//!   man1/pxectl.1
 //! lib/systemd/system/*.service, tftpd.socket     units (deploy/systemd)
 //! usr/lib/sysusers.d/pxe-suite.conf              the `pxe` user the units run as
 //! usr/lib/tmpfiles.d/pxe-suite.conf              /srv/tftp and /srv/install
@@ -21,6 +23,8 @@ use std::process::Command;
 
 /// The daemons, by binary name.
 pub(crate) const SERVICES: &[&str] = &["dhcpd", "tftpd", "httpd-tree"];
+/// The command-line tools (usr/bin, section 1), in the whole suite's layout only.
+pub(crate) const TOOLS: &[&str] = &["pxectl"];
 
 pub(crate) struct Options {
     pub(crate) out: Option<PathBuf>,
@@ -95,7 +99,8 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
     // One build per daemon: cargo unifies dependency features across the packages of one
     // invocation, so building them together would give each binary other features (and
     // other bytes) than building it alone, as a container build does.
-    for s in &services {
+    let tools: &[&str] = if o.only.is_none() { TOOLS } else { &[] };
+    for s in services.iter().chain(tools) {
         eprintln!("dist: cargo build --release -p {s}");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["build", "--release", "--locked", "-p", s, "--bin", s])
@@ -123,6 +128,18 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
         copy(
             &root.join("deploy/man/man8").join(format!("{s}.8")),
             &tree.join("usr/share/man/man8").join(format!("{s}.8")),
+            0o644,
+        )?;
+    }
+    for t in tools {
+        copy(
+            &target.join("release").join(t),
+            &tree.join("usr/bin").join(t),
+            0o755,
+        )?;
+        copy(
+            &root.join("deploy/man/man1").join(format!("{t}.1")),
+            &tree.join("usr/share/man/man1").join(format!("{t}.1")),
             0o644,
         )?;
     }

@@ -12,6 +12,7 @@ pub(crate) const PAGES: &[(&str, &str)] = &[
     ("tftpd", "man8/tftpd.8"),
     ("httpd-tree", "man8/httpd-tree.8"),
     ("pxe-daemon", "man5/pxe-inventory.5"),
+    ("pxectl", "man1/pxectl.1"),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {

@@ -366,8 +366,25 @@ fn run(
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let machines_dir = prepared
+        .config
+        .inventory
+        .as_ref()
+        .and_then(|i| i.machines_dir.clone());
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
+        // A change of the inventory or its machines directory reloads as SIGHUP does.
+        let _watch = opts.inventory.as_deref().and_then(|inv| {
+            let tx = tx.clone();
+            let reload = move || {
+                let _ = tx.blocking_send(Control::Reload);
+            };
+            pxe_daemon::watch::inventory(inv, machines_dir.as_deref(), reload)
+                .map_err(
+                    |e| tracing::warn!(%e, "cannot watch the inventory: changes take a SIGHUP"),
+                )
+                .ok()
+        });
         // Installed before the ready line, not in the task (which first runs at the first
         // await): a SIGTERM right after readiness stops the server instead of killing it.
         match pxe_daemon::signals::Signals::install() {

@@ -134,6 +134,8 @@ pub fn load_config(conf: &str, inventory: Option<&Path>) -> Result<LoadedConfig,
     warnings.splice(0..0, loaded.unsupported_warnings());
     if let Some(p) = inventory {
         let inv = pxe_model::load(p)?;
+        // Files of the machines directory that were not loaded (conflicts, errors).
+        warnings.extend(inv.problems.iter().map(|p| format!("not loaded: {p}")));
         add_inventory(&mut config, Arc::new(inv));
     }
     Ok(LoadedConfig { config, warnings })

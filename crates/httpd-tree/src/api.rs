@@ -69,6 +69,7 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record, now: u64) -> Value {
     let install = timeline::build(&rec.events, &rec.state, distro, now);
     json!({
         "name": m.name,
+        "source": if inv.api_machines.contains(&m.name) { "api" } else { "inventory" },
         "hostname": m.hostname,
         "macs": m.macs.iter().map(|x| x.colon()).collect::<Vec<_>>(),
         "address": m.address.map(|a| a.to_string()),
@@ -77,6 +78,7 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record, now: u64) -> Value {
         "netboot": match m.netboot { Netboot::Install => "install", Netboot::Local => "local" },
         "state": rec.state.state.as_str(),
         "failure": timeline::failure(&rec.events, &rec.state),
+        "diagnosis": pxe_model::stall::diagnose(&rec.events, &rec.state, distro, now),
         "since": time((rec.state.since > 0).then_some(rec.state.since)),
         "answer_url": distro.map(|d| urls::machine_answer_url(inv, d.family, m)),
         "milestones": milestones_json(&install),
@@ -103,7 +105,23 @@ pub fn machines(inv: &Inventory, records: &dyn Fn(&str) -> Record, now: u64) -> 
         .values()
         .map(|m| machine(inv, m, &records(&m.name), now))
         .collect();
-    json!({ "inventory": inv.source_name(), "machines": list })
+    json!({ "inventory": inv.source_name(), "machines": list, "problems": inv.problems })
+}
+
+/// `GET /api/v1/profiles` or `/api/v1/distros`.
+pub fn listed(inv: &Inventory, what: crate::route::Listed) -> Value {
+    match what {
+        crate::route::Listed::Profiles => json!({ "profiles": inv.profiles.values().map(|p| json!({
+            "name": p.name,
+            "distro": p.distro,
+            "machines": inv.machines.values().filter(|m| m.profile == p.name).count(),
+        })).collect::<Vec<_>>() }),
+        crate::route::Listed::Distros => json!({ "distros": inv.distros.values().map(|d| json!({
+            "name": d.name,
+            "family": d.family.as_str(),
+            "arch": d.arch.as_str(),
+        })).collect::<Vec<_>>() }),
+    }
 }
 
 #[cfg(test)]

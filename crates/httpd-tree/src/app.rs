@@ -107,6 +107,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<FileStore>)> {
             .map(|d| canonical_dir("--loaders", d))
             .transpose()?,
         inventory,
+        inventory_file: args.inventory.clone(),
         secret,
         admin_token: token_file(args.admin_token_file.as_deref(), "admin")?,
         read_token: token_file(args.read_token_file.as_deref(), "read-only")?,
@@ -142,6 +143,16 @@ fn check(args: &ServeArgs) -> ExitCode {
         Ok((state, _)) => {
             for w in missing_trees(&state) {
                 println!("warning: {w}");
+            }
+            let problems = state.inventory.iter().flat_map(|i| &i.problems);
+            let mut failed = false;
+            for p in problems {
+                println!("error: {p}");
+                failed = true;
+            }
+            if failed {
+                println!("machines directory: the files above are not loaded");
+                return ExitCode::from(1);
             }
             match &state.inventory {
                 Some(inv) => println!(
@@ -190,6 +201,12 @@ async fn reload(shared: Arc<Shared>, args: ServeArgs) {
             "SIGHUP: cannot reopen the access log, it goes on into the old file"
         ),
     }
+    reload_config(shared, args).await;
+}
+
+/// Loads the configuration again (SIGHUP, or the inventory changed on disk); a bad one
+/// is refused and the old one stays.
+async fn reload_config(shared: Arc<Shared>, args: ServeArgs) {
     let file = args
         .inventory
         .as_deref()
@@ -202,7 +219,36 @@ async fn reload(shared: Arc<Shared>, args: ServeArgs) {
     )
     .await;
     if let Some((state, _)) = loaded {
+        log_problems(&state);
         shared.replace_state(state);
+    }
+}
+
+/// The machines directory's files that were not loaded: errors for the operator.
+fn log_problems(state: &State) {
+    for p in state.inventory.iter().flat_map(|i| &i.problems) {
+        tracing::error!(file = %p.file, machine = %p.machine, kind = p.kind, "not loaded: {}", p.message.trim_end());
+    }
+}
+
+/// Watches the inventory and its machines directory; a change reloads as SIGHUP does.
+fn watch(shared: &Arc<Shared>, args: &ServeArgs) -> Option<pxe_daemon::watch::Watch> {
+    let inventory = args.inventory.as_deref()?;
+    let dir = shared
+        .state()
+        .inventory
+        .as_ref()
+        .and_then(|i| i.machines_dir.clone());
+    let handle = tokio::runtime::Handle::current();
+    let (shared, args) = (Arc::clone(shared), args.clone());
+    match pxe_daemon::watch::inventory(inventory, dir.as_deref(), move || {
+        handle.spawn(reload_config(Arc::clone(&shared), args.clone()));
+    }) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(%e, "cannot watch the inventory: changes take a SIGHUP");
+            None
+        }
     }
 }
 
@@ -222,6 +268,7 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
     for w in missing_trees(&state) {
         tracing::warn!("{w}");
     }
+    log_problems(&state);
     let access_log = match &args.access_log {
         // On standard error, access lines follow the daemon's log format (journal: a
         // priority and no second timestamp; json: one object per line).
@@ -272,6 +319,7 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listeners = server::bind(&args.listen)?;
         let shared = Arc::new(Shared::new(state, store, access_log));
+        let _watch = watch(&shared, args);
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(Arc::clone(&shared), args.clone(), tx));
         tracing::info!("ready");

@@ -35,9 +35,15 @@ pub enum ReportBody {
     Unreadable(&'static str),
 }
 
-/// Whether a request is a deploy report, whose body is read (the only body httpd-tree reads).
+/// Whether a request's body is read: a deploy report's, and an API change's (a POST or
+/// PUT of a machine); no other body is read.
 pub fn wants_body(req: &Request<Incoming>) -> bool {
-    req.method() == Method::POST && req.uri().path().trim_end_matches('/').ends_with("/report")
+    let path = req.uri().path().trim_end_matches('/');
+    match *req.method() {
+        Method::POST => path.ends_with("/report") || path == "/api/v1/machines",
+        Method::PUT => path.starts_with("/api/v1/machines/"),
+        _ => false,
+    }
 }
 
 /// Reads a report's body, bounded in size and time.

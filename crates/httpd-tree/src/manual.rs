@@ -52,6 +52,18 @@ fn sections() -> Vec<Section> {
                         "back to install (the admin token)",
                     ),
                     (
+                        "POST /api/v1/machines, PUT and DELETE /api/v1/machines/<name>",
+                        "add, replace and remove machines (the admin token; a JSON body \
+                         {name, mac, profile, address, hostname, uuid, netboot}): files of the \
+                         inventory's machines_dir, served at once; a bad field gets 400, 422 \
+                         or 409 with {error, field}. Documented in docs/api.yaml; pxectl(1) \
+                         is its client",
+                    ),
+                    (
+                        "/api/v1/profiles, /api/v1/distros",
+                        "the profiles and distros as JSON (either token)",
+                    ),
+                    (
                         "/status",
                         "the install status page: counts only, unless --public-status or \
                          a token",
@@ -102,7 +114,8 @@ fn sections() -> Vec<Section> {
                 (
                     "SIGHUP",
                     "reload the inventory and the admin token, reopen the --access-log file \
-                     (for logrotate)",
+                     (for logrotate); the inventory file and its machines_dir are also \
+                     watched, and a change there reloads them with no signal",
                 ),
             ])],
             in_help: true,

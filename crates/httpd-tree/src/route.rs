@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default)]
 pub struct State {
     pub inventory: Option<Inventory>,
+    /// The inventory file it was loaded from (the API's changes load it again).
+    pub inventory_file: Option<PathBuf>,
     /// A plain tree served at `/` (canonical path).
     pub root: Option<PathBuf>,
     /// Boot loaders for UEFI HTTP boot, served at `/loaders/` (canonical path).
@@ -37,6 +39,22 @@ pub struct State {
     /// `/status` shows every machine to anyone (`--public-status`); otherwise anyone gets
     /// counts only, and the full page needs a token.
     pub public_status: bool,
+}
+
+impl State {
+    /// The same state with another inventory (loaded again after a change).
+    pub fn with_inventory(&self, inventory: Inventory) -> State {
+        State {
+            inventory: Some(inventory),
+            inventory_file: self.inventory_file.clone(),
+            root: self.root.clone(),
+            loaders: self.loaders.clone(),
+            secret: self.secret.clone(),
+            admin_token: self.admin_token.clone(),
+            read_token: self.read_token.clone(),
+            public_status: self.public_status,
+        }
+    }
 }
 
 /// The client's address, attached to requests by the server as an extension.
@@ -91,6 +109,41 @@ pub enum AnswerPart {
     VendorData,
 }
 
+/// What `GET /api/v1/<list>` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    Profiles,
+    Distros,
+}
+
+/// A change to the machines directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `POST /api/v1/machines`: a new machine, named in the body.
+    Add,
+    /// `PUT /api/v1/machines/<name>`: a machine of the directory replaced (or created).
+    Put { name: String },
+    /// `DELETE /api/v1/machines/<name>`: a machine's file removed.
+    Delete { name: String },
+}
+
+/// Every route of the JSON API, as `(method, path)` with OpenAPI's `{machine}` for a
+/// machine's name or MAC (GET implies HEAD). docs/api.yaml documents exactly these; a
+/// test probes the router with every method and path to hold both to it.
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/machines"),
+    ("POST", "/api/v1/machines"),
+    ("GET", "/api/v1/machines/{machine}"),
+    ("PUT", "/api/v1/machines/{machine}"),
+    ("DELETE", "/api/v1/machines/{machine}"),
+    ("POST", "/api/v1/machines/{machine}/installed"),
+    ("POST", "/api/v1/machines/{machine}/reinstall"),
+    ("POST", "/api/v1/machines/{machine}/report"),
+    ("POST", "/api/v1/machines/{machine}/booted"),
+    ("GET", "/api/v1/profiles"),
+    ("GET", "/api/v1/distros"),
+];
+
 /// What a request gets; `'s` is the [`State`] it was routed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'s> {
@@ -141,6 +194,15 @@ pub enum Route<'s> {
     /// `GET /api/v1/machines/<mac or name>`.
     ApiMachine {
         machine: &'s Machine,
+    },
+    /// `GET /api/v1/profiles` and `/api/v1/distros`.
+    ApiList {
+        what: Listed,
+    },
+    /// A change to the machines of the machines directory, by the admin token; the
+    /// body is read before routing and checked by the service.
+    ApiChange {
+        change: Change,
     },
     /// A state change, by the operator or (for `installed`) by a machine's token, which
     /// the service checks against the machine's install generation under the state lock.
@@ -216,7 +278,10 @@ impl<'s> Route<'s> {
             Route::Index => "index",
             Route::Answer { .. } | Route::DeployPlan { .. } => "answer",
             Route::BootFile { .. } => "boot_file",
-            Route::ApiMachines | Route::ApiMachine { .. } => "api",
+            Route::ApiMachines
+            | Route::ApiMachine { .. }
+            | Route::ApiList { .. }
+            | Route::ApiChange { .. } => "api",
             Route::Callback { .. } | Route::DeployReport { .. } => "callback",
             Route::Status { .. } => "status",
             Route::Metrics => "metrics",
@@ -366,7 +431,10 @@ pub fn route<'s>(state: &'s State, req: &Request<()>) -> Route<'s> {
     if readable
         || matches!(
             r,
-            Route::Refused { .. } | Route::Callback { .. } | Route::DeployReport { .. }
+            Route::Refused { .. }
+                | Route::Callback { .. }
+                | Route::DeployReport { .. }
+                | Route::ApiChange { .. }
         )
     {
         r
@@ -392,16 +460,37 @@ fn inventory_endpoint<'s>(
             full: state.public_status || may_read(state, req).is_ok(),
         },
         Endpoint::Metrics => Route::Metrics,
-        Endpoint::Machines => match may_read(state, req) {
-            Ok(()) => Route::ApiMachines,
+        Endpoint::Machines => match *req.method() {
+            Method::POST => change(state, req, Change::Add),
+            Method::GET | Method::HEAD => match may_read(state, req) {
+                Ok(()) => Route::ApiMachines,
+                Err(r) => r,
+            },
+            _ => not_allowed(req, "GET, HEAD, POST"),
+        },
+        Endpoint::Machine { key } => match *req.method() {
+            Method::PUT => change(state, req, Change::Put { name: key.into() }),
+            Method::DELETE => change(state, req, Change::Delete { name: key.into() }),
+            Method::GET | Method::HEAD => match may_read(state, req) {
+                Err(r) => r,
+                Ok(()) => match inv.find_machine(key) {
+                    Some(machine) => Route::ApiMachine { machine },
+                    None => unknown_machine(inv, key),
+                },
+            },
+            _ => not_allowed(req, "GET, HEAD, PUT, DELETE"),
+        },
+        Endpoint::Profiles => match may_read(state, req) {
+            Ok(()) => Route::ApiList {
+                what: Listed::Profiles,
+            },
             Err(r) => r,
         },
-        Endpoint::Machine { key } => match may_read(state, req) {
-            Err(r) => r,
-            Ok(()) => match inv.find_machine(key) {
-                Some(machine) => Route::ApiMachine { machine },
-                None => unknown_machine(inv, key),
+        Endpoint::Distros => match may_read(state, req) {
+            Ok(()) => Route::ApiList {
+                what: Listed::Distros,
             },
+            Err(r) => r,
         },
         Endpoint::Callback { key, action } => callback(state, inv, req, key, action),
         Endpoint::Kickstart { key } => machine_answer(inv, key, Family::Redhat, AnswerPart::Main),
@@ -433,6 +522,51 @@ fn deploy_plan<'s>(inv: &'s Inventory, key: &str) -> Route<'s> {
              profile has no deploy section",
             m.name
         )),
+    }
+}
+
+fn not_allowed<'s>(req: &Request<()>, allow: &'static str) -> Route<'s> {
+    Route::Refused {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        reason: format!("{} is not served here", req.method()),
+        allow: Some(allow),
+    }
+}
+
+/// A change to the machines directory, if the admin token comes with it: 401 without a
+/// token or with a wrong one, 403 with the read-only token or with no admin token set.
+fn change<'s>(state: &State, req: &Request<()>, change: Change) -> Route<'s> {
+    if token_in_query(req) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "tokens are not taken from the query string; send Authorization: Bearer <token>",
+        );
+    }
+    let Some(admin) = state.admin_token.as_deref() else {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "changing machines is disabled: the server has no --admin-token-file",
+        );
+    };
+    let Some(token) = presented_token(req) else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "changing machines needs the admin token (Authorization: Bearer <token>)",
+        );
+    };
+    if pxe_daemon::secret::same(admin.as_bytes(), token.as_bytes()) {
+        Route::ApiChange { change }
+    } else if state
+        .read_token
+        .as_deref()
+        .is_some_and(|r| pxe_daemon::secret::same(r.as_bytes(), token.as_bytes()))
+    {
+        refused(
+            StatusCode::FORBIDDEN,
+            "the read-only token may not change machines; the admin token may",
+        )
+    } else {
+        refused(StatusCode::UNAUTHORIZED, "the token is not the admin token")
     }
 }
 

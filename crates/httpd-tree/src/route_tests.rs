@@ -42,6 +42,7 @@ fn lab() -> Lab {
     let inventory = pxe_model::load(&base.join("inv.yaml")).expect("inventory loads");
     let state = State {
         inventory: Some(inventory),
+        inventory_file: Some(base.join("inv.yaml")),
         root: None,
         loaders: Some(base.join("loaders").canonicalize().expect("canon")),
         secret: Some(Secret::from_bytes(b"route-test-secret")),
@@ -786,4 +787,137 @@ mod properties {
             "only {served} cases reached a file or directory"
         );
     }
+}
+
+/// Every `(method, path)` of docs/api.yaml's `paths`.
+fn documented_routes() -> std::collections::BTreeSet<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.yaml");
+    let text = std::fs::read_to_string(path).expect("docs/api.yaml");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("docs/api.yaml is YAML");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut out = std::collections::BTreeSet::new();
+    for (p, item) in paths {
+        for m in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            if item.get(m).is_some() {
+                out.insert((m.to_ascii_uppercase(), p.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The router is probed with every method on every documented path, on every path of
+/// `API_ROUTES` and on near misses; what it answers (anything but "no such endpoint" 404
+/// or 405) must be exactly what docs/api.yaml documents.
+#[test]
+fn api_yaml_documents_every_route() {
+    let lab = lab();
+    let documented = documented_routes();
+    let known: std::collections::BTreeSet<(String, String)> = API_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, known, "docs/api.yaml against route::API_ROUTES");
+    let mut probes: std::collections::BTreeSet<String> =
+        known.iter().map(|(_, p)| p.clone()).collect();
+    for extra in [
+        "/api/v1",
+        "/api/v1/machines/{machine}/frobnicate",
+        "/api/v1/machines/{machine}/installed/x",
+        "/api/v1/profiles/{machine}",
+        "/api/v1/distros/{machine}",
+        "/api/v1/trees",
+        "/api/v1/users",
+        "/api/v2/machines",
+        "/api/machines",
+    ] {
+        probes.insert(extra.to_owned());
+    }
+    let auth = format!("Bearer {ADMIN}");
+    let mut answered = std::collections::BTreeSet::new();
+    for path in &probes {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            let target = path.replace("{machine}", "web01");
+            let r = route(
+                &lab.state,
+                &req_from(method, &target, "10.77.0.50:1", Some(&auth)),
+            );
+            let unknown = matches!(
+                &r,
+                Route::Refused { status, reason, .. }
+                    if *status == StatusCode::METHOD_NOT_ALLOWED
+                        || (*status == StatusCode::NOT_FOUND && reason.contains("no such API endpoint"))
+            );
+            if !unknown {
+                answered.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    assert_eq!(
+        answered, known,
+        "routes the router answers against docs/api.yaml"
+    );
+}
+
+/// Changes take the admin token: none is 401, the read-only one 403, a wrong one 401.
+#[test]
+fn changing_machines_takes_the_admin_token() {
+    let lab = lab();
+    let with = |method: &str, target: &str, token: Option<&str>| {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        route(
+            &lab.state,
+            &req_from(method, target, "192.0.2.9:5000", auth.as_deref()),
+        )
+    };
+    assert_eq!(
+        with("POST", "/api/v1/machines", Some(ADMIN)),
+        Route::ApiChange {
+            change: Change::Add
+        }
+    );
+    assert_eq!(
+        with("PUT", "/api/v1/machines/new01", Some(ADMIN)),
+        Route::ApiChange {
+            change: Change::Put {
+                name: "new01".into()
+            }
+        }
+    );
+    assert_eq!(
+        with("DELETE", "/api/v1/machines/web01", Some(ADMIN)),
+        Route::ApiChange {
+            change: Change::Delete {
+                name: "web01".into()
+            }
+        }
+    );
+    for (method, target) in [
+        ("POST", "/api/v1/machines"),
+        ("PUT", "/api/v1/machines/new01"),
+        ("DELETE", "/api/v1/machines/web01"),
+    ] {
+        assert_eq!(
+            status_of(&with(method, target, None)),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            status_of(&with(method, target, Some(READER))),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(
+            status_of(&with(method, target, Some("not-a-token-of-this-server"))),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+    }
+    assert_eq!(
+        with("GET", "/api/v1/profiles", Some(READER)),
+        Route::ApiList {
+            what: Listed::Profiles
+        }
+    );
+    assert_eq!(
+        status_of(&with("GET", "/api/v1/distros", None)),
+        Some(StatusCode::UNAUTHORIZED)
+    );
 }

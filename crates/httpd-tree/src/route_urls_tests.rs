@@ -49,6 +49,7 @@ pub(crate) fn lab(fixture: &str, dir: &Path) -> State {
     }
     State {
         inventory: Some(inventory),
+        inventory_file: None,
         root: None,
         loaders: Some(loaders.canonicalize().expect("canon")),
         secret: Some(Secret::from_bytes(SECRET)),
@@ -143,7 +144,9 @@ fn handler(endpoint: &Endpoint<'_>) -> &'static str {
         | Endpoint::ProfileAutoinstall { .. } => "answer",
         Endpoint::IpxeScript { .. } => "boot_file",
         Endpoint::DeployPlan { .. } => "answer",
-        Endpoint::Machines | Endpoint::Machine { .. } => "api",
+        Endpoint::Machines | Endpoint::Machine { .. } | Endpoint::Profiles | Endpoint::Distros => {
+            "api"
+        }
         Endpoint::Callback { .. } => "callback",
         Endpoint::Tree { .. } => "tree",
         Endpoint::Loader { .. } => "loader",

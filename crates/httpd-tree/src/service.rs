@@ -32,6 +32,8 @@ pub struct Shared {
     pub store: Option<Arc<FileStore>>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
+    /// Changes through the API, one at a time.
+    pub changes: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             store: store.map(Arc::new),
             metrics: Metrics::default(),
             access_log,
+            changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -215,6 +218,13 @@ pub async fn respond(
         Route::BootFile { kind, note } => boot_file(shared, state, get, &kind, note, now).await,
         Route::ApiMachines => api_machines(shared, state, now).await,
         Route::ApiMachine { machine } => api_machine(shared, state, machine, now).await,
+        Route::ApiList { what } => match state.inventory.as_ref() {
+            Some(inv) => json(&api::listed(inv, what)),
+            None => no_inventory(),
+        },
+        Route::ApiChange { change } => {
+            crate::api_write::change(shared, state, req, change, now).await
+        }
         Route::Callback { machine, event, by } => {
             callback(shared, state, &machine.name, event, by, now).await
         }

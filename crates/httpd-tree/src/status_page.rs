@@ -121,6 +121,14 @@ pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: 
          <tr><td class=\"pending\">{}</td><td class=\"installing\">{}</td><td class=\"installed\">{}</td><td class=\"failed\">{}</td></tr>\n</table>",
         counts.pending, counts.installing, counts.installed, counts.failed
     );
+    if !inv.problems.is_empty() {
+        let _ = writeln!(
+            body,
+            "<p class=\"problems\">{} file(s) of the machines directory not loaded (a \
+             conflict with the inventory file, or an error): see the full page.</p>",
+            inv.problems.len()
+        );
+    }
     body.push_str(
         "<p>Machines and their timelines are shown with the admin or the read-only token, \
          or to everyone when httpd-tree runs with --public-status.</p>\n",
@@ -135,6 +143,28 @@ pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: 
 }
 
 /// The page. `now_ms` is when it was generated.
+/// The files of the machines directory that were not loaded, each with its reason.
+fn problems(inv: &Inventory, body: &mut String) {
+    if inv.problems.is_empty() {
+        return;
+    }
+    body.push_str(
+        "<section id=\"problems\">\n<h2>Not loaded: conflicts and errors in the machines \
+         directory</h2>\n<ul>\n",
+    );
+    for p in &inv.problems {
+        let _ = writeln!(
+            body,
+            "<li class=\"problem {}\" data-machine=\"{}\"><code>{}</code>: <pre>{}</pre></li>",
+            p.kind,
+            escape(&p.machine),
+            escape(&p.file),
+            escape(p.message.trim_end())
+        );
+    }
+    body.push_str("</ul>\n</section>\n");
+}
+
 pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) -> String {
     let mut body = String::new();
     let _ = writeln!(body, "<h1>pxe-suite: install status</h1>");
@@ -145,6 +175,7 @@ pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) ->
         inv.machines.len(),
         time::readable(now_ms)
     );
+    problems(inv, &mut body);
     body.push_str("<table id=\"machines\">\n<thead><tr><th>Machine</th><th>MAC</th><th>Profile</th><th>State</th>\
         <th>DHCP</th><th>Loader</th><th>Kernel</th><th>Answer file / plan</th><th>Deploy</th><th>Installed</th><th>First boot</th></tr></thead>\n<tbody>\n");
     let mut details = String::new();

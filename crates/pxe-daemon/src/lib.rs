@@ -9,7 +9,9 @@
 //! - [`signals`]: SIGHUP reloads and SIGTERM/SIGINT stops, with systemd told of each;
 //! - [`time`]: calendar times for logs, pages and the API;
 //! - [`secret`]: constant-time comparison of secrets;
-//! - [`beneath`]: opening a file beneath a root directory without leaving it.
+//! - [`beneath`]: opening a file beneath a root directory without leaving it;
+//! - [`watch`]: reloads without a signal when the inventory or its machines directory
+//!   changes.
 
 pub mod beneath;
 pub mod inventory_manual;
@@ -20,6 +22,7 @@ pub mod notify;
 pub mod secret;
 pub mod signals;
 pub mod time;
+pub mod watch;
 
 pub use logging::LogFormat;
 pub use manual::{Block, Manual, Opt, OptGroup, Section, defs};

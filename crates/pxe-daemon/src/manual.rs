@@ -167,10 +167,10 @@ impl Manual {
             quote_arg(&self.name.to_uppercase()),
             self.section,
             escape(&self.version),
-            if self.section == 5 {
-                "File Formats"
-            } else {
-                "System Administration"
+            match self.section {
+                1 => "User Commands",
+                5 => "File Formats",
+                _ => "System Administration",
             }
         );
         let _ = writeln!(

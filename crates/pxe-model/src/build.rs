@@ -57,6 +57,9 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         &mut d,
     );
     let machines = machines(top.get("machines"), &declared_profiles, &mut d);
+    let machines_dir = top
+        .text("machines_dir", &mut d)
+        .map(|t| base_dir.join(t.value));
     let menu = menu(
         menu_node,
         &distros,
@@ -89,6 +92,9 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         machines,
         templates,
         by_mac,
+        machines_dir,
+        api_machines: BTreeSet::new(),
+        problems: Vec::new(),
     })
 }
 
@@ -658,13 +664,40 @@ fn machines(
 ) -> BTreeMap<String, Machine> {
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
-    let mut macs: HashMap<MacAddr, At<String>> = HashMap::new();
-    let mut addresses: HashMap<Ipv4Addr, At<String>> = HashMap::new();
-    let mut uuids: HashMap<String, At<String>> = HashMap::new();
+    let mut seen = Seen::default();
     for (name, n) in node.entries("machines", d) {
+        if let Some(m) = machine(&name, n, profiles, &mut seen, d) {
+            out.insert(name.value.clone(), m);
+        }
+    }
+    out
+}
+
+/// The MACs, addresses and UUIDs given so far, with the machine and place that has each.
+#[derive(Default)]
+pub(crate) struct Seen {
+    macs: HashMap<MacAddr, At<String>>,
+    addresses: HashMap<Ipv4Addr, At<String>>,
+    uuids: HashMap<String, At<String>>,
+}
+
+/// One machine's entry (`machines.NAME`, or a file of the machines directory).
+pub(crate) fn machine(
+    name: &At<String>,
+    n: &Node,
+    profiles: &BTreeSet<String>,
+    seen: &mut Seen,
+    d: &mut Diagnostics,
+) -> Option<Machine> {
+    let Seen {
+        macs,
+        addresses,
+        uuids,
+    } = seen;
+    {
         let what = format!("machine \"{}\"", name.value);
         let f = Fields::open(n, name.pos, &what, &schema::MACHINE.names(), d);
-        check_name(&name, "machine", d);
+        check_name(name, "machine", d);
         let mut mac_list = Vec::new();
         match f.get("mac") {
             None => d.error(f.pos, format!("{what} needs `mac` (one address or a list)")),
@@ -749,21 +782,17 @@ fn machines(
                     Netboot::Install
                 }
             });
-        let Some(profile) = profile else { continue };
-        out.insert(
-            name.value.clone(),
-            Machine {
-                name: name.value.clone(),
-                macs: mac_list,
-                hostname: hostname.map_or_else(|| name.value.clone(), |h| h.value),
-                address: address.map(|a| a.value),
-                uuid: uuid.map(|u| u.value),
-                profile: profile.value,
-                netboot,
-            },
-        );
+        let profile = profile?;
+        Some(Machine {
+            name: name.value.clone(),
+            macs: mac_list,
+            hostname: hostname.map_or_else(|| name.value.clone(), |h| h.value),
+            address: address.map(|a| a.value),
+            uuid: uuid.map(|u| u.value),
+            profile: profile.value,
+            netboot,
+        })
     }
-    out
 }
 
 /// Names become file names and URL path segments, so they stay plain.
@@ -817,7 +846,7 @@ pub(crate) fn parse_uuid(s: &str) -> Result<String, String> {
 }
 
 /// RFC 1123 host names: labels of letters, digits and hyphens, dot-separated.
-fn parse_hostname(s: &str) -> Result<String, String> {
+pub(crate) fn parse_hostname(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {

@@ -5,7 +5,7 @@
 
 use crate::mac::MacAddr;
 use crate::template::Templates;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -263,6 +263,13 @@ pub struct Inventory {
     pub machines: BTreeMap<String, Machine>,
     pub(crate) templates: Templates,
     pub(crate) by_mac: HashMap<MacAddr, String>,
+    /// The directory of machines added through the API (`machines_dir`), one file each.
+    pub machines_dir: Option<PathBuf>,
+    /// The machines that came from that directory, not from the inventory file.
+    pub api_machines: BTreeSet<String>,
+    /// Files of that directory that were not loaded (an error in the file, or a conflict
+    /// with the inventory file): shown on the status page, in the API and in the logs.
+    pub problems: Vec<crate::machine_dir::Problem>,
 }
 
 impl Inventory {

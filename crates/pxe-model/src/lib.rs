@@ -23,11 +23,13 @@ pub mod import;
 pub mod inventory;
 pub mod location;
 pub mod mac;
+pub mod machine_dir;
 pub mod menu;
 pub mod owner;
 pub mod plan;
 pub mod render;
 pub mod schema;
+pub mod stall;
 pub mod state;
 pub mod syslinux;
 mod template;
@@ -62,14 +64,20 @@ pub enum LoadError {
     Invalid(Diagnostics),
 }
 
-/// Loads an inventory file; relative template paths are taken from its directory.
+/// Loads an inventory file, and the machines of its `machines_dir` ([`machine_dir`]);
+/// relative template paths are taken from its directory.
 pub fn load(path: &Path) -> Result<Inventory, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    build::build(&path.display().to_string(), &text, base).map_err(LoadError::Invalid)
+    let mut inv =
+        build::build(&path.display().to_string(), &text, base).map_err(LoadError::Invalid)?;
+    if let Some(dir) = inv.machines_dir.clone() {
+        machine_dir::merge(&mut inv, &dir).map_err(|source| LoadError::Io { path: dir, source })?;
+    }
+    Ok(inv)
 }
 
 /// Loads an inventory from text (tests, stdin). `name` is used in messages.

@@ -90,6 +90,14 @@ pub const TOP: Mapping = Mapping {
         ),
         opt("profiles", "Profile name to profile (see profiles.NAME)."),
         opt("machines", "Machine name to machine (see machines.NAME)."),
+        opt(
+            "machines_dir",
+            "A directory of machines added through httpd-tree's API or pxectl, one file \
+             NAME.yaml each with the keys of machines.NAME; relative paths start at the \
+             inventory's directory. Loaded with the inventory and watched by the daemons; a \
+             file whose name, MAC, address or UUID is already the inventory file's is not \
+             loaded and is reported as a conflict.",
+        ),
     ],
 };
 

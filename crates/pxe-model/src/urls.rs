@@ -108,6 +108,10 @@ pub enum Endpoint<'a> {
     DeployPlan { key: &'a str },
     /// `/api/v1/machines`.
     Machines,
+    /// `/api/v1/profiles`.
+    Profiles,
+    /// `/api/v1/distros`.
+    Distros,
     /// `/api/v1/machines/<key>`.
     Machine { key: &'a str },
     /// `/api/v1/machines/<key>/<action>`: the install-complete callback, or reinstall.
@@ -165,6 +169,8 @@ impl<'a> Endpoint<'a> {
             },
             ["deploy", key] => Endpoint::DeployPlan { key },
             ["api", "v1", "machines"] => Endpoint::Machines,
+            ["api", "v1", "profiles"] => Endpoint::Profiles,
+            ["api", "v1", "distros"] => Endpoint::Distros,
             ["api", "v1", "machines", key] => Endpoint::Machine { key },
             ["api", "v1", "machines", key, action] => Endpoint::Callback {
                 key,
@@ -198,6 +204,8 @@ impl fmt::Display for Endpoint<'_> {
             Endpoint::IpxeScript { key } => write!(f, "/boot/{key}{IPXE_SUFFIX}"),
             Endpoint::DeployPlan { key } => write!(f, "/deploy/{key}"),
             Endpoint::Machines => f.write_str("/api/v1/machines"),
+            Endpoint::Profiles => f.write_str("/api/v1/profiles"),
+            Endpoint::Distros => f.write_str("/api/v1/distros"),
             Endpoint::Machine { key } => write!(f, "/api/v1/machines/{key}"),
             Endpoint::Callback { key, action } => {
                 write!(f, "/api/v1/machines/{key}/{}", action.as_str())

@@ -240,7 +240,11 @@ async fn reload(files: Option<Arc<InventoryFiles>>, remap: Option<Arc<RemapFile>
     if let Some(files) = files {
         let path = files.path().display().to_string();
         let load = move || files.reload().map_err(|e| refusal(&e));
-        reload_blocking("inventory", &path, load, |inv| summary(inv)).await;
+        if let Some(inv) = reload_blocking("inventory", &path, load, |inv| summary(inv)).await {
+            for p in &inv.problems {
+                tracing::error!("not loaded: {p}");
+            }
+        }
     }
 }
 
@@ -291,6 +295,18 @@ fn run(
         socket.set_nonblocking(true).context("non-blocking socket")?;
         let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
         let remap = settings.remap.clone();
+        // A change of the inventory or its machines directory reloads as SIGHUP does.
+        let _watch = inventory.as_ref().and_then(|files| {
+            let handle = tokio::runtime::Handle::current();
+            let dir = files.inventory().machines_dir.clone();
+            let watched = Arc::clone(files);
+            let reload = move || {
+                handle.spawn(reload(Some(Arc::clone(&watched)), None));
+            };
+            pxe_daemon::watch::inventory(files.path(), dir.as_deref(), reload)
+                .map_err(|e| tracing::warn!(%e, "cannot watch the inventory: changes take a SIGHUP"))
+                .ok()
+        });
         let signals = pxe_daemon::signals::until_stopped(move || reload(inventory.clone(), remap.clone()));
         let server = Server::new(settings);
         tracing::info!(address = %local, mode = if config.listen { "standalone" } else { "inetd" }, "listening on udp {local}");

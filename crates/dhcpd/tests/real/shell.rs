@@ -452,3 +452,52 @@ fn log_facility_names_the_syslog_facility_of_every_line() {
         "a line in another facility: {lines:?}"
     );
 }
+
+/// A machine added beside the inventory after the start (a file of its machines_dir, as
+/// httpd-tree's API writes it) gets its fixed address: dhcpd watches the directory and
+/// reloads, with no signal.
+#[test]
+fn a_machine_added_to_machines_dir_is_served_without_a_signal() {
+    let lab = Lab::new();
+    lab.set_client_mac("52:54:00:77:00:11");
+    let inv = lab.path("inventory.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "servers:\n  tftp: {tftp}\n  http: http://{tftp}:8080\n\
+             loaders:\n  bios: pxelinux.0\n\
+             distros:\n  deb:\n    arch: x86_64\n    family: debian\n    tree: trees/deb\n    kernel: linux\n    initrd: initrd.gz\n\
+             profiles:\n  classic:\n    distro: deb\n    chain: classic\n\
+             machines_dir: machines.d\n",
+            tftp = lab.ip(5)
+        ),
+    )
+    .unwrap();
+    let state = lab.path("state");
+    let (i, s) = (inv.display().to_string(), state.display().to_string());
+    let server = lab.start_ours(
+        &simple(&lab, "conf"),
+        &["--inventory", &i, "--state-dir", &s],
+    );
+    let loaded = pxe_model::load(&inv).unwrap();
+    let body = serde_json::json!({
+        "name": "added-vm", "mac": "52:54:00:77:00:11", "profile": "classic",
+        "address": lab.ip(42).to_string(),
+    });
+    let spec = pxe_model::machine_dir::spec_from_json(&loaded, &body, None).unwrap();
+    pxe_model::machine_dir::write(&lab.path("machines.d"), &spec).unwrap();
+    assert!(
+        wait_for(WAIT, || server.log().contains("configuration reloaded")),
+        "{}",
+        server.log()
+    );
+    let out = one_lease(
+        &lab,
+        &["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"],
+    );
+    assert!(
+        out.contains(&format!("ip={} boot_file=pxelinux.0", lab.ip(42))),
+        "{out}\n{}",
+        server.log()
+    );
+}
