@@ -269,6 +269,8 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
         return Ok(Err(Refused));
     };
     let mut config = loaded.config;
+    // Peers sharing a database share their failover pools instead of splitting them.
+    config.shared_leases = !on_file;
     // Hosts and groups made and deleted over OMAPI, as the lease file records them.
     for problem in crate::omapi::state::replay(&mut config, &file.records) {
         eprintln!("{problem}");

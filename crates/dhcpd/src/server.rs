@@ -1091,6 +1091,7 @@ impl Core {
                 for w in self.omapi.replay(&mut config) {
                     tracing::warn!("{w}");
                 }
+                config.shared_leases = self.cfg.shared_leases;
                 self.cfg = Arc::new(config);
                 self.lease_names = lease_names_for(self.cfg.clone()).await;
                 self.metrics.count(Event::Reload(true));

@@ -242,8 +242,28 @@ pub enum Stmt {
     },
     /// `execute ("PROGRAM", ARG...);`: the program and its data-expression arguments.
     Execute { command: Vec<u8>, args: Vec<Expr> },
-    /// Parsed but not acted on (zone, key, failover, ...): keyword and raw text.
+    /// `failover peer "NAME" { … }` (its role kept) or a pool's `failover peer "NAME";`.
+    Failover(Failover),
+    /// Parsed but not acted on (zone, key, ...): keyword and raw text.
     Unsupported { keyword: String },
+}
+
+/// The failover statements this server acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failover {
+    /// `failover peer "NAME" { primary; … }`: `primary` is `None` when the block says
+    /// neither `primary` nor `secondary`.
+    Peer {
+        /// The peer's name.
+        name: String,
+        /// `primary;` (true) or `secondary;` (false).
+        primary: Option<bool>,
+    },
+    /// A pool's `failover peer "NAME";`.
+    Pool {
+        /// The peer's name.
+        peer: String,
+    },
 }
 
 /// The value of an option statement.

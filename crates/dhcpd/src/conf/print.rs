@@ -81,6 +81,7 @@ fn statement(out: &mut String, s: &Stmt, indent: usize) -> Option<()> {
         | Stmt::AllowDeny { .. }
         | Stmt::Define { .. }
         | Stmt::Add(_)
+        | Stmt::Failover(_)
         | Stmt::Unsupported { .. } => return None,
     }
     Some(())

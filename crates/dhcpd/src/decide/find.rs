@@ -79,9 +79,10 @@ impl<'a> Ctx<'a> {
         l.state_at(self.now)
     }
 
-    /// ISC's `lease_mine_to_reallocate` without failover: free and backup leases.
+    /// ISC's `lease_mine_to_reallocate`: free and backup leases, of this server's half of a
+    /// failover pool (see [`crate::model::FailoverRole`]).
     fn mine(&self, l: &Lease) -> bool {
-        is_free(self.state(l))
+        is_free(self.state(l)) && self.cfg.owns(l.ip)
     }
 
     fn usable_state(&self, l: &Lease) -> bool {
@@ -362,6 +363,10 @@ impl<'a> Ctx<'a> {
         if client_has_lease && !self.usable_state(l) && ask.ptype == msg::DISCOVER {
             return None;
         }
+        // A free address of the failover peer's half is the peer's to give.
+        if is_free(self.state(l)) && !self.cfg.owns(l.ip) {
+            return None;
+        }
         Some(c)
     }
 
@@ -527,7 +532,7 @@ impl<'a> Ctx<'a> {
         };
         let mut virgin_found = false;
         for (ri, r) in pool.ranges.iter().enumerate() {
-            if let Some(ip) = self.first_virgin(r.low, r.high) {
+            if let Some(ip) = self.first_owned_virgin(r.low, r.high) {
                 consider((0, ri, u32::from(ip)), Lease::virgin(ip));
                 virgin_found = true;
                 break;
@@ -552,6 +557,21 @@ impl<'a> Ctx<'a> {
         ab.map(|(_, l)| l)
     }
 
+    /// The first virgin address of `[low, high]` this server may allocate.
+    fn first_owned_virgin(&self, low: Ipv4Addr, high: Ipv4Addr) -> Option<Ipv4Addr> {
+        let mut from = low;
+        loop {
+            let ip = self.first_virgin(from, high)?;
+            if self.cfg.owns(ip) {
+                return Some(ip);
+            }
+            if ip >= high {
+                return None;
+            }
+            from = Ipv4Addr::from(u32::from(ip) + 1);
+        }
+    }
+
     /// Per range of `pool` (by its index), the leases that may head `queue`: the head of
     /// the table's ordered queue (O(log n)) and those this decision changed, in the queue's
     /// state now.
@@ -562,7 +582,7 @@ impl<'a> Ctx<'a> {
         };
         let mut out = Vec::new();
         for (ri, r) in pool.ranges.iter().enumerate() {
-            let skip = |ip| self.overlaid(ip);
+            let skip = |ip| self.overlaid(ip) || !self.cfg.owns(ip);
             if let Some((_, ip)) = self
                 .leases
                 .queue_head(r.low, r.high, queue, self.now, &skip)
@@ -571,7 +591,7 @@ impl<'a> Ctx<'a> {
                 out.push((ri, l.clone()));
             }
             for l in self.overlay_in(r.low, r.high) {
-                if held(self.state(&l)) {
+                if held(self.state(&l)) && self.cfg.owns(l.ip) {
                     out.push((ri, l));
                 }
             }

@@ -1508,3 +1508,78 @@ fn get_lease_hostnames_names_the_lease_from_the_shells_lookups() {
     "#]]
     .assert_eq(&out);
 }
+
+/// A failover pair's configuration for one side (`primary` or `secondary`).
+fn failover_conf(role: &str) -> String {
+    format!(
+        "failover peer \"pair\" {{
+  {role};
+  address 10.0.0.1; port 647; peer address 10.0.0.2; peer port 647;
+  max-response-delay 60; max-unacked-updates 10; load balance max seconds 3;
+  mclt 3600; split 128;
+}}
+subnet 10.0.0.0 netmask 255.255.255.0 {{
+  pool {{ failover peer \"pair\"; range 10.0.0.10 10.0.0.20; }}
+}}"
+    )
+}
+
+/// The addresses four new clients are offered, one after another (each takes its offer).
+fn offers(cfg: &Config) -> Vec<String> {
+    let mut table = LeaseTable::new();
+    let mut out = Vec::new();
+    for n in 1..=4 {
+        let mac = format!("52:54:00:00:00:{n:02x}");
+        let offer = decide(
+            cfg,
+            &table,
+            &packet(&format!("DISCOVER mac={mac}")),
+            &Facts::default(),
+            T0,
+        );
+        let yi = offer
+            .reply
+            .map(|r| r.yiaddr.to_string())
+            .unwrap_or_default();
+        let request = packet(&format!("REQUEST mac={mac} req={yi}"));
+        let ack = decide(cfg, &table, &request, &Facts::default(), T0);
+        for c in ack.changes {
+            c.apply_to(&mut table);
+        }
+        out.push(yi);
+    }
+    out
+}
+
+#[test]
+fn failover_peers_with_their_own_files_allocate_their_halves_and_share_a_database_whole() {
+    let primary = config(&failover_conf("primary"));
+    let secondary = config(&failover_conf("secondary"));
+    assert_eq!(
+        offers(&primary),
+        ["10.0.0.10", "10.0.0.12", "10.0.0.14", "10.0.0.16"]
+    );
+    assert_eq!(
+        offers(&secondary),
+        ["10.0.0.11", "10.0.0.13", "10.0.0.15", "10.0.0.17"]
+    );
+    // A client asking the secondary for one of the primary's free addresses is not given it.
+    let asked = decide(
+        &secondary,
+        &LeaseTable::new(),
+        &packet("DISCOVER req=10.0.0.12"),
+        &Facts::default(),
+        T0,
+    );
+    assert_eq!(
+        asked.reply.map(|r| r.yiaddr.to_string()).as_deref(),
+        Some("10.0.0.11")
+    );
+    // Sharing a lease database, the peers share the pool.
+    let mut shared = config(&failover_conf("secondary"));
+    shared.shared_leases = true;
+    assert_eq!(
+        offers(&shared),
+        ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]
+    );
+}

@@ -16,8 +16,9 @@ use crate::lease::Hardware;
 
 use super::spaces::SERVER;
 use super::{
-    ClassDecl, Config, Events, Exec, ExecuteLimits, Group, GroupId, Handler, HostDecl, NamedGroup,
-    OptVal, Pool, PoolId, ROOT, Range, SharedId, SharedNet, Spaces, Subclass, Subnet, SubnetId,
+    ClassDecl, Config, Events, Exec, ExecuteLimits, FailoverRole, Group, GroupId, Handler,
+    HostDecl, NamedGroup, OptVal, Pool, PoolId, ROOT, Range, SharedId, SharedNet, Spaces, Subclass,
+    Subnet, SubnetId,
 };
 
 /// Resolves a host name to an address (DNS at the binary's edge; a table in tests).
@@ -53,6 +54,8 @@ struct Builder<'r> {
     cfg: Config,
     resolve: Resolver<'r>,
     warnings: Vec<String>,
+    /// `failover peer` declarations seen so far: name, and primary (true) or secondary.
+    failover_peers: HashMap<String, Option<bool>>,
 }
 
 /// Compile `ast`. Returns the configuration and warnings (names that did not resolve).
@@ -67,6 +70,7 @@ pub fn compile(
         },
         resolve,
         warnings: Vec::new(),
+        failover_peers: HashMap::new(),
     };
     b.cfg.groups.push(Group::default());
     b.scope(&ast.root, ROOT, Ctx::default())?;
@@ -88,6 +92,7 @@ pub fn enter_host(cfg: &mut Config, h: &ast::Host, resolve: Resolver<'_>) -> Vec
         cfg: std::mem::take(cfg),
         resolve,
         warnings: Vec::new(),
+        failover_peers: HashMap::new(),
     };
     b.host(h, ROOT);
     *cfg = b.cfg;
@@ -110,6 +115,7 @@ pub fn enter_group(cfg: &mut Config, g: &ast::GroupDecl) {
         cfg: std::mem::take(cfg),
         resolve: &no_dns,
         warnings: Vec::new(),
+        failover_peers: HashMap::new(),
     };
     let id = b.new_group(ROOT);
     let stmts = b.scope_stmts(&g.body);
@@ -247,6 +253,9 @@ impl Builder<'_> {
     fn scope(&mut self, scope: &Scope, group: GroupId, ctx: Ctx) -> Result<(), CompileError> {
         for item in &scope.items {
             match item {
+                Item::Stmt(_, Stmt::Failover(ast::Failover::Peer { name, primary })) => {
+                    self.failover_peers.insert(name.clone(), *primary);
+                }
                 Item::Stmt(_, s) => {
                     let e = self.exec(s, group == ROOT);
                     self.push_stmts(group, e);
@@ -331,6 +340,7 @@ impl Builder<'_> {
                     permit: Vec::new(),
                     prohibit: Vec::new(),
                     explicit: true,
+                    failover: self.pool_failover(body),
                 };
                 for p in permits {
                     if p.allow {
@@ -401,6 +411,32 @@ impl Builder<'_> {
     }
 
     /// The statements of a scope that holds no declarations (class bodies).
+    /// A pool's `failover peer "NAME";`: this server's role towards that peer (declared
+    /// before, at the top or in the shared network); an unknown peer is warned about and
+    /// the pool is not split.
+    fn pool_failover(&mut self, body: &Scope) -> Option<FailoverRole> {
+        let peer = body.items.iter().find_map(|item| match item {
+            Item::Stmt(_, Stmt::Failover(ast::Failover::Pool { peer })) => Some(peer),
+            _ => None,
+        })?;
+        match self.failover_peers.get(peer) {
+            Some(Some(true)) => Some(FailoverRole::Primary),
+            Some(Some(false)) => Some(FailoverRole::Secondary),
+            Some(None) => {
+                self.warnings.push(format!(
+                    "failover peer {peer}: neither primary nor secondary; its pools are not split"
+                ));
+                None
+            }
+            None => {
+                self.warnings.push(format!(
+                    "failover peer {peer}: not declared; its pools are not split"
+                ));
+                None
+            }
+        }
+    }
+
     fn scope_stmts(&mut self, scope: &Scope) -> Vec<Exec> {
         let mut out = Vec::new();
         for item in &scope.items {
@@ -436,6 +472,7 @@ impl Builder<'_> {
                 && no_stmts(self, pool.group)
                 && same(&other.permit, &pool.permit)
                 && same(&other.prohibit, &pool.prohibit)
+                && other.failover == pool.failover
             {
                 if let Some(o) = self.cfg.pools.get_mut(pp) {
                     o.ranges.extend(pool.ranges.iter().copied());
@@ -524,6 +561,7 @@ impl Builder<'_> {
                         vec![PermitKind::DynamicBootp]
                     },
                     explicit: false,
+                    failover: None,
                 });
                 if let Some(s) = self.cfg.shared.get_mut(shared) {
                     s.pools.push(id);
@@ -715,7 +753,7 @@ impl Builder<'_> {
                 program: command.clone(),
                 args: args.clone(),
             },
-            Stmt::Unsupported { .. } => return Vec::new(),
+            Stmt::Failover(_) | Stmt::Unsupported { .. } => return Vec::new(),
         };
         vec![one]
     }

@@ -181,6 +181,28 @@ pub struct Pool {
     pub prohibit: Vec<PermitKind>,
     /// Declared with `pool { }` (ad-hoc pools are made for bare ranges).
     pub explicit: bool,
+    /// `failover peer "NAME";`: this server's role towards that peer.
+    pub failover: Option<FailoverRole>,
+}
+
+/// This server's role in a `failover peer` declaration. With its own lease file each peer
+/// allocates only its half of a failover pool (the primary the even addresses, the
+/// secondary the odd ones: both compute it from the configuration alone), so the two never
+/// hand one address to two clients; with a shared lease database they share the whole pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverRole {
+    /// `primary;`.
+    Primary,
+    /// `secondary;`.
+    Secondary,
+}
+
+impl FailoverRole {
+    /// Is `ip` in this server's half of a failover pool?
+    pub fn owns(self, ip: Ipv4Addr) -> bool {
+        let even = u32::from(ip) % 2 == 0;
+        even == (self == FailoverRole::Primary)
+    }
 }
 
 /// A host declaration (from `dhcpd.conf` or from the inventory).
@@ -301,12 +323,31 @@ pub struct Config {
     pub omapi: Option<crate::omapi::settings::OmapiSettings>,
     /// The named groups hosts can be put in, by name (those removed are gone from here).
     pub named_groups: HashMap<String, NamedGroup>,
+    /// Leases live in a database shared with the other servers (`--database`): failover
+    /// pools are not split, the peers share them.
+    pub shared_leases: bool,
     hosts_by_hw: HashMap<Hardware, Vec<HostId>>,
     hosts_by_uid: HashMap<Vec<u8>, Vec<HostId>>,
     classes_by_name: HashMap<String, ClassId>,
 }
 
 impl Config {
+    /// May this server allocate `ip` (a failover pool's other half is its peer's, unless
+    /// the peers share a lease database)?
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        if self.shared_leases {
+            return true;
+        }
+        match self.pool_of(ip) {
+            Some((pool, _)) => self
+                .pools
+                .get(pool)
+                .and_then(|p| p.failover)
+                .is_none_or(|role| role.owns(ip)),
+            None => true,
+        }
+    }
+
     /// The subnet `ip` belongs to (the most specific one, as ISC keeps them ordered).
     pub fn find_subnet(&self, ip: Ipv4Addr) -> Option<SubnetId> {
         self.subnets

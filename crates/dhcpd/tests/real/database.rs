@@ -381,3 +381,71 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
     b_lab.set_client_mac(&mac);
     assert_eq!(udhcpc_address(&b_lab), Some(ip), "{}", b.log());
 }
+
+/// A failover pair's configuration (MAAS renders this shape) for one side.
+fn failover_conf(lab: &Lab, role: &str) -> String {
+    format!(
+        "failover peer \"failover-vlan-5001\" {{
+  {role};
+  address {me}; peer address {peer};
+  port 647; peer port 647;
+  max-response-delay 60; max-unacked-updates 10; load balance max seconds 3;
+  mclt 3600; split 255;
+}}
+authoritative;
+ping-check false;
+default-lease-time 600;
+subnet 10.199.{n}.0 netmask 255.255.255.0 {{
+  pool {{ failover peer \"failover-vlan-5001\"; range {lo} {hi}; }}
+}}
+",
+        me = lab.ip(1),
+        peer = lab.ip(3),
+        n = lab.net,
+        lo = lab.ip(10),
+        hi = lab.ip(250),
+    )
+}
+
+#[test]
+fn r14_a_failover_pair_with_its_own_lease_files_splits_the_pool_and_never_acks_an_address_twice() {
+    let a_lab = Lab::new();
+    let b_lab = Lab::new_like(&a_lab);
+    a_lab.client_addresses();
+    b_lab.client_addresses();
+    let a = a_lab.start_ours(&failover_conf(&a_lab, "primary"), &[]);
+    let b = b_lab.start_ours(&failover_conf(&b_lab, "secondary"), &[]);
+    let filter = "udp port 67 or udp port 68";
+    let (mut a_cap, a_pcap) = a_lab.capture_storm("a", filter);
+    let (mut b_cap, b_pcap) = b_lab.capture_storm("b", filter);
+    let mut a_storm = link_storm(&a_lab, "mac=00:0a:00:00:00:00", 4, "a-perfdhcp.log");
+    let mut b_storm = link_storm(&b_lab, "mac=00:0b:00:00:00:00", 4, "b-perfdhcp.log");
+    for storm in [&mut a_storm, &mut b_storm] {
+        assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
+    }
+    for cap in [&mut a_cap, &mut b_cap] {
+        cap.signal("INT");
+        cap.wait_exit(WAIT);
+    }
+    let (a_acks, b_acks) = (acks_in(&a_pcap), acks_in(&b_pcap));
+    assert!(
+        a_acks.len() >= 40,
+        "primary acknowledged {}: {}",
+        a_acks.len(),
+        a.log()
+    );
+    assert!(
+        b_acks.len() >= 40,
+        "secondary acknowledged {}: {}",
+        b_acks.len(),
+        b.log()
+    );
+    let even = |ip: &std::net::Ipv4Addr| u32::from(*ip) % 2 == 0;
+    assert!(a_acks.iter().all(|(ip, _)| even(ip)), "{a_acks:?}");
+    assert!(b_acks.iter().all(|(ip, _)| !even(ip)), "{b_acks:?}");
+    let mut owner = std::collections::HashMap::new();
+    for (ip, mac) in a_acks.iter().chain(&b_acks) {
+        let first = *owner.entry(*ip).or_insert(*mac);
+        assert_eq!(first, *mac, "{ip} acknowledged to two clients");
+    }
+}

@@ -3,8 +3,8 @@
 //! authoritative, option definitions and option statements.
 
 use super::super::ast::{
-    Atom, Class, Decl, GroupDecl, Host, HostAddr, Item, Loc, OptionOp, OptionValue, Permit,
-    PermitKind, Scope, Stmt,
+    Atom, Class, Decl, Failover, GroupDecl, Host, HostAddr, Item, Loc, OptionOp, OptionValue,
+    Permit, PermitKind, Scope, Stmt,
 };
 use super::super::lexer::{Tok, Token};
 use super::{Lose, Parser};
@@ -338,7 +338,10 @@ impl Parser<'_, '_, '_> {
         declaration
     }
 
-    /// `failover peer ...`: noted as unsupported and skipped.
+    /// `failover peer "NAME" { … }`: the name and its role (`primary;` or `secondary;`) are
+    /// kept; the other statements of the block (addresses, ports, mclt, split…) are read
+    /// past, as this server has no failover protocol: peers share a lease database, or split
+    /// each failover pool between them.
     fn failover_stmt(&mut self, scope: &mut Scope, ctx: Ctx, loc: Loc) -> bool {
         if ctx.kind != Kind::Root && ctx.kind != Kind::SharedNet {
             self.warn("failover peers may only be defined in shared-network");
@@ -347,15 +350,55 @@ impl Parser<'_, '_, '_> {
             return false;
         }
         self.skip();
-        self.g.note_unsupported("failover peer", loc.clone());
-        self.skip_block_statement();
+        if !self.peek().is_kw("peer") {
+            self.warn("expecting \"peer\"");
+            self.skip_block_statement();
+            return false;
+        }
+        self.skip();
+        let name = match self.peek().tok {
+            Tok::Str(_) => self.next().text,
+            _ => {
+                self.warn("expecting string.");
+                self.skip_block_statement();
+                return false;
+            }
+        };
+        let primary = self.failover_role();
         scope.items.push(Item::Stmt(
             loc,
-            Stmt::Unsupported {
-                keyword: "failover".into(),
-            },
+            Stmt::Failover(Failover::Peer { name, primary }),
         ));
         false
+    }
+
+    /// The rest of a `failover peer` declaration: its role, from the `primary;` or
+    /// `secondary;` statement of its block.
+    fn failover_role(&mut self) -> Option<bool> {
+        let mut role = None;
+        if !self.peek().is_punct(b'{') {
+            self.skip_block_statement();
+            return None;
+        }
+        self.skip();
+        let mut depth = 1;
+        let mut at_statement = true;
+        while depth > 0 {
+            let t = self.next();
+            match t.tok {
+                Tok::Eof => {
+                    self.warn("unexpected end of file");
+                    break;
+                }
+                Tok::Punct(b'{') => depth += 1,
+                Tok::Punct(b'}') => depth -= 1,
+                _ if at_statement && depth == 1 && t.is_kw("primary") => role = Some(true),
+                _ if at_statement && depth == 1 && t.is_kw("secondary") => role = Some(false),
+                _ => {}
+            }
+            at_statement = matches!(t.tok, Tok::Punct(b';' | b'{' | b'}'));
+        }
+        role
     }
 
     /// Any other statement: a parameter or executable statement.
@@ -1032,18 +1075,23 @@ impl Parser<'_, '_, '_> {
                 // ISC then treats the rest (";") as the next statement.
             } else if t.is_kw("failover") {
                 self.skip();
-                self.g.note_unsupported("failover peer", loc.clone());
                 if !self.next().is_kw("peer") {
                     self.warn("expecting 'peer'.");
                     self.skip_to_semi();
                     continue;
                 }
-                if !matches!(self.next().tok, Tok::Str(_)) {
+                let name = self.next();
+                if !matches!(name.tok, Tok::Str(_)) {
                     self.warn("expecting string.");
                     self.skip_to_semi();
                     continue;
                 }
-                self.semi();
+                if self.semi() {
+                    body.items.push(Item::Stmt(
+                        loc,
+                        Stmt::Failover(Failover::Pool { peer: name.text }),
+                    ));
+                }
             } else if t.is_kw("range") {
                 self.skip();
                 if let Some(d) = self.range_decl() {
