@@ -41,6 +41,48 @@ fn db_error(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
     move |e| StoreError::Database(format!("{what}: {e}"))
 }
 
+/// Rows of `SELECT address, version, lease`: their leases' text, one after another, and each
+/// address's version.
+fn lease_rows(rows: &[postgres::Row]) -> (String, HashMap<Ipv4Addr, i64>) {
+    let mut text = String::new();
+    let mut versions = HashMap::new();
+    for r in rows {
+        if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
+            versions.insert(ip, r.get::<_, i64>(1));
+        }
+        text.push_str(r.get::<_, &str>(2));
+    }
+    (text, versions)
+}
+
+/// The rows at `ips` as they are now, one per address asked for (`lease: None` and version
+/// 0 where there is no row).
+pub(super) fn rows_at(
+    client: &mut Client,
+    ips: &[Ipv4Addr],
+) -> Result<Vec<RowNow>, postgres::Error> {
+    let addresses: Vec<IpAddr> = ips.iter().map(|ip| IpAddr::V4(*ip)).collect();
+    let rows = client.query(
+        "SELECT address, version, lease FROM dhcp_leases WHERE address = ANY($1)",
+        &[&addresses],
+    )?;
+    let (text, versions) = lease_rows(&rows);
+    let mut leases: HashMap<Ipv4Addr, Lease> =
+        super::parse::parse("lease database", text.as_bytes())
+            .leases
+            .into_iter()
+            .map(|l| (l.ip, l))
+            .collect();
+    Ok(ips
+        .iter()
+        .map(|ip| RowNow {
+            ip: *ip,
+            lease: leases.remove(ip),
+            version: versions.get(ip).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
 /// Relay agent sub-options as they came in option 82: code, length, data.
 fn agent_bytes(l: &Lease) -> Option<Vec<u8>> {
     if l.agent_options.is_empty() {
@@ -189,36 +231,8 @@ impl PgStore {
     /// The rows at `ips` as they are now (after a lost race: the server decides against
     /// them from now on), those without a row included.
     fn reread(&mut self, ips: &[Ipv4Addr]) -> Result<Vec<RowNow>, StoreError> {
-        let addresses: Vec<IpAddr> = ips.iter().map(|ip| IpAddr::V4(*ip)).collect();
         let client = self.client()?;
-        let rows = client
-            .query(
-                "SELECT address, version, lease FROM dhcp_leases WHERE address = ANY($1)",
-                &[&addresses],
-            )
-            .map_err(db_error("reading leases"))?;
-        let mut text = String::new();
-        let mut versions = HashMap::new();
-        for r in &rows {
-            if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
-                versions.insert(ip, r.get::<_, i64>(1));
-            }
-            text.push_str(r.get::<_, &str>(2));
-        }
-        let mut leases: HashMap<Ipv4Addr, Lease> =
-            super::parse::parse("lease database", text.as_bytes())
-                .leases
-                .into_iter()
-                .map(|l| (l.ip, l))
-                .collect();
-        Ok(ips
-            .iter()
-            .map(|ip| RowNow {
-                ip: *ip,
-                lease: leases.remove(ip),
-                version: versions.get(ip).copied().unwrap_or(0),
-            })
-            .collect())
+        rows_at(client, ips).map_err(db_error("reading leases"))
     }
 
     /// Copy the leases and OMAPI records of an ISC-format lease file into the database:
@@ -272,14 +286,7 @@ impl LeaseStore for PgStore {
         let records = client
             .query("SELECT record FROM dhcp_omapi_records ORDER BY seq", &[])
             .map_err(db_error("reading OMAPI records"))?;
-        let mut text = String::new();
-        let mut versions = HashMap::new();
-        for r in &rows {
-            if let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) {
-                versions.insert(ip, r.get::<_, i64>(1));
-            }
-            text.push_str(r.get::<_, &str>(2));
-        }
+        let (mut text, versions) = lease_rows(&rows);
         for r in &records {
             text.push_str(r.get::<_, &str>(0));
         }

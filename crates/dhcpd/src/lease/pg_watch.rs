@@ -6,7 +6,7 @@
 //! its compare-and-swap and the row is read then.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -105,42 +105,13 @@ fn listen_once(
         if heard.is_empty() {
             continue;
         }
-        let rows = read_rows(&mut client, &heard)?;
+        let heard: Vec<Ipv4Addr> = heard.into_iter().collect();
+        let rows = super::pg::rows_at(&mut client, &heard).map_err(|e| e.to_string())?;
         if tx.send(rows).is_err() {
             return Ok(());
         }
     }
     Ok(())
-}
-
-/// The rows at `ips` as they are now.
-fn read_rows(
-    client: &mut postgres::Client,
-    ips: &BTreeSet<Ipv4Addr>,
-) -> Result<Vec<RowNow>, String> {
-    let addresses: Vec<IpAddr> = ips.iter().map(|ip| IpAddr::V4(*ip)).collect();
-    let rows = client
-        .query(
-            "SELECT address, version, lease FROM dhcp_leases WHERE address = ANY($1)",
-            &[&addresses],
-        )
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for r in rows {
-        let IpAddr::V4(ip) = r.get::<_, IpAddr>(0) else {
-            continue;
-        };
-        let text: &str = r.get(2);
-        let lease = super::parse::parse("lease database", text.as_bytes())
-            .leases
-            .pop();
-        out.push(RowNow {
-            ip,
-            lease,
-            version: r.get(1),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

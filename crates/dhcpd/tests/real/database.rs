@@ -302,6 +302,44 @@ fn link_storm(lab: &Lab, base: &str, seconds: u32, log: &str) -> crate::support:
     )
 }
 
+/// ACKs on the wire from `a_lab` and `b_lab` while both run a link storm of `seconds` (from
+/// MACs 00:0a:… and 00:0b:…); `meanwhile` runs once both storms are going.
+fn storm_both(
+    a_lab: &Lab,
+    b_lab: &Lab,
+    seconds: u32,
+    meanwhile: impl FnOnce(),
+) -> (Vec<Ack>, Vec<Ack>) {
+    let filter = "udp port 67 or udp port 68";
+    let (mut a_cap, a_pcap) = a_lab.capture_storm("a", filter);
+    let (mut b_cap, b_pcap) = b_lab.capture_storm("b", filter);
+    let mut a_storm = link_storm(a_lab, "mac=00:0a:00:00:00:00", seconds, "a-perfdhcp.log");
+    let mut b_storm = link_storm(b_lab, "mac=00:0b:00:00:00:00", seconds, "b-perfdhcp.log");
+    meanwhile();
+    for storm in [&mut a_storm, &mut b_storm] {
+        assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
+    }
+    for cap in [&mut a_cap, &mut b_cap] {
+        cap.signal("INT");
+        cap.wait_exit(WAIT);
+    }
+    (acks_in(&a_pcap), acks_in(&b_pcap))
+}
+
+/// An acknowledged address and the client hardware address it went to.
+type Ack = (std::net::Ipv4Addr, [u8; 6]);
+
+/// Every address acknowledged to one client only, across both servers' ACKs: by address,
+/// its client.
+fn one_client_each(acks: &[&[Ack]]) -> std::collections::HashMap<std::net::Ipv4Addr, [u8; 6]> {
+    let mut owner = std::collections::HashMap::new();
+    for (ip, mac) in acks.iter().flat_map(|a| a.iter()) {
+        let first = *owner.entry(*ip).or_insert(*mac);
+        assert_eq!(first, *mac, "{ip} acknowledged to two clients");
+    }
+    owner
+}
+
 /// The ACKs of a capture: address and client hardware address.
 fn acks_in(pcap: &std::path::Path) -> Vec<(std::net::Ipv4Addr, [u8; 6])> {
     crate::support::read_pcap(pcap)
@@ -323,23 +361,12 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
     let args = ["--database", url.as_str()];
     let mut a = a_lab.start_ours(&conf, &args);
     let b = b_lab.start_ours(&conf, &args);
-    let filter = "udp port 67 or udp port 68";
-    let (mut a_cap, a_pcap) = a_lab.capture_storm("a", filter);
-    let (mut b_cap, b_pcap) = b_lab.capture_storm("b", filter);
     // Both servers' clients compete for one pool; A is killed in the middle.
-    let mut a_storm = link_storm(&a_lab, "mac=00:0a:00:00:00:00", 8, "a-perfdhcp.log");
-    let mut b_storm = link_storm(&b_lab, "mac=00:0b:00:00:00:00", 8, "b-perfdhcp.log");
-    std::thread::sleep(Duration::from_secs(3));
-    a.signal("KILL");
-    a.wait_exit(WAIT);
-    for storm in [&mut a_storm, &mut b_storm] {
-        assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
-    }
-    for cap in [&mut a_cap, &mut b_cap] {
-        cap.signal("INT");
-        cap.wait_exit(WAIT);
-    }
-    let (a_acks, b_acks) = (acks_in(&a_pcap), acks_in(&b_pcap));
+    let (a_acks, b_acks) = storm_both(&a_lab, &b_lab, 8, || {
+        std::thread::sleep(Duration::from_secs(3));
+        a.signal("KILL");
+        a.wait_exit(WAIT);
+    });
     assert!(
         a_acks.len() >= 20,
         "A acknowledged {}: {}",
@@ -353,12 +380,7 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
         b.log()
     );
     // On the wire: no address acknowledged to two clients.
-    let mut owner: std::collections::HashMap<std::net::Ipv4Addr, [u8; 6]> =
-        std::collections::HashMap::new();
-    for (ip, mac) in a_acks.iter().chain(&b_acks) {
-        let first = *owner.entry(*ip).or_insert(*mac);
-        assert_eq!(first, *mac, "{ip} acknowledged to two clients");
-    }
+    let owner = one_client_each(&[&a_acks, &b_acks]);
     // In SQL: every acknowledged lease is there, active, for its client.
     let rows: std::collections::HashMap<String, String> = active_rows(&pg).into_iter().collect();
     for (ip, mac) in &owner {
@@ -415,19 +437,7 @@ fn r14_a_failover_pair_with_its_own_lease_files_splits_the_pool_and_never_acks_a
     b_lab.client_addresses();
     let a = a_lab.start_ours(&failover_conf(&a_lab, "primary"), &[]);
     let b = b_lab.start_ours(&failover_conf(&b_lab, "secondary"), &[]);
-    let filter = "udp port 67 or udp port 68";
-    let (mut a_cap, a_pcap) = a_lab.capture_storm("a", filter);
-    let (mut b_cap, b_pcap) = b_lab.capture_storm("b", filter);
-    let mut a_storm = link_storm(&a_lab, "mac=00:0a:00:00:00:00", 4, "a-perfdhcp.log");
-    let mut b_storm = link_storm(&b_lab, "mac=00:0b:00:00:00:00", 4, "b-perfdhcp.log");
-    for storm in [&mut a_storm, &mut b_storm] {
-        assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
-    }
-    for cap in [&mut a_cap, &mut b_cap] {
-        cap.signal("INT");
-        cap.wait_exit(WAIT);
-    }
-    let (a_acks, b_acks) = (acks_in(&a_pcap), acks_in(&b_pcap));
+    let (a_acks, b_acks) = storm_both(&a_lab, &b_lab, 4, || {});
     assert!(
         a_acks.len() >= 40,
         "primary acknowledged {}: {}",
@@ -443,9 +453,5 @@ fn r14_a_failover_pair_with_its_own_lease_files_splits_the_pool_and_never_acks_a
     let even = |ip: &std::net::Ipv4Addr| u32::from(*ip) % 2 == 0;
     assert!(a_acks.iter().all(|(ip, _)| even(ip)), "{a_acks:?}");
     assert!(b_acks.iter().all(|(ip, _)| !even(ip)), "{b_acks:?}");
-    let mut owner = std::collections::HashMap::new();
-    for (ip, mac) in a_acks.iter().chain(&b_acks) {
-        let first = *owner.entry(*ip).or_insert(*mac);
-        assert_eq!(first, *mac, "{ip} acknowledged to two clients");
-    }
+    one_client_each(&[&a_acks, &b_acks]);
 }

@@ -89,11 +89,17 @@ pub(crate) fn mask(out: &str) -> String {
 /// The host records of a lease file, their statement lines left out (ISC prints statements
 /// in its parsed form; ours keeps them as sent).
 fn host_records(leases: &Path) -> Vec<String> {
+    records(leases, "host ")
+}
+
+/// The records of a lease file that start with `keyword` (`host `, `group `), their
+/// statement lines left out.
+pub(crate) fn records(leases: &Path, keyword: &str) -> Vec<String> {
     let text = std::fs::read_to_string(leases).unwrap();
     let mut out = Vec::new();
     let mut cur: Option<String> = None;
     for l in text.lines() {
-        if l.starts_with("host ") {
+        if l.starts_with(keyword) {
             cur = Some(String::new());
         }
         if let Some(c) = &mut cur {

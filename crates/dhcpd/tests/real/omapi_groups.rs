@@ -85,25 +85,7 @@ fn steps() -> Vec<(&'static str, String, &'static str)> {
 /// The group records of a lease file, their statement lines left out (ISC prints statements
 /// in its parsed form; ours keeps them as sent).
 fn group_records(leases: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(leases).unwrap();
-    let mut out = Vec::new();
-    let mut cur: Option<String> = None;
-    for l in text.lines() {
-        if l.starts_with("group ") {
-            cur = Some(String::new());
-        }
-        if let Some(c) = &mut cur {
-            if !l.starts_with("        ") {
-                c.push_str(l);
-                c.push('\n');
-            }
-            if l == "}" {
-                out.push(std::mem::take(c));
-                cur = None;
-            }
-        }
-    }
-    out
+    crate::omapi::records(leases, "group ")
 }
 
 #[test]
