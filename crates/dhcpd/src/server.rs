@@ -1009,9 +1009,17 @@ impl Core {
 
     /// A job writing `leases` is made: its number for [`Durability`], and each lease's
     /// compare-and-swap for a shared database, the table now standing for the versions the
-    /// writes give the rows.
+    /// writes give the rows (with a lease file of its own, no versions are kept).
     fn queue_write(&mut self, leases: &[Lease]) -> (u64, Vec<Cas>) {
         let seq = self.durability.queue(leases.iter().map(|l| l.ip));
+        if !self.cfg.shared_leases {
+            // A store of one server ignores versions: nothing to keep per address.
+            let none = Cas {
+                expected: 0,
+                written: 0,
+            };
+            return (seq, vec![none; leases.len()]);
+        }
         let cas = leases
             .iter()
             .map(|l| {
