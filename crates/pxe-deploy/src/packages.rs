@@ -37,6 +37,8 @@ pub const BIOS_BOOT: u32 = 1;
 pub const ESP: u32 = 2;
 pub const ROOT: u32 = 3;
 
+/// debootstrap's script (Debian's path).
+const DEBOOTSTRAP: &str = "/usr/sbin/debootstrap";
 /// dpkg's setting for the second stage, removed once it is done.
 const UNSAFE_IO: &str = "etc/dpkg/dpkg.cfg.d/pxe-deploy-unsafe-io";
 /// Where a mirror's own keyring is kept in the installed system (apt's `signed-by`).
@@ -232,9 +234,13 @@ pub fn bootstrap(
     log: &mut Log,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
-    let args = debootstrap_args(p, firmware, root, keyring);
+    // Through dash: the deploy initramfs's /bin/sh is busybox, whose shell runs its own
+    // applets before PATH's programs when /proc is mounted, and its dpkg-deb has no
+    // --fsys-tarfile ("Tried to extract package, but file already exists").
+    let mut args = vec![DEBOOTSTRAP.to_owned()];
+    args.extend(debootstrap_args(p, firmware, root, keyring));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_streaming(log, "debootstrap", &args, progress).map_err(cmd_err)?;
+    run_streaming(log, "dash", &args, progress).map_err(cmd_err)?;
     let unsafe_io = root.join(UNSAFE_IO);
     std::fs::create_dir_all(unsafe_io.parent().unwrap_or(root))
         .and_then(|()| std::fs::write(&unsafe_io, "force-unsafe-io\n"))

@@ -29,13 +29,18 @@ pub(crate) const TOOLS: &[(&str, &[&str])] = &[
     ("cloud-guest-utils", &["growpart"]),
     ("qemu-utils", &["qemu-img"]),
     ("passwd", &["useradd", "usermod"]),
-    // Packages mode: the ESP, debootstrap's first stage (busybox has its wget, tar,
+    // Packages mode: the ESP, debootstrap's first stage (busybox has its wget,
     // sha256sum, unxz), the signature check.
     ("dosfstools", &["mkfs.vfat"]),
     ("mtools", &["mmd", "mcopy"]),
     ("perl-base", &["perl"]),
     ("dpkg", &["dpkg-deb"]),
     ("gpgv", &["gpgv"]),
+    // GNU tar: busybox's tar applet cannot be relied on for every package's data.
+    ("tar", &["tar"]),
+    // The shell debootstrap runs in: busybox's prefers its own applets (dpkg-deb, tar)
+    // to PATH's programs.
+    ("dash", &["dash"]),
 ];
 
 /// Packages whose every file under these directories goes in (scripts and their data).
