@@ -34,7 +34,9 @@ tasks:
   ci      install test dependencies (apt-get, as root), then cargo fmt --check,
           cargo clippy --all-targets -D warnings, tidy, each fuzz target for 20 s
           (cargo xtask fuzz --seconds 20), cargo test --workspace, the
-          deployment checks (ops) and every lab case (e2e)
+          deployment checks (ops), every lab case (e2e) and, in a process of its
+          own, the install case install-image-bios (builds mirror, image and deploy
+          initramfs when missing); --install-only runs just that case
   tidy    the tree's rules, each problem as file:line: every module opens with a //! doc;
           members take every dependency from [workspace.dependencies]; the daemons write
           to stdout only on their listed command-line paths; no unused dependency (cargo
@@ -91,7 +93,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("ci") => ci::run(),
+        Some("ci") => ci::run(&args[1..]),
         Some("tidy") => tidy::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

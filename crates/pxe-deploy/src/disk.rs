@@ -201,6 +201,11 @@ impl Mounts {
         Ok(())
     }
 
+    /// Whether `target` was mounted here (and is still).
+    pub fn has(&self, target: &Path) -> bool {
+        self.points.iter().any(|p| p == target)
+    }
+
     /// Unmounts everything now, newest first.
     pub fn unmount_all(&mut self, log: &mut Log) -> Result<(), CommandError> {
         let _ = run_ok(log, "sync", &[], &[0]);

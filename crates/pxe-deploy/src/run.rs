@@ -6,8 +6,9 @@ use crate::configure;
 use crate::disk::{self, Device, Mounts};
 use crate::http::{self, Reporter};
 use crate::log::{Log, run};
+use crate::packages;
 use crate::stream;
-use pxe_model::deploy::{Image, ImageFormat, Source};
+use pxe_model::deploy::{BootFirmware, Filesystem, Image, ImageFormat, Packages, Source};
 use pxe_model::deploy_plan::{DeployPlan, Step, StepStatus};
 use std::path::{Path, PathBuf};
 
@@ -88,31 +89,42 @@ fn steps(
             )
         })?;
     log.line(format!("target disk {}", target.display()));
-    match &plan.source {
-        Source::Image(img) => write_image(img, &target, opts, rep, log)?,
-        Source::Packages(_) => {
-            return Err(fail(Step::Partition)(
-                "packages mode (debootstrap) is not implemented by this agent yet; use an image \
-                 (see docs/deploy.md)"
-                    .to_owned(),
-            ));
-        }
-    }
-    let dev = Device::attach(&target, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
-    rep.step(Step::Grow, StepStatus::Started, "");
-    let (root_part, fstype) =
-        disk::grow_last(&dev, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
-    rep.step(
-        Step::Grow,
-        StepStatus::Done,
-        &format!("{} ({fstype})", root_part.node),
-    );
     let root = opts.work_dir.join("root");
     let mut mounts = Mounts::default();
-    mounts
-        .mount(log, &root_part.node, &root, false)
-        .map_err(|e| fail(Step::Configure)(e.to_string()))?;
-    disk::grow_mounted(&fstype, &root, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
+    let dev = match &plan.source {
+        Source::Image(img) => {
+            write_image(img, &target, opts, rep, log)?;
+            let dev = Device::attach(&target, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
+            rep.step(Step::Grow, StepStatus::Started, "");
+            let (root_part, fstype) =
+                disk::grow_last(&dev, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
+            rep.step(
+                Step::Grow,
+                StepStatus::Done,
+                &format!("{} ({fstype})", root_part.node),
+            );
+            mounts
+                .mount(log, &root_part.node, &root, false)
+                .map_err(|e| fail(Step::Configure)(e.to_string()))?;
+            disk::grow_mounted(&fstype, &root, log).map_err(|e| fail(Step::Grow)(e.to_string()))?;
+            dev
+        }
+        Source::Packages(p) => {
+            let result = build_system(plan, p, &target, &root, opts, &mut mounts, rep, log);
+            match result {
+                Ok(dev) => dev,
+                Err(f) => {
+                    // Nothing half-built may boot: unmounted, then the tables wiped.
+                    let _ = mounts.unmount_all(log);
+                    drop(mounts);
+                    if let Err(e) = disk::wipe_labels(&target) {
+                        log.line(format!("wiping {} failed: {e}", target.display()));
+                    }
+                    return Err(f);
+                }
+            }
+        }
+    };
     rep.step(Step::Configure, StepStatus::Started, "");
     configure_root(plan, &root, log).map_err(fail(Step::Configure))?;
     rep.step(Step::Configure, StepStatus::Done, "");
@@ -134,6 +146,101 @@ fn steps(
         .map_err(|e| fail(Step::Finish)(e.to_string()))?;
     drop(dev);
     Ok(())
+}
+
+/// Packages mode up to a bootable system: partition and format, debootstrap, apt's
+/// sources, kernel and GRUB, fstab. The root (and ESP) stay mounted at `root`.
+#[allow(clippy::too_many_arguments)]
+fn build_system(
+    plan: &DeployPlan,
+    p: &Packages,
+    target: &Path,
+    root: &Path,
+    opts: &Options,
+    mounts: &mut Mounts,
+    rep: &mut Reporter,
+    log: &mut Log,
+) -> Result<Device, Failure> {
+    let fs = plan.disk.filesystem;
+    let firmware = plan.disk.firmware;
+    rep.step(
+        Step::Partition,
+        StepStatus::Started,
+        "GPT: bios-boot, esp, root",
+    );
+    let dev = Device::attach(target, log).map_err(|e| fail(Step::Partition)(e.to_string()))?;
+    let root_node = packages::partition(&dev, fs, log).map_err(fail(Step::Partition))?;
+    packages::mount(&dev, root, mounts, log).map_err(fail(Step::Partition))?;
+    rep.step(
+        Step::Partition,
+        StepStatus::Done,
+        &format!("{root_node} ({})", fs_name(fs)),
+    );
+    let keyring = match &p.keyring {
+        Some(url) => Some(fetch_keyring(url, opts).map_err(fail(Step::Debootstrap))?),
+        None => None,
+    };
+    rep.step(
+        Step::Debootstrap,
+        StepStatus::Started,
+        &format!("{} {}", p.mirror, p.suite),
+    );
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let mut progress = |line: &str| {
+        // debootstrap's own progress lines: "I: Retrieving …", "I: Configuring …".
+        if let Some(what) = line.strip_prefix("I: ")
+            && last.elapsed() >= http::PROGRESS_EVERY
+        {
+            last = std::time::Instant::now();
+            rep.step(Step::Debootstrap, StepStatus::Progress, what);
+        }
+    };
+    packages::bootstrap(p, firmware, root, keyring.as_deref(), log, &mut progress)
+        .map_err(fail(Step::Debootstrap))?;
+    packages::apt_sources(p, root, keyring.as_deref()).map_err(fail(Step::Debootstrap))?;
+    rep.step(
+        Step::Debootstrap,
+        StepStatus::Done,
+        &format!("in {} s", started.elapsed().as_secs()),
+    );
+    rep.step(
+        Step::Bootloader,
+        StepStatus::Started,
+        firmware_name(firmware),
+    );
+    packages::bootloader(&dev, firmware, fs, root, mounts, log).map_err(fail(Step::Bootloader))?;
+    rep.step(
+        Step::Bootloader,
+        StepStatus::Done,
+        &format!("kernel, GRUB ({}), fstab", firmware_name(firmware)),
+    );
+    Ok(dev)
+}
+
+fn fs_name(fs: Filesystem) -> &'static str {
+    match fs {
+        Filesystem::Ext4 => "ext4",
+        Filesystem::Xfs => "xfs",
+    }
+}
+
+fn firmware_name(f: BootFirmware) -> &'static str {
+    match f {
+        BootFirmware::Bios => "BIOS",
+        BootFirmware::Uefi => "EFI",
+        BootFirmware::Both => "BIOS and EFI",
+    }
+}
+
+/// The mirror's keyring, fetched into the work directory.
+fn fetch_keyring(url: &str, opts: &Options) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(&opts.work_dir).map_err(|e| e.to_string())?;
+    let path = opts.work_dir.join("mirror-keyring.gpg");
+    let (mut body, _) = http::open(&http::agent(), url).map_err(|e| e.to_string())?;
+    let mut out = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::copy(&mut body, &mut out).map_err(|e| format!("fetching {url}: {e}"))?;
+    Ok(path)
 }
 
 /// Writes the image to the disk, verified; a disk whose image failed is wiped.
@@ -318,11 +425,7 @@ fn post_script(
     mounts: &mut Mounts,
     log: &mut Log,
 ) -> Result<(), String> {
-    for fs in ["dev", "proc", "sys"] {
-        mounts
-            .mount(log, &format!("/{fs}"), &root.join(fs), true)
-            .map_err(|e| e.to_string())?;
-    }
+    packages::chroot_mounts(root, mounts, log)?;
     let script = root.join("pxe-deploy-post.sh");
     std::fs::write(&script, &plan.post).map_err(|e| e.to_string())?;
     let result = run(

@@ -149,7 +149,12 @@ fn packages(node: &Node, what: &str, d: &mut Diagnostics) -> Option<Packages> {
     for p in &list {
         check_package_name(p, d);
     }
+    let keyring = match f.get("keyring") {
+        Some(_) => Some(f.parsed("keyring", d, parse_fetch_url)?.value),
+        None => None,
+    };
     Some(Packages {
+        keyring,
         mirror: mirror?.value.trim_end_matches('/').to_owned(),
         suite: suite?.value,
         packages: list.into_iter().map(|p| p.value).collect(),

@@ -99,6 +99,10 @@ pub struct Packages {
     pub suite: String,
     /// Extra packages; the agent adds the kernel, GRUB and openssh-server.
     pub packages: Vec<String>,
+    /// Absolute URL of the keyring the mirror's Release is signed with; `None`: Debian's
+    /// own archive keyring (in the deploy initramfs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
 }
 
 /// The target disk.

@@ -278,6 +278,7 @@ pub fn render(inv: &Inventory, machine: &Machine, deploy: &Deploy, token: &str) 
         }),
         Source::Packages(p) => Source::Packages(Packages {
             mirror: absolute(inv, &p.mirror),
+            keyring: p.keyring.as_deref().map(|k| absolute(inv, k)),
             ..p.clone()
         }),
     };

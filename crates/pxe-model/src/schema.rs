@@ -440,6 +440,11 @@ pub const DEPLOY_PACKAGES: Mapping = Mapping {
             "packages",
             "Extra packages, a list (the kernel, GRUB and openssh-server are always added).",
         ),
+        opt(
+            "keyring",
+            "The OpenPGP keyring the mirror's Release is signed with (http:// or a path on \
+             httpd-tree); default: Debian's archive keyring.",
+        ),
     ],
 };
 

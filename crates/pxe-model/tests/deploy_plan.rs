@@ -32,6 +32,29 @@ fn deploy_sections_load_and_inherit() {
         "no trailing /"
     );
     assert_eq!(p.packages, ["openssh-server", "curl"]);
+    assert_eq!(
+        p.keyring.as_deref(),
+        Some("/trees/debian12-mirror/pxe-suite-lab-archive.gpg")
+    );
+    // In the plan, on the inventory's http server, as the mirror.
+    let db = &inv.machines["db01"];
+    let plan = deploy_plan::render(&inv, db, pk, "TOKEN");
+    let Source::Packages(rendered) = &plan.source else {
+        panic!("a packages plan")
+    };
+    assert_eq!(
+        rendered.keyring.as_deref(),
+        Some("http://10.0.0.3:8080/trees/debian12-mirror/pxe-suite-lab-archive.gpg")
+    );
+    let https = std::fs::read_to_string(common::fixtures().join("inventory/good/deploy.yaml"))
+        .expect("fixture")
+        .replace("keyring: /trees/", "keyring: https://10.0.0.3/trees/");
+    let e =
+        pxe_model::load_str("deploy.yaml", &https, &common::fixtures()).expect_err("https refused");
+    assert!(
+        format!("{e:?}").contains("`keyring`: the deploy agent fetches plain http:// only"),
+        "{e:?}"
+    );
     assert_eq!(pk.disk.device, None, "the agent picks the disk");
     assert_eq!(pk.users[0].ssh_keys.len(), 1, "one key without a list");
 }

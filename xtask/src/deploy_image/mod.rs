@@ -29,10 +29,32 @@ pub(crate) const TOOLS: &[(&str, &[&str])] = &[
     ("cloud-guest-utils", &["growpart"]),
     ("qemu-utils", &["qemu-img"]),
     ("passwd", &["useradd", "usermod"]),
+    // Packages mode: the ESP, debootstrap's first stage (busybox has its wget,
+    // sha256sum, unxz), the signature check.
+    ("dosfstools", &["mkfs.vfat"]),
+    ("mtools", &["mmd", "mcopy"]),
+    ("perl-base", &["perl"]),
+    ("dpkg", &["dpkg-deb"]),
+    ("gpgv", &["gpgv"]),
+    // GNU tar: busybox's tar applet cannot be relied on for every package's data.
+    ("tar", &["tar"]),
+    // The shell debootstrap runs in: busybox's prefers its own applets (dpkg-deb, tar)
+    // to PATH's programs.
+    ("dash", &["dash"]),
 ];
 
+/// Packages whose every file under these directories goes in (scripts and their data).
+const WHOLE: &[(&str, &[&str])] = &[("debootstrap", &["usr/sbin", "usr/share/debootstrap"])];
+
 /// Files of those packages the tools read at run time.
-const DATA: &[(&str, &str)] = &[("e2fsprogs", "etc/mke2fs.conf")];
+const DATA: &[(&str, &str)] = &[
+    ("e2fsprogs", "etc/mke2fs.conf"),
+    // debootstrap's default keyring, for plans with no keyring of their own.
+    (
+        "debian-archive-keyring",
+        "usr/share/keyrings/debian-archive-keyring.gpg",
+    ),
+];
 
 /// Host tools this task runs (the Debian packages are in xtask/packages.txt).
 const HOST_TOOLS: &[(&str, &str)] = &[
@@ -44,7 +66,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Bumped when the layout changes, so that cached output is not reused.
-const FORMAT: &str = "pxe-deploy-initramfs 1";
+const FORMAT: &str = "pxe-deploy-initramfs 2";
 
 /// Library directories, searched in this order.
 const LIB_DIRS: &[&str] = &[
@@ -223,6 +245,23 @@ fn replace_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Files and symlinks under `dir`, relative to `tree`, sorted.
+fn walk(tree: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        if e.file_type()?.is_dir() {
+            walk(tree, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(tree) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
 /// The initramfs being put together from the unpacked packages.
 struct Image<'d> {
     debs: &'d mut Debs,
@@ -311,6 +350,21 @@ impl<'d> Image<'d> {
         for (package, rel) in DATA {
             let tree = self.debs.add(package)?;
             self.add_from(&tree, rel)?;
+        }
+        for (package, dirs) in WHOLE {
+            let tree = self.debs.add(package)?;
+            for dir in *dirs {
+                let mut files = Vec::new();
+                walk(&tree, &tree.join(dir), &mut files)?;
+                if files.is_empty() {
+                    bail!("{package} has nothing under {dir}");
+                }
+                for rel in files {
+                    if !self.archive.contains(&debs::merged(&rel)) {
+                        self.add_from(&tree, &rel)?;
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -30,14 +30,36 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// One install case: a machine of the inventory and its firmware.
+/// One install case: a machine of the inventory, its firmware, how it boots and what
+/// it installs.
 pub(crate) struct Case {
     pub(crate) name: &'static str,
     machine: &'static str,
     mac: &'static str,
     hostname: &'static str,
     firmware: Firmware,
+    chain: Chain,
+    method: Method,
     describe: &'static str,
+}
+
+/// How the firmware's network boot reaches the deploy kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// pxelinux (BIOS) or GRUB (UEFI) over TFTP.
+    Classic,
+    /// qemu's iPXE ROM runs the machine's script from httpd-tree; kernel and initrd
+    /// over HTTP; after the install the script says `exit`.
+    Ipxe,
+}
+
+/// What the agent writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// The lab's Debian 12 image.
+    Image,
+    /// debootstrap from the lab's mirror.
+    Packages,
 }
 
 /// The firmware of a case, as the phases see it (the VM's own is [`DiskFirmware`]).
@@ -55,6 +77,8 @@ pub(crate) const CASES: &[Case] = &[
         mac: "52:54:00:77:00:30",
         hostname: "install-bios.lab.example",
         firmware: Firmware::Bios,
+        chain: Chain::Classic,
+        method: Method::Image,
         describe: "case install-image-bios: SeaBIOS + iPXE ROM, pxelinux, deploy initramfs, \
                    Debian 12 image to an empty disk, callback, reboot, LOCALBOOT, the disk \
                    boots, first boot reported, then a boot with no network device",
@@ -65,10 +89,25 @@ pub(crate) const CASES: &[Case] = &[
         mac: "52:54:00:77:00:31",
         hostname: "install-uefi.lab.example",
         firmware: Firmware::Uefi,
+        chain: Chain::Classic,
+        method: Method::Image,
         describe: "case install-image-uefi: OVMF's own PXE, GRUB, deploy initramfs, Debian 12 \
                    image to an empty disk, callback, reboot, GRUB's local-boot entry \
                    chainloads the disk's ESP, first boot reported, then a boot with no \
                    network device",
+    },
+    Case {
+        name: "install-packages-ipxe",
+        machine: "install-packages",
+        mac: "52:54:00:77:00:32",
+        hostname: "install-packages.lab.example",
+        firmware: Firmware::Bios,
+        chain: Chain::Ipxe,
+        method: Method::Packages,
+        describe: "case install-packages-ipxe: SeaBIOS + iPXE ROM, the machine's iPXE script \
+                   over HTTP, deploy initramfs, debootstrap from the lab mirror served by \
+                   httpd-tree, kernel and GRUB, callback, reboot, iPXE `exit`, SeaBIOS boots \
+                   the disk, first boot reported, then a boot with no network device",
     },
 ];
 
@@ -114,9 +153,28 @@ const DISK_SIZE: &str = "3G";
 /// A public key in the right form; nobody holds its private half.
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpsKeyForTheLabOnly ops@lab";
 
-/// The inventory of an install case: the deploy initramfs as a distro, the lab's images as
-/// a tree httpd-tree serves, one machine whose profile deploys the image.
-fn inventory(c: &Case, deploy_dir: &Path, images_dir: &Path, sha256: &str) -> String {
+/// The inventory of an install case: the deploy initramfs as a distro, the lab's images
+/// (or its mirror) as a tree httpd-tree serves, one machine whose profile deploys it.
+fn inventory(c: &Case, deploy_dir: &Path, prep: &Prepared) -> String {
+    let (images, source) = match prep {
+        Prepared::Image { images, sha256 } => (
+            images.clone(),
+            format!(
+                "      image:\n        url: /trees/lab-images/debian12.raw.zst\n        \
+                 sha256: {sha256}\n"
+            ),
+        ),
+        // The mirror is the tree `lab-images` (a distro tree needs no kernel in it).
+        Prepared::Packages { mirror } => (
+            mirror.clone(),
+            format!(
+                "      packages:\n        mirror: /trees/lab-images\n        suite: {}\n        \
+                 keyring: /trees/lab-images/{}\n",
+                crate::mirror::SUITE,
+                crate::mirror::KEYRING
+            ),
+        ),
+    };
     format!(
         "# Written by cargo xtask e2e --case {name}.
 servers:
@@ -142,16 +200,13 @@ distros:
     initrd: initrd.gz
 
 profiles:
-  debian12-image:
+  debian12-deploy:
     distro: pxe-deploy
-    chain: classic
+    chain: {chain}
     kernel_args: console=ttyS0 panic=-1
-    description: Debian 12 image written by the deploy agent
+    description: Debian 12 written by the deploy agent
     deploy:
-      image:
-        url: /trees/lab-images/debian12.raw.zst
-        sha256: {sha256}
-      disk: {{device: /dev/vda, firmware: {firmware}}}
+{source}      disk: {{device: /dev/vda, firmware: {firmware}}}
       users:
         - name: ops
           sudo: true
@@ -164,7 +219,7 @@ machines:
   {machine}:
     mac: {mac}
     hostname: {hostname}
-    profile: debian12-image
+    profile: debian12-deploy
 ",
         name = c.name,
         machine = c.machine,
@@ -174,8 +229,12 @@ machines:
             Firmware::Bios => "bios",
             Firmware::Uefi => "uefi",
         },
+        chain = match c.chain {
+            Chain::Classic => "classic",
+            Chain::Ipxe => "ipxe",
+        },
         deploy = deploy_dir.display(),
-        images = images_dir.display(),
+        images = images.display(),
     )
 }
 
@@ -209,6 +268,20 @@ impl Case {
             };
             phase(Source::Dhcp, "DHCPACK on", label)
         };
+        if self.chain == Chain::Ipxe {
+            let script = format!("/boot/{}.ipxe", self.mac);
+            // iPXE percent-encodes the colons of `${mac}` in the URL it asks for.
+            let encoded = format!("/boot/{}.ipxe", self.mac.replace(':', "%3A"));
+            let what = if again {
+                "HTTP: the machine's iPXE script (local boot: exit)"
+            } else {
+                "HTTP: the machine's iPXE script (deploy)"
+            };
+            return vec![
+                dhcp("DHCP: iPXE gets its script URL"),
+                phase_any(Source::Http, &[&script, &encoded], what),
+            ];
+        }
         match self.firmware {
             Firmware::Bios => vec![
                 dhcp("DHCP: address and boot file (pxelinux.0)"),
@@ -289,13 +362,14 @@ impl Case {
 
     /// Debian's boot on the disk, up to the login prompt with the inventory's hostname.
     fn disk_boot_phases(&self) -> Vec<Phase> {
+        // The disk's GRUB menu (the network GRUB has no such entry): the image's own
+        // grub.cfg, or the one update-grub wrote in the installed system.
+        let menu = match self.method {
+            Method::Image => "Debian GNU/Linux 12 (pxe-suite image)",
+            Method::Packages => "Advanced options for Debian GNU/Linux",
+        };
         vec![
-            // The disk's GRUB menu entry (the network GRUB has no such entry).
-            phase(
-                Source::Serial,
-                "Debian GNU/Linux 12 (pxe-suite image)",
-                "VM: GRUB from the disk",
-            ),
+            phase(Source::Serial, menu, "VM: GRUB from the disk"),
             phase(Source::Serial, "Linux version", "VM: Debian's kernel"),
             phase(
                 Source::Serial,
@@ -325,21 +399,51 @@ struct BootResult {
     took: Duration,
 }
 
+/// Where the deploy kernel is seen fetched: over TFTP, or over HTTP by iPXE.
+fn deploy_kernel(c: &Case) -> (Source, &'static str, &'static str) {
+    match c.chain {
+        Chain::Classic => (Source::Tftp, "trees/pxe-deploy/vmlinuz", "TFTP"),
+        Chain::Ipxe => (Source::Http, "/trees/pxe-deploy/vmlinuz", "HTTP"),
+    }
+}
+
+/// The agent's steps, as the timeline shows them.
+fn deploy_steps(c: &Case) -> Vec<Phase> {
+    let step = |detail: &str, label: &str| {
+        phase(Source::Timeline, &format!("\"detail\":\"{detail}"), label)
+    };
+    match c.method {
+        Method::Image => vec![
+            step("image started", "STEP: image started (debian12.raw.zst)"),
+            step("image progress", "STEP: image progress reported"),
+            step("image done", "STEP: image written, sha256 verified"),
+            step("grow done", "STEP: root grown"),
+        ],
+        Method::Packages => vec![
+            step("partition done", "STEP: partitioned and formatted (GPT)"),
+            step(
+                "debootstrap started",
+                "STEP: debootstrap from the lab mirror",
+            ),
+            step(
+                "debootstrap progress",
+                "STEP: debootstrap progress reported",
+            ),
+            step("debootstrap done", "STEP: debootstrap done (both stages)"),
+            step("bootloader done", "STEP: kernel, GRUB and fstab"),
+        ],
+    }
+}
+
 fn deploy_boot(c: &Case) -> Boot {
     let plan = format!("/deploy/{}", c.mac);
     let plan_encoded = format!("/deploy/{}", c.mac.replace(':', "%3A"));
     let mut phases = c.loader_phases(false);
+    let (source, kernel, proto) = deploy_kernel(c);
+    let initrd = kernel.replace("vmlinuz", "initrd.gz");
     phases.extend([
-        phase(
-            Source::Tftp,
-            "trees/pxe-deploy/vmlinuz",
-            "TFTP: deploy kernel",
-        ),
-        phase(
-            Source::Tftp,
-            "trees/pxe-deploy/initrd.gz",
-            "TFTP: deploy initramfs",
-        ),
+        phase(source, kernel, &format!("{proto}: deploy kernel")),
+        phase(source, &initrd, &format!("{proto}: deploy initramfs")),
         phase(Source::Serial, "Linux version", "VM: deploy kernel running"),
         phase(
             Source::Serial,
@@ -351,26 +455,9 @@ fn deploy_boot(c: &Case) -> Boot {
             &[&plan, &plan_encoded],
             "HTTP: deploy plan fetched",
         ),
-        phase(
-            Source::Timeline,
-            "\"detail\":\"image started",
-            "STEP: image started (debian12.raw.zst)",
-        ),
-        phase(
-            Source::Timeline,
-            "\"detail\":\"image progress",
-            "STEP: image progress reported",
-        ),
-        phase(
-            Source::Timeline,
-            "\"detail\":\"image done",
-            "STEP: image written, sha256 verified",
-        ),
-        phase(
-            Source::Timeline,
-            "\"detail\":\"grow done",
-            "STEP: root grown",
-        ),
+    ]);
+    phases.extend(deploy_steps(c));
+    phases.extend([
         phase(
             Source::Timeline,
             "\"detail\":\"configure done",
@@ -410,7 +497,11 @@ fn deploy_boot(c: &Case) -> Boot {
         phases,
         done: phase(Source::Serial, "reboot: Restarting system", ""),
         fatal,
-        limit: Duration::from_secs(480),
+        limit: match c.method {
+            Method::Image => Duration::from_secs(480),
+            // debootstrap's second stage and the kernel's initramfs under TCG.
+            Method::Packages => Duration::from_secs(1500),
+        },
     }
 }
 
@@ -425,7 +516,8 @@ fn first_disk_boot(c: &Case) -> Boot {
     ));
     let mut fatal = c.disk_fatal();
     // An installed machine must not be handed the deploy kernel again.
-    fatal.push(phase(Source::Tftp, "trees/pxe-deploy/vmlinuz", ""));
+    let (source, kernel, _) = deploy_kernel(c);
+    fatal.push(phase(source, kernel, ""));
     Boot {
         label: "boot 2: network again, local boot, first boot from disk",
         network: true,
@@ -454,15 +546,33 @@ fn offline_boot(c: &Case) -> Boot {
     }
 }
 
-/// The image and the deploy initramfs, built or found current.
-fn prepare() -> Result<(PathBuf, PathBuf, String)> {
-    crate::image::run(&[]).context("cargo xtask image")?;
+/// What the agent installs from.
+enum Prepared {
+    Image { images: PathBuf, sha256: String },
+    Packages { mirror: PathBuf },
+}
+
+/// The image (or the mirror) and the deploy initramfs, built or found current.
+fn prepare(c: &Case) -> Result<(PathBuf, Prepared)> {
+    let prepared = match c.method {
+        Method::Image => prepare_image()?,
+        Method::Packages => {
+            let mirror = crate::mirror::default_out();
+            crate::mirror::build(&mirror).context("cargo xtask mirror")?;
+            Prepared::Packages { mirror }
+        }
+    };
     let out = crate::deploy_image::build().context("cargo xtask deploy-image")?;
     let deploy_dir = out
         .initrd
         .parent()
         .context("the deploy image's directory")?
         .to_owned();
+    Ok((deploy_dir, prepared))
+}
+
+fn prepare_image() -> Result<Prepared> {
+    crate::image::run(&[]).context("cargo xtask image")?;
     let images = crate::mirror::lab_dir().join("images");
     let sums = images.join("debian12.raw.zst.sha256");
     let sha256 = std::fs::read_to_string(&sums)
@@ -474,7 +584,7 @@ fn prepare() -> Result<(PathBuf, PathBuf, String)> {
     if sha256.len() != 64 {
         bail!("{}: no SHA-256 in it", sums.display());
     }
-    Ok((deploy_dir, images, sha256))
+    Ok(Prepared::Image { images, sha256 })
 }
 
 fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
@@ -482,13 +592,19 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
     if lab.dhcp != super::Dhcp::Ours {
         bail!("the install cases need our dhcpd (it reads the inventory); drop --dhcpd isc");
     }
-    let (deploy_dir, images, sha256) = prepare()?;
+    let (deploy_dir, prepared) = prepare(c)?;
     println!(
-        "  {:>6.1}s  prep  deploy initramfs and Debian 12 image ready ({})",
+        "  {:>6.1}s  prep  deploy initramfs and {} ready",
         started.elapsed().as_secs_f64(),
-        images.join("debian12.raw.zst").display()
+        match &prepared {
+            Prepared::Image { images, .. } => format!(
+                "Debian 12 image ({})",
+                images.join("debian12.raw.zst").display()
+            ),
+            Prepared::Packages { mirror } => format!("mirror ({})", mirror.display()),
+        }
     );
-    let inv = inventory(c, &deploy_dir, &images, &sha256);
+    let inv = inventory(c, &deploy_dir, &prepared);
     let conf = super::lab_conf(lab.dhcp);
     let root = lab.assets.tftp_root.clone();
     let (ns, logs, state) = lab.single_host(c.name, &conf, Some(Some(&inv)), &root)?;
@@ -687,6 +803,12 @@ fn boot(
         firmware: vm_of.firmware,
         nic: b.network.then_some((ns, tap, vm_of.case.mac)),
         disk: vm_of.disk,
+        // debootstrap keeps the downloaded packages in the target, not in RAM; more
+        // memory gives the second stage's dpkg and update-initramfs page cache.
+        memory_mib: match vm_of.case.method {
+            Method::Image => 1024,
+            Method::Packages => 2048,
+        },
         serial: &serial,
         firmware_log: &firmware_log,
         vga: false,

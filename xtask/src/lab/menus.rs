@@ -135,6 +135,7 @@ pub(crate) fn case_h(lab: &mut Lab) -> Result<Report> {
         serial: &serial,
         firmware_log: &firmware_log,
         vga: true,
+        memory_mib: 1024,
     };
     let phases = vec![
         phase(Source::Dhcp, "DHCPACK on", "DHCP: address and pxelinux.0"),

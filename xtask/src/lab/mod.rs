@@ -33,7 +33,8 @@ pub(crate) struct Options {
     /// Case letters to run (`a`..`g`); empty (and no `named`): all of them.
     pub(crate) cases: Vec<char>,
     /// Cases chosen by name (the install cases: `install-image-bios`,
-    /// `install-image-uefi`, or `install` for all of them); never run unless named.
+    /// `install-image-uefi`, `install-packages-ipxe`, or `install` for all of them); never
+    /// run unless named.
     pub(crate) named: Vec<&'static str>,
     pub(crate) dhcp: Dhcp,
     /// Keep the work directory for inspection.
@@ -911,7 +912,14 @@ mod tests {
         assert!(o.named.is_empty());
         let o = parse(&["--case", "install"]).expect("install");
         assert!(o.cases.is_empty());
-        assert_eq!(o.named, vec!["install-image-bios", "install-image-uefi"]);
+        assert_eq!(
+            o.named,
+            vec![
+                "install-image-bios",
+                "install-image-uefi",
+                "install-packages-ipxe"
+            ]
+        );
         let o = parse(&["--case", "a,install-image-uefi"]).expect("both");
         assert_eq!(o.cases, vec!['a']);
         assert_eq!(o.named, vec!["install-image-uefi"]);
@@ -919,12 +927,18 @@ mod tests {
             parse(&["--install"]).expect("--install").named,
             vec!["install-image-bios"]
         );
-        let e = parse(&["--case", "install-packages-ipxe"])
+        assert_eq!(
+            parse(&["--case", "install-packages-ipxe"])
+                .expect("a name")
+                .named,
+            vec!["install-packages-ipxe"]
+        );
+        let e = parse(&["--case", "install-packages-uefi"])
             .err()
             .expect("unknown name");
         assert!(
             e.to_string()
-                .contains("install-image-bios, install-image-uefi"),
+                .contains("install-image-bios, install-image-uefi, install-packages-ipxe"),
             "{e}"
         );
         let e = parse(&["--case", "az"]).err().expect("unknown letter");

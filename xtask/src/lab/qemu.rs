@@ -173,6 +173,8 @@ pub(crate) struct DiskVm<'a> {
     pub(crate) nic: Option<(&'a str, &'a str, &'a str)>,
     /// A qcow2 file.
     pub(crate) disk: &'a Path,
+    /// RAM in MiB.
+    pub(crate) memory_mib: u32,
     pub(crate) serial: &'a Path,
     /// The debug port (0x402): SeaBIOS says there which device it boots, or that none is
     /// bootable. Debian's OVMF is a release build and writes nothing there; it says what
@@ -190,13 +192,10 @@ pub(crate) fn start_disk_vm(vm: &DiskVm<'_>, accel: Accel, work: &Path) -> Resul
         Some((ns, _, _)) => in_ns(ns),
         None => Vec::new(),
     };
+    argv.extend(["qemu-system-x86_64", "-name", vm.name, "-m"].map(String::from));
+    argv.push(vm.memory_mib.to_string());
     argv.extend(
         [
-            "qemu-system-x86_64",
-            "-name",
-            vm.name,
-            "-m",
-            "1024",
             "-nodefaults",
             "-display",
             "none",

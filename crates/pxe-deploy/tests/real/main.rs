@@ -4,5 +4,6 @@
 //! Needs root (loop devices, mount) and util-linux, e2fsprogs, cloud-guest-utils.
 
 mod deploy;
+mod packages;
 mod support;
 mod vm;

@@ -193,6 +193,17 @@ impl Lab {
         let tree = dir.path().join("tree");
         std::fs::create_dir_all(&tree).expect("tree");
         std::fs::write(tree.join(image_name), image).expect("image");
+        let deploy = format!(
+            "      image:\n\
+             \x20       url: /trees/agent/{image_name}\n        sha256: {sha256}\n{}",
+            post_yaml(post)
+        );
+        Lab::serve(dir, &tree, &deploy, host)
+    }
+
+    /// httpd-tree serving `tree` as the distro tree `agent`, the profile's deploy section
+    /// (besides its users) being `deploy` (lines indented by six spaces).
+    pub(crate) fn serve(dir: tempfile::TempDir, tree: &Path, deploy: &str, host: &str) -> Lab {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let plan_base = format!("http://{host}:{port}");
@@ -202,13 +213,11 @@ impl Lab {
             format!(
                 "servers:\n  tftp: 127.0.0.1\n  http: {plan_base}\n\
                  distros:\n  agent:\n    family: debian\n    tree: {tree}\n    kernel: vmlinuz\n    initrd: initrd.img\n\
-                 profiles:\n  disk-image:\n    distro: agent\n    deploy:\n      image:\n\
-                 \x20       url: /trees/agent/{image_name}\n        sha256: {sha256}\n\
+                 profiles:\n  disk-image:\n    distro: agent\n    deploy:\n\
+                 {deploy}\
                  \x20     users:\n        -\n          name: ops\n          sudo: true\n          ssh_keys:\n            - {KEY}\n\
-                 {post}\
                  machines:\n  {MACHINE}:\n    mac: {MAC}\n    hostname: web01.lab.example\n    profile: disk-image\n",
                 tree = tree.display(),
-                post = post_yaml(post),
             ),
         )
         .expect("inventory");
@@ -348,6 +357,11 @@ pub(crate) struct Mounted {
 
 impl Mounted {
     pub(crate) fn new(disk: &Path) -> Mounted {
+        Mounted::partition(disk, 1)
+    }
+
+    /// Partition `n` of the disk, mounted read-only.
+    pub(crate) fn partition(disk: &Path, n: u32) -> Mounted {
         let dev = sh(
             "losetup",
             &[
@@ -366,7 +380,7 @@ impl Mounted {
         sh("partx", &["--update", &m.dev]);
         // devtmpfs makes and removes nodes asynchronously: a node of the loop device's
         // previous user may still be there, or this one not yet.
-        let part = format!("{}p1", m.dev);
+        let part = format!("{}p{n}", m.dev);
         let target = m.dir.path().display().to_string();
         let mut last = String::new();
         for _ in 0..50 {
