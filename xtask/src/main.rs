@@ -49,10 +49,11 @@ tasks:
   e2e     every lab case, a to i, with the phases each passed through; fails if any fails
           options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep;
           --case install runs the install cases instead (an empty disk installed by the
-          deploy agent, booted from disk, then booted with no network, on SeaBIOS and on
-          OVMF; named only, not in the default run; --case install-image-bios or
-          install-image-uefi picks one; builds cargo xtask image and deploy-image first,
-          cached)
+          deploy agent, booted from disk, then booted with no network: an image on
+          SeaBIOS and on OVMF, debootstrap from the lab mirror behind iPXE); named only,
+          not in the default run; --case install-image-bios, install-image-uefi or
+          install-packages-ipxe picks one; builds cargo xtask mirror, image and
+          deploy-image first, cached)
   fuzz    bounded runs of the fuzz targets (cargo-fuzz): --seconds N (default 30),
           --sanitizer address|none, TARGET...; fails on any crash
   dist    release binaries, manual pages, units and example configurations laid out as
