@@ -368,20 +368,21 @@ fn run(
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let machines_dir = prepared
+    let entry_dirs = prepared
         .config
         .inventory
         .as_ref()
-        .and_then(|i| i.machines_dir.clone());
+        .map(|i| i.entry_dirs())
+        .unwrap_or_default();
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        // A change of the inventory or its machines directory reloads as SIGHUP does.
+        // A change of the inventory or its directories of entries reloads as SIGHUP does.
         let _watch = opts.inventory.as_deref().and_then(|inv| {
             let tx = tx.clone();
             let reload = move || {
                 let _ = tx.blocking_send(Control::Reload);
             };
-            pxe_daemon::watch::inventory(inv, machines_dir.as_deref(), reload)
+            pxe_daemon::watch::inventory(inv, &entry_dirs, reload)
                 .map_err(
                     |e| tracing::warn!(%e, "cannot watch the inventory: changes take a SIGHUP"),
                 )

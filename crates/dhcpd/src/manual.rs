@@ -121,7 +121,9 @@ pub fn manual() -> Manual {
                 (
                     "SIGHUP",
                     "re-read the configuration (and the inventory) without restarting; a file \
-                     with errors is refused, logged, and the running configuration keeps serving",
+                     with errors is refused, logged, and the running configuration keeps \
+                     serving. The inventory file and its machines_dir, profiles_dir and \
+                     distros_dir are also watched: a change there reloads them with no signal",
                 ),
                 (
                     "SIGTERM, SIGINT",

@@ -69,7 +69,7 @@ pub fn machine(inv: &Inventory, m: &Machine, rec: &Record, now: u64) -> Value {
     let install = timeline::build(&rec.events, &rec.state, distro, now);
     json!({
         "name": m.name,
-        "source": if inv.api_machines.contains(&m.name) { "api" } else { "inventory" },
+        "source": source(inv.api_machines.contains(&m.name)),
         "hostname": m.hostname,
         "macs": m.macs.iter().map(|x| x.colon()).collect::<Vec<_>>(),
         "address": m.address.map(|a| a.to_string()),
@@ -108,6 +108,16 @@ pub fn machines(inv: &Inventory, records: &dyn Fn(&str) -> Record, now: u64) -> 
     json!({ "inventory": inv.source_name(), "machines": list, "problems": inv.problems })
 }
 
+/// Where an entry was defined: a file written through the API, or the inventory file.
+fn source(from_api_dir: bool) -> &'static str {
+    if from_api_dir { "api" } else { "inventory" }
+}
+
+/// The files of one kind of entry that were not loaded.
+fn problems_of<'i>(inv: &'i Inventory, entry: &str) -> Vec<&'i pxe_model::machine_dir::Problem> {
+    inv.problems.iter().filter(|p| p.entry == entry).collect()
+}
+
 /// `GET /api/v1/profiles` or `/api/v1/distros`.
 pub fn listed(inv: &Inventory, what: crate::route::Listed) -> Value {
     match what {
@@ -115,12 +125,14 @@ pub fn listed(inv: &Inventory, what: crate::route::Listed) -> Value {
             "name": p.name,
             "distro": p.distro,
             "machines": inv.machines.values().filter(|m| m.profile == p.name).count(),
-        })).collect::<Vec<_>>() }),
+            "source": source(inv.api_profiles.contains(&p.name)),
+        })).collect::<Vec<_>>(), "problems": problems_of(inv, "profile") }),
         crate::route::Listed::Distros => json!({ "distros": inv.distros.values().map(|d| json!({
             "name": d.name,
             "family": d.family.as_str(),
             "arch": d.arch.as_str(),
-        })).collect::<Vec<_>>() }),
+            "source": source(inv.api_distros.contains(&d.name)),
+        })).collect::<Vec<_>>(), "problems": problems_of(inv, "distro") }),
     }
 }
 

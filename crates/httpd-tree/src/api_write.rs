@@ -30,7 +30,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, field: Option<&str>, message: impl Into<String>) -> Self {
         ApiError {
             status,
             field: field.map(str::to_owned),
@@ -53,7 +53,7 @@ impl From<FieldError> for ApiError {
 }
 
 /// The request's JSON body (read before routing), or why not.
-fn body_json(req: &Request<()>) -> Result<Value, ApiError> {
+pub(crate) fn body_json(req: &Request<()>) -> Result<Value, ApiError> {
     let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, None, m);
     match req.extensions().get::<ReportBody>() {
         Some(ReportBody::Read(bytes)) => {
@@ -66,7 +66,7 @@ fn body_json(req: &Request<()>) -> Result<Value, ApiError> {
     }
 }
 
-fn load(path: &Path) -> Result<Inventory, String> {
+pub(crate) fn load(path: &Path) -> Result<Inventory, String> {
     pxe_model::load(path).map_err(|e| match e {
         LoadError::Invalid(d) => d.render(),
         e => e.to_string(),
@@ -147,7 +147,10 @@ fn apply(inv_path: &Path, change: &Change, body: Option<&Value>) -> Result<Done,
             let loaded = inv.api_machines.contains(name);
             // A file that was not loaded (a conflict) can be removed too: that is how a
             // conflict is settled from the API's side.
-            let unloaded = inv.problems.iter().any(|p| &p.machine == name);
+            let unloaded = inv
+                .problems
+                .iter()
+                .any(|p| p.entry == "machine" && &p.name == name);
             if !loaded && !unloaded {
                 return Err(if in_file(name) {
                     ApiError::new(

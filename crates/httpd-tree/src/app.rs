@@ -227,21 +227,22 @@ async fn reload_config(shared: Arc<Shared>, args: ServeArgs) {
 /// The machines directory's files that were not loaded: errors for the operator.
 fn log_problems(state: &State) {
     for p in state.inventory.iter().flat_map(|i| &i.problems) {
-        tracing::error!(file = %p.file, machine = %p.machine, kind = p.kind, "not loaded: {}", p.message.trim_end());
+        tracing::error!(file = %p.file, entry = p.entry, name = %p.name, kind = p.kind, "not loaded: {}", p.message.trim_end());
     }
 }
 
 /// Watches the inventory and its machines directory; a change reloads as SIGHUP does.
 fn watch(shared: &Arc<Shared>, args: &ServeArgs) -> Option<pxe_daemon::watch::Watch> {
     let inventory = args.inventory.as_deref()?;
-    let dir = shared
+    let dirs = shared
         .state()
         .inventory
         .as_ref()
-        .and_then(|i| i.machines_dir.clone());
+        .map(|i| i.entry_dirs())
+        .unwrap_or_default();
     let handle = tokio::runtime::Handle::current();
     let (shared, args) = (Arc::clone(shared), args.clone());
-    match pxe_daemon::watch::inventory(inventory, dir.as_deref(), move || {
+    match pxe_daemon::watch::inventory(inventory, &dirs, move || {
         handle.spawn(reload_config(Arc::clone(&shared), args.clone()));
     }) {
         Ok(w) => Some(w),

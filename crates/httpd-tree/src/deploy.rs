@@ -35,13 +35,19 @@ pub enum ReportBody {
     Unreadable(&'static str),
 }
 
+/// The API's collections whose entries are added (POST) and replaced (PUT) with a body.
+const CHANGED: [&str; 3] = ["/api/v1/machines", "/api/v1/profiles", "/api/v1/distros"];
+
 /// Whether a request's body is read: a deploy report's, and an API change's (a POST or
-/// PUT of a machine); no other body is read.
+/// PUT of a machine, profile or distro); no other body is read.
 pub fn wants_body(req: &Request<Incoming>) -> bool {
     let path = req.uri().path().trim_end_matches('/');
     match *req.method() {
-        Method::POST => path.ends_with("/report") || path == "/api/v1/machines",
-        Method::PUT => path.starts_with("/api/v1/machines/"),
+        Method::POST => path.ends_with("/report") || CHANGED.contains(&path),
+        Method::PUT => CHANGED.iter().any(|c| {
+            path.strip_prefix(c)
+                .is_some_and(|rest| rest.starts_with('/'))
+        }),
         _ => false,
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod api_entries;
 pub mod api_write;
 pub mod app;
 pub mod body;

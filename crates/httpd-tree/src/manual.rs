@@ -61,7 +61,11 @@ fn sections() -> Vec<Section> {
                     ),
                     (
                         "/api/v1/profiles, /api/v1/distros",
-                        "the profiles and distros as JSON (either token)",
+                        "the profiles and distros as JSON (either token); POST adds one, PUT \
+                         and DELETE /api/v1/profiles/<name> (or distros) replace and remove \
+                         it (the admin token): files of profiles_dir and distros_dir, \
+                         refused with 409 or 422 when the inventory would not load, or would \
+                         leave out something loaded now",
                     ),
                     (
                         "/status",
@@ -114,8 +118,9 @@ fn sections() -> Vec<Section> {
                 (
                     "SIGHUP",
                     "reload the inventory and the admin token, reopen the --access-log file \
-                     (for logrotate); the inventory file and its machines_dir are also \
-                     watched, and a change there reloads them with no signal",
+                     (for logrotate); the inventory file and its machines_dir, \
+                     profiles_dir and distros_dir are also watched, and a change there \
+                     reloads them with no signal",
                 ),
             ])],
             in_help: true,

@@ -11,6 +11,7 @@
 use crate::safe_path::{self, Refused, Resolved};
 use http::{Method, Request, StatusCode, header};
 use pxe_model::deploy::Deploy;
+use pxe_model::entry_dir::Entry;
 use pxe_model::render::{self, BootFileKind};
 use pxe_model::state::{Secret, StateEvent, token_shaped};
 use pxe_model::urls::{self, Action, Endpoint, NoCloud};
@@ -116,15 +117,23 @@ pub enum Listed {
     Distros,
 }
 
-/// A change to the machines directory.
+/// A change to the machines, profiles or distros directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// `POST /api/v1/machines`: a new machine, named in the body.
+    /// `POST /api/v1/machines` (or profiles, distros): a new entry, named in the body.
     Add,
-    /// `PUT /api/v1/machines/<name>`: a machine of the directory replaced (or created).
+    /// `PUT /api/v1/machines/<name>`: an entry of the directory replaced (or created).
     Put { name: String },
-    /// `DELETE /api/v1/machines/<name>`: a machine's file removed.
+    /// `DELETE /api/v1/machines/<name>`: an entry's file removed.
     Delete { name: String },
+}
+
+/// Which directory a [`Change`] is made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    Machines,
+    /// `distros_dir` or `profiles_dir` ([`pxe_model::entry_dir`]).
+    Entries(Entry),
 }
 
 /// Every route of the JSON API, as `(method, path)` with OpenAPI's `{machine}` for a
@@ -141,7 +150,13 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/machines/{machine}/report"),
     ("POST", "/api/v1/machines/{machine}/booted"),
     ("GET", "/api/v1/profiles"),
+    ("POST", "/api/v1/profiles"),
+    ("PUT", "/api/v1/profiles/{profile}"),
+    ("DELETE", "/api/v1/profiles/{profile}"),
     ("GET", "/api/v1/distros"),
+    ("POST", "/api/v1/distros"),
+    ("PUT", "/api/v1/distros/{distro}"),
+    ("DELETE", "/api/v1/distros/{distro}"),
 ];
 
 /// What a request gets; `'s` is the [`State`] it was routed in.
@@ -199,9 +214,10 @@ pub enum Route<'s> {
     ApiList {
         what: Listed,
     },
-    /// A change to the machines of the machines directory, by the admin token; the
-    /// body is read before routing and checked by the service.
+    /// A change to the machines, profiles or distros kept in directories, by the admin
+    /// token; the body is read before routing and checked by the service.
     ApiChange {
+        of: Kept,
         change: Change,
     },
     /// A state change, by the operator or (for `installed`) by a machine's token, which
@@ -461,7 +477,7 @@ fn inventory_endpoint<'s>(
         },
         Endpoint::Metrics => Route::Metrics,
         Endpoint::Machines => match *req.method() {
-            Method::POST => change(state, req, Change::Add),
+            Method::POST => change(state, req, Kept::Machines, Change::Add),
             Method::GET | Method::HEAD => match may_read(state, req) {
                 Ok(()) => Route::ApiMachines,
                 Err(r) => r,
@@ -469,8 +485,13 @@ fn inventory_endpoint<'s>(
             _ => not_allowed(req, "GET, HEAD, POST"),
         },
         Endpoint::Machine { key } => match *req.method() {
-            Method::PUT => change(state, req, Change::Put { name: key.into() }),
-            Method::DELETE => change(state, req, Change::Delete { name: key.into() }),
+            Method::PUT => change(state, req, Kept::Machines, Change::Put { name: key.into() }),
+            Method::DELETE => change(
+                state,
+                req,
+                Kept::Machines,
+                Change::Delete { name: key.into() },
+            ),
             Method::GET | Method::HEAD => match may_read(state, req) {
                 Err(r) => r,
                 Ok(()) => match inv.find_machine(key) {
@@ -480,18 +501,10 @@ fn inventory_endpoint<'s>(
             },
             _ => not_allowed(req, "GET, HEAD, PUT, DELETE"),
         },
-        Endpoint::Profiles => match may_read(state, req) {
-            Ok(()) => Route::ApiList {
-                what: Listed::Profiles,
-            },
-            Err(r) => r,
-        },
-        Endpoint::Distros => match may_read(state, req) {
-            Ok(()) => Route::ApiList {
-                what: Listed::Distros,
-            },
-            Err(r) => r,
-        },
+        Endpoint::Profiles => entries(state, req, Entry::Profile, Listed::Profiles),
+        Endpoint::Distros => entries(state, req, Entry::Distro, Listed::Distros),
+        Endpoint::Profile { name } => entry(state, req, Entry::Profile, name),
+        Endpoint::Distro { name } => entry(state, req, Entry::Distro, name),
         Endpoint::Callback { key, action } => callback(state, inv, req, key, action),
         Endpoint::Kickstart { key } => machine_answer(inv, key, Family::Redhat, AnswerPart::Main),
         Endpoint::Preseed { key } => machine_answer(inv, key, Family::Debian, AnswerPart::Main),
@@ -525,6 +538,28 @@ fn deploy_plan<'s>(inv: &'s Inventory, key: &str) -> Route<'s> {
     }
 }
 
+/// `/api/v1/profiles` or `/api/v1/distros`: the list, or a new entry.
+fn entries<'s>(state: &State, req: &Request<()>, kind: Entry, what: Listed) -> Route<'s> {
+    match *req.method() {
+        Method::POST => change(state, req, Kept::Entries(kind), Change::Add),
+        Method::GET | Method::HEAD => match may_read(state, req) {
+            Ok(()) => Route::ApiList { what },
+            Err(r) => r,
+        },
+        _ => not_allowed(req, "GET, HEAD, POST"),
+    }
+}
+
+/// `/api/v1/profiles/<name>` or `/api/v1/distros/<name>`: replaced or removed.
+fn entry<'s>(state: &State, req: &Request<()>, kind: Entry, name: &str) -> Route<'s> {
+    let of = Kept::Entries(kind);
+    match *req.method() {
+        Method::PUT => change(state, req, of, Change::Put { name: name.into() }),
+        Method::DELETE => change(state, req, of, Change::Delete { name: name.into() }),
+        _ => not_allowed(req, "PUT, DELETE"),
+    }
+}
+
 fn not_allowed<'s>(req: &Request<()>, allow: &'static str) -> Route<'s> {
     Route::Refused {
         status: StatusCode::METHOD_NOT_ALLOWED,
@@ -535,7 +570,7 @@ fn not_allowed<'s>(req: &Request<()>, allow: &'static str) -> Route<'s> {
 
 /// A change to the machines directory, if the admin token comes with it: 401 without a
 /// token or with a wrong one, 403 with the read-only token or with no admin token set.
-fn change<'s>(state: &State, req: &Request<()>, change: Change) -> Route<'s> {
+fn change<'s>(state: &State, req: &Request<()>, of: Kept, change: Change) -> Route<'s> {
     if token_in_query(req) {
         return refused(
             StatusCode::UNAUTHORIZED,
@@ -545,17 +580,17 @@ fn change<'s>(state: &State, req: &Request<()>, change: Change) -> Route<'s> {
     let Some(admin) = state.admin_token.as_deref() else {
         return refused(
             StatusCode::FORBIDDEN,
-            "changing machines is disabled: the server has no --admin-token-file",
+            "changes through the API are disabled: the server has no --admin-token-file",
         );
     };
     let Some(token) = presented_token(req) else {
         return refused(
             StatusCode::UNAUTHORIZED,
-            "changing machines needs the admin token (Authorization: Bearer <token>)",
+            "a change through the API needs the admin token (Authorization: Bearer <token>)",
         );
     };
     if pxe_daemon::secret::same(admin.as_bytes(), token.as_bytes()) {
-        Route::ApiChange { change }
+        Route::ApiChange { of, change }
     } else if state
         .read_token
         .as_deref()

@@ -824,8 +824,8 @@ fn api_yaml_documents_every_route() {
         "/api/v1",
         "/api/v1/machines/{machine}/frobnicate",
         "/api/v1/machines/{machine}/installed/x",
-        "/api/v1/profiles/{machine}",
-        "/api/v1/distros/{machine}",
+        "/api/v1/profiles/{profile}/x",
+        "/api/v1/distros/{distro}/x",
         "/api/v1/trees",
         "/api/v1/users",
         "/api/v2/machines",
@@ -837,7 +837,10 @@ fn api_yaml_documents_every_route() {
     let mut answered = std::collections::BTreeSet::new();
     for path in &probes {
         for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
-            let target = path.replace("{machine}", "web01");
+            let target = path
+                .replace("{machine}", "web01")
+                .replace("{profile}", "centos7-ks")
+                .replace("{distro}", "centos7");
             let r = route(
                 &lab.state,
                 &req_from(method, &target, "10.77.0.50:1", Some(&auth)),
@@ -873,12 +876,14 @@ fn changing_machines_takes_the_admin_token() {
     assert_eq!(
         with("POST", "/api/v1/machines", Some(ADMIN)),
         Route::ApiChange {
+            of: Kept::Machines,
             change: Change::Add
         }
     );
     assert_eq!(
         with("PUT", "/api/v1/machines/new01", Some(ADMIN)),
         Route::ApiChange {
+            of: Kept::Machines,
             change: Change::Put {
                 name: "new01".into()
             }
@@ -887,6 +892,7 @@ fn changing_machines_takes_the_admin_token() {
     assert_eq!(
         with("DELETE", "/api/v1/machines/web01", Some(ADMIN)),
         Route::ApiChange {
+            of: Kept::Machines,
             change: Change::Delete {
                 name: "web01".into()
             }

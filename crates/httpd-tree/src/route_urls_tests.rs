@@ -144,9 +144,12 @@ fn handler(endpoint: &Endpoint<'_>) -> &'static str {
         | Endpoint::ProfileAutoinstall { .. } => "answer",
         Endpoint::IpxeScript { .. } => "boot_file",
         Endpoint::DeployPlan { .. } => "answer",
-        Endpoint::Machines | Endpoint::Machine { .. } | Endpoint::Profiles | Endpoint::Distros => {
-            "api"
-        }
+        Endpoint::Machines
+        | Endpoint::Machine { .. }
+        | Endpoint::Profiles
+        | Endpoint::Distros
+        | Endpoint::Profile { .. }
+        | Endpoint::Distro { .. } => "api",
         Endpoint::Callback { .. } => "callback",
         Endpoint::Tree { .. } => "tree",
         Endpoint::Loader { .. } => "loader",

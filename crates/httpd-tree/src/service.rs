@@ -8,7 +8,7 @@ use crate::api::{self, Record};
 use crate::body::Body;
 use crate::metrics::{MachineCounts, Metrics};
 use crate::owner::{self, Client};
-use crate::route::{self, AnswerPart, Caller, Note, Peer, Route, State};
+use crate::route::{self, AnswerPart, Caller, Kept, Note, Peer, Route, State};
 use crate::{html, mime, static_file, status_page};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -222,9 +222,14 @@ pub async fn respond(
             Some(inv) => json(&api::listed(inv, what)),
             None => no_inventory(),
         },
-        Route::ApiChange { change } => {
-            crate::api_write::change(shared, state, req, change, now).await
-        }
+        Route::ApiChange {
+            of: Kept::Machines,
+            change,
+        } => crate::api_write::change(shared, state, req, change, now).await,
+        Route::ApiChange {
+            of: Kept::Entries(kind),
+            change,
+        } => crate::api_entries::change(shared, state, req, kind, change).await,
         Route::Callback { machine, event, by } => {
             callback(shared, state, &machine.name, event, by, now).await
         }

@@ -124,8 +124,8 @@ pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: 
     if !inv.problems.is_empty() {
         let _ = writeln!(
             body,
-            "<p class=\"problems\">{} file(s) of the machines directory not loaded (a \
-             conflict with the inventory file, or an error): see the full page.</p>",
+            "<p class=\"problems\">{} file(s) of the machines, profiles or distros directories not \
+             loaded (a conflict with the inventory file, or an error): see the full page.</p>",
             inv.problems.len()
         );
     }
@@ -142,22 +142,23 @@ pub fn summary(inv: &Inventory, counts: &crate::metrics::MachineCounts, now_ms: 
     )
 }
 
-/// The page. `now_ms` is when it was generated.
-/// The files of the machines directory that were not loaded, each with its reason.
+/// The files of the machines, profiles and distros directories that were not loaded,
+/// each with its reason.
 fn problems(inv: &Inventory, body: &mut String) {
     if inv.problems.is_empty() {
         return;
     }
     body.push_str(
-        "<section id=\"problems\">\n<h2>Not loaded: conflicts and errors in the machines \
-         directory</h2>\n<ul>\n",
+        "<section id=\"problems\">\n<h2>Not loaded: conflicts and errors in the machines, \
+         profiles and distros directories</h2>\n<ul>\n",
     );
     for p in &inv.problems {
         let _ = writeln!(
             body,
-            "<li class=\"problem {}\" data-machine=\"{}\"><code>{}</code>: <pre>{}</pre></li>",
+            "<li class=\"problem {}\" data-{}=\"{}\"><code>{}</code>: <pre>{}</pre></li>",
             p.kind,
-            escape(&p.machine),
+            p.entry,
+            escape(&p.name),
             escape(&p.file),
             escape(p.message.trim_end())
         );
@@ -165,6 +166,7 @@ fn problems(inv: &Inventory, body: &mut String) {
     body.push_str("</ul>\n</section>\n");
 }
 
+/// The page. `now_ms` is when it was generated.
 pub fn render(inv: &Inventory, records: &dyn Fn(&str) -> Record, now_ms: u64) -> String {
     let mut body = String::new();
     let _ = writeln!(body, "<h1>pxe-suite: install status</h1>");

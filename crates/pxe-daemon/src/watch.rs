@@ -1,15 +1,15 @@
-//! Reloads without a signal: the inventory file and its machines directory are watched
-//! (inotify, through the `notify` crate), and a change calls the daemon's reload, the
-//! same one SIGHUP calls.
+//! Reloads without a signal: the inventory file and its directories of machines,
+//! profiles and distros are watched (inotify, through the `notify` crate), and a change
+//! calls the daemon's reload, the same one SIGHUP calls.
 //!
 //! The inventory's directory is watched rather than the file, since editors and the
 //! API replace files by renaming a new one over them. Only the inventory file itself and
-//! `*.yaml` files of the machines directory count (dotfiles, an API write's temporary
-//! file, do not), and only changes, not reads: a reload reads both, and must not wake
-//! itself. A burst of changes (a `git pull`, several `pxectl add`) settles for
-//! [`SETTLE`] and then reloads once. A machines directory created after the start (by
-//! httpd-tree's first API change) is watched from then on, if it lies in the inventory's
-//! directory; `machines_dir` changed in the inventory takes a restart to be watched.
+//! `*.yaml` files of those directories count (dotfiles, an API write's temporary file, do
+//! not), and only changes, not reads: a reload reads them, and must not wake itself. A
+//! burst of changes (a `git pull`, several `pxectl add`) settles for [`SETTLE`] and then
+//! reloads once. A directory created after the start (by httpd-tree's first API change)
+//! is watched from then on, if it lies in the inventory's directory; a directory key
+//! changed in the inventory takes a restart to be watched.
 
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,8 @@ impl std::fmt::Debug for Watch {
 struct Paths {
     inventory: PathBuf,
     inventory_dir: PathBuf,
-    machines_dir: Option<PathBuf>,
+    /// `machines_dir`, `profiles_dir` and `distros_dir`, those that are set.
+    dirs: Vec<PathBuf>,
 }
 
 impl Paths {
@@ -45,16 +46,13 @@ impl Paths {
         if p == self.inventory {
             return true;
         }
-        let Some(dir) = &self.machines_dir else {
-            return false;
-        };
-        if p == dir {
-            return true;
-        }
-        p.parent() == Some(dir.as_path())
-            && p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".yaml") && !n.starts_with('.'))
+        self.dirs.iter().any(|dir| {
+            p == dir
+                || p.parent() == Some(dir.as_path())
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(".yaml") && !n.starts_with('.'))
+        })
     }
 }
 
@@ -65,11 +63,12 @@ fn changes(kind: &EventKind) -> bool {
     )
 }
 
-/// Watches `inventory` and `machines_dir`; `reload` is called on the watch's own thread
+/// Watches `inventory` and `dirs` (its machines, profiles and distros directories:
+/// [`pxe_model::Inventory::entry_dirs`]); `reload` is called on the watch's own thread
 /// after each settled burst of changes.
 pub fn inventory(
     inventory: &Path,
-    machines_dir: Option<&Path>,
+    dirs: &[PathBuf],
     reload: impl Fn() + Send + 'static,
 ) -> notify::Result<Watch> {
     let inventory = std::path::absolute(inventory)?;
@@ -79,7 +78,10 @@ pub fn inventory(
     let paths = Paths {
         inventory,
         inventory_dir,
-        machines_dir: machines_dir.map(std::path::absolute).transpose()?,
+        dirs: dirs
+            .iter()
+            .map(std::path::absolute)
+            .collect::<std::io::Result<_>>()?,
     };
     let (tx, rx) = mpsc::channel::<Event>();
     let watcher = notify::recommended_watcher(move |res: notify::Result<Event>| match res {
@@ -92,15 +94,14 @@ pub fn inventory(
     {
         let mut w = watcher.lock().unwrap_or_else(|p| p.into_inner());
         w.watch(&paths.inventory_dir, RecursiveMode::NonRecursive)?;
-        if let Some(dir) = &paths.machines_dir
-            && dir.is_dir()
-        {
+        for dir in paths.dirs.iter().filter(|d| d.is_dir()) {
             w.watch(dir, RecursiveMode::NonRecursive)?;
         }
     }
+    let shown: Vec<String> = paths.dirs.iter().map(|d| d.display().to_string()).collect();
     tracing::info!(
         inventory = %paths.inventory.display(),
-        machines_dir = paths.machines_dir.as_ref().map(|d| d.display().to_string()),
+        dirs = shown.join(", "),
         "watching the inventory: a change reloads it"
     );
     let shared = Arc::clone(&watcher);
@@ -122,11 +123,7 @@ fn run(
         if !relevant(&ev) {
             continue;
         }
-        let is_dir = |ev: &Event| {
-            ev.paths
-                .iter()
-                .any(|p| Some(p) == paths.machines_dir.as_ref())
-        };
+        let is_dir = |ev: &Event| ev.paths.iter().any(|p| paths.dirs.contains(p));
         let mut created_dir = is_dir(&ev);
         // Settles once no relevant change came for SETTLE; other files of the directory (a
         // log or lease file written all the time) neither delay nor trigger the reload.
@@ -142,14 +139,13 @@ fn run(
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
-        if created_dir
-            && let Some(dir) = &paths.machines_dir
-            && dir.is_dir()
-        {
+        if created_dir {
             let mut w = watcher.lock().unwrap_or_else(|p| p.into_inner());
             // Watching a directory already watched only updates its watch.
-            if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(%e, dir = %dir.display(), "cannot watch the machines directory");
+            for dir in paths.dirs.iter().filter(|d| d.is_dir()) {
+                if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
+                    tracing::warn!(%e, dir = %dir.display(), "cannot watch the directory");
+                }
             }
         }
         tracing::info!("the inventory changed on disk: reloading");
@@ -183,7 +179,7 @@ mod tests {
         let md = dir.path().join("machines.d");
         let count = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&count);
-        let _w = inventory(&inv, Some(&md), move || {
+        let _w = inventory(&inv, std::slice::from_ref(&md), move || {
             c.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();

@@ -2,24 +2,66 @@
 
 use crate::anaconda::{Anaconda, treeinfo_release};
 use crate::diag::{At, Diagnostics, Pos, defined_list};
+use crate::entry_dir::{self, Entry, Overrides};
 use crate::inventory::{
     Arch, Chain, Distro, Family, Inventory, Loaders, Machine, Menu, Netboot, Profile, Release,
     ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
 use crate::location::TreeSpec;
 use crate::mac::MacAddr;
+use crate::machine_dir::Problem;
 use crate::schema;
 use crate::template::{Templates, builtin_for};
 use crate::yaml::{Fields, Node};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Builds an inventory from YAML text. `base_dir` is where relative template paths start.
-pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory, Diagnostics> {
+/// Builds an inventory from YAML text and the files of its `distros_dir` and
+/// `profiles_dir` ([`crate::entry_dir`]). `base_dir` is where relative paths start.
+///
+/// A file of those directories that does not pass the checks is left out and becomes a
+/// problem of the inventory, and the load is tried again without it; only errors of the
+/// inventory file itself (or of its templates) fail the load.
+pub(crate) fn build(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    overrides: &Overrides,
+) -> Result<Inventory, Diagnostics> {
+    let mut excluded: BTreeMap<PathBuf, Problem> = BTreeMap::new();
+    loop {
+        let leave_out = excluded.keys().cloned().collect();
+        match build_once(file, text, base_dir, overrides, &leave_out) {
+            Ok(mut inv) => {
+                inv.problems.extend(excluded.into_values());
+                return Ok(inv);
+            }
+            Err((d, dir_files)) => {
+                let blamed = entry_dir::blame(&d, &dir_files);
+                if blamed.is_empty() {
+                    return Err(d);
+                }
+                excluded.extend(blamed);
+            }
+        }
+    }
+}
+
+/// The files of the entry directories that took part in an attempt: path → what and whose.
+type DirFiles = BTreeMap<PathBuf, (Entry, String)>;
+
+/// One attempt of [`build`], leaving out the files of `excluded`.
+fn build_once(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    overrides: &Overrides,
+    excluded: &BTreeSet<PathBuf>,
+) -> Result<Inventory, (Diagnostics, DirFiles)> {
     let mut d = Diagnostics::new(file, text);
     let Some(root) = crate::yaml::parse(text, &mut d) else {
-        return Err(d);
+        return Err((d, DirFiles::new()));
     };
     let top = Fields::open(
         &root,
@@ -28,6 +70,29 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         &schema::TOP.names(),
         &mut d,
     );
+    let mut problems = Vec::new();
+    let mut dir_files = DirFiles::new();
+    let mut from_dirs = BTreeMap::new();
+    let mut entry_node = |kind: Entry, key: &str, d: &mut Diagnostics| {
+        let dir_key = top.text(kind.dir_key(), d);
+        let dir = dir_key.as_ref().map(|t| base_dir.join(&t.value));
+        let files = match (&dir, &dir_key) {
+            (Some(dir), Some(at)) => entry_dir::read(dir, overrides).unwrap_or_else(|e| {
+                d.error(at.pos, format!("cannot read {}: {e}", dir.display()));
+                Vec::new()
+            }),
+            _ => Vec::new(),
+        };
+        let (node, names) =
+            entry_dir::merged(kind, top.get(key), &files, excluded, d, &mut problems);
+        for (name, path) in &names {
+            dir_files.insert(path.clone(), (kind, name.clone()));
+        }
+        from_dirs.insert(kind, names.into_keys().collect::<BTreeSet<String>>());
+        (node, dir)
+    };
+    let (distros_node, distros_dir) = entry_node(Entry::Distro, "distros", &mut d);
+    let (profiles_node, profiles_dir) = entry_node(Entry::Profile, "profiles", &mut d);
     let servers = servers(&top, &mut d);
     let unknown = top
         .choice("unknown_machines", &["menu", "ignore"], &mut d)
@@ -43,13 +108,13 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         .get("loaders")
         .map(|n| loaders(n, "the inventory", Loaders::default(), &mut d))
         .unwrap_or_default();
-    let distros = distros(top.get("distros"), &global_loaders, base_dir, &mut d);
+    let distros = distros(distros_node.as_ref(), &global_loaders, base_dir, &mut d);
     let trees = trees(top.get("trees"), &distros, base_dir, &mut d);
-    let declared_distros = declared(top.get("distros"));
-    let declared_profiles = declared(top.get("profiles"));
+    let declared_distros = declared(distros_node.as_ref());
+    let declared_profiles = declared(profiles_node.as_ref());
     let mut templates = Templates::new();
     let profiles = profiles(
-        top.get("profiles"),
+        profiles_node.as_ref(),
         &distros,
         &declared_distros,
         &mut templates,
@@ -69,12 +134,12 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
     );
     d.finish();
     if !d.is_empty() {
-        return Err(d);
+        return Err((d, dir_files));
     }
     let (Some(servers), Some(menu)) = (servers, menu) else {
         // Both report an error when they are None, so this is unreachable in practice.
         d.error(root.pos, "the inventory is incomplete");
-        return Err(d);
+        return Err((d, dir_files));
     };
     let by_mac = machines
         .values()
@@ -94,7 +159,11 @@ pub(crate) fn build(file: &str, text: &str, base_dir: &Path) -> Result<Inventory
         by_mac,
         machines_dir,
         api_machines: BTreeSet::new(),
-        problems: Vec::new(),
+        distros_dir,
+        api_distros: from_dirs.remove(&Entry::Distro).unwrap_or_default(),
+        profiles_dir,
+        api_profiles: from_dirs.remove(&Entry::Profile).unwrap_or_default(),
+        problems,
     })
 }
 
@@ -632,14 +701,11 @@ fn load_template(
             Err(e) => {
                 d.error_in(
                     &path.display().to_string(),
-                    Pos {
-                        line: u32::try_from(e.line.unwrap_or(1)).unwrap_or(1),
-                        col: 1,
-                    },
+                    Pos::at(u32::try_from(e.line.unwrap_or(1)).unwrap_or(1), 1),
                     format!(
                         "{} (template of a profile at {}:{}:{})",
                         e.message,
-                        d.file().to_owned(),
+                        d.file_of(t.pos).to_owned(),
                         t.pos.line,
                         t.pos.col
                     ),

@@ -10,6 +10,17 @@ use std::fmt;
 pub struct Pos {
     pub line: u32,
     pub col: u32,
+    /// Which of the [`Diagnostics`]' sources the position is in: 0 for the file it was
+    /// made for, others added with [`Diagnostics::add_source`] (the files of the
+    /// inventory's `profiles_dir` and `distros_dir`).
+    pub src: u16,
+}
+
+impl Pos {
+    /// A position in the first source.
+    pub fn at(line: u32, col: u32) -> Self {
+        Pos { line, col, src: 0 }
+    }
 }
 
 /// A value together with where it was written.
@@ -47,24 +58,38 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
-    /// The source text, so that `render` can show the offending lines.
-    source: Option<(String, String)>,
+    /// The files and their texts (the first is the one the diagnostics were made for),
+    /// so that `render` can show the offending lines.
+    sources: Vec<(String, String)>,
 }
 
 impl Diagnostics {
     pub(crate) fn new(file: &str, source: &str) -> Self {
         Diagnostics {
             items: Vec::new(),
-            source: Some((file.to_owned(), source.to_owned())),
+            sources: vec![(file.to_owned(), source.to_owned())],
         }
     }
 
+    /// Another file read in the same load; positions in it carry the number returned.
+    pub(crate) fn add_source(&mut self, file: &str, source: &str) -> u16 {
+        self.sources.push((file.to_owned(), source.to_owned()));
+        u16::try_from(self.sources.len() - 1).unwrap_or(u16::MAX)
+    }
+
     pub(crate) fn file(&self) -> &str {
-        self.source.as_ref().map_or("<input>", |(f, _)| f.as_str())
+        self.sources.first().map_or("<input>", |(f, _)| f.as_str())
+    }
+
+    /// The file a position is in.
+    pub(crate) fn file_of(&self, pos: Pos) -> &str {
+        self.sources
+            .get(usize::from(pos.src))
+            .map_or_else(|| self.file(), |(f, _)| f.as_str())
     }
 
     pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>) {
-        let file = self.file().to_owned();
+        let file = self.file_of(pos).to_owned();
         self.error_in(&file, pos, message);
     }
 
@@ -96,19 +121,14 @@ impl Diagnostics {
     /// then the line it points at and a caret under the column, then a count.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let lines: Vec<&str> = self
-            .source
-            .as_ref()
-            .map(|(_, s)| s.lines().collect())
-            .unwrap_or_default();
         for d in &self.items {
             out.push_str(&format!("error: {d}\n"));
             let idx = d.pos.line as usize;
-            let same_file = d.file == self.file();
+            let source = self.sources.iter().find(|(f, _)| *f == d.file);
             if let Some(text) = idx
                 .checked_sub(1)
-                .and_then(|i| lines.get(i))
-                .filter(|_| same_file)
+                .zip(source)
+                .and_then(|(i, (_, s))| s.lines().nth(i))
             {
                 let gutter = " ".repeat(idx.to_string().len());
                 let caret_pad: String = text

@@ -267,12 +267,31 @@ pub struct Inventory {
     pub machines_dir: Option<PathBuf>,
     /// The machines that came from that directory, not from the inventory file.
     pub api_machines: BTreeSet<String>,
-    /// Files of that directory that were not loaded (an error in the file, or a conflict
-    /// with the inventory file): shown on the status page, in the API and in the logs.
+    /// The directory of distros added through the API (`distros_dir`), one file each.
+    pub distros_dir: Option<PathBuf>,
+    /// The distros that came from that directory.
+    pub api_distros: BTreeSet<String>,
+    /// The directory of profiles added through the API (`profiles_dir`), one file each.
+    pub profiles_dir: Option<PathBuf>,
+    /// The profiles that came from that directory.
+    pub api_profiles: BTreeSet<String>,
+    /// Files of those directories that were not loaded (an error in the file, or a
+    /// conflict with the inventory file): shown on the status page, in the API and in
+    /// the logs.
     pub problems: Vec<crate::machine_dir::Problem>,
 }
 
 impl Inventory {
+    /// The directories loaded with the inventory file (`machines_dir`, `profiles_dir`,
+    /// `distros_dir`, those it sets), which the daemons watch.
+    pub fn entry_dirs(&self) -> Vec<PathBuf> {
+        [&self.machines_dir, &self.profiles_dir, &self.distros_dir]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// The file name it was loaded from, for the headers of generated files.
     pub fn source_name(&self) -> &str {
         self.source.rsplit('/').next().unwrap_or(&self.source)

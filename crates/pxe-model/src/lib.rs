@@ -19,6 +19,7 @@ pub mod client;
 pub mod deploy;
 pub mod deploy_plan;
 pub mod diag;
+pub mod entry_dir;
 pub mod import;
 pub mod inventory;
 pub mod location;
@@ -67,13 +68,19 @@ pub enum LoadError {
 /// Loads an inventory file, and the machines of its `machines_dir` ([`machine_dir`]);
 /// relative template paths are taken from its directory.
 pub fn load(path: &Path) -> Result<Inventory, LoadError> {
+    load_with(path, &entry_dir::Overrides::default())
+}
+
+/// [`load`] as if the files of `overrides` were already written (or removed): how the API
+/// checks a change to a distro or profile before it writes it.
+pub fn load_with(path: &Path, overrides: &entry_dir::Overrides) -> Result<Inventory, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut inv =
-        build::build(&path.display().to_string(), &text, base).map_err(LoadError::Invalid)?;
+    let mut inv = build::build(&path.display().to_string(), &text, base, overrides)
+        .map_err(LoadError::Invalid)?;
     if let Some(dir) = inv.machines_dir.clone() {
         machine_dir::merge(&mut inv, &dir).map_err(|source| LoadError::Io { path: dir, source })?;
     }
@@ -82,5 +89,5 @@ pub fn load(path: &Path) -> Result<Inventory, LoadError> {
 
 /// Loads an inventory from text (tests, stdin). `name` is used in messages.
 pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<Inventory, Diagnostics> {
-    build::build(name, text, base_dir)
+    build::build(name, text, base_dir, &entry_dir::Overrides::default())
 }

@@ -18,20 +18,21 @@ use crate::mac::MacAddr;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// The suffix of a machine's file.
 pub const SUFFIX: &str = ".yaml";
 
-/// A file of the machines directory that was not loaded, and why.
+/// A file of the machines, profiles or distros directory that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub file: String,
-    /// The machine the file is named after.
-    pub machine: String,
+    /// `machine`, `profile` or `distro`: what the file holds.
+    pub entry: &'static str,
+    /// The entry the file is named after.
+    pub name: String,
     /// `conflict` (with the inventory file or an earlier file) or `invalid`.
     pub kind: &'static str,
     pub message: String,
@@ -45,7 +46,7 @@ impl std::fmt::Display for Problem {
 
 /// A machine's file name in the directory.
 pub fn path_of(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}{SUFFIX}"))
+    crate::entry_dir::path_of(dir, name)
 }
 
 /// Loads every `*.yaml` of `dir` into `inv` (a missing directory is an empty one).
@@ -69,7 +70,8 @@ pub(crate) fn merge(inv: &mut Inventory, dir: &Path) -> std::io::Result<()> {
         let shown = path.display().to_string();
         let problem = |kind, message: String| Problem {
             file: shown.clone(),
-            machine: name.clone(),
+            entry: "machine",
+            name: name.clone(),
             kind,
             message,
         };
@@ -83,7 +85,7 @@ pub(crate) fn merge(inv: &mut Inventory, dir: &Path) -> std::io::Result<()> {
         };
         let mut d = Diagnostics::new(&shown, &text);
         let parsed = crate::yaml::parse(&text, &mut d).and_then(|node| {
-            let at = At::new(name.clone(), Pos { line: 1, col: 1 });
+            let at = At::new(name.clone(), Pos::at(1, 1));
             machine(&at, &node, &profiles, &mut Seen::default(), &mut d)
         });
         d.finish();
@@ -407,33 +409,12 @@ impl Spec {
 
 /// Writes a machine's file atomically (creating the directory if needed).
 pub fn write(dir: &Path, spec: &Spec) -> std::io::Result<PathBuf> {
-    fs::create_dir_all(dir)?;
-    let path = path_of(dir, &spec.name);
-    let tmp = dir.join(format!(".{}{SUFFIX}.tmp.{}", spec.name, std::process::id()));
-    let written = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(spec.to_yaml().as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    File::open(dir)?.sync_all()?;
-    Ok(path)
+    crate::entry_dir::write_atomic(dir, &spec.name, &spec.to_yaml())
 }
 
 /// Removes a machine's file; false when there was none.
 pub fn remove(dir: &Path, name: &str) -> std::io::Result<bool> {
-    match fs::remove_file(path_of(dir, name)) {
-        Ok(()) => {
-            File::open(dir)?.sync_all()?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    crate::entry_dir::remove(dir, name)
 }
 
 #[cfg(test)]
@@ -511,7 +492,7 @@ mod tests {
         let kinds: Vec<(&str, &str)> = inv
             .problems
             .iter()
-            .map(|p| (p.machine.as_str(), p.kind))
+            .map(|p| (p.name.as_str(), p.kind))
             .collect();
         assert_eq!(
             kinds,

@@ -98,6 +98,21 @@ pub const TOP: Mapping = Mapping {
              file whose name, MAC, address or UUID is already the inventory file's is not \
              loaded and is reported as a conflict.",
         ),
+        opt(
+            "distros_dir",
+            "A directory of distros added through httpd-tree's API, one file NAME.yaml each \
+             with the keys of distros.NAME; relative paths start at the inventory's \
+             directory. Loaded with the inventory and watched by the daemons; a file named \
+             like a distro of the inventory file, or that does not pass the checks, is not \
+             loaded and is reported (conflict or invalid).",
+        ),
+        opt(
+            "profiles_dir",
+            "A directory of profiles added through httpd-tree's API, one file NAME.yaml each \
+             with the keys of profiles.NAME (they may name the inventory file's distros and \
+             parents, and the other way round); relative paths start at the inventory's \
+             directory. Loaded and reported like distros_dir.",
+        ),
     ],
 };
 

@@ -114,6 +114,10 @@ pub enum Endpoint<'a> {
     Distros,
     /// `/api/v1/machines/<key>`.
     Machine { key: &'a str },
+    /// `/api/v1/profiles/<name>`.
+    Profile { name: &'a str },
+    /// `/api/v1/distros/<name>`.
+    Distro { name: &'a str },
     /// `/api/v1/machines/<key>/<action>`: the install-complete callback, or reinstall.
     Callback { key: &'a str, action: Action },
     /// `/trees/<distro>/<inside…>`: a distro's install tree (no `inside`: its base).
@@ -172,6 +176,8 @@ impl<'a> Endpoint<'a> {
             ["api", "v1", "profiles"] => Endpoint::Profiles,
             ["api", "v1", "distros"] => Endpoint::Distros,
             ["api", "v1", "machines", key] => Endpoint::Machine { key },
+            ["api", "v1", "profiles", name] => Endpoint::Profile { name },
+            ["api", "v1", "distros", name] => Endpoint::Distro { name },
             ["api", "v1", "machines", key, action] => Endpoint::Callback {
                 key,
                 action: Action::parse(action)?,
@@ -207,6 +213,8 @@ impl fmt::Display for Endpoint<'_> {
             Endpoint::Profiles => f.write_str("/api/v1/profiles"),
             Endpoint::Distros => f.write_str("/api/v1/distros"),
             Endpoint::Machine { key } => write!(f, "/api/v1/machines/{key}"),
+            Endpoint::Profile { name } => write!(f, "/api/v1/profiles/{name}"),
+            Endpoint::Distro { name } => write!(f, "/api/v1/distros/{name}"),
             Endpoint::Callback { key, action } => {
                 write!(f, "/api/v1/machines/{key}/{}", action.as_str())
             }
@@ -392,6 +400,8 @@ mod tests {
             ),
             (Endpoint::Machines, "/api/v1/machines"),
             (Endpoint::Machine { key: "web01" }, "/api/v1/machines/web01"),
+            (Endpoint::Profile { name: "web" }, "/api/v1/profiles/web"),
+            (Endpoint::Distro { name: "deb12" }, "/api/v1/distros/deb12"),
             (
                 Endpoint::Callback {
                     key: "web01",

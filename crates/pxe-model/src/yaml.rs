@@ -95,15 +95,16 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
-fn pos_of(loc: &serde_saphyr::Location) -> Pos {
+fn pos_of(loc: &serde_saphyr::Location, src: u16) -> Pos {
     Pos {
         line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
         col: u32::try_from(loc.column()).unwrap_or(u32::MAX),
+        src,
     }
 }
 
-fn to_node(raw: Spanned<Raw>, source: &str) -> Node {
-    let pos = pos_of(&raw.referenced);
+fn to_node(raw: Spanned<Raw>, source: &str, src: u16) -> Node {
+    let pos = pos_of(&raw.referenced, src);
     let kind = match raw.value {
         Raw::Null => Kind::Null,
         Raw::Text(s) => Kind::Scalar(s),
@@ -119,11 +120,11 @@ fn to_node(raw: Spanned<Raw>, source: &str) -> Node {
                 .unwrap_or(fallback);
             Kind::Scalar(text)
         }
-        Raw::Seq(items) => Kind::Seq(items.into_iter().map(|x| to_node(x, source)).collect()),
+        Raw::Seq(items) => Kind::Seq(items.into_iter().map(|x| to_node(x, source, src)).collect()),
         Raw::Map(entries) => Kind::Map(
             entries
                 .into_iter()
-                .map(|(k, v)| (to_node(k, source), to_node(v, source)))
+                .map(|(k, v)| (to_node(k, source, src), to_node(v, source, src)))
                 .collect(),
         ),
     };
@@ -132,16 +133,22 @@ fn to_node(raw: Spanned<Raw>, source: &str) -> Node {
 
 /// Parses YAML text into a located tree. A syntax error is one diagnostic.
 pub(crate) fn parse(source: &str, diags: &mut Diagnostics) -> Option<Node> {
+    parse_in(source, 0, diags)
+}
+
+/// [`parse`] for another source of the same diagnostics ([`Diagnostics::add_source`]).
+pub(crate) fn parse_in(source: &str, src: u16, diags: &mut Diagnostics) -> Option<Node> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
     };
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(source, options) {
-        Ok(raw) => Some(to_node(raw, source)),
+        Ok(raw) => Some(to_node(raw, source, src)),
         Err(err) => {
-            let pos = err
-                .location()
-                .map(|l| pos_of(&l))
-                .unwrap_or(Pos { line: 1, col: 1 });
+            let pos = err.location().map(|l| pos_of(&l, src)).unwrap_or(Pos {
+                line: 1,
+                col: 1,
+                src,
+            });
             let inner = err.without_snippet();
             let msg = serde_saphyr::DefaultMessageFormatter.format_message(inner);
             diags.error(pos, format!("YAML syntax: {msg}"));

@@ -1,6 +1,7 @@
 //! pxectl against a real httpd-tree (and tftpd) on loopback, in a temp dir: machines added,
 //! served without a signal, kept over a restart, reinstalled, removed; conflicts shown;
-//! wrong tokens and bad input refused with the field named; dhcpd.conf hosts imported.
+//! wrong tokens and bad input refused with the field named; dhcpd.conf hosts imported;
+//! distros and profiles added, changed and removed through the API.
 //!
 //! The daemons are the workspace's own binaries, next to pxectl's in the target directory
 //! (`cargo test --workspace` builds them, since their packages have integration tests);
@@ -59,7 +60,13 @@ impl Lab {
             .unwrap()
             .replace("/srv/trees", &base.join("trees").display().to_string());
         let inventory = base.join("inventory.yaml");
-        std::fs::write(&inventory, format!("{text}machines_dir: machines.d\n")).unwrap();
+        std::fs::write(
+            &inventory,
+            format!(
+                "{text}machines_dir: machines.d\nprofiles_dir: profiles.d\ndistros_dir: distros.d\n"
+            ),
+        )
+        .unwrap();
         for d in ["centos7/images/pxeboot", "debian12", "ubuntu2404", "tftp"] {
             std::fs::create_dir_all(base.join("trees").join(d)).unwrap();
         }
@@ -631,4 +638,146 @@ fn tftpd_serves_an_added_machine_without_a_signal() {
         "{}",
         tftpd.log()
     );
+}
+
+/// A JSON call to the API with the admin token: (status, body).
+fn api(server: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut args = vec!["-X", method, "-H", "Content-Type: application/json"];
+    let auth = bearer(ADMIN);
+    args.extend(["-H", auth.as_str()]);
+    if let Some(b) = body {
+        args.extend(["--data-binary", b]);
+    }
+    let url = server.url(path);
+    args.push(&url);
+    let (status, text) = curl(&args);
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[test]
+fn distros_and_profiles_are_kept_beside_the_inventory_and_checked_before_written() {
+    let lab = Lab::new();
+    let server = lab.httpd();
+    let trees = lab.dir.path().join("trees/debian12").display().to_string();
+    let distro = format!(
+        r#"{{"name": "deb-api", "family": "debian", "tree": "{trees}",
+            "kernel": "debian-installer/amd64/linux", "initrd": "debian-installer/amd64/initrd.gz"}}"#
+    );
+    let (status, doc) = api(&server, "POST", "/api/v1/distros", Some(&distro));
+    assert_eq!(status, 201, "{doc}");
+    assert!(lab.dir.path().join("distros.d/deb-api.yaml").exists());
+    // A profile of the API on a distro of the API, inheriting from the inventory file's.
+    let profile = r#"{"name": "web-api", "parent": "debian12-preseed", "distro": "deb-api",
+                      "kernel_args": "console=ttyS0 quiet"}"#;
+    let (status, doc) = api(&server, "POST", "/api/v1/profiles", Some(profile));
+    assert_eq!(status, 201, "{doc}");
+    let (_, list) = api(&server, "GET", "/api/v1/profiles", None);
+    let web = list["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "web-api")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (web["distro"].as_str(), web["source"].as_str()),
+        (Some("deb-api"), Some("api"))
+    );
+    // A machine on it is served its preseed, which comes from the API's distro.
+    lab.ok(
+        &server,
+        &[
+            "add",
+            "db02",
+            "--mac",
+            NEW_MAC,
+            "--profile",
+            "web-api",
+            "--address",
+            "127.0.0.1",
+        ],
+    );
+    let (status, preseed) = curl(&[&server.url(&format!("/preseed/{NEW_MAC}"))]);
+    assert_eq!(status, 200, "{preseed}");
+    assert!(preseed.contains("/trees/deb-api"), "{preseed}");
+    // Refused before anything is written: a missing distro, a name of the inventory
+    // file, a removal that would leave db02 without its profile, no token.
+    let (status, doc) = api(
+        &server,
+        "POST",
+        "/api/v1/profiles",
+        Some(r#"{"name": "broken", "distro": "nosuch"}"#),
+    );
+    assert_eq!(status, 422, "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap_or("").contains("nosuch"),
+        "{doc}"
+    );
+    assert!(!lab.dir.path().join("profiles.d/broken.yaml").exists());
+    let (status, doc) = api(
+        &server,
+        "PUT",
+        "/api/v1/profiles/centos7-ks",
+        Some(r#"{"distro": "centos7"}"#),
+    );
+    assert_eq!(status, 409, "{doc}");
+    assert!(!lab.dir.path().join("profiles.d/centos7-ks.yaml").exists());
+    let (status, doc) = api(&server, "DELETE", "/api/v1/profiles/web-api", None);
+    assert_eq!(status, 409, "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap_or("").contains("web-api"),
+        "{doc}"
+    );
+    assert!(lab.dir.path().join("profiles.d/web-api.yaml").exists());
+    let (status, _) = curl(&[
+        "-X",
+        "DELETE",
+        "-H",
+        &bearer(READER),
+        &server.url("/api/v1/profiles/web-api"),
+    ]);
+    assert_eq!(status, 403);
+    // Changed, kept over a restart, then removed once no machine uses it.
+    let (status, doc) = api(
+        &server,
+        "PUT",
+        "/api/v1/profiles/web-api",
+        Some(r#"{"distro": "deb-api", "kernel_args": "console=ttyS1"}"#),
+    );
+    assert_eq!(status, 200, "{doc}");
+    drop(server);
+    let server = lab.httpd();
+    let inv = pxe_model::load(&lab.inventory).unwrap();
+    assert_eq!(inv.profiles["web-api"].kernel_args, "console=ttyS1");
+    lab.ok(&server, &["remove", "db02"]);
+    let (status, doc) = api(&server, "DELETE", "/api/v1/profiles/web-api", None);
+    assert_eq!(status, 200, "{doc}");
+    let (status, doc) = api(&server, "DELETE", "/api/v1/distros/deb-api", None);
+    assert_eq!(status, 200, "{doc}");
+    assert!(!lab.dir.path().join("profiles.d/web-api.yaml").exists());
+    assert!(!lab.dir.path().join("distros.d/deb-api.yaml").exists());
+}
+
+#[test]
+fn a_profile_file_in_conflict_is_shown_and_the_inventory_file_wins_nothing_silently() {
+    let lab = Lab::new();
+    std::fs::create_dir_all(lab.dir.path().join("profiles.d")).unwrap();
+    std::fs::write(
+        lab.dir.path().join("profiles.d/centos7-ks.yaml"),
+        "distro: centos7\nkernel_args: from-the-file\n",
+    )
+    .unwrap();
+    let server = lab.httpd();
+    let (_, list) = api(&server, "GET", "/api/v1/profiles", None);
+    assert_eq!(list["problems"][0]["name"], "centos7-ks", "{list}");
+    assert_eq!(list["problems"][0]["kind"], "conflict", "{list}");
+    assert!(server.log().contains("not loaded"), "{}", server.log());
+    // Settled from the API's side by removing the file.
+    let (status, doc) = api(&server, "DELETE", "/api/v1/profiles/centos7-ks", None);
+    assert_eq!(status, 200, "{doc}");
+    let (_, list) = api(&server, "GET", "/api/v1/profiles", None);
+    assert_eq!(list["problems"], serde_json::json!([]), "{list}");
 }

@@ -295,15 +295,15 @@ fn run(
         socket.set_nonblocking(true).context("non-blocking socket")?;
         let socket = tokio::net::UdpSocket::from_std(socket).context("registering socket")?;
         let remap = settings.remap.clone();
-        // A change of the inventory or its machines directory reloads as SIGHUP does.
+        // A change of the inventory or its directories of entries reloads as SIGHUP does.
         let _watch = inventory.as_ref().and_then(|files| {
             let handle = tokio::runtime::Handle::current();
-            let dir = files.inventory().machines_dir.clone();
+            let dirs = files.inventory().entry_dirs();
             let watched = Arc::clone(files);
             let reload = move || {
                 handle.spawn(reload(Some(Arc::clone(&watched)), None));
             };
-            pxe_daemon::watch::inventory(files.path(), dir.as_deref(), reload)
+            pxe_daemon::watch::inventory(files.path(), &dirs, reload)
                 .map_err(|e| tracing::warn!(%e, "cannot watch the inventory: changes take a SIGHUP"))
                 .ok()
         });

@@ -124,8 +124,9 @@ pub fn manual() -> Manual {
                      are rendered per machine on each request, trees/<distro>/* is served from \
                      the distro's tree directory; a file on disk under the root wins. A \
                      machine's own files go only to its address (see MACHINE FILES). Re-read \
-                     on SIGHUP (a bad file is refused and the old one stays); it must stay \
-                     readable by the -u user",
+                     on SIGHUP and whenever it or its machines_dir, profiles_dir or \
+                     distros_dir changes on disk (a bad file is refused and the old one \
+                     stays); it must stay readable by the -u user",
                 ),
                 (
                     "--state-dir DIR",
@@ -221,7 +222,8 @@ pub fn manual() -> Manual {
                 (
                     "SIGHUP",
                     "re-read the inventory and the -m map file; a file with errors is refused \
-                     and the old one keeps serving",
+                     and the old one keeps serving (the inventory is also re-read when it \
+                     changes on disk, with no signal)",
                 ),
                 ("SIGTERM, SIGINT", "stop; transfers in progress end"),
             ])],
