@@ -95,8 +95,36 @@ pub enum Area {
 /// A boot-timeline entry to record when the response is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note<'s> {
-    pub machine: &'s Machine,
+    pub whose: Whose<'s>,
     pub detail: String,
+}
+
+/// Whose timeline a [`Note`] goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whose<'s> {
+    /// A machine known when routing: the file was made for it, or the client has its
+    /// fixed address.
+    Machine(&'s Machine),
+    /// The machine dhcpd last acknowledged this address to, if any: the service asks the
+    /// state store (a machine on a pool address).
+    AckedAt(Ipv4Addr),
+}
+
+impl<'s> Note<'s> {
+    pub fn of(machine: &'s Machine, detail: impl Into<String>) -> Self {
+        Note {
+            whose: Whose::Machine(machine),
+            detail: detail.into(),
+        }
+    }
+
+    /// The machine, when routing knew it.
+    pub fn machine(&self) -> Option<&'s Machine> {
+        match self.whose {
+            Whose::Machine(m) => Some(m),
+            Whose::AckedAt(_) => None,
+        }
+    }
 }
 
 /// The part of an answer file asked for (cloud-init's NoCloud data source fetches three).
@@ -251,7 +279,7 @@ impl<'s> Route<'s> {
             | Route::DeployPlan { machine, .. }
             | Route::DeployReport { machine, .. } => Some(machine),
             Route::File { note, .. } | Route::BootFile { note, .. } => {
-                note.as_ref().map(|n| n.machine)
+                note.as_ref().and_then(Note::machine)
             }
             _ => None,
         }
@@ -270,7 +298,7 @@ impl<'s> Route<'s> {
                     | BootFileKind::GrubMachine(_)
                     | BootFileKind::IpxeMachine(_),
                 note,
-            } => note.as_ref().map(|n| n.machine),
+            } => note.as_ref().and_then(Note::machine),
             _ => None,
         }
     }
@@ -848,11 +876,16 @@ fn on_disk<'s>(
     }
 }
 
-/// The inventory machine whose fixed address the client has, as a timeline note.
+/// A timeline note for the machine at the client's address: the one whose fixed address
+/// it is, or else the one dhcpd last acknowledged it to (looked up by the service).
 fn note_by_address<'s>(inv: &'s Inventory, req: &Request<()>, detail: &str) -> Option<Note<'s>> {
-    let machine = inv.machine_by_address(requester(req)?)?;
+    let address = requester(req)?;
+    let whose = match inv.machine_by_address(address) {
+        Some(machine) => Whose::Machine(machine),
+        None => Whose::AckedAt(address),
+    };
     Some(Note {
-        machine,
+        whose,
         detail: detail.to_owned(),
     })
 }
@@ -952,10 +985,7 @@ fn boot_file<'s>(inv: &'s Inventory, req: &Request<()>, decoded: &str) -> Option
     };
     Some(Route::BootFile {
         kind,
-        note: machine.map(|machine| Note {
-            machine,
-            detail: decoded.to_owned(),
-        }),
+        note: machine.map(|machine| Note::of(machine, decoded)),
     })
 }
 

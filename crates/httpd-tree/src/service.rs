@@ -8,7 +8,7 @@ use crate::api::{self, Record};
 use crate::body::Body;
 use crate::metrics::{MachineCounts, Metrics};
 use crate::owner::{self, Client};
-use crate::route::{self, AnswerPart, Caller, Kept, Note, Peer, Route, State};
+use crate::route::{self, AnswerPart, Caller, Kept, Note, Peer, Route, State, Whose};
 use crate::{html, mime, static_file, status_page};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -172,7 +172,7 @@ pub async fn respond(
         Route::Redirect { location } => redirect(&location),
         Route::File { file, note, .. } => {
             if get && let Some(note) = note {
-                record_note(shared, note, now).await;
+                record_note(shared, state, note, now).await;
             }
             static_file::serve(req.method(), req.headers(), file).await
         }
@@ -345,16 +345,28 @@ async fn only_for_owner<'s>(
     }
 }
 
-/// Records a route's boot-timeline note (an HTTP fetch).
-async fn record_note(shared: &Shared, note: Note<'_>, now: u64) {
-    record(
-        shared,
-        note.machine.name.clone(),
-        Phase::Http,
-        note.detail,
-        now,
-    )
-    .await;
+/// Records a route's boot-timeline note (an HTTP fetch). A note by address goes to the
+/// machine dhcpd last acknowledged that address to, when it is one of the inventory's.
+async fn record_note(shared: &Shared, state: &State, note: Note<'_>, now: u64) {
+    let name = match note.whose {
+        Whose::Machine(m) => m.name.clone(),
+        Whose::AckedAt(address) => {
+            let found = with_store(&shared.store, "read", move |s| s.machine_acked_at(address))
+                .await
+                .flatten();
+            let known = |n: &String| {
+                state
+                    .inventory
+                    .as_ref()
+                    .is_some_and(|i| i.machines.contains_key(n))
+            };
+            match found.filter(known) {
+                Some(name) => name,
+                None => return,
+            }
+        }
+    };
+    record(shared, name, Phase::Http, note.detail, now).await;
 }
 
 /// A generated boot file, rendered with the install state of the machine it is for.
@@ -371,7 +383,7 @@ async fn boot_file(
     };
     let install_state = match note.as_ref() {
         Some(n) => {
-            let name = n.machine.name.clone();
+            let name = n.machine().map(|m| m.name.clone()).unwrap_or_default();
             with_store(&shared.store, "read", move |s| Ok(s.get(&name)?.state))
                 .await
                 .unwrap_or(InstallState::Pending)
@@ -382,7 +394,7 @@ async fn boot_file(
         return plain(StatusCode::NOT_FOUND, "no such boot file\n");
     };
     if get && let Some(note) = note {
-        record_note(shared, note, now).await;
+        record_note(shared, state, note, now).await;
     }
     no_store(plain(StatusCode::OK, generated.content))
 }
@@ -990,6 +1002,40 @@ mod tests {
             .filter(|e| e.phase == Phase::Refused)
             .count();
         assert_eq!(refused, 4);
+    }
+
+    #[tokio::test]
+    async fn a_kernel_fetched_from_a_pool_address_goes_to_the_machine_acked_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(&dir.path().join("state")).unwrap();
+        let shared = Arc::new(Shared::new(
+            lab(RENDER_LAB, dir.path()),
+            Some(store.clone()),
+            AccessLog::file(&dir.path().join("access.log")).unwrap(),
+        ));
+        let kernel = "/trees/ubuntu2404/casper/vmlinuz";
+        let fetch = |from: &'static str| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let req = Request::get(kernel).body(()).unwrap();
+                let resp = handle_head(shared, from.parse().unwrap(), req).await;
+                assert_eq!(resp.status(), 200);
+                drop(resp.into_body().collect().await.unwrap());
+            }
+        };
+        // ub01 has no fixed address: dhcpd acknowledged it 10.77.0.120.
+        store
+            .record_ack("ub01", "10.77.0.120".parse().unwrap(), 1)
+            .unwrap();
+        fetch("10.77.0.120:4000").await;
+        fetch("10.77.0.121:4000").await;
+        let details: Vec<String> = store
+            .events("ub01", 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.detail)
+            .collect();
+        assert_eq!(details, [kernel], "once: 10.77.0.121 is nobody's");
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@
 //!   Menus, GRUB's root file and trees go to anyone.
 //! - Every file a known machine fetched becomes a boot event in its timeline: the machine is
 //!   the one a generated file was made for, or else the one whose fixed address the client
-//!   has.
+//!   has, or else the one dhcpd last acknowledged the client's address to.
 //!
 //! The inventory can be replaced while serving ([`InventoryFiles::reload`], on SIGHUP); a
 //! request sees either the old or the new one, never a mix.
@@ -182,15 +182,6 @@ pub fn machine_at(inv: &Inventory, client: IpAddr) -> Option<String> {
         .map(|m| m.name.clone())
 }
 
-/// The inventory machine a served file belongs to: the one it was generated for, or the
-/// one whose fixed address the client has.
-pub fn machine_of(inv: &Inventory, served: &Served<'_>) -> Option<String> {
-    match served.machine {
-        Some(m) => Some(m.to_owned()),
-        None => machine_at(inv, served.client),
-    }
-}
-
 /// Names in the space boot loaders look up their menus in, whether or not the inventory
 /// renders this one now: `pxelinux.cfg/*` (pxelinux tries MAC, UUID, hex address prefixes
 /// and `default`, so a planted `pxelinux.cfg/C0A8` would catch machines the inventory does
@@ -232,8 +223,23 @@ impl Generator for InventoryFiles {
         }
     }
 
+    /// The machine at `client`: by its fixed address, or else the inventory machine dhcpd
+    /// last acknowledged that address to (a machine on a pool address).
     fn machine_at(&self, client: IpAddr) -> Option<String> {
-        machine_at(&self.inventory(), client)
+        let inv = self.inventory();
+        machine_at(&inv, client).or_else(|| {
+            let ip = ipv4(client)?;
+            match self.store()? {
+                Ok(store) => match store.machine_acked_at(ip) {
+                    Ok(name) => name.filter(|n| inv.machines.contains_key(n)),
+                    Err(e) => {
+                        tracing::warn!(%ip, error = %e, "cannot read which machine has this address");
+                        None
+                    }
+                },
+                Err(_) => None,
+            }
+        })
     }
 
     fn claims(&self, name: &str) -> bool {
@@ -247,7 +253,12 @@ impl Generator for InventoryFiles {
         if self.state_dir.is_none() {
             return;
         }
-        let Some(machine) = machine_of(&self.inventory(), served) else {
+        // The machine it was generated for, or the one at the client's address.
+        let machine = match served.machine {
+            Some(m) => Some(m.to_owned()),
+            None => self.machine_at(served.client),
+        };
+        let Some(machine) = machine else {
             return;
         };
         let event = BootEvent {

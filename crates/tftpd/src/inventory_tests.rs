@@ -291,6 +291,36 @@ fn served_files_become_boot_events_of_their_machine() {
 }
 
 #[test]
+fn files_from_a_pool_address_go_to_the_machine_dhcpd_acknowledged_it_to() {
+    let lab = Lab::new();
+    let store = lab.store();
+    // ub01 has no fixed address; dhcpd acknowledged 10.77.0.120 to it, then moved it.
+    let pool: std::net::Ipv4Addr = "10.77.0.120".parse().unwrap();
+    store.record_ack("ub01", pool, 1).unwrap();
+    lab.files.served(
+        &served("10.77.0.120", "trees/ubuntu2404/casper/vmlinuz", None),
+        5,
+    );
+    store
+        .record_ack("ub01", "10.77.0.121".parse().unwrap(), 6)
+        .unwrap();
+    lab.files.served(
+        &served("10.77.0.120", "trees/ubuntu2404/casper/initrd", None),
+        7,
+    );
+    let ub01 = store.events("ub01", 10).unwrap();
+    assert_eq!(
+        ub01,
+        [BootEvent {
+            at: 5,
+            phase: Phase::Tftp,
+            detail: "trees/ubuntu2404/casper/vmlinuz (1234 bytes)".into(),
+        }],
+        "the second file came from an address ub01 no longer has"
+    );
+}
+
+#[test]
 fn without_a_state_dir_machines_are_pending_and_nothing_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let inv = lab(dir.path());

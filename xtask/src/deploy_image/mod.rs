@@ -26,6 +26,9 @@ pub(crate) const TOOLS: &[(&str, &[&str])] = &[
     ("util-linux", &["partx", "blkid", "flock"]),
     ("mount", &["mount", "umount", "losetup"]),
     ("e2fsprogs", &["e2fsck", "resize2fs", "mke2fs", "mkfs.ext4"]),
+    // An xfs root (packages mode's `filesystem: xfs`), and images whose last partition
+    // is xfs, grown once mounted.
+    ("xfsprogs", &["mkfs.xfs", "xfs_growfs"]),
     ("cloud-guest-utils", &["growpart"]),
     ("qemu-utils", &["qemu-img"]),
     ("passwd", &["useradd", "usermod"]),
@@ -66,7 +69,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// Bumped when the layout changes, so that cached output is not reused.
-const FORMAT: &str = "pxe-deploy-initramfs 2";
+const FORMAT: &str = "pxe-deploy-initramfs 3";
 
 /// Library directories, searched in this order.
 const LIB_DIRS: &[&str] = &[

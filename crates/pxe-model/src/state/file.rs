@@ -6,7 +6,7 @@
 //! shared `flock` of `events/<name>.lock`; past [`EVENTS_COMPACT_BYTES`] it is cut to its
 //! last [`EVENTS_KEEP`] entries under the exclusive lock, so no append is lost),
 //! `acked/<name>.json` (the address dhcpd last acknowledged to the machine, replaced by
-//! rename) and `secret` (the key of the callback tokens, mode 0600).
+//! rename; `acked/by-address/<address>` names the machine back) and `secret` (the key of the callback tokens, mode 0600).
 //!
 //! dhcpd, tftpd and httpd-tree may run as three users sharing the directory's group: the
 //! timelines and their locks, which all three append to, are made [`SHARED_MODE`]
@@ -127,6 +127,14 @@ impl FileStore {
         Ok(self.dir.join(sub).join(format!("{name}.{ext}")))
     }
 
+    /// `acked/by-address/<address>`: the machine dhcpd last acknowledged that address to.
+    fn acked_at_path(&self, address: std::net::Ipv4Addr) -> PathBuf {
+        self.dir
+            .join("acked")
+            .join("by-address")
+            .join(address.to_string())
+    }
+
     fn read_state(path: &Path) -> Result<MachineState, StateError> {
         match fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
@@ -162,6 +170,23 @@ pub const EVENTS_COMPACT_BYTES: u64 = 256 * 1024;
 /// …to its most recent this many entries, so a machine's timeline (and what a page
 /// reads of it) stays bounded however many events arrive.
 pub const EVENTS_KEEP: usize = 1000;
+
+/// Replaces a small file by rename (a reader sees the old content or the new), creating
+/// its directory when missing: `acked/by-address/` is made by its writer, dhcpd, on its
+/// first write, since the other daemons may only read `acked/`.
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = match fs::write(&tmp, bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir).map_err(io(dir))?;
+            fs::write(&tmp, bytes)
+        }
+        other => other,
+    };
+    written.map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
 
 fn open_lock(path: &Path) -> Result<File, StateError> {
     open_shared(path, OpenOptions::new().write(true))
@@ -406,9 +431,23 @@ impl StateStore for FileStore {
         // Replaced by rename, so a reader sees the old address or the new one. Not
         // fsynced: dhcpd writes it on every ACK of an inventory machine, and after a crash
         // the machine's next ACK writes it again.
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        fs::write(&tmp, &bytes).map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))
+        replace(&path, &bytes)?;
+        // The way back, address to machine: checked against the machine's own file when
+        // read, so an entry left by an address the machine has since given up is ignored.
+        replace(&self.acked_at_path(address), machine.as_bytes())
+    }
+
+    fn machine_acked_at(&self, address: std::net::Ipv4Addr) -> Result<Option<String>, StateError> {
+        let path = self.acked_at_path(address);
+        let name = match fs::read_to_string(&path) {
+            Ok(name) => name,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        if !valid_name(&name) {
+            return Ok(None);
+        }
+        Ok((self.acked_address(&name)? == Some(address)).then_some(name))
     }
 
     fn acked_address(&self, machine: &str) -> Result<Option<std::net::Ipv4Addr>, StateError> {
@@ -599,6 +638,33 @@ mod tests {
             .expect("apply_if");
         assert!(again.is_none());
         assert_eq!(fs::read(&path).expect("read"), before, "unchanged on disk");
+    }
+
+    #[test]
+    fn an_address_names_the_machine_it_was_last_acked_to_and_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let a: std::net::Ipv4Addr = "10.0.0.50".parse().expect("addr");
+        let b: std::net::Ipv4Addr = "10.0.0.51".parse().expect("addr");
+        assert_eq!(store.machine_acked_at(a).expect("read"), None);
+        store.record_ack("web01", a, 1).expect("ack");
+        assert_eq!(
+            store.machine_acked_at(a).expect("read").as_deref(),
+            Some("web01")
+        );
+        // web01 moves to b: a names nobody, though its file still says web01.
+        store.record_ack("web01", b, 2).expect("ack");
+        assert_eq!(store.machine_acked_at(a).expect("read"), None);
+        assert_eq!(
+            store.machine_acked_at(b).expect("read").as_deref(),
+            Some("web01")
+        );
+        // a goes to db01: the newest acknowledgement of an address wins.
+        store.record_ack("db01", a, 3).expect("ack");
+        assert_eq!(
+            store.machine_acked_at(a).expect("read").as_deref(),
+            Some("db01")
+        );
     }
 
     #[test]

@@ -240,6 +240,9 @@ pub trait StateStore: Send + Sync {
     fn record_ack(&self, machine: &str, address: Ipv4Addr, at: u64) -> Result<(), StateError>;
     /// The address dhcpd last acknowledged to one of the machine's MACs, if any.
     fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, StateError>;
+    /// The machine whose last acknowledged address is `address`, if any: how tftpd and
+    /// httpd-tree put a file fetched from a pool address into the right timeline.
+    fn machine_acked_at(&self, address: Ipv4Addr) -> Result<Option<String>, StateError>;
 }
 
 /// The address dhcpd last acknowledged to a machine, as the store keeps it.
