@@ -3,6 +3,7 @@
 //! ```text
 //! usr/sbin/{dhcpd,tftpd,httpd-tree}              release binaries
 //! usr/bin/pxectl                                 the operator's client of httpd-tree's API
+//! usr/sbin/pxe-db                                the shared database's schema (status, migrate)
 //! usr/share/man/man8/*.8, man5/pxe-inventory.5,  manual pages (deploy/man, kept current by CI)
 //!   man1/pxectl.1
 //! lib/systemd/system/*.service, tftpd.socket     units (deploy/systemd)
@@ -23,8 +24,10 @@ use std::process::Command;
 
 /// The daemons, by binary name.
 pub(crate) const SERVICES: &[&str] = &["dhcpd", "tftpd", "httpd-tree"];
-/// The command-line tools (usr/bin, section 1), in the whole suite's layout only.
-pub(crate) const TOOLS: &[&str] = &["pxectl"];
+/// The command-line tools, in the whole suite's layout only: binary, directory, manual
+/// section.
+pub(crate) const TOOLS: &[(&str, &str, u8)] =
+    &[("pxectl", "usr/bin", 1), ("pxe-db", "usr/sbin", 8)];
 
 pub(crate) struct Options {
     pub(crate) out: Option<PathBuf>,
@@ -99,8 +102,8 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
     // One build per daemon: cargo unifies dependency features across the packages of one
     // invocation, so building them together would give each binary other features (and
     // other bytes) than building it alone, as a container build does.
-    let tools: &[&str] = if o.only.is_none() { TOOLS } else { &[] };
-    for s in services.iter().chain(tools) {
+    let tools: &[(&str, &str, u8)] = if o.only.is_none() { TOOLS } else { &[] };
+    for s in services.iter().chain(tools.iter().map(|(t, _, _)| t)) {
         eprintln!("dist: cargo build --release -p {s}");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["build", "--release", "--locked", "-p", s, "--bin", s])
@@ -131,15 +134,16 @@ pub(crate) fn build(o: &Options) -> Result<(PathBuf, Option<PathBuf>)> {
             0o644,
         )?;
     }
-    for t in tools {
+    for (t, dir, section) in tools {
         copy(
             &target.join("release").join(t),
-            &tree.join("usr/bin").join(t),
+            &tree.join(dir).join(t),
             0o755,
         )?;
+        let page = format!("man{section}/{t}.{section}");
         copy(
-            &root.join("deploy/man/man1").join(format!("{t}.1")),
-            &tree.join("usr/share/man/man1").join(format!("{t}.1")),
+            &root.join("deploy/man").join(&page),
+            &tree.join("usr/share/man").join(&page),
             0o644,
         )?;
     }

@@ -13,6 +13,7 @@ pub(crate) const PAGES: &[(&str, &str)] = &[
     ("httpd-tree", "man8/httpd-tree.8"),
     ("pxe-daemon", "man5/pxe-inventory.5"),
     ("pxectl", "man1/pxectl.1"),
+    ("pxe-db", "man8/pxe-db.8"),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {

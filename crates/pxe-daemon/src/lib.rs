@@ -17,6 +17,7 @@ pub mod beneath;
 pub mod inventory_manual;
 pub mod logging;
 pub mod manual;
+pub mod manual_clap;
 pub mod metrics;
 pub mod notify;
 pub mod secret;

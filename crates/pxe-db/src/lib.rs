@@ -10,6 +10,8 @@
 //! - [`scratch`]: a throwaway PostgreSQL server (`initdb` into a temporary directory,
 //!   `pg_ctl` on a private socket) for tests and benchmarks.
 
+pub mod cli;
+pub mod manual;
 pub mod migrate;
 pub mod scratch;
 pub mod url;

@@ -3,33 +3,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use pxe_db::cli::{Cli, Command};
 use pxe_db::{DatabaseUrl, migrate, status};
-
-/// pxe-suite's shared PostgreSQL database: show or apply the schema's migrations.
-///
-/// The database is named as the daemons name it: --database URL, or the PXE_DATABASE_URL
-/// environment variable; a libpq URL (postgresql://user:password@host:port/dbname?sslmode=
-/// verify-full&sslrootcert=/etc/ssl/ca.pem) or key=value string.
-#[derive(Debug, Parser)]
-#[command(name = "pxe-db", version)]
-struct Cli {
-    /// The database (else PXE_DATABASE_URL).
-    #[arg(long, value_name = "URL")]
-    database: Option<String>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print the schema version, the steps applied (with when) and those this binary would
-    /// apply. Exits 0 when current, 3 when steps are pending, 4 when the database is newer
-    /// than this binary.
-    Status,
-    /// Apply the missing steps (each once, even with daemons starting at the same time).
-    Migrate,
-}
 
 fn run(cli: &Cli) -> Result<ExitCode, pxe_db::DbError> {
     let Some(url) = DatabaseUrl::from_arg_or_env(cli.database.as_deref())? else {

@@ -3,7 +3,7 @@
 //! pxectl(1), so help and manual share one source (as the daemons' do).
 
 use clap::CommandFactory;
-use pxe_daemon::{Block, Manual, Opt, OptGroup, Section, defs};
+use pxe_daemon::{Block, Manual, Section, defs, manual_clap};
 
 fn sections() -> Vec<Section> {
     vec![
@@ -75,83 +75,17 @@ fn empty() -> Manual {
     }
 }
 
-/// A clap argument as the manual lists it.
-fn opt_of(a: &clap::Arg) -> Opt {
-    let mut names = Vec::new();
-    if let Some(s) = a.get_short() {
-        names.push(format!("-{s}"));
-    }
-    if let Some(l) = a.get_long() {
-        names.push(format!("--{l}"));
-    }
-    let value = a
-        .get_value_names()
-        .and_then(|v| v.first())
-        .map(ToString::to_string);
-    let flags = if a.is_positional() {
-        a.get_id().as_str().to_uppercase()
-    } else {
-        match (a.get_action().takes_values(), value) {
-            (true, Some(v)) => format!("{} {v}", names.join(", ")),
-            (true, None) => format!("{} VALUE", names.join(", ")),
-            (false, _) => names.join(", "),
-        }
-    };
-    Opt::new(
-        flags,
-        a.get_help().map(ToString::to_string).unwrap_or_default(),
-    )
-}
-
-fn shown(a: &clap::Arg) -> bool {
-    !a.is_hide_set() && !matches!(a.get_id().as_str(), "help" | "version")
-}
-
 /// pxectl(1).
 pub fn manual() -> Manual {
     let cmd = crate::cli::Cli::command();
-    let mut options = vec![OptGroup {
-        title: Some("Every command".into()),
-        options: cmd
-            .get_arguments()
-            .filter(|a| shown(a) && a.is_global_set())
-            .map(opt_of)
-            .collect(),
-    }];
-    let mut synopsis = Vec::new();
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        let positional: Vec<String> = sub
-            .get_positionals()
-            .map(|p| p.get_id().as_str().to_uppercase())
-            .collect();
-        let title = format!("{} {}", sub.get_name(), positional.join(" "));
-        synopsis.push(format!(
-            "pxectl [--server URL] [--token-file FILE] [--json] {} [OPTIONS]",
-            title.trim_end()
-        ));
-        options.push(OptGroup {
-            title: Some(format!(
-                "{}: {}",
-                title.trim_end(),
-                sub.get_about().map(ToString::to_string).unwrap_or_default()
-            )),
-            options: sub
-                .get_arguments()
-                .filter(|a| shown(a) && !a.is_global_set())
-                .map(opt_of)
-                .collect(),
-        });
-    }
-    let description = cmd
-        .get_long_about()
-        .map(ToString::to_string)
-        .unwrap_or_default()
-        .split("\n\n")
-        .map(|p| Block::Para(p.split_whitespace().collect::<Vec<_>>().join(" ")))
-        .collect();
+    let (synopsis, options) = manual_clap::subcommands(
+        &cmd,
+        "pxectl [--server URL] [--token-file FILE] [--json]",
+        "Every command",
+    );
     Manual {
         synopsis,
-        description,
+        description: manual_clap::description(&cmd),
         options,
         sections: sections(),
         ..empty()
@@ -172,7 +106,7 @@ mod tests {
                 page.contains(&format!(".SS {name}")),
                 "{name} missing:\n{page}"
             );
-            for a in sub.get_arguments().filter(|a| shown(a)) {
+            for a in sub.get_arguments().filter(|a| manual_clap::shown(a)) {
                 if let Some(l) = a.get_long() {
                     let escaped = format!("\\-\\-{}", l.replace('-', "\\-"));
                     assert!(page.contains(&escaped), "--{l} missing:\n{page}");
