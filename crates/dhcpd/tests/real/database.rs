@@ -404,6 +404,52 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
     assert_eq!(udhcpc_address(&b_lab), Some(ip), "{}", b.log());
 }
 
+/// The database stopped and started again in the middle of a perfdhcp storm: every ACK
+/// seen on the wire is a committed row afterwards (nothing acknowledged without its
+/// commit), the outage and the recovery are logged, and the same process, never restarted,
+/// acknowledges again.
+#[test]
+fn r14_the_database_restarted_under_load_loses_no_acknowledged_lease_and_the_server_recovers() {
+    let mut pg = ScratchServer::start().unwrap();
+    let lab = Lab::new();
+    lab.client_addresses();
+    let url = pg.url();
+    let server = lab.start_ours(
+        &crate::perf::two_networks(&lab),
+        &["--database", url.as_str()],
+    );
+    let pid = server.pid();
+    let (mut cap, pcap) = lab.capture_storm("storm", "udp port 67 or udp port 68");
+    let mut storm = link_storm(&lab, "mac=00:0c:00:00:00:00", 12, "perfdhcp.log");
+    std::thread::sleep(Duration::from_secs(3));
+    pg.stop().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    pg.start_server().unwrap();
+    assert!(storm.wait_exit(WAIT).is_some(), "{}", storm.log());
+    cap.signal("INT");
+    cap.wait_exit(WAIT);
+    let acks = acks_in(&pcap);
+    assert!(acks.len() >= 40, "{} ACKs: {}", acks.len(), server.log());
+    // Every ACK on the wire is a row, active, for its client.
+    let owner = one_client_each(&[&acks]);
+    let rows: std::collections::HashMap<String, String> = active_rows(&pg).into_iter().collect();
+    for (ip, mac) in &owner {
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            rows.get(&ip.to_string()),
+            Some(&hex),
+            "{ip} was acknowledged but is not in the database"
+        );
+    }
+    assert_one_client_per_address(&pg);
+    assert!(server.wait_log("unreachable", WAIT), "{}", server.log());
+    assert!(server.wait_log("reachable again", WAIT), "{}", server.log());
+    // The same process serves a new client now.
+    assert_eq!(server.pid(), pid);
+    lab.set_client_mac("52:54:00:14:00:77");
+    assert!(udhcpc_bound(&lab), "{}", server.log());
+}
+
 /// A failover pair's configuration (MAAS renders this shape) for one side.
 fn failover_conf(lab: &Lab, role: &str) -> String {
     format!(
