@@ -8,7 +8,7 @@
 //! without its profile, or a name the inventory file already uses is refused before
 //! anything is written, with the loader's own messages.
 
-use crate::api_write::{ApiError, body_json, load};
+use crate::api_write::{ApiError, apply_locked, load};
 use crate::body::Body;
 use crate::route::{Change, State};
 use crate::service::{Shared, json};
@@ -235,39 +235,15 @@ pub async fn change(
     kind: Entry,
     change: Change,
 ) -> Response<Body> {
-    let Some(inv_path) = state.inventory_file.clone() else {
-        return ApiError::new(StatusCode::NOT_FOUND, None, "no inventory").response();
-    };
-    let body = match change {
-        Change::Add | Change::Put { .. } => match body_json(req) {
-            Ok(v) => Some(v),
-            Err(e) => return e.response(),
-        },
-        Change::Delete { .. } => None,
-    };
-    let _one_at_a_time = shared.changes.lock().await;
-    let done = tokio::task::spawn_blocking(move || {
-        let done = apply(&inv_path, kind, &change, body.as_ref())?;
-        let inv = load(&inv_path).map_err(|e| {
-            tracing::error!("the inventory does not load after a change: {e}");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                format!("the change was written but the inventory does not load: {e}"),
-            )
-        })?;
-        Ok::<_, ApiError>((done, inv))
-    })
-    .await;
-    let ((name, done), inv) = match done {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return e.response(),
-        Err(e) => {
-            tracing::error!(%e, "API change task failed");
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "the change failed")
-                .response();
-        }
-    };
+    let ((name, done), inv) =
+        match apply_locked(shared, state, req, change, move |path, change, body| {
+            apply(path, kind, change, body)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let word = kind.word();
     let resp = match &done {
         Done::Written { file, created } => {

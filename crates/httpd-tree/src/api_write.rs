@@ -178,31 +178,28 @@ fn apply(inv_path: &Path, change: &Change, body: Option<&Value>) -> Result<Done,
     }
 }
 
-/// Answers one change (the route checked the admin token).
-pub async fn change(
+/// Runs one change through the API, machines, profiles or distros alike: the body taken
+/// (POST and PUT), then under the API's lock and on the blocking pool `apply` and a fresh
+/// load of the inventory, so the next request sees the change (the other daemons' watchers
+/// see the file). The change's outcome and the inventory, or the answer to give.
+pub(crate) async fn apply_locked<D: Send + 'static>(
     shared: &Shared,
     state: &State,
     req: &Request<()>,
     change: Change,
-    now: u64,
-) -> Response<Body> {
+    apply: impl FnOnce(&Path, &Change, Option<&Value>) -> Result<D, ApiError> + Send + 'static,
+) -> Result<(D, Inventory), Response<Body>> {
     let Some(inv_path) = state.inventory_file.clone() else {
-        return ApiError::new(StatusCode::NOT_FOUND, None, "no inventory").response();
+        return Err(ApiError::new(StatusCode::NOT_FOUND, None, "no inventory").response());
     };
     let body = match change {
-        Change::Add | Change::Put { .. } => match body_json(req) {
-            Ok(v) => Some(v),
-            Err(e) => return e.response(),
-        },
+        Change::Add | Change::Put { .. } => Some(body_json(req).map_err(|e| e.response())?),
         Change::Delete { .. } => None,
     };
     let _one_at_a_time = shared.changes.lock().await;
-    let path = inv_path.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let done = apply(&path, &change, body.as_ref())?;
-        // Loaded again at once, so the next request sees the change (the watchers of
-        // the other daemons see the file).
-        let inv = load(&path).map_err(|e| {
+        let done = apply(&inv_path, &change, body.as_ref())?;
+        let inv = load(&inv_path).map_err(|e| {
             tracing::error!("the inventory does not load after a change: {e}");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,14 +210,34 @@ pub async fn change(
         Ok::<_, ApiError>((done, inv))
     })
     .await;
-    let (done, inv) = match done {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return e.response(),
+    match done {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(e.response()),
         Err(e) => {
             tracing::error!(%e, "API change task failed");
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "the change failed")
-                .response();
+            Err(
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "the change failed")
+                    .response(),
+            )
         }
+    }
+}
+
+/// Answers one change (the route checked the admin token).
+pub async fn change(
+    shared: &Shared,
+    state: &State,
+    req: &Request<()>,
+    change: Change,
+    now: u64,
+) -> Response<Body> {
+    let (done, inv) = match apply_locked(shared, state, req, change, |path, change, body| {
+        apply(path, change, body)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let new_state = state.with_inventory(inv);
     let resp = match &done {

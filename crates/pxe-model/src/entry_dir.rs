@@ -63,11 +63,11 @@ pub fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}{SUFFIX}"))
 }
 
-/// The `*.yaml` files of `dir` in name order (none for a missing directory), with the
-/// overrides applied.
-pub(crate) fn read(dir: &Path, overrides: &Overrides) -> std::io::Result<Vec<EntryFile>> {
-    let mut files: BTreeMap<String, PathBuf> = match fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+/// The entry files of `dir`: each `NAME.yaml` that is not a dotfile (an API write's
+/// temporary file), as (NAME, path), in name order; none for a missing directory.
+pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut files: Vec<(String, PathBuf)> = match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
         Ok(rd) => rd
             .filter_map(Result::ok)
@@ -78,6 +78,14 @@ pub(crate) fn read(dir: &Path, overrides: &Overrides) -> std::io::Result<Vec<Ent
             })
             .collect(),
     };
+    files.sort();
+    Ok(files)
+}
+
+/// The `*.yaml` files of `dir` in name order (none for a missing directory), with the
+/// overrides applied.
+pub(crate) fn read(dir: &Path, overrides: &Overrides) -> std::io::Result<Vec<EntryFile>> {
+    let mut files: BTreeMap<String, PathBuf> = list(dir)?.into_iter().collect();
     for (path, text) in &overrides.files {
         if path.parent() != Some(dir) {
             continue;

@@ -52,19 +52,7 @@ pub fn path_of(dir: &Path, name: &str) -> PathBuf {
 /// Loads every `*.yaml` of `dir` into `inv` (a missing directory is an empty one).
 /// Files are read in name order; what cannot be loaded goes to `inv.problems`.
 pub(crate) fn merge(inv: &mut Inventory, dir: &Path) -> std::io::Result<()> {
-    let mut files: Vec<(String, PathBuf)> = match fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let file = e.file_name().to_str()?.to_owned();
-                let name = file.strip_suffix(SUFFIX)?.to_owned();
-                (!file.starts_with('.')).then(|| (name, e.path()))
-            })
-            .collect(),
-    };
-    files.sort();
+    let files = crate::entry_dir::list(dir)?;
     let profiles: BTreeSet<String> = inv.profiles.keys().cloned().collect();
     for (name, path) in files {
         let shown = path.display().to_string();

@@ -340,6 +340,23 @@ fn one_client_each(acks: &[&[Ack]]) -> std::collections::HashMap<std::net::Ipv4A
     owner
 }
 
+/// Every acknowledged address (by address, its client) is an active row of the database
+/// for that client: nothing was acknowledged without its commit.
+fn assert_acks_are_rows(
+    pg: &ScratchServer,
+    owner: &std::collections::HashMap<std::net::Ipv4Addr, [u8; 6]>,
+) {
+    let rows: std::collections::HashMap<String, String> = active_rows(pg).into_iter().collect();
+    for (ip, mac) in owner {
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            rows.get(&ip.to_string()),
+            Some(&hex),
+            "{ip} was acknowledged but is not in the database"
+        );
+    }
+}
+
 /// The ACKs of a capture: address and client hardware address.
 fn acks_in(pcap: &std::path::Path) -> Vec<(std::net::Ipv4Addr, [u8; 6])> {
     crate::support::read_pcap(pcap)
@@ -382,15 +399,7 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
     // On the wire: no address acknowledged to two clients.
     let owner = one_client_each(&[&a_acks, &b_acks]);
     // In SQL: every acknowledged lease is there, active, for its client.
-    let rows: std::collections::HashMap<String, String> = active_rows(&pg).into_iter().collect();
-    for (ip, mac) in &owner {
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            rows.get(&ip.to_string()),
-            Some(&hex),
-            "ACK of {ip} not in the database"
-        );
-    }
+    assert_acks_are_rows(&pg, &owner);
     assert_one_client_per_address(&pg);
     // B carries A's clients: one of them (busybox udhcpc sends the client identifier
     // perfdhcp sent, 01 and the MAC), asking B, gets its own address back.
@@ -431,16 +440,7 @@ fn r14_the_database_restarted_under_load_loses_no_acknowledged_lease_and_the_ser
     let acks = acks_in(&pcap);
     assert!(acks.len() >= 40, "{} ACKs: {}", acks.len(), server.log());
     // Every ACK on the wire is a row, active, for its client.
-    let owner = one_client_each(&[&acks]);
-    let rows: std::collections::HashMap<String, String> = active_rows(&pg).into_iter().collect();
-    for (ip, mac) in &owner {
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            rows.get(&ip.to_string()),
-            Some(&hex),
-            "{ip} was acknowledged but is not in the database"
-        );
-    }
+    assert_acks_are_rows(&pg, &one_client_each(&[&acks]));
     assert_one_client_per_address(&pg);
     assert!(server.wait_log("unreachable", WAIT), "{}", server.log());
     assert!(server.wait_log("reachable again", WAIT), "{}", server.log());
