@@ -40,8 +40,24 @@ fn defined(inv: &Inventory, kind: Entry, name: &str) -> bool {
     }
 }
 
-/// The name a change is about: the path's, or for POST the body's `name`.
+/// The name a change is about: the path's, or for POST the body's `name`; one that could
+/// not name a file of the directory (`..`, `/`) is refused before anything is read.
 fn name_of(change: &Change, body: Option<&Value>) -> Result<String, ApiError> {
+    let name = named(change, body)?;
+    if entry_dir::valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("name"),
+            format!(
+                "\"{name}\": a name is letters, digits, `.`, `_` or `-`, not starting with `.`"
+            ),
+        ))
+    }
+}
+
+fn named(change: &Change, body: Option<&Value>) -> Result<String, ApiError> {
     let in_body = body.and_then(|b| b.get("name"));
     match change {
         Change::Put { name } | Change::Delete { name } => match in_body {

@@ -63,6 +63,26 @@ pub fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}{SUFFIX}"))
 }
 
+/// Whether `name` can name an entry, and so a file of a directory: letters, digits, `.`,
+/// `_` and `-`, not starting with `.` (no `/`, no `..`: a name never leads out of its
+/// directory).
+pub fn valid_name(name: &str) -> bool {
+    crate::state::valid_name(name)
+}
+
+fn refuse_bad_name(name: &str) -> std::io::Result<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "\"{name}\" cannot name a file: letters, digits, `.`, `_` or `-`, not starting with `.`"
+            ),
+        ))
+    }
+}
+
 /// The entry files of `dir`: each `NAME.yaml` that is not a dotfile (an API write's
 /// temporary file), as (NAME, path), in name order; none for a missing directory.
 pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
@@ -233,6 +253,7 @@ pub(crate) fn blame(
 /// fsync, rename, fsync of the directory (created if needed). A crash leaves the old file
 /// or the new one, never half of one.
 pub fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    refuse_bad_name(name)?;
     fs::create_dir_all(dir)?;
     let path = path_of(dir, name);
     let tmp = dir.join(format!(".{name}{SUFFIX}.tmp.{}", std::process::id()));
@@ -252,6 +273,7 @@ pub fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<PathB
 
 /// Removes the file of `name`; false when there was none.
 pub fn remove(dir: &Path, name: &str) -> std::io::Result<bool> {
+    refuse_bad_name(name)?;
     match fs::remove_file(path_of(dir, name)) {
         Ok(()) => {
             File::open(dir)?.sync_all()?;

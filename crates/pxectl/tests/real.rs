@@ -717,6 +717,18 @@ fn distros_and_profiles_are_kept_beside_the_inventory_and_checked_before_written
         "{doc}"
     );
     assert!(!lab.dir.path().join("profiles.d/broken.yaml").exists());
+    // A name that would lead out of the directory (here onto the inventory file itself).
+    let before = std::fs::read(&lab.inventory).unwrap();
+    for name in ["../inventory", ".hidden", "a/b"] {
+        let body = format!(r#"{{"name": "{name}", "distro": "centos7"}}"#);
+        let (status, doc) = api(&server, "POST", "/api/v1/profiles", Some(&body));
+        assert_eq!(
+            (status, doc["field"].as_str()),
+            (422, Some("name")),
+            "{name}: {doc}"
+        );
+    }
+    assert_eq!(std::fs::read(&lab.inventory).unwrap(), before);
     let (status, doc) = api(
         &server,
         "PUT",
