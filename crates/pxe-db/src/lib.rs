@@ -14,6 +14,7 @@ pub mod cli;
 pub mod manual;
 pub mod migrate;
 pub mod scratch;
+pub mod state;
 pub mod url;
 
 pub use migrate::{SchemaStatus, migrate, status};

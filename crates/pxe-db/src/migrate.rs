@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "lease writes announced to the other servers",
         sql: include_str!("../migrations/0002_dhcp_lease_notify.sql"),
     },
+    Migration {
+        version: 3,
+        name: "install state, boot timelines and acknowledged addresses",
+        sql: include_str!("../migrations/0003_install_state.sql"),
+    },
 ];
 
 /// The newest version this binary knows.

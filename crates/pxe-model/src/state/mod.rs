@@ -207,6 +207,9 @@ pub enum StateError {
     },
     #[error("machine name {0:?} cannot name a state file")]
     BadName(String),
+    /// A store other than the files (the database) failed; the message says what and why.
+    #[error("state database: {0}")]
+    Backend(String),
 }
 
 /// Install state and boot timelines, shared by every daemon.

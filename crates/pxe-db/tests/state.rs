@@ -1,0 +1,155 @@
+//! Install state in PostgreSQL (issue 14 part 4) against a real, throwaway server: the
+//! same rules as the file store, checked by one suite run on both, and no transition lost
+//! when several processes (several connections, as several httpd-tree) change one machine
+//! at once.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use pxe_db::scratch::ScratchServer;
+use pxe_db::state::{PgStateStore, TRIM_EVERY};
+use pxe_db::{DatabaseUrl, migrate};
+use pxe_model::state::{
+    BootEvent, EVENTS_KEEP, FileStore, InstallState, Phase, StateEvent, StateStore,
+};
+
+fn migrated(pg: &ScratchServer) -> DatabaseUrl {
+    let url: DatabaseUrl = pg.url().parse().unwrap();
+    migrate(&mut url.connect().unwrap(), "test").unwrap();
+    url
+}
+
+fn event(at: u64, detail: &str) -> BootEvent {
+    BootEvent {
+        at,
+        phase: Phase::Tftp,
+        detail: detail.to_owned(),
+    }
+}
+
+/// What every store must do, whatever keeps it.
+fn same_rules(store: &dyn StateStore) {
+    // Never changed: pending, version 0, not listed.
+    let s = store.get("web01").unwrap();
+    assert_eq!((s.state, s.version), (InstallState::Pending, 0));
+    assert!(store.all().unwrap().is_empty());
+    // Refused: nothing written.
+    assert!(
+        store
+            .apply_if("web01", StateEvent::AnswerFetched, 1, &|_| false)
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.all().unwrap().is_empty());
+    // pending → installing → installed, with history and versions.
+    let (s, t) = store.apply("web01", StateEvent::AnswerFetched, 10).unwrap();
+    assert_eq!(
+        (s.state, s.version, s.since),
+        (InstallState::Installing, 1, 10)
+    );
+    assert_eq!(t.map(|t| t.to), Some(InstallState::Installing));
+    let (s, _) = store.apply("web01", StateEvent::Installed, 20).unwrap();
+    assert_eq!(s.state, InstallState::Installed);
+    // An event that changes nothing still counts a version.
+    let (s, t) = store.apply("web01", StateEvent::Installed, 30).unwrap();
+    assert_eq!((s.version, t), (3, None));
+    // Reinstall: a new generation; first boot only in the installed state.
+    let (s, _) = store.apply("web01", StateEvent::Reinstall, 40).unwrap();
+    assert_eq!((s.state, s.generation), (InstallState::Pending, 1));
+    assert_eq!(store.get("web01").unwrap(), s, "read back as written");
+    assert_eq!(store.all().unwrap().keys().collect::<Vec<_>>(), ["web01"]);
+    // Timelines: oldest first, the last `limit`.
+    for i in 0..5 {
+        store.record("web01", &event(i, &format!("f{i}"))).unwrap();
+    }
+    let last: Vec<String> = store
+        .events("web01", 3)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(last, ["f2", "f3", "f4"]);
+    assert!(store.events("db01", 3).unwrap().is_empty());
+    // Acknowledged addresses, and the way back (only the machine's current address).
+    let (a, b): (Ipv4Addr, Ipv4Addr) = ("10.0.0.50".parse().unwrap(), "10.0.0.51".parse().unwrap());
+    assert_eq!(store.acked_address("web01").unwrap(), None);
+    store.record_ack("web01", a, 1).unwrap();
+    assert_eq!(store.acked_address("web01").unwrap(), Some(a));
+    assert_eq!(store.machine_acked_at(a).unwrap().as_deref(), Some("web01"));
+    store.record_ack("web01", b, 2).unwrap();
+    assert_eq!(store.machine_acked_at(a).unwrap(), None);
+    assert_eq!(store.machine_acked_at(b).unwrap().as_deref(), Some("web01"));
+    store.record_ack("db01", a, 3).unwrap();
+    assert_eq!(store.machine_acked_at(a).unwrap().as_deref(), Some("db01"));
+}
+
+#[test]
+fn the_database_keeps_the_file_stores_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    same_rules(&FileStore::open(dir.path()).unwrap());
+    let pg = ScratchServer::start().unwrap();
+    same_rules(&PgStateStore::new(migrated(&pg)));
+}
+
+#[test]
+fn several_writers_at_once_lose_no_transition() {
+    let pg = ScratchServer::start().unwrap();
+    let url = migrated(&pg);
+    // Four stores, each its own connection, as four httpd-tree; 25 events each on one
+    // machine. Every event is counted in the version: none is lost to a race.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::new(PgStateStore::new(url.clone()));
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let event = if (w + i) % 2 == 0 {
+                        StateEvent::AnswerFetched
+                    } else {
+                        StateEvent::Reinstall
+                    };
+                    store.apply("web01", event, 1_000 + i).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let s = PgStateStore::new(url).get("web01").unwrap();
+    assert_eq!(s.version, 100, "lost events: {s:?}");
+    let reinstalls = s
+        .history
+        .iter()
+        .filter(|t| t.event == StateEvent::Reinstall)
+        .count() as u64;
+    assert_eq!(
+        s.generation, reinstalls,
+        "one generation per reinstall that changed state"
+    );
+}
+
+#[test]
+fn a_timeline_is_cut_back_to_its_last_entries() {
+    let pg = ScratchServer::start().unwrap();
+    let store = PgStateStore::new(migrated(&pg));
+    let n = EVENTS_KEEP as u64 + 2 * TRIM_EVERY;
+    for i in 0..n {
+        store.record("web01", &event(i, &format!("f{i}"))).unwrap();
+    }
+    let mut c = pg.url().parse::<DatabaseUrl>().unwrap().connect().unwrap();
+    let rows: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pxe_boot_events WHERE machine = 'web01'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        rows <= (EVENTS_KEEP as u64 + TRIM_EVERY) as i64,
+        "{rows} rows kept of {n}"
+    );
+    let last = store.events("web01", 1).unwrap();
+    assert_eq!(last[0].detail, format!("f{}", n - 1));
+}
