@@ -80,8 +80,9 @@ tasks:
           (target/lab/images/debian12.raw, .raw.zst, .qcow2: GPT, BIOS and UEFI GRUB,
           serial console); cached; --check boots it with SeaBIOS and OVMF to the login
           prompt; as root; see --help
-  bench   side-by-side benchmarks with the reference servers (bench tftp); ratios go to
-          docs/performance.md
+  bench   side-by-side benchmarks with the reference servers (bench tftp, bench http,
+          bench dhcp; bench dhcp --database: ours and Kea with their leases in one
+          durable PostgreSQL server); ratios go to docs/performance.md
   soak    the crash soak: SIGKILLs our dhcpd --kills N times (default 1000) in DORA storms
           and during its start-up, restarting it on the same lease file, and finds every
           ACK captured on the wire in that file; figures from target/soak/report.json go

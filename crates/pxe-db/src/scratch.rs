@@ -19,6 +19,8 @@ pub struct ScratchServer {
     run_as: Option<nix::unistd::User>,
     port: u16,
     running: bool,
+    /// Whether commits reach the disk (`fsync=on`): off for tests, on for benchmarks.
+    durable: bool,
 }
 
 /// Why a throwaway server did not start.
@@ -48,6 +50,16 @@ fn bin_dir() -> PathBuf {
 impl ScratchServer {
     /// Start one (about a second: initdb with fsync off, then the server).
     pub fn start() -> Result<ScratchServer, ScratchError> {
+        Self::start_with(false)
+    }
+
+    /// Start one whose commits are durable (fsync on), as a production server's are: for
+    /// benchmarks, where a commit's cost is what is measured.
+    pub fn start_durable() -> Result<ScratchServer, ScratchError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<ScratchServer, ScratchError> {
         let err = |what: &str| {
             let what = what.to_string();
             move |e: std::io::Error| ScratchError(format!("{what}: {e}"))
@@ -80,6 +92,7 @@ impl ScratchServer {
             run_as,
             port,
             running: false,
+            durable,
         };
         let data = s.data();
         s.run(
@@ -106,6 +119,17 @@ impl ScratchServer {
     /// The directory holding the server's socket.
     pub fn socket_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The port that names its socket.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's process (from `postmaster.pid`), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 
     /// The URL of its `postgres` database, as the daemons take it.
@@ -150,9 +174,10 @@ impl ScratchServer {
     pub fn start_server(&mut self) -> Result<(), ScratchError> {
         let data = self.data();
         let options = format!(
-            "-k {} -p {} -c listen_addresses='' -c fsync=off -c max_connections=200",
+            "-k {} -p {} -c listen_addresses='' -c fsync={} -c max_connections=200",
             self.dir.path().display(),
-            self.port
+            self.port,
+            if self.durable { "on" } else { "off" }
         );
         let log = self.dir.path().join("server.log").display().to_string();
         self.run(

@@ -21,6 +21,12 @@
 //! rate of completed DORA exchanges, drops and delays, and the server's CPU time, then stops
 //! the server by its PID. The median counts; the result is a Markdown section for
 //! `docs/performance.md` on standard output (and in `--out FILE`).
+//!
+//! `--database` measures one setup instead: ours (`--database`) and Kea (its PostgreSQL
+//! lease backend, schema from `kea-admin db-init pgsql`) on one throwaway PostgreSQL server
+//! with fsync on, a fresh database per run, and the database's own CPU time (server and
+//! backends) beside the servers'; ISC dhcpd, which has no database backend, runs with its
+//! lease file for reference.
 
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -30,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use super::servers::{Flags, cpu_ticks, find, first_line, kill_pid};
 use crate::lab::net::ip;
+use pxe_db::DatabaseUrl;
+use pxe_db::scratch::ScratchServer;
 
 struct Options {
     repeat: usize,
@@ -37,17 +45,26 @@ struct Options {
     rate: u64,
     clients: u64,
     out: Option<PathBuf>,
+    /// Leases in PostgreSQL: ours with `--database`, Kea with its PostgreSQL backend.
+    database: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench dhcp [--repeat N] [--seconds N] [--rate N] [--clients N] [--out FILE]";
+const USAGE: &str = "usage: cargo xtask bench dhcp [--database] [--repeat N] [--seconds N] [--rate N] [--clients N] [--out FILE]";
 
 fn parse_args(args: &[String]) -> Result<Options> {
+    let database = args.iter().any(|a| a == "--database");
+    let args: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--database")
+        .cloned()
+        .collect();
     let f = Flags::parse(
-        args,
+        &args,
         &["--repeat", "--seconds", "--rate", "--clients", "--out"],
         USAGE,
     )?;
     let o = Options {
+        database,
         repeat: usize::try_from(f.number("--repeat", 3)?)?,
         seconds: f.number("--seconds", 10)?,
         rate: f.number("--rate", 10_000)?,
@@ -136,15 +153,76 @@ enum Setup {
     Durable,
     /// An ordinary directory: each server's own durability.
     AsConfigured,
+    /// `--database`: ours and Kea keep their leases in one durable PostgreSQL server
+    /// (fsync on, a fresh database per run); ISC, which has no database backend, keeps its
+    /// lease file as configured, for reference.
+    Database,
 }
 
 const SETUPS: [Setup; 2] = [Setup::Durable, Setup::AsConfigured];
+
+/// The PostgreSQL server of a `--database` run, and how many databases it has made.
+struct Db {
+    server: ScratchServer,
+    made: std::cell::Cell<u32>,
+}
+
+impl Db {
+    /// A fresh, empty database named after `who`: its name and our URL for it.
+    fn fresh(&self, who: &str) -> Result<(String, String)> {
+        let n = self.made.get() + 1;
+        self.made.set(n);
+        let name = format!("bench_{who}_{n}");
+        let admin: DatabaseUrl = self.server.url().parse()?;
+        admin
+            .connect()?
+            .batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let url = self
+            .server
+            .url()
+            .replacen("/postgres?", &format!("/{name}?"), 1);
+        Ok((name, url))
+    }
+
+    /// CPU time (in ticks) of the server and its backends so far.
+    fn cpu_ticks(&self) -> u64 {
+        let Some(pm) = self.server.pid() else {
+            return 0;
+        };
+        let children = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| parent_of(*pid) == Some(pm));
+        cpu_ticks(pm).unwrap_or(0) + children.filter_map(cpu_ticks).sum::<u64>()
+    }
+
+    /// Distinct leased addresses in a database: ours (`dhcp_leases`) or Kea's (`lease4`).
+    fn leases(&self, url: &str, table: &str) -> usize {
+        let count = || -> Result<i64> {
+            let url: DatabaseUrl = url.parse()?;
+            let row = url
+                .connect()?
+                .query_one(&format!("SELECT count(DISTINCT address) FROM {table}"), &[])?;
+            Ok(row.get(0))
+        };
+        count().map_or(0, |n| usize::try_from(n).unwrap_or(0))
+    }
+}
+
+/// A process's parent, from `/proc/PID/stat`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
 
 impl Setup {
     fn slug(self) -> &'static str {
         match self {
             Setup::Durable => "durable",
             Setup::AsConfigured => "as-configured",
+            Setup::Database => "database",
         }
     }
 
@@ -228,6 +306,7 @@ struct Tools {
     ours: PathBuf,
     isc: PathBuf,
     kea: PathBuf,
+    kea_admin: PathBuf,
     perfdhcp: PathBuf,
 }
 
@@ -272,11 +351,12 @@ subnet 10.77.0.0 netmask 255.255.0.0 {{
     )
 }
 
-fn kea_conf(leases: &Path, log: &Path) -> String {
+/// Kea's configuration; `lease_database` is the JSON of its `lease-database` map.
+fn kea_conf(lease_database: &str, log: &Path) -> String {
     format!(
         r#"{{ "Dhcp4": {{
   "interfaces-config": {{ "interfaces": [ "s0" ] }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "{}", "lfc-interval": 0 }},
+  "lease-database": {lease_database},
   "authoritative": true,
   "valid-lifetime": 3600,
   "max-valid-lifetime": 7200,
@@ -290,8 +370,15 @@ fn kea_conf(leases: &Path, log: &Path) -> String {
     "output_options": [ {{ "output": "{}" }} ] }} ]
 }} }}
 "#,
-        leases.display(),
         log.display()
+    )
+}
+
+/// Kea's memfile backend writing `leases`.
+fn kea_memfile(leases: &Path) -> String {
+    format!(
+        r#"{{ "type": "memfile", "persist": true, "name": "{}", "lfc-interval": 0 }}"#,
+        leases.display()
     )
 }
 
@@ -313,7 +400,8 @@ impl Kind {
         dir: &Path,
         leases: &Path,
         setup: Setup,
-    ) -> Result<(Running, PathBuf)> {
+        db: Option<&Db>,
+    ) -> Result<(Running, Stored)> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
         setup.lease_dir(leases)?;
@@ -338,21 +426,42 @@ impl Kind {
                     .arg("-lf")
                     .arg(&lf)
                     .arg("-pf")
-                    .arg(&pf)
-                    .arg("s0");
-                (c, lf)
+                    .arg(&pf);
+                let stored = match (self, db) {
+                    (Kind::Ours, Some(db)) => {
+                        let (_, url) = db.fresh("ours")?;
+                        c.arg("--database").arg(&url);
+                        Stored::Database(url, "dhcp_leases")
+                    }
+                    _ => Stored::File(lf),
+                };
+                c.arg("s0");
+                (c, stored)
             }
             Kind::Kea => {
                 let lf = leases.join("kea-leases4.csv");
                 let cf = dir.join("kea-dhcp4.json");
-                std::fs::write(&cf, kea_conf(&lf, &dir.join("kea.log")))?;
+                let (lease_database, stored) = match db {
+                    Some(db) => {
+                        let (name, url) = db.fresh("kea")?;
+                        kea_admin_init(tools, db, &name)?;
+                        let json = format!(
+                            r#"{{ "type": "postgresql", "name": "{name}", "host": "{}", "port": {}, "user": "postgres" }}"#,
+                            db.server.socket_dir().display(),
+                            db.server.port()
+                        );
+                        (json, Stored::Database(url, "lease4"))
+                    }
+                    None => (kea_memfile(&lf), Stored::File(lf)),
+                };
+                std::fs::write(&cf, kea_conf(&lease_database, &dir.join("kea.log")))?;
                 let mut c = lab.cmd(&lab.srv, &tools.kea);
                 // Its PID and lock files in the temporary directory, not /run/kea.
                 c.env("KEA_PIDFILE_DIR", dir)
                     .env("KEA_LOCKFILE_DIR", dir)
                     .arg("-c")
                     .arg(&cf);
-                (c, lf)
+                (c, stored)
             }
         };
         let file = std::fs::File::create(&log)?;
@@ -366,6 +475,31 @@ impl Kind {
         wait_listening(lab, &mut r, self.name())?;
         Ok((r, leases))
     }
+}
+
+/// Where a run's leases ended up.
+enum Stored {
+    File(PathBuf),
+    /// Our URL for the database, and the table of leases.
+    Database(String, &'static str),
+}
+
+/// Kea's schema in a fresh database, made by Kea's own tool.
+fn kea_admin_init(tools: &Tools, db: &Db, name: &str) -> Result<()> {
+    let out = Command::new(&tools.kea_admin)
+        .args(["db-init", "pgsql", "-u", "postgres", "-n", name, "-h"])
+        .arg(db.server.socket_dir())
+        .args(["-P", &db.server.port().to_string()])
+        .output()
+        .context("running kea-admin")?;
+    if !out.status.success() {
+        bail!(
+            "kea-admin db-init pgsql: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// Waits until a UDP socket on port 67 exists in the server namespace (the servers bind it
@@ -412,7 +546,9 @@ struct Sample {
     /// Average DISCOVER-OFFER delay, milliseconds.
     offer_avg_ms: f64,
     cpu: f64,
-    /// Distinct addresses in the lease file after the run.
+    /// CPU seconds of the database server and its backends (`--database` runs).
+    db_cpu: f64,
+    /// Distinct addresses in the lease file (or database) after the run.
     on_disk: usize,
 }
 
@@ -474,11 +610,14 @@ fn one_run(
     kind: Kind,
     setup: Setup,
     dir: &Path,
+    db: Option<&Db>,
 ) -> Result<Sample> {
     let lease_dir = dir.join("leases");
-    let (server, leases) = kind.start(lab, tools, dir, &lease_dir, setup)?;
+    let db = db.filter(|_| kind != Kind::Isc);
+    let (server, leases) = kind.start(lab, tools, dir, &lease_dir, setup, db)?;
     let pid = server.child.id();
     let before = cpu_ticks(pid).unwrap_or(0);
+    let db_before = db.map_or(0, Db::cpu_ticks);
     let out = lab
         .cmd(&lab.cli, &tools.perfdhcp)
         .args(["-4", "-l", "c0"])
@@ -490,6 +629,7 @@ fn one_run(
         .output()
         .context("running perfdhcp")?;
     let cpu = cpu_ticks(pid).unwrap_or(0).saturating_sub(before) as f64 / 100.0;
+    let db_cpu = db.map_or(0, Db::cpu_ticks).saturating_sub(db_before) as f64 / 100.0;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -502,7 +642,12 @@ fn one_run(
     }
     let mut s = parse_perfdhcp(&text)?;
     s.cpu = cpu;
-    s.on_disk = leases_on_disk(&leases);
+    s.db_cpu = db_cpu;
+    s.on_disk = match (&leases, db) {
+        (Stored::File(path), _) => leases_on_disk(path),
+        (Stored::Database(url, table), Some(db)) => db.leases(url, table),
+        (Stored::Database(..), None) => 0,
+    };
     Ok(s)
 }
 
@@ -516,6 +661,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         isc: find("dhcpd", "isc-dhcp-server")?,
         kea: find("kea-dhcp4", "kea-dhcp4-server")?,
         perfdhcp: find("perfdhcp", "kea-admin")?,
+        kea_admin: find("kea-admin", "kea-admin")?,
         ours,
     };
     let target = tools
@@ -542,10 +688,23 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             work.display()
         );
     }
+    let setups: &[Setup] = if o.database {
+        &[Setup::Database]
+    } else {
+        &SETUPS
+    };
+    let db = if o.database {
+        Some(Db {
+            server: ScratchServer::start_durable()?,
+            made: std::cell::Cell::new(0),
+        })
+    } else {
+        None
+    };
     let lab = Lab::new()?;
-    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); KINDS.len()]; SETUPS.len()];
+    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); KINDS.len()]; setups.len()];
     for round in 0..o.repeat {
-        for (si, setup) in SETUPS.iter().enumerate() {
+        for (si, setup) in setups.iter().enumerate() {
             for k in 0..KINDS.len() {
                 let i = (k + round) % KINDS.len();
                 let kind = KINDS[i];
@@ -554,9 +713,9 @@ pub(super) fn run(args: &[String]) -> Result<()> {
                     setup.slug(),
                     kind.name().replace(' ', "-")
                 ));
-                let s = one_run(&lab, &tools, &o, kind, *setup, &dir)?;
+                let s = one_run(&lab, &tools, &o, kind, *setup, &dir, db.as_ref())?;
                 eprintln!(
-                    "bench: round {round} {:13} {:10} {:8.0} DORA/s, {} ACKs, {} drops, ACK delay avg {:.2} ms max {:.1} ms, CPU {:.2} s, {} leases on disk",
+                    "bench: round {round} {:13} {:10} {:8.0} DORA/s, {} ACKs, {} drops, ACK delay avg {:.2} ms max {:.1} ms, CPU {:.2} s (database {:.2} s), {} leases stored",
                     setup.slug(),
                     kind.name(),
                     s.rate,
@@ -565,6 +724,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
                     s.ack_avg_ms,
                     s.ack_max_ms,
                     s.cpu,
+                    s.db_cpu,
                     s.on_disk
                 );
                 samples[si][i].push(s);
@@ -579,7 +739,11 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         versions: &versions,
         perf_version: &perf_version,
     };
-    let report = report(&o, &run, &samples);
+    let report = if o.database {
+        database_report(&o, &run, &samples[0])
+    } else {
+        report(&o, &run, &samples)
+    };
     print!("{report}");
     if let Some(p) = &o.out {
         std::fs::write(p, &report).with_context(|| format!("writing {}", p.display()))?;
@@ -643,7 +807,7 @@ fn report(o: &Options, run: &RunFacts<'_>, samples: &[Vec<Vec<Sample>>]) -> Stri
                  (`chattr +S`), so every lease write reaches the disk before the server \
                  goes on (Kea's too)"
             }
-            Setup::AsConfigured => {
+            Setup::AsConfigured | Setup::Database => {
                 "As configured: lease files in an ordinary directory (ours and ISC sync \
                  before the ACK, Kea's lease writes stay in the page cache)"
             }
@@ -708,4 +872,41 @@ fn setup_table(r: &mut String, versions: &[String], samples: &[Vec<Sample>]) {
         let _ = writeln!(r, "- {}: {}", kind.name(), runs.join(" / "));
     }
     let _ = writeln!(r);
+}
+
+/// The report of a `--database` run: ours and Kea on one PostgreSQL server, ISC with its
+/// lease file for reference.
+fn database_report(o: &Options, run: &RunFacts<'_>, samples: &[Vec<Sample>]) -> String {
+    let mut r = String::new();
+    let _ = writeln!(
+        r,
+        "Run on {} with `cargo xtask bench dhcp --database --repeat {} --seconds {} --rate {} \
+         --clients {}`; perfdhcp {}. Machine: {}. PostgreSQL from Debian's package, fsync on, \
+         a fresh database per run, on {}; Kea's schema made by `kea-admin db-init pgsql`. One \
+         server each (two of ours sharing the database are not measured here yet).\n",
+        run.date, o.repeat, o.seconds, o.rate, o.clients, run.perf_version, run.facts, run.fs
+    );
+    let _ = writeln!(
+        r,
+        "Ours/Kea on PostgreSQL: {:.2}× the DORA/s (issue 14 aims at 3× with two servers of \
+         ours).\n",
+        paired_ratio(samples, 1)
+    );
+    let _ = writeln!(
+        r,
+        "#### Leases in PostgreSQL (ours: `--database`; Kea: `lease-database` type \
+         postgresql; ISC dhcpd: its lease file, as configured)\n"
+    );
+    setup_table(&mut r, run.versions, samples);
+    let med = |i: usize, f: fn(&Sample) -> f64| -> f64 {
+        super::median(&samples[i].iter().map(f).collect::<Vec<_>>())
+    };
+    let per_ack = |s: &Sample| s.db_cpu / s.acks.max(1) as f64 * 1e6;
+    let _ = writeln!(
+        r,
+        "Database CPU per ACK (server and backends), µs: ours {:.0}, Kea {:.0}.\n",
+        med(0, per_ack),
+        med(1, per_ack)
+    );
+    r
 }
