@@ -35,6 +35,9 @@ pub struct PgStore {
     watch: Option<super::pg_watch::Watch>,
     /// The database could not be reached at the last try (logged once per outage).
     down: bool,
+    /// When the table was last read (the database's clock, seconds since the epoch): the
+    /// listener reads what others wrote after it.
+    loaded_at: f64,
 }
 
 fn db_error(what: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
@@ -123,6 +126,7 @@ impl PgStore {
             writer: format!("dhcpd@{host}/{}", std::process::id()),
             watch: None,
             down: false,
+            loaded_at: 0.0,
         }
     }
 
@@ -277,6 +281,10 @@ impl PgStore {
 impl LeaseStore for PgStore {
     fn load(&mut self) -> Result<LeaseFile, StoreError> {
         let client = self.client()?;
+        let loaded_at: f64 = client
+            .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+            .map_err(db_error("reading the database's clock"))?
+            .get(0);
         let rows = client
             .query(
                 "SELECT address, version, lease FROM dhcp_leases ORDER BY address",
@@ -293,6 +301,7 @@ impl LeaseStore for PgStore {
         let mut file =
             super::parse::parse(&format!("lease database {}", self.url), text.as_bytes());
         file.db_versions = versions;
+        self.loaded_at = loaded_at;
         Ok(file)
     }
 
@@ -373,6 +382,7 @@ impl LeaseStore for PgStore {
                 self.watch = Some(super::pg_watch::Watch::start(
                     self.url.clone(),
                     self.writer.clone(),
+                    self.loaded_at,
                 ));
                 Vec::new()
             }

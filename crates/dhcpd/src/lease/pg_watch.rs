@@ -3,7 +3,10 @@
 //! row written: writer, address, version), reads the rows others wrote, and hands them to
 //! the store, whose committer passes them to the core task's table. Missed announcements
 //! (while the connection is down) cost nothing but speed: a write against a stale row loses
-//! its compare-and-swap and the row is read then.
+//! its compare-and-swap and the row is read then. To keep such losses rare, every time the
+//! listener has started listening (at its start, which comes after the server read the
+//! table, and after a reconnection) it also reads the rows other servers wrote since the
+//! last moment it knows it heard everything, with a margin for transactions in flight.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -21,6 +24,9 @@ use super::RowNow;
 const TICK: Duration = Duration::from_millis(500);
 /// How long it waits before connecting again after the connection broke.
 const RETRY: Duration = Duration::from_secs(2);
+/// How far back the catch-up read reaches before the moment it knows it heard everything
+/// (a row's `written_at` is its transaction's start, which may precede the commit).
+const MARGIN_SECONDS: f64 = 10.0;
 
 /// The running listener: rows arrive on `rows`; dropped, the thread stops.
 pub(crate) struct Watch {
@@ -29,14 +35,16 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// Start listening on `url`, ignoring the writes of `writer` (this server's own).
-    pub(crate) fn start(url: DatabaseUrl, writer: String) -> Watch {
+    /// Start listening on `url`, ignoring the writes of `writer` (this server's own);
+    /// `since` (the database's clock, seconds since the epoch) is when the server read the
+    /// table: rows others wrote after it are read as soon as the listener listens.
+    pub(crate) fn start(url: DatabaseUrl, writer: String, since: f64) -> Watch {
         let (tx, rows) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let spawned = std::thread::Builder::new()
             .name("lease-watch".into())
-            .spawn(move || listen(&url, &writer, &tx, &flag));
+            .spawn(move || listen(&url, &writer, since, &tx, &flag));
         if let Err(e) = spawned {
             tracing::warn!("lease database: no listener for other servers' writes: {e}");
         }
@@ -68,19 +76,28 @@ fn others_address(payload: &str, writer: &str) -> Option<Ipv4Addr> {
     (who != writer).then_some(address)
 }
 
-fn listen(url: &DatabaseUrl, writer: &str, tx: &mpsc::Sender<Vec<RowNow>>, stop: &AtomicBool) {
+fn listen(
+    url: &DatabaseUrl,
+    writer: &str,
+    since: f64,
+    tx: &mpsc::Sender<Vec<RowNow>>,
+    stop: &AtomicBool,
+) {
+    let mut since = since;
     while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = listen_once(url, writer, tx, stop) {
+        if let Err(e) = listen_once(url, writer, &mut since, tx, stop) {
             tracing::debug!("lease database listener: {e}");
             std::thread::sleep(RETRY);
         }
     }
 }
 
-/// One connection's life: LISTEN, then read the announced rows in batches.
+/// One connection's life: LISTEN, the rows others wrote since `since` (the catch-up), then
+/// the announced rows in batches. `since` moves to the moment this connection listened.
 fn listen_once(
     url: &DatabaseUrl,
     writer: &str,
+    since: &mut f64,
     tx: &mpsc::Sender<Vec<RowNow>>,
     stop: &AtomicBool,
 ) -> Result<(), String> {
@@ -88,6 +105,30 @@ fn listen_once(
     client
         .batch_execute("LISTEN dhcp_leases")
         .map_err(|e| e.to_string())?;
+    let listening: f64 = client
+        .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+        .map_err(|e| e.to_string())?
+        .get(0);
+    let missed: Vec<Ipv4Addr> = client
+        .query(
+            "SELECT address FROM dhcp_leases
+             WHERE written_at >= to_timestamp($1) AND written_by <> $2",
+            &[&(*since - MARGIN_SECONDS), &writer],
+        )
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter_map(|r| match r.get::<_, std::net::IpAddr>(0) {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
+    if !missed.is_empty() {
+        let rows = super::pg::rows_at(&mut client, &missed).map_err(|e| e.to_string())?;
+        if tx.send(rows).is_err() {
+            return Ok(());
+        }
+    }
+    *since = listening;
     while !stop.load(Ordering::Relaxed) {
         let mut heard = BTreeSet::new();
         {
@@ -132,5 +173,38 @@ mod tests {
             Some(Ipv4Addr::new(10, 0, 0, 11))
         );
         assert_eq!(others_address("garbage", me), None);
+    }
+
+    /// A row another server wrote after this one read the table but before its listener
+    /// listened: no announcement reaches it, the catch-up read does (a two-server test on a
+    /// loaded CI machine lost a race to exactly this gap).
+    #[test]
+    fn a_write_before_the_listener_listens_is_read_when_it_starts() {
+        let pg = pxe_db::scratch::ScratchServer::start().expect("postgres");
+        let url: DatabaseUrl = pg.url().parse().expect("url");
+        let mut c = url.connect().expect("connect");
+        pxe_db::migrate(&mut c, "test").expect("migrate");
+        let loaded_at: f64 = c
+            .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+            .expect("clock")
+            .get(0);
+        c.batch_execute(
+            "INSERT INTO dhcp_leases (address, binding_state, next_binding_state, starts, ends,
+                 tstp, cltt, lease, version, written_by)
+             VALUES ('10.0.0.10', 'active', 'free', 0, 0, 0, 0,
+                 'lease 10.0.0.10 { binding state active; }', 7, 'dhcpd@b/7')",
+        )
+        .expect("insert");
+        let watch = Watch::start(url, "dhcpd@a/1".into(), loaded_at);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut heard = Vec::new();
+        while heard.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            heard = watch.take();
+        }
+        assert_eq!(
+            heard.iter().map(|r| (r.ip, r.version)).collect::<Vec<_>>(),
+            [(Ipv4Addr::new(10, 0, 0, 10), 7)]
+        );
     }
 }
