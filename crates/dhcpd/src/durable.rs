@@ -81,11 +81,13 @@ impl Durability {
 
     /// Take in what the committer reported since the last call (never waits). Returns the
     /// database rows that were not as the table expected, for the table (their leases are
-    /// durable as they are).
-    pub(crate) fn settle(&mut self) -> Vec<crate::lease::RowNow> {
+    /// durable as they are), and whether a write of ours lost a race among them.
+    pub(crate) fn settle(&mut self) -> (Vec<crate::lease::RowNow>, bool) {
         let mut fresh = Vec::new();
+        let mut lost_race = false;
         while let Ok(c) = self.reports.try_recv() {
             self.apply(&c);
+            lost_race |= !c.fresh.is_empty();
             for row in c.fresh {
                 if row.lease.is_some() {
                     self.pending.remove(&row.ip);
@@ -98,7 +100,7 @@ impl Durability {
                     .filter(|row| !matches!(self.pending.get(&row.ip), Some(Pending::Queued(_)))),
             );
         }
-        fresh
+        (fresh, lost_race)
     }
 
     fn apply(&mut self, c: &Committed) {

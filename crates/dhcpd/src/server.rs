@@ -664,7 +664,12 @@ struct Core {
     stop_requested: bool,
     /// Where the row versions of writes come from (see [`Core::queue_write`]).
     versions: fastrand::Rng,
+    /// Until when the pools count as contended (a race lost on the shared database).
+    contended_until: Option<Instant>,
 }
+
+/// How long after a race lost on the shared database new clients are spread over the pool.
+const CONTENDED_FOR: Duration = Duration::from_secs(60);
 
 /// [`start_lease_names`] off the core task (it waits for the first round of lookups).
 async fn lease_names_for(cfg: Arc<Config>) -> Option<crate::lease_names::Shared> {
@@ -757,19 +762,24 @@ impl Core {
             }
             return;
         }
-        let names = self.lease_names.as_ref().and_then(|n| n.read().ok());
-        let facts = crate::decide::Facts {
-            install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
-            lease_hostnames: names.as_deref(),
-        };
         let received = Instant::now();
         // Leases another server sharing the database wrote first count from now on.
-        for row in self.durability.settle() {
+        let (rows, lost_race) = self.durability.settle();
+        for row in rows {
             if let Some(l) = row.lease {
                 self.table.insert(l);
             }
             self.table.set_db_version(row.ip, row.version);
         }
+        if lost_race {
+            self.note_lost_race(received);
+        }
+        let names = self.lease_names.as_ref().and_then(|n| n.read().ok());
+        let facts = crate::decide::Facts {
+            install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
+            lease_hostnames: names.as_deref(),
+            contended: self.contended_until.is_some_and(|t| received < t),
+        };
         let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
         drop(names);
         let mut leases = Vec::new();
@@ -850,6 +860,19 @@ impl Core {
                 omapi: None,
             });
         }
+    }
+
+    /// A write of ours lost a race on the shared database: for [`CONTENDED_FOR`] from now
+    /// new clients are spread over the pool (see [`crate::decide::Facts::contended`]).
+    fn note_lost_race(&mut self, at: Instant) {
+        if self.contended_until.is_none_or(|t| t <= at) {
+            tracing::info!(
+                "lease database: another server is allocating from the same pools: new clients \
+                 are offered addresses spread over the pool for the next {} s",
+                CONTENDED_FOR.as_secs()
+            );
+        }
+        self.contended_until = Some(at + CONTENDED_FOR);
     }
 
     /// Holds an offer until its address has had `check.timeout_ms` to answer a ping: its
@@ -1276,6 +1299,7 @@ async fn serve<S: LeaseStore>(
         omapi: OmapiState::new(omapi.records),
         stop_requested: false,
         versions: fastrand::Rng::new(),
+        contended_until: None,
     };
     core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
@@ -1510,6 +1534,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             omapi: OmapiState::default(),
             stop_requested: false,
             versions: fastrand::Rng::new(),
+            contended_until: None,
         };
         (core, client, reports)
     }

@@ -532,7 +532,7 @@ impl<'a> Ctx<'a> {
         };
         let mut virgin_found = false;
         for (ri, r) in pool.ranges.iter().enumerate() {
-            if let Some(ip) = self.first_owned_virgin(r.low, r.high) {
+            if let Some(ip) = self.first_virgin_for_client(r.low, r.high) {
                 consider((0, ri, u32::from(ip)), Lease::virgin(ip));
                 virgin_found = true;
                 break;
@@ -555,6 +555,22 @@ impl<'a> Ctx<'a> {
             }
         }
         ab.map(|(_, l)| l)
+    }
+
+    /// The virgin address of `[low, high]` to offer this client: the range's first (ISC's
+    /// order), or on a contended pool the first from the client's own point of the range,
+    /// wrapping round to the range's start.
+    fn first_virgin_for_client(&self, low: Ipv4Addr, high: Ipv4Addr) -> Option<Ipv4Addr> {
+        if !self.facts.contended {
+            return self.first_owned_virgin(low, high);
+        }
+        let start = spread_point(&self.req.chaddr, low, high);
+        self.first_owned_virgin(start, high).or_else(|| {
+            let before = u32::from(start).checked_sub(1)?;
+            (start > low)
+                .then(|| self.first_owned_virgin(low, Ipv4Addr::from(before)))
+                .flatten()
+        })
     }
 
     /// The first virgin address of `[low, high]` this server may allocate.
@@ -598,4 +614,22 @@ impl<'a> Ctx<'a> {
         }
         out
     }
+}
+
+/// The point of `[low, high]` where a client's search for a free address starts on a
+/// contended pool: a hash (FNV-1a) of its hardware address, so that each client has its
+/// own point on every server and two clients rarely share one.
+pub fn spread_point(chaddr: &[u8], low: Ipv4Addr, high: Ipv4Addr) -> Ipv4Addr {
+    let (lo, hi) = (u32::from(low), u32::from(high));
+    if hi <= lo {
+        return low;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in chaddr {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let size = u64::from(hi - lo) + 1;
+    let offset = u32::try_from(hash % size).unwrap_or(0);
+    Ipv4Addr::from(lo + offset)
 }

@@ -33,6 +33,7 @@ use crate::model::{Config, HostDecl};
 use crate::request::{Request, code, msg};
 
 pub use events::{Expired, Hook, LeaseEvent, expire};
+pub use find::spread_point;
 pub use reply::{Dest, Reply};
 
 /// What the shell knows about the client beyond its packet, looked up once per packet and
@@ -44,6 +45,11 @@ pub struct Facts<'a> {
     pub install_state: Option<InstallState>,
     /// Names of lease addresses for `get-lease-hostnames`, looked up off the packet path.
     pub lease_hostnames: Option<&'a LeaseHostnames>,
+    /// Other servers share this pool and won a race for one of its addresses lately (a
+    /// shared database): a new client is offered the first free address from a point of
+    /// the range its hardware address picks, not the range's first, so that servers
+    /// offering to different clients at once stop choosing the same address.
+    pub contended: bool,
 }
 
 /// Names of addresses from reverse lookups (`get-lease-hostnames`): `Some(name)`, or `None`

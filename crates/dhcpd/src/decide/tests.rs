@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 
 use expect_test::{Expect, expect};
 
-use super::{Dest, Facts, Outcome, decide};
+use super::{Dest, Facts, Outcome, decide, spread_point};
 use crate::lease::{LeaseTable, Time};
 use crate::model::{Config, compile};
 use crate::request::{RecvMeta, Request};
@@ -1582,4 +1582,70 @@ fn failover_peers_with_their_own_files_allocate_their_halves_and_share_a_databas
         offers(&shared),
         ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]
     );
+}
+
+/// The address a DISCOVER from `mac` is offered, with the pool contended or not, the offered
+/// lease then entered into `table`.
+fn offered(cfg: &Config, table: &mut LeaseTable, mac: &str, contended: bool) -> Ipv4Addr {
+    let facts = Facts {
+        contended,
+        ..Facts::default()
+    };
+    let o = decide(
+        cfg,
+        table,
+        &packet(&format!("DISCOVER mac={mac}")),
+        &facts,
+        T0,
+    );
+    for c in o.changes.clone() {
+        c.apply_to(table);
+    }
+    o.reply.expect("an offer").yiaddr
+}
+
+#[test]
+fn a_contended_pool_spreads_new_clients_from_their_own_points_and_an_uncontended_one_does_not() {
+    let cfg = config("subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.250; }");
+    let (low, high) = (Ipv4Addr::new(10, 0, 0, 10), Ipv4Addr::new(10, 0, 0, 250));
+    let macs: Vec<String> = (1..=8).map(|i| format!("52:54:00:00:00:{i:02x}")).collect();
+    let chaddr = |mac: &str| packet(&format!("DISCOVER mac={mac}")).chaddr;
+    // Alone on the pool: ISC's order, first free address first.
+    let mut table = LeaseTable::new();
+    let alone: Vec<Ipv4Addr> = macs
+        .iter()
+        .map(|m| offered(&cfg, &mut table, m, false))
+        .collect();
+    let in_order: Vec<Ipv4Addr> = (10..18).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+    assert_eq!(alone, in_order);
+    // Contended: each client at its own point of the range.
+    let mut table = LeaseTable::new();
+    for m in &macs {
+        let got = offered(&cfg, &mut table, m, true);
+        assert_eq!(got, spread_point(&chaddr(m), low, high), "{m}");
+    }
+    let points: std::collections::BTreeSet<Ipv4Addr> = macs
+        .iter()
+        .map(|m| spread_point(&chaddr(m), low, high))
+        .collect();
+    assert!(points.len() >= 7, "8 clients share points: {points:?}");
+    assert!(points.iter().all(|p| (low..=high).contains(p)));
+}
+
+#[test]
+fn on_a_contended_pool_a_taken_point_moves_on_and_wraps_to_the_range_start() {
+    let cfg = config("subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.10 10.0.0.12; }");
+    let (low, high) = (Ipv4Addr::new(10, 0, 0, 10), Ipv4Addr::new(10, 0, 0, 12));
+    // Two clients whose point is the range's last address.
+    let at_the_end: Vec<String> = (0..=255)
+        .map(|i| format!("52:54:00:00:01:{i:02x}"))
+        .filter(|m| spread_point(&packet(&format!("DISCOVER mac={m}")).chaddr, low, high) == high)
+        .take(2)
+        .collect();
+    let [first, second] = at_the_end.as_slice() else {
+        panic!("no two clients with the last point: {at_the_end:?}");
+    };
+    let mut table = LeaseTable::new();
+    assert_eq!(offered(&cfg, &mut table, first, true), high);
+    assert_eq!(offered(&cfg, &mut table, second, true), low, "wraps round");
 }

@@ -228,6 +228,7 @@ fn r14_two_servers_on_one_database_never_give_one_address_twice_and_carry_on_for
         b.log()
     );
     assert!(!b.log().contains(LOST_RACE), "{}", b.log());
+    assert!(!b.log().contains(SPREADING), "{}", b.log());
     assert_eq!(
         active_rows(&pg),
         vec![
@@ -276,16 +277,28 @@ fn r14_a_write_the_server_never_heard_of_costs_a_retransmission_not_an_address_t
         ))
         .unwrap();
     lab.set_client_mac("52:54:00:14:00:42");
-    assert_eq!(
-        dhclient_run(&lab),
-        format!("{} \n", lab.ip(11)),
-        "{}",
+    let got = dhclient_run(&lab);
+    assert!(server.log().contains(LOST_RACE), "{}", server.log());
+    // Having lost a race, the server spreads new clients over the pool: the client gets
+    // an address other than the taken one, its own row.
+    assert!(
+        server.log().contains(SPREADING),
+        "the lost race did not turn spreading on:\n{}",
         server.log()
     );
-    assert!(server.log().contains(LOST_RACE), "{}", server.log());
+    let got = got.trim();
+    assert_ne!(got, lab.ip(10).to_string(), "{}", server.log());
+    assert!(
+        active_rows(&pg).contains(&(got.to_string(), "525400140042".to_string())),
+        "{got} is not the client's row: {:?}",
+        active_rows(&pg)
+    );
     assert_one_client_per_address(&pg);
     assert_eq!(active_rows(&pg).len(), 2);
 }
+
+/// What a server logs when, having lost a race, it spreads new clients over the pool.
+const SPREADING: &str = "offered addresses spread over the pool";
 
 /// perfdhcp on the link of `lab`: `rate` DORAs a second for `seconds`, from up to 200 MACs
 /// after `base`.
@@ -394,6 +407,13 @@ fn r14_two_servers_in_a_storm_one_killed_never_ack_an_address_to_two_clients() {
         b_acks.len() >= 60,
         "B acknowledged {}: {}",
         b_acks.len(),
+        b.log()
+    );
+    // Races were lost, and the servers spread their clients over the pool from then on.
+    assert!(
+        a.log().contains(SPREADING) || b.log().contains(SPREADING),
+        "no server spread its clients:\n{}\n{}",
+        a.log(),
         b.log()
     );
     // On the wire: no address acknowledged to two clients.
