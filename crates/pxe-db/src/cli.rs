@@ -25,4 +25,13 @@ pub enum Command {
     Status,
     /// Apply the missing steps (each once, even with daemons starting at the same time).
     Migrate,
+    /// Copy a file state directory (the daemons' --state-dir) into the database: each
+    /// machine's install state (unless the database has one already: the database's is
+    /// kept and listed), its timeline and last acknowledged address, and the callback
+    /// tokens' key (unless the database has one). Migrates the schema first.
+    ImportState {
+        /// The state directory.
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }

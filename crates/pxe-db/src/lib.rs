@@ -11,6 +11,7 @@
 //!   `pg_ctl` on a private socket) for tests and benchmarks.
 
 pub mod cli;
+pub mod import_state;
 pub mod manual;
 pub mod migrate;
 pub mod scratch;
@@ -49,6 +50,9 @@ pub enum DbError {
         /// The newest version this binary knows.
         binary: i32,
     },
+    /// Install state could not be read or written.
+    #[error("{0}")]
+    State(String),
 }
 
 impl DbError {

@@ -14,7 +14,7 @@ fn run(cli: &Cli) -> Result<ExitCode, pxe_db::DbError> {
             pxe_db::ENV
         )));
     };
-    let mut client = url.for_application("pxe-db").connect()?;
+    let mut client = url.clone().for_application("pxe-db").connect()?;
     match cli.command {
         Command::Status => {
             let s = status(&mut client)?;
@@ -47,6 +47,31 @@ fn run(cli: &Cli) -> Result<ExitCode, pxe_db::DbError> {
             }
             for v in done {
                 println!("applied {v}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportState { ref dir } => {
+            migrate(&mut client, "pxe-db")?;
+            let store = pxe_db::state::PgStateStore::new(url.for_application("pxe-db"));
+            let done = pxe_db::import_state::import_state(dir, &store)
+                .map_err(|e| pxe_db::DbError::State(e.to_string()))?;
+            println!(
+                "imported {} machine states, {} timeline entries, {} acknowledged addresses from {}",
+                done.states,
+                done.events,
+                done.acked,
+                dir.display()
+            );
+            for name in &done.kept {
+                println!("  kept the database's state of {name} (not imported)");
+            }
+            if done.key_adopted {
+                println!("callback token key: the directory's (its tokens stay valid)");
+            } else {
+                println!(
+                    "callback token key: the database already had another; tokens rendered from \
+                     the directory are no longer accepted (machines installing now need a reinstall)"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

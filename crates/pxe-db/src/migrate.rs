@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "install state, boot timelines and acknowledged addresses",
         sql: include_str!("../migrations/0003_install_state.sql"),
     },
+    Migration {
+        version: 4,
+        name: "the callback tokens' key, shared by every daemon",
+        sql: include_str!("../migrations/0004_token_secret.sql"),
+    },
 ];
 
 /// The newest version this binary knows.

@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::Client;
 use pxe_model::state::{
-    BootEvent, EVENTS_KEEP, MachineState, StateError, StateEvent, StateStore, Transition,
+    BootEvent, EVENTS_KEEP, MIN_SECRET, MachineState, Secret, StateError, StateEvent, StateStore,
+    Transition,
 };
 
 use crate::DatabaseUrl;
@@ -134,7 +135,40 @@ impl PgStateStore {
     }
 }
 
+/// The row of `pxe_secrets` that holds the callback tokens' key.
+const TOKEN_KEY: &str = "callback-token";
+
 impl PgStateStore {
+    /// Stores `key` as the callback tokens' key unless the database has one already; the
+    /// key the database holds afterwards (the one every daemon on it uses).
+    pub fn adopt_secret(&self, key: &[u8]) -> Result<Secret, StateError> {
+        if key.len() < MIN_SECRET {
+            return Err(backend(
+                "the token key",
+                format!("{} bytes, fewer than {MIN_SECRET}", key.len()),
+            ));
+        }
+        let stored: Vec<u8> = self.with(|c| {
+            c.execute(
+                "INSERT INTO pxe_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&TOKEN_KEY, &key],
+            )?;
+            c.query_one("SELECT value FROM pxe_secrets WHERE name = $1", &[&TOKEN_KEY])
+                .map(|r| r.get(0))
+        })?;
+        if stored.len() < MIN_SECRET {
+            return Err(backend("the token key", "shorter than its minimum"));
+        }
+        Ok(Secret::from_bytes(&stored))
+    }
+
+    /// Writes `state` as `machine`'s if the database has no row for it; false when it has
+    /// one (left as it is).
+    pub fn insert_state(&self, machine: &str, state: &MachineState) -> Result<bool, StateError> {
+        let text = to_json(state)?;
+        self.with(|c| Self::swap(c, machine, &text, 0))
+    }
+
     /// A machine's state (default: pending, never changed) and its row's version.
     fn state_and_version(&self, machine: &str) -> Result<(MachineState, i64), StateError> {
         let (text, version) = self.with(|c| Self::read(c, machine))?;
@@ -147,6 +181,12 @@ impl PgStateStore {
 }
 
 impl StateStore for PgStateStore {
+    fn secret(&self) -> Result<Secret, StateError> {
+        let mut key = [0u8; 32];
+        openssl::rand::rand_bytes(&mut key).map_err(|e| backend("random key", e))?;
+        self.adopt_secret(&key)
+    }
+
     fn get(&self, machine: &str) -> Result<MachineState, StateError> {
         Ok(self.state_and_version(machine)?.0)
     }

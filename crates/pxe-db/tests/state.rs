@@ -153,3 +153,39 @@ fn a_timeline_is_cut_back_to_its_last_entries() {
     let last = store.events("web01", 1).unwrap();
     assert_eq!(last[0].detail, format!("f{}", n - 1));
 }
+
+/// The token a secret gives one machine: how two secrets are compared (a `Secret` shows
+/// nothing of itself).
+fn token_of(secret: &pxe_model::state::Secret) -> String {
+    pxe_model::state::machine_token(secret, "web01", 1)
+}
+
+#[test]
+fn every_store_on_one_database_gets_one_token_key_and_the_first_one_stays() {
+    let pg = ScratchServer::start().unwrap();
+    let url = migrated(&pg);
+    let (a, b) = (PgStateStore::new(url.clone()), PgStateStore::new(url));
+    let first = token_of(&a.secret().unwrap());
+    assert_eq!(first.len(), 32, "{first}");
+    assert_eq!(
+        token_of(&b.secret().unwrap()),
+        first,
+        "two keys on one database"
+    );
+    assert_eq!(token_of(&a.secret().unwrap()), first, "the key changed");
+    // A key offered later (an imported state directory's) does not replace it.
+    assert_eq!(token_of(&b.adopt_secret(&[7u8; 32]).unwrap()), first);
+    // A short key is refused before it reaches the database.
+    assert!(b.adopt_secret(&[7u8; 8]).is_err());
+}
+
+#[test]
+fn an_imported_key_is_adopted_by_an_empty_database() {
+    let pg = ScratchServer::start().unwrap();
+    let store = PgStateStore::new(migrated(&pg));
+    let key = [9u8; 32];
+    let adopted = store.adopt_secret(&key).unwrap();
+    let expected = pxe_model::state::Secret::from_bytes(&key);
+    assert_eq!(token_of(&adopted), token_of(&expected));
+    assert_eq!(token_of(&store.secret().unwrap()), token_of(&expected));
+}

@@ -315,6 +315,10 @@ impl FileStore {
 }
 
 impl StateStore for FileStore {
+    fn secret(&self) -> Result<Secret, StateError> {
+        FileStore::secret(self)
+    }
+
     fn get(&self, machine: &str) -> Result<MachineState, StateError> {
         Self::read_state(&self.machine_path(machine, "json")?)
     }

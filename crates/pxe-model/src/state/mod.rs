@@ -246,6 +246,9 @@ pub trait StateStore: Send + Sync {
     /// The machine whose last acknowledged address is `address`, if any: how tftpd and
     /// httpd-tree put a file fetched from a pool address into the right timeline.
     fn machine_acked_at(&self, address: Ipv4Addr) -> Result<Option<String>, StateError>;
+    /// The key of the machines' callback tokens: read, or created once (32 random bytes)
+    /// by whichever process asks first; every process sharing the store gets the same.
+    fn secret(&self) -> Result<Secret, StateError>;
 }
 
 /// The address dhcpd last acknowledged to a machine, as the store keeps it.

@@ -20,6 +20,11 @@ impl Secret {
     pub fn from_bytes(bytes: &[u8]) -> Secret {
         Secret(bytes.to_vec())
     }
+
+    /// The key itself: only for copying it to another store (`pxe-db import-state`).
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The keyed MAC of `machine`'s token for install `generation`, before truncation.
