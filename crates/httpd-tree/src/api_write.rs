@@ -15,7 +15,6 @@ use crate::route::{Change, State};
 use crate::service::{Shared, json, with_store};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use pxe_model::machine_dir::{self, FieldError};
-use pxe_model::state::StateStore as _;
 use pxe_model::{Inventory, LoadError};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use crate::access_log::AccessLog;
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::route::State;
 use crate::server::{self, Limits};
-use crate::service::Shared;
+use crate::service::{Shared, Store};
 use anyhow::{Context, bail};
 use pxe_model::state::FileStore;
 use pxe_model::{LoadError, Tree};
@@ -66,7 +66,38 @@ fn canonical_dir(flag: &str, dir: &std::path::Path) -> anyhow::Result<std::path:
 }
 
 /// Loads everything routing needs. Errors here are configuration errors (exit 1).
-pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<FileStore>)> {
+/// The install state store the flags name: the database (`--database`, or
+/// `PXE_DATABASE_URL`, migrated here) or the state directory; an inventory needs one.
+fn open_store(args: &ServeArgs, with_inventory: bool) -> anyhow::Result<Option<Store>> {
+    let database = pxe_db::DatabaseUrl::from_arg_or_env(args.database.as_deref())?;
+    match (database, &args.state_dir) {
+        (Some(_), Some(dir)) => bail!(
+            "--state-dir {} and a database (--database or {}) both name the install state: give one",
+            dir.display(),
+            pxe_db::ENV
+        ),
+        (Some(url), None) => {
+            let url = url.for_application("httpd-tree");
+            let mut client = url
+                .connect()
+                .with_context(|| format!("cannot reach the database {url}"))?;
+            pxe_db::migrate(&mut client, "httpd-tree")
+                .with_context(|| format!("cannot migrate the database {url}"))?;
+            tracing::info!("install state in the database {url}");
+            Ok(Some(Arc::new(pxe_db::state::PgStateStore::new(url))))
+        }
+        (None, Some(dir)) => Ok(Some(Arc::new(FileStore::open(dir).with_context(|| {
+            format!("cannot open the state directory {}", dir.display())
+        })?))),
+        (None, None) if with_inventory => bail!(
+            "--inventory needs --state-dir or --database (install state and the key of the \
+             callback tokens)"
+        ),
+        (None, None) => Ok(None),
+    }
+}
+
+pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<Store>)> {
     if args.inventory.is_none() && args.root.is_none() && args.loaders.is_none() {
         bail!("nothing to serve: give --inventory, --root or --loaders (see --help)");
     }
@@ -78,16 +109,7 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<(State, Option<FileStore>)> {
             Err(e) => bail!("{e}"),
         },
     };
-    let store = match (&args.state_dir, &inventory) {
-        (Some(dir), _) => Some(
-            FileStore::open(dir)
-                .with_context(|| format!("cannot open the state directory {}", dir.display()))?,
-        ),
-        (None, Some(_)) => bail!(
-            "--inventory needs --state-dir (install state and the key of the callback tokens)"
-        ),
-        (None, None) => None,
-    };
+    let store = open_store(args, inventory.is_some())?;
     let secret = match &store {
         Some(s) => Some(
             s.secret()

@@ -28,9 +28,15 @@ pub struct ServeArgs {
     /// The inventory (distros, profiles, machines), as for dhcpd and tftpd.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Install state directory shared with dhcpd and tftpd (needed with --inventory).
+    /// Install state directory shared with dhcpd and tftpd (with --inventory, this or
+    /// --database).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Install state (and the callback tokens' key) in PostgreSQL, shared by every
+    /// httpd-tree, tftpd and dhcpd that names it, instead of --state-dir; a libpq URL or
+    /// key=value string (else PXE_DATABASE_URL). The schema is migrated at start.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// A plain directory served at / (with or without an inventory).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,

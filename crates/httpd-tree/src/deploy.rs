@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use pxe_model::Machine;
 use pxe_model::deploy::Deploy;
 use pxe_model::deploy_plan::{self, MAX_REPORT_BYTES, Report, StepStatus};
-use pxe_model::state::{Phase, StateEvent, StateStore as _, machine_token};
+use pxe_model::state::{Phase, StateEvent, machine_token};
 use std::time::Duration;
 
 /// How long a report's body may take to arrive.

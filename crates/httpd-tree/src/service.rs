@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::{Frame, Incoming, SizeHint};
 use pxe_model::render::BootFileKind;
-use pxe_model::state::{BootEvent, FileStore, Phase, StateEvent, StateStore, machine_token};
+use pxe_model::state::{BootEvent, Phase, StateEvent, StateStore, machine_token};
 use pxe_model::{Distro, InstallState, Inventory, Machine, Profile};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -25,11 +25,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Most timeline entries read per machine for pages and the API.
 pub const TIMELINE_LIMIT: usize = 200;
 
+/// Where install state lives: the state directory or the database.
+pub type Store = Arc<dyn StateStore>;
+
 /// What every connection shares.
 #[derive(Debug)]
 pub struct Shared {
     state: RwLock<Arc<State>>,
-    pub store: Option<Arc<FileStore>>,
+    pub store: Option<Store>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
     /// Changes through the API, one at a time.
@@ -37,10 +40,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(state: State, store: Option<FileStore>, access_log: AccessLog) -> Shared {
+    pub fn new(state: State, store: Option<Store>, access_log: AccessLog) -> Shared {
         Shared {
             state: RwLock::new(Arc::new(state)),
-            store: store.map(Arc::new),
+            store,
             metrics: Metrics::default(),
             access_log,
             changes: tokio::sync::Mutex::new(()),
@@ -90,12 +93,12 @@ pub(crate) fn no_store(mut r: Response<Body>) -> Response<Body> {
 /// Runs store work on the blocking pool; `None` without a store or when it failed
 /// (failures are logged).
 pub(crate) async fn with_store<T: Send + 'static>(
-    store: &Option<Arc<FileStore>>,
+    store: &Option<Store>,
     what: &'static str,
-    f: impl FnOnce(&FileStore) -> Result<T, pxe_model::state::StateError> + Send + 'static,
+    f: impl FnOnce(&dyn StateStore) -> Result<T, pxe_model::state::StateError> + Send + 'static,
 ) -> Option<T> {
     let store = Arc::clone(store.as_ref()?);
-    match tokio::task::spawn_blocking(move || f(&store)).await {
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             tracing::error!(%e, "state store: {what} failed");
@@ -835,6 +838,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
     use super::*;
+    use pxe_model::state::FileStore;
     use crate::route::urls_tests::{RENDER_LAB, lab};
     use http_body_util::BodyExt as _;
     use pxe_daemon::logging::capture::Capture;
@@ -958,7 +962,7 @@ mod tests {
         state.admin_token = Some(ADMIN.to_owned());
         let shared = Arc::new(Shared::new(
             state,
-            Some(store.clone()),
+            Some(Arc::new(store.clone())),
             AccessLog::file(&dir.path().join("access.log")).unwrap(),
         ));
         let installed = "/api/v1/machines/web01/installed";
@@ -1010,7 +1014,7 @@ mod tests {
         let store = FileStore::open(&dir.path().join("state")).unwrap();
         let shared = Arc::new(Shared::new(
             lab(RENDER_LAB, dir.path()),
-            Some(store.clone()),
+            Some(Arc::new(store.clone())),
             AccessLog::file(&dir.path().join("access.log")).unwrap(),
         ));
         let kernel = "/trees/ubuntu2404/casper/vmlinuz";
@@ -1046,7 +1050,7 @@ mod tests {
         state.secret = Some(store.secret().unwrap());
         let shared = Arc::new(Shared::new(
             state,
-            Some(store.clone()),
+            Some(Arc::new(store.clone())),
             AccessLog::file(&dir.path().join("access.log")).unwrap(),
         ));
         let fetch = || async {

@@ -213,7 +213,7 @@ pub enum StateError {
 }
 
 /// Install state and boot timelines, shared by every daemon.
-pub trait StateStore: Send + Sync {
+pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// A machine's state; `Pending` with no history if it never changed.
     fn get(&self, machine: &str) -> Result<MachineState, StateError>;
     /// Every machine that has a stored state.
