@@ -838,10 +838,10 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
     use super::*;
-    use pxe_model::state::FileStore;
     use crate::route::urls_tests::{RENDER_LAB, lab};
     use http_body_util::BodyExt as _;
     use pxe_daemon::logging::capture::Capture;
+    use pxe_model::state::FileStore;
     use serde_json::Value;
     use tracing_subscriber::layer::SubscriberExt as _;
 

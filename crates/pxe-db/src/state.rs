@@ -162,6 +162,12 @@ impl PgStateStore {
         Ok(Secret::from_bytes(&stored))
     }
 
+    /// Opens the connection now (a daemon about to drop its privileges), rather than at the
+    /// first call.
+    pub fn connect_now(&self) -> Result<(), StateError> {
+        self.with(|_| Ok(()))
+    }
+
     /// Writes `state` as `machine`'s if the database has no row for it; false when it has
     /// one (left as it is).
     pub fn insert_state(&self, machine: &str, state: &MachineState) -> Result<bool, StateError> {

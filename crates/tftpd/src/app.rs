@@ -17,7 +17,7 @@ use pxe_model::LoadError;
 use crate::cli::{self, Command, Config};
 use crate::generated::Generator;
 use crate::guard::Bounds;
-use crate::inventory::InventoryFiles;
+use crate::inventory::{InventoryFiles, StateSource};
 use crate::options::{Limits, MAX_BLKSIZE};
 use crate::remap_file::RemapFile;
 use crate::resolve::{Policy, Roots};
@@ -150,12 +150,18 @@ pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Arc<InventoryFil
     let Some(path) = &config.inventory else {
         return Ok(None);
     };
-    let state_dir = config.state_dir.as_deref().map(held_dir);
-    match InventoryFiles::load(path, state_dir.as_deref()) {
+    let state = match (&config.state_dir, shared_store(config)?) {
+        (_, Some(store)) => Some(StateSource::Shared(store)),
+        (Some(dir), None) => Some(StateSource::Dir(held_dir(dir))),
+        (None, None) => None,
+    };
+    let stateless = state.is_none();
+    match InventoryFiles::load(path, state) {
         Ok(files) => {
-            if config.state_dir.is_none() {
+            if stateless {
                 tracing::warn!(
-                    "no --state-dir: every machine counts as pending and no boot event is recorded"
+                    "no --state-dir or --database: every machine counts as pending and no boot \
+                     event is recorded"
                 );
             }
             Ok(Some(Arc::new(files)))
@@ -163,6 +169,31 @@ pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Arc<InventoryFil
         Err(LoadError::Invalid(d)) => bail!("inventory {}:\n{}", path.display(), d.render()),
         Err(e) => Err(anyhow::Error::new(e)),
     }
+}
+
+/// The database named by `--database` or `PXE_DATABASE_URL` (none: no database), migrated
+/// and reached once now, before privileges are dropped.
+fn shared_store(config: &Config) -> anyhow::Result<Option<Arc<dyn pxe_model::StateStore>>> {
+    // An explicit state directory wins over the environment's database (the command line
+    // refuses both flags at once).
+    if config.state_dir.is_some() {
+        return Ok(None);
+    }
+    let Some(url) = pxe_db::DatabaseUrl::from_arg_or_env(config.database.as_deref())? else {
+        return Ok(None);
+    };
+    let url = url.for_application("tftpd");
+    let mut client = url
+        .connect()
+        .with_context(|| format!("cannot reach the database {url}"))?;
+    pxe_db::migrate(&mut client, "tftpd")
+        .with_context(|| format!("cannot migrate the database {url}"))?;
+    let store = pxe_db::state::PgStateStore::new(url.clone());
+    store
+        .connect_now()
+        .with_context(|| format!("cannot reach the database {url}"))?;
+    tracing::info!("install state in the database {url}");
+    Ok(Some(Arc::new(store)))
 }
 
 /// The state directory as the server reaches it after dropping privileges: when started as

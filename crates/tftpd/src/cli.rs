@@ -79,6 +79,8 @@ pub struct Config {
     pub inventory: Option<PathBuf>,
     /// `--state-dir DIR`.
     pub state_dir: Option<PathBuf>,
+    /// `--database URL` (else `PXE_DATABASE_URL`).
+    pub database: Option<String>,
     /// `--max-transfers N`.
     pub max_transfers: usize,
     /// `--busy-poll MICROSECONDS`: how long a lone transfer polls for its client's answer.
@@ -121,6 +123,7 @@ impl Default for Config {
             dirs: Vec::new(),
             inventory: None,
             state_dir: None,
+            database: None,
             max_transfers: 1000,
             busy_poll: DEFAULT_BUSY_POLL,
             max_timeout: crate::options::DEFAULT_MAX_TIMEOUT,
@@ -211,6 +214,7 @@ where
             Short('h') | Long("help") => return Ok(Command::Help),
             Long("inventory") => c.inventory = Some(p.value()?.into()),
             Long("state-dir") => c.state_dir = Some(p.value()?.into()),
+            Long("database") => c.database = Some(text(&mut p)?),
             Long("max-transfers") => {
                 let v = text(&mut p)?;
                 c.max_transfers = v
@@ -267,6 +271,11 @@ where
     }
     if c.state_dir.is_some() && c.inventory.is_none() {
         return Err(CliError("--state-dir needs --inventory".into()));
+    }
+    if c.database.is_some() && c.state_dir.is_some() {
+        return Err(CliError(
+            "--state-dir and --database both name the install state: give one".into(),
+        ));
     }
     if c.secure && c.dirs.len() > 1 {
         return Err(CliError(

@@ -29,27 +29,43 @@ use crate::generated::{Generated, Generator, Served};
 use crate::owner::{self, Verdict};
 use crate::resolve::{self, Access, Denied, Policy, Roots};
 
+/// Where install state is kept.
+#[derive(Debug, Clone)]
+pub enum StateSource {
+    /// A state directory, opened at each use (after privileges were dropped, so that what
+    /// it creates belongs to the server's user).
+    Dir(PathBuf),
+    /// A store shared by every daemon (the database).
+    Shared(Arc<dyn StateStore>),
+}
+
+impl From<&Path> for StateSource {
+    fn from(dir: &Path) -> StateSource {
+        StateSource::Dir(dir.to_owned())
+    }
+}
+
 /// Boot menus and distro trees from an inventory file, with install state from a state
-/// directory.
+/// directory or the database.
 pub struct InventoryFiles {
     path: PathBuf,
-    state_dir: Option<PathBuf>,
+    state: Option<StateSource>,
     current: RwLock<Arc<Inventory>>,
 }
 
 impl InventoryFiles {
     /// Loads the inventory at `path`. Without a state directory every machine counts as
     /// pending and no boot event is recorded.
-    pub fn load(path: &Path, state_dir: Option<&Path>) -> Result<InventoryFiles, LoadError> {
+    pub fn load(path: &Path, state: Option<StateSource>) -> Result<InventoryFiles, LoadError> {
         let inv = pxe_model::load(path)?;
-        Ok(InventoryFiles::new(path, state_dir, inv))
+        Ok(InventoryFiles::new(path, state, inv))
     }
 
     /// Wraps an inventory already loaded from `path` (what [`InventoryFiles::reload`] reads).
-    pub fn new(path: &Path, state_dir: Option<&Path>, inventory: Inventory) -> InventoryFiles {
+    pub fn new(path: &Path, state: Option<StateSource>, inventory: Inventory) -> InventoryFiles {
         InventoryFiles {
             path: path.to_owned(),
-            state_dir: state_dir.map(Path::to_owned),
+            state,
             current: RwLock::new(Arc::new(inventory)),
         }
     }
@@ -78,8 +94,13 @@ impl InventoryFiles {
         Ok(inv)
     }
 
-    fn store(&self) -> Option<Result<FileStore, pxe_model::state::StateError>> {
-        self.state_dir.as_deref().map(FileStore::open)
+    fn store(&self) -> Option<Result<Arc<dyn StateStore>, pxe_model::state::StateError>> {
+        Some(match self.state.as_ref()? {
+            StateSource::Dir(dir) => {
+                FileStore::open(dir).map(|s| Arc::new(s) as Arc<dyn StateStore>)
+            }
+            StateSource::Shared(store) => Ok(Arc::clone(store)),
+        })
     }
 
     /// A machine's install state; `Pending` (with a warning) when the store cannot say.
@@ -97,8 +118,8 @@ impl InventoryFiles {
     /// The address dhcpd last acknowledged to a machine; `Err` says why it cannot be known.
     fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, String> {
         match self.store() {
-            None => Err("tftpd runs without --state-dir".into()),
-            Some(Err(e)) => Err(format!("cannot open the state directory: {e}")),
+            None => Err("tftpd runs without --state-dir or --database".into()),
+            Some(Err(e)) => Err(format!("cannot open the install state: {e}")),
             Some(Ok(s)) => s.acked_address(machine).map_err(|e| e.to_string()),
         }
     }
@@ -250,7 +271,7 @@ impl Generator for InventoryFiles {
     }
 
     fn served(&self, served: &Served<'_>, now_ms: u64) {
-        if self.state_dir.is_none() {
+        if self.state.is_none() {
             return;
         }
         // The machine it was generated for, or the one at the client's address.

@@ -61,7 +61,7 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let inv = lab(dir.path());
         let state = dir.path().join("state");
-        let files = InventoryFiles::load(&inv, Some(&state)).unwrap();
+        let files = InventoryFiles::load(&inv, Some(state.as_path().into())).unwrap();
         Lab { dir, files }
     }
 
@@ -530,7 +530,7 @@ fn listed_nat_gateways_get_every_machines_files() {
     );
     fs::write(&path, text).unwrap();
     let state = dir.path().join("state");
-    let files = InventoryFiles::load(&path, Some(&state)).unwrap();
+    let files = InventoryFiles::load(&path, Some(state.as_path().into())).unwrap();
     let get = |client: &str, name: &str| {
         files.generate(client.parse().unwrap(), name, &Policy::default())
     };

@@ -141,6 +141,14 @@ pub fn manual() -> Manual {
                      searchable by that user",
                 ),
                 (
+                    "--database URL",
+                    "install state, acknowledged addresses and boot events in PostgreSQL, \
+                     shared with every httpd-tree and dhcpd that names it, instead of \
+                     --state-dir (a libpq URL or key=value string; else PXE_DATABASE_URL). \
+                     The schema is migrated at start; the connection is opened before \
+                     privileges are dropped, and opened again (as the -u user) when it breaks",
+                ),
+                (
                     "--max-transfers N",
                     "concurrent transfers at most (default 1000)",
                 ),

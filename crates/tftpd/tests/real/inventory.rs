@@ -13,8 +13,8 @@ use pxe_model::{FileStore, InstallState};
 
 use crate::support::{Server, TFTPD, Tree, assert_same, need, pseudo_random, run};
 
-const WEB01: &str = "pxelinux.cfg/01-52-54-00-12-34-56";
-const KERNEL: &str = "trees/centos7/images/pxeboot/vmlinuz";
+pub(crate) const WEB01: &str = "pxelinux.cfg/01-52-54-00-12-34-56";
+pub(crate) const KERNEL: &str = "trees/centos7/images/pxeboot/vmlinuz";
 const INITRD: &str = "trees/centos7/images/pxeboot/initrd.img";
 
 fn fixtures() -> PathBuf {
@@ -31,7 +31,7 @@ pub(crate) struct Lab {
     pub(crate) inventory: PathBuf,
     pub(crate) state: PathBuf,
     trees: PathBuf,
-    kernel: Vec<u8>,
+    pub(crate) kernel: Vec<u8>,
     initrd: Vec<u8>,
 }
 
@@ -128,7 +128,7 @@ fn curl_get(server: &Server, name: &str, out: &Path) -> Output {
 }
 
 /// Fetches `name` with tftp-hpa and waits for the server's log line of that transfer.
-fn fetch_text(lab: &Lab, server: &Server, name: &str, nth: usize) -> String {
+pub(crate) fn fetch_text(lab: &Lab, server: &Server, name: &str, nth: usize) -> String {
     let out = lab.tree.out(&format!("{}-{nth}", name.replace('/', "_")));
     let o = tftp_get(server, name, &out);
     server.wait_log(&["transfer", &format!("file={name}"), "result=ok"]);

@@ -2,6 +2,7 @@
 
 mod checks;
 mod clients;
+mod database;
 mod inetd;
 mod inventory;
 mod limits;
