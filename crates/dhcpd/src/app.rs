@@ -159,7 +159,7 @@ struct Prepared {
     table: LeaseTable,
     store: Box<dyn LeaseStore>,
     ids: Option<(u32, u32)>,
-    state: Option<pxe_model::FileStore>,
+    state: Option<Arc<dyn pxe_model::StateStore>>,
     /// The host and group records of the lease file (entered into `config`).
     object_records: Vec<crate::lease::records::ObjectRecord>,
 }
@@ -261,6 +261,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
     let ids = crate::daemon::resolve_ids(args.user.as_deref(), args.group.as_deref())
         .context("looking up -user/-group")?;
     let on_file = database.is_none();
+    let state_database = database.clone();
     let opened = match database {
         Some(url) => open_database(url, args),
         None => open_lease_file(args, ids),
@@ -292,12 +293,17 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
             .count();
         eprintln!("Wrote {kept} leases to leases file.");
     }
-    let state = match &args.state_dir {
-        Some(d) => Some(
+    let state: Option<Arc<dyn pxe_model::StateStore>> = match (&args.state_dir, state_database) {
+        (Some(d), _) => Some(Arc::new(
             pxe_model::FileStore::open(Path::new(d))
                 .with_context(|| format!("opening state directory {d}"))?,
-        ),
-        None => None,
+        )),
+        // Boot events and acknowledged addresses go where the leases go (the schema was
+        // migrated when the leases were read; the connection opens after the fork).
+        (None, Some(url)) if config.inventory.is_some() => Some(Arc::new(
+            pxe_db::state::PgStateStore::new(url.for_application("dhcpd")),
+        )),
+        (None, _) => None,
     };
     Ok(Ok(Prepared {
         config,

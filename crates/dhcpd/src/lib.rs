@@ -20,6 +20,7 @@ mod durable;
 pub mod eval;
 pub mod exchange;
 pub mod hooks;
+mod install_states;
 pub mod lease;
 pub mod lease_names;
 pub mod manual;

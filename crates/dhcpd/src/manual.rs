@@ -102,7 +102,9 @@ pub fn manual() -> Manual {
                      sslrootcert=/etc/ssl/db-ca.pem, or a key=value string). The schema is \
                      made or migrated at start; no ACK leaves before its lease is committed; \
                      while the database is unreachable nothing is acknowledged and the server \
-                     waits for it",
+                     waits for it. With --inventory and no --state-dir, the inventory \
+                     machines' boot events and acknowledged addresses are written there too, \
+                     and their install states are read from a copy refreshed every second",
                 ),
                 Opt::new(
                     "--import-leases",

@@ -49,6 +49,7 @@ use crate::conf::{Output, ParseOptions, parse_file};
 use crate::decide::{BootNote, Change, Dest, Hook, decide, pool_usage};
 use crate::durable::{Committed, Durability};
 use crate::hooks::HookRunner;
+use crate::install_states::InstallStates;
 use crate::lease::records::ObjectRecord;
 use crate::lease::{Cas, Lease, LeaseStore, LeaseTable, Time};
 use crate::metrics::{Event, Metrics};
@@ -204,7 +205,7 @@ pub struct ServeOptions {
     /// The inventory, re-read on reload.
     pub inventory: Option<PathBuf>,
     /// The install-state store (boot events, install state of inventory machines).
-    pub state: Option<pxe_model::FileStore>,
+    pub state: Option<std::sync::Arc<dyn pxe_model::StateStore>>,
     /// Where to write metrics.
     pub metrics_file: Option<PathBuf>,
     /// `-s`: send every reply to this address instead.
@@ -252,8 +253,7 @@ fn send(sender: &mut Sender, metrics: &Metrics, o: &Outgoing) {
     }
 }
 
-fn record_boot(state: Option<&pxe_model::FileStore>, note: &BootNote) {
-    use pxe_model::StateStore;
+fn record_boot(state: Option<&dyn pxe_model::StateStore>, note: &BootNote) {
     use pxe_model::state::{BootEvent, Phase};
     let Some(s) = state else { return };
     let ev = BootEvent {
@@ -311,7 +311,7 @@ fn repair<S: LeaseStore>(store: &mut S, durable: &LeaseTable) -> bool {
 struct CommitterOut {
     sender: Sender,
     metrics: Arc<Metrics>,
-    state: Option<pxe_model::FileStore>,
+    state: Option<std::sync::Arc<dyn pxe_model::StateStore>>,
     /// The last time (ms) the committer was not stuck, for the watchdog.
     beat: Arc<AtomicU64>,
     hooks: HookRunner,
@@ -393,7 +393,7 @@ fn committer<S: LeaseStore>(
                         }
                     }
                     for b in batch.iter().filter_map(|j| j.boot.as_ref()) {
-                        record_boot(state.as_ref(), b);
+                        record_boot(state.as_deref(), b);
                     }
                     // On disk and answered: now the `execute` programs (on commit …) run.
                     for j in &mut batch {
@@ -568,15 +568,14 @@ fn meta_for(
 
 fn install_state(
     cfg: &Config,
-    state: Option<&pxe_model::FileStore>,
+    states: Option<&InstallStates>,
     chaddr: &[u8; 16],
 ) -> Option<pxe_model::InstallState> {
-    use pxe_model::StateStore;
     let inv = cfg.inventory.as_deref()?;
     let mac = pxe_model::MacAddr(chaddr.get(..6)?.try_into().ok()?);
     let m = inv.machine_by_mac(&mac)?;
-    match state {
-        Some(s) => s.get(&m.name).map(|st| st.state).ok(),
+    match states {
+        Some(s) => s.of(&m.name),
         None => Some(pxe_model::InstallState::Pending),
     }
 }
@@ -666,6 +665,8 @@ struct Core {
     versions: fastrand::Rng,
     /// Until when the pools count as contended (a race lost on the shared database).
     contended_until: Option<Instant>,
+    /// Where boot plans read install states (none: every machine pending).
+    install_states: Option<InstallStates>,
 }
 
 /// How long after a race lost on the shared database new clients are spread over the pool.
@@ -776,7 +777,7 @@ impl Core {
         }
         let names = self.lease_names.as_ref().and_then(|n| n.read().ok());
         let facts = crate::decide::Facts {
-            install_state: install_state(&self.cfg, self.opts.state.as_ref(), &req.chaddr),
+            install_state: install_state(&self.cfg, self.install_states.as_ref(), &req.chaddr),
             lease_hostnames: names.as_deref(),
             contended: self.contended_until.is_some_and(|t| received < t),
         };
@@ -823,7 +824,7 @@ impl Core {
                 send(&mut self.sender, &self.metrics, out);
             }
             if let Some(b) = &o.boot {
-                record_boot(self.opts.state.as_ref(), b);
+                record_boot(self.opts.state.as_deref(), b);
             }
             if !o.hooks.is_empty() {
                 // Through the committer all the same, behind what is on its way to the disk
@@ -1300,7 +1301,10 @@ async fn serve<S: LeaseStore>(
         stop_requested: false,
         versions: fastrand::Rng::new(),
         contended_until: None,
+        install_states: None,
     };
+    // After the fork: a remote store's refresh thread runs in the serving process.
+    core.install_states = core.opts.state.clone().map(InstallStates::new);
     core.lease_names = lease_names_for(core.cfg.clone()).await;
     // Leases read with `on expiry` statements expire through the timer too.
     let with_expiry: Vec<Lease> = core
@@ -1535,6 +1539,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             stop_requested: false,
             versions: fastrand::Rng::new(),
             contended_until: None,
+            install_states: None,
         };
         (core, client, reports)
     }

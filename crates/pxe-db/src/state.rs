@@ -187,6 +187,27 @@ impl PgStateStore {
 }
 
 impl StateStore for PgStateStore {
+    fn install_states(&self) -> Result<BTreeMap<String, pxe_model::InstallState>, StateError> {
+        let rows = self.with(|c| {
+            c.query(
+                "SELECT name, to_json(state->'state')::text FROM pxe_machine_state",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let state: String = r.get(1);
+                let state = from_json(&name, &state)?;
+                Ok((name, state))
+            })
+            .collect()
+    }
+
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn secret(&self) -> Result<Secret, StateError> {
         let mut key = [0u8; 32];
         openssl::rand::rand_bytes(&mut key).map_err(|e| backend("random key", e))?;

@@ -14,6 +14,9 @@ use crate::DbError;
 /// The environment variable every daemon reads when `--database` is not given.
 pub const ENV: &str = "PXE_DATABASE_URL";
 
+/// How long a connection may take when the URL does not say (`connect_timeout`).
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// libpq's `sslmode`, as far as it decides how the server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -151,6 +154,10 @@ impl FromStr for DatabaseUrl {
         if config.get_application_name().is_none() {
             config.application_name("pxe-suite");
         }
+        // libpq waits for ever by default; a daemon asking on its packet path must not.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
         Ok(DatabaseUrl {
             config,
             ssl_mode,
@@ -241,6 +248,11 @@ mod tests {
         assert_eq!(u.config.get_dbname(), Some("leases"));
         assert_eq!(u.config.get_ports(), &[6543]);
         assert_eq!(
+            u.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3)),
+            "the URL's own timeout"
+        );
+        assert_eq!(
             u.to_string(),
             "postgresql://pxe:***@db.example:6543/leases?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=3"
         );
@@ -248,6 +260,11 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(k.ssl_mode(), SslMode::Disable);
+        assert_eq!(
+            k.config.get_connect_timeout(),
+            Some(&DEFAULT_CONNECT_TIMEOUT),
+            "never an endless wait"
+        );
         assert_eq!(
             k.to_string(),
             "host=/run/postgresql dbname=pxe user=pxe password=*** sslmode=disable"

@@ -189,3 +189,21 @@ fn an_imported_key_is_adopted_by_an_empty_database() {
     assert_eq!(token_of(&adopted), token_of(&expected));
     assert_eq!(token_of(&store.secret().unwrap()), token_of(&expected));
 }
+
+#[test]
+fn install_states_are_read_without_histories_and_agree_with_the_file_store() {
+    let pg = ScratchServer::start().unwrap();
+    let db = PgStateStore::new(migrated(&pg));
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileStore::open(dir.path()).unwrap();
+    for store in [&db as &dyn StateStore, &files] {
+        store.apply("web01", StateEvent::AnswerFetched, 1).unwrap();
+        store.apply("web01", StateEvent::Installed, 2).unwrap();
+        store.apply("db01", StateEvent::AnswerFetched, 3).unwrap();
+    }
+    let states = db.install_states().unwrap();
+    assert_eq!(states, files.install_states().unwrap());
+    assert_eq!(states.get("web01"), Some(&InstallState::Installed));
+    assert_eq!(states.get("db01"), Some(&InstallState::Installing));
+    assert!(db.remote() && !files.remote());
+}

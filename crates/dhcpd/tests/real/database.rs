@@ -521,3 +521,54 @@ fn r14_a_failover_pair_with_its_own_lease_files_splits_the_pool_and_never_acks_a
     assert!(b_acks.iter().all(|(ip, _)| !even(ip)), "{b_acks:?}");
     one_client_each(&[&a_acks, &b_acks]);
 }
+
+/// With an inventory and no `--state-dir`, the boot events and acknowledged addresses of
+/// inventory machines go to the database with the leases, where tftpd and httpd-tree on
+/// other hosts read them; the install state written there steers the boot plan.
+#[test]
+fn r14_boot_events_and_acknowledged_addresses_go_to_the_database_with_the_leases() {
+    use pxe_model::state::StateStore;
+    let pg = ScratchServer::start().unwrap();
+    let lab = Lab::new();
+    lab.set_client_mac("52:54:00:77:00:10");
+    let inv = crate::shell::write_bios_vm_inventory(&lab);
+    let (i, url) = (inv.display().to_string(), pg.url());
+    let server = lab.start_ours(
+        &crate::shell::simple(&lab, "conf"),
+        &["--inventory", &i, "--database", &url],
+    );
+    let out = crate::shell::one_lease(
+        &lab,
+        &["-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"],
+    );
+    assert!(
+        out.contains("boot_file=pxelinux.0"),
+        "{out}\n{}",
+        server.log()
+    );
+    let db = pxe_db::state::PgStateStore::new(url.parse().unwrap());
+    let acked = || db.acked_address("bios-vm").ok().flatten();
+    assert!(
+        wait_for(WAIT, || acked().is_some()),
+        "no acknowledged address in the database:\n{}",
+        server.log()
+    );
+    assert_eq!(acked(), Some(lab.ip(10)));
+    assert_eq!(
+        db.machine_acked_at(lab.ip(10)).unwrap().as_deref(),
+        Some("bios-vm")
+    );
+    let events: Vec<String> = db
+        .events("bios-vm", 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|d| d.contains(&format!("DHCPACK {} pxelinux.0", lab.ip(10)))),
+        "{events:?}"
+    );
+    assert!(!lab.path("state").exists(), "a state directory was made");
+}

@@ -10,7 +10,7 @@ use crate::support::{Lab, need, wait_for};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// One DORA with udhcpc (exits after the lease with -q); returns its output.
-fn one_lease(lab: &Lab, extra: &[&str]) -> String {
+pub(crate) fn one_lease(lab: &Lab, extra: &[&str]) -> String {
     one_lease_in(lab, &lab.cli, extra)
 }
 
@@ -38,7 +38,7 @@ fn one_lease_in(lab: &Lab, ns: &str, extra: &[&str]) -> String {
     )
 }
 
-fn simple(lab: &Lab, domain: &str) -> String {
+pub(crate) fn simple(lab: &Lab, domain: &str) -> String {
     format!(
         "authoritative;\nsubnet 10.199.{n}.0 netmask 255.255.255.0 {{ range {a} {b}; option domain-name \"{domain}\"; filename \"{domain}.0\"; }}\n",
         n = lab.net,
@@ -142,19 +142,7 @@ fn privileges_are_dropped_after_binding_and_metrics_are_written() {
 fn inventory_machines_get_their_boot_file_and_a_boot_event() {
     let lab = Lab::new();
     lab.set_client_mac("52:54:00:77:00:10");
-    let inv = lab.path("inventory.yaml");
-    std::fs::write(
-        &inv,
-        format!(
-            "servers:\n  tftp: {tftp}\n  http: http://{tftp}:8080\nunknown_machines: menu\n\
-             loaders:\n  bios: pxelinux.0\n  uefi_x64: grubnetx64.efi\n  ipxe_bios: undionly.kpxe\n  ipxe_uefi: ipxe.efi\n\
-             distros:\n  deb:\n    arch: x86_64\n    family: debian\n    tree: trees/deb\n    kernel: linux\n    initrd: initrd.gz\n\
-             profiles:\n  classic:\n    distro: deb\n    chain: classic\n\
-             machines:\n  bios-vm:\n    mac: 52:54:00:77:00:10\n    profile: classic\n",
-            tftp = lab.ip(5)
-        ),
-    )
-    .unwrap();
+    let inv = write_bios_vm_inventory(&lab);
     let state = lab.path("state");
     let (i, s) = (inv.display().to_string(), state.display().to_string());
     let server = lab.start_ours(
@@ -184,6 +172,25 @@ fn inventory_machines_get_their_boot_file_and_a_boot_event() {
         t.contains(&format!("DHCPACK {} pxelinux.0", lab.ip(10))),
         "{t}"
     );
+}
+
+/// An inventory with one BIOS machine, bios-vm (52:54:00:77:00:10), booting pxelinux from
+/// the lab's .5: its path.
+pub(crate) fn write_bios_vm_inventory(lab: &Lab) -> std::path::PathBuf {
+    let inv = lab.path("inventory.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "servers:\n  tftp: {tftp}\n  http: http://{tftp}:8080\nunknown_machines: menu\n\
+             loaders:\n  bios: pxelinux.0\n  uefi_x64: grubnetx64.efi\n  ipxe_bios: undionly.kpxe\n  ipxe_uefi: ipxe.efi\n\
+             distros:\n  deb:\n    arch: x86_64\n    family: debian\n    tree: trees/deb\n    kernel: linux\n    initrd: initrd.gz\n\
+             profiles:\n  classic:\n    distro: deb\n    chain: classic\n\
+             machines:\n  bios-vm:\n    mac: 52:54:00:77:00:10\n    profile: classic\n",
+            tftp = lab.ip(5)
+        ),
+    )
+    .unwrap();
+    inv
 }
 
 #[test]

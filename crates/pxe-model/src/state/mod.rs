@@ -249,6 +249,19 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// The key of the machines' callback tokens: read, or created once (32 random bytes)
     /// by whichever process asks first; every process sharing the store gets the same.
     fn secret(&self) -> Result<Secret, StateError>;
+    /// Every stored machine's install state, without histories (what a boot plan needs).
+    fn install_states(&self) -> Result<BTreeMap<String, InstallState>, StateError> {
+        Ok(self
+            .all()?
+            .into_iter()
+            .map(|(name, m)| (name, m.state))
+            .collect())
+    }
+    /// Reached over the network (a database), so that a caller on a packet path reads a
+    /// copy refreshed off that path instead of asking at each packet.
+    fn remote(&self) -> bool {
+        false
+    }
 }
 
 /// The address dhcpd last acknowledged to a machine, as the store keeps it.
