@@ -16,6 +16,7 @@ pub mod manual;
 pub mod migrate;
 pub mod scratch;
 pub mod state;
+pub mod state_watch;
 pub mod url;
 
 pub use migrate::{SchemaStatus, migrate, status};

@@ -207,3 +207,30 @@ fn install_states_are_read_without_histories_and_agree_with_the_file_store() {
     assert_eq!(states.get("db01"), Some(&InstallState::Installing));
     assert!(db.remote() && !files.remote());
 }
+
+#[test]
+fn a_change_written_by_one_process_is_heard_by_another_listener() {
+    use pxe_db::state_watch::{Heard, StateWatch};
+    let pg = ScratchServer::start().unwrap();
+    let url = migrated(&pg);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _watch = StateWatch::start(url.clone(), move |h| {
+        let _ = tx.send(h);
+    });
+    let wait = std::time::Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(wait).unwrap(), Heard::Resync, "listening");
+    let writer = PgStateStore::new(url);
+    writer.apply("web01", StateEvent::AnswerFetched, 1).unwrap();
+    writer.apply("db01", StateEvent::AnswerFetched, 2).unwrap();
+    let heard: Vec<Heard> = (0..2).map(|_| rx.recv_timeout(wait).unwrap()).collect();
+    assert_eq!(
+        heard,
+        [
+            Heard::Machine("web01".into()),
+            Heard::Machine("db01".into())
+        ]
+    );
+    // A timeline entry is no state change: nothing is announced.
+    writer.record("web01", &event(3, "pxelinux.0")).unwrap();
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(1)).is_err());
+}
