@@ -74,6 +74,12 @@ fn parse_args(args: &[String]) -> Result<Options> {
     if o.clients > u64::from(POOL_SIZE) {
         bail!("--clients {} exceeds the pool ({POOL_SIZE})", o.clients);
     }
+    if o.database && 2 * o.clients > u64::from(POOL_SIZE) {
+        bail!(
+            "--clients {}: the two servers' clients together exceed the pool ({POOL_SIZE})",
+            o.clients
+        );
+    }
     Ok(o)
 }
 
@@ -92,14 +98,20 @@ struct Lab {
 
 impl Lab {
     fn new() -> Result<Lab> {
+        Lab::tagged("")
+    }
+
+    /// A second lab of the same addresses on a link of its own (`tag` tells the names apart):
+    /// where a second server sharing the database serves clients of its own.
+    fn tagged(tag: &str) -> Result<Lab> {
         let id = std::process::id();
         let lab = Lab {
-            srv: format!("pxbench-dhs{id}"),
-            cli: format!("pxbench-dhc{id}"),
+            srv: format!("pxbench-dhs{id}{tag}"),
+            cli: format!("pxbench-dhc{id}{tag}"),
         };
         ip(&["netns", "add", &lab.srv])?;
         ip(&["netns", "add", &lab.cli])?;
-        let (a, b) = (format!("pxb{id}s"), format!("pxb{id}c"));
+        let (a, b) = (format!("pxb{id}{tag}s"), format!("pxb{id}{tag}c"));
         ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
         ip(&["link", "set", &a, "netns", &lab.srv])?;
         ip(&["link", "set", &b, "netns", &lab.cli])?;
@@ -400,7 +412,7 @@ impl Kind {
         dir: &Path,
         leases: &Path,
         setup: Setup,
-        db: Option<&Db>,
+        db: Option<(&Db, Shared<'_>)>,
     ) -> Result<(Running, Stored)> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
@@ -428,8 +440,11 @@ impl Kind {
                     .arg("-pf")
                     .arg(&pf);
                 let stored = match (self, db) {
-                    (Kind::Ours, Some(db)) => {
-                        let (_, url) = db.fresh("ours")?;
+                    (Kind::Ours, Some((db, shared))) => {
+                        let url = match shared {
+                            Shared::With(url) => url.to_owned(),
+                            Shared::Alone => db.fresh("ours")?.1,
+                        };
                         c.arg("--database").arg(&url);
                         Stored::Database(url, "dhcp_leases")
                     }
@@ -442,7 +457,7 @@ impl Kind {
                 let lf = leases.join("kea-leases4.csv");
                 let cf = dir.join("kea-dhcp4.json");
                 let (lease_database, stored) = match db {
-                    Some(db) => {
+                    Some((db, _)) => {
                         let (name, url) = db.fresh("kea")?;
                         kea_admin_init(tools, db, &name)?;
                         let json = format!(
@@ -475,6 +490,15 @@ impl Kind {
         wait_listening(lab, &mut r, self.name())?;
         Ok((r, leases))
     }
+}
+
+/// Whether a server of ours gets a database of its own or shares one.
+#[derive(Clone, Copy)]
+enum Shared<'a> {
+    /// A fresh database, its own.
+    Alone,
+    /// This database, with another server.
+    With(&'a str),
 }
 
 /// Where a run's leases ended up.
@@ -614,7 +638,14 @@ fn one_run(
 ) -> Result<Sample> {
     let lease_dir = dir.join("leases");
     let db = db.filter(|_| kind != Kind::Isc);
-    let (server, leases) = kind.start(lab, tools, dir, &lease_dir, setup, db)?;
+    let (server, leases) = kind.start(
+        lab,
+        tools,
+        dir,
+        &lease_dir,
+        setup,
+        db.map(|d| (d, Shared::Alone)),
+    )?;
     let pid = server.child.id();
     let before = cpu_ticks(pid).unwrap_or(0);
     let db_before = db.map_or(0, Db::cpu_ticks);
@@ -649,6 +680,83 @@ fn one_run(
         (Stored::Database(..), None) => 0,
     };
     Ok(s)
+}
+
+/// Two of ours on one fresh database, each on a link of its own with a perfdhcp of its own
+/// (the full rate and client count each, MAC bases 00:0a:… and 00:0b:… so the clients are
+/// different machines): the two reports summed (rates, ACKs, drops, both servers' CPU),
+/// the worse delays, and the distinct addresses in the database.
+fn pair_run(labs: [&Lab; 2], tools: &Tools, o: &Options, dir: &Path, db: &Db) -> Result<Sample> {
+    let (_, url) = db.fresh("ours2")?;
+    let mut servers = Vec::new();
+    for (lab, tag) in labs.iter().zip(["a", "b"]) {
+        let d = dir.join(tag);
+        let (server, _) = Kind::Ours.start(
+            lab,
+            tools,
+            &d,
+            &d.join("leases"),
+            Setup::Database,
+            Some((db, Shared::With(&url))),
+        )?;
+        servers.push(server);
+    }
+    let before: Vec<u64> = servers
+        .iter()
+        .map(|s| cpu_ticks(s.child.id()).unwrap_or(0))
+        .collect();
+    let db_before = db.cpu_ticks();
+    let storms = labs
+        .iter()
+        .zip(["mac=00:0a:00:00:00:00", "mac=00:0b:00:00:00:00"])
+        .map(|(lab, base)| {
+            lab.cmd(&lab.cli, &tools.perfdhcp)
+                .args(["-4", "-l", "c0", "-b", base])
+                .args(["-r", &o.rate.to_string()])
+                .args(["-R", &o.clients.to_string()])
+                .args(["-p", &o.seconds.to_string()])
+                .args(["-W", "2000000"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("running perfdhcp")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut texts = Vec::new();
+    for storm in storms {
+        let out = storm.wait_with_output().context("waiting for perfdhcp")?;
+        texts.push(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let cpu: u64 = servers
+        .iter()
+        .zip(&before)
+        .map(|(s, b)| cpu_ticks(s.child.id()).unwrap_or(0).saturating_sub(*b))
+        .sum();
+    let db_cpu = db.cpu_ticks().saturating_sub(db_before);
+    drop(servers);
+    std::fs::write(dir.join("perfdhcp.out"), texts.join("\n----\n"))?;
+    let parts = texts
+        .iter()
+        .map(|t| parse_perfdhcp(t))
+        .collect::<Result<Vec<_>>>()?;
+    let n = parts.len().max(1) as f64;
+    Ok(Sample {
+        rate: parts.iter().map(|p| p.rate).sum(),
+        discovers: parts.iter().map(|p| p.discovers).sum(),
+        acks: parts.iter().map(|p| p.acks).sum(),
+        drops: parts.iter().map(|p| p.drops).sum(),
+        ack_avg_ms: parts.iter().map(|p| p.ack_avg_ms).sum::<f64>() / n,
+        ack_max_ms: parts.iter().map(|p| p.ack_max_ms).fold(0.0, f64::max),
+        offer_avg_ms: parts.iter().map(|p| p.offer_avg_ms).sum::<f64>() / n,
+        cpu: cpu as f64 / 100.0,
+        db_cpu: db_cpu as f64 / 100.0,
+        on_disk: db.leases(&url, "dhcp_leases"),
+    })
 }
 
 const KINDS: [Kind; 3] = [Kind::Ours, Kind::Kea, Kind::Isc];
@@ -702,8 +810,23 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         None
     };
     let lab = Lab::new()?;
+    let second = if o.database {
+        Some(Lab::tagged("b")?)
+    } else {
+        None
+    };
     let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); KINDS.len()]; setups.len()];
+    let mut pairs: Vec<Sample> = Vec::new();
     for round in 0..o.repeat {
+        if let (Some(b), Some(db)) = (&second, &db) {
+            let dir = work.join(format!("database-ours-pair-{round}"));
+            let s = pair_run([&lab, b], &tools, &o, &dir, db)?;
+            eprintln!(
+                "bench: round {round} database     ours ×2    {:8.0} DORA/s, {} ACKs, {} drops, ACK delay avg {:.2} ms max {:.1} ms, CPU {:.2} s (database {:.2} s), {} leases stored",
+                s.rate, s.acks, s.drops, s.ack_avg_ms, s.ack_max_ms, s.cpu, s.db_cpu, s.on_disk
+            );
+            pairs.push(s);
+        }
         for (si, setup) in setups.iter().enumerate() {
             for k in 0..KINDS.len() {
                 let i = (k + round) % KINDS.len();
@@ -732,6 +855,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         }
     }
     drop(lab);
+    drop(second);
     let run = RunFacts {
         date: &date,
         facts: &facts,
@@ -740,7 +864,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         perf_version: &perf_version,
     };
     let report = if o.database {
-        database_report(&o, &run, &samples[0])
+        database_report(&o, &run, &samples[0], &pairs)
     } else {
         report(&o, &run, &samples)
     };
@@ -876,22 +1000,61 @@ fn setup_table(r: &mut String, versions: &[String], samples: &[Vec<Sample>]) {
 
 /// The report of a `--database` run: ours and Kea on one PostgreSQL server, ISC with its
 /// lease file for reference.
-fn database_report(o: &Options, run: &RunFacts<'_>, samples: &[Vec<Sample>]) -> String {
+fn database_report(
+    o: &Options,
+    run: &RunFacts<'_>,
+    samples: &[Vec<Sample>],
+    pairs: &[Sample],
+) -> String {
     let mut r = String::new();
     let _ = writeln!(
         r,
         "Run on {} with `cargo xtask bench dhcp --database --repeat {} --seconds {} --rate {} \
          --clients {}`; perfdhcp {}. Machine: {}. PostgreSQL from Debian's package, fsync on, \
          a fresh database per run, on {}; Kea's schema made by `kea-admin db-init pgsql`. One \
-         server each (two of ours sharing the database are not measured here yet).\n",
+         server each, then two of ours sharing one database, each with a perfdhcp of its own \
+         at the same rate and client count (different MACs).\n",
         run.date, o.repeat, o.seconds, o.rate, o.clients, run.perf_version, run.facts, run.fs
     );
     let _ = writeln!(
         r,
-        "Ours/Kea on PostgreSQL: {:.2}× the DORA/s (issue 14 aims at 3× with two servers of \
-         ours).\n",
+        "Ours/Kea on PostgreSQL: {:.2}× the DORA/s with one server each.\n",
         paired_ratio(samples, 1)
     );
+    if !pairs.is_empty() {
+        let kea: Vec<f64> = samples[1].iter().map(|s| s.rate).collect();
+        let per_round: Vec<f64> = pairs
+            .iter()
+            .zip(&kea)
+            .map(|(p, k)| p.rate / k.max(1.0))
+            .collect();
+        let med = |v: Vec<f64>| super::median(&v);
+        let _ = writeln!(
+            r,
+            "Two of ours on one database: {:.0} DORA/s in all (median of {} rounds; per round \
+             {}), {:.2}× Kea's one server (issue 14 aims at 3×); {} drops; both servers' CPU \
+             {:.2} s; database CPU per ACK {:.0} µs; distinct addresses stored per round: {}.\n",
+            med(pairs.iter().map(|p| p.rate).collect()),
+            pairs.len(),
+            pairs
+                .iter()
+                .map(|p| format!("{:.0}", p.rate))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            med(per_round),
+            med(pairs.iter().map(|p| p.drops as f64).collect()),
+            med(pairs.iter().map(|p| p.cpu).collect()),
+            med(pairs
+                .iter()
+                .map(|p| p.db_cpu / p.acks.max(1) as f64 * 1e6)
+                .collect()),
+            pairs
+                .iter()
+                .map(|p| p.on_disk.to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+        );
+    }
     let _ = writeln!(
         r,
         "#### Leases in PostgreSQL (ours: `--database`; Kea: `lease-database` type \
