@@ -17,6 +17,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "grub-efi-amd64-bin",
     "debian-installer-12-netboot-amd64",
     "iproute2",
+    // lab case j (httpboot-ipxe): iPXE's UEFI build, handed to OVMF's HTTP boot
+    "ipxe",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):
@@ -45,6 +47,8 @@ pub(crate) const PXELINUX: &str = "/usr/lib/PXELINUX/pxelinux.0";
 pub(crate) const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
 /// Debian's GRUB network image: prefix `/grub`, it asks for `/grub/grub.cfg`.
 pub(crate) const GRUBNET: &str = "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi";
+/// Debian's iPXE for UEFI (all drivers), which UEFI HTTP boot fetches from httpd-tree.
+pub(crate) const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
 const DI: &str = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64";
 
 /// The lab's files, laid out under `work` (with `trees/marker`: the installer's kernel
@@ -80,6 +84,7 @@ pub(crate) fn prepare(work: &Path) -> Result<Assets> {
     copy(PXELINUX, &tftp_root.join("pxelinux.0"))?;
     copy(LDLINUX, &tftp_root.join("ldlinux.c32"))?;
     copy(GRUBNET, &tftp_root.join("grubnetx64.efi"))?;
+    copy(IPXE_EFI, &tftp_root.join("ipxe.efi"))?;
     let kernel = marker_tree.join("linux");
     copy(&format!("{DI}/linux"), &kernel)?;
     let marker_initrd = marker_tree.join("marker.img");

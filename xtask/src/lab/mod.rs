@@ -56,11 +56,13 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                     .next()
                     .context("--case needs letters or names, e.g. --case ab, --case install")?;
                 for word in v.split(',').filter(|w| !w.is_empty()) {
-                    if word.starts_with("install") {
+                    if matches!(word, "httpboot" | "httpboot-ipxe") {
+                        o.cases.push('j');
+                    } else if word.starts_with("install") {
                         o.named.extend(install::select(word)?);
-                    } else if let Some(c) = word.chars().find(|c| !('a'..='i').contains(c)) {
+                    } else if let Some(c) = word.chars().find(|c| !('a'..='j').contains(c)) {
                         bail!(
-                            "--case {word}: no case {c:?} (cases: letters a to i, {})",
+                            "--case {word}: no case {c:?} (cases: letters a to j, httpboot, {})",
                             install::names().join(", ")
                         );
                     } else {
@@ -91,6 +93,7 @@ const BIOS_MAC: &str = "52:54:00:77:00:10";
 const UEFI_MAC: &str = "52:54:00:77:00:11";
 const IPXE_MAC: &str = "52:54:00:77:00:12";
 const INSTALLER_MAC: &str = "52:54:00:77:00:13";
+const HTTPBOOT_MAC: &str = "52:54:00:77:00:14";
 const CLASSIC_MAC: &str = "52:54:00:77:00:20";
 
 /// Everything a run owns; dropping it stops every process and deletes every namespace.
@@ -552,6 +555,49 @@ fn case_b(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     lab.run(ns, logs, &spec)
 }
 
+/// UEFI HTTP boot (issue 18 part 2): OVMF, PXE and IPv6 off, asks as `HTTPClient` (arch 16)
+/// and gets a URL with option 60 echoed; it fetches iPXE from httpd-tree's loaders (edk2
+/// sends HEAD, then GET, and follows no redirect), and iPXE takes the machine's script.
+fn case_j(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
+    let mac = HTTPBOOT_MAC;
+    let script = format!("/boot/{mac}.ipxe");
+    let script_encoded = format!("/boot/{}.ipxe", mac.replace(':', "%3A"));
+    let spec = Spec {
+        title: "j. UEFI HTTP boot (OVMF, IPv4), iPXE over HTTP",
+        vm: "httpboot-vm",
+        mac,
+        firmware: Firmware::UefiHttpBoot,
+        phases: vec![
+            phase(
+                Source::Dhcp,
+                "DHCPACK on",
+                "DHCP: HTTPClient (arch 16) gets a URL",
+            ),
+            phase(Source::Http, "/loaders/ipxe.efi", "HTTP: iPXE's UEFI image"),
+            phase_any(
+                Source::Http,
+                &[&script, &script_encoded],
+                "HTTP: iPXE script",
+            ),
+            phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
+            phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
+            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+        ],
+        done: marker_done(),
+        tcg_secs: 240,
+    };
+    let this = logs.tail();
+    let mut r = lab.run(ns, logs, &spec)?;
+    // edk2 asks HEAD before GET, and the loader came as a URL (never a redirect).
+    if this.count(Source::Http, "\"HEAD /loaders/ipxe.efi ") == 0 {
+        r.fail("no HEAD of /loaders/ipxe.efi: not edk2's HTTP boot".into());
+    }
+    if this.count(Source::Http, "/loaders/ipxe.efi HTTP/1.1\" 30") > 0 {
+        r.fail("the loader was answered with a redirect".into());
+    }
+    Ok(r)
+}
+
 fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     let mac = IPXE_MAC;
     let script = format!("/boot/{mac}.ipxe");
@@ -788,12 +834,18 @@ fn print_summary(reports: &[Report]) -> bool {
 fn run_cases(lab: &mut Lab, wanted: &[char], named: &[&str]) -> Result<Vec<Report>> {
     let want = |c: char| (wanted.is_empty() && named.is_empty()) || wanted.contains(&c);
     let mut reports = Vec::new();
-    if ['a', 'b', 'c', 'd', 'e'].iter().any(|c| want(*c)) {
+    if ['a', 'b', 'c', 'd', 'e', 'j'].iter().any(|c| want(*c)) {
         let conf = lab_conf(lab.dhcp);
         let root = lab.assets.tftp_root.clone();
         let (ns, logs, state) = lab.single_host("one", &conf, Some(None), &root)?;
         type Case = fn(&mut Lab, &str, &Logs) -> Result<Report>;
-        let cases: [(char, Case); 4] = [('a', case_a), ('b', case_b), ('c', case_c), ('d', case_d)];
+        let cases: [(char, Case); 5] = [
+            ('a', case_a),
+            ('b', case_b),
+            ('c', case_c),
+            ('d', case_d),
+            ('j', case_j),
+        ];
         for (letter, case) in cases {
             // Case e needs a's callback, so a runs whenever e does.
             if want(letter) || (letter == 'a' && want('e')) {
@@ -851,6 +903,9 @@ fn describe(letter: char) -> &'static str {
             "case d: Debian's netboot installer: its own DHCP exchange and its preseed from httpd-tree"
         }
         'e' => "case e: after the callback, the same VM boots again and gets the local-boot entry",
+        'j' => {
+            "case j (httpboot-ipxe): UEFI HTTP boot over IPv4: OVMF with PXE and IPv6 off gets a URL, fetches iPXE from httpd-tree, iPXE runs the machine's script"
+        }
         'f' => "case f: split hosts: dhcpd, tftpd and httpd-tree each in its own namespace",
         'i' => {
             "case i: Debian's pxelinux runs the generated menu's memtest entry: memtest86+ starts"
@@ -943,5 +998,14 @@ mod tests {
         );
         let e = parse(&["--case", "az"]).err().expect("unknown letter");
         assert!(e.to_string().contains("'z'"), "{e}");
+        // Firmware paths by the name issue 18 gives them.
+        assert_eq!(
+            parse(&["--case", "httpboot"]).expect("httpboot").cases,
+            vec!['j']
+        );
+        assert_eq!(
+            parse(&["--case", "a,httpboot-ipxe"]).expect("both").cases,
+            vec!['a', 'j']
+        );
     }
 }

@@ -13,6 +13,9 @@ pub(crate) enum Firmware {
     BiosIpxeRom,
     /// OVMF with the NIC's iPXE ROM removed, so OVMF's own PXE runs (arch 7).
     UefiOwnPxe,
+    /// OVMF's own network stack steered to UEFI HTTP boot over IPv4 (arch 16,
+    /// `HTTPClient`): its fw_cfg switches turn PXE and IPv6 off.
+    UefiHttpBoot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +80,14 @@ pub(crate) fn start(
         Firmware::BiosIpxeRom => {
             argv.extend(["-boot", "n"].map(String::from));
         }
-        Firmware::UefiOwnPxe => {
+        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot => {
             nic.push_str(",romfile=");
+            if firmware == Firmware::UefiHttpBoot {
+                for switch in ["IPv4PXESupport", "IPv6Support", "IPv6PXESupport"] {
+                    argv.push("-fw_cfg".into());
+                    argv.push(format!("name=opt/org.tianocore/{switch},string=no"));
+                }
+            }
             let vars = work.join(format!("{name}.OVMF_VARS.fd"));
             std::fs::copy(OVMF_VARS, &vars)?;
             argv.push("-drive".into());
