@@ -37,7 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "the callback tokens' key, shared by every daemon",
+        name: "the callback tokens' key, shared by every daemon; timeline entries announced",
         sql: include_str!("../migrations/0004_token_secret.sql"),
     },
 ];

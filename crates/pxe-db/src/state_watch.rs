@@ -1,6 +1,6 @@
 //! Install state changes heard as they happen: a thread with its own connection listens on
-//! the `pxe_machine_state` channel (a trigger announces every state written, with the
-//! machine's name) and hands each name to the caller, so that every httpd-tree's pages
+//! the `pxe_machine_state` channel (triggers announce every state written and every
+//! timeline entry added, with the machine's name) and hands each name to the caller, so that every httpd-tree's pages
 //! follow a change another host made at once. After a broken connection it connects again
 //! and says [`Heard::Resync`] (what changed meanwhile was not heard: read everything).
 
@@ -20,7 +20,7 @@ const RETRY: Duration = Duration::from_secs(2);
 /// What the listener heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    /// This machine's state was written (by any process).
+    /// This machine's state or timeline was written (by any process).
     Machine(String),
     /// The listener (re)connected: changes may have been missed before it.
     Resync,
