@@ -30,6 +30,9 @@ pub(crate) struct Committed {
     /// Rows other servers wrote, heard of as they were written: the table takes those of
     /// addresses with no write of ours on its way (that write's compare-and-swap decides).
     pub observed: Vec<crate::lease::RowNow>,
+    /// In a batch on disk (`ok`), the jobs left out of it (they lost a race on a shared
+    /// database): their leases are not on disk.
+    pub lost_jobs: Vec<u64>,
 }
 
 /// Why a lease of the table is not (yet) on disk as the table holds it.
@@ -105,6 +108,11 @@ impl Durability {
 
     fn apply(&mut self, c: &Committed) {
         if c.ok {
+            for p in self.pending.values_mut() {
+                if matches!(p, Pending::Queued(s) if c.lost_jobs.contains(s)) {
+                    *p = Pending::Lost;
+                }
+            }
             self.pending
                 .retain(|_, p| !matches!(p, Pending::Queued(s) if *s <= c.upto));
         } else {
@@ -130,6 +138,23 @@ mod tests {
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 10);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+
+    #[test]
+    fn the_jobs_left_out_of_a_batch_on_disk_are_not_durable() {
+        let (mut d, tx) = Durability::new();
+        let kept = d.queue([A]);
+        let left_out = d.queue([B]);
+        tx.send(Committed {
+            upto: left_out,
+            ok: true,
+            lost_jobs: vec![left_out],
+            ..Committed::default()
+        })
+        .unwrap();
+        d.settle();
+        assert!(d.is_durable(A), "job {kept} is on disk");
+        assert!(!d.is_durable(B), "job {left_out} lost its race");
+    }
 
     #[test]
     fn a_lease_is_durable_once_its_last_write_is_synced() {

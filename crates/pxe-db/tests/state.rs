@@ -232,7 +232,10 @@ fn a_change_written_by_one_process_is_heard_by_another_listener() {
     );
     // A timeline entry is announced too (the console's "last seen").
     writer.record("gw01", &event(3, "pxelinux.0")).unwrap();
-    assert_eq!(rx.recv_timeout(wait).unwrap(), Heard::Machine("gw01".into()));
+    assert_eq!(
+        rx.recv_timeout(wait).unwrap(),
+        Heard::Machine("gw01".into())
+    );
     // Reading announces nothing.
     writer.events("gw01", 10).unwrap();
     assert!(rx.recv_timeout(std::time::Duration::from_secs(1)).is_err());

@@ -335,7 +335,7 @@ impl LeaseStore for PgStore {
             Ok(Ok(())) => Ok(()),
             Ok(Err(lost)) => {
                 tracing::warn!(
-                    "lease database: {} not as this server last saw them (written by another server, or an earlier write lost): the batch's replies are not sent",
+                    "lease database: {} not as this server last saw them (written by another server, or an earlier write lost): the requests that wrote them get no reply",
                     lost.iter()
                         .map(Ipv4Addr::to_string)
                         .collect::<Vec<_>>()
