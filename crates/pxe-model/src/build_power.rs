@@ -77,6 +77,17 @@ pub(crate) fn power(node: &Node, machine: &str, d: &mut Diagnostics) -> Option<P
             .filter(|p| *p > 0)
             .ok_or_else(|| format!("expected a port number 1 to 65535, found \"{s}\""))
     });
+    let cipher_suite = f.parsed("cipher_suite", d, |s| {
+        s.parse::<u8>()
+            .ok()
+            .filter(|c| *c <= 17)
+            .ok_or_else(|| format!("expected an RMCP+ cipher suite 0 to 17, found \"{s}\""))
+    });
+    if driver == Driver::Redfish
+        && let Some(c) = &cipher_suite
+    {
+        d.error(c.pos, "`cipher_suite`: only the ipmi driver has one");
+    }
     let username = f.required_text("username", &what, d);
     if let Some(u) = &username
         && (u.value.is_empty() || u.value.starts_with('-') || u.value.len() > 16)
@@ -171,6 +182,7 @@ pub(crate) fn power(node: &Node, machine: &str, d: &mut Diagnostics) -> Option<P
         username: username?.value,
         password: password?,
         system,
+        cipher_suite: cipher_suite.map(|c| c.value),
     })
 }
 
@@ -186,7 +198,7 @@ profiles:\n  p:\n    distro: d\nmachines:\n";
     fn power_settings_load() {
         let text = format!(
             "{HEAD}  web01:\n    mac: 52:54:00:00:00:01\n    profile: p\n    power:\n      \
-             driver: ipmi\n      address: 127.0.0.1\n      port: 9623\n      username: \
+             driver: ipmi\n      address: 127.0.0.1\n      port: 9623\n      cipher_suite: 3\n      username: \
              admin\n      password_file: /etc/pxe/bmc-web01\n  web02:\n    mac: \
              52:54:00:00:00:02\n    profile: p\n    power:\n      driver: redfish\n      \
              address: https://bmc2/\n      username: root\n      password_env: WEB02_BMC\n  \
@@ -200,6 +212,7 @@ profiles:\n  p:\n    distro: d\nmachines:\n";
         assert_eq!(p1.driver, Driver::Ipmi);
         assert_eq!(p1.address, "127.0.0.1");
         assert_eq!(p1.port, Some(9623));
+        assert_eq!(p1.cipher_suite, Some(3));
         assert_eq!(p1.password, Password::File("/etc/pxe/bmc-web01".into()));
         let p2 = inv.machines["web02"].power.clone().expect("web02 power");
         assert_eq!(p2.driver, Driver::Redfish);

@@ -51,6 +51,8 @@ pub struct Power {
     pub password: Password,
     /// Redfish: the ComputerSystem's path (default `/redfish/v1/Systems/1`).
     pub system: String,
+    /// IPMI: the RMCP+ cipher suite (`-C`); `None` lets ipmitool ask the BMC.
+    pub cipher_suite: Option<u8>,
 }
 
 /// The default Redfish ComputerSystem path.
@@ -135,6 +137,10 @@ pub fn ipmitool(p: &Power, op: IpmiOp) -> IpmiCommand {
     if let Some(port) = p.port {
         args.push("-p".into());
         args.push(port.to_string());
+    }
+    if let Some(c) = p.cipher_suite {
+        args.push("-C".into());
+        args.push(c.to_string());
     }
     args.push("-U".into());
     args.push(p.username.clone());
@@ -260,6 +266,7 @@ mod tests {
             username: "admin".into(),
             password,
             system: DEFAULT_SYSTEM.into(),
+            cipher_suite: None,
         }
     }
 
@@ -281,10 +288,11 @@ mod tests {
     fn ipmitool_takes_an_env_password_with_dash_e() {
         let mut p = ipmi(Password::Env("WEB01_BMC".into()));
         p.port = None;
+        p.cipher_suite = Some(3);
         let c = ipmitool(&p, IpmiOp::BootPxe);
         assert_eq!(
             c.args.join(" "),
-            "-I lanplus -H 10.0.0.9 -U admin -E chassis bootdev pxe"
+            "-I lanplus -H 10.0.0.9 -C 3 -U admin -E chassis bootdev pxe"
         );
         assert_eq!(c.password_env.as_deref(), Some("WEB01_BMC"));
         for a in Action::NAMES {

@@ -556,6 +556,12 @@ pub const POWER: Mapping = Mapping {
              as https://10.0.0.9.",
         ),
         opt("port", "ipmi: the BMC's UDP port (default 623)."),
+        opt(
+            "cipher_suite",
+            "ipmi: the RMCP+ cipher suite, 0 to 17 (ipmitool -C). Without it ipmitool asks \
+             the BMC which it has, and waits about 10 s for a BMC that does not say \
+             (OpenIPMI's ipmi_sim, which takes 3).",
+        ),
         req("username", "The BMC user."),
         opt(
             "password_file",

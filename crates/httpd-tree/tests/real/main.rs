@@ -12,4 +12,5 @@ mod hostile;
 mod install_loop;
 mod limits;
 mod owner;
+mod power;
 mod wget_client;
