@@ -1,6 +1,7 @@
 //! httpd-tree against real clients: curl, wget and headless Chromium, the built binary
 //! on 127.0.0.1 with an ephemeral port. One test binary; modules by subject.
 
+mod bmc_sim;
 mod support;
 
 mod big_file;
