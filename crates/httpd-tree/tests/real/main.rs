@@ -14,4 +14,5 @@ mod install_loop;
 mod limits;
 mod owner;
 mod power;
+mod redfish;
 mod wget_client;
