@@ -43,7 +43,12 @@ const CHANGED: [&str; 3] = ["/api/v1/machines", "/api/v1/profiles", "/api/v1/dis
 pub fn wants_body(req: &Request<Incoming>) -> bool {
     let path = req.uri().path().trim_end_matches('/');
     match *req.method() {
-        Method::POST => path.ends_with("/report") || CHANGED.contains(&path),
+        Method::POST => {
+            path.ends_with("/report")
+                || path.ends_with("/power")
+                || path.ends_with("/reinstall")
+                || CHANGED.contains(&path)
+        }
         Method::PUT => CHANGED.iter().any(|c| {
             path.strip_prefix(c)
                 .is_some_and(|rest| rest.starts_with('/'))

@@ -177,6 +177,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/machines/{machine}/reinstall"),
     ("POST", "/api/v1/machines/{machine}/report"),
     ("POST", "/api/v1/machines/{machine}/booted"),
+    ("POST", "/api/v1/machines/{machine}/power"),
     ("GET", "/api/v1/profiles"),
     ("POST", "/api/v1/profiles"),
     ("PUT", "/api/v1/profiles/{profile}"),
@@ -255,6 +256,11 @@ pub enum Route<'s> {
         event: StateEvent,
         by: Caller,
     },
+    /// `POST /api/v1/machines/<name>/power` with the admin token: the body (read before
+    /// routing) names the action, which the service runs on the machine's BMC.
+    Power {
+        machine: &'s Machine,
+    },
     /// `/status`: every machine (`full`), or the public summary (counts).
     Status {
         full: bool,
@@ -277,7 +283,8 @@ impl<'s> Route<'s> {
             Route::ApiMachine { machine }
             | Route::Callback { machine, .. }
             | Route::DeployPlan { machine, .. }
-            | Route::DeployReport { machine, .. } => Some(machine),
+            | Route::DeployReport { machine, .. }
+            | Route::Power { machine } => Some(machine),
             Route::File { note, .. } | Route::BootFile { note, .. } => {
                 note.as_ref().and_then(Note::machine)
             }
@@ -325,7 +332,8 @@ impl<'s> Route<'s> {
             Route::ApiMachines
             | Route::ApiMachine { .. }
             | Route::ApiList { .. }
-            | Route::ApiChange { .. } => "api",
+            | Route::ApiChange { .. }
+            | Route::Power { .. } => "api",
             Route::Callback { .. } | Route::DeployReport { .. } => "callback",
             Route::Status { .. } => "status",
             Route::Metrics => "metrics",
@@ -478,6 +486,7 @@ pub fn route<'s>(state: &'s State, req: &Request<()>) -> Route<'s> {
             Route::Refused { .. }
                 | Route::Callback { .. }
                 | Route::DeployReport { .. }
+                | Route::Power { .. }
                 | Route::ApiChange { .. }
         )
     {
@@ -826,6 +835,12 @@ fn callback<'s>(
             by: Caller::Machine(token),
         },
         Action::Report | Action::Booted => invalid(),
+        Action::Power if state.admin_token.is_none() => refused(
+            StatusCode::FORBIDDEN,
+            "power control is disabled: the server has no --admin-token-file",
+        ),
+        Action::Power if admin => Route::Power { machine: m },
+        Action::Power => invalid(),
     }
 }
 

@@ -233,9 +233,15 @@ pub async fn respond(
             of: Kept::Entries(kind),
             change,
         } => crate::api_entries::change(shared, state, req, kind, change).await,
+        Route::Callback {
+            machine,
+            event: StateEvent::Reinstall,
+            by,
+        } => crate::power::reinstall(shared, state, req, machine, by, now).await,
         Route::Callback { machine, event, by } => {
             callback(shared, state, &machine.name, event, by, now).await
         }
+        Route::Power { machine } => crate::power::power(shared, req, machine, now).await,
         Route::Status { full } => status(shared, state, full, now).await,
         Route::Metrics => metrics_page(shared, state).await,
     }
@@ -601,6 +607,21 @@ async fn callback(
     by: Caller,
     now: u64,
 ) -> Response<Body> {
+    match apply_callback(shared, state, machine, event, by, now).await {
+        Ok(v) => json(&v),
+        Err(r) => r,
+    }
+}
+
+/// Applies a state change; the answer's JSON, or the refusal.
+pub(crate) async fn apply_callback(
+    shared: &Shared,
+    state: &State,
+    machine: &str,
+    event: StateEvent,
+    by: Caller,
+    now: u64,
+) -> Result<serde_json::Value, Response<Body>> {
     let name = machine.to_owned();
     let secret = state.secret.clone();
     // A machine's token is checked under the state lock, against the generation it was
@@ -619,10 +640,10 @@ async fn callback(
     })
     .await;
     let Some(applied) = applied else {
-        return plain(
+        return Err(plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "cannot write the state; see the server log\n",
-        );
+        ));
     };
     let Some((st, transition)) = applied else {
         let reason = format!(
@@ -638,7 +659,7 @@ async fn callback(
             now,
         )
         .await;
-        return refusal(StatusCode::UNAUTHORIZED, &reason, None);
+        return Err(refusal(StatusCode::UNAUTHORIZED, &reason, None));
     };
     let (phase, detail) = match event {
         StateEvent::Installed => (Phase::Installed, "installer reported completion"),
@@ -649,7 +670,7 @@ async fn callback(
     };
     tracing::info!(%machine, state = st.state.as_str(), changed = transition.is_some(), "{detail}");
     record(shared, machine.to_owned(), phase, detail.to_owned(), now).await;
-    json(&serde_json::json!({
+    Ok(serde_json::json!({
         "machine": machine,
         "state": st.state.as_str(),
         "changed": transition.is_some(),

@@ -848,6 +848,9 @@ pub(crate) fn machine(
                     Netboot::Install
                 }
             });
+        let power = f
+            .get("power")
+            .and_then(|n| crate::build_power::power(n, &name.value, d));
         let profile = profile?;
         Some(Machine {
             name: name.value.clone(),
@@ -857,6 +860,7 @@ pub(crate) fn machine(
             uuid: uuid.map(|u| u.value),
             profile: profile.value,
             netboot,
+            power,
         })
     }
 }

@@ -243,6 +243,8 @@ pub struct Machine {
     pub uuid: Option<String>,
     pub profile: String,
     pub netboot: Netboot,
+    /// Its BMC, when the inventory gives one.
+    pub power: Option<crate::power::Power>,
 }
 
 /// The whole validated inventory.

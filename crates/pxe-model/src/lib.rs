@@ -15,6 +15,7 @@
 pub mod anaconda;
 mod build;
 mod build_deploy;
+mod build_power;
 pub mod client;
 pub mod deploy;
 pub mod deploy_plan;
@@ -28,6 +29,7 @@ pub mod machine_dir;
 pub mod menu;
 pub mod owner;
 pub mod plan;
+pub mod power;
 pub mod render;
 pub mod schema;
 pub mod stall;

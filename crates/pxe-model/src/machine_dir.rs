@@ -350,6 +350,7 @@ pub fn spec_from_json(
         address: spec.address,
         uuid: spec.uuid.clone(),
         profile: spec.profile.clone(),
+        power: None,
         netboot: spec.netboot,
     };
     if let Some(msg) = clash(&others, &as_machine) {

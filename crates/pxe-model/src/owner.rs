@@ -67,6 +67,7 @@ mod tests {
             address: Some("10.0.0.50".parse().unwrap()),
             uuid: None,
             profile: "p".into(),
+            power: None,
             netboot: crate::Netboot::Install,
         }
     }

@@ -532,6 +532,52 @@ pub const MACHINE: Mapping = Mapping {
             "install (the default: install until the installer calls back, then boot \
              locally) or local (always boot locally).",
         ),
+        opt(
+            "power",
+            "Its BMC, for pxectl power and reinstall --power-cycle: a mapping with driver, \
+             address, username and where the password is (see machines.NAME.power).",
+        ),
+    ],
+};
+
+/// `machines.NAME.power`.
+pub const POWER: Mapping = Mapping {
+    path: "machines.NAME.power",
+    doc: "The machine's BMC. The password is never written here: password_file or \
+          password_env says where the daemons find it (a password key is an error).",
+    keys: &[
+        req(
+            "driver",
+            "ipmi (IPMI v2.0 over the LAN, through ipmitool -I lanplus) or redfish.",
+        ),
+        req(
+            "address",
+            "ipmi: the BMC's host name or address; redfish: the service's base URL, such \
+             as https://10.0.0.9.",
+        ),
+        opt("port", "ipmi: the BMC's UDP port (default 623)."),
+        opt(
+            "cipher_suite",
+            "ipmi: the RMCP+ cipher suite, 0 to 17 (ipmitool -C). Without it ipmitool asks \
+             the BMC which it has, and waits about 10 s for a BMC that does not say \
+             (OpenIPMI's ipmi_sim, which takes 3).",
+        ),
+        req("username", "The BMC user."),
+        opt(
+            "password_file",
+            "An absolute path to a file whose first line is the BMC password, readable by \
+             httpd-tree's user only (ipmitool reads it with -f).",
+        ),
+        opt(
+            "password_env",
+            "The name of an environment variable of httpd-tree holding the BMC password \
+             (handed to ipmitool as IPMI_PASSWORD with -E). One of password_file and \
+             password_env is required.",
+        ),
+        opt(
+            "system",
+            "redfish: the ComputerSystem's path (default /redfish/v1/Systems/1).",
+        ),
     ],
 };
 
@@ -550,6 +596,7 @@ pub const ALL: &[Mapping] = &[
     DEPLOY_DISK,
     DEPLOY_USER,
     MACHINE,
+    POWER,
 ];
 
 #[cfg(test)]

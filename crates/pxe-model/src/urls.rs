@@ -60,15 +60,18 @@ pub enum Action {
     Report,
     /// `booted`: the installed system's first boot.
     Booted,
+    /// `power`: the operator switches the machine through its BMC.
+    Power,
 }
 
 impl Action {
     /// Both actions.
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::Installed,
         Action::Reinstall,
         Action::Report,
         Action::Booted,
+        Action::Power,
     ];
 
     /// The last segment of the URL.
@@ -78,6 +81,7 @@ impl Action {
             Action::Reinstall => "reinstall",
             Action::Report => "report",
             Action::Booted => "booted",
+            Action::Power => "power",
         }
     }
 

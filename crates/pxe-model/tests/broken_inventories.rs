@@ -99,4 +99,5 @@ cases! {
     deploy_errors => "43-deploy-errors",
     tree_locations => "44-tree-locations",
     menu_entries => "45-menu-entries",
+    power_settings => "46-power-settings",
 }

@@ -60,19 +60,50 @@ pub fn run(cli: &Cli) -> Outcome {
         }
         Command::Reinstall(a) => {
             let path = format!("/api/v1/machines/{}/reinstall", segment(&a.name));
-            let v = c.call("POST", &path, None)?;
+            let body = a.power_cycle.then(|| json!({ "power_cycle": true }));
+            let v = c.call("POST", &path, body.as_ref())?;
             Ok(if json_out {
                 pretty(&v)
             } else {
-                format!(
-                    "{}: {}{}; it installs at its next network boot\n",
-                    text(&v["machine"]),
-                    text(&v["state"]),
-                    if v["changed"] == json!(true) {
-                        ""
-                    } else {
-                        " (already)"
-                    }
+                let already = if v["changed"] == json!(true) {
+                    ""
+                } else {
+                    " (already)"
+                };
+                if a.power_cycle {
+                    format!(
+                        "{}: {}{}; next boot from the network, power cycled (power {}): {}\n",
+                        text(&v["machine"]),
+                        text(&v["state"]),
+                        already,
+                        text(&v["power"]),
+                        text(&v["detail"])
+                    )
+                } else {
+                    format!(
+                        "{}: {}{}; it installs at its next network boot\n",
+                        text(&v["machine"]),
+                        text(&v["state"]),
+                        already
+                    )
+                }
+            })
+        }
+        Command::Power(a) => {
+            let path = format!("/api/v1/machines/{}/power", segment(&a.name));
+            let body = json!({ "action": a.action.as_str() });
+            let v = c.call("POST", &path, Some(&body))?;
+            Ok(if json_out {
+                pretty(&v)
+            } else {
+                crate::table::render(
+                    &["MACHINE", "ACTION", "POWER", "BMC SAID"],
+                    &[vec![
+                        text(&v["machine"]),
+                        text(&v["action"]),
+                        text(&v["power"]),
+                        text(&v["detail"]),
+                    ]],
                 )
             })
         }

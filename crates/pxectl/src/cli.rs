@@ -39,8 +39,10 @@ pub enum Command {
     Add(AddArgs),
     /// Remove a machine added with add (or a file not loaded, to settle a conflict).
     Remove(NameArg),
-    /// Install a machine again at its next network boot.
-    Reinstall(NameArg),
+    /// Install a machine again at its next network boot (--power-cycle: now).
+    Reinstall(ReinstallArgs),
+    /// Switch a machine on, off or through a power cycle with its BMC, or read its power.
+    Power(PowerArgs),
     /// A machine's latest install stage by stage, and why it stalled.
     Show(NameArg),
     /// Turn the host blocks of an ISC dhcpd.conf into machines.
@@ -88,6 +90,45 @@ pub struct AddArgs {
 pub struct NameArg {
     /// The machine's name (or a MAC address, for reinstall and show).
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReinstallArgs {
+    /// The machine's name or a MAC address.
+    pub name: String,
+    /// Then set its next boot (once) to the network through its BMC and power-cycle it
+    /// (power it on if it is off), so it reinstalls now; needs machines.NAME.power.
+    #[arg(long)]
+    pub power_cycle: bool,
+}
+
+/// What `pxectl power` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PowerAction {
+    On,
+    Off,
+    Cycle,
+    Status,
+}
+
+impl PowerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::Cycle => "cycle",
+            PowerAction::Status => "status",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// The machine's name or a MAC address.
+    pub name: String,
+    /// on, off (hard), cycle (on when it is off) or status.
+    #[arg(value_enum)]
+    pub action: PowerAction,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ fn sections() -> Vec<Section> {
                  pxectl add web02 --mac 52:54:00:12:34:57 --profile centos7-ks --address 10.77.0.52\n\
                  pxectl machines --state pending --name 'web*'\n\
                  pxectl reinstall web02\n\
+                 pxectl reinstall web01 --power-cycle\n\
+                 pxectl power web01 status\n\
                  pxectl show web02\n\
                  pxectl import-hosts /etc/dhcp/dhcpd.conf --profile centos7-ks --dry-run\n\
                  pxectl remove web02"

@@ -793,3 +793,70 @@ fn a_profile_file_in_conflict_is_shown_and_the_inventory_file_wins_nothing_silen
     let (_, list) = api(&server, "GET", "/api/v1/profiles", None);
     assert_eq!(list["problems"], serde_json::json!([]), "{list}");
 }
+
+#[path = "../../httpd-tree/tests/real/bmc_sim.rs"]
+mod bmc_sim;
+
+/// `pxectl power` and `pxectl reinstall --power-cycle` against httpd-tree and a real BMC
+/// (ipmi_sim), the password handed to httpd-tree in its environment (`password_env`).
+#[test]
+fn power_and_reinstall_with_a_power_cycle_through_ipmi_sim() {
+    let lab = Lab::new();
+    let bmc = bmc_sim::Bmc::start(&lab.dir.path().join("bmc"));
+    let text = std::fs::read_to_string(&lab.inventory).unwrap().replace(
+        "    profile: centos7-ks\n  db01:",
+        &format!(
+            "    profile: centos7-ks\n    power:\n      driver: ipmi\n      address: 127.0.0.1\n      \
+             port: {}\n      cipher_suite: 3\n      username: admin\n      password_env: \
+             LAB_BMC_PASSWORD\n  db01:",
+            bmc.port
+        ),
+    );
+    std::fs::write(&lab.inventory, text).unwrap();
+    let server = Daemon::start(
+        Command::new(bin("httpd-tree"))
+            .args([
+                "--listen".as_ref(),
+                "127.0.0.1:0".as_ref(),
+                "--inventory".as_ref(),
+                lab.inventory.as_os_str(),
+                "--state-dir".as_ref(),
+                lab.state.as_os_str(),
+                "--admin-token-file".as_ref(),
+                lab.admin.as_os_str(),
+            ])
+            .env("LAB_BMC_PASSWORD", bmc_sim::PASSWORD),
+        "listening on http://",
+    );
+
+    let out = lab.ok(&server, &["power", "web01", "status"]);
+    assert!(out.starts_with("MACHINE"), "a table: {out}");
+    assert!(out.contains("web01") && out.contains("off"), "{out}");
+    let out = lab.ok(&server, &["--json", "power", "web01", "on"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["power"], "on", "{out}");
+    assert_eq!(bmc.chassis("power"), "1", "the BMC was not switched on");
+
+    let out = lab.ok(&server, &["reinstall", "web01", "--power-cycle"]);
+    assert!(out.contains("power cycled (power on)"), "{out}");
+    assert_eq!(bmc.chassis("boot"), "pxe");
+    assert!(bmc.calls().contains("set power 0"), "{}", bmc.calls());
+    assert_eq!(bmc.chassis("power"), "1");
+
+    let out = lab.ok(&server, &["--json", "power", "web01", "off"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["power"], "off");
+    assert_eq!(bmc.chassis("power"), "0");
+
+    // A machine without a BMC: refused, exit status 1, nothing switched.
+    let o = lab.pxectl(&server, &lab.admin, &["power", "db01", "on"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no power settings"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !server.log().contains(bmc_sim::PASSWORD),
+        "the password was logged"
+    );
+}

@@ -80,6 +80,7 @@ mod tests {
             address: address.map(|a| a.parse().unwrap()),
             uuid: None,
             profile: "p".into(),
+            power: None,
             netboot: pxe_model::Netboot::Install,
         }
     }

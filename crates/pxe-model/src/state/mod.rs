@@ -171,6 +171,9 @@ pub enum Phase {
     DeployFailed,
     /// The installed system booted for the first time and reported it.
     FirstBoot,
+    /// The operator switched the machine through its BMC (on, off, cycle, next boot
+    /// from the network), with what the BMC answered.
+    Power,
 }
 
 /// One entry of a machine's boot timeline.
