@@ -268,6 +268,8 @@ async fn every_second(shared: Arc<Shared>) {
         tick.tick().await;
         shared.access_log.flush();
         crate::safe_path::close_roots();
+        // The console's live updates: what changed in the state directory.
+        crate::console::refresh(&shared).await;
     }
 }
 
