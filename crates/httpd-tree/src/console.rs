@@ -468,3 +468,7 @@ async fn machine_page(
         console_page::machine(inv, m, &rec, &boot, &answer, viewer, now),
     )
 }
+
+#[cfg(test)]
+#[path = "console_tests.rs"]
+mod tests;

@@ -58,6 +58,8 @@ impl Summary {
 
 /// A file's size and modification time: changed when either changed.
 type Stamp = (u64, Option<SystemTime>);
+/// A machine's stamps: its state file's and its timeline's.
+type Stamps = (Option<Stamp>, Option<Stamp>);
 
 /// The machines' summaries and the streams that follow them.
 #[derive(Debug)]
@@ -65,7 +67,7 @@ pub struct Feed {
     summaries: RwLock<HashMap<String, Summary>>,
     /// The stamps of the state and timeline files last read, per machine; held while
     /// refreshing, so one refresh runs at a time.
-    stamps: Mutex<HashMap<String, (Option<Stamp>, Option<Stamp>)>>,
+    stamps: Mutex<HashMap<String, Stamps>>,
     tx: broadcast::Sender<Arc<str>>,
     streams: Arc<AtomicUsize>,
 }
