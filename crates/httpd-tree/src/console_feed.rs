@@ -70,6 +70,8 @@ pub struct Feed {
     stamps: Mutex<HashMap<String, Stamps>>,
     tx: broadcast::Sender<Arc<str>>,
     streams: Arc<AtomicUsize>,
+    /// Turns true when the server stops: every stream ends, so none holds the shutdown.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Feed {
@@ -79,6 +81,7 @@ impl Default for Feed {
             stamps: Mutex::default(),
             tx: broadcast::channel(BACKLOG).0,
             streams: Arc::default(),
+            closed: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -161,6 +164,11 @@ impl Feed {
             return None;
         }
         let mut changes = self.tx.subscribe();
+        let mut closed = self.closed.subscribe();
+        if *closed.borrow() {
+            streams.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(CLIENT_QUEUE);
         tokio::spawn(async move {
             /// Counts the stream out however the task ends.
@@ -188,6 +196,7 @@ impl Feed {
                         Err(broadcast::error::RecvError::Closed) => return,
                     },
                     _ = keepalive.tick() => Bytes::from_static(b": keepalive\n\n"),
+                    _ = closed.wait_for(|c| *c) => return,
                 };
                 if tx.send(chunk).await.is_err() {
                     return;
@@ -195,6 +204,11 @@ impl Feed {
             }
         });
         Some(rx)
+    }
+
+    /// Ends every stream and refuses new ones (the server is stopping).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Event streams open now.
@@ -255,6 +269,17 @@ mod tests {
         }
         assert_eq!(feed.streams(), 0);
         assert!(feed.subscribe().is_some());
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_stream() {
+        let feed = Feed::default();
+        let mut rx = feed.subscribe().expect("stream");
+        let _ = rx.recv().await;
+        feed.close();
+        let end = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(end.expect("ended in time"), None, "the stream ended");
+        assert!(feed.subscribe().is_none(), "no new stream once closed");
     }
 
     #[tokio::test]

@@ -242,6 +242,8 @@ pub async fn serve(
     for t in tasks {
         let _ = t.await;
     }
+    // Event streams never end by themselves: end them, or they hold the grace period.
+    shared.console.feed.close();
     let Ok(graceful) = Arc::try_unwrap(graceful) else {
         housekeeping.abort();
         shared.access_log.flush();

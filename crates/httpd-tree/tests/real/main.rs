@@ -7,6 +7,7 @@ mod big_file;
 mod chromium;
 mod cli;
 mod console_chromium;
+mod console_events;
 mod console_scale;
 mod curl_client;
 mod deploy_agent;
