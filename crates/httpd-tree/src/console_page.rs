@@ -242,14 +242,33 @@ pub fn list(
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "rootpw", "token", "secret", "bearer"];
 
 /// The text with every secret masked: on a line naming a secret, everything after the
-/// word that names it (and its `:` or `=`) is replaced by [`MASK`].
+/// word that names it (and its `:` or `=`) is replaced by [`MASK`], and so is every line
+/// of a PEM private key. A secret on a line of its own under a key that names it (a YAML
+/// block such as cloud-init's `chpasswd: list: |`) is not recognised.
 pub fn mask(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    // Inside a PEM private key: every line up to its END line is masked.
+    let mut in_key = false;
     for line in text.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
+        if body.contains("-----BEGIN") && body.contains("PRIVATE KEY") {
+            in_key = true;
+            let _ = write!(out, "{body}{nl}");
+            continue;
+        }
+        if in_key {
+            if body.contains("-----END") {
+                in_key = false;
+                out.push_str(body);
+            } else {
+                out.push_str(MASK);
+            }
+            out.push_str(nl);
+            continue;
+        }
         let lower = body.to_ascii_lowercase();
         let hit = SECRET_WORDS
             .iter()

@@ -146,9 +146,17 @@ fn secrets_are_masked() {
         curl -H 'Authorization: Bearer 0123abcd' http://x/done\n  \
         password: \"$6$abc\"\n\
         network --bootproto=dhcp\n\
-        # no password here\n";
+        # no password here\n\
+        ssh_keys:\n  -----BEGIN OPENSSH PRIVATE KEY-----\n  b3BlbnNzaC1rZXktdjEAAAA\n  -----END OPENSSH PRIVATE KEY-----\n";
     let m = mask(ks);
-    for secret in ["$6$salt$hash", "$6$x$y", "hunter2", "0123abcd", "$6$abc"] {
+    for secret in [
+        "$6$salt$hash",
+        "$6$x$y",
+        "hunter2",
+        "0123abcd",
+        "$6$abc",
+        "b3BlbnNz",
+    ] {
         assert!(!m.contains(secret), "{secret} in {m}");
     }
     assert!(m.contains("rootpw ********\n"), "{m}");
@@ -165,6 +173,7 @@ fn secrets_are_masked() {
         m.contains("# no password ********"),
         "masked when unsure: {m}"
     );
+    assert!(m.contains("-----END OPENSSH PRIVATE KEY-----"), "{m}");
     assert_eq!(m.lines().count(), ks.lines().count());
 }
 
