@@ -23,6 +23,17 @@
       var s = document.getElementById("machine-state");
       s.textContent = m.state;
       s.className = "state " + m.state;
+      // The newest timeline entry, added at the end of the list (a change of state
+      // alone repeats the last entry: not added twice).
+      var list = document.getElementById("timeline");
+      var entry = (m.last_seen || "") + " " + (m.last_event || "");
+      if (list && m.last_event && list.getAttribute("data-last") !== entry) {
+        var li = document.createElement("li");
+        li.className = "live";
+        li.textContent = entry;
+        list.appendChild(li);
+        list.setAttribute("data-last", entry);
+      }
     }
   }
 

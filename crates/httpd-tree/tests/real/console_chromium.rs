@@ -127,6 +127,19 @@ fn chromium_uses_the_console() {
     assert!(diagnosis.starts_with("Stalled at kernel"), "{diagnosis}");
     assert!(b.text("#answer-file").contains("d-i"), "a preseed");
     b.screenshot(&shots.join("machine.png"));
+    // tftpd serves db01 its initrd: the entry joins the timeline on the open page.
+    b.script("window.notReloaded = true; return null;");
+    let e = BootEvent {
+        at: 1_700_000_004_000,
+        phase: Phase::Tftp,
+        detail: "trees/debian12/debian-installer/amd64/initrd.gz".into(),
+    };
+    store.record("db01", &e).expect("record");
+    b.wait_text("#timeline li.live", 15, |t| t.ends_with("initrd.gz"));
+    assert_eq!(
+        b.script("return window.notReloaded === true;"),
+        serde_json::json!(true)
+    );
 
     // web01's page: the answer file's token masked; reinstall sets it back to pending.
     b.goto(&server.url("/console/machines/web01"));
