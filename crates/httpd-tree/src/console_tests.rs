@@ -284,3 +284,23 @@ async fn events_stream_the_changes() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_cookie_is_secure_behind_a_tls_proxy_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = shared(dir.path());
+    let body = format!("token={ADMIN}");
+    let plain = send(&shared, with_body(Method::POST, "/login", None, &body)).await;
+    let cookie = plain.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let mut tls = with_body(Method::POST, "/login", None, &body);
+    tls.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let a = send(&shared, tls).await;
+    let cookie = a.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    assert_eq!(shared.console.sessions.len(), 2, "two logins, two sessions");
+}
