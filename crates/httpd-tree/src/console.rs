@@ -32,11 +32,24 @@ pub struct Console {
 /// The header a script's state-changing request carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The machine list's own path, for when `--root` serves `/`.
+pub const CONSOLE_HOME: &str = "/console/";
+
+/// Where the machine list is: `/`, or [`CONSOLE_HOME`] when `--root` serves `/`.
+pub fn home(state: &State) -> &'static str {
+    if state.root.is_none() {
+        "/"
+    } else {
+        CONSOLE_HOME
+    }
+}
+
 /// Whether the console answers this request (instead of [`crate::route`]).
 pub fn wants(state: &State, req: &Request<()>) -> bool {
     let p = req.uri().path();
     state.inventory.is_some()
         && ((p == "/" && state.root.is_none())
+            || p == CONSOLE_HOME
             || p == "/login"
             || p == "/logout"
             || p.starts_with("/console/"))
@@ -152,8 +165,10 @@ pub async fn respond(
     let path = req.uri().path();
     let csrf = session_csrf(shared, req, now);
     let may_view = state.public_status || csrf.is_some() || bearer_reads(state, req);
+    let home = home(state);
     let viewer = Viewer {
         csrf: csrf.as_deref(),
+        home,
     };
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let post = req.method() == Method::POST;
@@ -161,7 +176,7 @@ pub async fn respond(
         return refuse(StatusCode::FORBIDDEN, "a request from another site", req);
     }
     match path {
-        "/" if get => {
+        p if get && (p == home || p == CONSOLE_HOME) => {
             if !may_view {
                 return see_other("/login");
             }
@@ -207,7 +222,7 @@ pub async fn respond(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        "/login" if get => html_page(StatusCode::OK, console_page::login(None)),
+        "/login" if get => html_page(StatusCode::OK, console_page::login(None, home)),
         "/login" if post => login(shared, state, req, now),
         "/logout" if post => {
             let (Some(id), Some(csrf)) = (session_id(req), csrf) else {
@@ -265,9 +280,10 @@ fn login(shared: &Shared, state: &State, req: &Request<()>, now: u64) -> Respons
     let Some(admin) = state.admin_token.as_deref() else {
         return html_page(
             StatusCode::FORBIDDEN,
-            console_page::login(Some(
-                "logins are disabled: the server has no --admin-token-file",
-            )),
+            console_page::login(
+                Some("logins are disabled: the server has no --admin-token-file"),
+                home(state),
+            ),
         );
     };
     let presented = console_session::form_value(body_of(req), "token").unwrap_or_default();
@@ -275,7 +291,7 @@ fn login(shared: &Shared, state: &State, req: &Request<()>, now: u64) -> Respons
         tracing::warn!("console: a login with a wrong token");
         return html_page(
             StatusCode::UNAUTHORIZED,
-            console_page::login(Some("that is not the admin token")),
+            console_page::login(Some("that is not the admin token"), home(state)),
         );
     }
     let (id, _) = match shared.console.sessions.start(now) {
@@ -293,7 +309,7 @@ fn login(shared: &Shared, state: &State, req: &Request<()>, now: u64) -> Respons
         .headers()
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let mut r = see_other("/");
+    let mut r = see_other(home(state));
     if let Ok(v) = HeaderValue::from_str(&console_session::set_cookie(&id, secure)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -327,7 +343,11 @@ async fn machine_path(
             if !may_view {
                 return see_other("/login");
             }
-            machine_page(shared, state, inv, m, Viewer { csrf }, now).await
+            let viewer = Viewer {
+                csrf,
+                home: home(state),
+            };
+            machine_page(shared, state, inv, m, viewer, now).await
         }
         (Method::POST, Some(action @ ("reinstall" | "power"))) => {
             let Some(csrf) = csrf else {

@@ -85,6 +85,8 @@ impl Filter {
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     pub csrf: Option<&'a str>,
+    /// Where the machine list is: `/`, or `/console/` when `--root` serves `/`.
+    pub home: &'a str,
 }
 
 /// The script of the pages: live updates and the power buttons.
@@ -92,9 +94,10 @@ pub const SCRIPT: &str = include_str!("console.js");
 
 /// The page around a body, with the navigation and the script.
 fn frame(title: &str, viewer: Viewer<'_>, body: &str) -> String {
-    let mut nav = String::from(
-        "<nav><a href=\"/\">Machines</a> · <a href=\"/status\">Status</a> · \
+    let mut nav = format!(
+        "<nav><a href=\"{}\">Machines</a> · <a href=\"/status\">Status</a> · \
          <a href=\"/trees/\">Trees</a> · <a href=\"/metrics\">Metrics</a> · ",
+        escape(viewer.home)
     );
     match viewer.csrf {
         Some(csrf) => {
@@ -169,8 +172,9 @@ pub fn list(
     // The search, answered by the server.
     let _ = write!(
         b,
-        "<form id=\"search\" method=\"get\" action=\"/\">\
+        "<form id=\"search\" method=\"get\" action=\"{}\">\
          <input id=\"q\" name=\"q\" type=\"search\" placeholder=\"name, MAC, hostname, profile\" value=\"{}\" autofocus> ",
+        escape(viewer.home),
         escape(&filter.q)
     );
     b.push_str("<select id=\"state\" name=\"state\"><option value=\"\">any state</option>");
@@ -221,7 +225,8 @@ pub fn list(
     if page > 0 {
         let _ = write!(
             b,
-            "<a id=\"prev\" href=\"/{}\">previous</a> ",
+            "<a id=\"prev\" href=\"{}{}\">previous</a> ",
+            escape(viewer.home),
             filter.query(page - 1)
         );
     }
@@ -229,7 +234,8 @@ pub fn list(
     if page + 1 < pages {
         let _ = write!(
             b,
-            " <a id=\"next\" href=\"/{}\">next</a>",
+            " <a id=\"next\" href=\"{}{}\">next</a>",
+            escape(viewer.home),
             filter.query(page + 1)
         );
     }
@@ -427,7 +433,7 @@ pub fn machine(
 }
 
 /// The login form; `error` says why the last try failed.
-pub fn login(error: Option<&str>) -> String {
+pub fn login(error: Option<&str>, home: &str) -> String {
     let mut b = String::from("<h1>Log in</h1>\n");
     if let Some(e) = error {
         let _ = writeln!(
@@ -442,7 +448,11 @@ pub fn login(error: Option<&str>) -> String {
          <button type=\"submit\">Log in</button></form>\n\
          <p>The token is the content of httpd-tree's <code>--admin-token-file</code>.</p>\n",
     );
-    frame("Log in · pxe-suite console", Viewer { csrf: None }, &b)
+    frame(
+        "Log in · pxe-suite console",
+        Viewer { csrf: None, home },
+        &b,
+    )
 }
 
 #[cfg(test)]

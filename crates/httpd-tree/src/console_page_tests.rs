@@ -31,7 +31,10 @@ fn summary_of(name: &str) -> Summary {
     }
 }
 
-const NOBODY: Viewer<'static> = Viewer { csrf: None };
+const NOBODY: Viewer<'static> = Viewer {
+    csrf: None,
+    home: "/",
+};
 
 fn rows(html: &str) -> Vec<&str> {
     html.split("<tr data-machine=\"")
@@ -100,6 +103,7 @@ fn every_field_is_escaped() {
         &filter,
         Viewer {
             csrf: Some("\"><script>"),
+            home: "/",
         },
         0,
     );
@@ -121,7 +125,10 @@ fn every_field_is_escaped() {
         &rec,
         &Ok("<script>alert(5)</script>".into()),
         &Err("<script>alert(6)</script>".into()),
-        Viewer { csrf: Some("c") },
+        Viewer {
+            csrf: Some("c"),
+            home: "/",
+        },
         0,
     );
     for html in [&html, &page] {
@@ -206,7 +213,10 @@ fn the_machine_page_shows_the_diagnosis_and_the_actions_only_when_logged_in() {
         &rec,
         &boot,
         &ans,
-        Viewer { csrf: Some("tok") },
+        Viewer {
+            csrf: Some("tok"),
+            home: "/",
+        },
         now,
     );
     assert!(op.contains("<input type=\"hidden\" name=\"csrf\" value=\"tok\">"));

@@ -304,3 +304,38 @@ async fn the_cookie_is_secure_behind_a_tls_proxy_only() {
     assert!(cookie.ends_with("; Secure"), "{cookie}");
     assert_eq!(shared.console.sessions.len(), 2, "two logins, two sessions");
 }
+
+#[tokio::test]
+async fn with_a_root_tree_at_slash_the_console_is_at_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), "the root tree").unwrap();
+    let mut state = lab(RENDER_LAB, dir.path());
+    state.admin_token = Some(ADMIN.into());
+    state.root = Some(root.canonicalize().unwrap());
+    state.public_status = true;
+    let shared = Arc::new(Shared::new(
+        state,
+        Some(FileStore::open(&dir.path().join("state")).unwrap()),
+        crate::access_log::AccessLog::file(&dir.path().join("access.log")).unwrap(),
+    ));
+    let a = send(&shared, get("/index.html", None)).await;
+    assert_eq!(a.body, "the root tree");
+    let list = send(&shared, get("/console/", None)).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body
+            .contains("<form id=\"search\" method=\"get\" action=\"/console/\">")
+    );
+    assert!(
+        list.body
+            .contains("<nav><a href=\"/console/\">Machines</a>")
+    );
+    let a = send(
+        &shared,
+        with_body(Method::POST, "/login", None, &format!("token={ADMIN}")),
+    )
+    .await;
+    assert_eq!(a.headers[header::LOCATION], "/console/");
+}
