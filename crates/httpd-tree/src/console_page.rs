@@ -69,6 +69,16 @@ impl Filter {
             || m.macs.iter().any(|mac| mac.colon().contains(&q))
     }
 
+    /// The MAC the list shows for `m`: the one the search matched, else the first.
+    fn shown_mac(&self, m: &Machine) -> String {
+        let q = self.q.replace('-', ":");
+        let macs: Vec<String> = m.macs.iter().map(|x| x.colon()).collect();
+        let matched = (!q.is_empty())
+            .then(|| macs.iter().find(|mac| mac.contains(&q)))
+            .flatten();
+        matched.or(macs.first()).cloned().unwrap_or_default()
+    }
+
     /// The query string of this filter on another page.
     fn query(&self, page: usize) -> String {
         let enc = |s: &str| encode_segment(s);
@@ -214,7 +224,7 @@ pub fn list(
              <td class=\"last-seen\">{seen}</td><td class=\"last-event\">{ev}</td></tr>",
             n = escape(&m.name),
             link = encode_segment(&m.name),
-            mac = m.macs.first().map(|x| x.colon()).unwrap_or_default(),
+            mac = filter.shown_mac(m),
             p = escape(&m.profile),
             st = s.state,
             seen = s.last_seen.map_or_else(|| "–".to_owned(), time::readable),

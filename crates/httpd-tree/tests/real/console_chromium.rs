@@ -119,6 +119,11 @@ fn chromium_uses_the_console() {
     b.click("#search button");
     b.wait_text("#shown", 10, |t| t.starts_with("1 of 40"));
     assert_eq!(row_names(&b), ["db01"]);
+    assert_eq!(
+        b.text("tr[data-machine=\"db01\"] td.mac"),
+        "52:54:00:ab:cd:02",
+        "the MAC the search matched"
+    );
     b.screenshot(&shots.join("search.png"));
 
     // db01's page: where its boot stalled, its stages, its answer file without secrets.
