@@ -46,6 +46,15 @@
     es.addEventListener("machine", function (ev) {
       try { update(JSON.parse(ev.data)); } catch (e) { /* a malformed event is skipped */ }
     });
+    es.addEventListener("counts", function (ev) {
+      try {
+        var c = JSON.parse(ev.data);
+        ["pending", "installing", "installed", "failed"].forEach(function (k) {
+          var span = document.getElementById("count-" + k);
+          if (span) span.textContent = String(c[k]);
+        });
+      } catch (e) { /* a malformed event is skipped */ }
+    });
     es.addEventListener("reload", function () { location.reload(); });
     es.onerror = function () {
       live.textContent = "reconnecting";

@@ -273,7 +273,20 @@ pub async fn refresh(shared: &Arc<Shared>) {
         return;
     };
     let sh = Arc::clone(shared);
-    let _ = tokio::task::spawn_blocking(move || sh.console.feed.refresh(&store)).await;
+    let changed = tokio::task::spawn_blocking(move || sh.console.feed.refresh(&store))
+        .await
+        .unwrap_or(0);
+    // The counts per state over the inventory's machines follow the changes.
+    if changed > 0
+        && let Some(inv) = shared.state().inventory.as_ref()
+    {
+        let feed = &shared.console.feed;
+        let c = console_page::counts(inv, &|n| feed.summary(n));
+        let data = serde_json::json!({
+            "pending": c[0], "installing": c[1], "installed": c[2], "failed": c[3],
+        });
+        feed.announce(format!("event: counts\ndata: {data}\n\n"));
+    }
 }
 
 fn login(shared: &Shared, state: &State, req: &Request<()>, now: u64) -> Response<Body> {

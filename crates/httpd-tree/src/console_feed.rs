@@ -206,6 +206,11 @@ impl Feed {
         Some(rx)
     }
 
+    /// Sends an event of its own (the counts per state) to the streams.
+    pub fn announce(&self, event: String) {
+        let _ = self.tx.send(Arc::from(event));
+    }
+
     /// Ends every stream and refuses new ones (the server is stopping).
     pub fn close(&self) {
         self.closed.send_replace(true);

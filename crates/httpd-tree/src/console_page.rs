@@ -144,6 +144,17 @@ const STYLE: &str = "body { font-family: sans-serif; margin: 1.2em; }\n\
     pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; max-height: 30em; }\n\
     #power-result { min-height: 1.2em; }\n";
 
+/// How many of the inventory's machines are in each of [`STATES`].
+pub fn counts(inv: &Inventory, summary: &dyn Fn(&str) -> Summary) -> [usize; 4] {
+    let mut counts = [0usize; 4];
+    for m in inv.machines.values() {
+        if let Some(i) = STATES.iter().position(|x| *x == summary(&m.name).state) {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
 /// The machine list.
 pub fn list(
     inv: &Inventory,
@@ -170,8 +181,10 @@ pub fn list(
     let mut b = String::new();
     let _ = writeln!(
         b,
-        "<h1>Machines</h1>\n<p id=\"counts\">{} machines: {} pending, {} installing, {} \
-         installed, {} failed. Generated {}. Times are UTC.</p>",
+        "<h1>Machines</h1>\n<p id=\"counts\">{} machines: <span id=\"count-pending\">{}</span> \
+         pending, <span id=\"count-installing\">{}</span> installing, \
+         <span id=\"count-installed\">{}</span> installed, <span id=\"count-failed\">{}</span> \
+         failed. Generated {}. Times are UTC.</p>",
         inv.machines.len(),
         counts[0],
         counts[1],

@@ -106,6 +106,9 @@ fn chromium_uses_the_console() {
         b.text("tr[data-machine=\"web01\"] td.last-event")
             .contains("/ks/web01")
     );
+    // The counts per state follow too.
+    b.wait_text("#count-installing", 10, |t| t == "1");
+    assert_eq!(b.text("#count-pending"), "39");
     b.screenshot(&shots.join("machines.png"));
 
     // Search, answered by the server.
