@@ -275,6 +275,23 @@ fn watch(shared: &Arc<Shared>, args: &ServeArgs) -> Option<pxe_daemon::watch::Wa
     }
 }
 
+/// With the install state in the database, its announcements feed the console's live
+/// updates (a change made through any httpd-tree, tftpd or dhcpd on the database).
+fn watch_database(
+    shared: &Arc<Shared>,
+    args: &ServeArgs,
+) -> Option<pxe_db::state_watch::StateWatch> {
+    if args.state_dir.is_some() {
+        return None;
+    }
+    let url = pxe_db::DatabaseUrl::from_arg_or_env(args.database.as_deref()).ok()??;
+    let sh = Arc::clone(shared);
+    Some(pxe_db::state_watch::StateWatch::start(
+        url.for_application("httpd-tree"),
+        move |heard| sh.console.feed.note_heard(heard),
+    ))
+}
+
 fn serve_main(args: &ServeArgs) -> ExitCode {
     if args.check {
         return check(args);
@@ -342,6 +359,7 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listeners = server::bind(&args.listen)?;
         let shared = Arc::new(Shared::new(state, store, access_log));
+        let _state_watch = watch_database(&shared, args);
         let _watch = watch(&shared, args);
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(signals(Arc::clone(&shared), args.clone(), tx));

@@ -44,6 +44,9 @@ pub struct Body {
     reading: Option<JoinHandle<io::Result<Bytes>>>,
     /// Bytes not yet yielded.
     remaining: u64,
+    /// A stream of unknown length (server-sent events): chunks as they are sent, until
+    /// the sender is dropped.
+    live: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 impl Body {
@@ -61,6 +64,15 @@ impl Body {
             remaining: parts.iter().map(Part::len).sum(),
             parts,
             reading: None,
+            live: None,
+        }
+    }
+
+    /// A body of chunks received from `rx` until its sender is dropped.
+    pub fn live(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+        Body {
+            live: Some(rx),
+            ..Body::default()
         }
     }
 
@@ -106,7 +118,10 @@ impl hyper::body::Body for Body {
             }));
         }
         let Some(front) = this.parts.front_mut() else {
-            return Poll::Ready(None);
+            return match &mut this.live {
+                Some(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+                None => Poll::Ready(None),
+            };
         };
         match front {
             Part::Bytes(_) => {
@@ -132,10 +147,13 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty() && self.reading.is_none()
+        self.parts.is_empty() && self.reading.is_none() && self.live.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.live.is_some() {
+            return SizeHint::default();
+        }
         SizeHint::with_exact(self.remaining)
     }
 }

@@ -1,5 +1,6 @@
 //! `httpd-tree` of pxe-suite: install trees, rendered answer files, boot scripts,
-//! the install-state API with the install-complete callback, a status page and metrics.
+//! the install-state API with the install-complete callback, the web console at `/`
+//! ([`console`]), a status page and metrics.
 //!
 //! Brief overview: [`route::route`] is the pure decision (a request and the loaded
 //! [`route::State`] in, a [`route::Route`] out: a file inside a tree, an answer file, a
@@ -9,7 +10,7 @@
 //!
 //! Architecture invariants: a path served from disk always went through
 //! [`safe_path`]; nothing under `route`, `owner`, `conditional`, `range`, `html`, `status_page`,
-//! `api` or `metrics` touches a socket or reads the clock.
+//! `console_page`, `api` or `metrics` touches a socket or reads the clock.
 
 pub mod access_log;
 pub mod api;
@@ -20,6 +21,10 @@ pub mod bmc;
 pub mod body;
 pub mod cli;
 pub mod conditional;
+pub mod console;
+pub mod console_feed;
+pub mod console_page;
+pub mod console_session;
 pub mod deploy;
 pub mod html;
 pub mod import_cmd;

@@ -22,6 +22,7 @@ pub const ROUTES: &[&str] = &[
     "status",
     "metrics",
     "index",
+    "console",
     "redirect",
     "refused",
 ];

@@ -242,6 +242,8 @@ pub async fn serve(
     for t in tasks {
         let _ = t.await;
     }
+    // Event streams never end by themselves: end them, or they hold the grace period.
+    shared.console.feed.close();
     let Ok(graceful) = Arc::try_unwrap(graceful) else {
         housekeeping.abort();
         shared.access_log.flush();
@@ -268,6 +270,8 @@ async fn every_second(shared: Arc<Shared>) {
         tick.tick().await;
         shared.access_log.flush();
         crate::safe_path::close_roots();
+        // The console's live updates: what changed in the state directory.
+        crate::console::refresh(&shared).await;
     }
 }
 

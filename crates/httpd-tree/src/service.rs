@@ -37,6 +37,8 @@ pub struct Shared {
     pub access_log: AccessLog,
     /// Changes through the API, one at a time.
     pub changes: tokio::sync::Mutex<()>,
+    /// The web console's logins and machine summaries.
+    pub console: crate::console::Console,
 }
 
 impl Shared {
@@ -47,6 +49,7 @@ impl Shared {
             metrics: Metrics::default(),
             access_log,
             changes: tokio::sync::Mutex::new(()),
+            console: crate::console::Console::default(),
         }
     }
 
@@ -132,7 +135,7 @@ fn all_names(state: &State) -> Vec<String> {
 }
 
 /// Reads the state and timeline of these machines.
-async fn records(
+pub(crate) async fn records(
     shared: &Shared,
     names: Vec<String>,
 ) -> std::collections::BTreeMap<String, Record> {
@@ -513,7 +516,7 @@ fn meta_data(machine: Option<&Machine>, profile: &Profile) -> String {
 
 /// The text of an answer file's `part`, or the status and text of the error. A machine's
 /// main part carries its callback token.
-fn answer_text(
+pub(crate) fn answer_text(
     state: &State,
     inv: &Inventory,
     machine: Option<&Machine>,
@@ -789,7 +792,7 @@ pub async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Tracked> {
-    let wants_body = crate::deploy::wants_body(&req);
+    let wants_body = crate::deploy::wants_body(&req) || crate::console::wants_body(&req);
     let (mut parts, body) = req.into_parts();
     if wants_body {
         parts
@@ -816,11 +819,20 @@ pub async fn handle_head(
         .map_or(&[][..], |inv| &inv.servers.trusted_proxies[..]);
     let client = owner::client_address(peer.ip(), req.headers(), trusted);
     req.extensions_mut().insert(Client(client));
-    let route = route::route(&state, &req);
-    let machine = route.machine().map(|m| m.name.clone());
-    let route = only_for_owner(&shared, route, client, req.uri().path(), now).await;
-    let label = route.label();
-    let mut resp = respond(&shared, &state, &req, route, now).await;
+    let (label, machine, mut resp) = if crate::console::wants(&state, &req) {
+        let resp = crate::console::respond(&shared, &state, &req, now).await;
+        ("console", None, resp)
+    } else {
+        let route = route::route(&state, &req);
+        let machine = route.machine().map(|m| m.name.clone());
+        let route = only_for_owner(&shared, route, client, req.uri().path(), now).await;
+        let label = route.label();
+        (
+            label,
+            machine,
+            respond(&shared, &state, &req, route, now).await,
+        )
+    };
     if req.method() == Method::HEAD {
         // hyper sends no body for HEAD; drop ours so nothing is read for it.
         *resp.body_mut() = Body::empty();

@@ -65,7 +65,7 @@ fn deploy_cell(install: &Install) -> String {
 }
 
 /// A machine's install, one row per stage.
-fn install_table(install: &Install) -> String {
+pub(crate) fn install_table(install: &Install) -> String {
     let mut t = String::from(
         "<table class=\"install\">\n<thead><tr><th>Stage</th><th>Began</th><th>Since start</th>\
          <th>Took</th><th>Progress</th><th>Detail</th></tr></thead>\n<tbody>\n",

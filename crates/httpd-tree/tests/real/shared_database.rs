@@ -143,6 +143,24 @@ fn two_servers_on_one_database_share_tokens_and_lose_no_transition() {
         let history = doc["history"].as_array().map_or(0, Vec::len);
         assert_eq!(history, after.history.len(), "{doc}");
     }
+    // A change made through B reaches a console following A, live (A hears the database's
+    // announcement; nothing of it happened in A's process).
+    let events = std::process::Command::new("curl")
+        .args(["-sN", "--max-time", "8", "-H"])
+        .arg(format!("Authorization: Bearer {ADMIN_TOKEN}"))
+        .arg(a.url("/console/events"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    reinstall(&b);
+    let streamed = events.wait_with_output().expect("curl's stream");
+    let streamed = String::from_utf8_lossy(&streamed.stdout);
+    assert!(
+        streamed.contains("event: machine") && streamed.contains("\"state\":\"pending\""),
+        "A's stream did not carry B's reinstall:\n{streamed}\n{}",
+        a.log()
+    );
 }
 
 #[test]

@@ -319,6 +319,10 @@ impl StateStore for FileStore {
         FileStore::secret(self)
     }
 
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn get(&self, machine: &str) -> Result<MachineState, StateError> {
         Self::read_state(&self.machine_path(machine, "json")?)
     }

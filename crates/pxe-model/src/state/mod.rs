@@ -265,6 +265,11 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn remote(&self) -> bool {
         false
     }
+    /// The directory holding the store's files, for a reader that looks for changed files
+    /// itself (none: a database, whose changes are announced instead).
+    fn local_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// The address dhcpd last acknowledged to a machine, as the store keeps it.
