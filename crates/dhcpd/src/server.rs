@@ -900,19 +900,18 @@ impl Core {
             if let Some(out) = &reply {
                 send(&mut self.sender, &self.metrics, out);
             }
-            if let Some(b) = &o.boot {
-                record_boot(self.opts.state.as_deref(), b);
-            }
-            if !o.hooks.is_empty() {
+            if o.boot.is_some() || !o.hooks.is_empty() {
                 // Through the committer all the same, behind what is on its way to the disk
-                // (a renewal answered from the table follows its lease's first commit).
+                // (a renewal answered from the table follows its lease's first commit). The
+                // boot event too: writing it may wait on the state store (a database, whose
+                // driver must not run on this task), never the packet path.
                 jobs.push(Job {
                     leases: Vec::new(),
                     cas: Vec::new(),
                     log: Vec::new(),
                     exchange,
                     reply: None,
-                    boot: None,
+                    boot: o.boot,
                     hooks: o.hooks,
                     limits: self.cfg.execute,
                     received,
