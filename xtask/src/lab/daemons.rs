@@ -27,7 +27,28 @@ pub(crate) enum Dhcp {
 /// With an inventory, or the classic hand-written setup.
 pub(crate) struct Inv<'a> {
     pub(crate) file: &'a Path,
-    pub(crate) state: &'a Path,
+    pub(crate) state: Store<'a>,
+}
+
+/// Where the daemons keep install state (and dhcpd its leases).
+#[derive(Clone, Copy)]
+pub(crate) enum Store<'a> {
+    /// A state directory shared by the daemons (`--state-dir`).
+    Dir(&'a Path),
+    /// A PostgreSQL database (`--database URL`): for dhcpd the leases as well.
+    Database(&'a str),
+}
+
+impl Inv<'_> {
+    /// `--inventory FILE` and the state's option.
+    fn args(&self) -> Vec<String> {
+        let mut v = vec!["--inventory".into(), s(self.file)];
+        match self.state {
+            Store::Dir(dir) => v.extend(["--state-dir".into(), s(dir)]),
+            Store::Database(url) => v.extend(["--database".into(), url.to_owned()]),
+        }
+        v
+    }
 }
 
 fn s(p: &Path) -> String {
@@ -57,12 +78,7 @@ pub(crate) fn dhcpd(
     argv.push("-pf".into());
     argv.push(s(&work.join(format!("dhcpd-{ns}.pid"))));
     if let (Dhcp::Ours, Some(inv)) = (which, inv) {
-        argv.extend([
-            "--inventory".into(),
-            s(inv.file),
-            "--state-dir".into(),
-            s(inv.state),
-        ]);
+        argv.extend(inv.args());
     }
     argv.push(iface.into());
     Proc::spawn("dhcpd", &argv, &work.join(format!("dhcpd-{ns}.log")))
@@ -83,12 +99,7 @@ pub(crate) fn tftpd(
     argv.extend(["-L", "-s", "-v", "-v", "-u", "root", "-a"].map(String::from));
     argv.push(format!("{addr}:69"));
     if let Some(inv) = inv {
-        argv.extend([
-            "--inventory".into(),
-            s(inv.file),
-            "--state-dir".into(),
-            s(inv.state),
-        ]);
+        argv.extend(inv.args());
     }
     argv.push(s(root));
     Proc::spawn("tftpd", &argv, &work.join(format!("tftpd-{ns}.log")))
@@ -105,12 +116,7 @@ pub(crate) fn httpd(
     let mut argv = in_ns(ns);
     argv.push(bins.path("httpd-tree"));
     argv.extend(["--listen".into(), format!("{addr}:8080")]);
-    argv.extend([
-        "--inventory".into(),
-        s(inv.file),
-        "--state-dir".into(),
-        s(inv.state),
-    ]);
+    argv.extend(inv.args());
     argv.extend(["--loaders".into(), s(loaders)]);
     Proc::spawn("httpd-tree", &argv, &work.join(format!("httpd-{ns}.log")))
 }

@@ -23,6 +23,7 @@
 //! `cargo xtask image` and `cargo xtask deploy-image` (both cached under the target
 //! directory) and take minutes under TCG.
 
+use super::failover::TimelineCopy;
 use super::probe::{Logs, Phase, Source, all_seen, phase, phase_any};
 use super::qemu::{self, DiskFirmware, DiskVm};
 use super::{Lab, Report, interrupted, net};
@@ -40,7 +41,18 @@ pub(crate) struct Case {
     firmware: Firmware,
     chain: Chain,
     method: Method,
+    servers: Servers,
     describe: &'static str,
+}
+
+/// Which daemons serve the case, and where they keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Servers {
+    /// One dhcpd, tftpd and httpd-tree in one namespace, on a state directory.
+    One,
+    /// Two dhcpd on one PostgreSQL (tftpd and httpd-tree on it too); the one that gave
+    /// the first lease is killed and the other carries on ([`super::failover`]).
+    Failover,
 }
 
 /// How the firmware's network boot reaches the deploy kernel.
@@ -79,6 +91,7 @@ pub(crate) const CASES: &[Case] = &[
         firmware: Firmware::Bios,
         chain: Chain::Classic,
         method: Method::Image,
+        servers: Servers::One,
         describe: "case install-image-bios: SeaBIOS + iPXE ROM, pxelinux, deploy initramfs, \
                    Debian 12 image to an empty disk, callback, reboot, LOCALBOOT, the disk \
                    boots, first boot reported, then a boot with no network device",
@@ -91,6 +104,7 @@ pub(crate) const CASES: &[Case] = &[
         firmware: Firmware::Uefi,
         chain: Chain::Classic,
         method: Method::Image,
+        servers: Servers::One,
         describe: "case install-image-uefi: OVMF's own PXE, GRUB, deploy initramfs, Debian 12 \
                    image to an empty disk, callback, reboot, GRUB's local-boot entry \
                    chainloads the disk's ESP, first boot reported, then a boot with no \
@@ -104,10 +118,25 @@ pub(crate) const CASES: &[Case] = &[
         firmware: Firmware::Bios,
         chain: Chain::Ipxe,
         method: Method::Packages,
+        servers: Servers::One,
         describe: "case install-packages-ipxe: SeaBIOS + iPXE ROM, the machine's iPXE script \
                    over HTTP, deploy initramfs, debootstrap from the lab mirror served by \
                    httpd-tree, kernel and GRUB, callback, reboot, iPXE `exit`, SeaBIOS boots \
                    the disk, first boot reported, then a boot with no network device",
+    },
+    Case {
+        name: "install-dhcp-failover",
+        machine: "install-failover",
+        mac: "52:54:00:77:00:33",
+        hostname: "install-failover.lab.example",
+        firmware: Firmware::Bios,
+        chain: Chain::Classic,
+        method: Method::Image,
+        servers: Servers::Failover,
+        describe: "case install-dhcp-failover: install-image-bios with two dhcpd on one \
+                   PostgreSQL (tftpd and httpd-tree on it too); the dhcpd that gave the first \
+                   lease is killed (SIGKILL) and the other serves the deploy initramfs, the \
+                   reboot's network boot and the first boot",
     },
 ];
 
@@ -607,7 +636,26 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
     let inv = inventory(c, &deploy_dir, &prepared);
     let conf = super::lab_conf(lab.dhcp);
     let root = lab.assets.tftp_root.clone();
-    let (ns, logs, state) = lab.single_host(c.name, &conf, Some(Some(&inv)), &root)?;
+    let mut failover = None;
+    // The install state the stage table is read from.
+    let store: Box<dyn pxe_model::StateStore>;
+    let (ns, logs, state) = match c.servers {
+        Servers::One => {
+            let (ns, logs, state) = lab.single_host(c.name, &conf, Some(Some(&inv)), &root)?;
+            store = Box::new(pxe_model::FileStore::open(&state)?);
+            (ns, logs, state)
+        }
+        Servers::Failover => {
+            let l = lab.failover_hosts(c.name, &conf, &inv, &root)?;
+            // No state directory: the timeline is copied out of the database to where
+            // the phases look for it.
+            let state = lab.work.join(format!("inv-{}/state", c.name));
+            let copy = TimelineCopy::new(&l.url, c.machine, &timeline_file(&state, c))?;
+            store = Box::new(pxe_db::state::PgStateStore::new(l.url.parse()?));
+            failover = Some((l.pair, copy));
+            (l.ns, l.logs, state)
+        }
+    };
     let disk = lab.work.join(format!("{}.qcow2", c.machine));
     let out = std::process::Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
@@ -634,7 +682,10 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
         "          an empty {DISK_SIZE} qcow2 disk; machine {} ({}), hostname {}",
         c.machine, c.mac, c.hostname
     );
-    let timeline = state.join(format!("events/{}.jsonl", c.machine));
+    let timeline = timeline_file(&state, c);
+    if let Some(parent) = timeline.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut report = Report {
         name: c.name.into(),
         ok: true,
@@ -650,7 +701,22 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
             firmware: &firmware,
             disk: &disk,
         };
-        let r = boot(lab, &ns, &logs, &timeline, &vm, i + 1, b)?;
+        // Times printed by the tick count from the boot's start, as the phases' do.
+        let boot_started = Instant::now();
+        let mut tick = || {
+            if let Some((pair, copy)) = &mut failover {
+                copy.refresh();
+                if i == 0 {
+                    pair.tick(c.mac, boot_started);
+                }
+            }
+        };
+        let at = Watched {
+            ns: &ns,
+            logs: &logs,
+            timeline: &timeline,
+        };
+        let r = boot(lab, &at, &vm, i + 1, b, &mut tick)?;
         times.push(format!("{} {:.0} s", i + 1, r.took.as_secs_f64()));
         let mut why = Vec::new();
         if let Some(f) = &r.fatal {
@@ -665,7 +731,7 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
             break;
         }
         if i == 0
-            && let Some(line) = image_stats(&state, &inv, c.machine)
+            && let Some(line) = image_stats(&*store, &inv, c.machine)
         {
             println!("  {line}");
         }
@@ -679,7 +745,13 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
     {
         println!("  first-boot proof on the timeline: {line}");
     }
-    let stages = stage_lines(&state, &inv, c.machine);
+    if let Some((pair, _)) = &mut failover {
+        match pair.verdict(c.mac) {
+            Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+            Err(why) => report.fail(format!("failover: {why}")),
+        }
+    }
+    let stages = stage_lines(&*store, &inv, c.machine);
     if !stages.is_empty() {
         println!("  the install on /status, stage by stage:");
         for line in stages {
@@ -692,9 +764,11 @@ fn install(lab: &mut Lab, c: &Case) -> Result<Report> {
 
 /// The machine's install as httpd-tree's `/status` and API build it from the timeline
 /// in the state directory (`pxe_model::timeline`).
-fn install_of(state: &Path, inv: &str, machine: &str) -> Option<pxe_model::timeline::Install> {
-    use pxe_model::StateStore as _;
-    let store = pxe_model::FileStore::open(state).ok()?;
+fn install_of(
+    store: &dyn pxe_model::StateStore,
+    inv: &str,
+    machine: &str,
+) -> Option<pxe_model::timeline::Install> {
     let events = store.events(machine, 1000).ok()?;
     let st = store.get(machine).ok()?;
     let inv = pxe_model::load_str("inventory.yaml", inv, Path::new(".")).ok()?;
@@ -710,10 +784,10 @@ fn install_of(state: &Path, inv: &str, machine: &str) -> Option<pxe_model::timel
 }
 
 /// How long the image step took and what it moved, from the machine's timeline.
-fn image_stats(state: &Path, inv: &str, machine: &str) -> Option<String> {
+fn image_stats(store: &dyn pxe_model::StateStore, inv: &str, machine: &str) -> Option<String> {
     use pxe_model::deploy_plan::Step;
     use pxe_model::timeline::Stage;
-    let install = install_of(state, inv, machine)?;
+    let install = install_of(store, inv, machine)?;
     let image = install.stage(Stage::DeployStep(Step::Image))?;
     let fetched = image.done_bytes?;
     let secs = image.took_ms? as f64 / 1000.0;
@@ -726,9 +800,9 @@ fn image_stats(state: &Path, inv: &str, machine: &str) -> Option<String> {
 }
 
 /// The install stage by stage, as `/status` shows it: since the first event, and took.
-fn stage_lines(state: &Path, inv: &str, machine: &str) -> Vec<String> {
+fn stage_lines(store: &dyn pxe_model::StateStore, inv: &str, machine: &str) -> Vec<String> {
     use pxe_model::timeline::{human_bytes, human_ms};
-    let Some(install) = install_of(state, inv, machine) else {
+    let Some(install) = install_of(store, inv, machine) else {
         return Vec::new();
     };
     install
@@ -750,6 +824,12 @@ fn stage_lines(state: &Path, inv: &str, machine: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where the phases read the machine's timeline: the state directory's file (the
+/// failover case copies the database's timeline there).
+fn timeline_file(state: &Path, c: &Case) -> PathBuf {
+    state.join(format!("events/{}.jsonl", c.machine))
+}
+
 /// The timeline's first-boot entry, as the state directory holds it.
 fn first_boot_proof(timeline: &Path) -> Option<String> {
     std::fs::read_to_string(timeline)
@@ -766,15 +846,23 @@ struct VmOf<'a> {
     disk: &'a Path,
 }
 
+/// Where a boot's VM is plugged in and watched: the namespace of its tap, the
+/// daemons' logs and the machine's timeline.
+struct Watched<'a> {
+    ns: &'a str,
+    logs: &'a Logs,
+    timeline: &'a Path,
+}
+
 fn boot(
     lab: &mut Lab,
-    ns: &str,
-    logs: &Logs,
-    timeline: &Path,
+    at: &Watched<'_>,
     vm_of: &VmOf<'_>,
     n: usize,
     b: &Boot,
+    tick: &mut dyn FnMut(),
 ) -> Result<BootResult> {
+    let (ns, logs, timeline) = (at.ns, at.logs, at.timeline);
     let start = Instant::now();
     let name = format!("{}-{n}", vm_of.case.machine);
     let serial = lab.work.join(format!("{name}.serial.log"));
@@ -821,17 +909,23 @@ fn boot(
         &b.fatal,
         b.limit,
         &interrupted,
-        || q.alive(),
+        || {
+            tick();
+            q.alive()
+        },
     );
     q.stop();
     if b.network {
         let _ = net::ip(&["-n", ns, "link", "del", tap]);
     }
+    // Once more after the watch: the failover case's timeline copy may have been
+    // refreshed before the last events reached the database.
+    tick();
     let missing = b
         .phases
         .iter()
         .zip(&seen)
-        .filter(|(_, s)| s.is_none())
+        .filter(|(p, s)| s.is_none() && !p.seen_in(&these))
         .map(|(p, _)| p.label.clone())
         .collect::<Vec<_>>();
     if !missing.is_empty() || fatal.is_some() {

@@ -4,6 +4,7 @@
 
 pub(crate) mod assets;
 mod daemons;
+mod failover;
 mod initramfs;
 mod install;
 mod menus;
@@ -13,7 +14,7 @@ pub(crate) mod procs;
 mod qemu;
 
 use anyhow::{Context, Result, bail};
-use daemons::{Bins, Dhcp, Inv};
+use daemons::{Bins, Dhcp, Inv, Store};
 use net::Netns;
 use probe::{Logs, Phase, Source, phase, phase_any};
 use procs::Proc;
@@ -266,7 +267,7 @@ impl Lab {
         let (inv, state) = self.inventory(tag, inventory.flatten())?;
         let invref = Inv {
             file: &inv,
-            state: &state,
+            state: Store::Dir(&state),
         };
         let invopt = with_inventory.then_some(&invref);
         let d = daemons::dhcpd(
@@ -320,7 +321,7 @@ impl Lab {
         let (inv, state) = self.inventory("split", None)?;
         let invref = Inv {
             file: &inv,
-            state: &state,
+            state: Store::Dir(&state),
         };
         let d = daemons::dhcpd(
             &self.bins,

@@ -41,7 +41,7 @@ pub(crate) struct Phase {
 }
 
 impl Phase {
-    fn seen_in(&self, logs: &Logs) -> bool {
+    pub(crate) fn seen_in(&self, logs: &Logs) -> bool {
         let text = logs.text(self.source);
         self.needles.iter().any(|n| text.contains(n.as_str()))
     }

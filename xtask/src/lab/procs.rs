@@ -101,6 +101,22 @@ impl Proc {
             .status();
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to this process, by its PID.
+    pub(crate) fn signal(&self, name: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -{name} {} failed", self.child.id());
+        Ok(())
+    }
+
+    /// SIGKILL at once (no grace period), and waits for the process to end.
+    pub(crate) fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then SIGKILL after a grace period.
     pub(crate) fn stop(&mut self) {
         if !self.alive() {
