@@ -1,3 +1,6 @@
+//! The console pages rendered without a socket or a clock: the list, its search and filters,
+//! paging, a machine page, masking and escaping.
+
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use super::*;

@@ -1,3 +1,6 @@
+//! The console through the service, as a browser would reach it: login and sessions, CSRF
+//! and Origin checks, actions forwarded to the API, masking, and the event stream.
+
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use super::*;
