@@ -1550,10 +1550,16 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
 
     /// A hand-built DHCP packet from 52:54:00:00:00:01 with these options after the magic.
     fn packet(options: &[&[u8]]) -> Received {
+        packet_from(1, options)
+    }
+
+    /// A hand-built DHCP packet from 52:54:00:00:00:`last` (its own transaction id) with
+    /// these options after the magic.
+    pub(super) fn packet_from(last: u8, options: &[&[u8]]) -> Received {
         let mut p = vec![0u8; 240];
         p[..3].copy_from_slice(&[1, 1, 6]);
-        p[4..8].copy_from_slice(&0x1234u32.to_be_bytes());
-        p[28..34].copy_from_slice(&[0x52, 0x54, 0, 0, 0, 1]);
+        p[4..8].copy_from_slice(&(0x1200u32 + u32::from(last)).to_be_bytes());
+        p[28..34].copy_from_slice(&[0x52, 0x54, 0, 0, 0, last]);
         p[236..240].copy_from_slice(&[99, 130, 83, 99]);
         for o in options {
             p.extend_from_slice(o);
@@ -1734,23 +1740,7 @@ mod split_tests {
     use super::*;
     use crate::lease::{Hardware, PgStore};
 
-    /// A DHCP packet from 52:54:00:00:00:`last` with these options after the magic.
-    fn from(last: u8, options: &[&[u8]]) -> Received {
-        let mut p = vec![0u8; 240];
-        p[..3].copy_from_slice(&[1, 1, 6]);
-        p[4..8].copy_from_slice(&u32::from(last).to_be_bytes());
-        p[28..34].copy_from_slice(&[0x52, 0x54, 0, 0, 0, last]);
-        p[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        for o in options {
-            p.extend_from_slice(o);
-        }
-        p.push(255);
-        Received {
-            data: p,
-            from: std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 99), 68),
-            ifindex: Some(1),
-        }
-    }
+    use super::tests::packet_from as from;
 
     #[test]
     fn a_lost_race_costs_its_own_request_and_the_rest_of_the_batch_is_committed() {

@@ -561,29 +561,21 @@ fn case_b(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
 /// sends HEAD, then GET, and follows no redirect), and iPXE takes the machine's script.
 fn case_j(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     let mac = HTTPBOOT_MAC;
-    let script = format!("/boot/{mac}.ipxe");
-    let script_encoded = format!("/boot/{}.ipxe", mac.replace(':', "%3A"));
+    let mut phases = vec![
+        phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: HTTPClient (arch 16) gets a URL",
+        ),
+        phase(Source::Http, "/loaders/ipxe.efi", "HTTP: iPXE's UEFI image"),
+    ];
+    phases.extend(ipxe_script_phases(mac));
     let spec = Spec {
         title: "j. UEFI HTTP boot (OVMF, IPv4), iPXE over HTTP",
         vm: "httpboot-vm",
         mac,
         firmware: Firmware::UefiHttpBoot,
-        phases: vec![
-            phase(
-                Source::Dhcp,
-                "DHCPACK on",
-                "DHCP: HTTPClient (arch 16) gets a URL",
-            ),
-            phase(Source::Http, "/loaders/ipxe.efi", "HTTP: iPXE's UEFI image"),
-            phase_any(
-                Source::Http,
-                &[&script, &script_encoded],
-                "HTTP: iPXE script",
-            ),
-            phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
-            phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
-            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
-        ],
+        phases,
         done: marker_done(),
         tcg_secs: 240,
     };
@@ -599,6 +591,24 @@ fn case_j(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     Ok(r)
 }
 
+/// What iPXE does once it runs: the machine's script, kernel and initrd over HTTP, and the
+/// marker on the console.
+fn ipxe_script_phases(mac: &str) -> Vec<Phase> {
+    let script = format!("/boot/{mac}.ipxe");
+    // iPXE percent-encodes the colons of `${mac}` in the URL it asks for.
+    let script_encoded = format!("/boot/{}.ipxe", mac.replace(':', "%3A"));
+    vec![
+        phase_any(
+            Source::Http,
+            &[&script, &script_encoded],
+            "HTTP: iPXE script",
+        ),
+        phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
+        phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
+        phase(Source::Serial, initramfs::MARKER, "VM: marker"),
+    ]
+}
+
 fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     let mac = IPXE_MAC;
     let script = format!("/boot/{mac}.ipxe");
@@ -609,17 +619,14 @@ fn case_c(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
         vm: "ipxe-vm",
         mac,
         firmware: Firmware::BiosIpxeRom,
-        phases: vec![
-            phase(Source::Dhcp, "DHCPACK on", "DHCP: iPXE gets a script URL"),
-            phase_any(
-                Source::Http,
-                &[&script, &script_encoded],
-                "HTTP: iPXE script",
-            ),
-            phase(Source::Http, "/trees/marker/linux", "HTTP: kernel"),
-            phase(Source::Http, "/trees/marker/marker.img", "HTTP: initrd"),
-            phase(Source::Serial, initramfs::MARKER, "VM: marker"),
-        ],
+        phases: [phase(
+            Source::Dhcp,
+            "DHCPACK on",
+            "DHCP: iPXE gets a script URL",
+        )]
+        .into_iter()
+        .chain(ipxe_script_phases(mac))
+        .collect(),
         done: marker_done(),
         tcg_secs: 150,
     };
