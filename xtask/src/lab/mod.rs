@@ -980,7 +980,8 @@ mod tests {
             vec![
                 "install-image-bios",
                 "install-image-uefi",
-                "install-packages-ipxe"
+                "install-packages-ipxe",
+                "install-dhcp-failover"
             ]
         );
         let o = parse(&["--case", "a,install-image-uefi"]).expect("both");
