@@ -78,13 +78,10 @@ fn open_store(args: &ServeArgs, with_inventory: bool) -> anyhow::Result<Option<S
         ),
         (Some(url), None) => {
             let url = url.for_application("httpd-tree");
-            let mut client = url
-                .connect()
-                .with_context(|| format!("cannot reach the database {url}"))?;
-            pxe_db::migrate(&mut client, "httpd-tree")
-                .with_context(|| format!("cannot migrate the database {url}"))?;
+            let store = pxe_db::state::PgStateStore::open(url.clone(), "httpd-tree")
+                .with_context(|| format!("cannot open the install state in the database {url}"))?;
             tracing::info!("install state in the database {url}");
-            Ok(Some(Arc::new(pxe_db::state::PgStateStore::new(url))))
+            Ok(Some(Arc::new(store)))
         }
         (None, Some(dir)) => Ok(Some(Arc::new(FileStore::open(dir).with_context(|| {
             format!("cannot open the state directory {}", dir.display())

@@ -162,10 +162,16 @@ impl PgStateStore {
         Ok(Secret::from_bytes(&stored))
     }
 
-    /// Opens the connection now (a daemon about to drop its privileges), rather than at the
-    /// first call.
-    pub fn connect_now(&self) -> Result<(), StateError> {
-        self.with(|_| Ok(()))
+    /// A store on `url` connected now, its schema migrated on that connection (`who` names
+    /// the migrating process): how a daemon opens it at start, before it drops privileges.
+    pub fn open(url: DatabaseUrl, who: &str) -> Result<PgStateStore, crate::DbError> {
+        let mut client = url.connect()?;
+        crate::migrate(&mut client, who)?;
+        Ok(PgStateStore {
+            url,
+            client: Mutex::new(Some(client)),
+            appends: AtomicU64::new(0),
+        })
     }
 
     /// Writes `state` as `machine`'s if the database has no row for it; false when it has

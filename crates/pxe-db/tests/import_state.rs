@@ -8,7 +8,6 @@ use std::process::Command;
 
 use pxe_db::scratch::ScratchServer;
 use pxe_db::state::PgStateStore;
-use pxe_db::{DatabaseUrl, migrate};
 use pxe_model::state::{
     BootEvent, FileStore, InstallState, Phase, StateEvent, StateStore, machine_token, token_matches,
 };
@@ -24,9 +23,7 @@ fn tftp(at: u64) -> BootEvent {
 #[test]
 fn a_state_directory_moves_into_the_database_and_its_tokens_stay_valid() {
     let pg = ScratchServer::start().unwrap();
-    let url: DatabaseUrl = pg.url().parse().unwrap();
-    migrate(&mut url.connect().unwrap(), "test").unwrap();
-    let db = PgStateStore::new(url);
+    let db = PgStateStore::open(pg.url().parse().unwrap(), "test").unwrap();
     // The database already knows web03 (installed); the directory says otherwise.
     db.apply("web03", StateEvent::AnswerFetched, 5).unwrap();
     db.apply("web03", StateEvent::Installed, 6).unwrap();
@@ -106,9 +103,7 @@ fn a_state_directory_moves_into_the_database_and_its_tokens_stay_valid() {
 #[test]
 fn a_database_with_its_own_key_keeps_it_and_says_the_old_tokens_end() {
     let pg = ScratchServer::start().unwrap();
-    let url: DatabaseUrl = pg.url().parse().unwrap();
-    migrate(&mut url.connect().unwrap(), "test").unwrap();
-    let db = PgStateStore::new(url);
+    let db = PgStateStore::open(pg.url().parse().unwrap(), "test").unwrap();
     let theirs = machine_token(&db.secret().unwrap(), "web01", 0);
     let dir = tempfile::tempdir().unwrap();
     FileStore::open(dir.path()).unwrap().secret().unwrap();

@@ -183,15 +183,8 @@ fn shared_store(config: &Config) -> anyhow::Result<Option<Arc<dyn pxe_model::Sta
         return Ok(None);
     };
     let url = url.for_application("tftpd");
-    let mut client = url
-        .connect()
-        .with_context(|| format!("cannot reach the database {url}"))?;
-    pxe_db::migrate(&mut client, "tftpd")
-        .with_context(|| format!("cannot migrate the database {url}"))?;
-    let store = pxe_db::state::PgStateStore::new(url.clone());
-    store
-        .connect_now()
-        .with_context(|| format!("cannot reach the database {url}"))?;
+    let store = pxe_db::state::PgStateStore::open(url.clone(), "tftpd")
+        .with_context(|| format!("cannot open the install state in the database {url}"))?;
     tracing::info!("install state in the database {url}");
     Ok(Some(Arc::new(store)))
 }
