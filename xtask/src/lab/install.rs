@@ -141,22 +141,17 @@ pub(crate) const CASES: &[Case] = &[
 ];
 
 /// The names of the install cases.
-pub(crate) fn names() -> Vec<&'static str> {
-    CASES.iter().map(|c| c.name).collect()
-}
-
-/// The cases a `--case` word names: `install` is all of them.
-pub(crate) fn select(word: &str) -> Result<Vec<&'static str>> {
-    if word == "install" {
-        return Ok(names());
-    }
-    match CASES.iter().find(|c| c.name == word) {
-        Some(c) => Ok(vec![c.name]),
-        None => bail!(
-            "--case {word}: no such install case (install cases: {}; `install` runs them all)",
-            names().join(", ")
-        ),
-    }
+/// The install cases as named cases; none runs in a plain `cargo xtask e2e` (CI runs
+/// `install-image-bios` in a step of its own).
+pub(crate) fn named() -> Vec<super::named::Named> {
+    CASES
+        .iter()
+        .map(|c| super::named::Named {
+            name: c.name,
+            describe: c.describe,
+            in_ci: false,
+        })
+        .collect()
 }
 
 fn case(name: &str) -> Result<&'static Case> {
@@ -166,15 +161,9 @@ fn case(name: &str) -> Result<&'static Case> {
         .with_context(|| format!("no install case {name}"))
 }
 
-pub(crate) fn describe(name: &str) -> &'static str {
-    case(name).map_or("an install case", |c| c.describe)
-}
-
 pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
     let c = case(name)?;
-    let r = install(lab, c);
-    lab.stop_all();
-    r
+    install(lab, c)
 }
 
 /// The machine's disk: the image's 2 GiB and room for the agent to grow the root into.

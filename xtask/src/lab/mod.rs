@@ -8,6 +8,7 @@ mod failover;
 mod initramfs;
 mod install;
 mod menus;
+mod named;
 pub(crate) mod net;
 mod probe;
 pub(crate) mod procs;
@@ -33,9 +34,8 @@ fn interrupted() -> bool {
 pub(crate) struct Options {
     /// Case letters to run (`a`..`g`); empty (and no `named`): all of them.
     pub(crate) cases: Vec<char>,
-    /// Cases chosen by name (the install cases: `install-image-bios`,
-    /// `install-image-uefi`, `install-packages-ipxe`, or `install` for all of them); never
-    /// run unless named.
+    /// Cases chosen by name (see `named.rs`: `install` or `install-image-bios`, …); with
+    /// no `--case`, the named cases marked for CI run after the lettered ones.
     pub(crate) named: Vec<&'static str>,
     pub(crate) dhcp: Dhcp,
     /// Keep the work directory for inspection.
@@ -59,12 +59,12 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                 for word in v.split(',').filter(|w| !w.is_empty()) {
                     if matches!(word, "httpboot" | "httpboot-ipxe") {
                         o.cases.push('j');
-                    } else if word.starts_with("install") {
-                        o.named.extend(install::select(word)?);
+                    } else if named::is_named(word) {
+                        o.named.extend(named::select(word)?);
                     } else if let Some(c) = word.chars().find(|c| !('a'..='j').contains(c)) {
                         bail!(
                             "--case {word}: no case {c:?} (cases: letters a to j, httpboot, {})",
-                            install::names().join(", ")
+                            named::all_names().join(", ")
                         );
                     } else {
                         o.cases.extend(word.chars());
@@ -79,7 +79,7 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
             "--keep" => o.keep = true,
             // `cargo xtask demo --install`: the BIOS install case, with its live phases
             // (`--case install` runs every install case).
-            "--install" => o.named.extend(install::select("install-image-bios")?),
+            "--install" => o.named.extend(named::select("install-image-bios")?),
             other => {
                 bail!(
                     "unknown option {other} (options: --case LETTERS|install|NAME, --install, --dhcpd ours|isc, --keep)"
@@ -839,8 +839,12 @@ fn print_summary(reports: &[Report]) -> bool {
     failed == 0
 }
 
-fn run_cases(lab: &mut Lab, wanted: &[char], named: &[&str]) -> Result<Vec<Report>> {
-    let want = |c: char| (wanted.is_empty() && named.is_empty()) || wanted.contains(&c);
+/// Runs the lettered cases in `wanted` and the named cases in `names`; with both empty,
+/// every lettered case and the named cases marked for CI.
+fn run_cases(lab: &mut Lab, wanted: &[char], names: &[&'static str]) -> Result<Vec<Report>> {
+    let all = wanted.is_empty() && names.is_empty();
+    let want = |c: char| all || wanted.contains(&c);
+    let names = if all { named::in_ci() } else { names.to_vec() };
     let mut reports = Vec::new();
     if ['a', 'b', 'c', 'd', 'e', 'j'].iter().any(|c| want(*c)) {
         let conf = lab_conf(lab.dhcp);
@@ -886,12 +890,12 @@ fn run_cases(lab: &mut Lab, wanted: &[char], named: &[&str]) -> Result<Vec<Repor
         println!("\n{}", describe('i'));
         reports.push(menus::case_i(lab)?);
     }
-    for name in named {
+    for name in names {
         if interrupted() {
             bail!("interrupted");
         }
-        println!("\n{}", install::describe(name));
-        reports.push(install::run(lab, name)?);
+        println!("\n{}", named::describe(name));
+        reports.push(named::run(lab, name)?);
     }
     Ok(reports)
 }
