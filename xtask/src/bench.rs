@@ -24,6 +24,7 @@
 mod dhcp;
 mod http;
 mod servers;
+mod storm;
 
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
@@ -40,8 +41,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("tftp") => tftp(&args[1..]),
         Some("http") => http::http(&args[1..]),
         Some("dhcp") => dhcp::run(&args[1..]),
+        Some("storm") => storm::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
+            "usage: cargo xtask bench tftp|http|dhcp|storm [options]; cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
         ),
     }
 }

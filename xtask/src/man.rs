@@ -14,6 +14,7 @@ pub(crate) const PAGES: &[(&str, &str)] = &[
     ("pxe-daemon", "man5/pxe-inventory.5"),
     ("pxectl", "man1/pxectl.1"),
     ("pxe-db", "man8/pxe-db.8"),
+    ("pxe-storm", "man1/pxe-storm.1"),
 ];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {

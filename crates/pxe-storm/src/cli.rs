@@ -9,27 +9,27 @@ use std::path::PathBuf;
 /// Simulated machines network-booting at once: DHCP, TFTP and HTTP as firmware does them,
 /// against the servers on the interface's network, with per-phase latencies and failures.
 #[derive(Debug, Parser)]
-#[command(name = "pxe-storm", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "pxe-storm", version, about, long_about = None, after_help = crate::manual::after_help())]
 pub struct Cli {
     /// Number of machines.
-    #[arg(short = 'n', long, default_value_t = 100)]
+    #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
     pub machines: u32,
 
     /// The firmware mix, as weights: bios, uefi (arch 7), uefi9 (arch 9), ipxe.
-    #[arg(long, default_value = "bios=40,uefi=30,uefi9=10,ipxe=20", value_parser = parse_mix)]
+    #[arg(long, default_value = "bios=40,uefi=30,uefi9=10,ipxe=20", value_parser = parse_mix, value_name = "FIRMWARE=WEIGHT,…")]
     pub mix: Mix,
 
     /// Seconds over which the machines power on, evenly; 0 is all at once.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub ramp: f64,
 
     /// Send DHCP from this interface only (SO_BINDTODEVICE); needed when the host has
     /// several.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "IFACE")]
     pub interface: Option<String>,
 
     /// Where DHCP requests go: broadcast, or a server's (or relay's) address.
-    #[arg(long, default_value = "255.255.255.255:67")]
+    #[arg(long, default_value = "255.255.255.255:67", value_name = "ADDR:PORT")]
     pub dhcp_server: SocketAddr,
 
     /// A config file the loader of FIRMWARE fetches after it, as FIRMWARE=TEMPLATE
@@ -56,51 +56,37 @@ pub struct Cli {
     pub bind_leased: bool,
 
     /// First DHCP wait in seconds, doubled at each retransmission.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_name = "SECONDS")]
     pub dhcp_timeout: f64,
 
     /// DHCP transmissions per step before the machine gives up.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_name = "N")]
     pub dhcp_tries: u32,
 
     /// TFTP wait for each packet in seconds.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     pub tftp_timeout: f64,
 
     /// TFTP transmissions of one packet before the transfer fails.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_name = "N")]
     pub tftp_tries: u32,
 
     /// The TFTP server's port.
-    #[arg(long, default_value_t = 69)]
+    #[arg(long, default_value_t = 69, value_name = "PORT")]
     pub tftp_port: u16,
 
     /// HTTP: seconds for a whole fetch.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub http_timeout: f64,
 
     /// First three bytes of the simulated MACs (the rest is the machine's number).
-    #[arg(long, default_value = "02:50:58", value_parser = parse_prefix)]
+    #[arg(long, default_value = "02:50:58", value_parser = parse_prefix, value_name = "XX:XX:XX")]
     pub mac_prefix: [u8; 3],
 
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
-
-const AFTER_HELP: &str = "\
-Placeholders in templates: {mac} (aa:bb:…), {mac_dashes} (01-aa-bb-…), {ip}, {ip_hex},
-{index}, {firmware}, {boot_server}. A template without a scheme is a TFTP path on the boot
-server DHCP named (option 66, siaddr, or the server id).
-
-Exit status: 0 every machine finished, 1 some failed, 2 the storm could not start.
-
-Example, from a namespace on the install network:
-  pxe-storm -n 1000 --ramp 10 -i veth0 --bind-leased \\
-    --config bios=pxelinux.cfg/{mac_dashes} --config uefi=grub/grub.cfg \\
-    --kernel debian/vmlinuz --answer 'http://10.77.0.3:8080/answers/{mac}'
-
-See docs/storm.md.";
 
 fn parse_mix(s: &str) -> Result<Mix, String> {
     s.parse()

@@ -11,6 +11,7 @@ pub mod dhcp_port;
 pub mod fetch;
 pub mod firmware;
 pub mod machine;
+pub mod manual;
 pub mod plan;
 pub mod report;
 pub mod storm;
