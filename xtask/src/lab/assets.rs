@@ -19,6 +19,9 @@ pub(crate) const PACKAGES: &[&str] = &[
     "iproute2",
     // lab case j (httpboot-ipxe): iPXE's UEFI build, handed to OVMF's HTTP boot
     "ipxe",
+    // lab case power-reinstall-ipmi: ipmi_sim is web01's BMC; httpd-tree runs ipmitool
+    "openipmi",
+    "ipmitool",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

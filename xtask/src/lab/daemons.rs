@@ -113,10 +113,34 @@ pub(crate) fn httpd(
     inv: &Inv<'_>,
     work: &Path,
 ) -> Result<Proc> {
+    Proc::spawn(
+        "httpd-tree",
+        &httpd_argv(bins, ns, addr, loaders, inv),
+        &work.join(format!("httpd-{ns}.log")),
+    )
+}
+
+/// As [`httpd`], with the API's admin token (`--admin-token-file`), for cases whose
+/// operator changes things through pxectl.
+pub(crate) fn httpd_with_admin(
+    bins: &Bins,
+    ns: &str,
+    addr: &str,
+    loaders: &Path,
+    inv: &Inv<'_>,
+    admin_token: &Path,
+    work: &Path,
+) -> Result<Proc> {
+    let mut argv = httpd_argv(bins, ns, addr, loaders, inv);
+    argv.extend(["--admin-token-file".into(), s(admin_token)]);
+    Proc::spawn("httpd-tree", &argv, &work.join(format!("httpd-{ns}.log")))
+}
+
+fn httpd_argv(bins: &Bins, ns: &str, addr: &str, loaders: &Path, inv: &Inv<'_>) -> Vec<String> {
     let mut argv = in_ns(ns);
     argv.push(bins.path("httpd-tree"));
     argv.extend(["--listen".into(), format!("{addr}:8080")]);
     argv.extend(inv.args());
     argv.extend(["--loaders".into(), s(loaders)]);
-    Proc::spawn("httpd-tree", &argv, &work.join(format!("httpd-{ns}.log")))
+    argv
 }

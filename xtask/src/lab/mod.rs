@@ -10,6 +10,7 @@ mod install;
 mod menus;
 mod named;
 pub(crate) mod net;
+mod power;
 mod probe;
 pub(crate) mod procs;
 mod qemu;
@@ -138,7 +139,8 @@ fn root_dir() -> PathBuf {
 }
 
 pub(crate) fn build_daemons() -> Result<Bins> {
-    // Prebuilt binaries (for example a release build) can be named instead.
+    // Prebuilt binaries (for example a release build) can be named instead. pxectl is the
+    // power case's operator; built in the same run, the crates they share are built once.
     if let Some(dir) = std::env::var_os("PXE_LAB_BIN_DIR") {
         return Ok(Bins {
             dir: PathBuf::from(dir),
@@ -148,6 +150,7 @@ pub(crate) fn build_daemons() -> Result<Bins> {
     let status =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["build", "-p", "dhcpd", "-p", "tftpd", "-p", "httpd-tree"])
+            .args(["-p", "pxectl"])
             .current_dir(&root)
             .status()
             .context("building the daemons")?;

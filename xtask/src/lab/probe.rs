@@ -16,6 +16,8 @@ pub(crate) enum Source {
     /// The machine's timeline in the state directory (`events/<machine>.jsonl`): the
     /// deploy agent's steps and the first-boot report.
     Timeline,
+    /// A lab BMC's own log (its chassis script says what it did to the VM's power).
+    Bmc,
 }
 
 impl Source {
@@ -27,6 +29,7 @@ impl Source {
             Source::Serial => "VM",
             Source::Firmware => "BIOS",
             Source::Timeline => "STEP",
+            Source::Bmc => "BMC",
         }
     }
 }

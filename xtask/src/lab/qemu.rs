@@ -25,7 +25,7 @@ pub(crate) enum Accel {
 }
 
 impl Accel {
-    fn args(self) -> Vec<String> {
+    pub(crate) fn args(self) -> Vec<String> {
         match self {
             Accel::Kvm => vec!["-accel".into(), "kvm".into(), "-cpu".into(), "host".into()],
             Accel::Tcg => vec!["-accel".into(), "tcg".into()],
