@@ -317,7 +317,7 @@ fn nginx_conf(dir: &Path, root: &Path) -> String {
          http {{\n  sendfile on;\n  access_log {d}/nginx-access.log;\n\
            client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
            fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           server {{ listen {SERVER_IP}:{HTTP_PORT} backlog=4096; root {}; }}\n}}\n",
+           server {{ listen {SERVER_IP}:{HTTP_PORT} root {}; }}\n}}\n",
         root.display()
     )
 }
@@ -329,14 +329,33 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let mut killed = Vec::new();
         for c in &mut self.children {
             for p in descendants(c.id()) {
                 kill_pid(p);
+                killed.push(p);
             }
             let _ = c.kill();
             let _ = c.wait();
         }
+        // Forked children (nginx's workers) are not ours to reap: wait until they are
+        // gone, or the next stack finds their listening sockets still open.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && killed.iter().any(|p| alive(*p)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// A process that exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
 }
 
 fn spawn(lab: &Lab, program: &Path, args: &[String], log: &Path) -> Result<Child> {
@@ -358,6 +377,7 @@ fn s(v: &Path) -> String {
 fn start(stack: Stack, lab: &Lab, tools: &Tools, root: &Path, dir: &Path) -> Result<Running> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
+    wait_free(lab)?;
     let mut children = Vec::new();
     let dhcpd_args = |conf: &Path| -> Result<Vec<String>> {
         std::fs::write(conf, isc_conf())?;
@@ -490,6 +510,42 @@ fn start(stack: Stack, lab: &Lab, tools: &Tools, root: &Path, dir: &Path) -> Res
     Ok(running)
 }
 
+/// Which of UDP 67, UDP 69 and TCP 8088 (listening) are open in the servers' namespace.
+fn ports_open(lab: &Lab) -> [bool; 3] {
+    let read = |file: &str| -> String {
+        lab.cmd(&lab.srv, Path::new("cat"))
+            .arg(file)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    // /proc/net/{udp,tcp}: local address in field 1, state in field 3 (0A: listening).
+    let open = |table: &str, port: &str, listening: bool| {
+        table.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1).is_some_and(|a| a.ends_with(port)) && (!listening || f.get(3) == Some(&"0A"))
+        })
+    };
+    let (udp, tcp) = (read("/proc/net/udp"), read("/proc/net/tcp"));
+    [
+        open(&udp, ":0043", false),
+        open(&udp, ":0045", false),
+        open(&tcp, &format!(":{HTTP_PORT:04X}"), true),
+    ]
+}
+
+/// Waits until the previous stack's sockets are closed.
+fn wait_free(lab: &Lab) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ports_open(lab) == [false; 3] {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("ports 67, 69 or {HTTP_PORT} are still taken in the servers' namespace")
+}
+
 /// Ready when UDP 67, UDP 69 and TCP 8088 are open in the servers' namespace.
 fn wait_ready(lab: &Lab, running: &mut Running, stack: Stack) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -499,22 +555,7 @@ fn wait_ready(lab: &Lab, running: &mut Running, stack: Stack) -> Result<()> {
                 bail!("{} exited at start ({status})", stack.title());
             }
         }
-        let read = |file: &str| -> String {
-            lab.cmd(&lab.srv, Path::new("cat"))
-                .arg(file)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-        };
-        let open = |table: &str, port: &str| {
-            table.lines().skip(1).any(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .is_some_and(|a| a.ends_with(port))
-            })
-        };
-        let (udp, tcp) = (read("/proc/net/udp"), read("/proc/net/tcp"));
-        if open(&udp, ":0043") && open(&udp, ":0045") && open(&tcp, &format!(":{HTTP_PORT:04X}")) {
+        if ports_open(lab) == [true; 3] {
             std::thread::sleep(Duration::from_millis(500));
             return Ok(());
         }
