@@ -317,7 +317,7 @@ fn nginx_conf(dir: &Path, root: &Path) -> String {
          http {{\n  sendfile on;\n  access_log {d}/nginx-access.log;\n\
            client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
            fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           server {{ listen {SERVER_IP}:{HTTP_PORT} root {}; }}\n}}\n",
+           server {{ listen {SERVER_IP}:{HTTP_PORT}; root {}; }}\n}}\n",
         root.display()
     )
 }
