@@ -13,6 +13,7 @@ pub(crate) mod net;
 mod probe;
 pub(crate) mod procs;
 mod qemu;
+mod secureboot;
 
 use anyhow::{Context, Result, bail};
 use daemons::{Bins, Dhcp, Inv, Store};

@@ -2,7 +2,7 @@
 //! `power`, `secureboot-…`, `proxydhcp-…`). `--case FAMILY` runs every case of the
 //! family; a case marked `in_ci` also runs in a plain `cargo xtask e2e` (CI's lab run).
 
-use super::{Lab, Report, install};
+use super::{Lab, Report, install, secureboot};
 use anyhow::{Result, bail};
 
 /// One named case.
@@ -23,11 +23,18 @@ pub(crate) struct Family {
 
 /// Every family. A new family adds one line here and a module of its own.
 pub(crate) fn families() -> Vec<Family> {
-    vec![Family {
-        prefix: "install",
-        cases: install::named,
-        run: install::run,
-    }]
+    vec![
+        Family {
+            prefix: "install",
+            cases: install::named,
+            run: install::run,
+        },
+        Family {
+            prefix: "secureboot",
+            cases: secureboot::named,
+            run: secureboot::run,
+        },
+    ]
 }
 
 fn family_of(word: &str) -> Option<Family> {
