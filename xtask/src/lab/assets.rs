@@ -19,6 +19,9 @@ pub(crate) const PACKAGES: &[&str] = &[
     "iproute2",
     // lab case j (httpboot-ipxe): iPXE's UEFI build, handed to OVMF's HTTP boot
     "ipxe",
+    // lab case secureboot-root-shim: Debian's signed shim and signed network GRUB
+    "shim-signed",
+    "grub-efi-amd64-signed",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

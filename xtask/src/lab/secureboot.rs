@@ -14,6 +14,9 @@
 //! - `secureboot-unsigned-refused`: the same shim, with an unsigned GRUB (Debian's
 //!   unsigned network image from `grub-efi-amd64-bin`) as `grubx64.efi`: shim refuses it
 //!   on the console and nothing after `grubx64.efi` is fetched.
+//! - `secureboot-root-shim`: no tree ships shim; the operator puts `shim-signed`'s shim and
+//!   `grub-efi-amd64-signed`'s network GRUB (built-in prefix `/grub`) on the TFTP root and
+//!   names the shim as the inventory's `loaders.uefi_x64`.
 
 use super::named::Named;
 use super::probe::{Phase, Source, phase, phase_any};
@@ -24,6 +27,10 @@ use std::path::Path;
 
 /// Where Debian's netboot tree keeps shim and its GRUB.
 const DI: &str = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64";
+/// shim as Debian's `shim-signed` installs it.
+const SHIM_SIGNED: &str = "/usr/lib/shim/shimx64.efi.signed";
+/// Debian's signed network GRUB (`grub-efi-amd64-signed`), built-in prefix `/grub`.
+const GRUBNET_SIGNED: &str = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed";
 /// Debian's unsigned GRUB network image (package grub-efi-amd64-bin).
 const UNSIGNED_GRUB: &str = "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi";
 /// The kernel's line when it found Secure Boot on (`arch/x86/kernel/setup.c`, under
@@ -37,9 +44,54 @@ struct Case {
     describe: &'static str,
     machine: &'static str,
     mac: &'static str,
-    /// Signed GRUB (Debian's) or an unsigned one as `grubx64.efi`.
-    signed_grub: bool,
+    layout: Layout,
     in_ci: bool,
+}
+
+/// Where shim and GRUB come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The distro's tree ships them (Debian's netboot layout), and import finds them; GRUB
+    /// is Debian's signed one or an unsigned one.
+    Tree { signed_grub: bool },
+    /// On the TFTP root, from `shim-signed` and `grub-efi-amd64-signed`, named by the
+    /// inventory's own loaders.
+    Root,
+}
+
+impl Case {
+    /// The TFTP paths of shim and of the GRUB it loads, and the `grub.cfg` GRUB asks for
+    /// under its built-in prefix.
+    fn files(&self) -> [String; 3] {
+        match self.layout {
+            Layout::Tree { .. } => {
+                let dir = format!("trees/{}/debian-installer/amd64", self.machine);
+                [
+                    format!("{dir}/bootnetx64.efi"),
+                    format!("{dir}/grubx64.efi"),
+                    "/debian-installer/amd64/grub/grub.cfg".into(),
+                ]
+            }
+            Layout::Root => [
+                "shimx64.efi".into(),
+                "grubx64.efi".into(),
+                "/grub/grub.cfg".into(),
+            ],
+        }
+    }
+
+    fn kernel(&self) -> String {
+        match self.layout {
+            Layout::Tree { .. } => {
+                format!("trees/{}/debian-installer/amd64/linux", self.machine)
+            }
+            Layout::Root => format!("trees/{}/linux", self.machine),
+        }
+    }
+
+    fn boots(&self) -> bool {
+        self.layout != Layout::Tree { signed_grub: false }
+    }
 }
 
 const CASES: &[Case] = &[
@@ -50,7 +102,7 @@ const CASES: &[Case] = &[
                    grub.cfg, the installer's signed kernel says Secure Boot is enabled",
         machine: "sb-signed-vm",
         mac: "52:54:00:77:00:50",
-        signed_grub: true,
+        layout: Layout::Tree { signed_grub: true },
         in_ci: true,
     },
     Case {
@@ -60,7 +112,18 @@ const CASES: &[Case] = &[
                    is fetched",
         machine: "sb-unsigned-vm",
         mac: "52:54:00:77:00:51",
-        signed_grub: false,
+        layout: Layout::Tree { signed_grub: false },
+        in_ci: true,
+    },
+    Case {
+        name: "secureboot-root-shim",
+        describe: "case secureboot-root-shim: OVMF with Secure Boot on: shim-signed's shim \
+                   and grub-efi-amd64-signed's network GRUB on the TFTP root (the \
+                   inventory's loaders), GRUB's /grub/grub.cfg, the signed kernel says \
+                   Secure Boot is enabled",
+        machine: "sb-root-vm",
+        mac: "52:54:00:77:00:52",
+        layout: Layout::Root,
         in_ci: true,
     },
 ];
@@ -85,16 +148,20 @@ pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
         bail!("the secureboot cases need our dhcpd (it reads the inventory); drop --dhcpd isc");
     }
     let tree = lab.work.join("trees").join(c.machine);
-    build_tree(lab, &tree, c.signed_grub)?;
-    let inv = inventory(c, &tree)?;
+    let (inv, root) = match c.layout {
+        Layout::Tree { signed_grub } => {
+            build_tree(lab, &tree, signed_grub)?;
+            (inventory(c, &tree)?, lab.assets.tftp_root.clone())
+        }
+        Layout::Root => (root_inventory(c), build_root(lab, &tree)?),
+    };
     let conf = root_dir().join("deploy/examples/lab/dhcpd.conf");
-    let root = lab.assets.tftp_root.clone();
     let (ns, logs, _) = lab.single_host(c.name, &conf, Some(Some(&inv)), &root)?;
     let this = logs.tail();
     let spec = spec(c);
     let mut r = lab.run(&ns, &logs, &spec)?;
     let tftp = this.text(Source::Tftp);
-    if !c.signed_grub {
+    if !c.boots() {
         // Shim refused GRUB: GRUB never ran, so it asked for no configuration.
         if tftp.contains("grub.cfg") {
             r.fail("a grub.cfg was fetched: the unsigned GRUB ran".into());
@@ -106,35 +173,23 @@ pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
     Ok(r)
 }
 
-/// The TFTP path of a file in the case's tree.
-fn in_tree(c: &Case, file: &str) -> String {
-    format!("trees/{}/debian-installer/amd64/{file}", c.machine)
-}
-
 fn spec(c: &Case) -> Spec {
+    let [shim, grub, cfg] = c.files();
     let mut phases = vec![
         phase(
             Source::Dhcp,
             "DHCPACK on",
-            "DHCP: address and the tree's shim (arch 7)",
+            "DHCP: address and shim (arch 7)",
         ),
-        phase(
-            Source::Tftp,
-            &in_tree(c, "bootnetx64.efi"),
-            "TFTP: shim from the tree",
-        ),
-        phase(
-            Source::Tftp,
-            &in_tree(c, "grubx64.efi"),
-            "TFTP: grubx64.efi beside shim",
-        ),
+        phase(Source::Tftp, &shim, "TFTP: shim"),
+        phase(Source::Tftp, &grub, "TFTP: grubx64.efi beside shim"),
     ];
     let done;
-    if c.signed_grub {
+    if c.boots() {
         phases.extend([
             phase(
                 Source::Tftp,
-                "/debian-installer/amd64/grub/grub.cfg",
+                &cfg,
                 "TFTP: generated grub.cfg under GRUB's built-in prefix",
             ),
             phase(
@@ -142,7 +197,7 @@ fn spec(c: &Case) -> Spec {
                 &format!("grub.cfg-{}", c.mac),
                 "TFTP: generated grub.cfg-<mac>",
             ),
-            phase(Source::Tftp, &in_tree(c, "linux"), "TFTP: signed kernel"),
+            phase(Source::Tftp, &c.kernel(), "TFTP: signed kernel"),
             phase(
                 Source::Serial,
                 SECURE_BOOT_ON,
@@ -169,6 +224,73 @@ fn spec(c: &Case) -> Spec {
         done,
         tcg_secs: 480,
     }
+}
+
+/// A TFTP root of its own for the case: shim and the signed network GRUB as Debian's
+/// packages install them; the tree holds the signed kernel and the marker initramfs.
+fn build_root(lab: &Lab, tree: &Path) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = lab.work.join("secureboot-tftpboot");
+    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(tree)?;
+    for (from, to) in [
+        (SHIM_SIGNED.to_owned(), root.join("shimx64.efi")),
+        (GRUBNET_SIGNED.to_owned(), root.join("grubx64.efi")),
+        (lab.assets.kernel.display().to_string(), tree.join("linux")),
+        (
+            lab.assets.marker_initrd.display().to_string(),
+            tree.join("marker.img"),
+        ),
+    ] {
+        std::fs::copy(&from, &to).with_context(|| {
+            format!(
+                "copying {from} to {} (packages shim-signed, grub-efi-amd64-signed)",
+                to.display()
+            )
+        })?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))?;
+    }
+    for d in [&root, tree] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(root)
+}
+
+/// The operator's own shim as the inventory's UEFI x64 loader, a distro without one.
+fn root_inventory(c: &Case) -> String {
+    format!(
+        "# Written by cargo xtask e2e --case {name}.
+servers:
+  tftp: 10.77.0.2
+  http: http://10.77.0.3:8080
+
+loaders:
+  uefi_x64: shimx64.efi      # shim-signed; grubx64.efi (grub-efi-amd64-signed) beside it
+
+distros:
+  {machine}:
+    arch: x86_64
+    family: debian
+    tree: trees/{machine}
+    kernel: linux
+    initrd: marker.img
+
+profiles:
+  marker-secureboot:
+    distro: {machine}
+    chain: classic
+    kernel_args: console=ttyS0 panic=-1
+    description: Marker boot through shim and GRUB under Secure Boot
+
+machines:
+  {machine}:
+    mac: {mac}
+    profile: marker-secureboot
+",
+        name = c.name,
+        machine = c.machine,
+        mac = c.mac,
+    )
 }
 
 /// A distro tree as Debian's netboot tree ships it: under `debian-installer/amd64/`, shim
@@ -240,7 +362,11 @@ mod tests {
 
     #[test]
     fn the_family_word_runs_both_cases_and_ci_runs_them() {
-        let both = ["secureboot-shim-grub", "secureboot-unsigned-refused"];
+        let both = [
+            "secureboot-shim-grub",
+            "secureboot-unsigned-refused",
+            "secureboot-root-shim",
+        ];
         assert_eq!(named::select("secureboot").expect("the family"), both);
         assert_eq!(
             named::select("secureboot-unsigned-refused").expect("one case"),
