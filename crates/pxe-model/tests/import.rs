@@ -224,6 +224,14 @@ fn a_tree_with_shim_and_grub_hands_out_its_shim() {
     client.arch = Some(7);
     let plan = pxe_model::plan(&inv, &client, pxe_model::InstallState::Pending).expect("a plan");
     assert_eq!(plan.boot_file, pxe_model::BootFile::Tftp(shim.into()));
+    // UEFI HTTP boot: the same shim, as a URL into the tree httpd-tree serves.
+    client.vendor_class = Some("HTTPClient:Arch:00016:UNDI:003000".into());
+    client.arch = Some(16);
+    let plan = pxe_model::plan(&inv, &client, pxe_model::InstallState::Pending).expect("a plan");
+    assert_eq!(
+        plan.boot_file,
+        pxe_model::BootFile::Url(format!("http://10.0.0.3/{shim}"))
+    );
 }
 
 /// A shim with no GRUB beside it would fetch a GRUB that is not there: not handed out.

@@ -1134,12 +1134,15 @@ fn uefi_clients_of_a_distro_with_shim_get_its_shim() {
         "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.100 10.0.0.110; }",
         &[],
         "DISCOVER mac=52:54:00:77:00:50 vci=PXEClient:Arch:00007:UNDI:003016 arch=7 prl=1,3,60,66,67
-         DISCOVER mac=52:54:00:77:00:50 vci=PXEClient:Arch:00000:UNDI:002001 arch=0 prl=1,3,60,66,67",
+         DISCOVER mac=52:54:00:77:00:50 vci=PXEClient:Arch:00000:UNDI:002001 arch=0 prl=1,3,60,66,67
+         DISCOVER mac=52:54:00:77:00:50 vci=HTTPClient:Arch:00016:UNDI:003001 arch=16 prl=1,3,60",
         expect![[r#"
             OFFER yi=10.0.0.100 si=10.0.0.2 file="trees/signed/debian-installer/amd64/bootnetx64.efi" to=link 10.0.0.100 52:54:00:77:00:50
                 53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
             OFFER yi=10.0.0.100 si=10.0.0.2 file="pxelinux.0" to=link 10.0.0.100 52:54:00:77:00:50
                 53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+            OFFER yi=10.0.0.100 si=0.0.0.0 file="http://10.0.0.3:8080/trees/signed/debian-installer/amd64/bootnetx64.efi" to=link 10.0.0.100 52:54:00:77:00:50
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 60="HTTPClient"
         "#]],
     );
 }
