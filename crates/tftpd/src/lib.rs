@@ -26,7 +26,6 @@ pub mod options;
 pub mod owner;
 pub mod packet;
 pub mod pktinfo;
-pub mod probes;
 pub mod pxelinux_check;
 pub mod receive;
 pub mod remap;

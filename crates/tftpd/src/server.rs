@@ -468,7 +468,7 @@ impl Server {
         let agreed = x.agreed.as_ref();
         // A file loaders ask for and boot on without: said so, beside the miss.
         let probe = (error_code == Some(1))
-            .then(|| crate::probes::known(&x.req.filename))
+            .then(|| pxe_model::loader_probes::known(&x.req.filename))
             .flatten();
         tracing::info!(
             client = %x.client,

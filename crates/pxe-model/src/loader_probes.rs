@@ -1,11 +1,12 @@
 //! Files that boot loaders ask for and boot on without: shim's optional revocation and
 //! certificate files, GRUB's module lists and config candidates. A "file not found" for one
-//! of them is expected; the transfer's log line says so (`probe`), so that an operator
-//! looking for why a machine did not boot can skip them and see the miss that matters.
+//! of them is expected; tftpd's transfer line and httpd-tree's request line say so
+//! (`probe`), so that an operator looking for why a machine did not boot can skip them and
+//! see the miss that matters.
 //!
 //! Seen in the lab (`cargo xtask e2e --case secureboot`): Debian 12's shim (16.1) asks for
 //! `revocations_sku.efi`, `revocations_sbat.efi` and `shim_certificate_0.efi` beside
-//! itself before `grubx64.efi`; GRUB asks for `command.lst`, `fs.lst`, `crypto.lst` and
+//! itself before `grubx64.efi`, over TFTP and over HTTP boot alike; GRUB asks for `command.lst`, `fs.lst`, `crypto.lst` and
 //! `terminal.lst` under its prefix before its `grub.cfg`.
 
 /// What a missing file is, when it is one that loaders probe for and go on without.
