@@ -728,6 +728,10 @@ impl Finish {
             user_agent: user_agent.as_deref(),
         });
         let client = SocketAddr::new(self.client.ip().to_canonical(), self.client.port());
+        // A file loaders ask for and boot on without (shim under HTTP boot): said so.
+        let probe = (self.status == 404)
+            .then(|| pxe_model::loader_probes::known(self.uri.path()))
+            .flatten();
         tracing::info!(
             %client,
             method = %self.method,
@@ -736,6 +740,7 @@ impl Finish {
             bytes = sent,
             machine = self.machine.as_deref(),
             route = self.route,
+            probe,
             duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "request"
         );
@@ -917,10 +922,14 @@ mod tests {
             ("192.0.2.9:5000", "/trees/centos7/images/pxeboot/vmlinuz"),
             ("192.0.2.9:5001", "/ks/nosuch"),
             ("[::ffff:10.77.0.51]:68", "/preseed/52-54-00-ab-cd-02"),
+            (
+                "192.0.2.9:5002",
+                "/trees/centos7/EFI/BOOT/revocations_sbat.efi",
+            ),
         ])
         .await;
         let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
-        assert_eq!(requests.len(), 4, "{lines:#?}");
+        assert_eq!(requests.len(), 5, "{lines:#?}");
         let field = |i: usize, name: &str| requests[i][name].clone();
         for (i, want) in [
             (
@@ -956,6 +965,13 @@ mod tests {
             }
         }
         assert_eq!(field(0, "route"), "answer");
+        // A miss loaders go on without says so; any other miss does not.
+        assert_eq!(field(4, "status"), 404);
+        assert_eq!(
+            field(4, "probe"),
+            "shim: optional revocation or certificate file, boots on without it"
+        );
+        assert_eq!(field(2, "probe"), Value::Null, "{:?}", requests[2]);
         assert_eq!(lengths[1], 4, "the kernel's bytes");
         // Filterable by machine, as `jq 'select(.machine == "web01")'` would.
         let web01: Vec<&&Value> = requests

@@ -23,6 +23,7 @@ pub mod diag;
 pub mod entry_dir;
 pub mod import;
 pub mod inventory;
+pub mod loader_probes;
 pub mod location;
 pub mod mac;
 pub mod machine_dir;

@@ -122,10 +122,14 @@ pub fn machine_target(m: &Machine, state: InstallState) -> Target {
 }
 
 fn loader(inv: &Inventory, http: bool, file: &str) -> BootFile {
-    if http {
-        BootFile::Url(urls::loader_url(inv, file))
-    } else {
-        BootFile::Tftp(file.to_owned())
+    if !http {
+        return BootFile::Tftp(file.to_owned());
+    }
+    // A loader inside a distro's tree (the tree's own shim) is served with the tree, not
+    // from httpd-tree's loaders directory.
+    match urls::tree_request(inv, file) {
+        Some((distro, inside)) => BootFile::Url(urls::tree_file_url(inv, distro, inside)),
+        None => BootFile::Url(urls::loader_url(inv, file)),
     }
 }
 

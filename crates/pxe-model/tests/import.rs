@@ -188,6 +188,75 @@ fn debian_netboot_layout() {
     loads(&found);
 }
 
+/// A Debian netboot tree ships its signed shim (`bootnetx64.efi`) with the signed GRUB
+/// beside it: the entry hands out that shim, and a UEFI x64 PXE client of a machine on
+/// that distro is given it over TFTP.
+#[test]
+fn a_tree_with_shim_and_grub_hands_out_its_shim() {
+    let t = tree(&[
+        ("version.info", "Debian version:  12 (bookworm)\n"),
+        ("debian-installer/amd64/linux", "kernel"),
+        ("debian-installer/amd64/initrd.gz", "initrd"),
+        ("debian-installer/amd64/bootnetx64.efi", "shim"),
+        ("debian-installer/amd64/grubx64.efi", "grub"),
+    ]);
+    let found = import(t.path(), None).expect("import");
+    assert_eq!(
+        found.shim.as_deref(),
+        Some("debian-installer/amd64/bootnetx64.efi")
+    );
+    loads(&found);
+    let yaml = format!(
+        "servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\n\
+         loaders: {{uefi_x64: grubnetx64.efi}}\ndistros:\n{}\
+         profiles:\n  p: {{distro: d12, chain: classic}}\n\
+         machines:\n  m: {{mac: \"52:54:00:00:00:01\", profile: p}}\n",
+        found.to_yaml("d12")
+    );
+    let inv = pxe_model::load_str("imported.yaml", &yaml, Path::new("."))
+        .unwrap_or_else(|d| panic!("{}\n{yaml}", d.render()));
+    let shim = "trees/d12/debian-installer/amd64/bootnetx64.efi";
+    assert_eq!(inv.distros["d12"].loaders.uefi_x64, shim);
+    // Only the firmware the shim is for changes.
+    assert_eq!(inv.distros["d12"].loaders.bios, "pxelinux.0");
+    let mut client = pxe_model::ClientInfo::new("52:54:00:00:00:01".parse().expect("mac"));
+    client.vendor_class = Some("PXEClient:Arch:00007:UNDI:003000".into());
+    client.arch = Some(7);
+    let plan = pxe_model::plan(&inv, &client, pxe_model::InstallState::Pending).expect("a plan");
+    assert_eq!(plan.boot_file, pxe_model::BootFile::Tftp(shim.into()));
+    // UEFI HTTP boot: the same shim, as a URL into the tree httpd-tree serves.
+    client.vendor_class = Some("HTTPClient:Arch:00016:UNDI:003000".into());
+    client.arch = Some(16);
+    let plan = pxe_model::plan(&inv, &client, pxe_model::InstallState::Pending).expect("a plan");
+    assert_eq!(
+        plan.boot_file,
+        pxe_model::BootFile::Url(format!("http://10.0.0.3/{shim}"))
+    );
+}
+
+/// A shim with no GRUB beside it would fetch a GRUB that is not there: not handed out.
+#[test]
+fn a_shim_without_its_grub_is_not_handed_out() {
+    let t = tree(&[
+        ("debian-installer/amd64/linux", "kernel"),
+        ("debian-installer/amd64/initrd.gz", "initrd"),
+        ("debian-installer/amd64/bootnetx64.efi", "shim"),
+    ]);
+    let found = import(t.path(), None).expect("import");
+    assert_eq!(found.shim, None);
+    assert!(!found.to_yaml("d12").contains("loaders"));
+    // A DVD tree's removable-media shim and GRUB count too.
+    let t = redhat_tree("rocky9.treeinfo");
+    for f in ["EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi"] {
+        let p = t.path().join(f);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, "efi").expect("write");
+    }
+    let found = import(t.path(), None).expect("import");
+    assert_eq!(found.shim.as_deref(), Some("EFI/BOOT/BOOTX64.EFI"));
+    loads(&found);
+}
+
 #[test]
 fn ubuntu_live_server_layout() {
     let t = tree(&[

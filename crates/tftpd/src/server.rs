@@ -466,6 +466,10 @@ impl Server {
             }
         };
         let agreed = x.agreed.as_ref();
+        // A file loaders ask for and boot on without: said so, beside the miss.
+        let probe = (error_code == Some(1))
+            .then(|| pxe_model::loader_probes::known(&x.req.filename))
+            .flatten();
         tracing::info!(
             client = %x.client,
             op = x.access.op(),
@@ -481,6 +485,7 @@ impl Server {
             duration_ms = u64::try_from(x.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             %result,
             error_code,
+            probe,
             "transfer"
         );
     }

@@ -125,7 +125,7 @@ type Case<'a> = (&'a str, Option<u16>, &'a [&'a str], &'a [&'a str]);
 fn each_transfer_is_one_json_event_with_its_fields() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
-    let cases: [Case<'_>; 5] = [
+    let cases: [Case<'_>; 6] = [
         // A file on disk, asked for from web01's fixed address.
         (
             "pxelinux.0",
@@ -180,7 +180,18 @@ fn each_transfer_is_one_json_event_with_its_fields() {
                 r#""error_code":1,"#,
                 r#""bytes":0,"#,
             ],
-            &["blksize", "windowsize", "tsize"],
+            &["blksize", "windowsize", "tsize", "probe"],
+        ),
+        // A file shim probes for and boots on without: the miss says so.
+        (
+            "revocations_sbat.efi",
+            Some(0),
+            &[
+                r#""result":"refused: file not found""#,
+                r#""error_code":1,"#,
+                r#""probe":"shim: optional revocation or certificate file, boots on without it""#,
+            ],
+            &["blksize"],
         ),
         // The client gives up after the OACK (OVMF's size probe): its code.
         (

@@ -22,6 +22,9 @@ pub(crate) const PACKAGES: &[&str] = &[
     // lab case power-reinstall-ipmi: ipmi_sim is web01's BMC; httpd-tree runs ipmitool
     "openipmi",
     "ipmitool",
+    // lab case secureboot-root-shim: Debian's signed shim and signed network GRUB
+    "shim-signed",
+    "grub-efi-amd64-signed",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

@@ -14,6 +14,7 @@ mod power;
 mod probe;
 pub(crate) mod procs;
 mod qemu;
+mod secureboot;
 
 use anyhow::{Context, Result, bail};
 use daemons::{Bins, Dhcp, Inv, Store};

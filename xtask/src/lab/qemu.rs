@@ -16,6 +16,9 @@ pub(crate) enum Firmware {
     /// OVMF's own network stack steered to UEFI HTTP boot over IPv4 (arch 16,
     /// `HTTPClient`): its fw_cfg switches turn PXE and IPv6 off.
     UefiHttpBoot,
+    /// OVMF's Secure Boot build with Microsoft's keys enrolled (Secure Boot on), its own
+    /// PXE (arch 7). It needs SMM, so q35 with `smm=on` and a secure pflash.
+    UefiSecureBoot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,10 @@ impl Accel {
 
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// The Secure Boot build, and a variable store with Microsoft's UEFI CA 2011 in db and
+/// Secure Boot enabled (package `ovmf`).
+const OVMF_CODE_SECBOOT: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+const OVMF_VARS_MS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
 
 /// Starts a VM in namespace `ns` on tap `tap`; its serial console goes to `serial`.
 pub(crate) fn start(
@@ -80,7 +87,7 @@ pub(crate) fn start(
         Firmware::BiosIpxeRom => {
             argv.extend(["-boot", "n"].map(String::from));
         }
-        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot => {
+        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot | Firmware::UefiSecureBoot => {
             nic.push_str(",romfile=");
             if firmware == Firmware::UefiHttpBoot {
                 for switch in ["IPv4PXESupport", "IPv6Support", "IPv6PXESupport"] {
@@ -88,11 +95,26 @@ pub(crate) fn start(
                     argv.push(format!("name=opt/org.tianocore/{switch},string=no"));
                 }
             }
+            let (code, vars_from) = if firmware == Firmware::UefiSecureBoot {
+                argv.extend(
+                    [
+                        "-machine",
+                        "q35,smm=on",
+                        "-global",
+                        "driver=cfi.pflash01,property=secure,value=on",
+                    ]
+                    .map(String::from),
+                );
+                (OVMF_CODE_SECBOOT, OVMF_VARS_MS)
+            } else {
+                (OVMF_CODE, OVMF_VARS)
+            };
             let vars = work.join(format!("{name}.OVMF_VARS.fd"));
-            std::fs::copy(OVMF_VARS, &vars)?;
+            std::fs::copy(vars_from, &vars)
+                .with_context(|| format!("copying {vars_from} (package ovmf)"))?;
             argv.push("-drive".into());
             argv.push(format!(
-                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+                "if=pflash,format=raw,unit=0,readonly=on,file={code}"
             ));
             argv.push("-drive".into());
             argv.push(format!(

@@ -1011,6 +1011,14 @@ distros:
     tree: trees/deb
     kernel: linux
     initrd: initrd.gz
+  signed:
+    arch: x86_64
+    family: debian
+    tree: trees/signed
+    kernel: debian-installer/amd64/linux
+    initrd: debian-installer/amd64/initrd.gz
+    loaders:  # the tree's shim, as import writes it
+      uefi_x64: trees/signed/debian-installer/amd64/bootnetx64.efi
 profiles:
   classic:
     distro: deb
@@ -1018,6 +1026,9 @@ profiles:
   viaipxe:
     distro: deb
     chain: ipxe
+  secureboot:
+    distro: signed
+    chain: classic
 machines:
   bios-vm:
     mac: 52:54:00:77:00:10
@@ -1030,6 +1041,9 @@ machines:
   ipxe-vm:
     mac: 52:54:00:77:00:12
     profile: viaipxe
+  sb-vm:
+    mac: 52:54:00:77:00:50
+    profile: secureboot
 "#;
 
 #[track_caller]
@@ -1107,6 +1121,28 @@ fn inventory_machines_boot_from_their_plans() {
                 53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 3=10.0.0.1
             OFFER yi=10.0.0.102 si=10.0.0.9 file="from-conf.0" to=link 10.0.0.102 52:54:00:00:00:99
                 53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 3=10.0.0.1
+        "#]],
+    );
+}
+
+/// A machine whose distro ships shim: UEFI x64 PXE clients get the tree's shim from the
+/// TFTP server (DHCP cannot tell whether Secure Boot is on; shim boots either way), BIOS
+/// clients keep pxelinux.
+#[test]
+fn uefi_clients_of_a_distro_with_shim_get_its_shim() {
+    check_inventory(
+        "subnet 10.0.0.0 netmask 255.255.255.0 { range 10.0.0.100 10.0.0.110; }",
+        &[],
+        "DISCOVER mac=52:54:00:77:00:50 vci=PXEClient:Arch:00007:UNDI:003016 arch=7 prl=1,3,60,66,67
+         DISCOVER mac=52:54:00:77:00:50 vci=PXEClient:Arch:00000:UNDI:002001 arch=0 prl=1,3,60,66,67
+         DISCOVER mac=52:54:00:77:00:50 vci=HTTPClient:Arch:00016:UNDI:003001 arch=16 prl=1,3,60",
+        expect![[r#"
+            OFFER yi=10.0.0.100 si=10.0.0.2 file="trees/signed/debian-installer/amd64/bootnetx64.efi" to=link 10.0.0.100 52:54:00:77:00:50
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+            OFFER yi=10.0.0.100 si=10.0.0.2 file="pxelinux.0" to=link 10.0.0.100 52:54:00:77:00:50
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0
+            OFFER yi=10.0.0.100 si=0.0.0.0 file="http://10.0.0.3:8080/trees/signed/debian-installer/amd64/bootnetx64.efi" to=link 10.0.0.100 52:54:00:77:00:50
+                53=OFFER 54=10.0.0.1 51=43200 1=255.255.255.0 60="HTTPClient"
         "#]],
     );
 }

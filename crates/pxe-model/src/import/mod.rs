@@ -25,6 +25,9 @@ pub struct Imported {
     pub tree: PathBuf,
     pub kernel: String,
     pub initrd: String,
+    /// The tree's own signed shim for UEFI, a path inside the tree with the tree's GRUB
+    /// (`grub<arch>.efi`) beside it; `None` when the tree ships no such pair.
+    pub shim: Option<String>,
 }
 
 impl Imported {
@@ -43,8 +46,54 @@ impl Imported {
             // The installer generation, hence its kernel arguments, follows from it.
             let _ = writeln!(out, "    version: \"{}\"", self.release.replace('"', ""));
         }
+        if let Some(shim) = &self.shim {
+            // The OS vendor's shim decides which kernels may boot under Secure Boot, so
+            // UEFI clients get the tree's own; it fetches the GRUB beside it.
+            let key = match self.arch {
+                Arch::Aarch64 => "uefi_arm64",
+                Arch::I386 => "uefi_ia32",
+                Arch::X86_64 => "uefi_x64",
+            };
+            let _ = writeln!(
+                out,
+                "    loaders:  # the tree's signed shim, its GRUB beside it"
+            );
+            let _ = writeln!(out, "      {key}: trees/{name}/{shim}");
+        }
         out
     }
+}
+
+/// Where trees ship a signed shim, with the GRUB it loads (`grub<arch>.efi`) in the same
+/// directory: Debian's netboot tree (`bootnet<arch>.efi`, the network shim) and the
+/// removable-media path of DVD and ISO trees (Red Hat family, Ubuntu).
+fn shim_candidates(arch: Arch) -> Vec<(String, String)> {
+    let (a, upper) = match arch {
+        Arch::X86_64 => ("x64", "X64"),
+        Arch::Aarch64 => ("aa64", "AA64"),
+        Arch::I386 => ("ia32", "IA32"),
+    };
+    let di = format!("debian-installer/{}", debian_arch_dir(arch));
+    vec![
+        (format!("{di}/bootnet{a}.efi"), format!("{di}/grub{a}.efi")),
+        (
+            format!("EFI/BOOT/BOOT{upper}.EFI"),
+            format!("EFI/BOOT/grub{a}.efi"),
+        ),
+        (
+            format!("EFI/boot/boot{a}.efi"),
+            format!("EFI/boot/grub{a}.efi"),
+        ),
+    ]
+}
+
+/// The tree's shim, when it ships one with its GRUB beside it (a shim alone would
+/// fetch a GRUB that is not there).
+pub fn find_shim(tree: &Path, arch: Arch) -> Option<String> {
+    shim_candidates(arch)
+        .into_iter()
+        .find(|(shim, grub)| tree.join(shim).is_file() && tree.join(grub).is_file())
+        .map(|(shim, _)| shim)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +205,7 @@ fn from_treeinfo(
         tree: tree.to_owned(),
         kernel,
         initrd,
+        shim: find_shim(tree, arch),
     })
 }
 
@@ -200,6 +250,7 @@ fn debian_netboot(tree: &Path, want: Option<Arch>) -> Option<Imported> {
             tree: tree.to_owned(),
             kernel,
             initrd,
+            shim: find_shim(tree, arch),
         });
     }
     None
@@ -248,5 +299,6 @@ fn ubuntu_live(tree: &Path) -> Option<Imported> {
         tree: tree.to_owned(),
         kernel: kernel.to_owned(),
         initrd: initrd.to_owned(),
+        shim: find_shim(tree, arch),
     })
 }
