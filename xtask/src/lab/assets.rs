@@ -25,6 +25,10 @@ pub(crate) const PACKAGES: &[&str] = &[
     // lab case secureboot-root-shim: Debian's signed shim and signed network GRUB
     "shim-signed",
     "grub-efi-amd64-signed",
+    // lab case arm64-grub: qemu's arm64 emulator, edk2 for it, Debian's arm64 netboot tree
+    "qemu-system-arm",
+    "qemu-efi-aarch64",
+    "debian-installer-12-netboot-arm64",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

@@ -2,6 +2,7 @@
 //! network namespaces that exist only for the run. `cargo xtask demo` runs one boot
 //! and shows it; `cargo xtask e2e` runs every case and fails if any fails.
 
+mod arm64;
 pub(crate) mod assets;
 mod daemons;
 mod failover;

@@ -2,7 +2,7 @@
 //! `power`, `secureboot-…`, `proxydhcp-…`). `--case FAMILY` runs every case of the
 //! family; a case marked `in_ci` also runs in a plain `cargo xtask e2e` (CI's lab run).
 
-use super::{Lab, Report, install, power, secureboot};
+use super::{Lab, Report, arm64, install, power, secureboot};
 use anyhow::{Result, bail};
 
 /// One named case.
@@ -38,6 +38,11 @@ pub(crate) fn families() -> Vec<Family> {
             prefix: "secureboot",
             cases: secureboot::named,
             run: secureboot::run,
+        },
+        Family {
+            prefix: "arm64",
+            cases: arm64::named,
+            run: arm64::run,
         },
     ]
 }

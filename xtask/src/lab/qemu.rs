@@ -19,7 +19,13 @@ pub(crate) enum Firmware {
     /// OVMF's Secure Boot build with Microsoft's keys enrolled (Secure Boot on), its own
     /// PXE (arch 7). It needs SMM, so q35 with `smm=on` and a secure pflash.
     UefiSecureBoot,
+    /// An arm64 machine: qemu's `virt` board with a Cortex-A57 under TCG and the edk2
+    /// build for it (package qemu-efi-aarch64), its own PXE (arch 11).
+    UefiArm64,
 }
+
+/// edk2 for qemu's arm64 `virt` board, as one image given to `-bios`.
+const AAVMF_BIOS: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Accel {
@@ -62,9 +68,14 @@ pub(crate) fn start(
 ) -> Result<Proc> {
     let serial = work.join(format!("{name}.serial.log"));
     let mut argv = in_ns(ns);
+    let program = if firmware == Firmware::UefiArm64 {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    };
     argv.extend(
         [
-            "qemu-system-x86_64",
+            program,
             "-name",
             name,
             "-m",
@@ -79,13 +90,23 @@ pub(crate) fn start(
         .map(String::from),
     );
     argv.push(format!("file:{}", serial.display()));
-    argv.extend(accel.args());
+    if firmware == Firmware::UefiArm64 {
+        // Another architecture: emulated whatever this host's KVM can do.
+        argv.extend(Accel::Tcg.args());
+    } else {
+        argv.extend(accel.args());
+    }
     argv.push("-netdev".into());
     argv.push(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
     let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac}");
     match firmware {
         Firmware::BiosIpxeRom => {
             argv.extend(["-boot", "n"].map(String::from));
+        }
+        Firmware::UefiArm64 => {
+            // No option ROM: edk2's own PXE runs.
+            nic.push_str(",romfile=");
+            argv.extend(["-machine", "virt", "-cpu", "cortex-a57", "-bios", AAVMF_BIOS].map(String::from));
         }
         Firmware::UefiOwnPxe | Firmware::UefiHttpBoot | Firmware::UefiSecureBoot => {
             nic.push_str(",romfile=");
