@@ -12,6 +12,7 @@ mod named;
 pub(crate) mod net;
 mod probe;
 pub(crate) mod procs;
+mod proxydhcp;
 mod qemu;
 
 use anyhow::{Context, Result, bail};

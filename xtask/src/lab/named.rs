@@ -23,11 +23,18 @@ pub(crate) struct Family {
 
 /// Every family. A new family adds one line here and a module of its own.
 pub(crate) fn families() -> Vec<Family> {
-    vec![Family {
-        prefix: "install",
-        cases: install::named,
-        run: install::run,
-    }]
+    vec![
+        Family {
+            prefix: "install",
+            cases: install::named,
+            run: install::run,
+        },
+        Family {
+            prefix: "proxydhcp",
+            cases: super::proxydhcp::named,
+            run: super::proxydhcp::run,
+        },
+    ]
 }
 
 fn family_of(word: &str) -> Option<Family> {
