@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 const BIOS_MAC: &str = "52:54:00:77:00:60";
 const UEFI_MAC: &str = "52:54:00:77:00:61";
 const RELAY_MAC: &str = "52:54:00:77:00:62";
+const RELAY_UEFI_MAC: &str = "52:54:00:77:00:63";
 
 const SITE: &str = "10.77.0.1";
 const BOOT: &str = "10.77.0.2";
@@ -86,7 +87,12 @@ pub(crate) fn named() -> Vec<Named> {
         Named {
             name: "proxydhcp-relay",
             describe: "case proxydhcp-relay: the BIOS client on another segment behind dhcrelay, which forwards to dnsmasq and to dhcpd --proxy",
-            in_ci: false,
+            in_ci: true,
+        },
+        Named {
+            name: "proxydhcp-relay-uefi",
+            describe: "case proxydhcp-relay-uefi: OVMF on another segment behind dhcrelay; its 4011 request and TFTP are routed to the boot host",
+            in_ci: true,
         },
     ]
 }
@@ -94,7 +100,7 @@ pub(crate) fn named() -> Vec<Named> {
 pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
     // dnsmasq as the site server, dhcrelay as the relay.
     crate::ci::install(&["dnsmasq-base", "isc-dhcp-relay", "grub-common"])?;
-    let relayed = name == "proxydhcp-relay";
+    let relayed = name.starts_with("proxydhcp-relay");
     let (vm_ns, logs, site) = topology(lab, relayed)?;
     let (title, vm, mac, firmware, tcg_secs) = match name {
         "proxydhcp-bios" => (
@@ -116,6 +122,13 @@ pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
             "pd-relay-vm",
             RELAY_MAC,
             Firmware::BiosIpxeRom,
+            300,
+        ),
+        "proxydhcp-relay-uefi" => (
+            "proxydhcp-relay-uefi. OVMF PXE through a relay",
+            "pd-relay-uefi-vm",
+            RELAY_UEFI_MAC,
+            Firmware::UefiOwnPxe,
             300,
         ),
         other => bail!("no proxydhcp case {other}"),
