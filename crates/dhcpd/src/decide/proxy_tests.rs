@@ -184,3 +184,59 @@ subnet 10.0.0.0 netmask 255.255.255.0 { }"#;
         "#]],
     );
 }
+
+/// Inventory machines get their boot plans' files; the ACK on the boot server port is
+/// their boot event, with the address the site server gave (`ciaddr`).
+#[test]
+fn inventory_machines_get_their_plans_through_the_proxy() {
+    let mut cfg = config("subnet 10.0.0.0 netmask 255.255.255.0 { }");
+    let inv = pxe_model::load_str(
+        "inventory.yaml",
+        super::tests::INVENTORY,
+        std::path::Path::new("/nonexistent"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    crate::model::add_inventory(&mut cfg, std::sync::Arc::new(inv));
+    let facts = Facts {
+        install_state: Some(pxe_model::InstallState::Pending),
+        ..Facts::default()
+    };
+    let mut out = String::new();
+    for (port, line) in [
+        (
+            67,
+            "DISCOVER mac=52:54:00:77:00:10 vci=PXEClient:Arch:00000:UNDI:002001 arch=0",
+        ),
+        (
+            4011,
+            "REQUEST mac=52:54:00:77:00:10 ci=10.0.0.150 vci=PXEClient:Arch:00000:UNDI:002001 arch=0",
+        ),
+        (
+            67,
+            "DISCOVER mac=52:54:00:77:00:12 vci=PXEClient:Arch:00000:UNDI:002001 arch=0 uc=iPXE",
+        ),
+    ] {
+        let req = packet(line);
+        let arrival = if port == 67 {
+            Arrival::Dhcp
+        } else {
+            Arrival::BootServer(SocketAddrV4::new(req.ciaddr, 4011))
+        };
+        let o = decide_proxy(&cfg, &LeaseTable::new(), &req, &facts, T0, arrival);
+        let _ = writeln!(out, "{}", render(&o));
+        if let Some(b) = &o.boot {
+            let _ = writeln!(out, "    boot event: {} {}", b.machine, b.detail);
+        }
+    }
+    expect![[r#"
+        OFFER yi=0.0.0.0 si=10.0.0.2 file="pxelinux.0" to=broadcast
+            53=OFFER 54=10.0.0.1 60="PXEClient"
+            boot event: bios-vm DHCPOFFER 0.0.0.0 pxelinux.0 (proxy)
+        ACK yi=0.0.0.0 si=10.0.0.2 ci=10.0.0.150 file="pxelinux.0" to=peer 10.0.0.150:4011
+            53=ACK 54=10.0.0.1 60="PXEClient"
+            boot event: bios-vm DHCPACK 10.0.0.150 pxelinux.0 (proxy)
+        OFFER yi=0.0.0.0 si=10.0.0.1 file="http://10.0.0.3:8080/boot/52:54:00:77:00:12.ipxe" to=broadcast
+            53=OFFER 54=10.0.0.1 60="PXEClient"
+            boot event: ipxe-vm DHCPOFFER 0.0.0.0 http://10.0.0.3:8080/boot/52:54:00:77:00:12.ipxe (proxy)
+    "#]].assert_eq(&out);
+}

@@ -996,7 +996,7 @@ fn expressions_in_conditions() {
     );
 }
 
-const INVENTORY: &str = r#"
+pub(super) const INVENTORY: &str = r#"
 servers:
   tftp: 10.0.0.2
   http: http://10.0.0.3:8080
