@@ -1761,6 +1761,68 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
         assert_eq!(job.leases.len(), 1);
         assert!(job.reply.is_some());
     }
+
+    /// With `--proxy`, the shell decides by the port a packet came in on: a PXE client's
+    /// DHCPREQUEST on 4011 gets a DHCPACK (no address, the boot file) back to the address
+    /// and port it came from, sent from the boot server socket; a client that is not PXE
+    /// gets nothing, and no lease is written either way.
+    #[test]
+    fn a_proxy_answers_the_boot_server_port_back_to_its_sender() {
+        let (mut core, _, _reports) = core();
+        let conf = "subnet 10.0.0.0 netmask 255.255.255.0 { }
+            class \"pxe\" { match if substring (option vendor-class-identifier, 0, 9) = \"PXEClient\";
+                            filename \"pxelinux.0\"; }";
+        let loaded = crate::conf::parse_str(
+            "proxy.conf",
+            conf.as_bytes(),
+            ParseOptions::default(),
+            &|_| Err(std::io::ErrorKind::NotFound.into()),
+        );
+        core.cfg = Arc::new(compile(&loaded.config, &crate::model::no_dns).unwrap().0);
+        core.opts = ServeOptions {
+            proxy: true,
+            ..ServeOptions::default()
+        };
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let from = match client.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            std::net::SocketAddr::V6(_) => unreachable!(),
+        };
+        core.boot_server = Some(Sender::loopback(0).unwrap());
+        let vci = b"PXEClient:Arch:00000:UNDI:002001";
+        let mut vci_opt = vec![60, vci.len() as u8];
+        vci_opt.extend_from_slice(vci);
+        let mut jobs = Vec::new();
+        let iface = eth1();
+        for (options, answered) in [
+            (vec![vec![53, 1, 3], vci_opt.clone()], true),
+            (vec![vec![53, 1, 3]], false),
+        ] {
+            let opts: Vec<&[u8]> = options.iter().map(Vec::as_slice).collect();
+            let mut r = packet(&opts);
+            r.data[12..16].copy_from_slice(&[127, 0, 0, 1]); // ciaddr
+            r.from = from;
+            r.port = crate::decide::PXE_BOOT_SERVER_PORT;
+            core.handle(&r, Some(&iface), &mut jobs);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut buf = [0u8; 1500];
+            match client.recv(&mut buf) {
+                Ok(n) => {
+                    assert!(answered, "a client that is not PXE was answered");
+                    let p = &buf[..n];
+                    assert_eq!(message_type(p), Some(5), "an ACK");
+                    assert_eq!(&p[16..20], &[0, 0, 0, 0], "no address (yiaddr)");
+                    assert!(p[108..].starts_with(b"pxelinux.0\0"), "the boot file");
+                }
+                Err(_) => assert!(!answered, "the PXE client got no answer"),
+            }
+        }
+        assert!(
+            jobs.iter().all(|j| j.leases.is_empty()),
+            "a proxy wrote a lease"
+        );
+    }
 }
 
 #[cfg(test)]
