@@ -84,7 +84,13 @@ pub fn decide_proxy(
     }
     let name = t.map_or_else(|| "BOOTREQUEST".to_string(), msg::name);
     let text = format!("{name} from {} via {} (PXE)", req.hw_text(), via(req));
-    if ctx.interface_network().is_none() || !ctx.locate_network() {
+    // As in `decide`: nothing is answered on an interface with no subnet of ours, and
+    // nothing said per packet (the start-up warning says it).
+    if ctx.interface_network().is_none() {
+        ctx.ignore(Ignore::NoSubnetOnInterface);
+        return ctx.finish();
+    }
+    if !ctx.locate_network() {
         ctx.log(format!("{text}: unknown network segment"));
         ctx.ignore(Ignore::UnknownNetwork);
         return ctx.finish();

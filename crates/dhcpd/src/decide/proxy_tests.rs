@@ -145,6 +145,23 @@ fn the_site_servers_messages_are_ignored_without_a_line() {
 }
 
 #[test]
+fn an_interface_without_a_subnet_is_not_answered_and_not_logged() {
+    let cfg = config(PROXY);
+    let mut req = packet("DISCOVER vci=PXEClient:Arch:00000:UNDI:002001 iface=192.168.5.1");
+    req.meta.iface = "eth9".into();
+    let o = decide_proxy(
+        &cfg,
+        &LeaseTable::new(),
+        &req,
+        &Facts::default(),
+        T0,
+        Arrival::Dhcp,
+    );
+    assert_eq!(o.reason, Reason::Ignored(Ignore::NoSubnetOnInterface));
+    assert!(o.reply.is_none() && o.log.is_empty(), "{o:?}");
+}
+
+#[test]
 fn no_boot_file_no_offer() {
     let conf = "subnet 10.0.0.0 netmask 255.255.255.0 { }";
     let cfg = config(conf);
