@@ -188,9 +188,20 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             .unwrap_or(logging::syslog::FACILITY_DAEMON),
     });
     let port = args.port.unwrap_or(67);
-    let (listeners, sender) = crate::net::bind(port, &args.interfaces)
+    let (mut listeners, sender) = crate::net::bind(port, &args.interfaces)
         .with_context(|| format!("binding UDP port {port}"))?;
     log_listeners(&prepared.config, &listeners, &sender, port);
+    // proxyDHCP: the PXE boot server port too, where firmware asks for its boot file.
+    let boot_server = if args.proxy {
+        let bs = crate::decide::PXE_BOOT_SERVER_PORT;
+        let (more, bs_sender) = crate::net::bind(bs, &args.interfaces)
+            .with_context(|| format!("binding UDP port {bs} (--proxy)"))?;
+        tracing::info!("proxyDHCP: PXE clients only, no addresses; boot server on UDP/{bs}");
+        listeners.extend(more);
+        Some(bs_sender)
+    } else {
+        None
+    };
     // Before privileges go: a raw socket needs CAP_NET_RAW.
     let icmp = open_icmp();
     let omapi = match &prepared.config.omapi {
@@ -216,7 +227,14 @@ fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = logging::start_writer() {
         tracing::warn!("no log-writer thread ({e}): lines are written as they come");
     }
-    let result = run(args, prepared, listeners, sender, icmp, omapi);
+    let result = run(
+        args,
+        prepared,
+        listeners,
+        (sender, boot_server),
+        icmp,
+        omapi,
+    );
     logging::stop_writer();
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
@@ -359,7 +377,7 @@ fn run(
     args: &Args,
     prepared: Prepared,
     listeners: Vec<Listener>,
-    sender: Sender,
+    (sender, boot_server): (Sender, Option<Sender>),
     icmp: Option<socket2::Socket>,
     omapi: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
@@ -369,6 +387,7 @@ fn run(
         state: prepared.state,
         metrics_file: args.metrics_file.as_deref().map(PathBuf::from),
         reply_to: args.server.as_deref().and_then(server::resolve),
+        proxy: args.proxy,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -412,6 +431,7 @@ fn run(
             store: prepared.store,
             sockets: listeners,
             sender,
+            boot_server,
             metrics: Arc::new(crate::metrics::Metrics::default()),
             icmp,
             omapi,

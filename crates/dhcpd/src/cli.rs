@@ -68,6 +68,9 @@ pub struct Args {
     pub database: Option<String>,
     /// `--import-leases` (ours): copy the lease file into the database at start.
     pub import_leases: bool,
+    /// `--proxy` (ours): proxyDHCP, boot information for PXE clients beside a site DHCP
+    /// server, on the DHCP port and the PXE boot server port (4011); no address is leased.
+    pub proxy: bool,
     /// Interfaces to listen on.
     pub interfaces: Vec<String>,
 }
@@ -95,6 +98,7 @@ impl Default for Args {
             metrics_file: None,
             database: None,
             import_leases: false,
+            proxy: false,
             interfaces: Vec::new(),
         }
     }
@@ -130,7 +134,7 @@ pub const USAGE: &str = "Usage: dhcpd [-p <UDP port #>] [-f] [-d] [-q] [-t|-T]
              [-play trace-input-file]
              [-pf pid-file] [--no-pid] [-s server]
              [--inventory FILE] [--state-dir DIR] [--metrics-file FILE]
-             [--database URL [--import-leases]]
+             [--database URL [--import-leases]] [--proxy]
              [if0 [...ifN]]
        dhcpd {--version|--help|-h}";
 
@@ -190,6 +194,7 @@ where
             "--metrics-file" => a.metrics_file = Some(value("--metrics-file")?),
             "--database" => a.database = Some(value("--database")?),
             "--import-leases" => a.import_leases = true,
+            "--proxy" => a.proxy = true,
             "-4" => {
                 if family == Some("-6") {
                     return Err(CliError::BothFamilies);
@@ -236,6 +241,16 @@ mod tests {
         assert_eq!(a.leases, "/var/lib/dhcp/dhcpd.leases");
         assert_eq!(a.pid_file, "/run/dhcpd.pid");
         assert_eq!(a.mode, Mode::Serve);
+        assert!(!a.proxy);
+    }
+
+    #[test]
+    fn proxy_is_a_switch_documented_in_the_help() {
+        let a = parse(["--proxy", "-cf", "x.conf", "eth1"]).expect("parses");
+        assert!(a.proxy);
+        assert_eq!(a.interfaces, ["eth1"]);
+        assert!(help_text().contains("--proxy"));
+        assert!(USAGE.contains("[--proxy]"));
     }
 
     #[test]

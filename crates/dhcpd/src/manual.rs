@@ -111,6 +111,17 @@ pub fn manual() -> Manual {
                     "with --database: copy the lease file (-lf) into the database at start \
                      (addresses it does not hold yet, and the OMAPI records when it has none)",
                 ),
+                Opt::new(
+                    "--proxy",
+                    "proxyDHCP: answer PXE clients (vendor class PXEClient) with boot \
+                     information only, beside a site DHCP server that gives the addresses. A \
+                     DHCPDISCOVER gets an offer without an address (the boot file, \
+                     next-server, server identifier, option 60 PXEClient, and option 43 when \
+                     configured); a DHCPREQUEST to the PXE boot server port, UDP 4011, gets a \
+                     DHCPACK with the same. Other clients are ignored without a log line and \
+                     no lease is ever made. The boot file comes from dhcpd.conf (subnet, \
+                     class and host scopes; subnets need no range) and the inventory",
+                ),
                 Opt::new("--version", "print the version and exit"),
                 Opt::new("--help, -h", "print this help and exit"),
             ],

@@ -69,6 +69,8 @@ pub fn interfaces() -> io::Result<Vec<Iface>> {
 #[derive(Debug)]
 pub struct Bound {
     sock: StdUdp,
+    /// The local port (67, `-p`, or 4011 for the PXE boot server port).
+    pub port: u16,
     /// The interface it is bound to (`None`: all, with `IP_PKTINFO`).
     pub iface: Option<Iface>,
 }
@@ -78,6 +80,7 @@ impl Bound {
     pub fn listen(self) -> io::Result<Listener> {
         Ok(Listener {
             sock: Arc::new(UdpSocket::from_std(self.sock)?),
+            port: self.port,
             iface: self.iface,
         })
     }
@@ -87,6 +90,8 @@ impl Bound {
 #[derive(Debug, Clone)]
 pub struct Listener {
     sock: Arc<UdpSocket>,
+    /// The local port.
+    pub port: u16,
     /// The interface it is bound to (`None`: all, with `IP_PKTINFO`).
     pub iface: Option<Iface>,
 }
@@ -100,6 +105,8 @@ pub struct Received {
     pub from: SocketAddrV4,
     /// Arrival interface index, when known.
     pub ifindex: Option<u32>,
+    /// The local port it arrived on.
+    pub port: u16,
 }
 
 fn udp_socket(port: u16, device: Option<&str>) -> io::Result<Socket> {
@@ -130,6 +137,7 @@ pub fn bind(port: u16, names: &[String]) -> io::Result<(Vec<Bound>, Sender)> {
         any = std.try_clone()?;
         listeners.push(Bound {
             sock: std,
+            port,
             iface: None,
         });
     } else {
@@ -146,6 +154,7 @@ pub fn bind(port: u16, names: &[String]) -> io::Result<(Vec<Bound>, Sender)> {
             }
             listeners.push(Bound {
                 sock: std,
+                port,
                 iface: Some(iface),
             });
         }
@@ -207,6 +216,7 @@ impl Listener {
                         data: buf.get(..n).unwrap_or(buf).to_vec(),
                         from,
                         ifindex: self.iface.as_ref().map(|i| i.index).or(ifindex),
+                        port: self.port,
                     }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -448,6 +458,10 @@ impl Sender {
                 self.sock_for(ifindex)
                     .send_to(bytes, SocketAddrV4::new(*ip, self.client_port))?;
                 Ok("unicast")
+            }
+            Dest::Peer(to) => {
+                self.sock_for(ifindex).send_to(bytes, *to)?;
+                Ok("peer")
             }
             Dest::Broadcast => {
                 self.send_via(

@@ -210,6 +210,9 @@ pub struct ServeOptions {
     pub metrics_file: Option<PathBuf>,
     /// `-s`: send every reply to this address instead.
     pub reply_to: Option<Ipv4Addr>,
+    /// `--proxy`: proxyDHCP, boot information for PXE clients only, no address
+    /// ([`crate::decide::decide_proxy`]).
+    pub proxy: bool,
 }
 
 /// A reply waiting for its leases to be on disk.
@@ -671,6 +674,9 @@ pub struct Server<S: LeaseStore> {
     pub sockets: Vec<Bound>,
     /// The sending side of the sockets.
     pub sender: Sender,
+    /// With `--proxy`: the sending side of the PXE boot server port's sockets (their
+    /// listeners are among `sockets`), so that answers leave from that port.
+    pub boot_server: Option<Sender>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The raw ICMP socket for `ping-check` (none: offers go out unpinged).
@@ -691,6 +697,7 @@ impl<S: LeaseStore> Server<S> {
             store,
             sockets,
             sender,
+            boot_server,
             metrics,
             icmp,
             omapi,
@@ -707,7 +714,16 @@ impl<S: LeaseStore> Server<S> {
             records: object_records,
         };
         serve(
-            opts, config, table, store, sockets, sender, control, metrics, icmp, omapi,
+            opts,
+            config,
+            table,
+            store,
+            sockets,
+            (sender, boot_server),
+            control,
+            metrics,
+            icmp,
+            omapi,
         )
         .await
     }
@@ -723,6 +739,8 @@ struct Core {
     cfg: Arc<Config>,
     table: LeaseTable,
     sender: Sender,
+    /// With `--proxy`: sends from the PXE boot server port.
+    boot_server: Option<Sender>,
     metrics: Arc<Metrics>,
     ifaces: Vec<Iface>,
     /// Leases with an `on expiry` handler, by end time (entries of leases renewed since
@@ -858,7 +876,16 @@ impl Core {
             lease_hostnames: names.as_deref(),
             contended: self.contended_until.is_some_and(|t| received < t),
         };
-        let mut o = decide(&self.cfg, &self.table, &req, &facts, now());
+        let arrival = if r.port == crate::decide::PXE_BOOT_SERVER_PORT {
+            crate::decide::Arrival::BootServer(r.from)
+        } else {
+            crate::decide::Arrival::Dhcp
+        };
+        let mut o = if self.opts.proxy {
+            crate::decide::decide_proxy(&self.cfg, &self.table, &req, &facts, now(), arrival)
+        } else {
+            decide(&self.cfg, &self.table, &req, &facts, now())
+        };
         drop(names);
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
@@ -898,7 +925,11 @@ impl Core {
         };
         if leases.is_empty() {
             if let Some(out) = &reply {
-                send(&mut self.sender, &self.metrics, out);
+                let sender = match (&mut self.boot_server, arrival) {
+                    (Some(s), crate::decide::Arrival::BootServer(_)) => s,
+                    _ => &mut self.sender,
+                };
+                send(sender, &self.metrics, out);
             }
             if o.boot.is_some() || !o.hooks.is_empty() {
                 // Through the committer all the same, behind what is on its way to the disk
@@ -1323,7 +1354,7 @@ async fn serve<S: LeaseStore>(
     table: LeaseTable,
     store: S,
     listeners: Vec<Bound>,
-    sender: Sender,
+    (sender, boot_server): (Sender, Option<Sender>),
     mut control: mpsc::Receiver<Control>,
     metrics: Arc<Metrics>,
     icmp: Option<Arc<IcmpSocket>>,
@@ -1363,6 +1394,7 @@ async fn serve<S: LeaseStore>(
         cfg: Arc::new(config),
         table,
         sender: sender.try_clone()?,
+        boot_server,
         metrics,
         ifaces: crate::net::interfaces().unwrap_or_default(),
         expiring: BTreeSet::new(),
@@ -1569,6 +1601,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             data: p,
             from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
             ifindex: None,
+            port: 67,
         }
     }
 
@@ -1611,6 +1644,7 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
             cfg: Arc::new(cfg),
             table: LeaseTable::default(),
             sender: Sender::loopback(port).unwrap(),
+            boot_server: None,
             metrics: Arc::new(Metrics::default()),
             ifaces: Vec::new(),
             expiring: BTreeSet::new(),
@@ -1726,6 +1760,68 @@ subnet 10.0.0.0 netmask 255.255.255.0 {
         let job = jobs.first().expect("the ACK waits for the disk");
         assert_eq!(job.leases.len(), 1);
         assert!(job.reply.is_some());
+    }
+
+    /// With `--proxy`, the shell decides by the port a packet came in on: a PXE client's
+    /// DHCPREQUEST on 4011 gets a DHCPACK (no address, the boot file) back to the address
+    /// and port it came from, sent from the boot server socket; a client that is not PXE
+    /// gets nothing, and no lease is written either way.
+    #[test]
+    fn a_proxy_answers_the_boot_server_port_back_to_its_sender() {
+        let (mut core, _, _reports) = core();
+        let conf = "subnet 10.0.0.0 netmask 255.255.255.0 { }
+            class \"pxe\" { match if substring (option vendor-class-identifier, 0, 9) = \"PXEClient\";
+                            filename \"pxelinux.0\"; }";
+        let loaded = crate::conf::parse_str(
+            "proxy.conf",
+            conf.as_bytes(),
+            ParseOptions::default(),
+            &|_| Err(std::io::ErrorKind::NotFound.into()),
+        );
+        core.cfg = Arc::new(compile(&loaded.config, &crate::model::no_dns).unwrap().0);
+        core.opts = ServeOptions {
+            proxy: true,
+            ..ServeOptions::default()
+        };
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let from = match client.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            std::net::SocketAddr::V6(_) => unreachable!(),
+        };
+        core.boot_server = Some(Sender::loopback(0).unwrap());
+        let vci = b"PXEClient:Arch:00000:UNDI:002001";
+        let mut vci_opt = vec![60, vci.len() as u8];
+        vci_opt.extend_from_slice(vci);
+        let mut jobs = Vec::new();
+        let iface = eth1();
+        for (options, answered) in [
+            (vec![vec![53, 1, 3], vci_opt.clone()], true),
+            (vec![vec![53, 1, 3]], false),
+        ] {
+            let opts: Vec<&[u8]> = options.iter().map(Vec::as_slice).collect();
+            let mut r = packet(&opts);
+            r.data[12..16].copy_from_slice(&[127, 0, 0, 1]); // ciaddr
+            r.from = from;
+            r.port = crate::decide::PXE_BOOT_SERVER_PORT;
+            core.handle(&r, Some(&iface), &mut jobs);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut buf = [0u8; 1500];
+            match client.recv(&mut buf) {
+                Ok(n) => {
+                    assert!(answered, "a client that is not PXE was answered");
+                    let p = &buf[..n];
+                    assert_eq!(message_type(p), Some(5), "an ACK");
+                    assert_eq!(&p[16..20], &[0, 0, 0, 0], "no address (yiaddr)");
+                    assert!(p[108..].starts_with(b"pxelinux.0\0"), "the boot file");
+                }
+                Err(_) => assert!(!answered, "the PXE client got no answer"),
+            }
+        }
+        assert!(
+            jobs.iter().all(|j| j.leases.is_empty()),
+            "a proxy wrote a lease"
+        );
     }
 }
 

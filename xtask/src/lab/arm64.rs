@@ -52,7 +52,11 @@ pub(crate) fn run(lab: &mut Lab, name: &str) -> Result<Report> {
         mac: MAC,
         firmware: Firmware::UefiArm64,
         phases: vec![
-            phase(Source::Dhcp, "DHCPACK on", "DHCP: address and loader (arch 11)"),
+            phase(
+                Source::Dhcp,
+                "DHCPACK on",
+                "DHCP: address and loader (arch 11)",
+            ),
             phase(
                 Source::Tftp,
                 &format!("{dir}/bootnetaa64.efi"),
@@ -95,10 +99,12 @@ fn build_tree(tree: &Path) -> Result<()> {
         })?;
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))?;
     }
-    let di_initrd = std::fs::read(format!("{DI}/initrd.gz"))
-        .context("reading the arm64 installer's initrd (package debian-installer-12-netboot-arm64)")?;
+    let di_initrd = std::fs::read(format!("{DI}/initrd.gz")).context(
+        "reading the arm64 installer's initrd (package debian-installer-12-netboot-arm64)",
+    )?;
     let marker = loaders.join("initrd.gz");
-    std::fs::write(&marker, initramfs::build(&di_initrd)).context("writing the arm64 marker initramfs")?;
+    std::fs::write(&marker, initramfs::build(&di_initrd))
+        .context("writing the arm64 marker initramfs")?;
     std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o644))?;
     for d in [tree, &tree.join("debian-installer"), &loaders] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;

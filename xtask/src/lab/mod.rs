@@ -14,6 +14,7 @@ pub(crate) mod net;
 mod power;
 mod probe;
 pub(crate) mod procs;
+mod proxydhcp;
 mod qemu;
 mod secureboot;
 

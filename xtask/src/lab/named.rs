@@ -1,8 +1,8 @@
 //! Lab cases chosen by name, grouped in families by the name's first word (`install-…`,
-//! `power`, `secureboot-…`, `proxydhcp-…`). `--case FAMILY` runs every case of the
+//! `power-…`, `secureboot-…`, `proxydhcp-…`, `arm64-…`). `--case FAMILY` runs every case of the
 //! family; a case marked `in_ci` also runs in a plain `cargo xtask e2e` (CI's lab run).
 
-use super::{Lab, Report, arm64, install, power, secureboot};
+use super::{Lab, Report, arm64, install, power, proxydhcp, secureboot};
 use anyhow::{Result, bail};
 
 /// One named case.
@@ -43,6 +43,11 @@ pub(crate) fn families() -> Vec<Family> {
             prefix: "arm64",
             cases: arm64::named,
             run: arm64::run,
+        },
+        Family {
+            prefix: "proxydhcp",
+            cases: proxydhcp::named,
+            run: proxydhcp::run,
         },
     ]
 }

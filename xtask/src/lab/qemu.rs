@@ -106,7 +106,17 @@ pub(crate) fn start(
         Firmware::UefiArm64 => {
             // No option ROM: edk2's own PXE runs.
             nic.push_str(",romfile=");
-            argv.extend(["-machine", "virt", "-cpu", "cortex-a57", "-bios", AAVMF_BIOS].map(String::from));
+            argv.extend(
+                [
+                    "-machine",
+                    "virt",
+                    "-cpu",
+                    "cortex-a57",
+                    "-bios",
+                    AAVMF_BIOS,
+                ]
+                .map(String::from),
+            );
         }
         Firmware::UefiOwnPxe | Firmware::UefiHttpBoot | Firmware::UefiSecureBoot => {
             nic.push_str(",romfile=");

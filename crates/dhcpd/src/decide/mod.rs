@@ -9,7 +9,7 @@
 //! and `allocate_lease`), `ack` (`ack_lease`: scopes, lease times, the new lease),
 //! `dhcp` (DISCOVER, REQUEST, RELEASE, DECLINE, INFORM, NAK), `bootp`, `events` (`on
 //! commit`/`release`/`expiry` and the programs `execute` asks for), `plan` (inventory
-//! boot plans), [`reply`] (`cons_options`: which options, in which order, how big; where the
+//! boot plans), `proxy` (proxyDHCP: boot information only, beside a site server), [`reply`] (`cons_options`: which options, in which order, how big; where the
 //! reply goes).
 
 mod ack;
@@ -19,8 +19,11 @@ mod events;
 mod find;
 mod packet;
 mod plan;
+mod proxy;
 pub mod reply;
 
+#[cfg(test)]
+mod proxy_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +37,7 @@ use crate::request::{Request, code, msg};
 
 pub use events::{Expired, Hook, LeaseEvent, expire};
 pub use find::spread_point;
+pub use proxy::{Arrival, PXE_BOOT_SERVER_PORT, decide_proxy, is_pxe_client};
 pub use reply::{Dest, Reply};
 
 /// What the shell knows about the client beyond its packet, looked up once per packet and
@@ -132,6 +136,14 @@ pub enum Ignore {
     InformNotAuthoritative,
     /// A BOOTP client with no fixed address and no dynamic-bootp range.
     NoBootpLease,
+    /// proxyDHCP: not a PXE client (option 60 does not start with `PXEClient`); the
+    /// site server's to answer.
+    NotPxeClient,
+    /// proxyDHCP: a message the proxy does not answer on that port (a REQUEST on port 67
+    /// is for the site server's address).
+    NotForProxy,
+    /// proxyDHCP: the configuration gives this client no boot file.
+    NoBootFile,
 }
 
 /// Why a DHCPNAK was sent.
@@ -167,6 +179,10 @@ pub enum Reason {
         /// The lease was found and abandoned.
         found: bool,
     },
+    /// proxyDHCP: DHCPOFFER without an address on the DHCP port.
+    ProxyOffer,
+    /// proxyDHCP: DHCPACK without an address on the PXE boot server port.
+    ProxyAck,
     /// No reply.
     Ignored(Ignore),
 }

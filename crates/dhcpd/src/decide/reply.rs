@@ -23,6 +23,9 @@ pub enum Dest {
     Unicast(Ipv4Addr),
     /// To 255.255.255.255, client port, on the receiving interface.
     Broadcast,
+    /// To the address and port the request came from (a proxyDHCP answer on the PXE boot
+    /// server port).
+    Peer(std::net::SocketAddrV4),
     /// To a client that has no address yet: IP `ip`, link-layer address `hw`.
     Link {
         /// `yiaddr`.

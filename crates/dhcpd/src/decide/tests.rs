@@ -6,7 +6,7 @@
 //! Packet lines: `TYPE key=value …` with TYPE one of DISCOVER REQUEST RELEASE DECLINE INFORM
 //! BOOTP; keys `mac`, `ci`, `gi`, `req` (50), `sid` (54), `lt` (51), `prl` (55), `vci` (60),
 //! `cid` (61, hex), `uc` (77), `arch` (93), `mms` (57), `host` (12), `o82` (hex), `o118`,
-//! `o175` (hex), `src`, `secs`, and the flag `bcast`. A line `+N` moves the clock N seconds.
+//! `o175` (hex), `o97` (hex), `src`, `secs`, and the flag `bcast`. A line `+N` moves the clock N seconds.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -22,7 +22,7 @@ use crate::request::{RecvMeta, Request};
 
 const T0: Time = 1_700_000_000;
 
-fn config(text: &str) -> Config {
+pub(super) fn config(text: &str) -> Config {
     let loaded = crate::conf::parse_str(
         "test.conf",
         text.as_bytes(),
@@ -96,6 +96,7 @@ pub(crate) fn packet(line: &str) -> Request {
             "o82" => r.options.push((82, hex(v))),
             "o118" => r.options.push((118, ip().octets().to_vec())),
             "o175" => r.options.push((175, hex(v))),
+            "o97" => r.options.push((97, hex(v))),
             "secs" => r.secs = v.parse().unwrap(),
             "bcast" => r.flags |= 0x8000,
             other => panic!("unknown key {other}"),
@@ -139,7 +140,7 @@ fn render_option(code: u8, d: &[u8]) -> String {
     }
 }
 
-fn render(o: &Outcome) -> String {
+pub(super) fn render(o: &Outcome) -> String {
     let Some(r) = &o.reply else {
         return format!("no reply: {:?}", o.reason);
     };
@@ -171,6 +172,7 @@ fn render(o: &Outcome) -> String {
         Dest::Relay(ip) => format!("relay {ip}"),
         Dest::Unicast(ip) => format!("unicast {ip}"),
         Dest::Broadcast => "broadcast".into(),
+        Dest::Peer(a) => format!("peer {a}"),
         Dest::Link { ip, hw } => format!("link {ip} {}", hw.colon()),
     };
     let _ = write!(s, " to={to}\n   ");
@@ -994,7 +996,7 @@ fn expressions_in_conditions() {
     );
 }
 
-const INVENTORY: &str = r#"
+pub(super) const INVENTORY: &str = r#"
 servers:
   tftp: 10.0.0.2
   http: http://10.0.0.3:8080
