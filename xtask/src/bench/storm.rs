@@ -329,6 +329,14 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // Freeze each server first: nginx's master starts a new worker for every worker
+        // that dies, and that one would outlive it.
+        for c in &self.children {
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let mut killed = Vec::new();
         for c in &mut self.children {
             for p in descendants(c.id()) {
@@ -338,8 +346,8 @@ impl Drop for Running {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Forked children (nginx's workers) are not ours to reap: wait until they are
-        // gone, or the next stack finds their listening sockets still open.
+        // Forked children are not ours to reap: wait until they are gone, or the next
+        // stack finds their sockets still open.
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline && killed.iter().any(|p| alive(*p)) {
             std::thread::sleep(Duration::from_millis(20));
@@ -543,7 +551,13 @@ fn wait_free(lab: &Lab) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("ports 67, 69 or {HTTP_PORT} are still taken in the servers' namespace")
+    let holders = lab
+        .cmd(&lab.srv, Path::new("ss"))
+        .args(["-tulpn"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    bail!("ports 67, 69 or {HTTP_PORT} are still taken in the servers' namespace:\n{holders}")
 }
 
 /// Ready when UDP 67, UDP 69 and TCP 8088 are open in the servers' namespace.
