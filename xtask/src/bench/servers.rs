@@ -186,6 +186,11 @@ pub(super) struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Frozen first: nginx's master replaces a killed worker, and that one would live on.
+        let _ = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
         for p in descendants(self.child.id()) {
             kill_pid(p);
         }
