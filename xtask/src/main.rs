@@ -5,7 +5,8 @@
 //!   daemons outside their command lines, no unused dependency, the fuzz targets build).
 //! - `demo`: the lab: a VM installs itself through our three daemons, then boots from disk.
 //! - `e2e`: every lab case (BIOS, UEFI, iPXE, installer, no reinstall loop, split hosts,
-//!   classic config); CI runs it.
+//!   classic config, HTTP boot, and the named families power, secureboot, proxydhcp,
+//!   arm64); CI runs it.
 //! - `ops`: the deployment checked for real (dist, units, xinetd, Containerfiles); CI runs it.
 //! - `dist`, `man`: the release tree and tarball; the manual pages.
 //! - `deploy-image`: the deploy agent's kernel and initramfs, from Debian packages.
@@ -46,8 +47,10 @@ tasks:
           installs (a marker initramfs makes the installer's calls), then boots again
           and gets its local disk; as root, installs what it needs; --install: a real
           install instead (install-image-bios, see e2e), its phases shown live
-  e2e     every lab case, a to i, with the phases each passed through; fails if any fails
-          options: --case LETTERS (e.g. --case ab), --dhcpd ours|isc, --keep;
+  e2e     every lab case, a to j and the named ones marked for CI (power-*, secureboot-*,
+          proxydhcp-*, arm64-*), with the phases each passed through; fails if any fails
+          options: --case LETTERS (e.g. --case ab) or a family or case name (--case
+          secureboot, --case proxydhcp-uefi), --dhcpd ours|isc, --keep;
           --case install runs the install cases instead (an empty disk installed by the
           deploy agent, booted from disk, then booted with no network: an image on
           SeaBIOS and on OVMF, debootstrap from the lab mirror behind iPXE); named only,
