@@ -27,8 +27,14 @@ impl DhcpPort {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;
         s.set_broadcast(true)?;
-        // Thousands of replies can arrive within a few milliseconds.
-        let _ = s.set_recv_buffer_size(8 << 20);
+        // Thousands of replies can arrive within a few milliseconds: a buffer the size of
+        // a storm's replies, beyond net.core.rmem_max when root (SO_RCVBUFFORCE), so that
+        // the generator does not drop what the servers sent.
+        if nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBufForce, &(32 << 20))
+            .is_err()
+        {
+            let _ = s.set_recv_buffer_size(32 << 20);
+        }
         if let Some(dev) = interface {
             s.bind_device(Some(dev.as_bytes()))
                 .with_context(|| format!("binding the DHCP socket to interface {dev}"))?;

@@ -77,6 +77,8 @@ impl MachineRun {
 pub struct OwnCost {
     pub cpu_seconds: f64,
     pub peak_rss_mib: f64,
+    /// UDP datagrams dropped for want of buffer room in the generator's namespace.
+    pub udp_drops: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -255,9 +257,13 @@ pub fn render(s: &Summary) -> String {
             .map_or(String::new(), |e| format!(" (e.g. {e})"));
         let _ = writeln!(out, "failure ×{}: {}{example}", f.count, f.reason);
     }
+    let drops = s
+        .own
+        .udp_drops
+        .map_or("unknown".to_string(), |d| d.to_string());
     let _ = writeln!(
         out,
-        "pxe-storm itself: {:.2} s CPU, {:.1} MiB peak resident",
+        "pxe-storm itself: {:.2} s CPU, {:.1} MiB peak resident, {drops} UDP datagrams dropped in its namespace for want of buffer room",
         s.own.cpu_seconds, s.own.peak_rss_mib
     );
     out

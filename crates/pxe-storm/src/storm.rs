@@ -36,6 +36,16 @@ pub struct Outcome {
     pub took: Duration,
 }
 
+/// `RcvbufErrors` of `/proc/net/snmp`'s Udp lines (this network namespace's counter).
+pub fn udp_rcvbuf_errors() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let names: Vec<&str> = udp.next()?.split_whitespace().collect();
+    let values: Vec<&str> = udp.next()?.split_whitespace().collect();
+    let at = names.iter().position(|n| *n == "RcvbufErrors")?;
+    values.get(at)?.parse().ok()
+}
+
 pub async fn run(
     shape: &Shape,
     settings: Settings,
@@ -46,6 +56,7 @@ pub async fn run(
     let dispatcher = tokio::spawn(Arc::clone(&port).dispatch());
     let settings = Arc::new(settings);
     let cost_before = own_cost();
+    let drops_before = udp_rcvbuf_errors();
     let start = Instant::now();
     let mut arrivals = Vec::new();
     let mut tasks = Vec::new();
@@ -69,9 +80,19 @@ pub async fn run(
     let own = OwnCost {
         cpu_seconds: cost_after.cpu_seconds - cost_before.cpu_seconds,
         peak_rss_mib: cost_after.peak_rss_mib,
+        udp_drops: None,
     };
+    let own_drops = match (drops_before, udp_rcvbuf_errors()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let mut summary = summarize(&runs, &arrivals, own);
+    // The kernel's count of UDP datagrams dropped in this namespace for want of room in a
+    // receiving socket: the generator's own losses, which would otherwise look like the
+    // servers'.
+    summary.own.udp_drops = own_drops;
     Ok(Outcome {
-        summary: summarize(&runs, &arrivals, own),
+        summary,
         strays: port.strays.load(Ordering::Relaxed),
         took,
     })
@@ -88,6 +109,7 @@ pub fn own_cost() -> OwnCost {
                 cpu_seconds: secs(u.user_time()) + secs(u.system_time()),
                 // ru_maxrss is in KiB on Linux.
                 peak_rss_mib: u.max_rss() as f64 / 1024.0,
+                udp_drops: None,
             }
         }
         Err(_) => OwnCost::default(),

@@ -287,6 +287,8 @@ fn forty_machines_boot_through_isc_tftpd_hpa_and_nginx() {
     // The kernel phase ran for the 32 non-iPXE machines of the default mix and the
     // answer file for all 40; every machine was leased by ISC.
     assert_eq!(phases[0]["done"], 40);
+    // The generator lost nothing of what the servers sent (its namespace's counter).
+    assert_eq!(summary["own"]["udp_drops"], 0, "{out}");
     assert_eq!(phases[4]["done"], 40);
     let leases = std::fs::read_to_string(net.path("dhcpd.leases")).unwrap();
     assert!(leases.matches("hardware ethernet 02:91:00:").count() >= 40);

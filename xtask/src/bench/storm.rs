@@ -828,9 +828,9 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
     }
     let _ = writeln!(
         r,
-        "\n| machines | stack | finished | failed | retries | DHCP p99 ms | kernel p99 ms | p99 to answer file ms | last answer s | server CPU s | server peak MiB |"
+        "\n| machines | stack | finished | failed | retries | DHCP p99 ms | kernel p99 ms | p99 to answer file ms | last answer s | server CPU s | server peak MiB | storm's own UDP drops |"
     );
-    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in samples {
         let sum = &s.summary;
         let retries: f64 = sum["phases"]
@@ -840,7 +840,7 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
         let p99 = |name: &str| phase(sum, name).map_or(f64::NAN, |p| f(&p["p99_ms"]));
         let _ = writeln!(
             r,
-            "| {} | {} | {} | {} | {retries} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} |",
+            "| {} | {} | {} | {} | {retries} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
             s.machines,
             s.stack.title(),
             sum["finished"],
@@ -850,7 +850,8 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
             f(&sum["time_to_answer_p99_ms"]),
             f(&sum["last_finished_s"]),
             s.cpu,
-            s.peak_mib
+            s.peak_mib,
+            sum["own"]["udp_drops"]
         );
     }
     let _ = writeln!(
