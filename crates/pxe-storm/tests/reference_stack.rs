@@ -208,13 +208,35 @@ impl Net {
         let nginx = need("nginx", "nginx-light");
         let nconf = self.path("nginx.conf");
         self.spawn(&srv, &nginx, &["-c", nconf.to_str().unwrap()], "nginx.log");
-        // Ready when nginx answers (dhcpd and tftpd are up by then on this machine; the
-        // storm's retransmissions cover a slow start).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && !self.path("nginx.pid").exists() {
+        // Ready when nginx wrote its pid file and ISC dhcpd says it serves.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ready = |n: &Net| {
+            n.path("nginx.pid").exists()
+                && std::fs::read_to_string(n.path("dhcpd.log"))
+                    .is_ok_and(|l| l.contains("Server starting service."))
+        };
+        while Instant::now() < deadline && !ready(self) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            ready(self),
+            "the reference stack did not start:\n{}",
+            self.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn logs(&self) -> String {
+        ["dhcpd.log", "tftpd.log", "nginx.log", "nginx-error.log"]
+            .iter()
+            .map(|f| {
+                format!(
+                    "== {f}\n{}",
+                    std::fs::read_to_string(self.path(f)).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn storm(&self, args: &[&str]) -> (bool, String) {
@@ -270,11 +292,7 @@ fn forty_machines_boot_through_isc_tftpd_hpa_and_nginx() {
     all.push(json.to_str().unwrap());
     all.extend(args.iter().map(String::as_str));
     let (ok, out) = net.storm(&all);
-    assert!(
-        ok,
-        "storm failed:\n{out}\ndhcpd: {}",
-        std::fs::read_to_string(net.path("dhcpd.log")).unwrap_or_default()
-    );
+    assert!(ok, "storm failed:\n{out}\n{}", net.logs());
     assert!(out.contains("machines 40: 40 finished, 0 failed"), "{out}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -319,7 +337,11 @@ fn a_missing_file_is_reported_per_machine_and_fails_the_storm() {
         "1",
     ]);
     assert!(!ok, "{out}");
-    assert!(out.contains("machines 6: 0 finished, 6 failed"), "{out}");
+    assert!(
+        out.contains("machines 6: 0 finished, 6 failed"),
+        "{out}\n{}",
+        net.logs()
+    );
     assert!(
         out.contains(
             "failure ×6: config: ERROR 1: File not found (e.g. tftp pxelinux.cfg/01-02-91-00-"
