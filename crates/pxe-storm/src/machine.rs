@@ -210,7 +210,8 @@ async fn exchange(
     started: Instant,
 ) -> Result<(Reply, u32), Failed> {
     let mut retries = 0;
-    for _round in 0..2 {
+    // A NAK starts over with a DISCOVER, as firmware does, as many times as it retries.
+    for _round in 0..settings.dhcp_tries {
         let secs = || u16::try_from(started.elapsed().as_secs()).unwrap_or(u16::MAX);
         let offer = ask(
             port,
@@ -244,7 +245,7 @@ async fn exchange(
         retries += 1;
     }
     Err(Failed {
-        why: "NAK twice".into(),
+        why: format!("NAK {} times", settings.dhcp_tries),
         retries,
     })
 }
