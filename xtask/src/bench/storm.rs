@@ -718,6 +718,15 @@ fn one_run(
         .output()
         .context("running pxe-storm")?;
     let (cpu, peak_mib) = meter.stop();
+    // Where packets were lost, for the log: the link's drops on both sides, and each
+    // namespace's UDP counters (buffer errors of the servers' sockets included).
+    for (ns, dev) in [(&lab.srv, "s0"), (&lab.cli, "c0")] {
+        let link = Command::new("ip").args(["-n", ns, "-s", "link", "show", dev]).output();
+        let udp = lab.cmd(ns, Path::new("nstat")).args(["-asz", "Udp*"]).output();
+        for out in [link, udp].into_iter().flatten() {
+            eprint!("{ns}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
     drop(running);
     let text = String::from_utf8_lossy(&out.stdout);
     eprint!("{text}");
