@@ -4,16 +4,21 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::index::{Addresses, ClientBytes};
 use super::{BindingState, Hardware, Lease, Time};
 
 /// Leases by address, hardware address and client identifier.
 #[derive(Debug, Default)]
 pub struct LeaseTable {
-    by_ip: BTreeMap<Ipv4Addr, Lease>,
-    by_hw: HashMap<Hardware, BTreeSet<Ipv4Addr>>,
-    by_uid: HashMap<Vec<u8>, BTreeSet<Ipv4Addr>>,
+    /// Behind a pointer: a B-tree's nodes hold eleven slots and are about half full after
+    /// ordered inserts, so inline leases would cost twice their size; shared, so that a
+    /// clone of the table (the committer's durable copy, taken at start) shares every lease
+    /// until one is replaced (issue 17).
+    by_ip: BTreeMap<Ipv4Addr, Arc<Lease>>,
+    by_hw: HashMap<ClientBytes, Addresses>,
+    by_uid: HashMap<ClientBytes, Addresses>,
     /// How many free leases have no `ends` (they sort before every other free lease).
     unended_free: usize,
     /// Per range, no address below this one is virgin. Leases are only ever added while
@@ -267,12 +272,12 @@ impl LeaseTable {
 
     /// The lease on `ip`, if one was ever recorded.
     pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
-        self.by_ip.get(&ip)
+        self.by_ip.get(&ip).map(|l| &**l)
     }
 
     /// All leases, by address.
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.by_ip.values()
+        self.by_ip.values().map(|l| &**l)
     }
 
     /// Leases with addresses in `[low, high]`, by address.
@@ -282,7 +287,7 @@ impl LeaseTable {
         } else {
             (high, low)
         };
-        self.by_ip.range(lo..=hi).map(|(_, l)| l)
+        self.by_ip.range(lo..=hi).map(|(_, l)| &**l)
     }
 
     /// The lowest address of `[low, high]` that has no lease entry (a virgin address).
@@ -372,31 +377,42 @@ impl LeaseTable {
             Some(old) => (old.hardware == lease.hardware, old.uid == lease.uid),
             None => (false, false),
         };
-        let replaced = self.by_ip.insert(ip, lease);
+        let replaced = self.by_ip.insert(ip, Arc::new(lease));
         if let Ok(q) = self.queues.get_mut()
             && !q.is_empty()
         {
-            requeue(q, ip, replaced.as_ref(), self.by_ip.get(&ip));
+            requeue(
+                q,
+                ip,
+                replaced.as_deref(),
+                self.by_ip.get(&ip).map(|l| &**l),
+            );
         }
         if let Some(old) = replaced {
             if unended_free(&old) {
                 self.unended_free -= 1;
             }
             if !hw_same && let Some(hw) = &old.hardware {
-                unindex(&mut self.by_hw, hw, ip);
+                unindex(&mut self.by_hw, &ClientBytes::hardware(hw), ip);
             }
             if !uid_same && let Some(uid) = &old.uid {
-                unindex(&mut self.by_uid, uid, ip);
+                unindex(&mut self.by_uid, &ClientBytes::new(uid), ip);
             }
         }
         let Some(new) = self.by_ip.get(&ip) else {
             return;
         };
         if !hw_same && let Some(hw) = &new.hardware {
-            self.by_hw.entry(hw.clone()).or_default().insert(ip);
+            self.by_hw
+                .entry(ClientBytes::hardware(hw))
+                .or_default()
+                .insert(ip);
         }
         if !uid_same && let Some(uid) = &new.uid {
-            self.by_uid.entry(uid.clone()).or_default().insert(ip);
+            self.by_uid
+                .entry(ClientBytes::new(uid))
+                .or_default()
+                .insert(ip);
         }
     }
 
@@ -411,7 +427,7 @@ impl LeaseTable {
 
     /// Take the lease on `ip` out of the map and the indexes.
     fn unlink(&mut self, ip: Ipv4Addr) -> Option<Lease> {
-        let old = self.by_ip.remove(&ip)?;
+        let old = Arc::unwrap_or_clone(self.by_ip.remove(&ip)?);
         if let Ok(q) = self.queues.get_mut() {
             requeue(q, ip, Some(&old), None);
         }
@@ -419,10 +435,10 @@ impl LeaseTable {
             self.unended_free -= 1;
         }
         if let Some(hw) = &old.hardware {
-            unindex(&mut self.by_hw, hw, ip);
+            unindex(&mut self.by_hw, &ClientBytes::hardware(hw), ip);
         }
         if let Some(uid) = &old.uid {
-            unindex(&mut self.by_uid, uid, ip);
+            unindex(&mut self.by_uid, &ClientBytes::new(uid), ip);
         }
         Some(old)
     }
@@ -486,12 +502,12 @@ impl LeaseTable {
 
     /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
     pub fn by_hardware(&self, hw: &Hardware, now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_hw.get(hw), now)
+        self.sorted(self.by_hw.get(&ClientBytes::hardware(hw)), now)
     }
 
     /// The leases of a client identifier, best first.
     pub fn by_uid(&self, uid: &[u8], now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_uid.get(uid), now)
+        self.sorted(self.by_uid.get(&ClientBytes::new(uid)), now)
     }
 
     /// Sort one client's leases best first, the order of [`LeaseTable::by_hardware`].
@@ -499,11 +515,11 @@ impl LeaseTable {
         leases.sort_by_key(|l| preference_key(l, now));
     }
 
-    fn sorted(&self, ips: Option<&BTreeSet<Ipv4Addr>>, now: Time) -> Vec<&Lease> {
+    fn sorted(&self, ips: Option<&Addresses>, now: Time) -> Vec<&Lease> {
         let mut v: Vec<&Lease> = ips
             .into_iter()
-            .flatten()
-            .filter_map(|ip| self.by_ip.get(ip))
+            .flat_map(Addresses::iter)
+            .filter_map(|ip| self.get(ip))
             .collect();
         v.sort_by_key(|l| preference_key(l, now));
         v
@@ -511,13 +527,9 @@ impl LeaseTable {
 }
 
 /// Drop `ip` from the addresses of `key` (and the key once it has none).
-fn unindex<K: std::hash::Hash + Eq>(
-    index: &mut HashMap<K, BTreeSet<Ipv4Addr>>,
-    key: &K,
-    ip: Ipv4Addr,
-) {
+fn unindex(index: &mut HashMap<ClientBytes, Addresses>, key: &ClientBytes, ip: Ipv4Addr) {
     if let Some(set) = index.get_mut(key) {
-        set.remove(&ip);
+        set.remove(ip);
         if set.is_empty() {
             index.remove(key);
         }
