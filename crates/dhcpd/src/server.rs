@@ -1359,7 +1359,7 @@ async fn serve<S: LeaseStore>(
     tokio::spawn(committer_watchdog(beat));
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
-    let durable = table.clone();
+    let durable = table.record_copy();
     let (committer_hooks, hook_worker) = HookRunner::start(metrics.clone())?;
     let (durability, reports) = Durability::new();
     let mut core = Core {

@@ -39,6 +39,8 @@ pub struct LeaseTable {
     /// With a shared lease database: the row version of each address this table's lease
     /// stands for (what a write of it must find, compare-and-swap). Absent: no row.
     db_versions: HashMap<Ipv4Addr, i64>,
+    /// A copy without client indexes ([`LeaseTable::record_copy`]).
+    unindexed: bool,
 }
 
 /// The per-client flood limit: a client (by hardware address) that sends more than `rate`
@@ -225,6 +227,7 @@ impl Clone for LeaseTable {
             flood_pruned: self.flood_pruned,
             queues: Mutex::new(HashMap::new()),
             db_versions: self.db_versions.clone(),
+            unindexed: self.unindexed,
         }
     }
 }
@@ -237,6 +240,21 @@ impl LeaseTable {
     /// An empty table.
     pub fn new() -> LeaseTable {
         LeaseTable::default()
+    }
+
+    /// A copy of the leases (shared with this table until either replaces one) and their row
+    /// versions, without the client indexes: for a holder that reads leases back only by
+    /// address or in order (the committer's durable table), so that it costs a few bytes a
+    /// lease rather than a second set of indexes (issue 17). Its [`LeaseTable::by_hardware`]
+    /// and [`LeaseTable::by_uid`] find nothing.
+    pub fn record_copy(&self) -> LeaseTable {
+        LeaseTable {
+            by_ip: self.by_ip.clone(),
+            unended_free: self.unended_free,
+            db_versions: self.db_versions.clone(),
+            unindexed: true,
+            ..LeaseTable::default()
+        }
     }
 
     /// The database row version the lease at `ip` stands for (0: no row known).
@@ -374,6 +392,7 @@ impl LeaseTable {
         // A replacement keeps the address taken: the virgin floor stays where it is. The
         // indexes only change where the client's hardware address or identifier did.
         let (hw_same, uid_same) = match self.by_ip.get(&ip) {
+            _ if self.unindexed => (true, true),
             Some(old) => (old.hardware == lease.hardware, old.uid == lease.uid),
             None => (false, false),
         };
@@ -433,6 +452,9 @@ impl LeaseTable {
         }
         if unended_free(&old) {
             self.unended_free -= 1;
+        }
+        if self.unindexed {
+            return Some(old);
         }
         if let Some(hw) = &old.hardware {
             unindex(&mut self.by_hw, &ClientBytes::hardware(hw), ip);
@@ -566,6 +588,37 @@ mod tests {
             uid: Some(vec![1, mac]),
             ..Lease::default()
         }
+    }
+
+    /// The committer's copy: the same leases, shared (not copied) until replaced, kept by
+    /// address through inserts and removals, with no client indexes of its own.
+    #[test]
+    fn record_copy_shares_leases_without_indexes() {
+        let t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1000, 1),
+            lease(12, BindingState::Free, 0, 2),
+        ]);
+        let mut c = t.record_copy();
+        assert!(
+            c.by_ip
+                .values()
+                .zip(t.by_ip.values())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        );
+        assert!(c.by_hw.is_empty() && c.by_uid.is_empty());
+        assert_eq!(c.unended_free, 1);
+        c.insert(lease(10, BindingState::Active, 3000, 3));
+        c.insert(lease(11, BindingState::Active, 3000, 3));
+        c.remove(ip(12));
+        assert!(c.by_hw.is_empty() && c.by_uid.is_empty());
+        assert_eq!(c.unended_free, 0);
+        let ends: Vec<(Ipv4Addr, Time)> = c.iter().map(|l| (l.ip, l.ends)).collect();
+        assert_eq!(ends, [(ip(10), 3000), (ip(11), 3000)]);
+        assert_eq!(
+            t.get(ip(10)).map(|l| l.ends),
+            Some(1000),
+            "the original keeps its own"
+        );
     }
 
     #[test]
