@@ -1,43 +1,27 @@
 //! The keys and values of the lease table's client indexes, sized for tables of tens of
-//! thousands of leases (issue 17): a client's bytes inline when short, and its addresses
-//! inline when it has one (nearly every client), a set only beyond.
+//! thousands of leases (issue 17): a hash of the client's bytes, and its addresses inline
+//! when it has one (nearly every client), a set only beyond.
 
 use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
 use std::net::Ipv4Addr;
 
 use super::Hardware;
 
-/// Longest key kept inline: a hardware type and address (ISC: at most 16 bytes) or a client
-/// identifier of type and MAC (7 bytes) fit with room to spare.
-const INLINE: usize = 22;
+/// How the client indexes key a client: a 64-bit hash of its hardware type and address, or of
+/// its client identifier, 8 bytes inline instead of the bytes themselves. Bytes of two
+/// clients may hash alike, so a lookup keeps only the leases that are the client's; the
+/// hash's keys are random per table, so clients cannot choose to collide.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ClientKeys(RandomState);
 
-/// A client's identifying bytes as an index key: its client identifier, or its hardware
-/// type followed by its hardware address. 24 bytes, with no allocation up to [`INLINE`]
-/// bytes. Equal bytes always make the same variant, so the derived `Eq` and `Hash` agree.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum ClientBytes {
-    Short { len: u8, bytes: [u8; INLINE] },
-    Long(Box<[u8]>),
-}
-
-impl ClientBytes {
-    pub(super) fn new(b: &[u8]) -> ClientBytes {
-        match u8::try_from(b.len()) {
-            Ok(len) if b.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
-                bytes[..b.len()].copy_from_slice(b);
-                ClientBytes::Short { len, bytes }
-            }
-            _ => ClientBytes::Long(b.into()),
-        }
+impl ClientKeys {
+    pub(super) fn hardware(&self, hw: &Hardware) -> u64 {
+        self.0.hash_one((hw.htype, hw.addr.as_slice()))
     }
 
-    /// The key of a hardware address: its type, then its bytes.
-    pub(super) fn hardware(hw: &Hardware) -> ClientBytes {
-        let mut b = Vec::with_capacity(1 + hw.addr.len());
-        b.push(hw.htype);
-        b.extend_from_slice(&hw.addr);
-        ClientBytes::new(&b)
+    pub(super) fn uid(&self, uid: &[u8]) -> u64 {
+        self.0.hash_one(uid)
     }
 }
 
@@ -98,32 +82,25 @@ mod tests {
     use super::*;
 
     /// The compact layout issue 17 asks for: these sit in a hash table once per client, twice
-    /// per lease. A change that makes them larger (a `Vec` key, a set per client) puts
-    /// tens of bytes back on every lease.
+    /// per lease, beside an 8-byte key. A change that makes them larger (a set per client)
+    /// puts tens of bytes back on every lease.
     #[test]
     fn index_entries_stay_small() {
-        assert!(
-            size_of::<ClientBytes>() <= 24,
-            "{}",
-            size_of::<ClientBytes>()
-        );
         assert!(size_of::<Addresses>() <= 16, "{}", size_of::<Addresses>());
     }
 
     #[test]
-    fn keys_equal_by_bytes_only() {
-        let short = ClientBytes::new(&[1, 0x52, 0x54, 0, 1, 2, 3]);
-        assert_eq!(short, ClientBytes::new(&[1, 0x52, 0x54, 0, 1, 2, 3]));
-        assert_ne!(short, ClientBytes::new(&[1, 0x52, 0x54, 0, 1, 2, 3, 0]));
-        assert!(matches!(short, ClientBytes::Short { .. }));
-        let long = [7u8; 40];
-        assert_eq!(ClientBytes::new(&long), ClientBytes::Long(long.into()));
-        assert_ne!(ClientBytes::new(&long[..22]), ClientBytes::new(&long[..23]));
+    fn keys_by_bytes_and_type() {
+        let k = ClientKeys::default();
         let hw = Hardware::ethernet([0x52, 0x54, 0, 1, 2, 3]);
-        assert_eq!(
-            ClientBytes::hardware(&hw),
-            ClientBytes::new(&[1, 0x52, 0x54, 0, 1, 2, 3])
-        );
+        assert_eq!(k.hardware(&hw), k.hardware(&hw.clone()));
+        let token_ring = Hardware {
+            htype: 6,
+            ..hw.clone()
+        };
+        assert_ne!(k.hardware(&hw), k.hardware(&token_ring));
+        assert_eq!(k.uid(&[1, 2, 3]), k.uid(&[1, 2, 3]));
+        assert_ne!(k.uid(&[1, 2, 3]), k.uid(&[1, 2, 3, 0]));
     }
 
     #[test]

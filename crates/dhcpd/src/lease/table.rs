@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use super::index::{Addresses, ClientBytes};
+use super::index::{Addresses, ClientKeys};
 use super::{BindingState, Hardware, Lease, Time};
 
 /// Leases by address, hardware address and client identifier.
@@ -17,8 +17,11 @@ pub struct LeaseTable {
     /// clone of the table (the committer's durable copy, taken at start) shares every lease
     /// until one is replaced (issue 17).
     by_ip: BTreeMap<Ipv4Addr, Arc<Lease>>,
-    by_hw: HashMap<ClientBytes, Addresses>,
-    by_uid: HashMap<ClientBytes, Addresses>,
+    /// Addresses by a hash of the client's hardware address (see [`ClientKeys`]).
+    by_hw: HashMap<u64, Addresses>,
+    /// Addresses by a hash of the client identifier.
+    by_uid: HashMap<u64, Addresses>,
+    keys: ClientKeys,
     /// How many free leases have no `ends` (they sort before every other free lease).
     unended_free: usize,
     /// Per range, no address below this one is virgin. Leases are only ever added while
@@ -219,6 +222,7 @@ impl Clone for LeaseTable {
             by_ip: self.by_ip.clone(),
             by_hw: self.by_hw.clone(),
             by_uid: self.by_uid.clone(),
+            keys: self.keys.clone(),
             unended_free: self.unended_free,
             virgin_floor: Mutex::new(HashMap::new()),
             declines: self.declines.clone(),
@@ -412,10 +416,10 @@ impl LeaseTable {
                 self.unended_free -= 1;
             }
             if !hw_same && let Some(hw) = &old.hardware {
-                unindex(&mut self.by_hw, &ClientBytes::hardware(hw), ip);
+                unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
             }
             if !uid_same && let Some(uid) = &old.uid {
-                unindex(&mut self.by_uid, &ClientBytes::new(uid), ip);
+                unindex(&mut self.by_uid, self.keys.uid(uid), ip);
             }
         }
         let Some(new) = self.by_ip.get(&ip) else {
@@ -423,13 +427,13 @@ impl LeaseTable {
         };
         if !hw_same && let Some(hw) = &new.hardware {
             self.by_hw
-                .entry(ClientBytes::hardware(hw))
+                .entry(self.keys.hardware(hw))
                 .or_default()
                 .insert(ip);
         }
         if !uid_same && let Some(uid) = &new.uid {
             self.by_uid
-                .entry(ClientBytes::new(uid))
+                .entry(self.keys.uid(uid))
                 .or_default()
                 .insert(ip);
         }
@@ -457,10 +461,10 @@ impl LeaseTable {
             return Some(old);
         }
         if let Some(hw) = &old.hardware {
-            unindex(&mut self.by_hw, &ClientBytes::hardware(hw), ip);
+            unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
         }
         if let Some(uid) = &old.uid {
-            unindex(&mut self.by_uid, &ClientBytes::new(uid), ip);
+            unindex(&mut self.by_uid, self.keys.uid(uid), ip);
         }
         Some(old)
     }
@@ -524,12 +528,14 @@ impl LeaseTable {
 
     /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
     pub fn by_hardware(&self, hw: &Hardware, now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_hw.get(&ClientBytes::hardware(hw)), now)
+        let ips = self.by_hw.get(&self.keys.hardware(hw));
+        self.sorted(ips, now, |l| l.has_hardware(hw))
     }
 
     /// The leases of a client identifier, best first.
     pub fn by_uid(&self, uid: &[u8], now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_uid.get(&ClientBytes::new(uid)), now)
+        let ips = self.by_uid.get(&self.keys.uid(uid));
+        self.sorted(ips, now, |l| l.uid.as_deref() == Some(uid))
     }
 
     /// Sort one client's leases best first, the order of [`LeaseTable::by_hardware`].
@@ -537,11 +543,19 @@ impl LeaseTable {
         leases.sort_by_key(|l| preference_key(l, now));
     }
 
-    fn sorted(&self, ips: Option<&Addresses>, now: Time) -> Vec<&Lease> {
+    /// The leases on `ips` that are the client's (`mine`: another client's bytes may hash
+    /// alike), best first.
+    fn sorted(
+        &self,
+        ips: Option<&Addresses>,
+        now: Time,
+        mine: impl Fn(&Lease) -> bool,
+    ) -> Vec<&Lease> {
         let mut v: Vec<&Lease> = ips
             .into_iter()
             .flat_map(Addresses::iter)
             .filter_map(|ip| self.get(ip))
+            .filter(|l| mine(l))
             .collect();
         v.sort_by_key(|l| preference_key(l, now));
         v
@@ -549,11 +563,11 @@ impl LeaseTable {
 }
 
 /// Drop `ip` from the addresses of `key` (and the key once it has none).
-fn unindex(index: &mut HashMap<ClientBytes, Addresses>, key: &ClientBytes, ip: Ipv4Addr) {
-    if let Some(set) = index.get_mut(key) {
+fn unindex(index: &mut HashMap<u64, Addresses>, key: u64, ip: Ipv4Addr) {
+    if let Some(set) = index.get_mut(&key) {
         set.remove(ip);
         if set.is_empty() {
-            index.remove(key);
+            index.remove(&key);
         }
     }
 }
@@ -619,6 +633,27 @@ mod tests {
             Some(1000),
             "the original keeps its own"
         );
+    }
+
+    /// Two clients whose bytes hash alike share an index entry: each finds only its own.
+    #[test]
+    fn colliding_clients_find_only_their_own() {
+        let mut t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1000, 1),
+            lease(11, BindingState::Active, 1000, 2),
+        ]);
+        let (hw1, hw2) = (
+            Hardware::ethernet([0x52, 0x54, 0, 0, 0, 1]),
+            Hardware::ethernet([0x52, 0x54, 0, 0, 0, 2]),
+        );
+        // Make client 2's addresses sit under client 1's keys too, as a collision would.
+        let (k1, u1) = (t.keys.hardware(&hw1), t.keys.uid(&[1, 1]));
+        t.by_hw.entry(k1).or_default().insert(ip(11));
+        t.by_uid.entry(u1).or_default().insert(ip(11));
+        let ips = |v: Vec<&Lease>| v.iter().map(|l| l.ip).collect::<Vec<_>>();
+        assert_eq!(ips(t.by_hardware(&hw1, 0)), [ip(10)]);
+        assert_eq!(ips(t.by_uid(&[1, 1], 0)), [ip(10)]);
+        assert_eq!(ips(t.by_hardware(&hw2, 0)), [ip(11)]);
     }
 
     #[test]
