@@ -93,7 +93,7 @@ const POOL_SIZE: u32 = 200 * 256;
 /// The two namespaces and their veth pair; deleted when dropped.
 pub(super) struct Lab {
     pub(super) srv: String,
-    cli: String,
+    pub(super) cli: String,
 }
 
 impl Lab {

@@ -22,7 +22,8 @@ use std::time::Duration;
 use super::dhcp::{Lab, Running, wait_listening};
 use super::servers::{Flags, find, first_line};
 
-const USAGE: &str = "usage: cargo xtask bench dhcp-memory [--leases N] [--repeat N] [--out FILE]";
+const USAGE: &str =
+    "usage: cargo xtask bench dhcp-memory [--leases N] [--repeat N] [--fill SECONDS] [--out FILE]";
 
 /// The pool: 10.77.1.0 to 10.77.254.255, in the /16 of the DHCP benchmark's namespaces.
 const POOL_FIRST: [u8; 4] = [10, 77, 1, 0];
@@ -133,7 +134,18 @@ struct Sample {
     leases_after: usize,
 }
 
-fn measure(lab: &Lab, bin: &Path, kind: Kind, dir: &Path, leases: &str) -> Result<Sample> {
+/// What fills the table: the lease file the server starts on, or perfdhcp's clients.
+enum Fill<'a> {
+    File(&'a str),
+    /// perfdhcp (its path) for this many seconds, from an empty lease file.
+    Live(&'a Path, u64),
+}
+
+fn measure(lab: &Lab, bin: &Path, kind: Kind, dir: &Path, fill: &Fill<'_>) -> Result<Sample> {
+    let leases = match fill {
+        Fill::File(text) => text,
+        Fill::Live(..) => "",
+    };
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let (cf, lf, pf, log) = (
@@ -161,17 +173,42 @@ fn measure(lab: &Lab, bin: &Path, kind: Kind, dir: &Path, leases: &str) -> Resul
         .with_context(|| format!("starting {}", kind.name()))?;
     let mut r = Running { child, log };
     wait_listening(lab, &mut r, kind.name())?;
+    if let Fill::Live(perfdhcp, seconds) = fill {
+        let out = lab
+            .cmd(&lab.cli, perfdhcp)
+            .args(["-4", "-l", "c0", "-r", "5000", "-R", "65000"])
+            .args(["-p", &seconds.to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .context("running perfdhcp")?;
+        std::fs::write(dir.join("perfdhcp.out"), &out.stdout)?;
+    }
     // Idle: the start's work (reading, rewriting the file) is over by now.
     std::thread::sleep(Duration::from_secs(2));
     let (rss_kb, hwm_kb) = resident(r.child.id())?;
     let text = std::fs::read_to_string(&lf).unwrap_or_default();
-    let leases_after = text.lines().filter(|l| l.starts_with("lease ")).count();
+    let leases_after = active_leases(&text);
     drop(r);
     Ok(Sample {
         rss_kb,
         hwm_kb,
         leases_after,
     })
+}
+
+/// Addresses whose last record in a lease file is active.
+fn active_leases(text: &str) -> usize {
+    let mut last = std::collections::HashMap::new();
+    let mut ip = "";
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("lease ") {
+            ip = rest.split_whitespace().next().unwrap_or("");
+            last.insert(ip, false);
+        } else if l.trim() == "binding state active;" {
+            last.insert(ip, true);
+        }
+    }
+    last.values().filter(|a| **a).count()
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -184,7 +221,8 @@ fn mb(kb: u64) -> f64 {
 }
 
 pub(super) fn run(args: &[String]) -> Result<()> {
-    let f = Flags::parse(args, &["--leases", "--repeat", "--out"], USAGE)?;
+    let f = Flags::parse(args, &["--leases", "--repeat", "--fill", "--out"], USAGE)?;
+    let fill = f.number("--fill", 0)?;
     let count = f.number("--leases", 65_000)?;
     let repeat = usize::try_from(f.number("--repeat", 3)?)?;
     if count > POOL_SIZE {
@@ -206,12 +244,13 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     let mut samples: [[Vec<Sample>; 2]; 2] = Default::default();
     for round in 0..repeat {
         for (fi, text) in [&empty, &full].into_iter().enumerate() {
+            let text = Fill::File(text);
             for i in 0..kinds.len() {
                 let k = (i + round) % kinds.len();
                 let kind = kinds[k];
                 let bin = if kind == Kind::Ours { &ours } else { &isc };
                 let dir = work.join(format!("{k}-{fi}-{round}"));
-                let s = measure(&lab, bin, kind, &dir, text)?;
+                let s = measure(&lab, bin, kind, &dir, &text)?;
                 eprintln!(
                     "bench dhcp-memory: round {} {} {} leases: VmRSS {:.1} MB, VmHWM {:.1} MB, \
                      {} leases in its file after start",
@@ -282,6 +321,37 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         per_lease(0),
         per_lease(1)
     );
+    if fill > 0 {
+        let perfdhcp = find("perfdhcp", "kea-admin")?;
+        let _ = writeln!(
+            r,
+            "\nFilled live instead (one round): each server from an empty lease file, perfdhcp \
+             `-r 5000 -R 65000 -p {fill}` against it, then idle 2 s; active leases counted in \
+             its file.\n\n| server | VmRSS | VmHWM | active leases | bytes a lease over empty |\n\
+             |---|---:|---:|---:|---:|"
+        );
+        for (k, kind) in kinds.iter().enumerate() {
+            let bin = if *kind == Kind::Ours { &ours } else { &isc };
+            let dir = work.join(format!("{k}-live"));
+            let s = measure(&lab, bin, *kind, &dir, &Fill::Live(&perfdhcp, fill))?;
+            let over = s.rss_kb.saturating_sub(med(0, k, |s| s.rss_kb)) as f64 * 1024.0
+                / s.leases_after.max(1) as f64;
+            eprintln!(
+                "bench dhcp-memory: live {}: VmRSS {:.1} MB, {} active leases",
+                kind.name(),
+                mb(s.rss_kb),
+                s.leases_after
+            );
+            let _ = writeln!(
+                r,
+                "| {} | {:.1} MB | {:.1} MB | {} | {over:.0} |",
+                kind.name(),
+                mb(s.rss_kb),
+                mb(s.hwm_kb),
+                s.leases_after
+            );
+        }
+    }
     print!("{r}");
     if let Some(p) = f.path("--out") {
         std::fs::write(&p, &r).with_context(|| format!("writing {}", p.display()))?;
