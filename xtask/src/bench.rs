@@ -23,6 +23,7 @@
 
 mod dhcp;
 mod http;
+mod memory;
 mod servers;
 mod storm;
 
@@ -41,9 +42,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("tftp") => tftp(&args[1..]),
         Some("http") => http::http(&args[1..]),
         Some("dhcp") => dhcp::run(&args[1..]),
+        Some("dhcp-memory") => memory::run(&args[1..]),
         Some("storm") => storm::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench tftp|http|dhcp|storm [options]; cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
+            "usage: cargo xtask bench tftp|http|dhcp|dhcp-memory|storm [options]; cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
         ),
     }
 }

@@ -284,7 +284,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
         Some(url) => open_database(url, args),
         None => open_lease_file(args, ids),
     };
-    let Ok((mut store, file)) = opened else {
+    let Ok((mut store, mut file)) = opened else {
         return Ok(Err(Refused));
     };
     let mut config = loaded.config;
@@ -294,7 +294,7 @@ fn prepare(args: &Args) -> anyhow::Result<Result<Prepared, Refused>> {
     for problem in crate::omapi::state::replay(&mut config, &file.records) {
         eprintln!("{problem}");
     }
-    let (table, log) = server::initial_table(&config, &file);
+    let (table, log) = server::initial_table(&config, &mut file);
     for l in &log {
         eprintln!("{l}");
     }

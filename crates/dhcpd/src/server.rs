@@ -144,7 +144,12 @@ pub fn load_config(conf: &str, inventory: Option<&Path>) -> Result<LoadedConfig,
 
 /// The leases of a lease file that lie in the configuration's ranges (ISC drops the others
 /// with `lease X: no subnet.`), as a table; also returns the log lines.
-pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTable, Vec<String>) {
+/// The leases are moved out of `file` into the table (a copy of each would stay behind as
+/// freed but resident memory, issue 17).
+pub fn initial_table(
+    cfg: &Config,
+    file: &mut crate::lease::LeaseFile,
+) -> (LeaseTable, Vec<String>) {
     let mut log = Vec::new();
     for o in &file.output {
         match o {
@@ -153,9 +158,8 @@ pub fn initial_table(cfg: &Config, file: &crate::lease::LeaseFile) -> (LeaseTabl
         }
     }
     let mut kept = Vec::with_capacity(file.leases.len());
-    for l in &file.leases {
+    for mut l in std::mem::take(&mut file.leases) {
         if cfg.pool_of(l.ip).is_some() {
-            let mut l = l.clone();
             for events in l.attach_handlers(&cfg.handlers) {
                 log.push(format!(
                     "lease {}: its {} statements are not in the configuration: dropped",
@@ -1386,7 +1390,7 @@ async fn serve<S: LeaseStore>(
     tokio::spawn(committer_watchdog(beat));
     let committer_metrics = metrics.clone();
     let committer_state = opts.state.clone();
-    let durable = table.clone();
+    let durable = table.record_copy();
     let (committer_hooks, hook_worker) = HookRunner::start(metrics.clone())?;
     let (durability, reports) = Durability::new();
     let mut core = Core {

@@ -91,13 +91,13 @@ const POOL_LAST: &str = "10.77.200.255";
 const POOL_SIZE: u32 = 200 * 256;
 
 /// The two namespaces and their veth pair; deleted when dropped.
-struct Lab {
-    srv: String,
-    cli: String,
+pub(super) struct Lab {
+    pub(super) srv: String,
+    pub(super) cli: String,
 }
 
 impl Lab {
-    fn new() -> Result<Lab> {
+    pub(super) fn new() -> Result<Lab> {
         Lab::tagged("")
     }
 
@@ -142,7 +142,7 @@ impl Lab {
         Ok(lab)
     }
 
-    fn cmd(&self, ns: &str, program: &Path) -> Command {
+    pub(super) fn cmd(&self, ns: &str, program: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns]).arg(program);
         c
@@ -324,9 +324,9 @@ struct Tools {
 
 /// A server running in the server namespace (`ip netns exec` execs it, so the child's PID
 /// is the server's); stopped by its PID when dropped.
-struct Running {
-    child: Child,
-    log: PathBuf,
+pub(super) struct Running {
+    pub(super) child: Child,
+    pub(super) log: PathBuf,
 }
 
 impl Drop for Running {
@@ -528,7 +528,7 @@ fn kea_admin_init(tools: &Tools, db: &Db, name: &str) -> Result<()> {
 
 /// Waits until a UDP socket on port 67 exists in the server namespace (the servers bind it
 /// once their configuration and lease file are loaded).
-fn wait_listening(lab: &Lab, r: &mut Running, name: &str) -> Result<()> {
+pub(super) fn wait_listening(lab: &Lab, r: &mut Running, name: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Some(status) = r.child.try_wait()? {

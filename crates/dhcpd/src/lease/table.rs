@@ -4,16 +4,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::index::{Addresses, ClientKeys};
 use super::{BindingState, Hardware, Lease, Time};
 
 /// Leases by address, hardware address and client identifier.
 #[derive(Debug, Default)]
 pub struct LeaseTable {
-    by_ip: BTreeMap<Ipv4Addr, Lease>,
-    by_hw: HashMap<Hardware, BTreeSet<Ipv4Addr>>,
-    by_uid: HashMap<Vec<u8>, BTreeSet<Ipv4Addr>>,
+    /// Behind a pointer: a B-tree's nodes hold eleven slots and are about half full after
+    /// ordered inserts, so inline leases would cost twice their size; shared, so that a
+    /// clone of the table (the committer's durable copy, taken at start) shares every lease
+    /// until one is replaced (issue 17).
+    by_ip: BTreeMap<Ipv4Addr, Arc<Lease>>,
+    /// Addresses by a hash of the client's hardware address (see [`ClientKeys`]).
+    by_hw: HashMap<u64, Addresses>,
+    /// Addresses by a hash of the client identifier.
+    by_uid: HashMap<u64, Addresses>,
+    keys: ClientKeys,
     /// How many free leases have no `ends` (they sort before every other free lease).
     unended_free: usize,
     /// Per range, no address below this one is virgin. Leases are only ever added while
@@ -34,6 +42,8 @@ pub struct LeaseTable {
     /// With a shared lease database: the row version of each address this table's lease
     /// stands for (what a write of it must find, compare-and-swap). Absent: no row.
     db_versions: HashMap<Ipv4Addr, i64>,
+    /// A copy without client indexes ([`LeaseTable::record_copy`]).
+    unindexed: bool,
 }
 
 /// The per-client flood limit: a client (by hardware address) that sends more than `rate`
@@ -212,6 +222,7 @@ impl Clone for LeaseTable {
             by_ip: self.by_ip.clone(),
             by_hw: self.by_hw.clone(),
             by_uid: self.by_uid.clone(),
+            keys: self.keys.clone(),
             unended_free: self.unended_free,
             virgin_floor: Mutex::new(HashMap::new()),
             declines: self.declines.clone(),
@@ -220,6 +231,7 @@ impl Clone for LeaseTable {
             flood_pruned: self.flood_pruned,
             queues: Mutex::new(HashMap::new()),
             db_versions: self.db_versions.clone(),
+            unindexed: self.unindexed,
         }
     }
 }
@@ -232,6 +244,21 @@ impl LeaseTable {
     /// An empty table.
     pub fn new() -> LeaseTable {
         LeaseTable::default()
+    }
+
+    /// A copy of the leases (shared with this table until either replaces one) and their row
+    /// versions, without the client indexes: for a holder that reads leases back only by
+    /// address or in order (the committer's durable table), so that it costs a few bytes a
+    /// lease rather than a second set of indexes (issue 17). Its [`LeaseTable::by_hardware`]
+    /// and [`LeaseTable::by_uid`] find nothing.
+    pub fn record_copy(&self) -> LeaseTable {
+        LeaseTable {
+            by_ip: self.by_ip.clone(),
+            unended_free: self.unended_free,
+            db_versions: self.db_versions.clone(),
+            unindexed: true,
+            ..LeaseTable::default()
+        }
     }
 
     /// The database row version the lease at `ip` stands for (0: no row known).
@@ -267,12 +294,12 @@ impl LeaseTable {
 
     /// The lease on `ip`, if one was ever recorded.
     pub fn get(&self, ip: Ipv4Addr) -> Option<&Lease> {
-        self.by_ip.get(&ip)
+        self.by_ip.get(&ip).map(|l| &**l)
     }
 
     /// All leases, by address.
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.by_ip.values()
+        self.by_ip.values().map(|l| &**l)
     }
 
     /// Leases with addresses in `[low, high]`, by address.
@@ -282,7 +309,7 @@ impl LeaseTable {
         } else {
             (high, low)
         };
-        self.by_ip.range(lo..=hi).map(|(_, l)| l)
+        self.by_ip.range(lo..=hi).map(|(_, l)| &**l)
     }
 
     /// The lowest address of `[low, high]` that has no lease entry (a virgin address).
@@ -369,34 +396,46 @@ impl LeaseTable {
         // A replacement keeps the address taken: the virgin floor stays where it is. The
         // indexes only change where the client's hardware address or identifier did.
         let (hw_same, uid_same) = match self.by_ip.get(&ip) {
+            _ if self.unindexed => (true, true),
             Some(old) => (old.hardware == lease.hardware, old.uid == lease.uid),
             None => (false, false),
         };
-        let replaced = self.by_ip.insert(ip, lease);
+        let replaced = self.by_ip.insert(ip, Arc::new(lease));
         if let Ok(q) = self.queues.get_mut()
             && !q.is_empty()
         {
-            requeue(q, ip, replaced.as_ref(), self.by_ip.get(&ip));
+            requeue(
+                q,
+                ip,
+                replaced.as_deref(),
+                self.by_ip.get(&ip).map(|l| &**l),
+            );
         }
         if let Some(old) = replaced {
             if unended_free(&old) {
                 self.unended_free -= 1;
             }
             if !hw_same && let Some(hw) = &old.hardware {
-                unindex(&mut self.by_hw, hw, ip);
+                unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
             }
             if !uid_same && let Some(uid) = &old.uid {
-                unindex(&mut self.by_uid, uid, ip);
+                unindex(&mut self.by_uid, self.keys.uid(uid), ip);
             }
         }
         let Some(new) = self.by_ip.get(&ip) else {
             return;
         };
         if !hw_same && let Some(hw) = &new.hardware {
-            self.by_hw.entry(hw.clone()).or_default().insert(ip);
+            self.by_hw
+                .entry(self.keys.hardware(hw))
+                .or_default()
+                .insert(ip);
         }
         if !uid_same && let Some(uid) = &new.uid {
-            self.by_uid.entry(uid.clone()).or_default().insert(ip);
+            self.by_uid
+                .entry(self.keys.uid(uid))
+                .or_default()
+                .insert(ip);
         }
     }
 
@@ -411,18 +450,21 @@ impl LeaseTable {
 
     /// Take the lease on `ip` out of the map and the indexes.
     fn unlink(&mut self, ip: Ipv4Addr) -> Option<Lease> {
-        let old = self.by_ip.remove(&ip)?;
+        let old = Arc::unwrap_or_clone(self.by_ip.remove(&ip)?);
         if let Ok(q) = self.queues.get_mut() {
             requeue(q, ip, Some(&old), None);
         }
         if unended_free(&old) {
             self.unended_free -= 1;
         }
+        if self.unindexed {
+            return Some(old);
+        }
         if let Some(hw) = &old.hardware {
-            unindex(&mut self.by_hw, hw, ip);
+            unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
         }
         if let Some(uid) = &old.uid {
-            unindex(&mut self.by_uid, uid, ip);
+            unindex(&mut self.by_uid, self.keys.uid(uid), ip);
         }
         Some(old)
     }
@@ -486,12 +528,14 @@ impl LeaseTable {
 
     /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
     pub fn by_hardware(&self, hw: &Hardware, now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_hw.get(hw), now)
+        let ips = self.by_hw.get(&self.keys.hardware(hw));
+        self.sorted(ips, now, |l| l.has_hardware(hw))
     }
 
     /// The leases of a client identifier, best first.
     pub fn by_uid(&self, uid: &[u8], now: Time) -> Vec<&Lease> {
-        self.sorted(self.by_uid.get(uid), now)
+        let ips = self.by_uid.get(&self.keys.uid(uid));
+        self.sorted(ips, now, |l| l.uid.as_deref() == Some(uid))
     }
 
     /// Sort one client's leases best first, the order of [`LeaseTable::by_hardware`].
@@ -499,11 +543,19 @@ impl LeaseTable {
         leases.sort_by_key(|l| preference_key(l, now));
     }
 
-    fn sorted(&self, ips: Option<&BTreeSet<Ipv4Addr>>, now: Time) -> Vec<&Lease> {
+    /// The leases on `ips` that are the client's (`mine`: another client's bytes may hash
+    /// alike), best first.
+    fn sorted(
+        &self,
+        ips: Option<&Addresses>,
+        now: Time,
+        mine: impl Fn(&Lease) -> bool,
+    ) -> Vec<&Lease> {
         let mut v: Vec<&Lease> = ips
             .into_iter()
-            .flatten()
-            .filter_map(|ip| self.by_ip.get(ip))
+            .flat_map(Addresses::iter)
+            .filter_map(|ip| self.get(ip))
+            .filter(|l| mine(l))
             .collect();
         v.sort_by_key(|l| preference_key(l, now));
         v
@@ -511,15 +563,11 @@ impl LeaseTable {
 }
 
 /// Drop `ip` from the addresses of `key` (and the key once it has none).
-fn unindex<K: std::hash::Hash + Eq>(
-    index: &mut HashMap<K, BTreeSet<Ipv4Addr>>,
-    key: &K,
-    ip: Ipv4Addr,
-) {
-    if let Some(set) = index.get_mut(key) {
-        set.remove(&ip);
+fn unindex(index: &mut HashMap<u64, Addresses>, key: u64, ip: Ipv4Addr) {
+    if let Some(set) = index.get_mut(&key) {
+        set.remove(ip);
         if set.is_empty() {
-            index.remove(key);
+            index.remove(&key);
         }
     }
 }
@@ -554,6 +602,58 @@ mod tests {
             uid: Some(vec![1, mac]),
             ..Lease::default()
         }
+    }
+
+    /// The committer's copy: the same leases, shared (not copied) until replaced, kept by
+    /// address through inserts and removals, with no client indexes of its own.
+    #[test]
+    fn record_copy_shares_leases_without_indexes() {
+        let t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1000, 1),
+            lease(12, BindingState::Free, 0, 2),
+        ]);
+        let mut c = t.record_copy();
+        assert!(
+            c.by_ip
+                .values()
+                .zip(t.by_ip.values())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        );
+        assert!(c.by_hw.is_empty() && c.by_uid.is_empty());
+        assert_eq!(c.unended_free, 1);
+        c.insert(lease(10, BindingState::Active, 3000, 3));
+        c.insert(lease(11, BindingState::Active, 3000, 3));
+        c.remove(ip(12));
+        assert!(c.by_hw.is_empty() && c.by_uid.is_empty());
+        assert_eq!(c.unended_free, 0);
+        let ends: Vec<(Ipv4Addr, Time)> = c.iter().map(|l| (l.ip, l.ends)).collect();
+        assert_eq!(ends, [(ip(10), 3000), (ip(11), 3000)]);
+        assert_eq!(
+            t.get(ip(10)).map(|l| l.ends),
+            Some(1000),
+            "the original keeps its own"
+        );
+    }
+
+    /// Two clients whose bytes hash alike share an index entry: each finds only its own.
+    #[test]
+    fn colliding_clients_find_only_their_own() {
+        let mut t = LeaseTable::from_leases([
+            lease(10, BindingState::Active, 1000, 1),
+            lease(11, BindingState::Active, 1000, 2),
+        ]);
+        let (hw1, hw2) = (
+            Hardware::ethernet([0x52, 0x54, 0, 0, 0, 1]),
+            Hardware::ethernet([0x52, 0x54, 0, 0, 0, 2]),
+        );
+        // Make client 2's addresses sit under client 1's keys too, as a collision would.
+        let (k1, u1) = (t.keys.hardware(&hw1), t.keys.uid(&[1, 1]));
+        t.by_hw.entry(k1).or_default().insert(ip(11));
+        t.by_uid.entry(u1).or_default().insert(ip(11));
+        let ips = |v: Vec<&Lease>| v.iter().map(|l| l.ip).collect::<Vec<_>>();
+        assert_eq!(ips(t.by_hardware(&hw1, 0)), [ip(10)]);
+        assert_eq!(ips(t.by_uid(&[1, 1], 0)), [ip(10)]);
+        assert_eq!(ips(t.by_hardware(&hw2, 0)), [ip(11)]);
     }
 
     #[test]
