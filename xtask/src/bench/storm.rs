@@ -721,8 +721,13 @@ fn one_run(
     // Where packets were lost, for the log: the link's drops on both sides, and each
     // namespace's UDP counters (buffer errors of the servers' sockets included).
     for (ns, dev) in [(&lab.srv, "s0"), (&lab.cli, "c0")] {
-        let link = Command::new("ip").args(["-n", ns, "-s", "link", "show", dev]).output();
-        let udp = lab.cmd(ns, Path::new("nstat")).args(["-asz", "Udp*"]).output();
+        let link = Command::new("ip")
+            .args(["-n", ns, "-s", "link", "show", dev])
+            .output();
+        let udp = lab
+            .cmd(ns, Path::new("nstat"))
+            .args(["-asz", "Udp*"])
+            .output();
         for out in [link, udp].into_iter().flatten() {
             eprint!("{ns}: {}", String::from_utf8_lossy(&out.stdout));
         }
