@@ -1,0 +1,1 @@
+//! The DHCPv6 socket shell (placeholder until the next step).
