@@ -7,6 +7,7 @@
 //! format; `decide` is the pure core (message, configuration, table and time in; reply and
 //! lease changes out); `server` is the socket shell on UDP 547.
 
+pub mod args;
 pub mod conf;
 pub mod decide;
 pub mod duid;
