@@ -13,9 +13,12 @@
 //! }
 //! ```
 //!
-//! Records are appended; on reading, the last record of an IA wins. The key is the 4-byte
-//! IAID as the client sent it followed by the client's DUID; strings are quoted as ISC's
-//! `print_hex`/quoting does: printable ASCII as is, `"` and `\` escaped, other bytes `\ooo`.
+//! Records are appended; on reading, the last record of an IA wins. In memory the key is
+//! the 4-byte IAID as the client sent it followed by the client's DUID; in the file the IAID
+//! is in little-endian order under `authoring-byte-order little-endian;`, as ISC 4.4 on x86
+//! writes it (seen from ISC dhcpd -6 with dhclient: IAID 00:77:00:74 is written `t\000w\000`);
+//! a file saying `big-endian` is read in network order. Strings are quoted as ISC does:
+//! printable ASCII as is, `"` and `\` escaped, other bytes `\ooo`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
@@ -92,11 +95,21 @@ pub fn quote(bytes: &[u8]) -> String {
     s
 }
 
+/// The IAID of `key` with its 4 bytes reversed (network order to little-endian and back).
+fn swap_iaid(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    if let Some(iaid) = k.get_mut(..4) {
+        iaid.reverse();
+    }
+    k
+}
+
 /// The text of one IA record.
 pub fn record(key: &[u8], b: &Binding) -> String {
+    let key = swap_iaid(key);
     format!(
         "ia-na {} {{\n  cltt {}\n  iaaddr {} {{\n    binding state {};\n    preferred-life {};\n    max-life {};\n    ends {}\n  }}\n}}\n",
-        quote(key),
+        quote(&key),
         time::format(b.cltt),
         b.addr,
         b.state.word(),
@@ -106,9 +119,12 @@ pub fn record(key: &[u8], b: &Binding) -> String {
     )
 }
 
-/// The `server-duid` line.
+/// The file's first statements: the byte order of the IAIDs and the `server-duid`.
 pub fn server_duid_line(duid: &[u8]) -> String {
-    format!("server-duid {};\n", quote(duid))
+    format!(
+        "authoring-byte-order little-endian;\nserver-duid {};\n",
+        quote(duid)
+    )
 }
 
 /// Why a lease file was refused.
@@ -124,6 +140,7 @@ pub struct LeaseError {
 pub fn parse(text: &str) -> Result<Table, LeaseError> {
     let toks = tokens(text)?;
     let mut t = Table::default();
+    let mut big_endian = false;
     let mut i = 0;
     let err = |line: usize, m: &str| LeaseError {
         line,
@@ -139,13 +156,18 @@ pub fn parse(text: &str) -> Result<Table, LeaseError> {
                 t.server_duid = Some(d.clone());
                 i += 3;
             }
+            T::Word(w) if w == "authoring-byte-order" => {
+                big_endian = matches!(toks.get(i + 1), Some((_, T::Word(o))) if o == "big-endian");
+                i = skip_stmt(&toks, i);
+            }
             T::Word(w) if w == "ia-na" => {
                 let Some((_, T::Str(k))) = toks.get(i + 1) else {
                     return Err(err(*line, "ia-na: expecting a string"));
                 };
                 let (end, b) = ia_body(&toks, i + 2)?;
                 if let Some(b) = b {
-                    t.ias.insert(k.clone(), b);
+                    let k = if big_endian { k.clone() } else { swap_iaid(k) };
+                    t.ias.insert(k, b);
                 }
                 i = end;
             }
@@ -379,6 +401,21 @@ mod tests {
     fn record_round_trips_through_parse() {
         let k = key([0, 0, 0, 7], &[0, 4, b'"', b'\\', 0xff, b'a']);
         assert_eq!(quote(&k), r#""\000\000\000\007\000\004\"\\\377a""#);
+        // In the file the IAID is little-endian, as ISC writes it.
+        assert!(
+            record(
+                &k,
+                &Binding {
+                    addr: Ipv6Addr::LOCALHOST,
+                    state: State::Active,
+                    cltt: 0,
+                    preferred: 0,
+                    valid: 0,
+                    ends: 0
+                }
+            )
+            .starts_with(r#"ia-na "\007\000\000\000\000\004"#)
+        );
         let b = Binding {
             addr: "fd00:77::100".parse().expect("a"),
             state: State::Active,
@@ -404,6 +441,17 @@ mod tests {
         let t = parse(&text).expect("parse");
         assert_eq!(t.server_duid, Some(vec![0, 1, 0, 1, 9]));
         assert_eq!(t.ias.get(&k), Some(&b), "the last record wins");
+        // ISC's own record (dhcpd -6 4.4.3 on x86, client IAID 00:77:00:74, DUID-LL).
+        let isc = "authoring-byte-order little-endian;\nia-na \"t\\000w\\000\\000\\003\\000\\001RT\\000w\\000t\" {\n  cltt 0 2026/12/06 06:21:18;\n  iaaddr fd00:77:1::16d {\n    binding state active;\n    preferred-life 1800;\n    max-life 3600;\n    ends 0 2026/12/06 07:21:18;\n  }\n}\n";
+        let t = parse(isc).expect("ISC's file");
+        let want = key(
+            [0, 0x77, 0, 0x74],
+            &[0, 3, 0, 1, 0x52, 0x54, 0, 0x77, 0, 0x74],
+        );
+        assert_eq!(
+            t.ias.get(&want).map(|b| b.addr.to_string()).as_deref(),
+            Some("fd00:77:1::16d")
+        );
     }
 
     #[test]

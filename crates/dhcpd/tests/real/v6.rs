@@ -150,3 +150,54 @@ fn v6_dhclient_gets_host_and_range_addresses_and_urls_kept_over_restart() {
         duid_line
     );
 }
+
+/// ISC's own `dhcpd -6 -T` reads the configuration this test uses and a lease file written
+/// by our writer, and counts its IA_NA (no namespaces needed).
+#[test]
+fn v6_isc_reads_our_conf_and_lease_records() {
+    use dhcpd::v6::leases::{self, Binding, State};
+    let isc = need("dhcpd", "isc-dhcp-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cf = dir.path().join("dhcpd6.conf");
+    std::fs::write(&cf, conf(1)).expect("conf");
+    assert!(dhcpd::v6::conf::parse(&conf(1)).is_ok());
+    let mut text = leases::server_duid_line(&dhcpd::v6::duid::llt(
+        [0x52, 0x54, 0, 0x77, 0, 0x70],
+        1_796_536_800,
+    ));
+    for (i, state) in [(7u8, State::Active), (8, State::Released)] {
+        // A DUID-LL with bytes that need escaping: '"', '\' and non-printables.
+        let key = leases::key([0, 0, 0, i], &[0, 3, 0, 1, b'"', b'\\', 0, 0x77, 0, i]);
+        let b = Binding {
+            addr: format!("fd00:77:1::{:x}", 0x100 + u16::from(i))
+                .parse()
+                .expect("addr"),
+            state,
+            cltt: 1_796_536_800,
+            preferred: 1800,
+            valid: 3600,
+            ends: 1_796_540_400,
+        };
+        text.push_str(&leases::record(&key, &b));
+    }
+    let lf = dir.path().join("dhcpd6.leases");
+    std::fs::write(&lf, &text).expect("leases");
+    let out = Command::new(isc)
+        .args(["-6", "-T", "-cf"])
+        .arg(&cf)
+        .arg("-lf")
+        .arg(&lf)
+        .output()
+        .expect("ISC dhcpd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\n{text}");
+    // ISC keeps the active binding and drops the released one when it rewrites the file.
+    assert!(
+        err.contains("Wrote 1 NA, 0 TA, 0 PD leases"),
+        "{err}\n{text}"
+    );
+    assert!(!err.contains("No pool found"), "{err}\n{text}");
+    // And ours reads back what it wrote.
+    let t = leases::parse(&text).expect("ours");
+    assert_eq!(t.ias.len(), 2);
+}
