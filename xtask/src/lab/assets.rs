@@ -22,6 +22,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     // lab case power-reinstall-ipmi: ipmi_sim is web01's BMC; httpd-tree runs ipmitool
     "openipmi",
     "ipmitool",
+    // lab cases ipv6-*: the router advertisement (managed flag) OVMF waits for
+    "radvd",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

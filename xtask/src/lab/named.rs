@@ -34,6 +34,11 @@ pub(crate) fn families() -> Vec<Family> {
             cases: power::named,
             run: power::run,
         },
+        Family {
+            prefix: "ipv6",
+            cases: super::ipv6::named,
+            run: super::ipv6::run,
+        },
     ]
 }
 

@@ -16,6 +16,8 @@ pub(crate) enum Firmware {
     /// OVMF's own network stack steered to UEFI HTTP boot over IPv4 (arch 16,
     /// `HTTPClient`): its fw_cfg switches turn PXE and IPv6 off.
     UefiHttpBoot,
+    /// OVMF's own network stack with IPv4 off (`IPv4Support`): PXE over IPv6.
+    UefiIpv6Pxe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +82,12 @@ pub(crate) fn start(
         Firmware::BiosIpxeRom => {
             argv.extend(["-boot", "n"].map(String::from));
         }
-        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot => {
+        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot | Firmware::UefiIpv6Pxe => {
             nic.push_str(",romfile=");
+            if firmware == Firmware::UefiIpv6Pxe {
+                argv.push("-fw_cfg".into());
+                argv.push("name=opt/org.tianocore/IPv4Support,string=no".into());
+            }
             if firmware == Firmware::UefiHttpBoot {
                 for switch in ["IPv4PXESupport", "IPv6Support", "IPv6PXESupport"] {
                     argv.push("-fw_cfg".into());

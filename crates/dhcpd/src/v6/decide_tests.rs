@@ -1,3 +1,6 @@
+//! Tests of the DHCPv6 core: each message type against one configuration (global, class,
+//! subnet6 and host scopes) and a binding table built by applying earlier decisions.
+
 use super::*;
 use crate::v6::conf;
 
