@@ -21,6 +21,10 @@ use crate::server::{self, Control, ServeOptions};
 
 /// Runs the program with these arguments (after the program name).
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let args: Vec<String> = args.into_iter().collect();
+    if crate::v6::args::wants_v6(&args) {
+        return crate::v6::server::main_with_args(&args);
+    }
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     let args = match cli::parse(args) {

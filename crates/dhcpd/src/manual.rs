@@ -39,8 +39,14 @@ pub fn manual() -> Manual {
                      exit 0 (valid) or 1",
                 ),
                 Opt::new("-T", "test the configuration and the lease file, then exit"),
-                Opt::new("-4", "DHCPv4 (the default and only mode)"),
-                Opt::new("-6", "DHCPv6: refused, this server speaks DHCPv4 only"),
+                Opt::new("-4", "DHCPv4 (the default)"),
+                Opt::new(
+                    "-6",
+                    "DHCPv6, as ISC's second process: reads dhcpd6.conf (subnet6, range6, \
+                     hosts by dhcp6.client-id with fixed-address6, dhcp6.bootfile-url) and \
+                     writes dhcpd6.leases; takes -cf, -lf, -pf, --no-pid, -f, -d, -q, -t, -p \
+                     and the interfaces",
+                ),
                 Opt::new(
                     "-p PORT",
                     "listen on UDP PORT instead of 67 (replies go to PORT+1)",
@@ -310,7 +316,8 @@ mod tests {
         for argv in manual().flag_invocations(value) {
             let parsed = crate::cli::parse(&argv);
             match argv[0].as_str() {
-                "-6" => assert!(parsed.is_err(), "-6 is refused"),
+                // -6 goes to the DHCPv6 process before the DHCPv4 command line is read.
+                "-6" => assert!(crate::v6::args::parse(&argv).is_ok(), "{argv:?}"),
                 _ => assert!(parsed.is_ok(), "{argv:?}: {parsed:?}"),
             }
             if argv.len() == 2 {

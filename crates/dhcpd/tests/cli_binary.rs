@@ -70,9 +70,12 @@ fn help_version_and_refusals() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("-cf FILE"));
     assert!(run(&["--version"]).status.success());
-    let v6 = run(&["-6", "-t"]);
+    let v6 = run(&["-6", "-t", "-cf", "no-such-dhcpd6.conf"]);
     assert_eq!(v6.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&v6.stderr).contains("DHCPv6"));
+    assert!(String::from_utf8_lossy(&v6.stderr).contains("Can't open no-such-dhcpd6.conf"));
+    let both = run(&["-6", "-4", "-t"]);
+    assert_eq!(both.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("both IPv4 and IPv6"));
     let bad = run(&["-bogus"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown command -bogus"));

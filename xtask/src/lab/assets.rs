@@ -29,6 +29,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "qemu-system-arm",
     "qemu-efi-aarch64",
     "debian-installer-12-netboot-arm64",
+    // lab cases ipv6-*: the router advertisement (managed flag) OVMF waits for
+    "radvd",
 ];
 
 /// Debian packages `cargo xtask mirror` needs (installed by it when missing, as root):

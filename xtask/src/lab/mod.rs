@@ -8,6 +8,7 @@ mod daemons;
 mod failover;
 mod initramfs;
 mod install;
+mod ipv6;
 mod menus;
 mod named;
 pub(crate) mod net;

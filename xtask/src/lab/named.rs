@@ -1,8 +1,8 @@
 //! Lab cases chosen by name, grouped in families by the name's first word (`install-…`,
-//! `power-…`, `secureboot-…`, `proxydhcp-…`, `arm64-…`). `--case FAMILY` runs every case of the
+//! `power-…`, `secureboot-…`, `proxydhcp-…`, `arm64-…`, `ipv6-…`). `--case FAMILY` runs every case of the
 //! family; a case marked `in_ci` also runs in a plain `cargo xtask e2e` (CI's lab run).
 
-use super::{Lab, Report, arm64, install, power, proxydhcp, secureboot};
+use super::{Lab, Report, arm64, install, ipv6, power, proxydhcp, secureboot};
 use anyhow::{Result, bail};
 
 /// One named case.
@@ -48,6 +48,11 @@ pub(crate) fn families() -> Vec<Family> {
             prefix: "proxydhcp",
             cases: proxydhcp::named,
             run: proxydhcp::run,
+        },
+        Family {
+            prefix: "ipv6",
+            cases: ipv6::named,
+            run: ipv6::run,
         },
     ]
 }

@@ -22,6 +22,8 @@ pub(crate) enum Firmware {
     /// An arm64 machine: qemu's `virt` board with a Cortex-A57 under TCG and the edk2
     /// build for it (package qemu-efi-aarch64), its own PXE (arch 11).
     UefiArm64,
+    /// OVMF's own network stack with IPv4 off (`IPv4Support`): PXE over IPv6.
+    UefiIpv6Pxe,
 }
 
 /// edk2 for qemu's arm64 `virt` board, as one image given to `-bios`.
@@ -118,8 +120,15 @@ pub(crate) fn start(
                 .map(String::from),
             );
         }
-        Firmware::UefiOwnPxe | Firmware::UefiHttpBoot | Firmware::UefiSecureBoot => {
+        Firmware::UefiOwnPxe
+        | Firmware::UefiHttpBoot
+        | Firmware::UefiSecureBoot
+        | Firmware::UefiIpv6Pxe => {
             nic.push_str(",romfile=");
+            if firmware == Firmware::UefiIpv6Pxe {
+                argv.push("-fw_cfg".into());
+                argv.push("name=opt/org.tianocore/IPv4Support,string=no".into());
+            }
             if firmware == Firmware::UefiHttpBoot {
                 for switch in ["IPv4PXESupport", "IPv6Support", "IPv6PXESupport"] {
                     argv.push("-fw_cfg".into());

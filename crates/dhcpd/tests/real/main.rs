@@ -22,3 +22,4 @@ mod relays;
 mod shell;
 mod side_by_side;
 mod soak;
+mod v6;

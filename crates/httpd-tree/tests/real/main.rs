@@ -14,6 +14,7 @@ mod curl_client;
 mod deploy_agent;
 mod hostile;
 mod install_loop;
+mod ipv6;
 mod limits;
 mod owner;
 mod power;

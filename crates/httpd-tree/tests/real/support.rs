@@ -148,9 +148,15 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Server {
+        Server::start_on("127.0.0.1:0", args)
+    }
+
+    /// Like [`Server::start`] with another `--listen` address (`[::1]:0`); the base URL is
+    /// the address of the first listening line.
+    pub(crate) fn start_on<S: AsRef<std::ffi::OsStr>>(listen: &str, args: &[S]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_httpd-tree"))
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("PXE_LOG")
@@ -188,7 +194,7 @@ impl Server {
         Server {
             child,
             port,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{addr}"),
             log,
         }
     }

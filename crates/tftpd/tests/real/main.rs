@@ -5,6 +5,7 @@ mod clients;
 mod database;
 mod inetd;
 mod inventory;
+mod ipv6;
 mod limits;
 mod owner;
 mod privileges;
