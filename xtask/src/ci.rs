@@ -33,6 +33,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some(other) => bail!("ci: unknown option {other} (options: --install-only)"),
     }
     let root = workspace_root();
+    eprintln!("xtask: {}", disk_free(&root));
     install_packages(&root.join("xtask/packages.txt"))?;
     cargo(&root, &["fmt", "--all", "--", "--check"])?;
     cargo(
@@ -62,6 +63,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask: cargo xtask e2e");
     let (mut lab_passed, mut lab_failed) = crate::lab::e2e_counts(&[])?;
     // One real install, from an empty disk to a boot of it with no network device.
+    eprintln!("xtask: {}", disk_free(&root));
     let (p, f) = install_case()?;
     lab_passed += p;
     lab_failed += f;
@@ -105,6 +107,32 @@ fn install_case() -> Result<(u64, u64)> {
         started.elapsed().as_secs_f64()
     );
     Ok(if status.success() { (1, 0) } else { (0, 1) })
+}
+
+/// "disk: N free of M on MOUNT (PATH)", from df; CI keeps only what was printed, and a
+/// full disk shows up elsewhere as a tool's odd failure (mmdebstrap's SIGPIPE, say).
+pub(crate) fn disk_free(path: &Path) -> String {
+    let out = Command::new("df")
+        .args(["-h", "--output=avail,size,target"])
+        .arg(path)
+        .output();
+    let text = match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => return format!("disk: df failed ({})", out.status),
+        Err(e) => return format!("disk: df did not run ({e})"),
+    };
+    match text.lines().nth(1).map(str::split_whitespace) {
+        Some(mut fields) => match (fields.next(), fields.next(), fields.next()) {
+            (Some(avail), Some(size), Some(mount)) => {
+                format!(
+                    "disk: {avail} free of {size} on {mount} ({})",
+                    path.display()
+                )
+            }
+            _ => format!("disk: df said {text:?}"),
+        },
+        None => format!("disk: df said {text:?}"),
+    }
 }
 
 /// Runs the whole test suite, echoing its output; returns the counts summed over

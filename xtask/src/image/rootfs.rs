@@ -58,13 +58,32 @@ pub(crate) fn debootstrap(root: &Path, mirror_dir: &Path, log: &Path) -> Result<
     let status = child.wait().context("waiting for mmdebstrap")?;
     relayed?;
     if !status.success() {
+        eprintln!("image: the last lines of {}:", log.display());
+        for line in last_lines(log, LOG_TAIL_LINES) {
+            eprintln!("image:   {line}");
+        }
+        eprintln!("image: {}", crate::ci::disk_free(log));
         bail!("mmdebstrap failed ({status}); its log: {}", log.display());
     }
     Ok(())
 }
 
+/// How much of mmdebstrap's log a failure shows: its error is near the end, and CI keeps
+/// only what was printed.
+const LOG_TAIL_LINES: usize = 40;
+
+/// The last `count` lines of a file (none when it cannot be read).
+fn last_lines(path: &Path, count: usize) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = lines.len().saturating_sub(count);
+    lines[skip..].iter().map(|l| (*l).to_owned()).collect()
+}
+
 /// Copies mmdebstrap's messages into its log and shows its phases (`I: ...` lines) on
-/// stderr with the time since the start, one line each (rewritten in place on a terminal).
+/// stderr with the time since the start, one line each (rewritten in place on a terminal);
+/// its errors and warnings (`E: `, `W: `) are shown as they come, whole.
 fn relay_progress(from: impl std::io::Read, mut log: std::fs::File) -> Result<()> {
     use std::io::{BufRead, IsTerminal, Write};
     let start = std::time::Instant::now();
@@ -76,7 +95,13 @@ fn relay_progress(from: impl std::io::Read, mut log: std::fs::File) -> Result<()
             .and_then(|()| log.write_all(b"\n"))
             .context("writing mmdebstrap's log")?;
         let text = String::from_utf8_lossy(&line);
-        if let Some(phase) = text.strip_prefix("I: ") {
+        if text.starts_with("E: ") || text.starts_with("W: ") {
+            if shown {
+                eprintln!();
+                shown = false;
+            }
+            eprintln!("image: mmdebstrap: {text}");
+        } else if let Some(phase) = text.strip_prefix("I: ") {
             let phase: String = phase.chars().take(70).collect();
             let secs = start.elapsed().as_secs();
             if tty {
