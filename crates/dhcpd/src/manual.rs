@@ -44,8 +44,13 @@ pub fn manual() -> Manual {
                     "-6",
                     "DHCPv6, as ISC's second process: reads dhcpd6.conf (subnet6, range6, \
                      hosts by dhcp6.client-id with fixed-address6, dhcp6.bootfile-url) and \
-                     writes dhcpd6.leases; takes -cf, -lf, -pf, --no-pid, -f, -d, -q, -t, -p \
-                     and the interfaces",
+                     writes dhcpd6.leases; takes -cf, -lf, -pf, --no-pid, -f, -d, -q, -t, -p, \
+                     the interfaces, and --inventory and --state-dir: an inventory machine \
+                     (known by the MAC in its DUID-LL or DUID-LLT, else in its link-local \
+                     address) gets its boot plan as dhcp6.bootfile-url (a loader as \
+                     tftp://[servers.tftp6]/FILE, HTTP boot and iPXE as http URLs), and the \
+                     address bound to it is recorded so that httpd-tree and tftpd hand its \
+                     own files to that address; the inventory is watched as with -4",
                 ),
                 Opt::new(
                     "-p PORT",

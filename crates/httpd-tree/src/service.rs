@@ -334,9 +334,11 @@ async fn only_for_owner<'s>(
         return route;
     }
     let name = m.name.clone();
-    let acked = with_store(&shared.store, "read", move |s| s.acked_address(&name))
-        .await
-        .flatten();
+    let acked = with_store(&shared.store, "read", move |s| {
+        s.acked_address_for(&name, client)
+    })
+    .await
+    .flatten();
     if pxe_model::owner::is_machine(m, client, acked) {
         return route;
     }

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "the callback tokens' key, shared by every daemon; timeline entries announced",
         sql: include_str!("../migrations/0004_token_secret.sql"),
     },
+    Migration {
+        version: 5,
+        name: "the addresses dhcpd -6 bound, beside the IPv4 ones",
+        sql: include_str!("../migrations/0005_acked6.sql"),
+    },
 ];
 
 /// The newest version this binary knows.

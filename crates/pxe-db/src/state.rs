@@ -20,7 +20,7 @@
 //! it cannot write).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -328,6 +328,32 @@ impl StateStore for PgStateStore {
         Ok(row.and_then(|r| match r.get::<_, IpAddr>(0) {
             IpAddr::V4(a) => Some(a),
             IpAddr::V6(_) => None,
+        }))
+    }
+
+    fn record_ack6(&self, machine: &str, address: Ipv6Addr, at: u64) -> Result<(), StateError> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
+        let address = IpAddr::V6(address);
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO pxe_acked6 (machine, address, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (machine) DO UPDATE SET address = $2, at = $3",
+                &[&machine, &address, &at],
+            )
+            .map(drop)
+        })
+    }
+
+    fn acked_address6(&self, machine: &str) -> Result<Option<Ipv6Addr>, StateError> {
+        let row = self.with(|c| {
+            c.query_opt(
+                "SELECT address FROM pxe_acked6 WHERE machine = $1",
+                &[&machine],
+            )
+        })?;
+        Ok(row.and_then(|r| match r.get::<_, IpAddr>(0) {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
         }))
     }
 

@@ -83,6 +83,22 @@ fn same_rules(store: &dyn StateStore) {
     assert_eq!(store.machine_acked_at(b).unwrap().as_deref(), Some("web01"));
     store.record_ack("db01", a, 3).unwrap();
     assert_eq!(store.machine_acked_at(a).unwrap().as_deref(), Some("db01"));
+    // dhcpd -6's bindings sit beside the IPv4 ones; the owner rule reads the requester's family.
+    let v6: std::net::Ipv6Addr = "fd00:77::120".parse().unwrap();
+    assert_eq!(store.acked_address6("web01").unwrap(), None);
+    store.record_ack6("web01", v6, 4).unwrap();
+    assert_eq!(store.acked_address6("web01").unwrap(), Some(v6));
+    assert_eq!(store.acked_address("web01").unwrap(), Some(b), "IPv4 kept");
+    let client: std::net::IpAddr = "fd00:77::9".parse().unwrap();
+    assert_eq!(
+        store.acked_address_for("web01", client).unwrap(),
+        Some(v6.into())
+    );
+    let client: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+    assert_eq!(
+        store.acked_address_for("web01", client).unwrap(),
+        Some(b.into())
+    );
 }
 
 #[test]

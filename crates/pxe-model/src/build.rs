@@ -195,6 +195,10 @@ fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
         );
         None
     };
+    let tftp6 = match f.get("tftp6") {
+        Some(_) => f.parsed("tftp6", d, parse_ipv6).map(|v| v.value),
+        None => None,
+    };
     let http = if f.get("http").is_some() {
         f.parsed("http", d, parse_http_url)
     } else {
@@ -213,6 +217,7 @@ fn servers(top: &Fields<'_>, d: &mut Diagnostics) -> Option<Servers> {
     );
     Some(Servers {
         tftp: tftp?.value,
+        tftp6,
         http: http?.value,
         trusted_proxies,
         tftp_nat_gateways,
@@ -883,6 +888,11 @@ fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
         .map_err(|_| format!("expected an IPv4 address such as 10.0.0.2, found \"{s}\""))
 }
 
+fn parse_ipv6(s: &str) -> Result<std::net::Ipv6Addr, String> {
+    s.parse::<std::net::Ipv6Addr>()
+        .map_err(|_| format!("expected an IPv6 address such as fd00::2, found \"{s}\""))
+}
+
 fn parse_http_url(s: &str) -> Result<String, String> {
     let rest = s
         .strip_prefix("http://")
@@ -1000,6 +1010,29 @@ mod tests {
             .render();
         assert!(
             e.contains("inv.yaml:4:") && e.contains("\"gw.lan\"") && e.contains("NAT gateway"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tftp6_is_an_ipv6_address_or_absent() {
+        let none = format!("servers: {{tftp: 10.0.0.2, http: \"http://10.0.0.3\"}}\n{REST}");
+        let inv = crate::load_str("inv.yaml", &none, Path::new(".")).expect("loads");
+        assert_eq!(inv.servers.tftp6, None);
+        let v6 = format!(
+            "servers:\n  tftp: 10.0.0.2\n  tftp6: fd00:77::2\n  http: http://[fd00:77::3]:8080\n{REST}"
+        );
+        let inv = crate::load_str("inv.yaml", &v6, Path::new(".")).expect("loads");
+        assert_eq!(inv.servers.tftp6, Some("fd00:77::2".parse().expect("v6")));
+        assert_eq!(inv.servers.http, "http://[fd00:77::3]:8080");
+        let bad = format!(
+            "servers:\n  tftp: 10.0.0.2\n  tftp6: 10.0.0.2\n  http: http://10.0.0.3\n{REST}"
+        );
+        let e = crate::load_str("inv.yaml", &bad, Path::new("."))
+            .expect_err("an IPv4 address is no tftp6")
+            .render();
+        assert!(
+            e.contains("inv.yaml:3:") && e.contains("tftp6") && e.contains("IPv6 address"),
             "{e}"
         );
     }

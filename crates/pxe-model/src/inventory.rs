@@ -14,6 +14,10 @@ use std::path::PathBuf;
 pub struct Servers {
     /// The TFTP server, handed out as `next-server`.
     pub tftp: Ipv4Addr,
+    /// The TFTP server's IPv6 address, for `dhcpd -6`'s `tftp://[…]/` boot URLs. None:
+    /// IPv6 clients that boot over TFTP get no boot file from a plan (HTTP boot and iPXE
+    /// still do).
+    pub tftp6: Option<std::net::Ipv6Addr>,
     /// Base URL of httpd-tree, without a trailing slash (`http://10.0.0.3:8080`).
     pub http: String,
     /// Proxies (or NAT gateways) whose `X-Forwarded-For` httpd-tree believes when it

@@ -48,7 +48,7 @@ pub use inventory::{
     ReleaseFrom, Servers, Tree, UnknownPolicy,
 };
 pub use mac::MacAddr;
-pub use plan::{BootFile, BootPlan, NoBoot, Target, plan};
+pub use plan::{BootFile, BootPlan, NoBoot, Target, plan, plan_v6};
 pub use state::{FileStore, InstallState, StateStore};
 pub use template::TemplateError;
 

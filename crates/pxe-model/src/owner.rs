@@ -4,7 +4,8 @@
 //! the machine's answer file and, over HTTP, carry its callback token, password hashes and
 //! keys, so they go only to a requester whose address is the machine's: its fixed `address`
 //! in the inventory, or the address our dhcpd last acknowledged to one of its MACs (kept in
-//! the state directory, [`crate::StateStore::acked_address`]).
+//! the state directory, [`crate::StateStore::acked_address_for`]: for an IPv6 requester the
+//! address `dhcpd -6` last bound to it).
 //!
 //! How a server learns the requester's address is its own business: httpd-tree believes
 //! `X-Forwarded-For` from `servers.trusted_proxies`; tftpd takes the datagram's source, and a
@@ -12,29 +13,31 @@
 //! ([`is_tftp_nat_gateway`]), since nothing in TFTP names the client behind a NAT.
 
 use crate::inventory::{Machine, Servers};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// An address with IPv4-mapped IPv6 turned into IPv4.
 pub fn canonical(a: IpAddr) -> IpAddr {
     a.to_canonical()
 }
 
-/// Whether `client` is `machine`: its fixed address or the address dhcpd acknowledged.
-pub fn is_machine(machine: &Machine, client: IpAddr, acked: Option<Ipv4Addr>) -> bool {
-    let IpAddr::V4(v4) = canonical(client) else {
-        return false;
-    };
-    machine.address == Some(v4) || acked == Some(v4)
+/// Whether `client` is `machine`: its fixed address or the address dhcpd acknowledged
+/// (`acked`: of the client's family, IPv4 from dhcpd, IPv6 from `dhcpd -6`).
+pub fn is_machine(machine: &Machine, client: IpAddr, acked: Option<IpAddr>) -> bool {
+    let client = canonical(client);
+    if acked.map(canonical) == Some(client) {
+        return true;
+    }
+    matches!(client, IpAddr::V4(v4) if machine.address == Some(v4))
 }
 
 /// What the refusal says, to an HTTP client and in the log.
-pub fn refusal_text(machine: &Machine, client: IpAddr, acked: Option<Ipv4Addr>) -> String {
-    let show = |a: Option<Ipv4Addr>| a.map_or_else(|| "none".to_owned(), |a| a.to_string());
+pub fn refusal_text(machine: &Machine, client: IpAddr, acked: Option<IpAddr>) -> String {
+    let show = |a: Option<IpAddr>| a.map_or_else(|| "none".to_owned(), |a| a.to_string());
     format!(
         "{client} is not the address of machine {}: its files go only to its fixed address \
          ({}) or the address dhcpd last acknowledged to it ({})",
         machine.name,
-        show(machine.address),
+        show(machine.address.map(IpAddr::V4)),
         show(acked)
     )
 }
@@ -98,6 +101,23 @@ mod tests {
     }
 
     #[test]
+    fn over_ipv6_only_the_address_dhcpd6_bound_is_the_machine() {
+        let m = web01();
+        let acked6 = Some(ip("fd00:77::120"));
+        assert!(is_machine(&m, ip("fd00:77::120"), acked6));
+        assert!(!is_machine(&m, ip("fd00:77::121"), acked6));
+        assert!(!is_machine(&m, ip("fd00:77::120"), None));
+        assert!(
+            !is_machine(&m, ip("10.0.0.77"), acked6),
+            "an IPv6 binding says nothing of IPv4"
+        );
+        assert!(
+            !is_machine(&m, ip("fd00:77::120"), Some(ip("10.0.0.50"))),
+            "nor the other way"
+        );
+    }
+
+    #[test]
     fn the_refusal_names_the_machine_the_client_and_what_would_do() {
         let m = web01();
         let text = refusal_text(&m, ip("192.0.2.9"), Some("10.0.0.77".parse().unwrap()));
@@ -118,6 +138,7 @@ mod tests {
     fn nat_gateways_are_listed_addresses_only() {
         let mut servers = Servers {
             tftp: "10.0.0.2".parse().unwrap(),
+            tftp6: None,
             http: "http://10.0.0.3".into(),
             trusted_proxies: vec![ip("10.0.0.4")],
             tftp_nat_gateways: Vec::new(),

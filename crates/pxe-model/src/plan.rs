@@ -63,6 +63,23 @@ pub enum NoBoot {
     UnknownArch(u16),
     /// Not in the inventory, and `unknown_machines: ignore`.
     UnknownMachine,
+    /// Over IPv6, a loader fetched over TFTP, and the inventory has no `servers.tftp6`.
+    NoTftp6,
+}
+
+impl std::fmt::Display for NoBoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoBoot::NotABootClient => f.write_str("not a PXE, HTTP boot or iPXE client"),
+            NoBoot::UnknownArch(a) => write!(f, "no loader for client architecture {a}"),
+            NoBoot::UnknownMachine => {
+                f.write_str("not in the inventory, and unknown_machines is ignore")
+            }
+            NoBoot::NoTftp6 => f.write_str(
+                "its loader is fetched over TFTP and the inventory has no servers.tftp6",
+            ),
+        }
+    }
 }
 
 /// Decides what a client boots. `state` is the machine's install state (ignored for
@@ -108,6 +125,25 @@ pub fn plan(inv: &Inventory, client: &ClientInfo, state: InstallState) -> Result
         vendor_class: http.then_some("HTTPClient"),
         target,
     })
+}
+
+/// [`plan`] for a client booting over IPv6 (`dhcpd -6`): every boot file is a URL, option
+/// 59 having no next-server; a TFTP loader becomes `tftp://[servers.tftp6]/PATH`.
+pub fn plan_v6(
+    inv: &Inventory,
+    client: &ClientInfo,
+    state: InstallState,
+) -> Result<BootPlan, NoBoot> {
+    let mut p = plan(inv, client, state)?;
+    if let BootFile::Tftp(path) = &p.boot_file {
+        let server = inv.servers.tftp6.ok_or(NoBoot::NoTftp6)?;
+        p.boot_file = BootFile::Url(format!(
+            "tftp://[{server}]/{}",
+            path.trim_start_matches('/')
+        ));
+    }
+    p.next_server = None;
+    Ok(p)
 }
 
 /// Install, unless installed already or pinned to local boot.

@@ -125,9 +125,17 @@ pub const SERVERS: Mapping = Mapping {
             "tftp",
             "The IPv4 address of the TFTP server, handed out by dhcpd as next-server.",
         ),
+        opt(
+            "tftp6",
+            "The IPv6 address of the TFTP server: dhcpd -6 hands IPv6 PXE clients \
+             tftp://[ADDRESS]/LOADER as their boot file URL. Default: none, and such \
+             clients get no boot file (UEFI HTTP boot and iPXE are given http URLs).",
+        ),
         req(
             "http",
-            "The base URL of httpd-tree, for example http://10.0.0.3:8080.",
+            "The base URL of httpd-tree, for example http://10.0.0.3:8080 (or \
+             http://[fd00::3]:8080 on an IPv6-only network: every URL in boot files and \
+             answer files starts with it).",
         ),
         opt(
             "trusted_proxies",

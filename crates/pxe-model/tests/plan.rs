@@ -5,9 +5,19 @@
 
 mod common;
 
-use pxe_model::{BootFile, ClientInfo, InstallState, MacAddr, Target, plan};
+use pxe_model::{BootFile, ClientInfo, InstallState, MacAddr, Target, plan, plan_v6};
 
 fn describe(inv: &pxe_model::Inventory, scenario: &str) -> String {
+    describe_with(inv, scenario, plan)
+}
+
+type Planner = fn(
+    &pxe_model::Inventory,
+    &ClientInfo,
+    InstallState,
+) -> Result<pxe_model::BootPlan, pxe_model::NoBoot>;
+
+fn describe_with(inv: &pxe_model::Inventory, scenario: &str, planner: Planner) -> String {
     let mut client = ClientInfo::new(MacAddr([0; 6]));
     client.vendor_class = Some("PXEClient:Arch:00000:UNDI:002001".into());
     let mut state = InstallState::Pending;
@@ -31,7 +41,7 @@ fn describe(inv: &pxe_model::Inventory, scenario: &str) -> String {
             other => panic!("unknown scenario word {other}"),
         }
     }
-    match plan(inv, &client, state) {
+    match planner(inv, &client, state) {
         Err(why) => format!("none: {why:?}"),
         Ok(p) => {
             let file = match &p.boot_file {
@@ -216,4 +226,35 @@ fn clients_that_are_not_booting_get_no_boot_file() {
     check(&format!("{WEB} vc=d-i"), "none: NotABootClient");
     check(&format!("{WEB} vc=-"), "none: NotABootClient");
     check(&format!("{WEB} arch=2"), "none: UnknownArch(2)");
+}
+
+/// Over IPv6 every boot file is a URL: a TFTP loader names `servers.tftp6`, and there is no
+/// next-server; without `tftp6` a TFTP loader is no boot file at all.
+#[test]
+fn ipv6_plans_are_urls() {
+    let mut inv = common::lab();
+    let v6 = |inv: &pxe_model::Inventory, s: &str| describe_with(inv, s, plan_v6);
+    assert_eq!(
+        v6(&inv, &format!("{WEB} arch=7")),
+        "none: NoTftp6",
+        "no tftp6 in the inventory"
+    );
+    inv.servers.tftp6 = Some("fd00:77::2".parse().expect("v6"));
+    assert_eq!(
+        v6(&inv, &format!("{WEB} arch=7")),
+        "web01 url:tftp://[fd00:77::2]/grubx64.efi next=- vc=- install:centos7-ks"
+    );
+    assert_eq!(
+        v6(&inv, &format!("{DB} arch=7")),
+        "db01 url:tftp://[fd00:77::2]/ipxe.efi next=- vc=- install:debian12-preseed"
+    );
+    // iPXE, HTTP boot: the same URLs as over IPv4 (servers.http says the host).
+    assert_eq!(
+        v6(&inv, &format!("{DB} arch=7 uc=iPXE")),
+        format!("db01 url:{HTTP}/boot/52:54:00:ab:cd:01.ipxe next=- vc=- install:debian12-preseed")
+    );
+    assert_eq!(
+        v6(&inv, &format!("{DB} arch=16 vc=HTTPClient")),
+        format!("db01 url:{HTTP}/loaders/ipxe.efi next=- vc=HTTPClient install:debian12-preseed")
+    );
 }

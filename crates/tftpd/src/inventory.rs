@@ -115,12 +115,15 @@ impl InventoryFiles {
         }
     }
 
-    /// The address dhcpd last acknowledged to a machine; `Err` says why it cannot be known.
-    fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, String> {
+    /// The address dhcpd (or `dhcpd -6`, for an IPv6 client) last acknowledged to a
+    /// machine; `Err` says why it cannot be known.
+    fn acked_address(&self, machine: &str, client: IpAddr) -> Result<Option<IpAddr>, String> {
         match self.store() {
             None => Err("tftpd runs without --state-dir or --database".into()),
             Some(Err(e)) => Err(format!("cannot open the install state: {e}")),
-            Some(Ok(s)) => s.acked_address(machine).map_err(|e| e.to_string()),
+            Some(Ok(s)) => s
+                .acked_address_for(machine, client)
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -135,7 +138,9 @@ impl InventoryFiles {
         name: &str,
     ) -> Result<(), Denied> {
         let m = inv.machines.get(machine).ok_or(Denied::NotFound)?;
-        match owner::judge(&inv.servers, m, client, || self.acked_address(machine)) {
+        match owner::judge(&inv.servers, m, client, || {
+            self.acked_address(machine, client)
+        }) {
             Verdict::Machine => Ok(()),
             Verdict::NatGateway => {
                 tracing::debug!(machine, %client, file = %name, "per-machine file to a NAT gateway");

@@ -10,7 +10,7 @@
 //! address cannot be known (no state directory, or one that cannot be read) the request is
 //! refused, unless the fixed address already matched.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use pxe_model::owner;
 use pxe_model::{Machine, Servers};
@@ -34,7 +34,7 @@ pub fn judge(
     servers: &Servers,
     machine: &Machine,
     client: IpAddr,
-    acked: impl FnOnce() -> Result<Option<Ipv4Addr>, String>,
+    acked: impl FnOnce() -> Result<Option<IpAddr>, String>,
 ) -> Verdict {
     if owner::is_machine(machine, client, None) {
         return Verdict::Machine;
@@ -66,6 +66,7 @@ mod tests {
     fn servers(gateways: &[&str]) -> Servers {
         Servers {
             tftp: "10.0.0.2".parse().unwrap(),
+            tftp6: None,
             http: "http://10.0.0.3".into(),
             trusted_proxies: vec![ip("10.0.0.4")],
             tftp_nat_gateways: gateways.iter().map(|g| ip(g)).collect(),
@@ -86,7 +87,7 @@ mod tests {
     }
 
     /// An `acked` that must not be asked.
-    fn unasked() -> Result<Option<Ipv4Addr>, String> {
+    fn unasked() -> Result<Option<IpAddr>, String> {
         panic!("the state directory was read although the address already decided")
     }
 

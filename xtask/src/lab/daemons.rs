@@ -41,7 +41,7 @@ pub(crate) enum Store<'a> {
 
 impl Inv<'_> {
     /// `--inventory FILE` and the state's option.
-    fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         let mut v = vec!["--inventory".into(), s(self.file)];
         match self.state {
             Store::Dir(dir) => v.extend(["--state-dir".into(), s(dir)]),

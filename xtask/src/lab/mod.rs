@@ -62,7 +62,11 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options> {
                     .next()
                     .context("--case needs letters or names, e.g. --case ab, --case install")?;
                 for word in v.split(',').filter(|w| !w.is_empty()) {
-                    if matches!(word, "httpboot" | "httpboot-ipxe") {
+                    if word == "httpboot" {
+                        // Every UEFI HTTP boot case: IPv4 (j) and IPv6.
+                        o.cases.push('j');
+                        o.named.extend(named::select("ipv6-httpboot")?);
+                    } else if word == "httpboot-ipxe" {
                         o.cases.push('j');
                     } else if named::is_named(word) {
                         o.named.extend(named::select(word)?);
@@ -509,7 +513,7 @@ fn bios_phases(mac: &str) -> Vec<Phase> {
     ]
 }
 
-fn marker_done() -> Phase {
+pub(crate) fn marker_done() -> Phase {
     phase(Source::Serial, initramfs::MARKER, "")
 }
 
@@ -600,7 +604,7 @@ fn case_j(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
 
 /// What iPXE does once it runs: the machine's script, kernel and initrd over HTTP, and the
 /// marker on the console.
-fn ipxe_script_phases(mac: &str) -> Vec<Phase> {
+pub(crate) fn ipxe_script_phases(mac: &str) -> Vec<Phase> {
     let script = format!("/boot/{mac}.ipxe");
     // iPXE percent-encodes the colons of `${mac}` in the URL it asks for.
     let script_encoded = format!("/boot/{}.ipxe", mac.replace(':', "%3A"));
@@ -1019,10 +1023,9 @@ mod tests {
         let e = parse(&["--case", "az"]).err().expect("unknown letter");
         assert!(e.to_string().contains("'z'"), "{e}");
         // Firmware paths by the name issue 18 gives them.
-        assert_eq!(
-            parse(&["--case", "httpboot"]).expect("httpboot").cases,
-            vec!['j']
-        );
+        let every_http_boot = parse(&["--case", "httpboot"]).expect("httpboot");
+        assert_eq!(every_http_boot.cases, vec!['j']);
+        assert_eq!(every_http_boot.named, vec!["ipv6-httpboot"]);
         assert_eq!(
             parse(&["--case", "a,httpboot-ipxe"]).expect("both").cases,
             vec!['a', 'j']

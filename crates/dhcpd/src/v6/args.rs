@@ -1,5 +1,6 @@
 //! `dhcpd -6`'s command line: ISC's flags that apply to the DHCPv6 process, with its
-//! Debian default paths (`/etc/dhcp/dhcpd6.conf`, `/var/lib/dhcp/dhcpd6.leases`).
+//! Debian default paths (`/etc/dhcp/dhcpd6.conf`, `/var/lib/dhcp/dhcpd6.leases`), plus our
+//! `--inventory` and `--state-dir` (boot plans over IPv6, as the IPv4 process has them).
 
 /// Parsed `dhcpd -6` arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,10 @@ pub struct Args6 {
     /// `-p PORT`: the server port; clients are sent to PORT - 1 (ISC's rule).
     pub port: u16,
     pub interfaces: Vec<String>,
+    /// `--inventory FILE` (ours): boot URLs from the inventory's plans.
+    pub inventory: Option<String>,
+    /// `--state-dir DIR` (ours): install states read, bound addresses recorded.
+    pub state_dir: Option<String>,
 }
 
 impl Default for Args6 {
@@ -31,6 +36,8 @@ impl Default for Args6 {
             test: false,
             port: 547,
             interfaces: Vec::new(),
+            inventory: None,
+            state_dir: None,
         }
     }
 }
@@ -68,6 +75,8 @@ pub fn parse(args: &[String]) -> Result<Args6, String> {
             }
             "-q" => a.quiet = true,
             "-t" => a.test = true,
+            "--inventory" => a.inventory = Some(value()?),
+            "--state-dir" => a.state_dir = Some(value()?),
             "-p" => {
                 let v = value()?;
                 a.port = v
@@ -104,7 +113,11 @@ mod tests {
         assert_eq!(a.interfaces, vec!["eth0"]);
         assert!(parse(&v("-6 -4")).is_err());
         assert!(parse(&v("-6 -cf")).is_err());
-        assert!(parse(&v("-6 --inventory x")).is_err());
+        let ours = parse(&v("-6 --inventory inv.yaml --state-dir /var/lib/pxe br0")).expect("ours");
+        assert_eq!(ours.inventory.as_deref(), Some("inv.yaml"));
+        assert_eq!(ours.state_dir.as_deref(), Some("/var/lib/pxe"));
+        assert!(parse(&v("-6 --inventory")).is_err());
+        assert!(parse(&v("-6 --database x")).is_err(), "not with -6 yet");
         assert!(wants_v6(&v("-d -6")) && !wants_v6(&v("-d")));
     }
 }

@@ -13,6 +13,7 @@ use pxe_daemon::logging::{self, Route, Setup, TextStyle};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::args::{self, Args6};
+use super::boot::Plans;
 use super::conf::{self, Config6};
 use super::decide::decide;
 use super::duid;
@@ -39,6 +40,16 @@ pub fn main_with_args(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let plans = match &a.inventory {
+        Some(inv) => match Plans::open(inv, a.state_dir.as_deref()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("{e:#}\nConfiguration file errors encountered -- exiting");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     if a.test {
         return ExitCode::SUCCESS;
     }
@@ -49,7 +60,7 @@ pub fn main_with_args(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match serve(&a, config, table) {
+    match serve(&a, config, table, plans) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             logging::report_fatal("dhcpd", &format!("{e:#}"));
@@ -76,13 +87,15 @@ fn read_leases(path: &str) -> Result<Table, String> {
 }
 
 struct Shared {
+    /// The inventory's boot plans (`--inventory`), shared with the watch that reloads them.
+    plans: Arc<Mutex<Option<Plans>>>,
     config: Config6,
     table: Table,
     server_duid: Vec<u8>,
     file: std::fs::File,
 }
 
-fn serve(a: &Args6, config: Config6, mut table: Table) -> anyhow::Result<()> {
+fn serve(a: &Args6, config: Config6, mut table: Table, plans: Option<Plans>) -> anyhow::Result<()> {
     if !a.quiet {
         eprint!("{}", crate::check::banner());
     }
@@ -127,8 +140,14 @@ fn serve(a: &Args6, config: Config6, mut table: Table) -> anyhow::Result<()> {
     if let Some(p) = &pid_file {
         crate::daemon::write_pid(p).with_context(|| format!("writing {}", p.display()))?;
     }
+    let plans = Arc::new(Mutex::new(plans));
+    let _watch = a
+        .inventory
+        .as_deref()
+        .and_then(|inv| Plans::watch(&plans, inv));
     tracing::info!("Server starting service.");
     let shared = Arc::new(Mutex::new(Shared {
+        plans,
         config,
         table,
         server_duid,
@@ -263,7 +282,11 @@ fn receive_loop(
         let Ok(mut s) = shared.lock() else {
             anyhow::bail!("state lock poisoned");
         };
-        let d = decide(&s.config, &s.server_duid, &s.table, &msg, &link, now);
+        let mut d = decide(&s.config, &s.server_duid, &s.table, &msg, &link, now);
+        let planned = plan_reply(&s.plans, &msg, *from.ip(), &mut d);
+        if let Some(got) = &planned {
+            d.note = format!("{}; {got}", d.note);
+        }
         let client = msg
             .get(super::wire::code::CLIENT_ID)
             .map(hex)
@@ -303,6 +326,23 @@ fn receive_loop(
             Err(e) => tracing::warn!("sending to {to}: {e}"),
         }
     }
+}
+
+/// With an inventory: the client's boot plan put into the reply, and for a binding Reply
+/// the address recorded for the machine. What the machine got, for the log.
+fn plan_reply(
+    plans: &Mutex<Option<Plans>>,
+    msg: &Message,
+    source: Ipv6Addr,
+    d: &mut super::decide::Decision,
+) -> Option<String> {
+    let guard = plans.lock().ok()?;
+    let plans = guard.as_ref()?;
+    let client = plans.client(msg, source)?;
+    let reply = d.reply.as_mut()?;
+    let got = plans.apply(&client, msg, reply);
+    plans.record_bound(&client, reply, &d.changes, got.as_deref());
+    got
 }
 
 fn now_secs() -> crate::lease::Time {

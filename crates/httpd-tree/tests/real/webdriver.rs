@@ -220,12 +220,25 @@ impl Browser {
         }
     }
 
+    /// The text of the element matching `css`. An element replaced between finding and
+    /// reading it (a form's redirect, a live update re-rendering it) is found again, for
+    /// up to 10 s; any other WebDriver error fails the test.
     pub(crate) fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let started = Instant::now();
+        loop {
+            let e = self.find(css);
+            let path = format!("/session/{}/element/{e}/text", self.session);
+            match call(self.port, "GET", &path, None) {
+                Ok(v) => return v.as_str().unwrap_or_default().to_owned(),
+                Err(err)
+                    if err.contains("stale element")
+                        && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(err) => panic!("WebDriver GET /element/{e}/text: {err}"),
+            }
+        }
     }
 
     pub(crate) fn click(&self, css: &str) {

@@ -12,7 +12,9 @@
 //! timelines and their locks, which all three append to, are made [`SHARED_MODE`]
 //! whatever the umask; every other file follows the writer's umask.
 
-use super::{Acked, BootEvent, MachineState, StateError, StateEvent, StateStore, Transition};
+use super::{
+    Acked, Acked6, BootEvent, MachineState, StateError, StateEvent, StateStore, Transition,
+};
 use crate::state::Secret;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -62,7 +64,7 @@ pub(crate) fn valid_name(name: &str) -> bool {
 impl FileStore {
     /// Opens (and creates) a state directory.
     pub fn open(dir: &Path) -> Result<FileStore, StateError> {
-        for sub in ["machines", "events", "acked"] {
+        for sub in ["machines", "events", "acked", "acked6"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
@@ -122,6 +124,7 @@ impl FileStore {
             // The lock that keeps appends out while a timeline is compacted.
             "events-lock" => ("events", "lock"),
             "acked" => ("acked", "json"),
+            "acked6" => ("acked6", "json"),
             _ => ("machines", ext),
         };
         Ok(self.dir.join(sub).join(format!("{name}.{ext}")))
@@ -458,6 +461,36 @@ impl StateStore for FileStore {
         Ok((self.acked_address(&name)? == Some(address)).then_some(name))
     }
 
+    fn record_ack6(
+        &self,
+        machine: &str,
+        address: std::net::Ipv6Addr,
+        at: u64,
+    ) -> Result<(), StateError> {
+        let path = self.machine_path(machine, "acked6")?;
+        let bytes =
+            serde_json::to_vec(&Acked6 { address, at }).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        // As the IPv4 one: replaced by rename, written again at the next binding.
+        replace(&path, &bytes)
+    }
+
+    fn acked_address6(&self, machine: &str) -> Result<Option<std::net::Ipv6Addr>, StateError> {
+        let path = self.machine_path(machine, "acked6")?;
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Acked6>(&bytes)
+                .map(|a| Some(a.address))
+                .map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
     fn acked_address(&self, machine: &str) -> Result<Option<std::net::Ipv4Addr>, StateError> {
         let path = self.machine_path(machine, "acked")?;
         match fs::read(&path) {
@@ -673,6 +706,28 @@ mod tests {
             store.machine_acked_at(a).expect("read").as_deref(),
             Some("db01")
         );
+    }
+
+    #[test]
+    fn an_ipv6_binding_is_kept_beside_the_ipv4_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let v4: std::net::Ipv4Addr = "10.77.0.120".parse().expect("v4");
+        let v6: std::net::Ipv6Addr = "fd00:77::120".parse().expect("v6");
+        assert_eq!(store.acked_address6("web01").expect("read"), None);
+        store.record_ack("web01", v4, 1).expect("ack");
+        store.record_ack6("web01", v6, 2).expect("ack6");
+        assert_eq!(store.acked_address("web01").expect("read"), Some(v4));
+        assert_eq!(store.acked_address6("web01").expect("read"), Some(v6));
+        let for_v6 = store
+            .acked_address_for("web01", "fd00:77::9".parse().expect("ip"))
+            .expect("read");
+        assert_eq!(for_v6, Some(v6.into()));
+        let for_v4 = store
+            .acked_address_for("web01", "::ffff:10.0.0.9".parse().expect("ip"))
+            .expect("read");
+        assert_eq!(for_v4, Some(v4.into()), "a mapped address is IPv4");
+        assert!(store.record_ack6("../x", v6, 3).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub use token::{Secret, machine_token, token_matches, token_shaped};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Where a machine is in its install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -246,6 +246,23 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn record_ack(&self, machine: &str, address: Ipv4Addr, at: u64) -> Result<(), StateError>;
     /// The address dhcpd last acknowledged to one of the machine's MACs, if any.
     fn acked_address(&self, machine: &str) -> Result<Option<Ipv4Addr>, StateError>;
+    /// Records the address `dhcpd -6` last bound to one of the machine's MACs (kept apart
+    /// from the IPv4 one: a dual-stack machine has both).
+    fn record_ack6(&self, machine: &str, address: Ipv6Addr, at: u64) -> Result<(), StateError>;
+    /// The address `dhcpd -6` last bound to one of the machine's MACs, if any.
+    fn acked_address6(&self, machine: &str) -> Result<Option<Ipv6Addr>, StateError>;
+    /// The acknowledged address of `client`'s family: what the owner rule compares a
+    /// requester with ([`crate::owner::is_machine`]).
+    fn acked_address_for(
+        &self,
+        machine: &str,
+        client: std::net::IpAddr,
+    ) -> Result<Option<std::net::IpAddr>, StateError> {
+        Ok(match crate::owner::canonical(client) {
+            std::net::IpAddr::V4(_) => self.acked_address(machine)?.map(Into::into),
+            std::net::IpAddr::V6(_) => self.acked_address6(machine)?.map(Into::into),
+        })
+    }
     /// The machine whose last acknowledged address is `address`, if any: how tftpd and
     /// httpd-tree put a file fetched from a pool address into the right timeline.
     fn machine_acked_at(&self, address: Ipv4Addr) -> Result<Option<String>, StateError>;
@@ -276,6 +293,14 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acked {
     pub address: Ipv4Addr,
+    /// Unix time in milliseconds.
+    pub at: u64,
+}
+
+/// The address `dhcpd -6` last bound to a machine, as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked6 {
+    pub address: Ipv6Addr,
     /// Unix time in milliseconds.
     pub at: u64,
 }
