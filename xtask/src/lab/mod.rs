@@ -582,7 +582,7 @@ fn case_j(lab: &mut Lab, ns: &str, logs: &Logs) -> Result<Report> {
     ];
     phases.extend(ipxe_script_phases(mac));
     let spec = Spec {
-        title: "j. UEFI HTTP boot (OVMF, IPv4), iPXE over HTTP",
+        title: "j. httpboot-ipxe: UEFI HTTP boot (OVMF, IPv4), iPXE over HTTP",
         vm: "httpboot-vm",
         mac,
         firmware: Firmware::UefiHttpBoot,
