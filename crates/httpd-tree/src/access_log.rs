@@ -185,6 +185,11 @@ impl AccessLog {
         AccessLog { file: None, style }
     }
 
+    /// Whether lines go to a file (`--access-log FILE`), not standard error.
+    pub fn is_file(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// A file opened for appending (created if missing), in the combined log format.
     pub fn file(path: &Path) -> std::io::Result<AccessLog> {
         let f = open_append(path)?;

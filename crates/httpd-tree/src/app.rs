@@ -325,7 +325,8 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
             }
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The daemon's runtime is the first of the event loops (see `server`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -363,7 +364,11 @@ fn serve_main(args: &ServeArgs) -> ExitCode {
         tracing::info!("ready");
         tokio::spawn(pxe_daemon::notify::watchdog_task());
         pxe_daemon::notify::ready(&format!("serving {} listener(s)", args.listen.len()));
-        server::serve(shared, listeners, limits, rx).await;
+        let workers = match args.workers {
+            0 => server::default_workers(),
+            n => n,
+        };
+        server::serve(shared, listeners, limits, rx, workers).await;
         Ok(())
     });
     // Blocking reads of files still in flight must not hold up the exit.

@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// are closed at once (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_connections_per_address: usize,
+    /// Event loops serving connections, each on a thread of its own accepting on every
+    /// listener (0: one per CPU the process may run on, as nginx's `worker_processes auto`).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
     /// Seconds to receive a request head.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub header_timeout: u64,

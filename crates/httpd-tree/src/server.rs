@@ -1,6 +1,13 @@
 //! The sockets: listeners, the connection limits (in all and per client address), header,
 //! idle and write timeouts, a minimum send rate, and a graceful stop (in-flight responses
 //! finish, up to a grace period).
+//!
+//! Connections are served by event loops, one per CPU by default (`--workers`), as nginx
+//! runs one worker process per CPU: the daemon's own runtime is one of them, each other is a
+//! thread with a single-threaded runtime of its own, and every loop accepts on every
+//! listener. A connection stays on the loop that accepted it, so a request wakes no other
+//! thread (a work-stealing runtime spent a third of its time here switching threads on
+//! small files). Limits, metrics, the access log and the graceful stop are shared.
 
 use crate::service::{self, Shared};
 use crate::write_timeout::{Pacing, WriteTimeout};
@@ -215,33 +222,124 @@ fn stopped_reading(e: &hyper::Error) -> Option<String> {
     None
 }
 
-/// Serves on every listener until `stop` turns true, then lets in-flight responses
-/// finish for up to the grace period.
+/// What every event loop shares.
+#[derive(Clone)]
+struct Loop {
+    shared: Arc<Shared>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    graceful: Arc<GracefulShutdown>,
+    stop: watch::Receiver<bool>,
+    per_address: Arc<PerAddress>,
+}
+
+impl Loop {
+    /// Accepts on every listener until the stop.
+    async fn accept_all(self, listeners: Vec<TcpListener>) {
+        let mut tasks = Vec::new();
+        for l in listeners {
+            let c = self.clone();
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                c.shared,
+                c.limits,
+                c.slots,
+                c.graceful,
+                c.stop,
+                c.per_address,
+            )));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts `count` event loops beside the calling one, each a thread with a
+/// single-threaded runtime accepting on its own handle of every listener. Each sends on
+/// its channel once it stopped accepting, then keeps its connections running until
+/// `done` turns true.
+fn start_loops(
+    count: usize,
+    listeners: &[TcpListener],
+    each: &Loop,
+    done: &watch::Receiver<bool>,
+) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+    let mut stopped = Vec::new();
+    for n in 1..=count {
+        let handles: Vec<std::net::TcpListener> = listeners
+            .iter()
+            .filter_map(|l| {
+                let fd = std::os::fd::AsFd::as_fd(l).try_clone_to_owned().ok()?;
+                Some(std::net::TcpListener::from(fd))
+            })
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let each = each.clone();
+        let mut done = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("httpd-loop-{n}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(%e, "event loop {n} not started");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listeners: Vec<TcpListener> = handles
+                        .into_iter()
+                        .filter_map(|l| TcpListener::from_std(l).ok())
+                        .collect();
+                    each.accept_all(listeners).await;
+                    let _ = tx.send(());
+                    let _ = done.wait_for(|d| *d).await;
+                });
+            });
+        match spawned {
+            Ok(_) => stopped.push(rx),
+            Err(e) => tracing::error!(%e, "event loop {n} not started"),
+        }
+    }
+    stopped
+}
+
+/// The default number of event loops: one per CPU this process may run on.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Serves on every listener with `workers` event loops (this one included) until `stop`
+/// turns true, then lets in-flight responses finish for up to the grace period.
 pub async fn serve(
     shared: Arc<Shared>,
     listeners: Vec<TcpListener>,
     limits: Limits,
     stop: watch::Receiver<bool>,
+    workers: usize,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = Arc::new(GracefulShutdown::new());
-    let per_address = Arc::new(PerAddress::default());
+    let each = Loop {
+        shared: Arc::clone(&shared),
+        limits: limits.clone(),
+        slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        graceful: Arc::new(GracefulShutdown::new()),
+        stop,
+        per_address: Arc::new(PerAddress::default()),
+    };
     let housekeeping = tokio::spawn(every_second(Arc::clone(&shared)));
-    let mut tasks = Vec::new();
-    for l in listeners {
-        tasks.push(tokio::spawn(accept_loop(
-            l,
-            Arc::clone(&shared),
-            limits.clone(),
-            Arc::clone(&slots),
-            Arc::clone(&graceful),
-            stop.clone(),
-            Arc::clone(&per_address),
-        )));
+    let (done_tx, done_rx) = watch::channel(false);
+    let others = start_loops(workers.saturating_sub(1), &listeners, &each, &done_rx);
+    let graceful = Arc::clone(&each.graceful);
+    each.accept_all(listeners).await;
+    for stopped in others {
+        let _ = stopped.await;
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    // The other loops' connections run on until the grace period is over.
+    let _stop_others = DoneOnDrop(done_tx);
     // Event streams never end by themselves: end them, or they hold the grace period.
     shared.console.feed.close();
     let Ok(graceful) = Arc::try_unwrap(graceful) else {
@@ -259,6 +357,15 @@ pub async fn serve(
     }
     housekeeping.abort();
     shared.access_log.flush();
+}
+
+/// Tells the other event loops to end (dropping their open connections) when dropped.
+struct DoneOnDrop(watch::Sender<bool>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
 }
 
 /// Housekeeping every second: writes the access log's buffered lines (see

@@ -734,18 +734,35 @@ impl Finish {
         let probe = (self.status == 404)
             .then(|| pxe_model::loader_probes::known(self.uri.path()))
             .flatten();
-        tracing::info!(
-            %client,
-            method = %self.method,
-            path = %target,
-            status = self.status,
-            bytes = sent,
-            machine = self.machine.as_deref(),
-            route = self.route,
-            probe,
-            duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "request"
-        );
+        // With an access-log file, a request that names no machine and went well is
+        // already there: its event is debug, as nginx keeps requests out of its error log.
+        // A machine's requests, refusals, errors and probes stay in the daemon's log.
+        let routine = self.shared.access_log.is_file()
+            && self.machine.is_none()
+            && self.status < 400
+            && probe.is_none();
+        macro_rules! request_event {
+            ($level:ident) => {
+                tracing::$level!(
+                    %client,
+                    method = %self.method,
+                    path = %target,
+                    status = self.status,
+                    bytes = sent,
+                    machine = self.machine.as_deref(),
+                    route = self.route,
+                    probe,
+                    duration_ms =
+                        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "request"
+                )
+            };
+        }
+        if routine {
+            request_event!(debug);
+        } else {
+            request_event!(info);
+        }
     }
 }
 
@@ -953,7 +970,15 @@ mod tests {
         .enumerate()
         {
             let (client, path, status, machine) = *want;
-            assert_eq!(field(i, "level"), "INFO");
+            // With an access-log file, only a request that names no machine and went
+            // well is debug (the access log has it).
+            let routine = machine.is_empty() && status < 400;
+            assert_eq!(
+                field(i, "level"),
+                if routine { "DEBUG" } else { "INFO" },
+                "{:?}",
+                requests[i]
+            );
             assert_eq!(field(i, "client"), client, "{:?}", requests[i]);
             assert_eq!(field(i, "method"), "GET");
             assert_eq!(field(i, "path"), path);

@@ -174,6 +174,52 @@ fn several_listeners_and_a_clean_sigterm() {
     assert!(log.contains("stopped"), "{log}");
 }
 
+/// `--workers 3`: the daemon's loop and two threads `httpd-loop-1`, `httpd-loop-2`; 600
+/// requests over 48 connections at once all answered whole; SIGTERM stops every loop.
+#[test]
+fn event_loops_share_the_listener_and_stop_together() {
+    let lab = lab();
+    let mut server = Server::for_lab(&lab, &["--workers", "3"]);
+    server.wait_for_log("ready");
+    // The loops start right after the ready line.
+    let thread_names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+            .expect("tasks")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let mut names = thread_names();
+    while !names.iter().any(|n| n == "httpd-loop-2") && started.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        names = thread_names();
+    }
+    for loop_name in ["httpd-loop-1", "httpd-loop-2"] {
+        assert!(names.iter().any(|n| n == loop_name), "{names:?}");
+    }
+    assert!(!names.iter().any(|n| n == "httpd-loop-3"), "{names:?}");
+    let url = server.url("/trees/centos7/.treeinfo");
+    let want = std::fs::read(lab.tree("centos7").join(".treeinfo")).expect("treeinfo");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<String> = ["-sf", "--parallel", "--parallel-max", "48"]
+        .map(String::from)
+        .to_vec();
+    for i in 0..600 {
+        args.push("-o".into());
+        args.push(dir.path().join(format!("{i}")).display().to_string());
+        args.push(url.clone());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    curl(&refs);
+    for i in 0..600 {
+        let got = std::fs::read(dir.path().join(format!("{i}"))).expect("downloaded");
+        assert_eq!(got, want, "download {i}");
+    }
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
 #[test]
 fn sighup_reloads_the_inventory() {
     let lab = lab();
