@@ -65,6 +65,7 @@ fn table(unit: &str) -> Vec<Probe> {
             (Create, "events".into(), true),
             (Write, format!("acked/{m}.json"), true),
             (Create, "acked".into(), true),
+            (Create, "acked6".into(), true),
             (Write, format!("machines/{m}.json"), false),
             (Create, "machines".into(), false),
             (Create, STATE_DIR.into(), false),
@@ -82,6 +83,7 @@ fn table(unit: &str) -> Vec<Probe> {
             (Read, format!("acked/{m}.json"), true),
             (Write, format!("acked/{m}.json"), false),
             (Create, "acked".into(), false),
+            (Create, "acked6".into(), false),
             (Create, STATE_DIR.into(), false),
         ],
         "httpd-tree.service" => vec![
@@ -94,6 +96,7 @@ fn table(unit: &str) -> Vec<Probe> {
             (Create, STATE_DIR.into(), true),
             (Write, format!("acked/{m}.json"), false),
             (Create, "acked".into(), false),
+            (Create, "acked6".into(), false),
             (Write, LEASES.into(), false),
             (Read, LEASES.into(), false),
         ],
@@ -261,6 +264,7 @@ pub(crate) fn owners(sysroot: &Sysroot) -> Result<String> {
         &[
             ("secret".into(), format!("{httpd}:{httpd} 600")),
             (format!("acked/{m}.json"), format!("{dhcpd}:{group} 640")),
+            ("acked6".into(), format!("{dhcpd}:{group} 2750")),
             (format!("events/{m}.jsonl"), format!("{dhcpd}:{group} 660")),
             (format!("machines/{m}.json"), format!("{httpd}:{group} 640")),
         ],
@@ -317,6 +321,7 @@ pub(crate) fn upgrade(tarball: &std::path::Path, work: &std::path::Path) -> Resu
             (format!("events/{m}.lock"), format!("{httpd}:{group} 660")),
             ("acked".into(), format!("{dhcpd}:{group} 2750")),
             (format!("acked/{m}.json"), format!("{dhcpd}:{group} 640")),
+            ("acked6".into(), format!("{dhcpd}:{group} 2750")),
             (LEASES.into(), format!("{dhcpd}:{dhcpd} 640")),
         ],
     )?;
