@@ -58,7 +58,7 @@ impl Exchange {
             iface: req.meta.iface.clone(),
             xid: format!("{:08x}", req.xid),
             mac: req.hw_text(),
-            client_id: req.client_id().map(hex),
+            client_id: req.client_id().map(crate::text::hex),
             message_type: req
                 .msg_type()
                 .map_or_else(|| "BOOTREQUEST".to_owned(), msg::name),
@@ -69,7 +69,7 @@ impl Exchange {
 
     /// Logs `lines` (ISC's wording) at info, each with the exchange's fields.
     pub fn log(&self, lines: &[String]) {
-        let address = self.address.map(|a| a.to_string());
+        let address = self.address.map(crate::text::dotted);
         for line in lines {
             tracing::info!(
                 iface = %self.iface,
@@ -83,10 +83,6 @@ impl Exchange {
             );
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod omapi;
 pub mod ping;
 pub mod request;
 pub mod server;
+pub mod text;
 pub mod v6;
 pub mod wire;
 

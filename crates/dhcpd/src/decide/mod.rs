@@ -332,6 +332,10 @@ pub fn admit(
     req: &Request,
     now: Time,
 ) -> Result<(), Option<String>> {
+    if cfg.flood.is_none() {
+        // No limit: nothing to count (and no copy of the client's address to make).
+        return Ok(());
+    }
     let hw = req.hardware();
     match table.admit(&hw, cfg.flood, now) {
         crate::lease::Admit::Yes => Ok(()),
@@ -386,7 +390,7 @@ fn via(req: &Request) -> String {
     if req.giaddr.is_unspecified() {
         req.meta.iface.clone()
     } else {
-        req.giaddr.to_string()
+        crate::text::dotted(req.giaddr)
     }
 }
 

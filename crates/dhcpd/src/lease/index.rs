@@ -3,7 +3,8 @@
 //! when it has one (nearly every client), a set only beyond.
 
 use std::collections::BTreeSet;
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::net::Ipv4Addr;
 
 use super::Hardware;
@@ -22,6 +23,32 @@ impl ClientKeys {
 
     pub(super) fn uid(&self, uid: &[u8]) -> u64 {
         self.0.hash_one(uid)
+    }
+}
+
+/// A client index: addresses by a key of [`ClientKeys`]. The key already is a keyed hash of
+/// the client's bytes, so the map takes it as its hash as it is instead of hashing it again
+/// (a second SipHash of every key on every lookup was a few per cent of a DORA's CPU).
+pub(super) type ClientIndex = HashMap<u64, Addresses, BuildHasherDefault<KeyIsHash>>;
+
+/// The [`Hasher`] of a [`ClientIndex`]: its hash is the `u64` key itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys reach here (`write_u64`); anything else is folded in all the same.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

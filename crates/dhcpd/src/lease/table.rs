@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use super::index::{Addresses, ClientKeys};
+use super::index::{Addresses, ClientIndex, ClientKeys};
 use super::{BindingState, Hardware, Lease, Time};
 
 /// Leases by address, hardware address and client identifier.
@@ -18,9 +18,9 @@ pub struct LeaseTable {
     /// until one is replaced (issue 17).
     by_ip: BTreeMap<Ipv4Addr, Arc<Lease>>,
     /// Addresses by a hash of the client's hardware address (see [`ClientKeys`]).
-    by_hw: HashMap<u64, Addresses>,
+    by_hw: ClientIndex,
     /// Addresses by a hash of the client identifier.
-    by_uid: HashMap<u64, Addresses>,
+    by_uid: ClientIndex,
     keys: ClientKeys,
     /// How many free leases have no `ends` (they sort before every other free lease).
     unended_free: usize,
@@ -487,7 +487,14 @@ impl LeaseTable {
                 .retain(|_, c| c.second >= now - 1 || c.ignored_until > now);
             self.flood_pruned = self.flood.len();
         }
-        let c = self.flood.entry(hw.clone()).or_default();
+        // A client already counted is found without copying its address (one allocation
+        // and free a packet saved); only a new one is cloned into the table.
+        if !self.flood.contains_key(hw) {
+            self.flood.insert(hw.clone(), FloodCount::default());
+        }
+        let Some(c) = self.flood.get_mut(hw) else {
+            return Admit::Yes;
+        };
         if c.ignored_until > now {
             return Admit::Ignored;
         }
@@ -521,6 +528,10 @@ impl LeaseTable {
     /// DHCPDECLINE honoured (as far as the table still remembers: at least
     /// [`DECLINE_INTERVAL`] back).
     pub fn last_decline(&self, hw: &Hardware, uid: Option<&[u8]>) -> Option<Time> {
+        // Nearly always empty: then no key is built (each is a copy of the client's bytes).
+        if self.declines.is_empty() {
+            return None;
+        }
         let by_hw = self.declines.get(&ClientKey::Hardware(hw.clone())).copied();
         let by_uid = uid.and_then(|u| self.declines.get(&ClientKey::Uid(u.to_vec())).copied());
         by_hw.max(by_uid)
@@ -563,7 +574,7 @@ impl LeaseTable {
 }
 
 /// Drop `ip` from the addresses of `key` (and the key once it has none).
-fn unindex(index: &mut HashMap<u64, Addresses>, key: u64, ip: Ipv4Addr) {
+fn unindex(index: &mut ClientIndex, key: u64, ip: Ipv4Addr) {
     if let Some(set) = index.get_mut(&key) {
         set.remove(ip);
         if set.is_empty() {
