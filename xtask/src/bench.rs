@@ -21,6 +21,7 @@
 //! from its `.deb` (`apt-get download`, unpacked under the target directory) when it is not
 //! installed.
 
+mod crowd;
 mod dhcp;
 mod http;
 mod memory;
@@ -44,8 +45,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("dhcp") => dhcp::run(&args[1..]),
         Some("dhcp-memory") => memory::run(&args[1..]),
         Some("storm") => storm::run(&args[1..]),
+        Some("tftp-crowd") => crowd::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench tftp|http|dhcp|dhcp-memory|storm [options]; cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
+            "usage: cargo xtask bench tftp|tftp-crowd|http|dhcp|dhcp-memory|storm [options]; cargo xtask bench tftp [--repeat N] [--big-mib N] [--small-mib N] [--clients 50,200] [--out FILE]"
         ),
     }
 }

@@ -3,7 +3,7 @@
 use crate::firmware::{Firmware, Mix};
 use crate::plan::Template;
 use clap::Parser;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// Simulated machines network-booting at once: DHCP, TFTP and HTTP as firmware does them,
@@ -49,6 +49,21 @@ pub struct Cli {
     /// A file of the install tree fetched last (an installer's first package index).
     #[arg(long, value_name = "TEMPLATE", value_parser = parse_template)]
     pub tree: Option<Template>,
+
+    /// Skip DHCP: every machine takes ADDR as the boot server DHCP would have named and
+    /// fetches --loader from it first. Tests a TFTP (and HTTP) server alone, with no DHCP
+    /// server and no port 68.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "loader",
+        conflicts_with = "bind_leased"
+    )]
+    pub no_dhcp: Option<Ipv4Addr>,
+
+    /// With --no-dhcp: the boot loader every machine fetches first, as DHCP's boot file.
+    #[arg(long, value_name = "FILE", requires = "no_dhcp")]
+    pub loader: Option<String>,
 
     /// Fetch from each machine's leased address instead of the host's own (the host must
     /// hold the pool's addresses, e.g. `ip route add local POOL dev lo` in a namespace).
@@ -142,5 +157,21 @@ mod tests {
         assert!(Cli::try_parse_from(["pxe-storm", "--config", "arm=x"]).is_err());
         assert!(Cli::try_parse_from(["pxe-storm", "--kernel", "{nope}"]).is_err());
         assert!(Cli::try_parse_from(["pxe-storm", "--mac-prefix", "02:aa"]).is_err());
+        let alone = Cli::try_parse_from(["pxe-storm", "--no-dhcp", "10.0.0.1", "--loader", "a"])
+            .expect("parses");
+        assert_eq!(alone.no_dhcp, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert!(Cli::try_parse_from(["pxe-storm", "--no-dhcp", "10.0.0.1"]).is_err());
+        assert!(Cli::try_parse_from(["pxe-storm", "--loader", "a"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "pxe-storm",
+                "--no-dhcp",
+                "10.0.0.1",
+                "--loader",
+                "a",
+                "--bind-leased"
+            ])
+            .is_err()
+        );
     }
 }

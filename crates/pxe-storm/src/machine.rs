@@ -38,10 +38,13 @@ pub struct Settings {
     /// the pool) rather than from the generator's own.
     pub bind_leased: bool,
     pub tftp_port: u16,
+    /// `--no-dhcp ADDR --loader FILE`: no DHCP; the boot server and loader DHCP would
+    /// have named.
+    pub no_dhcp: Option<(Ipv4Addr, String)>,
 }
 
 pub async fn boot(
-    port: Arc<DhcpPort>,
+    port: Option<Arc<DhcpPort>>,
     client: Client,
     index: u32,
     settings: Arc<Settings>,
@@ -54,9 +57,21 @@ pub async fn boot(
         finished_at: None,
     };
     let started = Instant::now();
-    let lease = match lease(&port, &client, &settings).await {
+    let leased = match (&settings.no_dhcp, &port) {
+        (Some((server, loader)), _) => Ok((without_dhcp(&client, *server, loader), None)),
+        (None, Some(port)) => lease(port, &client, &settings)
+            .await
+            .map(|(reply, retries)| (reply, Some(retries))),
+        (None, None) => Err(Failed {
+            why: "no DHCP port".into(),
+            retries: 0,
+        }),
+    };
+    let lease = match leased {
         Ok((reply, retries)) => {
-            run.steps.push(ok_step(Phase::Dhcp, started, retries, 0));
+            if let Some(retries) = retries {
+                run.steps.push(ok_step(Phase::Dhcp, started, retries, 0));
+            }
             reply
         }
         Err(f) => {
@@ -160,6 +175,21 @@ fn failed_step(phase: Phase, t0: Instant, f: Failed) -> Step {
         bytes: 0,
         failure: Some(f.why),
         target: None,
+    }
+}
+
+/// What DHCP would have answered, for `--no-dhcp`: the boot server and the loader, no
+/// address (transfers come from the host's own).
+fn without_dhcp(client: &Client, server: Ipv4Addr, loader: &str) -> Reply {
+    Reply {
+        xid: 0,
+        kind: MessageType::Ack,
+        chaddr: client.mac,
+        address: Ipv4Addr::UNSPECIFIED,
+        server_id: None,
+        next_server: server,
+        tftp_server: None,
+        boot_file: Some(loader.to_owned()),
     }
 }
 

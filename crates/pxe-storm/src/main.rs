@@ -56,6 +56,7 @@ fn storm(cli: Cli) -> anyhow::Result<bool> {
         dhcp_tries: cli.dhcp_tries.max(1),
         bind_leased: cli.bind_leased,
         tftp_port: cli.tftp_port,
+        no_dhcp: cli.no_dhcp.zip(cli.loader.clone()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -52,8 +52,14 @@ pub async fn run(
     interface: Option<&str>,
     server: SocketAddr,
 ) -> Result<Outcome> {
-    let port = DhcpPort::open(interface, server)?;
-    let dispatcher = tokio::spawn(Arc::clone(&port).dispatch());
+    // Without DHCP (`--no-dhcp`) no port 68 is opened.
+    let port = match settings.no_dhcp {
+        Some(_) => None,
+        None => Some(DhcpPort::open(interface, server)?),
+    };
+    let dispatcher = port
+        .as_ref()
+        .map(|port| tokio::spawn(Arc::clone(port).dispatch()));
     let settings = Arc::new(settings);
     let cost_before = own_cost();
     let drops_before = udp_rcvbuf_errors();
@@ -64,7 +70,7 @@ pub async fn run(
         let at = arrival(i, shape.machines, shape.ramp);
         arrivals.push(at);
         let client = Client::numbered(shape.mac_prefix, i, shape.mix.pick(i as usize));
-        let (port, settings) = (Arc::clone(&port), Arc::clone(&settings));
+        let (port, settings) = (port.clone(), Arc::clone(&settings));
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until((start + at).into()).await;
             boot(port, client, i, settings, start).await
@@ -75,7 +81,9 @@ pub async fn run(
         runs.push(t.await?);
     }
     let took = start.elapsed();
-    dispatcher.abort();
+    if let Some(d) = dispatcher {
+        d.abort();
+    }
     let cost_after = own_cost();
     let own = OwnCost {
         cpu_seconds: cost_after.cpu_seconds - cost_before.cpu_seconds,
@@ -93,7 +101,7 @@ pub async fn run(
     summary.own.udp_drops = own_drops;
     Ok(Outcome {
         summary,
-        strays: port.strays.load(Ordering::Relaxed),
+        strays: port.map_or(0, |p| p.strays.load(Ordering::Relaxed)),
         took,
     })
 }

@@ -133,6 +133,7 @@ pub fn build_settings(config: &Config) -> anyhow::Result<Settings> {
         max_retries: 5,
         port_range: config.port_range,
         max_transfers: config.max_transfers,
+        transfer_threads: config.transfer_threads,
         max_per_client: config.max_per_client,
         bounds: Bounds {
             min_rate: config.min_rate,
@@ -305,6 +306,7 @@ fn run(
             .with_context(|| format!("writing pid file {}", p.display()))?;
     }
     drop_privileges(&config.user)?;
+    raise_open_files(config.max_transfers);
     // One worker serves the request socket; transfers run on the blocking pool, one thread
     // each: room for every allowed transfer (plus inventory reloads), with small stacks (a
     // transfer keeps its buffers on the heap).
@@ -426,4 +428,29 @@ fn drop_privileges(user: &str) -> anyhow::Result<()> {
     setuid(u.uid).context("setuid")?;
     tracing::debug!(user, uid = u.uid.as_raw(), "dropped privileges");
     Ok(())
+}
+
+/// Raises the soft limit on open files towards the hard one, so that `--max-transfers`
+/// transfers (a socket each) fit: the soft limit is often 1024 (systemd's default for
+/// services), the hard one far above. A limit that stays too low is said in the log.
+fn raise_open_files(max_transfers: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let want = u64::try_from(max_transfers)
+        .unwrap_or(u64::MAX)
+        .saturating_add(64);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= want {
+        return;
+    }
+    let raised = want.min(hard);
+    if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_err() || raised < want {
+        tracing::warn!(
+            soft,
+            hard,
+            max_transfers,
+            "the open-file limit (RLIMIT_NOFILE) is below --max-transfers: transfers beyond it fail to get a socket"
+        );
+    }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 /// The longest `--busy-poll` accepted.
 pub const MAX_BUSY_POLL_US: u64 = 1000;
+/// `--transfer-threads` when not given: transfers at once that get a thread each.
+pub const DEFAULT_TRANSFER_THREADS: usize = 64;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +85,9 @@ pub struct Config {
     pub database: Option<String>,
     /// `--max-transfers N`.
     pub max_transfers: usize,
+    /// `--transfer-threads N`: transfers at once that get a thread each; the rest run on
+    /// the event loops.
+    pub transfer_threads: usize,
     /// `--busy-poll MICROSECONDS`: how long a lone transfer polls for its client's answer.
     pub busy_poll: Duration,
     /// `--max-timeout SECONDS`: the longest `timeout` option granted.
@@ -124,7 +129,8 @@ impl Default for Config {
             inventory: None,
             state_dir: None,
             database: None,
-            max_transfers: 1000,
+            max_transfers: 10_000,
+            transfer_threads: DEFAULT_TRANSFER_THREADS,
             busy_poll: DEFAULT_BUSY_POLL,
             max_timeout: crate::options::DEFAULT_MAX_TIMEOUT,
             max_window: crate::options::DEFAULT_MAX_WINDOWSIZE,
@@ -222,6 +228,12 @@ where
                     .ok()
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| CliError(format!("invalid --max-transfers: {v}")))?;
+            }
+            Long("transfer-threads") => {
+                let v = text(&mut p)?;
+                c.transfer_threads = v
+                    .parse::<usize>()
+                    .map_err(|_| CliError(format!("invalid --transfer-threads: {v}")))?;
             }
             Long("busy-poll") => {
                 let v = text(&mut p)?;
@@ -419,7 +431,8 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(900));
         assert_eq!(c.retransmit, Duration::from_secs(1));
         assert_eq!(c.user, "nobody");
-        assert_eq!(c.max_transfers, 1000);
+        assert_eq!(c.max_transfers, 10_000);
+        assert_eq!(c.transfer_threads, DEFAULT_TRANSFER_THREADS);
         assert_eq!(c.max_timeout, Duration::from_secs(10));
         assert_eq!(c.max_window, 64);
         assert_eq!(c.max_per_client, 8);

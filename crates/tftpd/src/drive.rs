@@ -144,9 +144,41 @@ const MAX_SEGMENTS: usize = 64;
 /// Most payload bytes in one segmented send (a UDP datagram's limit over IPv4).
 const MAX_GSO_BYTES: usize = 65507;
 
+/// A UDP socket a [`Sender`] can send on: a blocking one on a transfer's thread, or one
+/// registered with an event loop (`crowd.rs`), whose sends never wait.
+pub(crate) trait Datagrams: AsRawFd {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize>;
+    fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize>;
+    fn peer_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl Datagrams for UdpSocket {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        UdpSocket::send(self, datagram)
+    }
+    fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+        UdpSocket::send_to(self, datagram, to)
+    }
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        UdpSocket::peer_addr(self)
+    }
+}
+
+impl Datagrams for tokio::net::UdpSocket {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        self.try_send(datagram)
+    }
+    fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.try_send_to(datagram, to)
+    }
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::UdpSocket::peer_addr(self)
+    }
+}
+
 /// Sends the client's datagrams, a window at a time.
-struct Sender<'a> {
-    sock: &'a UdpSocket,
+pub(crate) struct Sender<'a, S: Datagrams = UdpSocket> {
+    sock: &'a S,
     peer: SocketAddr,
     addr: SockaddrStorage,
     /// The socket is connected to `peer`: sends name no address, and the kernel reuses the
@@ -160,8 +192,8 @@ struct Sender<'a> {
     gso: bool,
 }
 
-impl<'a> Sender<'a> {
-    fn new(sock: &'a UdpSocket, peer: SocketAddr) -> Self {
+impl<'a, S: Datagrams> Sender<'a, S> {
+    pub(crate) fn new(sock: &'a S, peer: SocketAddr) -> Self {
         Sender {
             sock,
             peer,
@@ -173,12 +205,12 @@ impl<'a> Sender<'a> {
         }
     }
 
-    fn queue(&mut self, datagram: Vec<u8>) {
+    pub(crate) fn queue(&mut self, datagram: Vec<u8>) {
         self.queued.push(datagram);
     }
 
     /// Sends everything queued, in order.
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         let queued = std::mem::take(&mut self.queued);
         let mut rest = queued.as_slice();
         while !rest.is_empty() {

@@ -7,7 +7,7 @@
 //! on SIGHUP), [`generated`] the hook for generated files and [`inventory`] its pxe-model
 //! implementation (boot menus, distro trees, boot events; [`owner`] who may have a machine's
 //! own files). [`server`] is the thin tokio shell that drives it all ([`drive`] one
-//! transfer's thread, [`strangers`] its connected socket, [`affinity`] its CPU, [`busy_poll`]
+//! transfer's thread, [`crowd`] the event loops for transfers beyond the threads, [`strangers`] its connected socket, [`affinity`] its CPU, [`busy_poll`]
 //! when it polls instead of sleeping), [`app`] the binary's edge and [`cli`] tftpd-hpa's
 //! command line.
 
@@ -15,6 +15,7 @@ pub mod affinity;
 pub mod app;
 pub mod busy_poll;
 pub mod cli;
+pub mod crowd;
 pub mod drive;
 pub mod files;
 pub mod generated;

@@ -150,7 +150,15 @@ pub fn manual() -> Manual {
                 ),
                 (
                     "--max-transfers N",
-                    "concurrent transfers at most (default 1000)",
+                    "concurrent transfers at most (default 10000); a request beyond is \
+                     refused with ERROR 0 \"Server busy, try again\"",
+                ),
+                (
+                    "--transfer-threads N",
+                    "up to N transfers at once run on a thread each, the fastest way to move \
+                     a few (default 64); the transfers beyond run on event loops, one per CPU, \
+                     at a few KiB each, so that thousands at once cost little memory. 0 puts \
+                     every download on the loops; uploads always get a thread",
                 ),
                 (
                     "--max-per-client N",
@@ -367,8 +375,8 @@ mod tests {
                 "-T" | "--retransmit" => "500000",
                 "-R" | "--port-range" => "7000:7100",
                 "-t" | "--timeout" | "--verbosity" | "--max-transfers" | "--busy-poll"
-                | "--max-per-client" | "--max-timeout" | "--max-window" | "--min-rate"
-                | "--max-duration" => "5",
+                | "--transfer-threads" | "--max-per-client" | "--max-timeout" | "--max-window"
+                | "--min-rate" | "--max-duration" => "5",
                 _ => "x",
             }
             .to_string()

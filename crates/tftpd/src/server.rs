@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
 use crate::affinity::{Claims, Follower};
+use crate::crowd::{EVENTED_READ_AHEAD, Loops};
 use crate::drive::{MAX_DATAGRAM, drive};
 use crate::files::FileCache;
 use crate::generated::{Found, Generator, Lookup, Served};
@@ -64,6 +65,9 @@ pub struct Settings {
     pub port_range: Option<(u16, u16)>,
     /// `--max-transfers`.
     pub max_transfers: usize,
+    /// `--transfer-threads`: up to this many transfers at once run on a thread each; the
+    /// ones beyond run on the event loops (`crowd.rs`). Uploads always get a thread.
+    pub transfer_threads: usize,
     /// `--max-per-client`: transfers at once from one client address.
     pub max_per_client: usize,
     /// `--min-rate`, `--max-duration`.
@@ -85,6 +89,9 @@ pub struct Server {
     pin_transfers: usize,
     /// CPUs holding a pinned transfer thread.
     claims: Claims,
+    /// The event loops, started with the first transfer beyond `transfer_threads` (`None`
+    /// when they could not be started: then every transfer gets a thread).
+    loops: OnceLock<Option<Loops>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -108,6 +115,7 @@ impl Server {
             per_client: Mutex::new(HashMap::new()),
             pin_transfers: pin_transfers(),
             claims: Claims::new(),
+            loops: OnceLock::new(),
             stats: Stats::default(),
         })
     }
@@ -223,12 +231,37 @@ impl Server {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.active.fetch_add(1, Ordering::Relaxed);
+        let before = self.active.fetch_add(1, Ordering::Relaxed);
         let slot = ActiveSlot(Arc::clone(self), ip);
         self.stats.transfers.fetch_add(1, Ordering::Relaxed);
         let server = Arc::clone(self);
-        // Each transfer runs on its own thread of the blocking pool (see `drive`).
-        tasks.spawn_blocking(move || server.transfer(req, access, peer, reply_ip, slot));
+        // The few run on a thread each, the fastest way to move one transfer (`drive.rs`);
+        // the many on the event loops (`crowd.rs`).
+        if access == Access::Read
+            && before >= self.settings.transfer_threads
+            && let Some(lp) = self.loops()
+        {
+            tasks.spawn_on(
+                async move { server.transfer_on_loop(req, peer, reply_ip, slot).await },
+                lp.pick(),
+            );
+        } else {
+            tasks.spawn_blocking(move || server.transfer(req, access, peer, reply_ip, slot));
+        }
+    }
+
+    /// The event loops, one per CPU, started on first use.
+    fn loops(&self) -> Option<&Loops> {
+        self.loops
+            .get_or_init(|| {
+                let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+                Loops::start(cpus)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot start the event loops: every transfer gets a thread");
+                    })
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// Refuses a request too large to be one a client needs (ERROR 4 and a log line).
@@ -281,25 +314,11 @@ impl Server {
         slot: ActiveSlot,
     ) {
         let started = Instant::now();
-        let sock = match self.bind_transfer_socket(reply_ip) {
-            Ok(s) => s,
-            Err(e) => {
-                let client = display_addr(peer);
-                tracing::error!(%client, error = %e, "cannot bind a transfer socket");
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        let Some(sock) = self.transfer_socket(peer, reply_ip) else {
+            return;
         };
         let found = self.lookup(&req.filename, access, peer.ip());
-        let mut exchange = Exchange {
-            started,
-            client: display_addr(peer),
-            access,
-            req: &req,
-            machine: self.machine(&found, peer.ip()),
-            agreed: None,
-        };
-        // For the boot timeline: the name served, relative to the root.
+        let mut exchange = self.exchange(started, peer, access, &req, &found);
         let served_as = found.as_ref().ok().map(|f| f.name().to_owned());
         let finish = match found.and_then(|f| self.open(f, access)) {
             Err(denied) => refuse(&sock, peer, &denied),
@@ -309,15 +328,96 @@ impl Server {
                 finish
             }
         };
+        self.conclude(&exchange, served_as, &finish, slot);
+    }
+
+    /// One read transfer on an event loop (`crowd.rs`), from the request to the log line.
+    async fn transfer_on_loop(
+        self: Arc<Self>,
+        req: Request,
+        peer: SocketAddr,
+        reply_ip: IpAddr,
+        slot: ActiveSlot,
+    ) {
+        let started = Instant::now();
+        let Some(sock) = self.transfer_socket(peer, reply_ip) else {
+            return;
+        };
+        let found = self.lookup(&req.filename, Access::Read, peer.ip());
+        let mut exchange = self.exchange(started, peer, Access::Read, &req, &found);
+        let served_as = found.as_ref().ok().map(|f| f.name().to_owned());
+        let finish = match found.and_then(|f| self.open_read(f)) {
+            Ok(Opened::Read(src)) => {
+                let direction = Direction::Read {
+                    file_size: Some(src.size()),
+                };
+                let (agreed, params) = self.negotiate(&req, direction);
+                exchange.agreed = Some(agreed);
+                let now = Instant::now();
+                let mut guard = Guard::new(self.settings.bounds, now);
+                let window = usize::from(params.blksize) * usize::from(params.windowsize);
+                let reader = BlockReader::new(src, req.mode, params.blksize)
+                    .with_read_ahead(window.max(EVENTED_READ_AHEAD));
+                let (mut t, first) = ReadTransfer::start(peer, reader, params, now);
+                let first = guard.first(first);
+                crate::crowd::drive(sock, peer, first, |ev, now| guard.step(&mut t, ev, now)).await
+            }
+            Ok(Opened::Write(_)) => refuse(&sock, peer, &Denied::NotFound),
+            Err(denied) => refuse(&sock, peer, &denied),
+        };
+        self.conclude(&exchange, served_as, &finish, slot);
+    }
+
+    /// A socket for one transfer (a new transfer ID), or `None` after logging why not.
+    fn transfer_socket(&self, peer: SocketAddr, reply_ip: IpAddr) -> Option<std::net::UdpSocket> {
+        match self.bind_transfer_socket(reply_ip) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let client = display_addr(peer);
+                tracing::error!(%client, error = %e, "cannot bind a transfer socket");
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The transfer as its log line will tell it, before any option is agreed.
+    fn exchange<'r>(
+        &self,
+        started: Instant,
+        peer: SocketAddr,
+        access: Access,
+        req: &'r Request,
+        found: &Result<Found, Denied>,
+    ) -> Exchange<'r> {
+        Exchange {
+            started,
+            client: display_addr(peer),
+            access,
+            req,
+            machine: self.machine(found, peer.ip()),
+            agreed: None,
+        }
+    }
+
+    /// The end of a transfer: its slot freed, the boot timeline told, the log line written.
+    fn conclude(
+        &self,
+        exchange: &Exchange<'_>,
+        served_as: Option<String>,
+        finish: &Finish,
+        slot: ActiveSlot,
+    ) {
         // Free the slot before logging, so whoever reads the log sees the slot free.
         drop(slot);
-        if access == Access::Read
+        if exchange.access == Access::Read
             && finish.result.is_ok()
             && let Some(name) = served_as
         {
+            let peer = exchange.client;
             self.served(peer, &name, exchange.machine.as_deref(), finish.bytes);
         }
-        self.report(&exchange, &finish);
+        self.report(exchange, finish);
     }
 
     /// Tells the generator (the boot timeline) of a finished read.
@@ -385,6 +485,15 @@ impl Server {
             },
             Opened::Write(_) => Direction::Write,
         };
+        let (agreed, params) = self.negotiate(req, direction);
+        (
+            agreed,
+            self.drive_transfer(sock, peer, req.mode, opened, params),
+        )
+    }
+
+    /// The options of `req` against the file, and the state machine's parameters.
+    fn negotiate(&self, req: &Request, direction: Direction) -> (Agreed, Params) {
         let n = options::negotiate(&req.options, req.mode, direction, &self.settings.limits);
         let agreed = Agreed {
             blksize: n.blksize,
@@ -403,10 +512,7 @@ impl Server {
             ),
             oack: n.oack,
         };
-        (
-            agreed,
-            self.drive_transfer(sock, peer, req.mode, opened, params),
-        )
+        (agreed, params)
     }
 
     /// Feeds the transfer's state machine with what arrives on its socket until it is over.

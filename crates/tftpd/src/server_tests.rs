@@ -44,6 +44,7 @@ fn server(dir: &std::path::Path) -> Arc<Server> {
         max_retries: 2,
         port_range: None,
         max_transfers: 4,
+        transfer_threads: 4,
         max_per_client: 4,
         bounds: crate::guard::Bounds::default(),
         busy_poll: Duration::ZERO,
@@ -78,9 +79,15 @@ fn client(sock: std::net::UdpSocket, give_up: Option<u16>) -> std::thread::JoinH
     })
 }
 
-/// Runs one RRQ of `file` from a client on 127.0.0.1: its one `transfer` log line, as the
-/// JSON log format writes it, and the client's port.
-fn logged_transfer(server: &Arc<Server>, file: &str, give_up: Option<u16>) -> (String, u16) {
+/// Runs one RRQ of `file` from a client on 127.0.0.1, on a transfer thread or (`on_loop`)
+/// as a task of an event loop: its one `transfer` log line, as the JSON log format writes
+/// it, and the client's port.
+fn logged_transfer(
+    server: &Arc<Server>,
+    file: &str,
+    give_up: Option<u16>,
+    on_loop: bool,
+) -> (String, u16) {
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let peer = sock.local_addr().unwrap();
     let ack = client(sock, give_up);
@@ -105,7 +112,15 @@ fn logged_transfer(server: &Arc<Server>, file: &str, give_up: Option<u16>) -> (S
     assert!(server.claim_client(peer.ip().to_canonical()));
     let slot = ActiveSlot(Arc::clone(server), peer.ip().to_canonical());
     tracing::subscriber::with_default(subscriber, || {
-        server.transfer(req, Access::Read, peer, peer.ip(), slot);
+        if on_loop {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(Arc::clone(server).transfer_on_loop(req, peer, peer.ip(), slot));
+        } else {
+            server.transfer(req, Access::Read, peer, peer.ip(), slot);
+        }
     });
     ack.join().unwrap();
     let text = lines.text();
@@ -205,8 +220,11 @@ fn each_transfer_is_one_json_event_with_its_fields() {
             &[],
         ),
     ];
-    for (file, give_up, there, not_there) in cases {
-        let (line, port) = logged_transfer(&server, file, give_up);
+    for ((file, give_up, there, not_there), on_loop) in cases
+        .into_iter()
+        .flat_map(|case| [(case, false), (case, true)])
+    {
+        let (line, port) = logged_transfer(&server, file, give_up, on_loop);
         let client = format!(r#""client":"127.0.0.1:{port}""#);
         for field in there.iter().copied().chain([client.as_str()]) {
             assert!(line.contains(field), "{field} in {line}");

@@ -93,6 +93,8 @@ pub struct BlockReader<S> {
     blksize: usize,
     netascii: Option<NetasciiState>,
     ahead: ReadAhead,
+    /// Bytes of a read-ahead run ([`READ_AHEAD`] unless set with `with_read_ahead`).
+    run_bytes: usize,
 }
 
 /// Octet mode reads whole runs of blocks at once (one `pread` per [`READ_AHEAD`] bytes
@@ -140,7 +142,15 @@ impl<S: DataSource> BlockReader<S> {
             blksize: usize::from(blksize),
             netascii,
             ahead: ReadAhead::default(),
+            run_bytes: READ_AHEAD,
         }
+    }
+
+    /// Reads runs of `bytes` (whole blocks, at least one) instead of [`READ_AHEAD`]: less
+    /// memory a transfer where thousands run at once.
+    pub fn with_read_ahead(mut self, bytes: usize) -> Self {
+        self.run_bytes = bytes;
+        self
     }
 
     /// Octet block `index`, from the read-ahead run (refilled when the block is not in it).
@@ -154,7 +164,7 @@ impl<S: DataSource> BlockReader<S> {
             && offset >= a.start
             && (offset + blksize as u64 <= end || (a.short && offset <= end));
         if !inside {
-            let run = (READ_AHEAD / blksize).max(1) * blksize;
+            let run = (self.run_bytes / blksize).max(1) * blksize;
             a.data.resize(run, 0);
             a.filled = false;
             let n = self.source.read_at(offset, &mut a.data)?;
@@ -350,6 +360,23 @@ mod tests {
             200_000 - 3 * 65464
         );
         assert_eq!(out, data[3 * 65464..]);
+    }
+
+    #[test]
+    fn a_smaller_read_ahead_reads_runs_of_that_many_whole_blocks() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let src = Arc::new(Counting(mem(&data), Default::default()));
+        let mut r = BlockReader::new(Arc::clone(&src), Mode::Octet, 1468).with_read_ahead(8192);
+        let reads = || src.1.load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::new();
+        let last = (data.len() / 1468) as u64;
+        for i in 0..=last {
+            r.read_block(i, &mut out).expect("mem");
+        }
+        assert_eq!(out, data, "every block, in order");
+        // 8192 bytes hold 5 blocks of 1468: one read per 5 blocks (69 blocks: 14 reads).
+        assert_eq!(reads(), (last as usize + 1).div_ceil(5));
+        assert!(r.ahead.data.capacity() < 8192 + 1468, "the run stays small");
     }
 
     #[test]

@@ -583,7 +583,7 @@ fn wait_ready(lab: &Lab, running: &mut Running, stack: Stack) -> Result<()> {
 
 /// CPU time and peak resident memory of a stack's processes and everything they fork,
 /// sampled every 20 ms (children that exit between samples lose at most 20 ms of CPU).
-struct Meter {
+pub(super) struct Meter {
     stop: Arc<AtomicBool>,
     sampler: std::thread::JoinHandle<(HashMap<u32, u64>, u64)>,
     before: HashMap<u32, u64>,
@@ -606,7 +606,7 @@ fn pss_kib(pid: u32) -> u64 {
 }
 
 impl Meter {
-    fn start(roots: Vec<u32>) -> Meter {
+    pub(super) fn start(roots: Vec<u32>) -> Meter {
         let before: HashMap<u32, u64> = roots
             .iter()
             .map(|p| (*p, super::servers::cpu_ticks(*p).unwrap_or(0)))
@@ -650,7 +650,7 @@ impl Meter {
     }
 
     /// (CPU seconds, peak MiB) since `start`.
-    fn stop(self) -> (f64, f64) {
+    pub(super) fn stop(self) -> (f64, f64) {
         std::thread::sleep(Duration::from_millis(100));
         self.stop.store(true, Ordering::Relaxed);
         let (ticks, peak_kib) = self.sampler.join().unwrap_or_default();

@@ -229,3 +229,98 @@ fn busybox_tftp_default_and_blksize() {
     assert_same(&out, content, "busybox -b 1024", &o);
     server.wait_log(&["blksize=1024", "result=ok"]);
 }
+
+/// The names of the server's threads.
+fn thread_names(server: &Server) -> Vec<String> {
+    let dir = format!("/proc/{}/task", server.pid());
+    std::fs::read_dir(dir)
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_client_gets_whole_files_from_the_event_loops() {
+    let tftp = need("tftp", "tftp-hpa");
+    let atftp = need("atftp", "atftp");
+    let curl = need("curl", "curl");
+    // No transfer gets a thread of its own: every download runs on the event loops.
+    let (tree, server, files) = serve_sizes(&["--transfer-threads", "0", "-B", "1468"]);
+    let port = server.port.to_string();
+    check_all("loop-tftp-hpa", &tree, &server, &files, |name, out, _| {
+        run(Command::new(&tftp)
+            .args(["-m", "binary", "127.0.0.1", &port, "-c", "get", name])
+            .arg(out))
+    });
+    check_all("loop-atftp", &tree, &server, &files, |name, out, _| {
+        run(Command::new(&atftp)
+            .args(["--option", "blksize 1428", "--option", "windowsize 16"])
+            .args(["-g", "-r", name, "-l"])
+            .arg(out)
+            .args(["127.0.0.1", &port]))
+    });
+    check_all("loop-curl", &tree, &server, &files, |name, out, len| {
+        let mut cmd = Command::new(&curl);
+        cmd.args(["-sS", "--tftp-blksize", "1468"]);
+        if len == 0 {
+            cmd.arg("--tftp-no-options");
+        }
+        run(cmd
+            .arg("-o")
+            .arg(out)
+            .arg(format!("tftp://127.0.0.1:{port}/{name}")))
+    });
+    let names = thread_names(&server);
+    assert!(
+        names.iter().any(|n| n == "tftpd-loop-0"),
+        "the transfers ran on the loops: {names:?}"
+    );
+    let line = server.wait_log(&["file=big-70mib.bin", "windowsize=16", "result=ok"]);
+    assert!(line.contains("blksize=1428"), "{line}");
+}
+
+#[test]
+fn a_crowd_runs_on_threads_and_loops_at_once_and_every_file_arrives_whole() {
+    let curl = need("curl", "curl");
+    let tree = Tree::new();
+    let content = pseudo_random(3 << 20, 0x5eed);
+    tree.file("crowd.bin", &content);
+    let root = tree.root.display().to_string();
+    // Two transfers get threads, the rest of the 24 at once go to the loops.
+    let server = Server::start(&[
+        "--transfer-threads",
+        "2",
+        "--max-per-client",
+        "64",
+        "-s",
+        &root,
+    ]);
+    let url = format!("tftp://127.0.0.1:{}/crowd.bin", server.port);
+    let clients: Vec<_> = (0..24)
+        .map(|i| {
+            let out = tree.out(&format!("crowd-{i}.bin"));
+            let child = Command::new(&curl)
+                .args(["-sS", "--tftp-blksize", "1024", "-o"])
+                .arg(&out)
+                .arg(&url)
+                .spawn()
+                .expect("curl starts");
+            (child, out)
+        })
+        .collect();
+    for (i, (child, out)) in clients.into_iter().enumerate() {
+        let o = child.wait_with_output().expect("curl ends");
+        assert_same(&out, &content, &format!("crowd client {i}"), &o);
+    }
+    server.wait_log_count(&["file=crowd.bin", "result=ok"], 24);
+    let names = thread_names(&server);
+    assert!(
+        names.iter().any(|n| n.starts_with("tftpd-loop-")),
+        "some ran on the loops: {names:?}"
+    );
+}

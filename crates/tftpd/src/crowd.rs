@@ -1,0 +1,209 @@
+//! The engine for the many: transfers beyond `--transfer-threads` run as tasks on event loops,
+//! one loop per CPU, instead of on a thread each.
+//!
+//! A thread per transfer is the fastest shell for the few (`drive.rs`: two system calls per
+//! block, no wakeup of another thread, the thread following its client's CPU), but each one
+//! costs a stack, a 64 KiB receive buffer and a 64 KiB read-ahead run, and ten thousand of
+//! them spend the CPUs switching between threads. Here a transfer is a task of a few hundred
+//! bytes plus its socket: the loop waits on every socket at once (epoll through tokio's
+//! reactor), one receive buffer serves every transfer of a loop, and the file is read a
+//! window at a time (`EVENTED_READ_AHEAD`). The state machines are the same as on threads;
+//! only the shell differs.
+//!
+//! What a transfer does on a loop is short and never waits: it receives one datagram, runs
+//! the state machine, sends its answer (non-blocking: a full socket buffer loses the
+//! datagram, which the timeout resends), and returns to the loop. A read from a file not in
+//! the page cache delays the other transfers of that loop for that read.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use crate::drive::{MAX_DATAGRAM, Sender};
+use crate::transfer::{Event, Failure, Finish, Output};
+
+/// Bytes a transfer on a loop reads from its file at a time (at least one window).
+pub const EVENTED_READ_AHEAD: usize = 8 * 1024;
+
+thread_local! {
+    /// The receive buffer of this loop's transfers (only one receives at a time).
+    static RECEIVE: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
+}
+
+/// The event loops: threads `tftpd-loop-N`, each running a single-threaded runtime.
+pub struct Loops {
+    handles: Vec<Handle>,
+    next: AtomicUsize,
+    /// Dropping these ends the loops (their runtimes drop the tasks still on them).
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+impl Loops {
+    /// Starts `n` loops (at least one).
+    pub fn start(n: usize) -> io::Result<Loops> {
+        let mut handles = Vec::new();
+        let mut stop = Vec::new();
+        for i in 0..n.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let (tx, rx) = oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("tftpd-loop-{i}"))
+                .spawn(move || {
+                    // Sender dropped or fired: either way the loop is over.
+                    let _ = runtime.block_on(rx);
+                })?;
+            stop.push(tx);
+        }
+        Ok(Loops {
+            handles,
+            next: AtomicUsize::new(0),
+            _stop: stop,
+        })
+    }
+
+    /// The loop the next transfer goes to (in turn).
+    pub fn pick(&self) -> &Handle {
+        // `handles` is never empty (`start` makes at least one).
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        &self.handles[i]
+    }
+
+    /// How many loops run.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Never true: `start` makes at least one loop.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+}
+
+/// Carries out `outputs` and feeds the machine (`handle`) with what arrives on `sock` until
+/// it is done, on the current loop. The socket is made non-blocking here.
+pub async fn drive(
+    sock: UdpSocket,
+    peer: SocketAddr,
+    mut outputs: Vec<Output>,
+    mut handle: impl FnMut(Event<'_>, Instant) -> Vec<Output>,
+) -> Finish {
+    let sock = match sock
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UdpSocket::from_std(sock))
+    {
+        Ok(s) => s,
+        Err(e) => return failed(&e),
+    };
+    let mut sender = Sender::new(&sock, peer);
+    let mut deadline = Instant::now();
+    let timer = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(timer);
+    loop {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(b) => sender.queue(b),
+                Output::SendTo(to, b) => {
+                    sender.flush();
+                    let _ = sock.try_send_to(&b, to);
+                }
+                Output::Wait(d) => deadline = d,
+                Output::Done(f) => {
+                    sender.flush();
+                    return f;
+                }
+            }
+        }
+        sender.flush();
+        let now = Instant::now();
+        if deadline <= now {
+            outputs = handle(Event::Timeout, now);
+            continue;
+        }
+        // The timer is moved only when the deadline comes sooner than it is set for: a
+        // deadline pushed later by every answer (nearly every datagram) leaves it alone,
+        // and when it fires early the top of the loop sees the deadline is not there yet.
+        if deadline < timer.deadline().into_std() {
+            timer.as_mut().reset(deadline.into());
+        }
+        tokio::select! {
+            biased;
+            ready = sock.readable() => {
+                if ready.is_err() {
+                    // The reactor is gone (the runtime is shutting down).
+                    tokio::time::sleep_until(deadline.into()).await;
+                    continue;
+                }
+            }
+            () = &mut timer => {
+                // Fired: set it again for the deadline as it is now.
+                timer.as_mut().reset(deadline.into());
+                continue;
+            }
+        }
+        let received = RECEIVE.with_borrow_mut(|buf| {
+            let (n, from) = sock.try_recv_from(buf)?;
+            let bytes = buf.get(..n).unwrap_or_default();
+            io::Result::Ok(handle(Event::Datagram { from, bytes }, Instant::now()))
+        });
+        // Nothing there after all (readiness cleared), or an ICMP error queued on the
+        // socket: keep waiting for the same deadline.
+        if let Ok(next) = received {
+            outputs = next;
+        }
+    }
+}
+
+/// The end of a transfer whose socket could not join the loop.
+fn failed(e: &io::Error) -> Finish {
+    tracing::error!(error = %e, "cannot register a transfer socket with the event loop");
+    Finish {
+        result: Err(Failure::Io {
+            code: crate::packet::ErrorCode::Undefined,
+            error: format!("cannot join the event loop: {e}"),
+        }),
+        bytes: 0,
+        retransmits: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn loops_take_turns_and_run_tasks_on_their_own_threads() {
+        let loops = Loops::start(3).unwrap();
+        assert_eq!(loops.len(), 3);
+        let mut names = Vec::new();
+        for _ in 0..6 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            loops.pick().spawn(async move {
+                let name = std::thread::current().name().map(str::to_owned);
+                tx.send(name).unwrap();
+            });
+            names.push(rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap());
+        }
+        assert_eq!(
+            names,
+            [
+                "tftpd-loop-0",
+                "tftpd-loop-1",
+                "tftpd-loop-2",
+                "tftpd-loop-0",
+                "tftpd-loop-1",
+                "tftpd-loop-2"
+            ]
+        );
+    }
+}
