@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::drive::{MAX_DATAGRAM, Sender};
+use crate::drive::{Datagrams, MAX_DATAGRAM, Sender};
 use crate::transfer::{Event, Failure, Finish, Output};
 
 /// Bytes a transfer on a loop reads from its file at a time (at least one window).
@@ -112,7 +112,7 @@ pub async fn drive(
                 Output::Send(b) => sender.queue(b),
                 Output::SendTo(to, b) => {
                     sender.flush();
-                    let _ = sock.try_send_to(&b, to);
+                    let _ = Datagrams::send_to(&sock, &b, to);
                 }
                 Output::Wait(d) => deadline = d,
                 Output::Done(f) => {
@@ -180,6 +180,33 @@ mod tests {
 
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_socket_just_registered_sends_at_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        // tokio's own try_send_to answers WouldBlock at this point without trying (seen
+        // with tokio 1.54): the first OACK of every transfer on a loop was lost to a timeout.
+        rt.block_on(async {
+            let std = UdpSocket::bind("127.0.0.1:0").unwrap();
+            std.set_nonblocking(true).unwrap();
+            let sock = tokio::net::UdpSocket::from_std(std).unwrap();
+            let ours = Datagrams::send_to(&sock, b"first", to).map_err(|e| e.kind());
+            assert_eq!(
+                ours,
+                Ok(5),
+                "sent before the reactor saw the socket writable"
+            );
+        });
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, _) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"first");
+    }
 
     #[test]
     fn loops_take_turns_and_run_tasks_on_their_own_threads() {

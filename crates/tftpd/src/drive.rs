@@ -164,12 +164,16 @@ impl Datagrams for UdpSocket {
     }
 }
 
+/// Sends go straight to the socket, never through tokio's `try_send`: that one answers
+/// `WouldBlock` without trying whenever the reactor has not yet seen the socket writable
+/// (right after registration, for one), and a transfer's first OACK or DATA would be lost
+/// to a timeout.
 impl Datagrams for tokio::net::UdpSocket {
     fn send(&self, datagram: &[u8]) -> io::Result<usize> {
-        self.try_send(datagram)
+        socket2::SockRef::from(self).send(datagram)
     }
     fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.try_send_to(datagram, to)
+        socket2::SockRef::from(self).send_to(datagram, &to.into())
     }
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         tokio::net::UdpSocket::peer_addr(self)
