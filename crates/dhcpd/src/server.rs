@@ -826,7 +826,10 @@ impl Pings {
         let Some(sock) = &self.sock else { return false };
         self.seq = self.seq.wrapping_add(1);
         let echo = crate::ping::echo_request(self.ident, self.seq);
-        match sock.try_send_to(&echo, std::net::SocketAddr::from((ip, 0))) {
+        // Straight to the socket: tokio's try_send_to answers WouldBlock without trying
+        // while its reactor has not seen the socket writable since the last full buffer.
+        let to = std::net::SocketAddr::from((ip, 0));
+        match socket2::SockRef::from(sock.as_ref()).send_to(&echo, &to.into()) {
             Ok(_) => true,
             Err(e) => {
                 tracing::debug!("ping of {ip} not sent: {e}");
