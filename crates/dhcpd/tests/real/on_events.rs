@@ -101,6 +101,18 @@ fn r15_commit_and_release_run_their_programs_for_dhclient_across_a_restart() {
     let table = lab.leases();
     let on_disk = table.get(lab.ip(10)).expect("lease on disk");
     assert_eq!(on_disk.stored_on.len(), 1, "{on_disk:?}");
+    // dhclient -r releases only what dhclient wrote to its lease file, which it does after
+    // the ACK (and its script): stopped before that, there is nothing to release (a CI
+    // flake under load).
+    let client_leases = lab.path("dhclient.leases");
+    let written = format!("fixed-address {};", lab.ip(10));
+    assert!(
+        wait_for(WAIT, || std::fs::read_to_string(&client_leases)
+            .unwrap_or_default()
+            .contains(&written)),
+        "dhclient never wrote its lease:\n{}",
+        client.log()
+    );
     drop(client);
     // A restart: the release statements come back from the lease file.
     let mut server = server;
