@@ -87,6 +87,25 @@ impl Loops {
     }
 }
 
+/// Sends the datagrams among a transfer's first `outputs` on its (still blocking) socket
+/// before the transfer moves to a loop; returns the rest (its wait, or its end).
+pub fn send_first(sock: &UdpSocket, peer: SocketAddr, outputs: Vec<Output>) -> Vec<Output> {
+    let mut sender = Sender::new(sock, peer);
+    let mut rest = Vec::new();
+    for o in outputs {
+        match o {
+            Output::Send(b) => sender.queue(b),
+            Output::SendTo(to, b) => {
+                sender.flush();
+                let _ = sock.send_to(&b, to);
+            }
+            other => rest.push(other),
+        }
+    }
+    sender.flush();
+    rest
+}
+
 /// Carries out `outputs` and feeds the machine (`handle`) with what arrives on `sock` until
 /// it is done, on the current loop. The socket is made non-blocking here.
 pub async fn drive(

@@ -241,10 +241,9 @@ impl Server {
             && before >= self.settings.transfer_threads
             && let Some(lp) = self.loops()
         {
-            tasks.spawn_on(
-                async move { server.transfer_on_loop(req, peer, reply_ip, slot).await },
-                lp.pick(),
-            );
+            if let Some(rest) = server.start_on_loop(req, peer, reply_ip, slot) {
+                tasks.spawn_on(rest, lp.pick());
+            }
         } else {
             tasks.spawn_blocking(move || server.transfer(req, access, peer, reply_ip, slot));
         }
@@ -331,41 +330,64 @@ impl Server {
         self.conclude(&exchange, served_as, &finish, slot);
     }
 
-    /// One read transfer on an event loop (`crowd.rs`), from the request to the log line.
-    async fn transfer_on_loop(
-        self: Arc<Self>,
+    /// A read transfer for the event loops (`crowd.rs`). Everything up to its first
+    /// datagram is done here, on the thread that reads requests, so that a request is
+    /// answered at once however busy the loops are: a late answer makes the client send
+    /// its request again, and every copy would start a transfer of its own. The rest, to
+    /// the log line, is the future returned, to be run on a loop; `None` when the transfer
+    /// is already over (refused, or no socket).
+    fn start_on_loop(
+        self: &Arc<Self>,
         req: Request,
         peer: SocketAddr,
         reply_ip: IpAddr,
         slot: ActiveSlot,
-    ) {
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let started = Instant::now();
-        let Some(sock) = self.transfer_socket(peer, reply_ip) else {
-            return;
-        };
+        let sock = self.transfer_socket(peer, reply_ip)?;
         let found = self.lookup(&req.filename, Access::Read, peer.ip());
         let mut exchange = self.exchange(started, peer, Access::Read, &req, &found);
         let served_as = found.as_ref().ok().map(|f| f.name().to_owned());
-        let finish = match found.and_then(|f| self.open_read(f)) {
-            Ok(Opened::Read(src)) => {
-                let direction = Direction::Read {
-                    file_size: Some(src.size()),
-                };
-                let (agreed, params) = self.negotiate(&req, direction);
-                exchange.agreed = Some(agreed);
-                let now = Instant::now();
-                let mut guard = Guard::new(self.settings.bounds, now);
-                let window = usize::from(params.blksize) * usize::from(params.windowsize);
-                let reader = BlockReader::new(src, req.mode, params.blksize)
-                    .with_read_ahead(window.max(EVENTED_READ_AHEAD));
-                let (mut t, first) = ReadTransfer::start(peer, reader, params, now);
-                let first = guard.first(first);
-                crate::crowd::drive(sock, peer, first, |ev, now| guard.step(&mut t, ev, now)).await
+        let src = match found.and_then(|f| self.open_read(f)) {
+            Ok(Opened::Read(src)) => src,
+            Ok(Opened::Write(_)) => {
+                let finish = refuse(&sock, peer, &Denied::NotFound);
+                self.conclude(&exchange, served_as, &finish, slot);
+                return None;
             }
-            Ok(Opened::Write(_)) => refuse(&sock, peer, &Denied::NotFound),
-            Err(denied) => refuse(&sock, peer, &denied),
+            Err(denied) => {
+                let finish = refuse(&sock, peer, &denied);
+                self.conclude(&exchange, served_as, &finish, slot);
+                return None;
+            }
         };
-        self.conclude(&exchange, served_as, &finish, slot);
+        let direction = Direction::Read {
+            file_size: Some(src.size()),
+        };
+        let (agreed, params) = self.negotiate(&req, direction);
+        exchange.agreed = Some(agreed);
+        let now = Instant::now();
+        let mut guard = Guard::new(self.settings.bounds, now);
+        let window = usize::from(params.blksize) * usize::from(params.windowsize);
+        let reader = BlockReader::new(src, req.mode, params.blksize)
+            .with_read_ahead(window.max(EVENTED_READ_AHEAD));
+        let (mut t, first) = ReadTransfer::start(peer, reader, params, now);
+        let rest = crate::crowd::send_first(&sock, peer, guard.first(first));
+        let (machine, agreed) = (exchange.machine.take(), exchange.agreed.take());
+        let server = Arc::clone(self);
+        Some(async move {
+            let finish =
+                crate::crowd::drive(sock, peer, rest, |ev, now| guard.step(&mut t, ev, now)).await;
+            let exchange = Exchange {
+                started,
+                client: display_addr(peer),
+                access: Access::Read,
+                req: &req,
+                machine,
+                agreed,
+            };
+            server.conclude(&exchange, served_as, &finish, slot);
+        })
     }
 
     /// A socket for one transfer (a new transfer ID), or `None` after logging why not.

@@ -117,7 +117,9 @@ fn logged_transfer(
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(Arc::clone(server).transfer_on_loop(req, peer, peer.ip(), slot));
+            if let Some(rest) = server.start_on_loop(req, peer, peer.ip(), slot) {
+                rt.block_on(rest);
+            }
         } else {
             server.transfer(req, Access::Read, peer, peer.ip(), slot);
         }
