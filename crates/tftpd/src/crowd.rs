@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::drive::{Datagrams, MAX_DATAGRAM, Sender};
+use crate::drive::{MAX_DATAGRAM, Sender};
 use crate::transfer::{Event, Failure, Finish, Output};
 
 /// Bytes a transfer on a loop reads from its file at a time (at least one window).
@@ -88,22 +88,16 @@ impl Loops {
 }
 
 /// Sends the datagrams among a transfer's first `outputs` on its (still blocking) socket
-/// before the transfer moves to a loop; returns the rest (its wait, or its end).
-pub fn send_first(sock: &UdpSocket, peer: SocketAddr, outputs: Vec<Output>) -> Vec<Output> {
+/// before the transfer moves to a loop; returns what is left: its wait, or its end.
+pub fn send_first(sock: &UdpSocket, peer: SocketAddr, mut outputs: Vec<Output>) -> Vec<Output> {
     let mut sender = Sender::new(sock, peer);
-    let mut rest = Vec::new();
-    for o in outputs {
-        match o {
-            Output::Send(b) => sender.queue(b),
-            Output::SendTo(to, b) => {
-                sender.flush();
-                let _ = sock.send_to(&b, to);
-            }
-            other => rest.push(other),
-        }
-    }
+    let mut deadline = Instant::now();
+    let end = sender.carry_out(&mut outputs, &mut deadline);
     sender.flush();
-    rest
+    match end {
+        Some(f) => vec![Output::Done(f)],
+        None => vec![Output::Wait(deadline)],
+    }
 }
 
 /// Carries out `outputs` and feeds the machine (`handle`) with what arrives on `sock` until
@@ -126,19 +120,8 @@ pub async fn drive(
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     loop {
-        for o in outputs.drain(..) {
-            match o {
-                Output::Send(b) => sender.queue(b),
-                Output::SendTo(to, b) => {
-                    sender.flush();
-                    let _ = Datagrams::send_to(&sock, &b, to);
-                }
-                Output::Wait(d) => deadline = d,
-                Output::Done(f) => {
-                    sender.flush();
-                    return f;
-                }
-            }
+        if let Some(f) = sender.carry_out(&mut outputs, &mut deadline) {
+            return f;
         }
         sender.flush();
         let now = Instant::now();
@@ -198,6 +181,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
     use super::*;
+    use crate::drive::Datagrams;
     use std::time::Duration;
 
     #[test]

@@ -60,19 +60,8 @@ pub fn drive(
     let mut armed: Option<Duration> = None;
     let mut sender = Sender::new(sock, peer);
     loop {
-        for o in outputs.drain(..) {
-            match o {
-                Output::Send(b) => sender.queue(b),
-                Output::SendTo(to, b) => {
-                    sender.flush();
-                    let _ = sock.send_to(&b, to);
-                }
-                Output::Wait(d) => deadline = d,
-                Output::Done(f) => {
-                    sender.flush();
-                    return f;
-                }
-            }
+        if let Some(f) = sender.carry_out(&mut outputs, &mut deadline) {
+            return f;
         }
         sender.lead_alone = follow.apart();
         sender.flush();
@@ -207,6 +196,31 @@ impl<'a, S: Datagrams> Sender<'a, S> {
             lead_alone: false,
             gso: true,
         }
+    }
+
+    /// Queues the datagrams `outputs` ask for (one to another address leaves at once),
+    /// takes a wait as the new `deadline`, and returns the transfer's end, everything sent,
+    /// when one of them is `Done`. What is queued leaves at the next [`Sender::flush`].
+    pub(crate) fn carry_out(
+        &mut self,
+        outputs: &mut Vec<Output>,
+        deadline: &mut Instant,
+    ) -> Option<Finish> {
+        for o in outputs.drain(..) {
+            match o {
+                Output::Send(b) => self.queue(b),
+                Output::SendTo(to, b) => {
+                    self.flush();
+                    let _ = self.sock.send_to(&b, to);
+                }
+                Output::Wait(d) => *deadline = d,
+                Output::Done(f) => {
+                    self.flush();
+                    return Some(f);
+                }
+            }
+        }
+        None
     }
 
     pub(crate) fn queue(&mut self, datagram: Vec<u8>) {
