@@ -74,7 +74,7 @@ fn chromium_uses_the_console() {
 
     // Not logged in: the console sends the browser to the login page.
     b.goto(&server.url("/"));
-    assert!(b.current_url().ends_with("/login"), "{}", b.current_url());
+    b.wait_url("/login", 10);
     b.type_into("#token", "not-the-token");
     b.click("#login-form button");
     assert_eq!(b.text("#login-error"), "that is not the admin token");
@@ -180,9 +180,9 @@ fn chromium_uses_the_console() {
 
     // Logged out, the console asks for the token again.
     b.click("#logout");
-    assert!(b.current_url().ends_with("/login"), "{}", b.current_url());
+    b.wait_url("/login", 10);
     b.goto(&server.url("/"));
-    assert!(b.current_url().ends_with("/login"));
+    b.wait_url("/login", 10);
     assert!(
         server.log().contains("console: operator action"),
         "{}",

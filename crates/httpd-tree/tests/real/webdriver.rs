@@ -188,6 +188,23 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits up to `secs` until the page's URL ends with `tail` (a click's navigation may
+    /// still be under way when it returns); the last URL.
+    pub(crate) fn wait_url(&self, tail: &str, secs: u64) -> String {
+        let started = Instant::now();
+        loop {
+            let url = self.current_url();
+            if url.ends_with(tail) {
+                return url;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "the page is still {url} after {secs} s, not …{tail}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The elements matching a CSS selector.
     pub(crate) fn all(&self, css: &str) -> Vec<String> {
         let v = self.cmd(
