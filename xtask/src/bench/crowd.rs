@@ -7,7 +7,7 @@
 //! blksize in lockstep, OVMF's windowsize 4, iPXE). Each server's CPU and peak memory (sum of
 //! PSS over it and what it forks) are sampled from /proc.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -140,15 +140,7 @@ fn one_run(
     let (cpu, peak_mib) = meter.stop();
     drop(server);
     eprint!("{}", String::from_utf8_lossy(&out.stdout));
-    if out.status.code() == Some(2) {
-        bail!(
-            "pxe-storm could not run: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let summary = serde_json::from_str(
-        &std::fs::read_to_string(&json).context("reading pxe-storm's summary")?,
-    )?;
+    let summary = super::storm::storm_summary(&out, &json)?;
     Ok(Sample {
         stack,
         machines,

@@ -735,15 +735,7 @@ fn one_run(
     drop(running);
     let text = String::from_utf8_lossy(&out.stdout);
     eprint!("{text}");
-    if out.status.code() == Some(2) {
-        bail!(
-            "pxe-storm could not run: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&json).context("reading pxe-storm's summary")?,
-    )?;
+    let summary = storm_summary(&out, &json)?;
     Ok(Sample {
         stack,
         machines,
@@ -751,6 +743,19 @@ fn one_run(
         cpu,
         peak_mib,
     })
+}
+
+/// pxe-storm's JSON summary of a run (written to `json`), or why it could not run.
+pub(super) fn storm_summary(out: &std::process::Output, json: &Path) -> Result<serde_json::Value> {
+    if out.status.code() == Some(2) {
+        bail!(
+            "pxe-storm could not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(json).context("reading pxe-storm's summary")?,
+    )?)
 }
 
 pub(super) fn run(args: &[String]) -> Result<()> {
