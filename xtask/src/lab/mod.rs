@@ -885,30 +885,51 @@ fn run_cases(lab: &mut Lab, wanted: &[char], names: &[&'static str]) -> Result<V
         }
         lab.stop_all();
     }
-    if want('f') {
-        println!("\n{}", describe('f'));
-        reports.push(case_f(lab)?);
-    }
-    if want('g') && !interrupted() {
-        println!("\n{}", describe('g'));
-        reports.push(case_g(lab)?);
-    }
-    if want('h') && !interrupted() {
-        println!("\n{}", describe('h'));
-        reports.push(menus::case_h(lab)?);
-    }
-    if want('i') && !interrupted() {
-        println!("\n{}", describe('i'));
-        reports.push(menus::case_i(lab)?);
+    type Alone = fn(&mut Lab) -> Result<Report>;
+    let alone: [(char, Alone); 4] = [
+        ('f', case_f),
+        ('g', case_g),
+        ('h', menus::case_h),
+        ('i', menus::case_i),
+    ];
+    for (letter, case) in alone {
+        if want(letter) && !interrupted() {
+            println!("\n{}", describe(letter));
+            let started = Instant::now();
+            let outcome = case(lab);
+            reports.push(settled(lab, &format!("case {letter}"), started, outcome));
+        }
     }
     for name in names {
         if interrupted() {
             bail!("interrupted");
         }
         println!("\n{}", named::describe(name));
-        reports.push(named::run(lab, name)?);
+        let started = Instant::now();
+        let outcome = named::run(lab, name);
+        reports.push(settled(lab, name, started, outcome));
     }
     Ok(reports)
+}
+
+/// A case whose set-up failed is a failed case, not the end of the run: the cases after
+/// it still run, and its line in the summary says what failed and how much disk was free
+/// (CI keeps only what was printed, and a full disk was the cause twice).
+fn settled(lab: &mut Lab, name: &str, started: Instant, outcome: Result<Report>) -> Report {
+    match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            lab.stop_all();
+            let disk = crate::ci::disk_free(&lab.work);
+            eprintln!("lab: {name} could not run: {e:#} ({disk})");
+            Report {
+                name: name.to_owned(),
+                ok: false,
+                why: format!("could not run: {e:#}; {disk}"),
+                took: started.elapsed(),
+            }
+        }
+    }
 }
 
 fn describe(letter: char) -> &'static str {
