@@ -9,6 +9,7 @@
 //! lib/systemd/system/*.service, tftpd.socket     units (deploy/systemd)
 //! usr/lib/sysusers.d/pxe-suite.conf              the `pxe` user the units run as
 //! usr/lib/tmpfiles.d/pxe-suite.conf              /srv/tftp and /srv/install
+//! usr/lib/sysctl.d/50-pxe-suite.conf             net.core.rmem_max for request bursts
 //! etc/xinetd.d/tftp                              the xinetd stanza (deploy/xinetd)
 //! etc/pxe-suite/inventory.yaml, templates/       example inventory
 //! etc/dhcp/dhcpd.conf.example                    example dhcpd.conf (never over a real one)
@@ -180,6 +181,10 @@ fn whole_suite(root: &Path, tree: &Path) -> Result<()> {
     f(
         "deploy/systemd/pxe-suite.tmpfiles",
         "usr/lib/tmpfiles.d/pxe-suite.conf",
+    )?;
+    f(
+        "deploy/systemd/pxe-suite.sysctl",
+        "usr/lib/sysctl.d/50-pxe-suite.conf",
     )?;
     f("deploy/xinetd/tftp", "etc/xinetd.d/tftp")?;
     f(

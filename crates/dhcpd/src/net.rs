@@ -122,6 +122,11 @@ fn udp_socket(port: u16, device: Option<&str>) -> io::Result<Socket> {
         Ipv4Addr::UNSPECIFIED,
         port,
     ))))?;
+    let what = match device {
+        Some(d) => format!("udp port {port} on {d}"),
+        None => format!("udp port {port}"),
+    };
+    pxe_daemon::crowd_socket::grow_and_log(&s, &what);
     Ok(s)
 }
 

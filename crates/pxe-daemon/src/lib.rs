@@ -10,10 +10,12 @@
 //! - [`time`]: calendar times for logs, pages and the API;
 //! - [`secret`]: constant-time comparison of secrets;
 //! - [`beneath`]: opening a file beneath a root directory without leaving it;
+//! - [`crowd_socket`]: receive buffers that hold a crowd's first datagrams;
 //! - [`watch`]: reloads without a signal when the inventory or its machines directory
 //!   changes.
 
 pub mod beneath;
+pub mod crowd_socket;
 pub mod inventory_manual;
 pub mod logging;
 pub mod manual;

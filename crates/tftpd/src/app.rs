@@ -298,6 +298,8 @@ fn run(
         (inherited_socket()?, Lifetime::Idle(config.idle_timeout))
     };
     let local = socket.local_addr().context("socket address")?;
+    // Before dropping root: forced past net.core.rmem_max when allowed.
+    pxe_daemon::crowd_socket::grow_and_log(&socket, &format!("udp {local}"));
     if config.listen && !config.foreground {
         nix::unistd::daemon(false, false).context("detaching")?;
     }

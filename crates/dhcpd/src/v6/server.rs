@@ -221,6 +221,7 @@ fn bind(ifname: &str, port: u16) -> anyhow::Result<UdpSocket> {
     s.join_multicast_v6(&ALL_SERVERS, index)
         .with_context(|| format!("joining {ALL_SERVERS} on {ifname}"))?;
     s.set_multicast_if_v6(index)?;
+    pxe_daemon::crowd_socket::grow_and_log(&s, &format!("udp {sa} on {ifname}"));
     Ok(s.into())
 }
 
