@@ -25,6 +25,7 @@ mod crowd;
 mod dhcp;
 mod http;
 mod memory;
+mod neighbours;
 mod servers;
 mod storm;
 

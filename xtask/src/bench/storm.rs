@@ -669,6 +669,9 @@ struct Sample {
     summary: serde_json::Value,
     cpu: f64,
     peak_mib: f64,
+    /// Datagrams the servers' namespace lost in this run: (receive buffer full, sends
+    /// refused: a full send buffer or no neighbour entry).
+    server_udp_drops: (u64, u64),
 }
 
 fn storm_args(o: &Options, machines: u32, json: &Path) -> Vec<String> {
@@ -709,6 +712,7 @@ fn one_run(
     let dir = work.join(format!("{}-{machines}", stack.slug()));
     let root = work.join("root");
     let running = start(stack, lab, tools, &root, &dir)?;
+    let drops_before = udp_drops(lab, &lab.srv);
     let meter = Meter::start(running.children.iter().map(Child::id).collect());
     let json = dir.join("storm.json");
     eprintln!("bench storm: {machines} machines against {}", stack.title());
@@ -718,6 +722,11 @@ fn one_run(
         .output()
         .context("running pxe-storm")?;
     let (cpu, peak_mib) = meter.stop();
+    let drops_after = udp_drops(lab, &lab.srv);
+    let server_udp_drops = (
+        drops_after.0.saturating_sub(drops_before.0),
+        drops_after.1.saturating_sub(drops_before.1),
+    );
     // Where packets were lost, for the log: the link's drops on both sides, and each
     // namespace's UDP counters (buffer errors of the servers' sockets included).
     for (ns, dev) in [(&lab.srv, "s0"), (&lab.cli, "c0")] {
@@ -742,7 +751,31 @@ fn one_run(
         summary,
         cpu,
         peak_mib,
+        server_udp_drops,
     })
+}
+
+/// `UdpRcvbufErrors` and `UdpSndbufErrors` of namespace `ns` (its `nstat -as` counters),
+/// zero when nstat cannot say.
+fn udp_drops(lab: &Lab, ns: &str) -> (u64, u64) {
+    let Ok(out) = lab
+        .cmd(ns, Path::new("nstat"))
+        .args(["-as", "UdpRcvbufErrors", "UdpSndbufErrors"])
+        .output()
+    else {
+        return (0, 0);
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counter = |name: &str| {
+        text.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(name)).then(|| w.next()?.parse::<u64>().ok())?
+            })
+            .next()
+            .unwrap_or(0)
+    };
+    (counter("UdpRcvbufErrors"), counter("UdpSndbufErrors"))
 }
 
 /// pxe-storm's JSON summary of a run (written to `json`), or why it could not run.
@@ -793,6 +826,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         .arg(&work)
         .status();
     let lab = Lab::new()?;
+    let most = o.machines.iter().copied().max().unwrap_or(0);
+    let _arp = super::neighbours::NeighbourRoom::make(u64::from(most))?;
     let mut samples = Vec::new();
     for (round, machines) in o.machines.iter().enumerate() {
         let n = o.stacks.len();
@@ -857,9 +892,9 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
     }
     let _ = writeln!(
         r,
-        "\n| machines | stack | finished | failed | retries | DHCP p99 ms | kernel p99 ms | p99 to answer file ms | last answer s | server CPU s | server peak MiB (PSS) | storm's own UDP drops |"
+        "\n| machines | stack | finished | failed | retries | DHCP p99 ms | kernel p99 ms | p99 to answer file ms | last answer s | server CPU s | server peak MiB (PSS) | storm's own UDP drops | servers' UDP drops (receive / send) |"
     );
-    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(r, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in samples {
         let sum = &s.summary;
         let retries: f64 = sum["phases"]
@@ -869,7 +904,7 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
         let p99 = |name: &str| phase(sum, name).map_or(f64::NAN, |p| f(&p["p99_ms"]));
         let _ = writeln!(
             r,
-            "| {} | {} | {} | {} | {retries} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {retries} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {} |",
             s.machines,
             s.stack.title(),
             sum["finished"],
@@ -880,7 +915,9 @@ fn report(o: &Options, samples: &[Sample], versions: &[(Stack, String)]) -> Stri
             f(&sum["last_finished_s"]),
             s.cpu,
             s.peak_mib,
-            sum["own"]["udp_drops"]
+            sum["own"]["udp_drops"],
+            s.server_udp_drops.0,
+            s.server_udp_drops.1
         );
     }
     let _ = writeln!(
