@@ -21,6 +21,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
+use tokio::io::Interest;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -30,9 +35,21 @@ use crate::transfer::{Event, Failure, Finish, Output};
 /// Bytes a transfer on a loop reads from its file at a time (at least one window).
 pub const EVENTED_READ_AHEAD: usize = 8 * 1024;
 
+/// Datagrams one receive takes at most: two, so that fewer than two says the queue is empty.
+const RECEIVE_AT_ONCE: usize = 2;
+
+/// The receive buffers of this loop's transfers (only one receives at a time), and the
+/// headers `recvmmsg` fills in.
+struct Receive {
+    buffers: [Vec<u8>; RECEIVE_AT_ONCE],
+    headers: MultiHeaders<SockaddrStorage>,
+}
+
 thread_local! {
-    /// The receive buffer of this loop's transfers (only one receives at a time).
-    static RECEIVE: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
+    static RECEIVE: RefCell<Receive> = RefCell::new(Receive {
+        buffers: [vec![0u8; MAX_DATAGRAM], vec![0u8; MAX_DATAGRAM]],
+        headers: MultiHeaders::preallocate(RECEIVE_AT_ONCE, None),
+    });
 }
 
 /// The event loops: threads `tftpd-loop-N`, each running a single-threaded runtime.
@@ -102,6 +119,13 @@ pub fn send_first(sock: &UdpSocket, peer: SocketAddr, mut outputs: Vec<Output>) 
 
 /// Carries out `outputs` and feeds the machine (`handle`) with what arrives on `sock` until
 /// it is done, on the current loop. The socket is made non-blocking here.
+///
+/// Each wake-up takes what is queued with one `recvmmsg` of up to two datagrams. Fewer than
+/// two means the queue is empty, so the loop forgets the socket's readiness then and there,
+/// instead of learning it from one more receive that finds nothing: three system calls a
+/// datagram in lockstep (wait, receive, send) instead of four. A datagram that arrives after
+/// the receive wakes the loop again (tokio keeps the readiness that comes after the one it
+/// clears).
 pub async fn drive(
     sock: UdpSocket,
     peer: SocketAddr,
@@ -150,17 +174,79 @@ pub async fn drive(
                 continue;
             }
         }
-        let received = RECEIVE.with_borrow_mut(|buf| {
-            let (n, from) = sock.try_recv_from(buf)?;
-            let bytes = buf.get(..n).unwrap_or_default();
-            io::Result::Ok(handle(Event::Datagram { from, bytes }, Instant::now()))
+        // tokio forgets a socket's readiness when the closure of `try_io` answers
+        // WouldBlock, and only the readiness it had seen when the closure started. So a
+        // receive that drained the queue hands its outputs out through `taken` and answers
+        // WouldBlock. An error (nothing there after all, or an ICMP error queued on the
+        // socket and taken by this receive) leaves `taken` empty: the transfer keeps
+        // waiting for the same deadline.
+        let mut taken = None;
+        let _ = sock.try_io(Interest::READABLE, || {
+            let (next, drained) = receive_queued(&sock, &mut handle)?;
+            taken = Some(next);
+            if drained {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
         });
-        // Nothing there after all (readiness cleared), or an ICMP error queued on the
-        // socket: keep waiting for the same deadline.
-        if let Ok(next) = received {
+        if let Some(next) = taken {
             outputs = next;
         }
     }
+}
+
+/// Takes up to [`RECEIVE_AT_ONCE`] queued datagrams from `sock` in one system call and
+/// feeds them to `handle` in order; returns the outputs, and whether the queue was drained
+/// (fewer came than could). The datagrams after one that ends the transfer are dropped.
+fn receive_queued(
+    sock: &impl AsRawFd,
+    handle: &mut impl FnMut(Event<'_>, Instant) -> Vec<Output>,
+) -> io::Result<(Vec<Output>, bool)> {
+    RECEIVE.with_borrow_mut(|r| {
+        let Receive { buffers, headers } = r;
+        let mut got = [None; RECEIVE_AT_ONCE];
+        let n = {
+            let [a, b] = buffers;
+            let mut slices = [[IoSliceMut::new(a)], [IoSliceMut::new(b)]];
+            let received = recvmmsg(
+                sock.as_raw_fd(),
+                headers,
+                slices.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .map_err(io::Error::from)?;
+            let mut n = 0;
+            for (slot, m) in got.iter_mut().zip(received) {
+                *slot = m
+                    .address
+                    .as_ref()
+                    .and_then(socket_addr)
+                    .map(|a| (m.bytes, a));
+                n += 1;
+            }
+            n
+        };
+        let now = Instant::now();
+        let mut outputs = Vec::new();
+        for ((len, from), buf) in got.iter().flatten().zip(buffers.iter()) {
+            if outputs.iter().any(|o| matches!(o, Output::Done(_))) {
+                break;
+            }
+            let bytes = buf.get(..*len).unwrap_or_default();
+            outputs.extend(handle(Event::Datagram { from: *from, bytes }, now));
+        }
+        Ok((outputs, n < RECEIVE_AT_ONCE))
+    })
+}
+
+/// The sender of a received datagram as a standard socket address.
+fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// The end of a transfer whose socket could not join the loop.
@@ -235,5 +321,58 @@ mod tests {
                 "tftpd-loop-2"
             ]
         );
+    }
+
+    #[test]
+    fn a_receive_takes_two_at_most_and_says_when_the_queue_is_empty() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let from = tx.local_addr().unwrap();
+        for d in [&b"one"[..], b"two", b"three"] {
+            tx.send_to(d, rx.local_addr().unwrap()).unwrap();
+        }
+        let mut seen: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+        let mut handle = |ev: Event<'_>, _now: Instant| {
+            if let Event::Datagram { from, bytes } = ev {
+                seen.push((bytes.to_vec(), from));
+            }
+            vec![Output::Wait(Instant::now())]
+        };
+        let (outputs, drained) = receive_queued(&rx, &mut handle).unwrap();
+        assert_eq!((outputs.len(), drained), (2, false), "two of three taken");
+        let (outputs, drained) = receive_queued(&rx, &mut handle).unwrap();
+        assert_eq!(
+            (outputs.len(), drained),
+            (1, true),
+            "the last one drains it"
+        );
+        let e = receive_queued(&rx, &mut handle).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let bodies: Vec<&[u8]> = seen.iter().map(|(b, _)| b.as_slice()).collect();
+        assert_eq!(bodies, [&b"one"[..], b"two", b"three"]);
+        assert!(seen.iter().all(|(_, a)| *a == from), "{seen:?}");
+    }
+
+    #[test]
+    fn a_datagram_after_the_end_of_a_transfer_is_not_handled() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for d in [&b"last"[..], b"late"] {
+            tx.send_to(d, rx.local_addr().unwrap()).unwrap();
+        }
+        let mut handled = 0;
+        let mut handle = |_ev: Event<'_>, _now: Instant| {
+            handled += 1;
+            vec![Output::Done(Finish {
+                result: Ok(()),
+                bytes: 0,
+                retransmits: 0,
+            })]
+        };
+        let (outputs, _) = receive_queued(&rx, &mut handle).unwrap();
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(handled, 1);
     }
 }
