@@ -54,7 +54,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     // Every fuzz target for a short bounded time (the long runs stay in `cargo xtask fuzz`).
     eprintln!("xtask: cargo xtask fuzz --seconds {CI_FUZZ_SECONDS}");
     crate::fuzz::run(&["--seconds".to_owned(), CI_FUZZ_SECONDS.to_string()])?;
-    remove_fuzz_builds(&root)?;
+    crate::fuzz::remove_build(&root)?;
     eprintln!("xtask: {}", disk_free(&root));
     let (test_passed, test_failed) = test_and_count(&root)?;
     eprintln!("xtask: {}", disk_free(&root));
@@ -111,38 +111,6 @@ fn install_case() -> Result<(u64, u64)> {
         started.elapsed().as_secs_f64()
     );
     Ok(if status.success() { (1, 0) } else { (0, 1) })
-}
-
-/// Removes what `cargo fuzz` built (sanitized, instrumented binaries and their
-/// dependencies, about 2 GiB) once CI has run the targets: nothing later uses it, and CI's
-/// disk ran out in the lab twice. `cargo fuzz` always builds for an explicit target
-/// triple, so its output is `<target dir>/<triple>/`, beside (never inside) the
-/// workspace's own `debug/` and `release/`.
-fn remove_fuzz_builds(root: &Path) -> Result<()> {
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => root.join("fuzz/target"),
-    };
-    let triple = host_triple()?;
-    let built = target_dir.join(&triple);
-    if built.is_dir() {
-        eprintln!("xtask: removing the fuzz build {}", built.display());
-        std::fs::remove_dir_all(&built).with_context(|| format!("removing {}", built.display()))?;
-    }
-    Ok(())
-}
-
-/// The host's target triple, as `rustc -vV` prints it on its `host:` line.
-fn host_triple() -> Result<String> {
-    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .context("running rustc -vV")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .map(|t| t.trim().to_owned())
-        .context("rustc -vV printed no host line")
 }
 
 /// "disk: N free of M on MOUNT (PATH)", from df; CI keeps only what was printed, and a

@@ -9,7 +9,7 @@
 //! lib/systemd/system/*.service, tftpd.socket     units (deploy/systemd)
 //! usr/lib/sysusers.d/pxe-suite.conf              the `pxe` user the units run as
 //! usr/lib/tmpfiles.d/pxe-suite.conf              /srv/tftp and /srv/install
-//! usr/lib/sysctl.d/50-pxe-suite.conf             net.core.rmem_max for request bursts
+//! usr/lib/sysctl.d/50-pxe-suite.conf             receive buffers and ARP room for boot storms
 //! etc/xinetd.d/tftp                              the xinetd stanza (deploy/xinetd)
 //! etc/pxe-suite/inventory.yaml, templates/       example inventory
 //! etc/dhcp/dhcpd.conf.example                    example dhcpd.conf (never over a real one)

@@ -181,3 +181,30 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     Ok(())
 }
+
+/// Removes what `cargo fuzz` built (sanitized, instrumented binaries and their
+/// dependencies, about 1 GiB) once CI has run the targets: nothing later uses it, and CI's
+/// disk ran out in the lab twice. `cargo fuzz` builds in `fuzz/` (its own workspace) and
+/// always for an explicit target triple, so its output is `<its target dir>/<triple>/`,
+/// beside (never inside) a shared target directory's `debug/` and `release/`.
+pub(crate) fn remove_build(root: &Path) -> Result<()> {
+    let built = crate::dist::target_dir(&root.join("fuzz")).join(host_triple()?);
+    if built.is_dir() {
+        eprintln!("xtask: removing the fuzz build {}", built.display());
+        std::fs::remove_dir_all(&built).with_context(|| format!("removing {}", built.display()))?;
+    }
+    Ok(())
+}
+
+/// The host's target triple, as `rustc -vV` prints it on its `host:` line.
+fn host_triple() -> Result<String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|t| t.trim().to_owned())
+        .context("rustc -vV printed no host line")
+}

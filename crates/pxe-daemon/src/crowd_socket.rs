@@ -38,11 +38,11 @@ impl ReceiveBuffer {
 
 /// Asks for a receive buffer of `wanted` bytes on `sock`: forced past `net.core.rmem_max`
 /// when the process may, else as much as `rmem_max` allows. Never shrinks a buffer that
-/// is already larger (an inherited socket may have been given one by systemd's
-/// `ReceiveBuffer=`).
+/// is already larger (an inherited socket may have been given one past `rmem_max` by
+/// systemd's `ReceiveBuffer=`, which a plain `SO_RCVBUF` would cut down to `rmem_max`).
 pub fn grow_receive_buffer<S: AsFd>(sock: &S, wanted: usize) -> io::Result<ReceiveBuffer> {
-    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
-    let before = getsockopt(sock, sockopt::RcvBuf).map_err(io::Error::from)? / 2;
+    use nix::sys::socket::{setsockopt, sockopt};
+    let before = room(sock)?;
     if before >= wanted {
         return Ok(ReceiveBuffer {
             wanted,
@@ -51,15 +51,37 @@ pub fn grow_receive_buffer<S: AsFd>(sock: &S, wanted: usize) -> io::Result<Recei
         });
     }
     let forced = setsockopt(sock, sockopt::RcvBufForce, &wanted).is_ok();
-    if !forced {
-        setsockopt(sock, sockopt::RcvBuf, &wanted).map_err(io::Error::from)?;
+    if !forced && let Some(ask) = unforced_request(before, wanted, rmem_max()) {
+        setsockopt(sock, sockopt::RcvBuf, &ask).map_err(io::Error::from)?;
     }
-    let got = getsockopt(sock, sockopt::RcvBuf).map_err(io::Error::from)? / 2;
     Ok(ReceiveBuffer {
         wanted,
-        got: got.max(before),
+        got: room(sock)?,
         forced,
     })
+}
+
+/// Bytes of datagrams `sock` holds: `SO_RCVBUF` as the kernel reports it, halved (Linux
+/// doubles what is set, to cover its bookkeeping).
+fn room<S: AsFd>(sock: &S) -> io::Result<usize> {
+    use nix::sys::socket::{getsockopt, sockopt};
+    Ok(getsockopt(sock, sockopt::RcvBuf).map_err(io::Error::from)? / 2)
+}
+
+/// `net.core.rmem_max` of this network namespace, or `None` when /proc cannot say.
+fn rmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What to ask with a plain `SO_RCVBUF` (which the kernel caps at `rmem_max`) for `wanted`
+/// bytes on a socket holding `before`: nothing when the cap would leave it no larger.
+fn unforced_request(before: usize, wanted: usize, rmem_max: Option<usize>) -> Option<usize> {
+    let granted = rmem_max.map_or(wanted, |cap| wanted.min(cap));
+    (granted > before).then_some(wanted)
 }
 
 /// [`grow_receive_buffer`] with its outcome in the log: a line at start-up saying what the
@@ -89,13 +111,6 @@ mod tests {
     use super::*;
     use std::net::UdpSocket;
 
-    fn rmem_max() -> usize {
-        std::fs::read_to_string("/proc/sys/net/core/rmem_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
     #[test]
     fn a_socket_gets_what_it_asks_for_or_all_rmem_max_allows() {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
@@ -106,11 +121,8 @@ mod tests {
             assert!(b.got >= wanted, "forced, yet only {} bytes", b.got);
         } else {
             // Unprivileged: the kernel caps SO_RCVBUF at rmem_max.
-            assert!(
-                b.got >= wanted.min(rmem_max()),
-                "{b:?}, rmem_max {}",
-                rmem_max()
-            );
+            let cap = rmem_max().unwrap_or(0);
+            assert!(b.got >= wanted.min(cap), "{b:?}, rmem_max {cap}");
         }
         assert_eq!(b.short(), b.got < wanted);
     }
@@ -120,8 +132,39 @@ mod tests {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
         let first = grow_receive_buffer(&sock, 4 << 20).expect("sizing the buffer");
         let second = grow_receive_buffer(&sock, 64 << 10).expect("sizing it again");
-        assert!(second.got >= first.got, "{first:?} then {second:?}");
+        // What the kernel holds, not only what the function reports.
+        let now = room(&sock).expect("reading SO_RCVBUF");
+        assert!(
+            now >= first.got,
+            "{first:?}, then {second:?}, the kernel says {now}"
+        );
+        assert_eq!(second.got, now);
         assert!(!second.short());
+    }
+
+    #[test]
+    fn a_plain_request_is_made_only_when_the_cap_lets_it_grow() {
+        let kib = 1024;
+        // systemd gave 4 MiB past an rmem_max of 208 KiB: asking for 8 MiB unforced would
+        // cut it to 208 KiB, so nothing is asked.
+        assert_eq!(
+            unforced_request(4096 * kib, 8192 * kib, Some(208 * kib)),
+            None
+        );
+        // The default 208 KiB under a raised rmem_max grows (capped by the kernel).
+        assert_eq!(
+            unforced_request(208 * kib, 8192 * kib, Some(4096 * kib)),
+            Some(8192 * kib)
+        );
+        assert_eq!(
+            unforced_request(208 * kib, 8192 * kib, None),
+            Some(8192 * kib)
+        );
+        // Already at the cap: nothing to gain.
+        assert_eq!(
+            unforced_request(208 * kib, 8192 * kib, Some(208 * kib)),
+            None
+        );
     }
 
     #[test]

@@ -16,13 +16,11 @@
 //! the page cache delays the other transfers of that loop for that read.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-use std::io::IoSliceMut;
-use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use tokio::io::Interest;
@@ -229,13 +227,19 @@ fn receive_queued(
             n
         };
         let now = Instant::now();
-        let mut outputs = Vec::new();
+        let mut outputs: Vec<Output> = Vec::new();
         for ((len, from), buf) in got.iter().flatten().zip(buffers.iter()) {
             if outputs.iter().any(|o| matches!(o, Output::Done(_))) {
                 break;
             }
             let bytes = buf.get(..*len).unwrap_or_default();
-            outputs.extend(handle(Event::Datagram { from: *from, bytes }, now));
+            let more = handle(Event::Datagram { from: *from, bytes }, now);
+            // Nearly always one datagram: its outputs are kept as they come, not copied.
+            if outputs.is_empty() {
+                outputs = more;
+            } else {
+                outputs.extend(more);
+            }
         }
         Ok((outputs, n < RECEIVE_AT_ONCE))
     })
