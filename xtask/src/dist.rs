@@ -85,12 +85,13 @@ pub(crate) fn release_name() -> String {
     format!("pxe-suite-{}-{}-linux", version(), std::env::consts::ARCH)
 }
 
-/// The target directory cargo builds into.
+/// The target directory cargo builds into: `CARGO_TARGET_DIR` (relative to the workspace
+/// root unless absolute) when set and not empty, else the workspace's `target`.
 pub(crate) fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
 }
 
 /// Builds the release binaries and lays out the tree; returns the tree and the tarball.

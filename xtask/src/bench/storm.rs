@@ -712,7 +712,7 @@ fn one_run(
     let dir = work.join(format!("{}-{machines}", stack.slug()));
     let root = work.join("root");
     let running = start(stack, lab, tools, &root, &dir)?;
-    let drops_before = udp_drops(lab, &lab.srv);
+    let drops_before = udp_drops(&udp_counters(lab, &lab.srv));
     let meter = Meter::start(running.children.iter().map(Child::id).collect());
     let json = dir.join("storm.json");
     eprintln!("bench storm: {machines} machines against {}", stack.title());
@@ -722,23 +722,25 @@ fn one_run(
         .output()
         .context("running pxe-storm")?;
     let (cpu, peak_mib) = meter.stop();
-    let drops_after = udp_drops(lab, &lab.srv);
-    let server_udp_drops = (
-        drops_after.0.saturating_sub(drops_before.0),
-        drops_after.1.saturating_sub(drops_before.1),
-    );
     // Where packets were lost, for the log: the link's drops on both sides, and each
-    // namespace's UDP counters (buffer errors of the servers' sockets included).
+    // namespace's UDP counters (buffer errors of the servers' sockets included; the
+    // servers' are also the table's column).
+    let mut server_udp_drops = (0, 0);
     for (ns, dev) in [(&lab.srv, "s0"), (&lab.cli, "c0")] {
-        let link = Command::new("ip")
+        if let Ok(link) = Command::new("ip")
             .args(["-n", ns, "-s", "link", "show", dev])
-            .output();
-        let udp = lab
-            .cmd(ns, Path::new("nstat"))
-            .args(["-asz", "Udp*"])
-            .output();
-        for out in [link, udp].into_iter().flatten() {
-            eprint!("{ns}: {}", String::from_utf8_lossy(&out.stdout));
+            .output()
+        {
+            eprint!("{ns}: {}", String::from_utf8_lossy(&link.stdout));
+        }
+        let udp = udp_counters(lab, ns);
+        eprint!("{ns}: {udp}");
+        if *ns == lab.srv {
+            let after = udp_drops(&udp);
+            server_udp_drops = (
+                after.0.saturating_sub(drops_before.0),
+                after.1.saturating_sub(drops_before.1),
+            );
         }
     }
     drop(running);
@@ -755,17 +757,19 @@ fn one_run(
     })
 }
 
-/// `UdpRcvbufErrors` and `UdpSndbufErrors` of namespace `ns` (its `nstat -as` counters),
-/// zero when nstat cannot say.
-fn udp_drops(lab: &Lab, ns: &str) -> (u64, u64) {
-    let Ok(out) = lab
-        .cmd(ns, Path::new("nstat"))
-        .args(["-as", "UdpRcvbufErrors", "UdpSndbufErrors"])
+/// Namespace `ns`'s UDP counters since it was made, as `nstat -asz Udp*` prints them
+/// (empty when nstat cannot run).
+fn udp_counters(lab: &Lab, ns: &str) -> String {
+    lab.cmd(ns, Path::new("nstat"))
+        .args(["-asz", "Udp*"])
         .output()
-    else {
-        return (0, 0);
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// `UdpRcvbufErrors` and `UdpSndbufErrors` out of [`udp_counters`]' text, zero when it
+/// does not say.
+fn udp_drops(text: &str) -> (u64, u64) {
     let counter = |name: &str| {
         text.lines()
             .filter_map(|l| {
@@ -1045,6 +1049,14 @@ fn plot(o: &Options, samples: &[Sample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_drops_come_from_the_ipv4_buffer_counters() {
+        let text = "#kernel\nUdpInDatagrams 5544369 0.0\nUdpRcvbufErrors 3209 0.0\n\
+                    UdpSndbufErrors 17 0.0\nUdpLiteRcvbufErrors 5 0.0\nUdp6RcvbufErrors 9 0.0\n";
+        assert_eq!(udp_drops(text), (3209, 17));
+        assert_eq!(udp_drops(""), (0, 0));
+    }
 
     #[test]
     fn options_parse_and_refuse() {

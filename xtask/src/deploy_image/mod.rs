@@ -183,16 +183,6 @@ fn source_date_epoch(root: &Path) -> u64 {
     .unwrap_or(0)
 }
 
-/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the workspace) when set, else the
-/// workspace's `target` (a clean-clone CI run with its own target directory found the agent
-/// looked for in the wrong one).
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    }
-}
-
 /// The agent, built for release and stripped (its C library comes from libc6).
 fn build_agent(root: &Path, cache: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -214,7 +204,7 @@ fn build_agent(root: &Path, cache: &Path) -> Result<PathBuf> {
         Command::new("strip")
             .arg("-o")
             .arg(&stripped)
-            .arg(target_dir(root).join("release/pxe-deploy")),
+            .arg(crate::dist::target_dir(root).join("release/pxe-deploy")),
     )?;
     Ok(stripped)
 }

@@ -165,10 +165,8 @@ pub(crate) fn build_daemons() -> Result<Bins> {
     if !status.success() {
         bail!("cargo build of the daemons failed");
     }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(Bins {
-        dir: target.join("debug"),
+        dir: crate::dist::target_dir(&root).join("debug"),
     })
 }
 

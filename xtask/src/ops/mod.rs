@@ -18,10 +18,13 @@
 //!    user `pxe`.
 //! 7. The Containerfiles: hadolint, and their build steps run here without a container
 //!    engine, producing the same runtime tree as dist ([`container`]).
+//! 8. The packaged sysctl.d file names parameters this kernel has ([`sysctl`]; read, not
+//!    applied).
 
 mod container;
 mod privilege;
 mod services;
+mod sysctl;
 mod sysroot;
 mod unit;
 
@@ -114,6 +117,10 @@ pub(crate) fn counts() -> Result<(u64, u64)> {
             .map(String::clone)
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     });
+    r.check(
+        "sysctl.d: every setting is a parameter of this kernel",
+        || sysctl::check(&tree.join("usr/lib/sysctl.d/50-pxe-suite.conf")),
+    );
     if installed.is_ok() {
         r.check("units: systemd-analyze verify", || verify(&sysroot));
         for unit in UNITS.iter().filter(|u| u.ends_with(".service")) {
