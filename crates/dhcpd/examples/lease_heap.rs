@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dhcpd::lease::{Hardware, Lease, LeaseStore};
+use dhcpd::lease::{Hardware, Lease, LeaseRare, LeaseStore, Uid};
 
 /// The system allocator, counting the bytes in use and the allocations live.
 struct Counting;
@@ -73,10 +73,11 @@ fn main() {
         std::process::exit(2);
     };
     println!(
-        "size_of: Lease {} bytes, Hardware {}, Option<Vec<u8>> {}",
+        "size_of: Lease {} bytes, Option<Hardware> {}, Option<Uid> {}, LeaseRare {} (boxed, for few)",
         size_of::<Lease>(),
-        size_of::<Hardware>(),
-        size_of::<Option<Vec<u8>>>()
+        size_of::<Option<Hardware>>(),
+        size_of::<Option<Uid>>(),
+        size_of::<LeaseRare>()
     );
     let base = BYTES.load(Ordering::Relaxed);
     let mut store = dhcpd::lease::FileStore::new(&path, Default::default());

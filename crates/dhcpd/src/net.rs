@@ -479,14 +479,14 @@ impl Sender {
             Dest::Link { ip, hw } => {
                 let iface = ifindex.and_then(|i| self.iface(i));
                 match (&self.packet, iface) {
-                    (Some(p), Some(iface)) if hw.htype == 1 && hw.addr.len() == 6 => {
+                    (Some(p), Some(iface)) if hw.htype == 1 && hw.addr().len() == 6 => {
                         let src = iface
                             .addrs
                             .first()
                             .copied()
                             .unwrap_or(Ipv4Addr::UNSPECIFIED);
                         let frame = ip_udp(src, *ip, self.server_port, self.client_port, bytes);
-                        p.0.send_to(&frame, &link_addr(iface.index, &hw.addr))?;
+                        p.0.send_to(&frame, &link_addr(iface.index, hw.addr()))?;
                         Ok("link")
                     }
                     _ => {

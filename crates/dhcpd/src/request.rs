@@ -224,11 +224,7 @@ impl Request {
 
     /// The client's hardware address (`htype` and the first `hlen` bytes of `chaddr`).
     pub fn hardware(&self) -> Hardware {
-        let n = usize::from(self.hlen.min(16));
-        Hardware {
-            htype: self.htype,
-            addr: self.chaddr[..n].to_vec(),
-        }
+        Hardware::from_chaddr(self.htype, &self.chaddr, self.hlen)
     }
 
     /// An IPv4 address carried in option `code` (exactly four bytes).

@@ -1173,7 +1173,7 @@ impl Core {
 
     /// Remember when a lease with an `on expiry` handler ends.
     fn note_expiry(&mut self, lease: &Lease) {
-        if lease.on.expiry.is_some() && lease.state == crate::lease::BindingState::Active {
+        if lease.on().expiry.is_some() && lease.state == crate::lease::BindingState::Active {
             self.expiring.insert((lease.ends, lease.ip));
         }
     }
@@ -1425,7 +1425,7 @@ async fn serve<S: LeaseStore>(
     let with_expiry: Vec<Lease> = core
         .table
         .iter()
-        .filter(|l| l.on.expiry.is_some())
+        .filter(|l| l.on().expiry.is_some())
         .cloned()
         .collect();
     for l in &with_expiry {

@@ -43,7 +43,7 @@ fn lost(r: Result<(), StoreError>) -> Vec<(Ipv4Addr, Option<u8>, i64)> {
             .map(|RowNow { ip, lease, version }| {
                 let mac = lease
                     .and_then(|l| l.hardware)
-                    .and_then(|h| h.addr.last().copied());
+                    .and_then(|h| h.addr().last().copied());
                 (ip, mac, version)
             })
             .collect(),

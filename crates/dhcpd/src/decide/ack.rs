@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use crate::eval::{Bindings, OptionState, Sv, Val};
-use crate::lease::{BindingState, BindingValue, Lease, MAX_TIME, Time};
+use crate::lease::{BindingState, BindingValue, Lease, MAX_TIME, Time, Uid};
 use crate::model::{DHCP, GroupId, HostDecl, HostId, OnStar, SERVER, Subnet};
 use crate::request::{BROADCAST_FLAG, Request, code, msg};
 
@@ -84,7 +84,7 @@ fn from_val(v: &Val) -> Option<BindingValue> {
 /// A lease's variables as its scopes see them.
 pub(super) fn lease_bindings(l: &Lease) -> Bindings {
     let mut vars = Bindings::new();
-    for (n, v) in l.bindings.iter().rev() {
+    for (n, v) in l.bindings().iter().rev() {
         vars.set(n, to_val(v));
     }
     vars
@@ -243,7 +243,7 @@ impl Ctx<'_> {
         if kind != Kind::Offer {
             self.run_commit(&ans, &mut new, &mut sc);
         }
-        new.on = sc.on.clone();
+        new.edit_rare(|r| r.on = sc.on.clone());
         // Fixed addresses are not leases ISC keeps.
         let offered = if cand.fixed {
             offered_expiry
@@ -317,7 +317,7 @@ impl Ctx<'_> {
         if old.ends <= self.now && kind != Kind::Offer {
             OnStar::default()
         } else {
-            old.on.clone()
+            old.on().clone()
         }
     }
 
@@ -336,7 +336,8 @@ impl Ctx<'_> {
             (&mut sc.st, &mut sc.vars),
             &mut sc.on,
         );
-        new.bindings = bindings_of(&sc.vars);
+        let bindings = bindings_of(&sc.vars);
+        new.edit_rare(|r| r.bindings = bindings);
         self.out.hooks.extend(run.hooks);
         for line in run.logs {
             self.log(line);
@@ -448,11 +449,11 @@ impl Ctx<'_> {
             offered_expiry
         };
         if sc.st.flag(Sv::IgnoreClientUids) != Some(true) {
-            lt.uid = req.client_id().map(<[u8]>::to_vec);
+            lt.uid = req.client_id().map(Uid::from);
         }
         lt.client_hostname = req.option(code::HOST_NAME).map(|h| {
             let end = h.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
-            h[..end].to_vec()
+            Box::from(&h[..end])
         });
         if let Some(vci) = req
             .option(code::VENDOR_CLASS_IDENTIFIER)
@@ -466,18 +467,22 @@ impl Ctx<'_> {
         {
             sc.vars.set("billing-class", Val::Data(key));
         }
-        lt.bindings = bindings_of(&sc.vars);
-        lt.agent_options = old.agent_options.clone();
-        if !self.agent_stashed
+        let agent_options = if !self.agent_stashed
             && req.option(code::RELAY_AGENT_INFORMATION).is_some()
             && sc.st.flag(Sv::StashAgentOptions) != Some(false)
         {
-            lt.agent_options = req
-                .agent_options()
+            req.agent_options()
                 .into_iter()
                 .map(|(c, d)| (c, d.to_vec()))
-                .collect();
-        }
+                .collect()
+        } else {
+            old.agent_options().to_vec()
+        };
+        let bindings = bindings_of(&sc.vars);
+        lt.edit_rare(|r| {
+            r.bindings = bindings;
+            r.agent_options = agent_options;
+        });
         (lt, offered_expiry)
     }
 
@@ -494,8 +499,10 @@ impl Ctx<'_> {
         if let Some(ends) = self.reusable(old, new, st) {
             let mut l = old.clone();
             l.client_hostname = new.client_hostname.clone();
-            l.bindings = new.bindings.clone();
-            l.on = new.on.clone();
+            l.edit_rare(|r| {
+                r.bindings = new.bindings().to_vec();
+                r.on = new.on().clone();
+            });
             l.cltt = self.now;
             self.change(l, false);
             return ends;
@@ -612,7 +619,7 @@ impl Ctx<'_> {
     }
 
     /// Log the reply as ISC does, note an inventory machine's boot, and send it.
-    fn send_lease_reply(&mut self, ans: &Answer<'_>, reply: Reply, hostname: Option<Vec<u8>>) {
+    fn send_lease_reply(&mut self, ans: &Answer<'_>, reply: Reply, hostname: Option<Box<[u8]>>) {
         let req = self.req;
         let logged = Lease {
             client_hostname: hostname,
@@ -698,7 +705,7 @@ pub(super) fn billing_key(class: &str, key: Option<&[u8]>) -> Vec<u8> {
 }
 
 fn lease_billed_to(l: &Lease, key: &[u8]) -> bool {
-    l.bindings
+    l.bindings()
         .iter()
         .any(|(n, v)| n == "billing-class" && *v == BindingValue::Data(key.to_vec()))
 }

@@ -86,7 +86,7 @@ fn discover(ctx: &mut Ctx<'_>) {
     };
     let mut cand = cand;
     if cand.lease.ends < ctx.now {
-        cand.lease.bindings.clear();
+        cand.lease.edit_rare(|r| r.bindings.clear());
     }
     // An offer holds the address for two minutes, or until the current lease ends.
     let when = (ctx.now + 120).max(cand.lease.ends);
@@ -318,7 +318,7 @@ fn abandon(ctx: &mut Ctx<'_>, l: &Lease, st: &OptionState) {
             ctx.log(line);
         }
     }
-    n.on = crate::model::OnStar::default();
+    n.edit_rare(|r| r.on = crate::model::OnStar::default());
     ctx.change(n, true);
 }
 

@@ -121,7 +121,7 @@ pub fn expire(cfg: &Config, lease: &Lease, now: Time) -> Option<Expired> {
 /// `make_binding_state_transition` when an active lease leaves `active` for anything but
 /// `released`: it ran out, or was abandoned).
 pub(super) fn run_expiry(cfg: &Config, lease: &Lease, now: Time) -> HandlerRun {
-    let Some(handler) = &lease.on.expiry else {
+    let Some(handler) = &lease.on().expiry else {
         return HandlerRun::default();
     };
     let env = Env {
@@ -136,7 +136,7 @@ pub(super) fn run_expiry(cfg: &Config, lease: &Lease, now: Time) -> HandlerRun {
     };
     let mut vars = super::ack::lease_bindings(lease);
     let mut st = OptionState::new();
-    let mut on = lease.on.clone();
+    let mut on = lease.on().clone();
     run_handler(
         &env,
         handler,

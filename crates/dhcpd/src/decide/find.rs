@@ -142,13 +142,15 @@ impl<'a> Ctx<'a> {
         }
         self.run_release(l);
         let mut n = l.clone();
-        n.on = crate::model::OnStar::default();
+        n.edit_rare(|r| {
+            r.on = crate::model::OnStar::default();
+            r.bindings.clear();
+        });
         n.ends = self.now;
         n.tstp = self.now;
         n.state = BindingState::Free;
         n.next_state = BindingState::Free;
         n.rewind_state = BindingState::Free;
-        n.bindings.clear();
         n.client_hostname = None;
         self.change(n, true);
     }
@@ -156,12 +158,12 @@ impl<'a> Ctx<'a> {
     /// ISC's `on release` in `release_lease`: the handler runs for the lease, with the
     /// packet and the lease's variables (dropped with the lease's bindings afterwards).
     fn run_release(&mut self, l: &Lease) {
-        let Some(handler) = &l.on.release else {
+        let Some(handler) = &l.on().release else {
             return;
         };
         let mut st = crate::eval::OptionState::new();
         let mut vars = super::ack::lease_bindings(l);
-        let mut on = l.on.clone();
+        let mut on = l.on().clone();
         let env = self.env(Some(l), None, false);
         let run = super::events::run_handler(
             &env,
@@ -186,7 +188,7 @@ impl<'a> Ctx<'a> {
                 if let Some(subnet) = self.cfg.find_grouped_subnet(share, *ip) {
                     let lease = Lease {
                         ip: *ip,
-                        uid: host.uid.clone(),
+                        uid: host.uid.as_deref().map(crate::lease::Uid::from),
                         hardware: host.hardware.clone(),
                         ..Lease::default()
                     };

@@ -253,7 +253,7 @@ pub(crate) fn abandoned(l: &Lease, abandon_secs: i64, now: Time) -> Lease {
     n.rewind_state = BindingState::Abandoned;
     n.hardware = None;
     n.uid = None;
-    n.bindings.clear();
+    n.edit_rare(|r| r.bindings.clear());
     n.client_hostname = None;
     n.tstp = n.ends;
     n
@@ -263,7 +263,7 @@ pub(crate) fn abandoned(l: &Lease, abandon_secs: i64, now: Time) -> Lease {
 /// owner, `abandoned` for `abandon_secs`.
 pub fn abandon_pinged(held: &Lease, abandon_secs: i64, now: Time) -> (Lease, String) {
     let mut n = abandoned(held, abandon_secs, now);
-    n.on = crate::model::OnStar::default();
+    n.edit_rare(|r| r.on = crate::model::OnStar::default());
     let line = format!("Abandoning IP address {}: pinged before offer", held.ip);
     (n, line)
 }
@@ -364,7 +364,7 @@ fn stashed_agent_options(leases: &LeaseTable, req: &Request, now: Time) -> Optio
         return None;
     }
     let l = leases.get(req.ciaddr)?;
-    if l.agent_options.is_empty() || l.ends < now {
+    if l.agent_options().is_empty() || l.ends < now {
         return None;
     }
     let owner = match &l.uid {
@@ -375,7 +375,7 @@ fn stashed_agent_options(leases: &LeaseTable, req: &Request, now: Time) -> Optio
         return None;
     }
     let mut data = Vec::new();
-    for (code, d) in &l.agent_options {
+    for (code, d) in l.agent_options() {
         data.push(*code);
         data.push(d.len().min(255) as u8);
         data.extend_from_slice(&d[..d.len().min(255)]);

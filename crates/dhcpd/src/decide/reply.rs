@@ -511,10 +511,7 @@ pub(super) fn lease_dest(req: &Request, reply: &Reply, same_network: bool, is_ac
     } else if !broadcast {
         Dest::Link {
             ip: reply.yiaddr,
-            hw: Hardware {
-                htype: reply.htype,
-                addr: reply.chaddr[..usize::from(reply.hlen.min(16))].to_vec(),
-            },
+            hw: Hardware::from_chaddr(reply.htype, &reply.chaddr, reply.hlen),
         }
     } else {
         Dest::Broadcast

@@ -1332,17 +1332,17 @@ fn commit_variables_stay_with_the_lease() {
         T0,
     );
     let lease = &o.changes[0].lease;
-    let names: Vec<&str> = lease.bindings.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = lease.bindings().iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         ["clht", "cllt", "clip", "clhw"],
         "latest first, as ISC writes them"
     );
     assert!(
-        lease.on.commit.is_none(),
+        lease.on().commit.is_none(),
         "the commit handler is dropped once run"
     );
-    assert!(lease.on.release.is_some() && lease.on.expiry.is_some());
+    assert!(lease.on().release.is_some() && lease.on().expiry.is_some());
 }
 
 #[test]

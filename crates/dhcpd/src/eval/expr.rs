@@ -322,7 +322,7 @@ impl Env<'_> {
                     },
                 };
                 let mut v = vec![hw.htype];
-                v.extend_from_slice(&hw.addr);
+                v.extend_from_slice(hw.addr());
                 Val::Data(v)
             }
             Expr::LeasedAddress => Val::Data(self.lease?.ip.octets().to_vec()),

@@ -551,7 +551,7 @@ mod tests {
             let batch: Vec<Lease> = (0..=(n % 7))
                 .map(|k| {
                     let mut l = active((n % 250) as u8, 1_700_000_000 + i64::from(n));
-                    l.client_hostname = Some(vec![b'x'; (k as usize + 1) * 37]);
+                    l.client_hostname = Some(vec![b'x'; (k as usize + 1) * 37].into_boxed_slice());
                     l
                 })
                 .collect();

@@ -18,7 +18,7 @@ pub(super) struct ClientKeys(RandomState);
 
 impl ClientKeys {
     pub(super) fn hardware(&self, hw: &Hardware) -> u64 {
-        self.0.hash_one((hw.htype, hw.addr.as_slice()))
+        self.0.hash_one((hw.htype, hw.addr()))
     }
 
     pub(super) fn uid(&self, uid: &[u8]) -> u64 {

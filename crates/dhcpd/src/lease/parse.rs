@@ -142,7 +142,7 @@ lease 10.199.7.10 {
             Some(&[1u8, 6, 0xa4, 0x15, 0xcb, 0xd0, b'V'][..])
         );
         assert_eq!(
-            first.bindings,
+            first.bindings(),
             vec![(
                 "vendor-class-identifier".to_string(),
                 BindingValue::Data(b"PXEClient:Arch:00000:UNDI:002001".to_vec())
@@ -167,7 +167,7 @@ lease 10.199.7.10 {
         assert_eq!(a.state, BindingState::Abandoned);
         assert_eq!(a.uid.as_deref(), Some(&[1u8, 2, 10][..]));
         assert_eq!(
-            a.bindings,
+            a.bindings(),
             vec![
                 ("c".to_string(), BindingValue::Data(vec![10, 11])),
                 ("b".to_string(), BindingValue::Bool(true)),
@@ -179,7 +179,7 @@ lease 10.199.7.10 {
         assert!(b.bootp && b.reserved);
         assert_eq!(b.state, BindingState::Active);
         assert_eq!(
-            b.agent_options,
+            b.agent_options(),
             vec![(1, b"eth0".to_vec()), (2, vec![1, 2, 3])]
         );
     }

@@ -88,11 +88,11 @@ pub(super) fn rows_at(
 
 /// Relay agent sub-options as they came in option 82: code, length, data.
 fn agent_bytes(l: &Lease) -> Option<Vec<u8>> {
-    if l.agent_options.is_empty() {
+    if l.agent_options().is_empty() {
         return None;
     }
     let mut out = Vec::new();
-    for (code, data) in &l.agent_options {
+    for (code, data) in l.agent_options() {
         out.push(*code);
         out.push(u8::try_from(data.len()).unwrap_or(u8::MAX));
         out.extend(data.iter().take(255));
@@ -191,11 +191,12 @@ impl PgStore {
             let address = IpAddr::V4(l.ip);
             let (state, next) = (l.state.name(), l.next_state.name());
             let (htype, haddr) = match &l.hardware {
-                Some(h) => (Some(i16::from(h.htype)), Some(h.addr.clone())),
+                Some(h) => (Some(i16::from(h.htype)), Some(h.addr())),
                 None => (None, None),
             };
             let text = super::write::lease(l);
             let agent = agent_bytes(l);
+            let (uid, hostname) = (l.uid.as_deref(), l.client_hostname.as_deref());
             let params: [&(dyn postgres::types::ToSql + Sync); 16] = [
                 &address,
                 &state,
@@ -206,8 +207,8 @@ impl PgStore {
                 &l.cltt,
                 &htype,
                 &haddr,
-                &l.uid,
-                &l.client_hostname,
+                &uid,
+                &hostname,
                 &agent,
                 &text,
                 &writer,

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::records::{ObjectRecord, RecordKind};
 use super::time::{DateParts, value};
-use super::{BindingState, BindingValue, Hardware, Lease, MAX_TIME, Time};
+use super::{BindingState, BindingValue, Hardware, Lease, MAX_TIME, Time, Uid};
 use crate::conf::ast::{Decl, GroupDecl};
 use crate::conf::lexer::Tok;
 use crate::conf::parse::{Global, Output, Parser};
@@ -111,7 +111,7 @@ impl Parser<'_, '_, '_> {
                 crate::conf::print::statements(&body, 4).filter(|_| !body.is_empty())
             {
                 let events = crate::model::Events::from_names(events.iter().map(String::as_str));
-                lease.stored_on.push((events, text));
+                lease.rare_mut().stored_on.push((events, text));
             }
             return;
         }
@@ -216,11 +216,11 @@ impl Parser<'_, '_, '_> {
                             SEEN_TSTP
                         }
                         "tsfp" => {
-                            lease.tsfp = when;
+                            lease.edit_rare(|r| r.tsfp = when);
                             131_072
                         }
                         "atsfp" => {
-                            lease.atsfp = when;
+                            lease.edit_rare(|r| r.atsfp = when);
                             262_144
                         }
                         "cltt" => {
@@ -236,7 +236,7 @@ impl Parser<'_, '_, '_> {
                     match self.peek().tok {
                         Tok::Str(s) => {
                             self.skip();
-                            lease.uid = Some(s);
+                            lease.uid = Some(Uid::from(s.as_slice()));
                         }
                         _ => {
                             let v = self.numeric_aggregate(0, b':', 16, 8)?;
@@ -245,7 +245,7 @@ impl Parser<'_, '_, '_> {
                                 self.semi();
                                 continue;
                             }
-                            lease.uid = Some(v);
+                            lease.uid = Some(Uid::from(v.as_slice()));
                         }
                     }
                     self.semi();
@@ -264,7 +264,7 @@ impl Parser<'_, '_, '_> {
                 Tok::Kw("hardware") => {
                     seenbit = 64;
                     if let Some((htype, addr)) = self.hardware_param() {
-                        lease.hardware = Some(Hardware { htype, addr });
+                        lease.hardware = Hardware::new(htype, &addr);
                     }
                 }
                 Tok::Kw("reserved") => {
@@ -339,10 +339,10 @@ impl Parser<'_, '_, '_> {
                     seenbit = 1024;
                     if let Tok::Str(s) = self.peek().tok {
                         self.skip();
-                        lease.client_hostname = Some(s);
+                        lease.client_hostname = Some(s.into_boxed_slice());
                         self.semi();
                     } else if let Some(h) = self.host_name() {
-                        lease.client_hostname = Some(h.into_bytes());
+                        lease.client_hostname = Some(h.into_bytes().into_boxed_slice());
                         self.semi();
                     } else {
                         self.warn("expecting a hostname.");
@@ -463,7 +463,7 @@ impl Parser<'_, '_, '_> {
             _ => self.numeric_aggregate(0, b':', 16, 8),
         };
         if let Some(d) = data {
-            lease.agent_options.push((code, d));
+            lease.rare_mut().agent_options.push((code, d));
         }
         self.semi();
     }
@@ -604,10 +604,11 @@ impl Parser<'_, '_, '_> {
 /// ISC adds a new binding in front of the list and writes the list in order; re-setting an
 /// existing name replaces its value in place.
 fn set_binding(lease: &mut Lease, name: String, v: BindingValue) {
-    if let Some(slot) = lease.bindings.iter_mut().find(|(n, _)| *n == name) {
+    let bindings = &mut lease.rare_mut().bindings;
+    if let Some(slot) = bindings.iter_mut().find(|(n, _)| *n == name) {
         slot.1 = v;
     } else {
-        lease.bindings.insert(0, (name, v));
+        bindings.insert(0, (name, v));
     }
 }
 

@@ -610,7 +610,7 @@ mod tests {
             ends,
             cltt: ends - 100,
             hardware: Some(Hardware::ethernet([0x52, 0x54, 0, 0, 0, mac])),
-            uid: Some(vec![1, mac]),
+            uid: Some(crate::lease::Uid::from(&[1, mac][..])),
             ..Lease::default()
         }
     }

@@ -68,8 +68,8 @@ pub fn lease(l: &Lease) -> String {
         ("starts", l.starts),
         ("ends", l.ends),
         ("tstp", l.tstp),
-        ("tsfp", l.tsfp),
-        ("atsfp", l.atsfp),
+        ("tsfp", l.tsfp()),
+        ("atsfp", l.atsfp()),
         ("cltt", l.cltt),
     ] {
         if t != 0 {
@@ -97,7 +97,7 @@ pub fn lease(l: &Lease) -> String {
     {
         let _ = write!(s, "\n  uid {};", quote(uid));
     }
-    for (name, v) in &l.bindings {
+    for (name, v) in l.bindings() {
         let value = match v {
             BindingValue::Data(d) => quote(d),
             BindingValue::Number(n) => format!("%{n}"),
@@ -105,7 +105,7 @@ pub fn lease(l: &Lease) -> String {
         };
         let _ = write!(s, "\n  set {name} = {value};");
     }
-    for (code, data) in &l.agent_options {
+    for (code, data) in l.agent_options() {
         let _ = write!(
             s,
             "\n  option agent.{} {};",
@@ -126,7 +126,7 @@ pub fn lease(l: &Lease) -> String {
 /// `on expiry { … }` and `on release { … }` (one `on expiry or release` block when they
 /// are the same), as ISC's `write_lease` adds them after the client hostname.
 fn write_handlers(s: &mut String, l: &Lease) {
-    let (expiry, release) = (&l.on.expiry, &l.on.release);
+    let (expiry, release) = (&l.on().expiry, &l.on().release);
     let same = expiry.is_some() && expiry == release;
     if let Some(text) = expiry.as_ref().and_then(|h| h.text()) {
         let events = if same { "expiry or release" } else { "expiry" };
@@ -165,7 +165,7 @@ fn agent_value(code: u8, data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::lease::time::from_civil;
-    use crate::lease::{BindingState, Hardware, MAX_TIME};
+    use crate::lease::{BindingState, Hardware, LeaseRare, MAX_TIME, Uid};
     use std::net::Ipv4Addr;
 
     #[test]
@@ -179,7 +179,7 @@ mod tests {
             next_state: BindingState::Free,
             rewind_state: BindingState::Free,
             hardware: Some(Hardware::ethernet([6, 0xa4, 0x15, 0xcb, 0xd0, 0x56])),
-            client_hostname: Some(b"vm".to_vec()),
+            client_hostname: Some(Box::from(&b"vm"[..])),
             ..Lease::default()
         };
         // Byte for byte what ISC 4.4.3 wrote for this lease.
@@ -200,13 +200,17 @@ mod tests {
             next_state: BindingState::Abandoned,
             rewind_state: BindingState::Abandoned,
             bootp: true,
-            uid: Some(vec![1, 2]),
-            bindings: vec![
-                ("n".into(), BindingValue::Number(-3)),
-                ("b".into(), BindingValue::Bool(false)),
-            ],
-            agent_options: vec![(1, b"eth0".to_vec()), (2, vec![0, 1, 0xab])],
-            client_hostname: Some(b"bad\"name".to_vec()),
+            uid: Some(Uid::from(&[1, 2][..])),
+            rare: LeaseRare {
+                bindings: vec![
+                    ("n".into(), BindingValue::Number(-3)),
+                    ("b".into(), BindingValue::Bool(false)),
+                ],
+                agent_options: vec![(1, b"eth0".to_vec()), (2, vec![0, 1, 0xab])],
+                ..LeaseRare::default()
+            }
+            .into(),
+            client_hostname: Some(Box::from(&b"bad\"name"[..])),
             ..Lease::default()
         };
         assert_eq!(
@@ -227,13 +231,17 @@ mod tests {
             next_state: BindingState::Free,
             rewind_state: BindingState::Free,
             hardware: Some(Hardware::ethernet([0x52, 0x54, 0, 0x12, 0x34, 0x56])),
-            uid: Some(b"\x01RT\x00\x124V\"\\".to_vec()),
-            client_hostname: Some(b"pxe-01".to_vec()),
-            bindings: vec![(
-                "vendor-class-identifier".into(),
-                BindingValue::Data(b"d-i".to_vec()),
-            )],
-            agent_options: vec![(1, b"port 7".to_vec()), (2, vec![0xde, 0xad])],
+            uid: Some(Uid::from(&b"\x01RT\x00\x124V\"\\"[..])),
+            client_hostname: Some(Box::from(&b"pxe-01"[..])),
+            rare: LeaseRare {
+                bindings: vec![(
+                    "vendor-class-identifier".into(),
+                    BindingValue::Data(b"d-i".to_vec()),
+                )],
+                agent_options: vec![(1, b"port 7".to_vec()), (2, vec![0xde, 0xad])],
+                ..LeaseRare::default()
+            }
+            .into(),
             ..Lease::default()
         };
         let text = format!("{}{}", header(), lease(&l));
@@ -274,8 +282,8 @@ mod tests {
             state: BindingState::Active,
             ..Lease::default()
         };
-        l.on.expiry = Some(expiry.clone());
-        l.on.release = Some(release.clone());
+        l.rare_mut().on.expiry = Some(expiry.clone());
+        l.rare_mut().on.release = Some(release.clone());
         let text = lease(&l);
         assert!(
             text.ends_with(
@@ -288,7 +296,7 @@ mod tests {
         let mut read = f.leases[0].clone();
         assert!(read.attach_handlers(&cfg.handlers).is_empty());
         assert_eq!(read, l, "the same blocks of the same configuration");
-        l.on.release = Some(expiry);
+        l.rare_mut().on.release = Some(expiry);
         assert!(
             lease(&l).contains("\n  on expiry or release {"),
             "one block for both"
@@ -328,6 +336,7 @@ mod tests {
         let mut l = f.leases[0].clone();
         let missing = l.attach_handlers(&cfg.handlers);
         assert_eq!(missing, vec![crate::model::Events::from_names(["release"])]);
-        assert!(l.on.expiry.is_some() && l.on.release.is_none() && l.on.commit.is_none());
+        let on = l.on();
+        assert!(on.expiry.is_some() && on.release.is_none() && on.commit.is_none());
     }
 }

@@ -614,10 +614,7 @@ impl Builder<'_> {
         });
         let decl = HostDecl {
             name: h.name.clone(),
-            hardware: h.hardware.as_ref().map(|(t, a)| Hardware {
-                htype: *t,
-                addr: a.clone(),
-            }),
+            hardware: h.hardware.as_ref().and_then(|(t, a)| Hardware::new(*t, a)),
             uid: h.uid.clone(),
             fixed,
             identifier,

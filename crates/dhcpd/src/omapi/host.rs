@@ -62,11 +62,10 @@ pub(super) fn lookup(values: &[Value], w: &mut World<'_>) -> Result<String, Stat
         merge(&mut found, cfg.hosts_by_uid(uid).first().copied())?;
     }
     if let Some(addr) = find(values, "hardware-address") {
-        let hw = Hardware {
-            htype: hardware_type(values)?,
-            addr: addr.to_vec(),
-        };
-        merge(&mut found, cfg.hosts_by_hardware(&hw).first().copied())?;
+        // An address too long for any host matches none.
+        let hw = Hardware::new(hardware_type(values)?, addr);
+        let host = hw.and_then(|hw| cfg.hosts_by_hardware(&hw).first().copied());
+        merge(&mut found, host)?;
     }
     if let Some(v) = find(values, "ip-address") {
         // ISC looks the address up as a lease (every address of a range is one) and takes
@@ -114,7 +113,7 @@ pub(super) fn values(cfg: &Config, id: HostId) -> Vec<Value> {
     }
     out.push((b"name".to_vec(), h.name.as_bytes().to_vec()));
     if let Some(hw) = &h.hardware {
-        out.push((b"hardware-address".to_vec(), hw.addr.clone()));
+        out.push((b"hardware-address".to_vec(), hw.addr().to_vec()));
         out.push((
             b"hardware-type".to_vec(),
             u32::from(hw.htype).to_be_bytes().to_vec(),
@@ -154,10 +153,7 @@ fn set(
             if v.len() > MAX_HW {
                 return Err(Status::INVALID_ARG);
             }
-            h.hardware = Some(Hardware {
-                htype: hardware_type(values)?,
-                addr: v.to_vec(),
-            });
+            h.hardware = Some(Hardware::new(hardware_type(values)?, v).ok_or(Status::INVALID_ARG)?);
         }
         b"hardware-type" => {
             let t = hardware_type(values)?;

@@ -62,11 +62,11 @@ pub(super) fn lookup(values: &[Value], w: &mut World<'_>) -> Result<Ipv4Addr, St
             Some([0, 0, 0, t]) => *t,
             Some(_) => return Err(Status::INVALID_ARG),
         };
-        let hw = Hardware {
-            htype,
-            addr: addr.to_vec(),
+        // An address too long for any lease matches none.
+        let ip = match Hardware::new(htype, addr) {
+            Some(hw) => only(w.table.iter().filter(|l| l.has_hardware(&hw)))?,
+            None => None,
         };
-        let ip = only(w.table.iter().filter(|l| l.hardware.as_ref() == Some(&hw)))?;
         merge(&mut found, ip)?;
     }
     found.ok_or(Status::NO_KEYS)
@@ -103,25 +103,25 @@ pub(super) fn values(ip: Ipv4Addr, w: &mut World<'_>) -> Vec<Value> {
         (b"ip-address".to_vec(), ip.octets().to_vec()),
     ];
     if let Some(uid) = &l.uid {
-        out.push((b"dhcp-client-identifier".to_vec(), uid.clone()));
+        out.push((b"dhcp-client-identifier".to_vec(), uid.to_vec()));
     }
     if let Some(name) = &l.client_hostname {
-        out.push((b"client-hostname".to_vec(), name.clone()));
+        out.push((b"client-hostname".to_vec(), name.to_vec()));
     }
     let subnet = w.cfg.find_subnet(ip).map(|s| w.handles.of(Obj::Subnet(s)));
     let pool = w.cfg.pool_of(ip).map(|(p, _)| w.handles.of(Obj::Pool(p)));
     out.push(u32_value("subnet", subnet.unwrap_or(0)));
     out.push(u32_value("pool", pool.unwrap_or(0)));
     if let Some(hw) = &l.hardware {
-        out.push((b"hardware-address".to_vec(), hw.addr.clone()));
+        out.push((b"hardware-address".to_vec(), hw.addr().to_vec()));
         out.push(u32_value("hardware-type", u32::from(hw.htype)));
     }
     for (name, t) in [
         ("ends", l.ends),
         ("starts", l.starts),
         ("tstp", l.tstp),
-        ("tsfp", l.tsfp),
-        ("atsfp", l.atsfp),
+        ("tsfp", l.tsfp()),
+        ("atsfp", l.atsfp()),
         ("cltt", l.cltt),
     ] {
         out.push(u32_value(name, t as u32));
@@ -129,7 +129,7 @@ pub(super) fn values(ip: Ipv4Addr, w: &mut World<'_>) -> Vec<Value> {
     out.push((b"flags".to_vec(), vec![0]));
     // The lease's variables (`set vendor-class-identifier = …` and the like), as ISC's
     // `binding_scope_stuff_values` sends them: data as is, numbers and booleans as 4 bytes.
-    for (name, value) in &l.bindings {
+    for (name, value) in l.bindings() {
         let bytes = match value {
             BindingValue::Data(d) => d.clone(),
             BindingValue::Number(n) => (*n as u32).to_be_bytes().to_vec(),

@@ -62,7 +62,7 @@ fn lost(
         let l = table.get(*ip);
         let ok = l.is_some_and(|l| {
             l.state == dhcpd::lease::BindingState::Active
-                && l.hardware.as_ref().map(|h| h.addr.as_slice()) == Some(&mac[..])
+                && l.hardware.as_ref().map(|h| h.addr()) == Some(&mac[..])
         });
         if !ok {
             out.push((*ip, format!("ACK of {ip} to {mac:02x?}: file has {l:?}")));

@@ -100,7 +100,7 @@ fn r15_commit_and_release_run_their_programs_for_dhclient_across_a_restart() {
     // The lease was on disk before the hook ran, with its release statements.
     let table = lab.leases();
     let on_disk = table.get(lab.ip(10)).expect("lease on disk");
-    assert_eq!(on_disk.stored_on.len(), 1, "{on_disk:?}");
+    assert_eq!(on_disk.stored_on().len(), 1, "{on_disk:?}");
     // dhclient -r releases only what dhclient wrote to its lease file, which it does after
     // the ACK (and its script): stopped before that, there is nothing to release (a CI
     // flake under load).

@@ -123,7 +123,7 @@ fn breach(table: &LeaseTable, ip: Ipv4Addr, p: &Promise) -> Option<String> {
     let Some(l) = table.get(ip) else {
         return Some("no lease for it in the file".into());
     };
-    let mac = l.hardware.as_ref().map(|h| h.addr.as_slice());
+    let mac = l.hardware.as_ref().map(|h| h.addr());
     if l.state != BindingState::Active || mac != Some(&p.mac[..]) {
         return Some(format!(
             "the file has it {:?} for {}",
