@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use super::index::{Addresses, ClientIndex, ClientKeys};
+use super::index::{ClientIndex, ClientKeys};
 use super::{BindingState, Hardware, Lease, Time};
 
 /// Leases by address, hardware address and client identifier.
@@ -416,26 +416,20 @@ impl LeaseTable {
                 self.unended_free -= 1;
             }
             if !hw_same && let Some(hw) = &old.hardware {
-                unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
+                self.by_hw.remove(self.keys.hardware(hw), ip);
             }
             if !uid_same && let Some(uid) = &old.uid {
-                unindex(&mut self.by_uid, self.keys.uid(uid), ip);
+                self.by_uid.remove(self.keys.uid(uid), ip);
             }
         }
         let Some(new) = self.by_ip.get(&ip) else {
             return;
         };
         if !hw_same && let Some(hw) = &new.hardware {
-            self.by_hw
-                .entry(self.keys.hardware(hw))
-                .or_default()
-                .insert(ip);
+            self.by_hw.insert(self.keys.hardware(hw), ip);
         }
         if !uid_same && let Some(uid) = &new.uid {
-            self.by_uid
-                .entry(self.keys.uid(uid))
-                .or_default()
-                .insert(ip);
+            self.by_uid.insert(self.keys.uid(uid), ip);
         }
     }
 
@@ -461,10 +455,10 @@ impl LeaseTable {
             return Some(old);
         }
         if let Some(hw) = &old.hardware {
-            unindex(&mut self.by_hw, self.keys.hardware(hw), ip);
+            self.by_hw.remove(self.keys.hardware(hw), ip);
         }
         if let Some(uid) = &old.uid {
-            unindex(&mut self.by_uid, self.keys.uid(uid), ip);
+            self.by_uid.remove(self.keys.uid(uid), ip);
         }
         Some(old)
     }
@@ -539,13 +533,13 @@ impl LeaseTable {
 
     /// The leases of a hardware address, best first (ISC's `client_lease_preferred` order).
     pub fn by_hardware(&self, hw: &Hardware, now: Time) -> Vec<&Lease> {
-        let ips = self.by_hw.get(&self.keys.hardware(hw));
+        let ips = self.by_hw.get(self.keys.hardware(hw));
         self.sorted(ips, now, |l| l.has_hardware(hw))
     }
 
     /// The leases of a client identifier, best first.
     pub fn by_uid(&self, uid: &[u8], now: Time) -> Vec<&Lease> {
-        let ips = self.by_uid.get(&self.keys.uid(uid));
+        let ips = self.by_uid.get(self.keys.uid(uid));
         self.sorted(ips, now, |l| l.uid.as_deref() == Some(uid))
     }
 
@@ -558,28 +552,16 @@ impl LeaseTable {
     /// alike), best first.
     fn sorted(
         &self,
-        ips: Option<&Addresses>,
+        ips: impl Iterator<Item = Ipv4Addr>,
         now: Time,
         mine: impl Fn(&Lease) -> bool,
     ) -> Vec<&Lease> {
         let mut v: Vec<&Lease> = ips
-            .into_iter()
-            .flat_map(Addresses::iter)
             .filter_map(|ip| self.get(ip))
             .filter(|l| mine(l))
             .collect();
         v.sort_by_key(|l| preference_key(l, now));
         v
-    }
-}
-
-/// Drop `ip` from the addresses of `key` (and the key once it has none).
-fn unindex(index: &mut ClientIndex, key: u64, ip: Ipv4Addr) {
-    if let Some(set) = index.get_mut(&key) {
-        set.remove(ip);
-        if set.is_empty() {
-            index.remove(&key);
-        }
     }
 }
 
@@ -659,8 +641,8 @@ mod tests {
         );
         // Make client 2's addresses sit under client 1's keys too, as a collision would.
         let (k1, u1) = (t.keys.hardware(&hw1), t.keys.uid(&[1, 1]));
-        t.by_hw.entry(k1).or_default().insert(ip(11));
-        t.by_uid.entry(u1).or_default().insert(ip(11));
+        t.by_hw.insert(k1, ip(11));
+        t.by_uid.insert(u1, ip(11));
         let ips = |v: Vec<&Lease>| v.iter().map(|l| l.ip).collect::<Vec<_>>();
         assert_eq!(ips(t.by_hardware(&hw1, 0)), [ip(10)]);
         assert_eq!(ips(t.by_uid(&[1, 1], 0)), [ip(10)]);
