@@ -221,7 +221,9 @@ pub struct ServeOptions {
 
 /// A reply waiting for its leases to be on disk.
 struct Job {
-    leases: Vec<Lease>,
+    /// The records the core's table holds, shared (issue 17: the committer's durable table
+    /// keeps these, not copies).
+    leases: Vec<Arc<Lease>>,
     /// Each lease's compare-and-swap, for a shared database (`cas[i]` is `leases[i]`'s).
     cas: Vec<Cas>,
     /// Log lines, written once the leases are on disk.
@@ -417,7 +419,7 @@ fn committer<S: LeaseStore>(
                         }
                     }
                     for l in leases {
-                        durable.insert(l);
+                        durable.insert_shared(l);
                     }
                     let lost_jobs = left_out.iter().map(|j| j.seq).collect();
                     report(&reports, upto, true, fresh, lost_jobs);
@@ -533,7 +535,7 @@ struct CommitOutcome {
     /// The rows as they are now where races were lost (the winners' leases).
     fresh: Vec<crate::lease::RowNow>,
     /// The leases written, or why nothing was.
-    committed: Result<Vec<Lease>, crate::lease::StoreError>,
+    committed: Result<Vec<Arc<Lease>>, crate::lease::StoreError>,
 }
 
 /// Commits the leases of `batch`; when some lose their compare-and-swap (another server
@@ -550,10 +552,12 @@ fn commit_winners<S: LeaseStore>(
     let mut fresh = Vec::new();
     let mut splits = 0;
     loop {
-        let leases: Vec<Lease> = batch
+        let shared: Vec<Arc<Lease>> = batch
             .iter()
             .flat_map(|j| j.leases.iter().cloned())
             .collect();
+        // The store writes from plain records; these copies live only for the write.
+        let leases: Vec<Lease> = shared.iter().map(|l| Lease::clone(l)).collect();
         let cas: Vec<Cas> = batch.iter().flat_map(|j| j.cas.iter().copied()).collect();
         let result = if repair(store, durable) {
             store.commit_cas(&leases, &cas)
@@ -572,7 +576,7 @@ fn commit_winners<S: LeaseStore>(
                     batch,
                     left_out,
                     fresh,
-                    committed: Ok(leases),
+                    committed: Ok(shared),
                 };
             }
             Err(crate::lease::StoreError::Conflict(won)) if splits < SPLITS => {
@@ -896,11 +900,12 @@ impl Core {
         drop(names);
         let mut leases = Vec::new();
         for c in std::mem::take(&mut o.changes) {
-            if c.persist || self.states_unsaved(o.reply.as_ref(), &c) {
-                leases.push(c.lease.clone());
-            }
+            let persist = c.persist || self.states_unsaved(o.reply.as_ref(), &c);
             self.note_expiry(&c.lease);
-            c.apply_to(&mut self.table);
+            let held = c.apply_to(&mut self.table);
+            if persist {
+                leases.push(held);
+            }
         }
         // What changes leases is logged once it is on disk (by the committer), the rest at
         // once.
@@ -1047,7 +1052,8 @@ impl Core {
             return;
         };
         let (abandoned, line) = crate::decide::abandon_pinged(lease, h.abandon_secs, now());
-        self.table.insert(abandoned.clone());
+        let abandoned = Arc::new(abandoned);
+        self.table.insert_shared(Arc::clone(&abandoned));
         let (seq, cas) = self.queue_write(std::slice::from_ref(&abandoned));
         jobs.push(Job {
             leases: vec![abandoned],
@@ -1127,7 +1133,8 @@ impl Core {
     ) {
         let ip = lease.ip;
         self.note_expiry(&lease);
-        self.table.insert(lease.clone());
+        let lease = Arc::new(lease);
+        self.table.insert_shared(Arc::clone(&lease));
         let (seq, cas) = self.queue_write(std::slice::from_ref(&lease));
         jobs.push(Job {
             leases: vec![lease],
@@ -1148,7 +1155,7 @@ impl Core {
     /// A job writing `leases` is made: its number for [`Durability`], and each lease's
     /// compare-and-swap for a shared database, the table now standing for the versions the
     /// writes give the rows (with a lease file of its own, no versions are kept).
-    fn queue_write(&mut self, leases: &[Lease]) -> (u64, Vec<Cas>) {
+    fn queue_write(&mut self, leases: &[Arc<Lease>]) -> (u64, Vec<Cas>) {
         let seq = self.durability.queue(leases.iter().map(|l| l.ip));
         if !self.cfg.shared_leases {
             // A store of one server ignores versions: nothing to keep per address.
@@ -1205,10 +1212,11 @@ impl Core {
                 reason: "Expired".into(),
                 address: Some(ip),
             };
-            self.table.insert(expired.lease.clone());
-            let (seq, cas) = self.queue_write(std::slice::from_ref(&expired.lease));
+            let lease = Arc::new(expired.lease);
+            self.table.insert_shared(Arc::clone(&lease));
+            let (seq, cas) = self.queue_write(std::slice::from_ref(&lease));
             jobs.push(Job {
-                leases: vec![expired.lease],
+                leases: vec![lease],
                 cas,
                 log: expired.log,
                 exchange,

@@ -75,12 +75,14 @@ pub struct Change {
 
 impl Change {
     /// Apply the change to the table the core decides against (the lease, and a decline's
-    /// mark).
-    pub fn apply_to(self, table: &mut LeaseTable) {
+    /// mark), giving back the record the table now holds, to share.
+    pub fn apply_to(self, table: &mut LeaseTable) -> std::sync::Arc<Lease> {
         if let Some(m) = &self.decline {
             table.note_decline(m);
         }
-        table.insert(self.lease);
+        let lease = std::sync::Arc::new(self.lease);
+        table.insert_shared(std::sync::Arc::clone(&lease));
+        lease
     }
 }
 
