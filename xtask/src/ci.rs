@@ -225,10 +225,36 @@ pub(crate) fn install(wanted: &[&str]) -> Result<()> {
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+    apt_install(&missing)?;
+    // An install may remove a listed package that conflicts with a new one: this machine
+    // image's qemu-utils from bookworm-backports goes when Debian's qemu-system-x86 comes,
+    // and with it qemu-img, which tests need. Installing it again takes the version that
+    // fits.
+    let removed: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: the install removed {}; installing again",
+        removed.join(" ")
+    );
+    apt_install(&removed)?;
+    let still: Vec<&str> = removed.into_iter().filter(|p| !is_installed(p)).collect();
+    if !still.is_empty() {
+        bail!("apt-get did not install {}", still.join(" "));
+    }
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
     run_cmd(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
 }
