@@ -215,11 +215,7 @@ pub(crate) fn install_packages(list: &Path) -> Result<()> {
 
 /// Installs the Debian packages of `wanted` that are missing (apt-get, as root).
 pub(crate) fn install(wanted: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|p| !is_installed(p))
-        .collect();
+    let missing = not_installed(wanted);
     if missing.is_empty() {
         return Ok(());
     }
@@ -230,11 +226,7 @@ pub(crate) fn install(wanted: &[&str]) -> Result<()> {
     // image's qemu-utils from bookworm-backports goes when Debian's qemu-system-x86 comes,
     // and with it qemu-img, which tests need. Installing it again takes the version that
     // fits.
-    let removed: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|p| !is_installed(p))
-        .collect();
+    let removed = not_installed(wanted);
     if removed.is_empty() {
         return Ok(());
     }
@@ -243,11 +235,20 @@ pub(crate) fn install(wanted: &[&str]) -> Result<()> {
         removed.join(" ")
     );
     apt_install(&removed)?;
-    let still: Vec<&str> = removed.into_iter().filter(|p| !is_installed(p)).collect();
+    let still = not_installed(&removed);
     if !still.is_empty() {
         bail!("apt-get did not install {}", still.join(" "));
     }
     Ok(())
+}
+
+/// The packages of `wanted` that dpkg does not report as installed.
+fn not_installed<'a>(wanted: &[&'a str]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect()
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {

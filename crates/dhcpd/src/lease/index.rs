@@ -98,14 +98,14 @@ impl ClientIndex {
                     return;
                 };
                 set.remove(&ip);
-                let left: Vec<Ipv4Addr> = set.iter().take(2).copied().collect();
-                match left.as_slice() {
-                    [] => {
+                let last = set.first().copied().map(u32::from);
+                match (set.len(), last) {
+                    (0, _) => {
                         self.many.remove(&key);
                         self.one.remove(&key);
                     }
-                    [last] if u32::from(*last) != SEE_MANY => {
-                        self.one.insert(key, u32::from(*last));
+                    (1, Some(last)) if last != SEE_MANY => {
+                        self.one.insert(key, last);
                         self.many.remove(&key);
                     }
                     _ => {}
