@@ -16,6 +16,14 @@ struct Counting;
 
 static BYTES: AtomicUsize = AtomicUsize::new(0);
 static BLOCKS: AtomicUsize = AtomicUsize::new(0);
+/// The bytes glibc's malloc takes for the blocks in use: each request plus its 8-byte size
+/// word, rounded up to 16, and never under 32.
+static CHUNKS: AtomicUsize = AtomicUsize::new(0);
+
+/// The chunk glibc's malloc carves for a request of `size` bytes.
+fn chunk(size: usize) -> usize {
+    (size + 8).next_multiple_of(16).max(32)
+}
 
 // SAFETY (unsafe allowed here only: a global allocator cannot be written without it): every call is passed on to the system allocator unchanged; the counters only
 // observe the sizes.
@@ -23,6 +31,7 @@ static BLOCKS: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        CHUNKS.fetch_add(chunk(layout.size()), Ordering::Relaxed);
         BLOCKS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's layout, as given.
         unsafe { System.alloc(layout) }
@@ -30,6 +39,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        CHUNKS.fetch_sub(chunk(layout.size()), Ordering::Relaxed);
         BLOCKS.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: a block this allocator gave out, with its layout.
         unsafe { System.dealloc(ptr, layout) }
@@ -38,6 +48,8 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         BYTES.fetch_add(new_size, Ordering::Relaxed);
         BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        CHUNKS.fetch_add(chunk(new_size), Ordering::Relaxed);
+        CHUNKS.fetch_sub(chunk(layout.size()), Ordering::Relaxed);
         // SAFETY: a block this allocator gave out, with its layout.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -56,13 +68,23 @@ fn resident_kb() -> String {
         .join(", ")
 }
 
-fn step(what: &str, base: usize, leases: usize) {
-    let bytes = BYTES.load(Ordering::Relaxed);
+/// The heap in use now: (bytes asked for, bytes of malloc chunks).
+fn heap() -> (usize, usize) {
+    (
+        BYTES.load(Ordering::Relaxed),
+        CHUNKS.load(Ordering::Relaxed),
+    )
+}
+
+fn step(what: &str, base: (usize, usize), leases: usize) {
+    let (bytes, chunks) = heap();
+    let n = leases.max(1);
     println!(
-        "{what:<40} heap {:>8.1} MB in {:>8} blocks, {:>5} bytes a lease; {}",
+        "{what:<40} heap {:>8.1} MB in {:>8} blocks, {:>5} bytes a lease ({:>5} in malloc chunks); {}",
         bytes as f64 / 1048576.0,
         BLOCKS.load(Ordering::Relaxed),
-        bytes.saturating_sub(base) / leases.max(1),
+        bytes.saturating_sub(base.0) / n,
+        chunks.saturating_sub(base.1) / n,
         resident_kb()
     );
 }
@@ -79,7 +101,7 @@ fn main() {
         size_of::<Option<Uid>>(),
         size_of::<LeaseRare>()
     );
-    let base = BYTES.load(Ordering::Relaxed);
+    let base = heap();
     let mut store = dhcpd::lease::FileStore::new(&path, Default::default());
     let file = match store.load() {
         Ok(f) => f,
@@ -94,6 +116,9 @@ fn main() {
     step("table built, file still held", base, n);
     drop(file);
     step("file dropped: the table alone", base, n);
+    let durable = table.record_copy();
+    step("and the committer's copy", base, n);
+    drop(durable);
     drop(table);
     step("table dropped", base, n);
 }
