@@ -36,6 +36,12 @@ pub struct ListenAddr {
     pub port: Option<u16>,
 }
 
+/// `--max-transfers` by default: room for 10,000 machines booting at once. A machine can
+/// hold two transfers for a moment (a UEFI size probe still open when its download starts;
+/// its last acknowledgement still queued when it asks for the next file), so 10,000 slots
+/// refused about 5 % of such a storm with "Server busy" (docs/performance.md, issue 17).
+pub const DEFAULT_MAX_TRANSFERS: usize = 20_000;
+
 /// Every setting, with tftpd-hpa's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -129,7 +135,7 @@ impl Default for Config {
             inventory: None,
             state_dir: None,
             database: None,
-            max_transfers: 10_000,
+            max_transfers: DEFAULT_MAX_TRANSFERS,
             transfer_threads: DEFAULT_TRANSFER_THREADS,
             busy_poll: DEFAULT_BUSY_POLL,
             max_timeout: crate::options::DEFAULT_MAX_TIMEOUT,
@@ -431,7 +437,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(900));
         assert_eq!(c.retransmit, Duration::from_secs(1));
         assert_eq!(c.user, "nobody");
-        assert_eq!(c.max_transfers, 10_000);
+        assert_eq!(c.max_transfers, 20_000);
         assert_eq!(c.transfer_threads, DEFAULT_TRANSFER_THREADS);
         assert_eq!(c.max_timeout, Duration::from_secs(10));
         assert_eq!(c.max_window, 64);

@@ -150,7 +150,8 @@ pub fn manual() -> Manual {
                 ),
                 (
                     "--max-transfers N",
-                    "concurrent transfers at most (default 10000); a request beyond is \
+                    "concurrent transfers at most (default 20000: 10,000 machines at once, each \
+                     of which may hold two for a moment); a request beyond is \
                      refused with ERROR 0 \"Server busy, try again\"",
                 ),
                 (
